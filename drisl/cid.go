@@ -1,0 +1,64 @@
+package drisl
+
+import (
+	"crypto/sha256"
+
+	"github.com/ipfs/go-cid"
+)
+
+// Multicodec and multihash codes used by DRISL links.
+const (
+	CodecDagCBOR = 0x71 // DRISL (dag-cbor) blocks
+	CodecRaw     = 0x55 // raw bytes, e.g. blobs
+	HashSHA256   = 0x12
+	HashBLAKE3   = 0x1e
+)
+
+// SumCID returns the CIDv1 of data with the given codec (CodecDagCBOR or
+// CodecRaw) and a sha2-256 multihash.
+func SumCID(codec uint64, data []byte) cid.Cid {
+	sum := sha256.Sum256(data)
+	var buf [36]byte
+	buf[0] = 0x01
+	buf[1] = byte(codec) // both allowed codecs fit one varint byte
+	buf[2] = HashSHA256
+	buf[3] = 32
+	copy(buf[4:], sum[:])
+	c, err := cid.Cast(buf[:])
+	if err != nil || codec >= 0x80 {
+		// Only reachable with a codec DRISL does not allow; fall back to
+		// the general constructor so the result is still a well-formed CID.
+		return cid.NewCidV1(codec, append([]byte{HashSHA256, 32}, sum[:]...))
+	}
+	return c
+}
+
+// MarshalCID encodes v and returns the bytes with their dag-cbor CID.
+func MarshalCID(v any) ([]byte, cid.Cid, error) {
+	b, err := Marshal(v)
+	if err != nil {
+		return nil, cid.Undef, err
+	}
+	return b, SumCID(CodecDagCBOR, b), nil
+}
+
+// checkCIDBytes checks the content of a tag 42 byte string: 0x00, then a
+// CIDv1 with codec dag-cbor or raw and a 32-byte sha2-256 (or, when allowed,
+// BLAKE3) multihash. It returns a short reason on failure.
+func checkCIDBytes(b []byte, allowBLAKE3 bool) string {
+	switch {
+	case len(b) == 0 || b[0] != 0x00:
+		return "missing 0x00 multibase prefix"
+	case len(b) < 2 || b[1] != 0x01:
+		return "not a CIDv1"
+	case len(b) < 3 || (b[2] != CodecDagCBOR && b[2] != CodecRaw):
+		return "codec is neither dag-cbor nor raw"
+	case len(b) < 4 || !(b[3] == HashSHA256 || (allowBLAKE3 && b[3] == HashBLAKE3)):
+		return "hash is not sha2-256"
+	case len(b) < 5 || b[4] != 32:
+		return "digest length is not 32"
+	case len(b) != 5+32:
+		return "digest is not 32 bytes"
+	}
+	return ""
+}

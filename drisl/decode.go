@@ -1,0 +1,421 @@
+package drisl
+
+import (
+	"encoding/binary"
+	"math"
+	"reflect"
+	"unicode/utf8"
+
+	"github.com/ipfs/go-cid"
+)
+
+// NegInt is a negative integer below math.MinInt64, which CBOR can carry and
+// int64 cannot: its value is -1 - uint64(n). Integers that fit int64 decode as
+// int64, larger positive ones as uint64, smaller negative ones as NegInt, so
+// every DRISL integer roundtrips. atproto data never holds the latter two
+// (see CheckAtproto).
+type NegInt uint64
+
+// Raw holds the exact bytes of one encoded DRISL item. Decoding into a Raw
+// validates the item and keeps its bytes as received; encoding a Raw writes
+// them as they are after validating them. Use it to verify signatures over
+// bytes exactly as received.
+type Raw []byte
+
+// Unmarshal decodes strict DRISL data into v with the default options. v must
+// be a non-nil pointer. Into an empty interface it stores the generic value
+// model: nil, bool, int64 (uint64 or NegInt out of int64 range), float64,
+// string, []byte, cid.Cid, []any and map[string]any.
+func Unmarshal(data []byte, v any) error {
+	return DecOptions{}.Unmarshal(data, v)
+}
+
+// Validate reports whether data is exactly one strict DRISL item, with the
+// default options, without building any value.
+func Validate(data []byte) error {
+	return DecOptions{}.Validate(data)
+}
+
+// Unmarshal decodes strict DRISL data into v with these options.
+func (o DecOptions) Unmarshal(data []byte, v any) error {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() {
+		return &EncodeError{Rule: RuleType, Detail: "Unmarshal needs a non-nil pointer"}
+	}
+	d, err := o.start(data)
+	if err != nil {
+		return err
+	}
+	if p, ok := v.(*any); ok {
+		val, err := d.value()
+		if err != nil {
+			return err
+		}
+		if err := d.end(); err != nil {
+			return err
+		}
+		*p = val
+		return nil
+	}
+	if err := d.into(rv.Elem()); err != nil {
+		return err
+	}
+	return d.end()
+}
+
+// Validate checks that data is exactly one strict DRISL item.
+func (o DecOptions) Validate(data []byte) error {
+	d, err := o.start(data)
+	if err != nil {
+		return err
+	}
+	if err := d.skip(); err != nil {
+		return err
+	}
+	return d.end()
+}
+
+func (o DecOptions) start(data []byte) (*decodeState, error) {
+	o = o.withDefaults()
+	if len(data) > o.MaxInputBytes {
+		return nil, &SyntaxError{Rule: RuleInputLen, Offset: 0}
+	}
+	return &decodeState{data: data, opts: o}, nil
+}
+
+type decodeState struct {
+	data  []byte
+	off   int
+	depth int
+	opts  DecOptions
+}
+
+func (d *decodeState) fail(rule Rule, off int, detail string) error {
+	return &SyntaxError{Rule: rule, Offset: off, Detail: detail}
+}
+
+func (d *decodeState) end() error {
+	if d.off != len(d.data) {
+		return d.fail(RuleTrailingBytes, d.off, "")
+	}
+	return nil
+}
+
+// head reads the head of the next item. For major type 7 it returns the
+// additional information in info and reads no argument.
+func (d *decodeState) head() (major, info byte, arg uint64, start int, err error) {
+	start = d.off
+	if d.off >= len(d.data) {
+		return 0, 0, 0, start, d.fail(RuleTruncated, start, "")
+	}
+	b := d.data[d.off]
+	d.off++
+	major, info = b>>5, b&0x1f
+	if major == 7 {
+		return major, info, 0, start, nil
+	}
+	switch {
+	case info < 24:
+		return major, info, uint64(info), start, nil
+	case info == 31:
+		return 0, 0, 0, start, d.fail(RuleIndefinite, start, "")
+	case info > 27:
+		return 0, 0, 0, start, d.fail(RuleReserved, start, "")
+	}
+	n := 1 << (info - 24)
+	if len(d.data)-d.off < n {
+		return 0, 0, 0, start, d.fail(RuleTruncated, start, "")
+	}
+	p := d.data[d.off:]
+	var min uint64
+	switch n {
+	case 1:
+		arg, min = uint64(p[0]), 24
+	case 2:
+		arg, min = uint64(binary.BigEndian.Uint16(p)), 1<<8
+	case 4:
+		arg, min = uint64(binary.BigEndian.Uint32(p)), 1<<16
+	default:
+		arg, min = binary.BigEndian.Uint64(p), 1<<32
+	}
+	d.off += n
+	if arg < min {
+		return 0, 0, 0, start, d.fail(RuleNonShortest, start, "")
+	}
+	return major, info, arg, start, nil
+}
+
+// payload returns the n bytes after a string head, checking they exist
+// before anything is allocated.
+func (d *decodeState) payload(n uint64, start int) ([]byte, error) {
+	if n > uint64(len(d.data)-d.off) {
+		return nil, d.fail(RuleTruncated, start, "length beyond end of input")
+	}
+	b := d.data[d.off : d.off+int(n)]
+	d.off += int(n)
+	return b, nil
+}
+
+func (d *decodeState) text(n uint64, start int) ([]byte, error) {
+	b, err := d.payload(n, start)
+	if err != nil {
+		return nil, err
+	}
+	if !utf8.Valid(b) {
+		return nil, d.fail(RuleUTF8, start, "")
+	}
+	return b, nil
+}
+
+// container checks a container's declared length against the limits and
+// against the bytes left (every element takes at least one byte), and
+// enters one level of nesting.
+func (d *decodeState) container(n uint64, perElem uint64, start int) (int, error) {
+	if n > uint64(d.opts.MaxContainerLen) {
+		return 0, d.fail(RuleContainerLen, start, "")
+	}
+	if n*perElem > uint64(len(d.data)-d.off) {
+		return 0, d.fail(RuleTruncated, start, "container longer than the input")
+	}
+	d.depth++
+	if d.depth > d.opts.MaxDepth {
+		return 0, d.fail(RuleDepth, start, "")
+	}
+	return int(n), nil
+}
+
+// mapKey reads one map key and checks it sorts strictly after prev.
+func (d *decodeState) mapKey(prev []byte, first bool) ([]byte, error) {
+	major, _, n, start, err := d.head()
+	if err != nil {
+		return nil, err
+	}
+	if major != 3 {
+		return nil, d.fail(RuleMapKeyType, start, "")
+	}
+	k, err := d.text(n, start)
+	if err != nil {
+		return nil, err
+	}
+	if !first {
+		switch c := compareKeys(prev, k); {
+		case c == 0:
+			return nil, d.fail(RuleMapKeyDuplicate, start, string(k))
+		case c > 0:
+			return nil, d.fail(RuleMapKeyOrder, start, string(k))
+		}
+	}
+	return k, nil
+}
+
+// compareKeys orders map keys length-first, then bytewise, as DRISL and
+// dag-cbor require.
+func compareKeys(a, b []byte) int {
+	if len(a) != len(b) {
+		if len(a) < len(b) {
+			return -1
+		}
+		return 1
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			if a[i] < b[i] {
+				return -1
+			}
+			return 1
+		}
+	}
+	return 0
+}
+
+// link reads the content of tag 42 after its head.
+func (d *decodeState) link(start int) (cid.Cid, error) {
+	major, _, n, bstart, err := d.head()
+	if err != nil {
+		return cid.Undef, err
+	}
+	if major != 2 {
+		return cid.Undef, d.fail(RuleCID, start, "tag 42 content is not a byte string")
+	}
+	b, err := d.payload(n, bstart)
+	if err != nil {
+		return cid.Undef, err
+	}
+	if why := checkCIDBytes(b, d.opts.AllowBLAKE3); why != "" {
+		return cid.Undef, d.fail(RuleCID, start, why)
+	}
+	c, err := cid.Cast(b[1:])
+	if err != nil {
+		return cid.Undef, d.fail(RuleCID, start, err.Error())
+	}
+	return c, nil
+}
+
+// tag checks a tag head: only 42, in its one-byte-argument form.
+func (d *decodeState) tag(arg uint64, start int) error {
+	if arg != 42 {
+		return d.fail(RuleTag, start, "")
+	}
+	if d.data[start] != 0xd8 {
+		return d.fail(RuleNonShortest, start, "")
+	}
+	return nil
+}
+
+// simple decodes a major type 7 item: false, true, null or a float64.
+func (d *decodeState) simple(info byte, start int) (any, error) {
+	switch info {
+	case 20:
+		return false, nil
+	case 21:
+		return true, nil
+	case 22:
+		return nil, nil
+	case 27:
+		if len(d.data)-d.off < 8 {
+			return nil, d.fail(RuleTruncated, start, "")
+		}
+		bits := binary.BigEndian.Uint64(d.data[d.off:])
+		d.off += 8
+		f := math.Float64frombits(bits)
+		if math.IsNaN(f) || math.IsInf(f, 0) || bits == 1<<63 {
+			return nil, d.fail(RuleFloatValue, start, "")
+		}
+		return f, nil
+	case 25, 26:
+		return nil, d.fail(RuleFloatWidth, start, "")
+	case 31:
+		return nil, d.fail(RuleIndefinite, start, "")
+	case 28, 29, 30:
+		return nil, d.fail(RuleReserved, start, "")
+	}
+	return nil, d.fail(RuleSimple, start, "")
+}
+
+// value decodes the next item into the generic value model.
+func (d *decodeState) value() (any, error) {
+	major, info, arg, start, err := d.head()
+	if err != nil {
+		return nil, err
+	}
+	switch major {
+	case 0:
+		if arg > math.MaxInt64 {
+			return arg, nil
+		}
+		return int64(arg), nil
+	case 1:
+		if arg > math.MaxInt64 {
+			return NegInt(arg), nil
+		}
+		return -1 - int64(arg), nil
+	case 2:
+		b, err := d.payload(arg, start)
+		if err != nil {
+			return nil, err
+		}
+		return append([]byte{}, b...), nil
+	case 3:
+		b, err := d.text(arg, start)
+		if err != nil {
+			return nil, err
+		}
+		return string(b), nil
+	case 4:
+		n, err := d.container(arg, 1, start)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]any, n)
+		for i := range out {
+			if out[i], err = d.value(); err != nil {
+				return nil, err
+			}
+		}
+		d.depth--
+		return out, nil
+	case 5:
+		n, err := d.container(arg, 2, start)
+		if err != nil {
+			return nil, err
+		}
+		out := make(map[string]any, n)
+		var prev []byte
+		for i := 0; i < n; i++ {
+			k, err := d.mapKey(prev, i == 0)
+			if err != nil {
+				return nil, err
+			}
+			v, err := d.value()
+			if err != nil {
+				return nil, err
+			}
+			out[string(k)] = v
+			prev = k
+		}
+		d.depth--
+		return out, nil
+	case 6:
+		if err := d.tag(arg, start); err != nil {
+			return nil, err
+		}
+		return d.link(start)
+	}
+	return d.simple(info, start)
+}
+
+// skip validates the next item without building it.
+func (d *decodeState) skip() error {
+	major, info, arg, start, err := d.head()
+	if err != nil {
+		return err
+	}
+	switch major {
+	case 0, 1:
+		return nil
+	case 2:
+		_, err := d.payload(arg, start)
+		return err
+	case 3:
+		_, err := d.text(arg, start)
+		return err
+	case 4:
+		n, err := d.container(arg, 1, start)
+		if err != nil {
+			return err
+		}
+		for i := 0; i < n; i++ {
+			if err := d.skip(); err != nil {
+				return err
+			}
+		}
+		d.depth--
+		return nil
+	case 5:
+		n, err := d.container(arg, 2, start)
+		if err != nil {
+			return err
+		}
+		var prev []byte
+		for i := 0; i < n; i++ {
+			k, err := d.mapKey(prev, i == 0)
+			if err != nil {
+				return err
+			}
+			if err := d.skip(); err != nil {
+				return err
+			}
+			prev = k
+		}
+		d.depth--
+		return nil
+	case 6:
+		if err := d.tag(arg, start); err != nil {
+			return err
+		}
+		_, err := d.link(start)
+		return err
+	}
+	_, err = d.simple(info, start)
+	return err
+}

@@ -1,0 +1,40 @@
+package drisl
+
+// Default limits for decoding. They bound memory for any input: a decoder
+// never allocates more than the input's length allows, and these stop deep
+// recursion and giant containers before they are built.
+const (
+	DefaultMaxDepth        = 128
+	DefaultMaxContainerLen = 1 << 20
+	DefaultMaxInputBytes   = 8 << 20
+)
+
+// DecOptions configures a strict decode. The zero value means the defaults.
+type DecOptions struct {
+	// MaxDepth bounds the nesting of arrays, maps and tags (default 128).
+	MaxDepth int
+	// MaxContainerLen bounds the number of elements of one array or the
+	// number of pairs of one map (default 1<<20).
+	MaxContainerLen int
+	// MaxInputBytes bounds the whole input (default 8 MiB).
+	MaxInputBytes int
+	// AllowBLAKE3 accepts CIDs whose multihash is BLAKE3-256 (0x1e), which
+	// DASL CIDs allow but atproto does not.
+	AllowBLAKE3 bool
+	// DisallowUnknownFields makes decoding into a struct fail on a map key
+	// that names no field, instead of skipping it.
+	DisallowUnknownFields bool
+}
+
+func (o DecOptions) withDefaults() DecOptions {
+	if o.MaxDepth <= 0 {
+		o.MaxDepth = DefaultMaxDepth
+	}
+	if o.MaxContainerLen <= 0 {
+		o.MaxContainerLen = DefaultMaxContainerLen
+	}
+	if o.MaxInputBytes <= 0 {
+		o.MaxInputBytes = DefaultMaxInputBytes
+	}
+	return o
+}
