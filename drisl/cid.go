@@ -62,3 +62,21 @@ func checkCIDBytes(b []byte, allowBLAKE3 bool) string {
 	}
 	return ""
 }
+
+// checkCIDString checks a CID's binary form (without the 0x00 prefix) as
+// checkCIDBytes does.
+func checkCIDString(s string, allowBLAKE3 bool) string {
+	switch {
+	case len(s) < 1 || s[0] != 0x01:
+		return "not a CIDv1"
+	case len(s) < 2 || (s[1] != CodecDagCBOR && s[1] != CodecRaw):
+		return "codec is neither dag-cbor nor raw"
+	case len(s) < 3 || !(s[2] == HashSHA256 || (allowBLAKE3 && s[2] == HashBLAKE3)):
+		return "hash is not sha2-256"
+	case len(s) < 4 || s[3] != 32:
+		return "digest length is not 32"
+	case len(s) != 4+32:
+		return "digest is not 32 bytes"
+	}
+	return ""
+}

@@ -31,6 +31,18 @@ func (d *decodeState) into(rv reflect.Value) error {
 		}
 		rv.SetBytes(append([]byte{}, d.data[start:d.off]...))
 		return nil
+	case blobType:
+		start := d.off
+		v, err := d.value()
+		if err != nil {
+			return err
+		}
+		b, err := ParseBlob(v)
+		if err != nil {
+			return d.fail(RuleMismatch, start, err.Error())
+		}
+		rv.Set(reflect.ValueOf(b))
+		return nil
 	case cidType:
 		major, _, arg, start, err := d.head()
 		if err != nil {

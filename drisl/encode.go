@@ -1,8 +1,10 @@
 package drisl
 
 import (
+	"bytes"
 	"encoding/binary"
-	"fmt"
+	"errors"
+	"io"
 	"math"
 	"reflect"
 	"slices"
@@ -19,16 +21,34 @@ import (
 // NaN, infinities, -0.0, non-string map keys and types DRISL cannot hold
 // (time.Time, big.Int, channels, ...) are errors. float32 widens to float64.
 func Marshal(v any) ([]byte, error) {
-	e := encodeState{buf: make([]byte, 0, 128)}
+	return EncOptions{}.Marshal(v)
+}
+
+// AppendMarshal appends the DRISL encoding of v to dst.
+func AppendMarshal(dst []byte, v any) ([]byte, error) {
+	return EncOptions{}.AppendMarshal(dst, v)
+}
+
+// EncOptions configures encoding. The zero value means the defaults.
+type EncOptions struct {
+	// AllowBLAKE3 accepts links whose multihash is BLAKE3-256, which DASL
+	// CIDs allow and atproto does not. By default Marshal refuses them, so it
+	// never writes what Unmarshal with default options would reject.
+	AllowBLAKE3 bool
+}
+
+// Marshal returns the DRISL encoding of v with these options.
+func (o EncOptions) Marshal(v any) ([]byte, error) {
+	e := encodeState{buf: make([]byte, 0, 256), opts: o}
 	if err := e.value(v); err != nil {
 		return nil, err
 	}
 	return e.buf, nil
 }
 
-// AppendMarshal appends the DRISL encoding of v to dst.
-func AppendMarshal(dst []byte, v any) ([]byte, error) {
-	e := encodeState{buf: dst}
+// AppendMarshal appends the DRISL encoding of v to dst with these options.
+func (o EncOptions) AppendMarshal(dst []byte, v any) ([]byte, error) {
+	e := encodeState{buf: dst, opts: o}
 	if err := e.value(v); err != nil {
 		return dst, err
 	}
@@ -37,8 +57,26 @@ func AppendMarshal(dst []byte, v any) ([]byte, error) {
 
 type encodeState struct {
 	buf  []byte
-	path []string // only built on error paths
+	opts EncOptions
 }
+
+// atPath prefixes the path of an EncodeError with elem as the error travels
+// up from a nested value, so paths cost nothing unless encoding fails.
+func atPath(err error, elem string) error {
+	if ee, ok := err.(*EncodeError); ok {
+		switch {
+		case ee.Path == "":
+			ee.Path = elem
+		case ee.Path[0] == '[':
+			ee.Path = elem + ee.Path
+		default:
+			ee.Path = elem + "." + ee.Path
+		}
+	}
+	return err
+}
+
+func indexElem(i int) string { return "[" + strconv.Itoa(i) + "]" }
 
 func (e *encodeState) head(major byte, n uint64) {
 	m := major << 5
@@ -67,31 +105,31 @@ func (e *encodeState) int(n int64) {
 	}
 }
 
-func (e *encodeState) float(f float64, path string) error {
+func (e *encodeState) float(f float64) error {
 	if math.IsNaN(f) || math.IsInf(f, 0) || (f == 0 && math.Signbit(f)) {
-		return &EncodeError{Rule: RuleFloatValue, Path: path}
+		return &EncodeError{Rule: RuleFloatValue, Detail: strconv.FormatFloat(f, 'g', -1, 64)}
 	}
 	e.buf = append(e.buf, 0xfb)
 	e.buf = binary.BigEndian.AppendUint64(e.buf, math.Float64bits(f))
 	return nil
 }
 
-func (e *encodeState) str(s string, path string) error {
+func (e *encodeState) str(s string) error {
 	if !utf8.ValidString(s) {
-		return &EncodeError{Rule: RuleUTF8, Path: path}
+		return &EncodeError{Rule: RuleUTF8}
 	}
 	e.head(3, uint64(len(s)))
 	e.buf = append(e.buf, s...)
 	return nil
 }
 
-func (e *encodeState) link(c cid.Cid, path string) error {
+func (e *encodeState) link(c cid.Cid) error {
 	if !c.Defined() {
-		return &EncodeError{Rule: RuleCID, Path: path, Detail: "undefined CID"}
+		return &EncodeError{Rule: RuleCID, Detail: "undefined CID"}
 	}
-	b := c.Bytes()
-	if why := checkCIDBytes(append([]byte{0}, b...), true); why != "" {
-		return &EncodeError{Rule: RuleCID, Path: path, Detail: why}
+	b := c.KeyString() // the CID's binary form, without a copy
+	if why := checkCIDString(b, e.opts.AllowBLAKE3); why != "" {
+		return &EncodeError{Rule: RuleCID, Detail: why}
 	}
 	e.buf = append(e.buf, 0xd8, 42)
 	e.head(2, uint64(len(b)+1))
@@ -100,20 +138,47 @@ func (e *encodeState) link(c cid.Cid, path string) error {
 	return nil
 }
 
-func (e *encodeState) value(v any) error { return e.valueAt(v, "") }
+// bytesMarshaler is fxamacker/cbor's Marshaler (cbor.RawMessage, cbor.Tag,
+// cbor.SimpleValue, ...); writerMarshaler is cbor-gen's (indigo's typed
+// records). Their output is validated as strict DRISL before it is written.
+type bytesMarshaler interface{ MarshalCBOR() ([]byte, error) }
+type writerMarshaler interface{ MarshalCBOR(io.Writer) error }
 
-func joinPath(path, elem string) string {
-	if path == "" {
-		return elem
+func (e *encodeState) marshaler(v any) (bool, error) {
+	var b []byte
+	switch m := v.(type) {
+	case bytesMarshaler:
+		out, err := m.MarshalCBOR()
+		if err != nil {
+			return true, &EncodeError{Rule: RuleType, Detail: "MarshalCBOR: " + err.Error()}
+		}
+		b = out
+	case writerMarshaler:
+		var w bytes.Buffer
+		if err := m.MarshalCBOR(&w); err != nil {
+			return true, &EncodeError{Rule: RuleType, Detail: "MarshalCBOR: " + err.Error()}
+		}
+		b = w.Bytes()
+	default:
+		return false, nil
 	}
-	if elem[0] == '[' {
-		return path + elem
-	}
-	return path + "." + elem
+	return true, e.raw(b)
 }
 
-// valueAt encodes v; path names where v sits, for errors.
-func (e *encodeState) valueAt(v any, path string) error {
+func (e *encodeState) raw(b []byte) error {
+	if err := (DecOptions{AllowBLAKE3: e.opts.AllowBLAKE3}).Validate(b); err != nil {
+		var se *SyntaxError
+		if errors.As(err, &se) {
+			return &EncodeError{Rule: se.Rule, Detail: "pre-encoded bytes are not DRISL: " + err.Error()}
+		}
+		return &EncodeError{Rule: RuleType, Detail: err.Error()}
+	}
+	e.buf = append(e.buf, b...)
+	return nil
+}
+
+// value encodes v. Errors carry the path to the failing value.
+func (e *encodeState) value(v any) error {
 	switch v := v.(type) {
 	case nil:
 		e.buf = append(e.buf, 0xf6)
@@ -134,54 +199,89 @@ func (e *encodeState) valueAt(v any, path string) error {
 	case NegInt:
 		e.head(1, uint64(v))
 	case float64:
-		return e.float(v, path)
+		return e.float(v)
 	case string:
-		return e.str(v, path)
+		return e.str(v)
 	case []byte:
 		e.head(2, uint64(len(v)))
 		e.buf = append(e.buf, v...)
 	case cid.Cid:
-		return e.link(v, path)
+		return e.link(v)
 	case *cid.Cid:
 		if v == nil {
 			e.buf = append(e.buf, 0xf6)
 			return nil
 		}
-		return e.link(*v, path)
+		return e.link(*v)
 	case Raw:
-		if err := Validate(v); err != nil {
-			return &EncodeError{Rule: RuleType, Path: path, Detail: "Raw holds invalid DRISL: " + err.Error()}
+		return e.raw(v)
+	case Blob:
+		return e.blob(&v)
+	case *Blob:
+		if v == nil {
+			e.buf = append(e.buf, 0xf6)
+			return nil
 		}
-		e.buf = append(e.buf, v...)
+		return e.blob(v)
 	case []any:
 		e.head(4, uint64(len(v)))
 		for i, x := range v {
-			if err := e.valueAt(x, joinPath(path, "["+strconv.Itoa(i)+"]")); err != nil {
-				return err
+			if err := e.value(x); err != nil {
+				return atPath(err, indexElem(i))
 			}
 		}
 	case map[string]any:
-		return e.genericMap(v, path)
+		return e.genericMap(v)
 	default:
-		return e.reflectValue(reflect.ValueOf(v), path)
+		if ok, err := e.marshaler(v); ok {
+			return err
+		}
+		return e.reflectValue(reflect.ValueOf(v))
 	}
 	return nil
 }
 
-func (e *encodeState) genericMap(m map[string]any, path string) error {
+// sortKeys sorts map keys in DRISL order. Most maps are small, where an
+// insertion sort beats the generic sort and allocates nothing.
+func sortKeys(keys []string) {
+	if len(keys) > 12 {
+		slices.SortFunc(keys, compareKeyStrings)
+		return
+	}
+	for i := 1; i < len(keys); i++ {
+		k := keys[i]
+		j := i
+		for ; j > 0 && keyLess(k, keys[j-1]); j-- {
+			keys[j] = keys[j-1]
+		}
+		keys[j] = k
+	}
+}
+
+func keyLess(a, b string) bool {
+	if len(a) != len(b) {
+		return len(a) < len(b)
+	}
+	return a < b
+}
+
+func (e *encodeState) genericMap(m map[string]any) error {
 	var stack [16]string
 	keys := stack[:0]
+	if len(m) > len(stack) {
+		keys = make([]string, 0, len(m))
+	}
 	for k := range m {
 		keys = append(keys, k)
 	}
-	slices.SortFunc(keys, compareKeyStrings)
+	sortKeys(keys)
 	e.head(5, uint64(len(keys)))
 	for _, k := range keys {
-		if err := e.str(k, path); err != nil {
-			return err
+		if err := e.str(k); err != nil {
+			return atPath(err, strconv.Quote(k))
 		}
-		if err := e.valueAt(m[k], joinPath(path, k)); err != nil {
-			return err
+		if err := e.value(m[k]); err != nil {
+			return atPath(err, k)
 		}
 	}
 	return nil
@@ -203,7 +303,12 @@ func compareKeyStrings(a, b string) int {
 	return 0
 }
 
-func (e *encodeState) reflectValue(rv reflect.Value, path string) error {
+// hasMethods reports whether values of t might implement a Marshaler.
+func hasMethods(t reflect.Type) bool {
+	return t.Name() != "" && (t.NumMethod() > 0 || reflect.PointerTo(t).NumMethod() > 0)
+}
+
+func (e *encodeState) reflectValue(rv reflect.Value) error {
 	if !rv.IsValid() {
 		e.buf = append(e.buf, 0xf6)
 		return nil
@@ -211,30 +316,49 @@ func (e *encodeState) reflectValue(rv reflect.Value, path string) error {
 	t := rv.Type()
 	switch t {
 	case cidType:
-		return e.link(rv.Interface().(cid.Cid), path)
+		return e.link(rv.Interface().(cid.Cid))
 	case rawType:
-		return e.valueAt(Raw(rv.Bytes()), path)
+		return e.raw(rv.Bytes())
 	case negIntType:
 		e.head(1, rv.Uint())
 		return nil
+	case blobType:
+		b := rv.Interface().(Blob)
+		return e.blob(&b)
+	}
+	if hasMethods(t) && t.Kind() != reflect.Pointer && t.Kind() != reflect.Interface {
+		v := rv.Interface()
+		if rv.CanAddr() {
+			if _, ok := rv.Addr().Interface().(writerMarshaler); ok {
+				v = rv.Addr().Interface()
+			}
+		}
+		if ok, err := e.marshaler(v); ok {
+			return err
+		}
 	}
 	switch t.Kind() {
 	case reflect.Bool:
-		return e.valueAt(rv.Bool(), path)
+		return e.value(rv.Bool())
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		e.int(rv.Int())
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
 		e.head(0, rv.Uint())
 	case reflect.Float32, reflect.Float64:
-		return e.float(rv.Float(), path)
+		return e.float(rv.Float())
 	case reflect.String:
-		return e.str(rv.String(), path)
+		return e.str(rv.String())
 	case reflect.Pointer, reflect.Interface:
 		if rv.IsNil() {
 			e.buf = append(e.buf, 0xf6)
 			return nil
 		}
-		return e.reflectValue(rv.Elem(), path)
+		if t.Kind() == reflect.Pointer {
+			if ok, err := e.marshaler(rv.Interface()); ok {
+				return err
+			}
+		}
+		return e.reflectValue(rv.Elem())
 	case reflect.Slice:
 		if t.Elem().Kind() == reflect.Uint8 {
 			e.head(2, uint64(rv.Len()))
@@ -252,39 +376,44 @@ func (e *encodeState) reflectValue(rv reflect.Value, path string) error {
 		}
 		e.head(4, uint64(rv.Len()))
 		for i := 0; i < rv.Len(); i++ {
-			if err := e.reflectValue(rv.Index(i), joinPath(path, "["+strconv.Itoa(i)+"]")); err != nil {
-				return err
+			if err := e.reflectValue(rv.Index(i)); err != nil {
+				return atPath(err, indexElem(i))
 			}
 		}
 	case reflect.Map:
 		if t.Key().Kind() != reflect.String {
-			return &EncodeError{Rule: RuleMapKeyType, Path: path, Detail: t.Key().String()}
+			return &EncodeError{Rule: RuleMapKeyType, Detail: t.Key().String()}
 		}
 		keys := rv.MapKeys()
 		slices.SortFunc(keys, func(a, b reflect.Value) int { return compareKeyStrings(a.String(), b.String()) })
 		e.head(5, uint64(len(keys)))
 		for _, k := range keys {
-			if err := e.str(k.String(), path); err != nil {
-				return err
+			if err := e.str(k.String()); err != nil {
+				return atPath(err, strconv.Quote(k.String()))
 			}
-			if err := e.reflectValue(rv.MapIndex(k), joinPath(path, k.String())); err != nil {
-				return err
+			if err := e.reflectValue(rv.MapIndex(k)); err != nil {
+				return atPath(err, k.String())
 			}
 		}
 	case reflect.Struct:
-		return e.structValue(rv, path)
+		return e.structValue(rv)
 	default:
-		return &EncodeError{Rule: RuleType, Path: path, Detail: fmt.Sprint(t)}
+		return &EncodeError{Rule: RuleType, Detail: t.String()}
 	}
 	return nil
 }
 
-func (e *encodeState) structValue(rv reflect.Value, path string) error {
+func (e *encodeState) structValue(rv reflect.Value) error {
 	t := rv.Type()
-	if t.NumField() > 0 && !hasCBORFields(t) && t.PkgPath() != "" && isOpaque(t) {
-		return &EncodeError{Rule: RuleType, Path: path, Detail: t.String()}
+	if t.NumField() > 0 && !hasCBORFields(t) {
+		// Only unexported state, like time.Time or big.Int: no faithful
+		// DRISL form.
+		return &EncodeError{Rule: RuleType, Detail: t.String()}
 	}
 	si := fieldsOf(t)
+	if si.dup != "" {
+		return &EncodeError{Rule: RuleMapKeyDuplicate, Detail: t.String() + " has two fields named " + strconv.Quote(si.dup)}
+	}
 	n := 0
 	for _, f := range si.fields {
 		if f.omitEmpty && rv.Field(f.index).IsZero() {
@@ -298,10 +427,9 @@ func (e *encodeState) structValue(rv reflect.Value, path string) error {
 		if f.omitEmpty && fv.IsZero() {
 			continue
 		}
-		e.head(3, uint64(len(f.name)))
-		e.buf = append(e.buf, f.name...)
-		if err := e.reflectValue(fv, joinPath(path, f.name)); err != nil {
-			return err
+		e.buf = append(e.buf, f.key...)
+		if err := e.reflectValue(fv); err != nil {
+			return atPath(err, f.name)
 		}
 	}
 	return nil
@@ -316,7 +444,3 @@ func hasCBORFields(t reflect.Type) bool {
 	}
 	return false
 }
-
-// isOpaque reports whether t is a struct with only unexported state, such as
-// time.Time or big.Int, which has no faithful DRISL form.
-func isOpaque(t reflect.Type) bool { return !hasCBORFields(t) }

@@ -10,6 +10,7 @@ import (
 // field is one struct field as DRISL sees it: its map key and options.
 type field struct {
 	name      string
+	key       []byte // the name encoded as a DRISL text string
 	index     int
 	omitEmpty bool
 }
@@ -18,6 +19,7 @@ type field struct {
 type structInfo struct {
 	fields []field
 	byName map[string]int // name -> position in fields
+	dup    string         // a key two fields share, if any: not encodable
 }
 
 // typeCache memoises struct layouts. Like encoding/json's, it only ever
@@ -50,8 +52,19 @@ func fieldsOf(t reflect.Type) *structInfo {
 		return compareKeys([]byte(si.fields[a].name), []byte(si.fields[b].name)) < 0
 	})
 	for i, f := range si.fields {
+		si.fields[i].key = appendText(nil, f.name)
+		if _, ok := si.byName[f.name]; ok {
+			si.dup = f.name
+		}
 		si.byName[f.name] = i
 	}
 	actual, _ := typeCache.LoadOrStore(t, si)
 	return actual.(*structInfo)
+}
+
+// appendText appends s as a DRISL text string.
+func appendText(dst []byte, s string) []byte {
+	e := encodeState{buf: dst}
+	e.head(3, uint64(len(s)))
+	return append(e.buf, s...)
 }

@@ -1,0 +1,174 @@
+package drisl
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/ipfs/go-cid"
+)
+
+// Rules of the atproto data model (https://atproto.com/specs/data-model),
+// carried by *DataModelError. DRISL allows what they forbid; atproto records
+// must follow them.
+const (
+	RuleJSON        Rule = "invalid atproto JSON"
+	RuleTopLevel    Rule = "top level is not a map"
+	RuleFloat       Rule = "float in atproto data"
+	RuleInteger     Rule = "integer outside the int64 range"
+	RuleTypeKey     Rule = "$type is not a non-empty string"
+	RuleBlob        Rule = "malformed blob"
+	RuleReservedKey Rule = "map uses the reserved key $link or $bytes"
+	RuleLink        Rule = "link is not an atproto CID"
+)
+
+// ErrDataModel is wrapped by every DataModelError.
+var ErrDataModel = errors.New("drisl: not valid atproto data")
+
+// DataModelError reports data that breaks a rule of the atproto data model,
+// or atproto JSON that cannot be read: the rule, the path to the offending
+// value (e.g. "embed.images[0].image"), and for JSON input the byte offset
+// (-1 when there is none).
+type DataModelError struct {
+	Rule   Rule
+	Path   string
+	Offset int
+	Detail string
+}
+
+func (e *DataModelError) Error() string {
+	s := "drisl: " + string(e.Rule)
+	if e.Path != "" {
+		s += " at " + e.Path
+	}
+	if e.Offset >= 0 {
+		s += " (offset " + strconv.Itoa(e.Offset) + ")"
+	}
+	if e.Detail != "" {
+		s += ": " + e.Detail
+	}
+	return s
+}
+
+// Unwrap returns ErrDataModel.
+func (e *DataModelError) Unwrap() error { return ErrDataModel }
+
+func dmPath(err error, elem string) error {
+	if de, ok := err.(*DataModelError); ok {
+		switch {
+		case de.Path == "":
+			de.Path = elem
+		case de.Path[0] == '[':
+			de.Path = elem + de.Path
+		default:
+			de.Path = elem + "." + de.Path
+		}
+	}
+	return err
+}
+
+// CheckAtproto checks that v, a value in the generic value model (as
+// Unmarshal or UnmarshalJSON return it), is valid atproto data: the top
+// level is a map; no floats; integers fit int64; every $type is a non-empty
+// string; every map with $type "blob" is a well-formed blob (see ParseBlob);
+// no map has the reserved keys $link or $bytes (they would not survive the
+// JSON form); every link is a CIDv1, dag-cbor or raw, sha2-256. Other Go
+// values (structs, Blob, ...) are first encoded with Marshal and read back.
+// It returns a *DataModelError.
+func CheckAtproto(v any) error {
+	v, err := generic(v)
+	if err != nil {
+		return err
+	}
+	if _, ok := v.(map[string]any); !ok {
+		return &DataModelError{Rule: RuleTopLevel, Offset: -1, Detail: fmt.Sprintf("%T", v)}
+	}
+	return checkValue(v)
+}
+
+// CheckRecord checks v as CheckAtproto does and also that it is a record:
+// its top-level $type is present (a non-empty string, whose NSID syntax
+// package lexicon checks).
+func CheckRecord(v any) error {
+	v, err := generic(v)
+	if err != nil {
+		return err
+	}
+	if err := CheckAtproto(v); err != nil {
+		return err
+	}
+	if _, ok := v.(map[string]any)["$type"]; !ok {
+		return &DataModelError{Rule: RuleTypeKey, Path: "$type", Offset: -1, Detail: "a record needs $type"}
+	}
+	return nil
+}
+
+// generic returns v in the generic value model, converting other Go values
+// through their DRISL encoding.
+func generic(v any) (any, error) {
+	switch v.(type) {
+	case nil, bool, int64, uint64, NegInt, float64, string, []byte, cid.Cid, []any, map[string]any:
+		return v, nil
+	}
+	b, err := Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var g any
+	if err := (DecOptions{AllowBLAKE3: true}).Unmarshal(b, &g); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+func checkValue(v any) error {
+	switch v := v.(type) {
+	case nil, bool, int64, int, int32, string, []byte:
+		return nil
+	case float64, float32:
+		return &DataModelError{Rule: RuleFloat, Offset: -1, Detail: fmt.Sprint(v)}
+	case uint64, NegInt:
+		return &DataModelError{Rule: RuleInteger, Offset: -1}
+	case cid.Cid:
+		if why := checkCIDString(v.KeyString(), false); why != "" {
+			return &DataModelError{Rule: RuleLink, Offset: -1, Detail: why}
+		}
+		return nil
+	case []any:
+		for i, x := range v {
+			if err := checkValue(x); err != nil {
+				return dmPath(err, indexElem(i))
+			}
+		}
+		return nil
+	case map[string]any:
+		for _, k := range [...]string{"$link", "$bytes"} {
+			if _, ok := v[k]; ok {
+				return &DataModelError{Rule: RuleReservedKey, Path: k, Offset: -1}
+			}
+		}
+		if t, ok := v["$type"]; ok {
+			s, ok := t.(string)
+			if !ok || s == "" {
+				return &DataModelError{Rule: RuleTypeKey, Path: "$type", Offset: -1, Detail: fmt.Sprintf("%T %v", t, t)}
+			}
+			if s == "blob" {
+				if _, err := ParseBlob(v); err != nil {
+					return err
+				}
+			}
+		}
+		for k, x := range v {
+			if err := checkValue(x); err != nil {
+				return dmPath(err, k)
+			}
+		}
+		return nil
+	}
+	// Any other Go value (Blob, a struct, ...): through its DRISL form.
+	g, err := generic(v)
+	if err != nil {
+		return err
+	}
+	return checkValue(g)
+}
