@@ -20,4 +20,5 @@ require (
 	golang.org/x/crypto v0.53.0 // indirect
 	golang.org/x/sys v0.46.0 // indirect
 	lukechampine.com/blake3 v1.2.1 // indirect
+	github.com/rivo/uniseg v0.4.7
 )

@@ -1,0 +1,72 @@
+// Package lexicon parses atproto Lexicon schemas (language version 1),
+// checks them, and validates data against them: records of a collection
+// (with their $type and record-key type), XRPC query parameters, procedure
+// input and output bodies, and subscription messages.
+//
+// The specification is https://atproto.com/specs/lexicon; data follows the
+// data model of https://atproto.com/specs/data-model.
+//
+// # Concept
+//
+// A Catalog holds schema files, loaded from a directory (LoadDir), any
+// fs.FS such as an embed.FS (LoadFS), or memory (AddJSON, Add). Each file is
+// checked when it is added (ParseSchema): a bad schema is a *SchemaError
+// naming the file's NSID and the JSON path of the fault, for example
+// "defs.main.record.properties.text.maxGraphemes". References between files
+// (local "#def" and remote "nsid#def") are resolved when a definition is
+// first used, or all at once by CheckRefs; a Resolver plugged into
+// CatalogOptions can fetch missing schemas (for example from the network),
+// and nothing is fetched without one.
+//
+// Each definition is compiled once into a validator tree: references become
+// pointers to the referenced nodes (recursive schemas become cyclic trees),
+// union members and string enums become maps, bounds become integers.
+// Validation walks that tree and the data together and never looks at the
+// schema JSON again. The community layer validates a member's record with
+//
+//	cat := lexicon.NewCatalog(lexicon.CatalogOptions{})
+//	err := cat.LoadFS(ctx, schemasFS, ".") // an embed.FS of *.json files
+//	...
+//	err = cat.ValidateRecord(ctx, collection, rkey, record, lexicon.ValidateOptions{})
+//
+// where record is the value drisl.Unmarshal decodes (nil, bool, int64,
+// uint64, drisl.NegInt, string, []byte, cid.Cid, []any, map[string]any; JSON
+// converted to that model validates the same). Errors are
+// *ValidationError with the path of the fault ("embed.images[2].alt") and
+// the violated Constraint; validation never panics and stops at the first
+// fault. Open unions are lenient by default (a $type the catalog does not
+// know is accepted unchecked; one it knows is checked) and strict with
+// ValidateOptions.StrictUnions. Unlisted open-union types are looked up in
+// the catalog only, never through the Resolver, so data cannot make the
+// validator fetch schemas.
+//
+// # What is reused, and why
+//
+// String formats (did, handle, at-identifier, nsid, at-uri, cid, datetime,
+// tid, record-key, uri, language) and record keys are checked by indigo's
+// github.com/bluesky-social/indigo/atproto/syntax, the reference Go parsers.
+// Grapheme lengths count extended grapheme clusters of Unicode UAX #29 as
+// implemented by github.com/rivo/uniseg (the library indigo uses too);
+// strings of ASCII without CR skip segmentation, because there each byte is
+// one cluster. Lengths (minLength, maxLength) of strings are in
+// UTF-8 bytes.
+//
+// indigo's atproto/lexicon schema types and catalog loading were read and
+// followed (the field names, the permission-set rules, the accept-pattern
+// semantics), but not imported: that package pulls atproto/identity (and
+// with it a DNS resolver, Prometheus and cbor-gen) into every importer, its
+// schema checks report no path, its catalog cannot be enumerated, and its
+// validator works on indigo's atdata types rather than the values drisl
+// decodes. Its validator is used as an oracle and a peer in bench/.
+//
+// # Limits
+//
+// Schema files are limited to CatalogOptions.MaxSchemaBytes (1 MiB by
+// default); data nesting to ValidateOptions.MaxDepth (128 by default).
+// Object properties not in the schema are accepted unchecked, as the
+// specification requires. "unknown" values must be objects and not blobs;
+// their contents are not checked. knownValues are documentation only.
+// Validation does not check that data is in the data model beyond what the
+// schema asks (that is drisl's job): for example floats are rejected only
+// where the schema expects an integer.
+package lexicon
