@@ -1,0 +1,49 @@
+// Package plc implements did:plc: operations, audit-log validation, a
+// directory client, an embeddable directory server, and the adversarial
+// migration a community needs to leave a hostile host.
+//
+// Spec: did:plc v0.3, https://web.plc.directory/spec; where the spec text
+// and the reference implementation (github.com/did-method-plc/did-method-plc)
+// differ, this package follows the reference and says so.
+//
+// # Concept
+//
+// A did:plc is the hash of a signed genesis operation. Each later operation
+// names its predecessor (prev) by CID and is signed by one of the rotation
+// keys of that predecessor, listed in priority order. Within RecoveryWindow
+// (72 h) of an operation, a strictly higher-priority rotation key may sign a
+// fork from an earlier operation, which nullifies everything after the fork
+// point. A tombstone deactivates the DID.
+//
+// # What is validated
+//
+// ParseOp is strict: exactly the fields of the operation's type, no unknown,
+// duplicate or missing fields, JSON types as specified, prev a canonical
+// CIDv1 dag-cbor sha2-256, sig unpadded base64url with zero trailing bits and
+// no newlines, decoding to a 64-byte raw r||s. Signatures are verified over
+// the DRISL encoding of the operation without sig, low-S only (indigo
+// atcrypto, which rejects high-S for both P-256 and K-256); DER signatures are
+// reported as ErrSigDER. ValidateAuditLog checks CIDs, the genesis DID, the
+// prev chain, signer authority (including the priority rule for
+// nullification and the 72 h window, inclusive), strictly increasing
+// timestamps, tombstones and the nullified flags. AuditState.CheckNext does
+// the same for one proposed operation and returns the CIDs it nullifies.
+// Policy holds the reference server's operational limits.
+//
+// # Limits and departures
+//
+//   - Legacy "create" genesis operations are read, verified and normalised,
+//     never written; the directory refuses them on submission (as the
+//     reference does) but imports them in audit logs.
+//   - prev must be the canonical base32 string of the CID; the reference
+//     parses any multibase form, but a non-canonical string would hash
+//     differently anyway.
+//   - A 64-byte signature is classified as DER only after it failed to
+//     verify, so no valid raw signature is ever rejected for looking like DER.
+//   - The DID document lists verification methods and services in DRISL key
+//     order (length, then bytes), the order plc.directory's storage returns.
+//   - A tombstoned DID resolves to HTTP 410 (as plc.directory and the
+//     published OpenAPI document do; the reference code says 404).
+//
+// Everything here is pure Go; no global state; I/O takes a context.
+package plc

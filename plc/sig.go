@@ -1,0 +1,203 @@
+package plc
+
+import (
+	"encoding/base64"
+	"math/big"
+	"strings"
+	"sync"
+
+	"github.com/bluesky-social/indigo/atproto/atcrypto"
+)
+
+// Sign signs op in place with key: it sets op.Sig to the unpadded base64url
+// encoding of the raw, low-S r||s signature over op.UnsignedBytes().
+func Sign(op *Op, key atcrypto.PrivateKey) error {
+	msg, err := op.UnsignedBytes()
+	if err != nil {
+		return err
+	}
+	sig, err := key.HashAndSign(msg)
+	if err != nil {
+		return err
+	}
+	op.Sig = base64.RawURLEncoding.EncodeToString(sig)
+	return nil
+}
+
+var strictB64 = base64.RawURLEncoding.Strict()
+
+// decodeSig applies the encoding rules of the spec: unpadded base64url, no
+// newlines (Go's decoder would skip them), zero trailing bits, 64 bytes.
+func decodeSig(s string) ([]byte, error) {
+	if s == "" {
+		return nil, fieldErr("sig", ErrUnsigned, "")
+	}
+	if strings.ContainsAny(s, "\r\n") {
+		return nil, fieldErr("sig", ErrSigNewline, "")
+	}
+	if strings.Contains(s, "=") {
+		return nil, fieldErr("sig", ErrSigPadding, "")
+	}
+	if len(s) > 200 {
+		return nil, fieldErr("sig", ErrSigLength, "signature string too long")
+	}
+	b, err := strictB64.DecodeString(s)
+	if err != nil {
+		return nil, fieldErr("sig", ErrSigEncoding, err.Error())
+	}
+	if len(b) != 64 {
+		if looksDER(b) {
+			return nil, fieldErr("sig", ErrSigDER, "")
+		}
+		return nil, fieldErr("sig", ErrSigLength, "")
+	}
+	if highForAll(b[32:]) {
+		return nil, fieldErr("sig", ErrSigHighS, "")
+	}
+	return b, nil
+}
+
+// looksDER reports whether b is a well-formed DER ECDSA-Sig-Value
+// (SEQUENCE of two INTEGERs with short-form lengths).
+func looksDER(b []byte) bool {
+	if len(b) < 8 || b[0] != 0x30 || int(b[1]) != len(b)-2 || b[2] != 0x02 {
+		return false
+	}
+	rlen := int(b[3])
+	if rlen == 0 || 4+rlen+2 > len(b) || b[4+rlen] != 0x02 {
+		return false
+	}
+	slen := int(b[5+rlen])
+	return slen > 0 && 6+rlen+slen == len(b)
+}
+
+var (
+	orderP256    = mustHex("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551")
+	orderK256    = mustHex("fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141")
+	halfP256     = new(big.Int).Rsh(orderP256, 1)
+	halfK256     = new(big.Int).Rsh(orderK256, 1)
+	halfMaxOrder = halfK256 // the larger of the two halves
+)
+
+func mustHex(s string) *big.Int {
+	n, ok := new(big.Int).SetString(s, 16)
+	if !ok {
+		panic("plc: bad constant") // constant input, unreachable
+	}
+	return n
+}
+
+// highForAll reports whether s is high for every supported curve.
+func highForAll(s []byte) bool {
+	return new(big.Int).SetBytes(s).Cmp(halfMaxOrder) > 0
+}
+
+func isHighS(s []byte, k256 bool) bool {
+	half := halfP256
+	if k256 {
+		half = halfK256
+	}
+	return new(big.Int).SetBytes(s).Cmp(half) > 0
+}
+
+// KeyCache holds parsed rotation keys so that each did:key string is decoded
+// (and its curve point decompressed) once. It is safe for concurrent use and
+// its zero value is ready; share one across validations of many logs. It
+// holds at most MaxEntries keys (default 65536), dropping all when full.
+type KeyCache struct {
+	MaxEntries int
+
+	mu sync.RWMutex
+	m  map[string]*rotationKey
+}
+
+type rotationKey struct {
+	pub  atcrypto.PublicKey
+	k256 bool
+	err  error
+}
+
+func (c *KeyCache) get(s string) *rotationKey {
+	c.mu.RLock()
+	k, ok := c.m[s]
+	c.mu.RUnlock()
+	if ok {
+		return k
+	}
+	k = parseRotationKey(s)
+	c.mu.Lock()
+	max := c.MaxEntries
+	if max <= 0 {
+		max = 1 << 16
+	}
+	if c.m == nil || len(c.m) >= max {
+		c.m = make(map[string]*rotationKey)
+	}
+	c.m[s] = k
+	c.mu.Unlock()
+	return k
+}
+
+func parseRotationKey(s string) *rotationKey {
+	pub, err := atcrypto.ParsePublicDIDKey(s)
+	if err != nil {
+		return &rotationKey{err: fieldErr("rotationKeys", ErrUnsupportedKey, s)}
+	}
+	_, k256 := pub.(*atcrypto.PublicKeyK256)
+	return &rotationKey{pub: pub, k256: k256}
+}
+
+// verifyAny finds the first of keys that verifies sig over msg and returns
+// its index. hint, when in range, is tried first (the signer of the previous
+// operation usually signs the next one too); because distinct did:key
+// strings are distinct keys, a hit there is mapped back to the first index
+// holding the same string, which is what trying the keys in order would give.
+func verifyAny(cache *KeyCache, keys []string, msg, sig []byte, hint int) (int, error) {
+	if len(keys) == 0 {
+		return -1, ErrNoRotationKeys
+	}
+	if hint >= 0 && hint < len(keys) {
+		k := cache.get(keys[hint])
+		if k.err == nil && k.pub.HashAndVerify(msg, sig) == nil {
+			// Any earlier key that fails to parse would have made the
+			// in-order search fail first, as in the reference.
+			for i := 0; i < hint; i++ {
+				if keys[i] == keys[hint] {
+					return i, nil
+				}
+				if e := cache.get(keys[i]).err; e != nil {
+					return -1, e
+				}
+			}
+			return hint, nil
+		}
+	}
+	for i, s := range keys {
+		if i == hint {
+			continue
+		}
+		k := cache.get(s)
+		if k.err != nil {
+			return -1, k.err
+		}
+		if k.pub.HashAndVerify(msg, sig) == nil {
+			return i, nil
+		}
+	}
+	return -1, classifySigFailure(cache, keys, sig)
+}
+
+// classifySigFailure names why no key verified sig: its shape (DER) or its
+// S value (high for the curve of some candidate key), else plain mismatch.
+func classifySigFailure(cache *KeyCache, keys []string, sig []byte) error {
+	if looksDER(sig) {
+		return ErrSigDER
+	}
+	for _, s := range keys {
+		k := cache.get(s)
+		if k.err == nil && isHighS(sig[32:], k.k256) {
+			return ErrSigHighS
+		}
+	}
+	return ErrSigInvalid
+}
