@@ -1,0 +1,115 @@
+package ucan
+
+import (
+	"github.com/ipfs/go-cid"
+	"github.com/townhall-dev/townhall/drisl"
+)
+
+// Type tags of the envelope's payload. Tokens are always written with the
+// 1.0.0 tags; the 1.0.0-rc.1 tags are read too.
+const (
+	TagDelegation        = "ucan/dlg@1.0.0"
+	TagInvocation        = "ucan/inv@1.0.0"
+	TagDelegationRC1     = "ucan/dlg@1.0.0-rc.1"
+	TagInvocationRC1     = "ucan/inv@1.0.0-rc.1"
+	DefaultMaxTokenBytes = 64 << 10
+	maxDecodeDepth       = 64
+)
+
+type tokenKind uint8
+
+const (
+	kindDelegation tokenKind = iota + 1
+	kindInvocation
+)
+
+// envelope is a decoded, not yet verified, UCAN envelope.
+type envelope struct {
+	raw        []byte // the whole token, as received
+	signature  []byte
+	sigPayload []byte // .1 exactly as received: what the signature covers
+	alg        Algorithm
+	kind       tokenKind
+	tag        string
+	payload    map[string]any
+}
+
+// decodeEnvelope parses [sig, {"h": header, "ucan/<tag>": payload}] with the
+// strict DRISL decoder and the given byte limit.
+func decodeEnvelope(data []byte, maxBytes int) (*envelope, error) {
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxTokenBytes
+	}
+	if len(data) > maxBytes {
+		return nil, newErr(NameMalformedToken, RuleTokenSize, -1, "")
+	}
+	opts := drisl.DecOptions{MaxDepth: maxDecodeDepth, MaxInputBytes: maxBytes, MaxContainerLen: maxBytes}
+	var parts []drisl.Raw
+	if err := opts.Unmarshal(data, &parts); err != nil {
+		return nil, wrapErr(NameMalformedToken, RuleEncoding, -1, err)
+	}
+	if len(parts) != 2 {
+		return nil, newErr(NameMalformedToken, RuleEnvelope, -1, "not a 2-element array")
+	}
+	env := &envelope{raw: data, sigPayload: []byte(parts[1])}
+	if err := opts.Unmarshal(parts[0], &env.signature); err != nil {
+		return nil, wrapErr(NameMalformedToken, RuleEnvelope, -1, err)
+	}
+	var sp map[string]any
+	if err := opts.Unmarshal(parts[1], &sp); err != nil {
+		return nil, wrapErr(NameMalformedToken, RuleEnvelope, -1, err)
+	}
+	if len(sp) != 2 {
+		return nil, newErr(NameMalformedToken, RuleEnvelope, -1, "signature payload must have exactly the keys h and one type tag")
+	}
+	h, ok := sp["h"].([]byte)
+	if !ok {
+		return nil, newErr(NameMalformedToken, RuleEnvelope, -1, "h is not bytes")
+	}
+	alg, err := ParseVarsigHeader(h)
+	if err != nil {
+		return nil, err
+	}
+	env.alg = alg
+	for k, v := range sp {
+		if k == "h" {
+			continue
+		}
+		switch k {
+		case TagDelegation, TagDelegationRC1:
+			env.kind = kindDelegation
+		case TagInvocation, TagInvocationRC1:
+			env.kind = kindInvocation
+		default:
+			return nil, newErr(NameMalformedToken, RuleTypeTag, -1, truncate(k))
+		}
+		env.tag = k
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil, newErr(NameMalformedToken, RuleEnvelope, -1, "payload is not a map")
+		}
+		env.payload = m
+	}
+	return env, nil
+}
+
+// encodeEnvelope signs payload under tag and returns the token bytes.
+func encodeEnvelope(s Signer, tag string, payload map[string]any) ([]byte, error) {
+	alg := s.Algorithm()
+	h := alg.Header()
+	if h == nil {
+		return nil, ErrUnsupportedKey
+	}
+	sp, err := drisl.Marshal(map[string]any{"h": h, tag: payload})
+	if err != nil {
+		return nil, err
+	}
+	sig, err := s.Sign(sp)
+	if err != nil {
+		return nil, err
+	}
+	return drisl.Marshal([]any{sig, drisl.Raw(sp)})
+}
+
+// tokenCID is the CID of a token: CIDv1, dag-cbor, sha2-256 of its bytes.
+func tokenCID(data []byte) cid.Cid { return drisl.SumCID(drisl.CodecDagCBOR, data) }

@@ -1,0 +1,202 @@
+package ucan
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/bluesky-social/indigo/atproto/atcrypto"
+	"github.com/mr-tron/base58"
+)
+
+// PublicKey verifies signatures of one principal.
+type PublicKey interface {
+	// Algorithm is the signature algorithm of the key.
+	Algorithm() Algorithm
+	// Verify checks sig over payload, exactly as the varsig header of
+	// Algorithm prescribes (ECDSA: SHA-256 of payload, raw r||s, low-S).
+	Verify(payload, sig []byte) error
+	// DIDKey is the did:key form of the key.
+	DIDKey() string
+}
+
+// Signer signs tokens as one principal.
+type Signer interface {
+	// DID is the issuer DID written into tokens: a did:key, or another DID
+	// (such as a did:plc) whose verification key is this signer's key.
+	DID() string
+	Algorithm() Algorithm
+	Sign(payload []byte) ([]byte, error)
+}
+
+// Resolver finds the signing key of a DID. The validator resolves did:key
+// itself and asks the Resolver for every other method; for did:plc the
+// community layer supplies one that returns the atproto signing key from
+// the DID document. DIDs are passed without a fragment.
+type Resolver interface {
+	ResolveKey(ctx context.Context, did string) (PublicKey, error)
+}
+
+// ErrUnsupportedKey is returned for keys of a type this package cannot use.
+var ErrUnsupportedKey = errors.New("ucan: unsupported key type")
+
+type ed25519Key struct {
+	pub    ed25519.PublicKey
+	didKey string
+}
+
+func (k *ed25519Key) Algorithm() Algorithm { return Ed25519 }
+func (k *ed25519Key) DIDKey() string       { return k.didKey }
+func (k *ed25519Key) Verify(payload, sig []byte) error {
+	if len(sig) != ed25519.SignatureSize || !ed25519.Verify(k.pub, payload, sig) {
+		return atcrypto.ErrInvalidSignature
+	}
+	return nil
+}
+
+type atKey struct {
+	alg Algorithm
+	pub atcrypto.PublicKey
+}
+
+func (k *atKey) Algorithm() Algorithm { return k.alg }
+func (k *atKey) DIDKey() string       { return k.pub.DIDKey() }
+func (k *atKey) Verify(payload, sig []byte) error {
+	if len(sig) != 64 {
+		return atcrypto.ErrInvalidSignature
+	}
+	// HashAndVerify hashes with SHA-256 and requires low-S.
+	return k.pub.HashAndVerify(payload, sig)
+}
+
+// PublicKeyFromAtcrypto wraps a P-256 or K-256 key from indigo's atcrypto
+// (for instance the atproto signing key of a did:plc document).
+func PublicKeyFromAtcrypto(k atcrypto.PublicKey) (PublicKey, error) {
+	switch k.(type) {
+	case *atcrypto.PublicKeyP256:
+		return &atKey{alg: ES256, pub: k}, nil
+	case *atcrypto.PublicKeyK256:
+		return &atKey{alg: ES256K, pub: k}, nil
+	}
+	return nil, ErrUnsupportedKey
+}
+
+// PublicKeyFromEd25519 wraps an Ed25519 public key.
+func PublicKeyFromEd25519(pub ed25519.PublicKey) (PublicKey, error) {
+	if len(pub) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("ucan: ed25519 public key of %d bytes: %w", len(pub), ErrUnsupportedKey)
+	}
+	p := append(ed25519.PublicKey(nil), pub...)
+	return &ed25519Key{pub: p, didKey: "did:key:z" + base58.Encode(append([]byte{0xed, 0x01}, p...))}, nil
+}
+
+// ParseDIDKey parses a did:key for Ed25519 (multicodec 0xed), P-256
+// (0x1200) or secp256k1 (0xe7) into a PublicKey.
+func ParseDIDKey(did string) (PublicKey, error) {
+	mb, ok := strings.CutPrefix(did, "did:key:z")
+	if !ok {
+		return nil, fmt.Errorf("ucan: %q is not a base58btc did:key", truncate(did))
+	}
+	if len(mb) > 128 {
+		return nil, fmt.Errorf("ucan: did:key too long")
+	}
+	raw, err := base58.Decode(mb)
+	if err != nil || len(raw) < 3 {
+		return nil, fmt.Errorf("ucan: did:key is not valid base58btc")
+	}
+	switch {
+	case raw[0] == 0xed && raw[1] == 0x01:
+		if len(raw) != 2+ed25519.PublicKeySize {
+			return nil, fmt.Errorf("ucan: ed25519 did:key of %d bytes", len(raw)-2)
+		}
+		return &ed25519Key{pub: ed25519.PublicKey(raw[2:]), didKey: did}, nil
+	case raw[0] == 0x80 && raw[1] == 0x24, raw[0] == 0xe7 && raw[1] == 0x01:
+		k, err := atcrypto.ParsePublicDIDKey(did)
+		if err != nil {
+			return nil, fmt.Errorf("ucan: %w", err)
+		}
+		return PublicKeyFromAtcrypto(k)
+	}
+	return nil, fmt.Errorf("ucan: did:key multicodec %x: %w", raw[:2], ErrUnsupportedKey)
+}
+
+// KeySigner is a Signer holding a private key in memory.
+type KeySigner struct {
+	did string
+	alg Algorithm
+	ed  ed25519.PrivateKey
+	at  atcrypto.PrivateKey
+	pub PublicKey
+}
+
+// NewEd25519Signer returns a signer whose DID is the did:key of priv.
+func NewEd25519Signer(priv ed25519.PrivateKey) (*KeySigner, error) {
+	if len(priv) != ed25519.PrivateKeySize {
+		return nil, fmt.Errorf("ucan: ed25519 private key of %d bytes", len(priv))
+	}
+	pub, err := PublicKeyFromEd25519(priv.Public().(ed25519.PublicKey))
+	if err != nil {
+		return nil, err
+	}
+	return &KeySigner{did: pub.DIDKey(), alg: Ed25519, ed: priv, pub: pub}, nil
+}
+
+// NewAtcryptoSigner returns a signer for a P-256 (ES256) or K-256 (ES256K)
+// private key from indigo's atcrypto, whose DID is the key's did:key.
+func NewAtcryptoSigner(priv atcrypto.PrivateKey) (*KeySigner, error) {
+	p, err := priv.PublicKey()
+	if err != nil {
+		return nil, fmt.Errorf("ucan: %w", err)
+	}
+	pub, err := PublicKeyFromAtcrypto(p)
+	if err != nil {
+		return nil, err
+	}
+	return &KeySigner{did: pub.DIDKey(), alg: pub.Algorithm(), at: priv, pub: pub}, nil
+}
+
+// WithDID returns a copy of s that signs as did (for example the
+// community's did:plc, whose atproto signing key is this key).
+func (s *KeySigner) WithDID(did string) *KeySigner {
+	c := *s
+	c.did = did
+	return &c
+}
+
+// DID returns the issuer DID.
+func (s *KeySigner) DID() string { return s.did }
+
+// Algorithm returns the signature algorithm.
+func (s *KeySigner) Algorithm() Algorithm { return s.alg }
+
+// PublicKey returns the verification key.
+func (s *KeySigner) PublicKey() PublicKey { return s.pub }
+
+// Sign signs payload (Ed25519 directly; ECDSA over its SHA-256, low-S).
+func (s *KeySigner) Sign(payload []byte) ([]byte, error) {
+	if s.ed != nil {
+		return ed25519.Sign(s.ed, payload), nil
+	}
+	if s.at == nil {
+		return nil, fmt.Errorf("ucan: empty KeySigner")
+	}
+	return s.at.HashAndSign(payload)
+}
+
+// stripFragment removes a DID URL fragment: principal alignment ignores
+// fragments (delegation spec, Principal Alignment).
+func stripFragment(did string) string {
+	if i := strings.IndexByte(did, '#'); i >= 0 {
+		return did[:i]
+	}
+	return did
+}
+
+func truncate(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "..."
+	}
+	return s
+}

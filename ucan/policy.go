@@ -1,0 +1,598 @@
+package ucan
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+
+	"github.com/ipfs/go-cid"
+	"github.com/townhall-dev/townhall/drisl"
+)
+
+// DefaultMaxPolicySteps bounds the work of one policy evaluation (selector
+// segments, statements and compared values). Nested quantifiers over large
+// arguments would otherwise cost the product of their sizes.
+const DefaultMaxPolicySteps = 1 << 20
+
+// maxPolicyDepth bounds the nesting of statements.
+const maxPolicyDepth = 32
+
+// Policy is a parsed UCAN policy: a list of statements that must all hold
+// (delegation spec, Policy). The zero value is the empty policy, which
+// every argument map satisfies.
+type Policy struct {
+	stmts []statement
+	raw   []any
+}
+
+// Value returns the policy in the IPLD data model, as it is encoded in a
+// delegation's pol field.
+func (p Policy) Value() []any {
+	if p.raw == nil {
+		return []any{}
+	}
+	return p.raw
+}
+
+// Len returns the number of top-level statements.
+func (p Policy) Len() int { return len(p.stmts) }
+
+type statement interface {
+	eval(st *evalState, v any) bool
+}
+
+type evalState struct {
+	steps, max int
+	exceeded   bool
+}
+
+func (st *evalState) step() bool {
+	st.steps++
+	if st.steps > st.max {
+		st.exceeded = true
+		return false
+	}
+	return true
+}
+
+// ParsePolicy parses a policy from the IPLD data model (the value of a
+// delegation's pol field: a list of statements). Go integers of any width
+// are accepted and normalised.
+func ParsePolicy(v any) (Policy, error) {
+	norm, err := normalise(v)
+	if err != nil {
+		return Policy{}, err
+	}
+	list, ok := norm.([]any)
+	if !ok {
+		return Policy{}, policyErr("policy is not a list")
+	}
+	return parsePolicyList(list)
+}
+
+// ParsePolicyJSON parses a policy written as JSON, such as
+// `[["==", ".status", "draft"]]`. Numbers without a fraction or exponent
+// are integers, others floats.
+func ParsePolicyJSON(data []byte) (Policy, error) {
+	v, err := jsonToIPLD(data)
+	if err != nil {
+		return Policy{}, policyErr(err.Error())
+	}
+	return ParsePolicy(v)
+}
+
+func parsePolicyList(list []any) (Policy, error) {
+	p := Policy{raw: list}
+	for i, s := range list {
+		stmt, err := parseStatement(s, 0)
+		if err != nil {
+			return Policy{}, policyErr(fmt.Sprintf("statement %d: %v", i, err))
+		}
+		p.stmts = append(p.stmts, stmt)
+	}
+	return p, nil
+}
+
+func policyErr(detail string) error {
+	return newErr(NameMalformedToken, RulePolicySyntax, -1, detail)
+}
+
+// normalise converts a Go value to the generic IPLD model drisl decodes
+// (int64, float64, string, []byte, bool, nil, cid.Cid, []any,
+// map[string]any) by encoding and decoding it.
+func normalise(v any) (any, error) {
+	switch v.(type) {
+	case []any, map[string]any:
+		b, err := drisl.Marshal(v)
+		if err != nil {
+			return nil, policyErr(err.Error())
+		}
+		var out any
+		if err := drisl.Unmarshal(b, &out); err != nil {
+			return nil, policyErr(err.Error())
+		}
+		return out, nil
+	}
+	return nil, policyErr(fmt.Sprintf("policy is %T, not a list", v))
+}
+
+type cmpOp uint8
+
+const (
+	opEq cmpOp = iota + 1
+	opNe
+	opLt
+	opLe
+	opGt
+	opGe
+)
+
+type cmpStmt struct {
+	op  cmpOp
+	sel Selector
+	val any
+}
+
+type likeStmt struct {
+	sel   Selector
+	parts []string // literal parts between unescaped '*'
+}
+
+type connStmt struct {
+	and   bool
+	stmts []statement
+}
+
+type notStmt struct{ stmt statement }
+
+type quantStmt struct {
+	all  bool
+	sel  Selector
+	stmt statement
+}
+
+func parseStatement(v any, depth int) (statement, error) {
+	if depth > maxPolicyDepth {
+		return nil, fmt.Errorf("statements nested deeper than %d", maxPolicyDepth)
+	}
+	l, ok := v.([]any)
+	if !ok || len(l) == 0 {
+		return nil, fmt.Errorf("statement is not a non-empty list")
+	}
+	op, ok := l[0].(string)
+	if !ok {
+		return nil, fmt.Errorf("operator is not a string")
+	}
+	want := func(n int) error {
+		if len(l) != n {
+			return fmt.Errorf("%q takes %d elements, got %d", op, n, len(l))
+		}
+		return nil
+	}
+	sel := func() (Selector, error) {
+		s, ok := l[1].(string)
+		if !ok {
+			return Selector{}, fmt.Errorf("%q selector is not a string", op)
+		}
+		return ParseSelector(s)
+	}
+	switch op {
+	case "==", "!=", "<", "<=", ">", ">=":
+		if err := want(3); err != nil {
+			return nil, err
+		}
+		s, err := sel()
+		if err != nil {
+			return nil, err
+		}
+		c := &cmpStmt{sel: s, val: l[2]}
+		switch op {
+		case "==":
+			c.op = opEq
+		case "!=":
+			c.op = opNe
+		default:
+			if !isNumber(l[2]) {
+				return nil, fmt.Errorf("%q needs a number", op)
+			}
+			c.op = map[string]cmpOp{"<": opLt, "<=": opLe, ">": opGt, ">=": opGe}[op]
+		}
+		return c, nil
+	case "like":
+		if err := want(3); err != nil {
+			return nil, err
+		}
+		s, err := sel()
+		if err != nil {
+			return nil, err
+		}
+		pat, ok := l[2].(string)
+		if !ok {
+			return nil, fmt.Errorf("like pattern is not a string")
+		}
+		return &likeStmt{sel: s, parts: splitGlob(pat)}, nil
+	case "and", "or":
+		if err := want(2); err != nil {
+			return nil, err
+		}
+		inner, ok := l[1].([]any)
+		if !ok {
+			return nil, fmt.Errorf("%q takes a list of statements", op)
+		}
+		c := &connStmt{and: op == "and"}
+		for _, x := range inner {
+			s, err := parseStatement(x, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			c.stmts = append(c.stmts, s)
+		}
+		return c, nil
+	case "not":
+		if err := want(2); err != nil {
+			return nil, err
+		}
+		s, err := parseStatement(l[1], depth+1)
+		if err != nil {
+			return nil, err
+		}
+		return &notStmt{stmt: s}, nil
+	case "all", "any":
+		if err := want(3); err != nil {
+			return nil, err
+		}
+		s, err := sel()
+		if err != nil {
+			return nil, err
+		}
+		inner, err := parseStatement(l[2], depth+1)
+		if err != nil {
+			return nil, err
+		}
+		return &quantStmt{all: op == "all", sel: s, stmt: inner}, nil
+	}
+	return nil, fmt.Errorf("unknown operator %q", truncate(op))
+}
+
+// Match reports whether args satisfy every statement of the policy. It
+// never fails: an unresolvable selector makes its statement false, and an
+// evaluation that exceeds DefaultMaxPolicySteps is false.
+func (p Policy) Match(args any) bool {
+	ok, _ := p.MatchLimit(args, DefaultMaxPolicySteps)
+	return ok
+}
+
+// MatchLimit is Match with a bound on evaluation steps; exceeded reports
+// that the bound was hit (and the result is then false).
+func (p Policy) MatchLimit(args any, maxSteps int) (ok, exceeded bool) {
+	if maxSteps <= 0 {
+		maxSteps = DefaultMaxPolicySteps
+	}
+	st := &evalState{max: maxSteps}
+	for _, s := range p.stmts {
+		if !s.eval(st, args) || st.exceeded {
+			return false, st.exceeded
+		}
+	}
+	return true, false
+}
+
+func (c *cmpStmt) eval(st *evalState, v any) bool {
+	if !st.step() {
+		return false
+	}
+	x, ok := st.selectPath(c.sel.segs, v)
+	if !ok {
+		return false
+	}
+	switch c.op {
+	case opEq:
+		return st.equal(x, c.val)
+	case opNe:
+		return !st.equal(x, c.val) && !st.exceeded
+	}
+	r, ok := compareNumbers(x, c.val)
+	if !ok {
+		return false
+	}
+	switch c.op {
+	case opLt:
+		return r < 0
+	case opLe:
+		return r <= 0
+	case opGt:
+		return r > 0
+	default:
+		return r >= 0
+	}
+}
+
+func (l *likeStmt) eval(st *evalState, v any) bool {
+	if !st.step() {
+		return false
+	}
+	x, ok := st.selectPath(l.sel.segs, v)
+	if !ok {
+		return false
+	}
+	s, ok := x.(string)
+	if !ok {
+		return false
+	}
+	return matchGlob(l.parts, s)
+}
+
+func (c *connStmt) eval(st *evalState, v any) bool {
+	if !st.step() {
+		return false
+	}
+	if len(c.stmts) == 0 {
+		return true // both and [] and or [] are true
+	}
+	for _, s := range c.stmts {
+		r := s.eval(st, v)
+		if st.exceeded {
+			return false
+		}
+		if c.and && !r {
+			return false
+		}
+		if !c.and && r {
+			return true
+		}
+	}
+	return c.and
+}
+
+func (n *notStmt) eval(st *evalState, v any) bool {
+	if !st.step() {
+		return false
+	}
+	r := n.stmt.eval(st, v)
+	return !r && !st.exceeded
+}
+
+func (q *quantStmt) eval(st *evalState, v any) bool {
+	if !st.step() {
+		return false
+	}
+	x, ok := st.selectPath(q.sel.segs, v)
+	if !ok {
+		return false
+	}
+	var items []any
+	switch c := x.(type) {
+	case []any:
+		items = c
+	case map[string]any:
+		keys := make([]string, 0, len(c))
+		for k := range c {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			items = append(items, c[k])
+		}
+	default:
+		return false
+	}
+	for _, it := range items {
+		r := q.stmt.eval(st, it)
+		if st.exceeded {
+			return false
+		}
+		if q.all && !r {
+			return false
+		}
+		if !q.all && r {
+			return true
+		}
+	}
+	return q.all
+}
+
+// splitGlob splits a like pattern at unescaped '*'; "\*" is a literal star.
+func splitGlob(pat string) []string {
+	var parts []string
+	var cur strings.Builder
+	for i := 0; i < len(pat); i++ {
+		switch {
+		case pat[i] == '\\' && i+1 < len(pat) && pat[i+1] == '*':
+			cur.WriteByte('*')
+			i++
+		case pat[i] == '*':
+			parts = append(parts, cur.String())
+			cur.Reset()
+		default:
+			cur.WriteByte(pat[i])
+		}
+	}
+	return append(parts, cur.String())
+}
+
+// matchGlob matches s against literal parts separated by wildcards that
+// stand for zero or more characters.
+func matchGlob(parts []string, s string) bool {
+	if len(parts) == 1 {
+		return s == parts[0]
+	}
+	first, last := parts[0], parts[len(parts)-1]
+	if len(s) < len(first)+len(last) || !strings.HasPrefix(s, first) || !strings.HasSuffix(s, last) {
+		return false
+	}
+	mid := s[len(first) : len(s)-len(last)]
+	for _, p := range parts[1 : len(parts)-1] {
+		i := strings.Index(mid, p)
+		if i < 0 {
+			return false
+		}
+		mid = mid[i+len(p):]
+	}
+	return true
+}
+
+func isNumber(v any) bool {
+	switch v.(type) {
+	case int64, float64, uint64, drisl.NegInt:
+		return true
+	}
+	return false
+}
+
+// compareNumbers compares two numbers regardless of integer or float type
+// (1 == 1.0); ok is false if either is not a number.
+func compareNumbers(a, b any) (int, bool) {
+	if !isNumber(a) || !isNumber(b) {
+		return 0, false
+	}
+	ai, aInt := a.(int64)
+	bi, bInt := b.(int64)
+	if aInt && bInt {
+		return cmpInt(ai, bi), true
+	}
+	af, bf := toFloat(a), toFloat(b)
+	switch {
+	case aInt && isIntegral(bf):
+		return cmpInt(ai, int64(bf)), true
+	case bInt && isIntegral(af):
+		return cmpInt(int64(af), bi), true
+	case af < bf:
+		return -1, true
+	case af > bf:
+		return 1, true
+	}
+	return 0, true
+}
+
+func isIntegral(f float64) bool {
+	return f == math.Trunc(f) && f >= -(1<<63) && f < (1<<63)
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func toFloat(v any) float64 {
+	switch n := v.(type) {
+	case int64:
+		return float64(n)
+	case float64:
+		return n
+	case uint64:
+		return float64(n)
+	case drisl.NegInt:
+		return -1 - float64(n)
+	}
+	return math.NaN()
+}
+
+// equal is deep IPLD equality, with numbers compared by value.
+func (st *evalState) equal(a, b any) bool {
+	if !st.step() {
+		return false
+	}
+	if isNumber(a) || isNumber(b) {
+		r, ok := compareNumbers(a, b)
+		return ok && r == 0
+	}
+	switch x := a.(type) {
+	case nil:
+		return b == nil
+	case bool:
+		y, ok := b.(bool)
+		return ok && x == y
+	case string:
+		y, ok := b.(string)
+		return ok && x == y
+	case []byte:
+		y, ok := b.([]byte)
+		return ok && bytes.Equal(x, y)
+	case cid.Cid:
+		y, ok := b.(cid.Cid)
+		return ok && x.Equals(y)
+	case []any:
+		y, ok := b.([]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for i := range x {
+			if !st.equal(x[i], y[i]) {
+				return false
+			}
+		}
+		return true
+	case map[string]any:
+		y, ok := b.(map[string]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for k, xv := range x {
+			yv, ok := y[k]
+			if !ok || !st.equal(xv, yv) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// jsonToIPLD decodes JSON into the generic IPLD model: integers as int64,
+// other numbers as float64.
+func jsonToIPLD(data []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("trailing data after JSON value")
+	}
+	return fromJSON(v)
+}
+
+func fromJSON(v any) (any, error) {
+	switch x := v.(type) {
+	case json.Number:
+		if !strings.ContainsAny(string(x), ".eE") {
+			if n, err := x.Int64(); err == nil {
+				return n, nil
+			}
+		}
+		f, err := x.Float64()
+		if err != nil {
+			return nil, err
+		}
+		return f, nil
+	case []any:
+		out := make([]any, len(x))
+		for i := range x {
+			var err error
+			if out[i], err = fromJSON(x[i]); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			c, err := fromJSON(e)
+			if err != nil {
+				return nil, err
+			}
+			out[k] = c
+		}
+		return out, nil
+	}
+	return v, nil
+}

@@ -1,0 +1,352 @@
+package ucan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ipfs/go-cid"
+)
+
+// Defaults of ValidatorOptions.
+const (
+	DefaultClockSkew      = 60 * time.Second
+	DefaultMaxChainLength = 16
+	DefaultCacheSize      = 4096
+	defaultKeyCacheSize   = 1024
+)
+
+// ValidatorOptions configures a Validator. The zero value means the
+// defaults: did:key principals only, attached proofs only, no revocation
+// store, a private in-memory replay guard, time.Now, 60 s skew, chains of
+// at most 16 delegations, tokens of at most 64 KiB, 4096 cached
+// delegations.
+type ValidatorOptions struct {
+	// Resolver resolves principals that are not did:key (e.g. did:plc).
+	// Without one, only did:key principals verify.
+	Resolver Resolver
+	// Proofs resolves prf CIDs that are neither cached nor attached.
+	Proofs ProofStore
+	// Revocations, when set, is consulted for every proof.
+	Revocations RevocationStore
+	// Replay records invocation CIDs; nil means a MemoryReplayGuard owned
+	// by the validator.
+	Replay ReplayGuard
+	// Now is the validation clock (default time.Now).
+	Now func() time.Time
+	// ClockSkew is the tolerance applied to exp and nbf (default 60 s;
+	// negative means none).
+	ClockSkew time.Duration
+	// MaxChainLength bounds len(prf) (default 16).
+	MaxChainLength int
+	// MaxTokenBytes bounds each token (default 64 KiB).
+	MaxTokenBytes int
+	// CacheSize bounds the cache of signature-verified delegations, keyed
+	// by CID (default 4096; negative disables the cache).
+	CacheSize int
+	// MaxPolicySteps bounds the evaluation of each policy (default
+	// DefaultMaxPolicySteps).
+	MaxPolicySteps int
+	// Executor, when set, is this validator's DID: an invocation whose
+	// aud (or, without aud, sub) differs is rejected with InvalidAudience.
+	Executor string
+}
+
+// Validator validates invocations against their delegation chains. It is
+// safe for concurrent use.
+type Validator struct {
+	opts     ValidatorOptions
+	verified *lru[cid.Cid, *Delegation]
+	keys     *lru[string, PublicKey]
+}
+
+// NewValidator returns a validator with opts.
+func NewValidator(opts ValidatorOptions) *Validator {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	switch {
+	case opts.ClockSkew == 0:
+		opts.ClockSkew = DefaultClockSkew
+	case opts.ClockSkew < 0:
+		opts.ClockSkew = 0
+	}
+	if opts.MaxChainLength <= 0 {
+		opts.MaxChainLength = DefaultMaxChainLength
+	}
+	if opts.MaxTokenBytes <= 0 {
+		opts.MaxTokenBytes = DefaultMaxTokenBytes
+	}
+	if opts.CacheSize == 0 {
+		opts.CacheSize = DefaultCacheSize
+	}
+	if opts.MaxPolicySteps <= 0 {
+		opts.MaxPolicySteps = DefaultMaxPolicySteps
+	}
+	if opts.Replay == nil {
+		opts.Replay = NewMemoryReplayGuard(MemoryReplayGuardOptions{Now: opts.Now})
+	}
+	return &Validator{
+		opts:     opts,
+		verified: newLRU[cid.Cid, *Delegation](opts.CacheSize),
+		keys:     newLRU[string, PublicKey](defaultKeyCacheSize),
+	}
+}
+
+// CachedDelegations returns the number of delegations in the verified
+// cache.
+func (v *Validator) CachedDelegations() int { return v.verified.len() }
+
+// resolveKey returns the key of a principal: did:key directly (cached),
+// other methods through the Resolver.
+func (v *Validator) resolveKey(ctx context.Context, did string) (PublicKey, error) {
+	did = stripFragment(did)
+	if strings.HasPrefix(did, "did:key:") {
+		if k, ok := v.keys.get(did); ok {
+			return k, nil
+		}
+		k, err := ParseDIDKey(did)
+		if err != nil {
+			return nil, err
+		}
+		v.keys.add(did, k)
+		return k, nil
+	}
+	if v.opts.Resolver == nil {
+		return nil, fmt.Errorf("no resolver for %q", truncate(did))
+	}
+	return v.opts.Resolver.ResolveKey(ctx, did)
+}
+
+// verifySignature checks env's signature against the issuer's key.
+func (v *Validator) verifySignature(ctx context.Context, env *envelope, issuer string, index int) error {
+	key, err := v.resolveKey(ctx, issuer)
+	if err != nil {
+		return wrapErr(NameUnresolvableDID, RuleDID, index, err)
+	}
+	if key.Algorithm() != env.alg {
+		return newErr(NameInvalidSignature, RuleKeyMismatch, index,
+			fmt.Sprintf("header says %s, issuer key is %s", env.alg, key.Algorithm()))
+	}
+	if err := key.Verify(env.sigPayload, env.signature); err != nil {
+		return wrapErr(NameInvalidSignature, RuleSignature, index, err)
+	}
+	return nil
+}
+
+// loadProof returns prf[index], signature-verified, from the cache, the
+// attached tokens or the proof store.
+func (v *Validator) loadProof(ctx context.Context, c cid.Cid, index int, attached map[cid.Cid][]byte) (*Delegation, error) {
+	if d, ok := v.verified.get(c); ok {
+		return d, nil
+	}
+	data, ok := attached[c]
+	if !ok {
+		if v.opts.Proofs == nil {
+			return nil, newErr(NameUnavailableProof, RuleProofMissing, index, c.String())
+		}
+		var err error
+		data, err = v.opts.Proofs.GetDelegation(ctx, c)
+		if errors.Is(err, ErrNotFound) {
+			return nil, newErr(NameUnavailableProof, RuleProofMissing, index, c.String())
+		}
+		if err != nil {
+			return nil, wrapErr(NameUnavailableProof, RuleProofMissing, index, err)
+		}
+		if got := tokenCID(data); !got.Equals(c) {
+			return nil, newErr(NameUnavailableProof, RuleProofCID, index, c.String())
+		}
+	}
+	env, err := decodeEnvelope(data, v.opts.MaxTokenBytes)
+	if err != nil {
+		return nil, at(err, index)
+	}
+	if env.kind != kindDelegation {
+		return nil, newErr(NameInvalidClaim, RuleProofKind, index, env.tag)
+	}
+	d, err := delegationFromEnvelope(env)
+	if err != nil {
+		return nil, at(err, index)
+	}
+	if err := v.verifySignature(ctx, env, d.Issuer, index); err != nil {
+		return nil, err
+	}
+	v.verified.add(c, d)
+	return d, nil
+}
+
+// at sets the chain index of a *Error.
+func at(err error, index int) error {
+	var e *Error
+	if errors.As(err, &e) {
+		c := *e
+		c.Index = index
+		return &c
+	}
+	return err
+}
+
+func (v *Validator) checkTime(nbf, exp *int64, now time.Time, index int) error {
+	skew := v.opts.ClockSkew
+	if exp != nil && now.After(time.Unix(*exp, 0).Add(skew)) {
+		return newErr(NameExpired, RuleExpired, index, fmt.Sprintf("exp %d", *exp))
+	}
+	if nbf != nil && now.Before(time.Unix(*nbf, 0).Add(-skew)) {
+		return newErr(NameTooEarly, RuleNotBefore, index, fmt.Sprintf("nbf %d", *nbf))
+	}
+	return nil
+}
+
+func attachedByCID(attached [][]byte) map[cid.Cid][]byte {
+	if len(attached) == 0 {
+		return nil
+	}
+	m := make(map[cid.Cid][]byte, len(attached))
+	for _, b := range attached {
+		m[tokenCID(b)] = b
+	}
+	return m
+}
+
+// Validate parses token as an invocation and validates it and its proof
+// chain at the validator's clock. attached are delegation tokens that may
+// be named in prf (looked up by their CID before the proof store). On
+// success the invocation's CID is recorded in the replay guard.
+//
+// The checks, in order: token size and structure; the invocation's
+// signature; its exp; the reserved /ucan namespace; the executor; a
+// missing chain (only self-invocation, iss == sub, needs none); the chain
+// length; every proof resolved (UnavailableProof) and signature-verified
+// (cached by CID); every proof's time bounds and revocation; the root
+// (not a powerline, issued by its subject); subject alignment (powerlines
+// take the prior subject; the invocation's sub must match); principal
+// alignment (each aud is the next iss, the last aud the invoker); command
+// attenuation; every proof's policy against args; the replay guard.
+func (v *Validator) Validate(ctx context.Context, token []byte, attached ...[]byte) (*Invocation, error) {
+	inv, err := parseInvocation(token, v.opts.MaxTokenBytes)
+	if err != nil {
+		return nil, err
+	}
+	if err := v.verifySignature(ctx, inv.env, inv.Issuer, -1); err != nil {
+		return nil, err
+	}
+	now := v.opts.Now()
+	if err := v.checkTime(nil, inv.Expiration, now, -1); err != nil {
+		return nil, err
+	}
+	if IsReservedCommand(inv.Command) {
+		return nil, newErr(NameInvalidClaim, RuleReservedCommand, -1, inv.Command+" (revocations go to Validator.Revoke)")
+	}
+	if v.opts.Executor != "" {
+		aud := inv.Audience
+		if aud == "" {
+			aud = inv.Subject
+		}
+		if stripFragment(aud) != stripFragment(v.opts.Executor) {
+			return nil, newErr(NameInvalidAudience, RuleExecutor, -1, aud)
+		}
+	}
+	chain, err := v.chain(ctx, inv, attached, now, true)
+	if err != nil {
+		return nil, err
+	}
+	// Command attenuation and policies.
+	for i, d := range chain {
+		next := inv.Command
+		if i+1 < len(chain) {
+			next = chain[i+1].Command
+		}
+		if !CommandCovers(d.Command, next) {
+			return nil, newErr(NameInvalidClaim, RuleCommandCoverage, i, fmt.Sprintf("%s does not cover %s", d.Command, next))
+		}
+	}
+	for i, d := range chain {
+		ok, exceeded := d.Policy.MatchLimit(inv.Args, v.opts.MaxPolicySteps)
+		if !ok {
+			detail := ""
+			if exceeded {
+				detail = "evaluation step limit exceeded"
+			}
+			return nil, newErr(NameMatchError, RulePolicy, i, detail)
+		}
+	}
+	var until time.Time
+	if inv.Expiration != nil {
+		until = time.Unix(*inv.Expiration, 0).Add(v.opts.ClockSkew)
+	}
+	if err := v.opts.Replay.Record(ctx, inv.CID(), until); err != nil {
+		if errors.Is(err, ErrReplayed) {
+			return nil, newErr(NameReplayed, RuleReplay, -1, inv.CID().String())
+		}
+		return nil, wrapErr(NameReplayed, RuleReplay, -1, err)
+	}
+	return inv, nil
+}
+
+// chain resolves and checks the proof chain of inv: resolution,
+// signatures, (if timed) time bounds, revocation, root, subject and
+// principal alignment. It returns the delegations root first.
+func (v *Validator) chain(ctx context.Context, inv *Invocation, attached [][]byte, now time.Time, timed bool) ([]*Delegation, error) {
+	if len(inv.Proofs) == 0 {
+		if stripFragment(inv.Issuer) != stripFragment(inv.Subject) {
+			return nil, newErr(NameInvalidClaim, RuleNoProof, -1, "")
+		}
+		return nil, nil
+	}
+	if len(inv.Proofs) > v.opts.MaxChainLength {
+		return nil, newErr(NameInvalidClaim, RuleChainLength, -1, fmt.Sprintf("%d > %d", len(inv.Proofs), v.opts.MaxChainLength))
+	}
+	att := attachedByCID(attached)
+	chain := make([]*Delegation, len(inv.Proofs))
+	for i, c := range inv.Proofs {
+		d, err := v.loadProof(ctx, c, i, att)
+		if err != nil {
+			return nil, err
+		}
+		chain[i] = d
+	}
+	for i, d := range chain {
+		if timed {
+			if err := v.checkTime(d.NotBefore, d.Expiration, now, i); err != nil {
+				return nil, err
+			}
+		}
+		if v.opts.Revocations != nil {
+			revoked, err := v.opts.Revocations.IsRevoked(ctx, inv.Proofs[i])
+			if err != nil {
+				return nil, wrapErr(NameRevoked, RuleRevoked, i, err)
+			}
+			if revoked {
+				return nil, newErr(NameRevoked, RuleRevoked, i, inv.Proofs[i].String())
+			}
+		}
+	}
+	root := chain[0]
+	if root.IsPowerline() {
+		return nil, newErr(NameInvalidClaim, RulePowerlineRoot, 0, "")
+	}
+	subject := stripFragment(root.Subject)
+	if stripFragment(root.Issuer) != subject {
+		return nil, newErr(NameInvalidSubject, RuleRootIssuer, 0, root.Issuer)
+	}
+	for i, d := range chain[1:] {
+		if !d.IsPowerline() && stripFragment(d.Subject) != subject {
+			return nil, newErr(NameInvalidSubject, RuleSubjectAlignment, i+1, d.Subject)
+		}
+	}
+	if stripFragment(inv.Subject) != subject {
+		return nil, newErr(NameInvalidSubject, RuleSubjectAlignment, -1, inv.Subject)
+	}
+	for i, d := range chain {
+		next := inv.Issuer
+		if i+1 < len(chain) {
+			next = chain[i+1].Issuer
+		}
+		if stripFragment(d.Audience) != stripFragment(next) {
+			return nil, newErr(NameInvalidAudience, RuleAudience, i, fmt.Sprintf("aud %s, next issuer %s", d.Audience, next))
+		}
+	}
+	return chain, nil
+}
