@@ -1,0 +1,260 @@
+package mst
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ipfs/go-cid"
+)
+
+// Op is one change to one key: a create (Old undefined), an update (both
+// defined) or a delete (New undefined). Diff returns them; Invert and
+// InversionBlocks take them.
+type Op struct {
+	Key string
+	Old cid.Cid
+	New cid.Cid
+}
+
+// IsCreate reports whether op creates its key.
+func (op Op) IsCreate() bool { return !op.Old.Defined() && op.New.Defined() }
+
+// IsUpdate reports whether op changes the value of an existing key.
+func (op Op) IsUpdate() bool { return op.Old.Defined() && op.New.Defined() }
+
+// IsDelete reports whether op removes its key.
+func (op Op) IsDelete() bool { return op.Old.Defined() && !op.New.Defined() }
+
+// item is what a walker stands on: a subtree not yet opened, or an entry.
+type item struct {
+	sub    ref
+	h      int
+	lo, hi string
+	key    string
+	val    cid.Cid
+	isSub  bool
+}
+
+type frame struct {
+	n      *node
+	h      int
+	lo, hi string
+	j      int // position in gap0, entry0, gap1, ... gapN
+}
+
+// walker steps through a tree in key order, opening subtrees only when
+// asked (expand), so that equal subtrees of two trees can be skipped whole.
+type walker struct {
+	s      *store
+	stack  []frame
+	cur    item
+	done   bool
+	opened []*node // nodes expanded, if record is set
+	record bool
+}
+
+func newWalker(ctx context.Context, t *Tree, record bool) (*walker, error) {
+	w := &walker{s: t.s, record: record}
+	n, H, err := t.s.rootNode(ctx, t.root, t.height)
+	if err != nil {
+		return nil, err
+	}
+	if n == nil {
+		w.done = true
+		return w, nil
+	}
+	w.cur = item{isSub: true, sub: ref{n: n, cid: t.root.id()}, h: H, lo: "", hi: keyMax}
+	return w, nil
+}
+
+// expand opens the current item, which must be a subtree.
+func (w *walker) expand(ctx context.Context) error {
+	n, err := w.s.load(ctx, w.cur.sub, w.cur.h, w.cur.lo, w.cur.hi)
+	if err != nil {
+		return err
+	}
+	if w.record {
+		w.opened = append(w.opened, n)
+	}
+	w.stack = append(w.stack, frame{n: n, h: w.cur.h, lo: w.cur.lo, hi: w.cur.hi, j: -1})
+	w.advance()
+	return nil
+}
+
+// advance moves past the current item without opening it.
+func (w *walker) advance() {
+	for len(w.stack) > 0 {
+		f := &w.stack[len(w.stack)-1]
+		f.j++
+		if f.j > 2*len(f.n.entries) {
+			w.stack = w.stack[:len(w.stack)-1]
+			continue
+		}
+		if f.j&1 == 1 {
+			e := &f.n.entries[f.j/2]
+			w.cur = item{key: e.key, val: e.val}
+			return
+		}
+		i := f.j / 2
+		g := f.n.gap(i)
+		if g.empty() {
+			continue
+		}
+		lo, hi := f.n.gapBounds(i, f.lo, f.hi)
+		w.cur = item{isSub: true, sub: g, h: f.h - 1, lo: lo, hi: hi}
+		return
+	}
+	w.done = true
+}
+
+// Diff returns the changes that turn tree a into tree b, in key order. It
+// opens only subtrees whose CIDs differ, so its cost grows with the size of
+// the difference times the depth, not with the size of the trees.
+func Diff(ctx context.Context, a, b *Tree) ([]Op, error) {
+	var ops []Op
+	_, _, err := diffWalk(ctx, a, b, false, func(op Op) { ops = append(ops, op) })
+	return ops, err
+}
+
+// diffWalk walks a and b together, calling emit for each difference, and
+// returns the nodes it opened on each side if record is set.
+func diffWalk(ctx context.Context, a, b *Tree, record bool, emit func(Op)) ([]*node, []*node, error) {
+	if _, err := a.Root(ctx); err != nil {
+		return nil, nil, err
+	}
+	if _, err := b.Root(ctx); err != nil {
+		return nil, nil, err
+	}
+	wa, err := newWalker(ctx, a, record)
+	if err != nil {
+		return nil, nil, err
+	}
+	wb, err := newWalker(ctx, b, record)
+	if err != nil {
+		return nil, nil, err
+	}
+	steps := 0
+	for !wa.done || !wb.done {
+		if steps++; steps&1023 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, nil, err
+			}
+		}
+		switch {
+		case wa.done:
+			if wb.cur.isSub {
+				err = wb.expand(ctx)
+			} else {
+				emit(Op{Key: wb.cur.key, New: wb.cur.val})
+				wb.advance()
+			}
+		case wb.done:
+			if wa.cur.isSub {
+				err = wa.expand(ctx)
+			} else {
+				emit(Op{Key: wa.cur.key, Old: wa.cur.val})
+				wa.advance()
+			}
+		case wa.cur.isSub && wb.cur.isSub:
+			switch {
+			case wa.cur.sub.id() == wb.cur.sub.id():
+				wa.advance()
+				wb.advance()
+			case wa.cur.h > wb.cur.h:
+				err = wa.expand(ctx)
+			case wb.cur.h > wa.cur.h:
+				err = wb.expand(ctx)
+			default:
+				if err = wa.expand(ctx); err == nil {
+					err = wb.expand(ctx)
+				}
+			}
+		case wa.cur.isSub:
+			err = wa.expand(ctx)
+		case wb.cur.isSub:
+			err = wb.expand(ctx)
+		default:
+			ka, kb := wa.cur.key, wb.cur.key
+			switch {
+			case ka == kb:
+				if wa.cur.val != wb.cur.val {
+					emit(Op{Key: ka, Old: wa.cur.val, New: wb.cur.val})
+				}
+				wa.advance()
+				wb.advance()
+			case ka < kb:
+				emit(Op{Key: ka, Old: wa.cur.val})
+				wa.advance()
+			default:
+				emit(Op{Key: kb, New: wb.cur.val})
+				wb.advance()
+			}
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	return wa.opened, wb.opened, nil
+}
+
+// NewBlocks returns the encoded nodes of t that base does not have: what a
+// store holding base needs to hold t. A nil base means a store that holds
+// nothing (for an empty t, the result is then the empty node). The
+// blocks come in the order the walk found them (parents before children).
+// Nothing is written anywhere.
+func (t *Tree) NewBlocks(ctx context.Context, base *Tree) ([]Block, error) {
+	nothingStored := base == nil
+	if base == nil {
+		base = Empty(nil)
+	}
+	baseOpened, opened, err := diffWalk(ctx, base, t, true, func(Op) {})
+	if err != nil {
+		return nil, err
+	}
+	// diffWalk opens a node of t only where t differs from base at that
+	// place; a node opened on both sides (the same subtree met at different
+	// depths of the walk) is not new.
+	seen := make(map[string]bool, len(opened)+len(baseOpened))
+	for _, n := range baseOpened {
+		seen[n.cid.KeyString()] = true
+	}
+	var out []Block
+	var buf []byte
+	for _, n := range opened {
+		k := n.cid.KeyString()
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		buf = appendNode(buf[:0], n)
+		out = append(out, Block{CID: n.cid, Data: append([]byte(nil), buf...)})
+	}
+	// The empty tree is one node with no entries, which the walk never opens.
+	tEmpty, err := t.IsEmpty(ctx)
+	if err != nil {
+		return nil, err
+	}
+	baseEmpty, err := base.IsEmpty(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if tEmpty && (!baseEmpty || nothingStored) {
+		out = append(out, Block{CID: sumCID(emptyNodeBytes), Data: append([]byte(nil), emptyNodeBytes...)})
+	}
+	return out, nil
+}
+
+// WriteBlocks puts the blocks of NewBlocks(ctx, base) into sink and returns
+// the root CID of t.
+func (t *Tree) WriteBlocks(ctx context.Context, sink BlockSink, base *Tree) (cid.Cid, error) {
+	blocks, err := t.NewBlocks(ctx, base)
+	if err != nil {
+		return cid.Undef, err
+	}
+	for _, b := range blocks {
+		if err := sink.PutBlock(ctx, b.CID, b.Data); err != nil {
+			return cid.Undef, fmt.Errorf("mst: writing block %s: %w", b.CID, err)
+		}
+	}
+	return t.Root(ctx)
+}

@@ -1,0 +1,80 @@
+// Package mst implements the Merkle Search Tree of atproto repositories: a
+// sorted map from repo paths ("collection/rkey") to record CIDs whose root
+// CID a commit signs. It follows the repository spec,
+// https://atproto.com/specs/repository, and the sync 1.1 inversion rules of
+// https://atproto.com/specs/sync.
+//
+// # The tree
+//
+// A key's layer is the number of leading zero bits of SHA-256(key) counted
+// in 2-bit steps (fanout 4; KeyHeight). A node holds the keys of one layer
+// within a key range, in order, with links to the subtrees (one layer down)
+// in the gaps between them. Nodes are DRISL maps {"l": link|null, "e":
+// [{"p": prefix length, "k": key suffix, "v": value link, "t": link|null}]},
+// each key stored as the bytes it shares with the previous key plus the rest.
+// The encoding is written by hand in this package (the shape is small and
+// fixed) and tested to be byte-identical to package drisl's.
+//
+// A *Tree is immutable and persistent: Put and Delete return a new tree that
+// shares every unchanged node with the old one, so any earlier root stays
+// readable for diffs, proofs and rollbacks. Trees are lazy: Load reads
+// nothing until asked, nodes are fetched from a BlockSource on demand and
+// kept in a bounded cache (Options.CacheNodes), and an operation reads only
+// the O(log n) nodes on its path. New nodes live in memory, are hashed by
+// Root, and are never written behind the caller's back: NewBlocks (or
+// WriteBlocks) returns exactly the nodes a store holding the base tree lacks,
+// so a caller can write them together with its commit in one transaction.
+// An Editor applies a batch of changes faster, changing in place the nodes
+// it created itself.
+//
+//	t := mst.Load(store, root)                       // lazy
+//	t2, prev, err := t.Put(ctx, "app.bsky.feed.post/3k2a", recordCID)
+//	newRoot, err := t2.Root(ctx)
+//	blocks, err := t2.NewBlocks(ctx, t)              // write these with the commit
+//
+// Reading: Get, Walk (all keys in order), List (prefix, cursor, limit,
+// reverse: listRecords over one collection). Comparing: Diff returns the
+// ordered creates, updates and deletes between two trees, opening only
+// subtrees whose CIDs differ. Proving: Prove returns the nodes on the path
+// to a key and VerifyProof checks them against a root, proving a value or an
+// absence. Sync 1.1: InversionBlocks returns the blocks a #commit message
+// must carry for a batch of ops, and Invert applies the ops backwards on the
+// partial tree those blocks form, giving the previous root.
+//
+// # Keys
+//
+// ValidateKey follows the TypeScript reference's isValidMstKey: at most 1024
+// bytes, exactly one '/', and non-empty collection and record key made of
+// A-Z a-z 0-9 and "_~-:.". The collection is not parsed as an NSID, because
+// the reference accepts such trees and the interop vectors use keys like
+// "A0/374913"; package repo checks NSIDs and record keys. indigo's
+// atproto/syntax is therefore not used here.
+//
+// # Strict loading
+//
+// Every node read from a BlockSource is checked before use, and a bad one is
+// reported with a *NodeError (wrapping ErrInvalidNode) naming the Rule it
+// broke, never a panic: the bytes must hash to the CID; be exactly the
+// canonical DRISL node shape; links must be CIDv1 sha2-256 (dag-cbor for
+// child links); keys must be valid, on the node's layer, strictly increasing
+// and inside the range of the gap that points to the node (a child on the
+// wrong side); prefix lengths may not exceed the previous key and must be
+// exactly the shared prefix (minimal compression); an intermediate node may
+// not be empty; layer-0 nodes have no children; the root must hold entries
+// unless the tree is empty. (indigo panics on a prefix longer than the
+// previous key; the TypeScript reference accepts non-canonical trees.)
+//
+// # Errors
+//
+// Missing blocks wrap ErrNotFound, bad keys are *KeyError (ErrInvalidKey),
+// bad nodes are *NodeError (ErrInvalidNode), failed checks of proofs and
+// inversions wrap ErrProof.
+//
+// # Limits
+//
+// A tree is safe for concurrent use; an Editor is not. Root hashes new nodes
+// under a lock shared by the trees derived from one Load or Empty call.
+// Memory is bounded by the cache plus the new, unwritten nodes of the trees
+// a caller holds: reload a tree from its root after writing its blocks to
+// drop them. Keys are Go strings compared bytewise, as the spec orders them.
+package mst

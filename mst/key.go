@@ -1,0 +1,103 @@
+package mst
+
+import (
+	"crypto/sha256"
+	"math/bits"
+)
+
+// MaxKeyBytes is the longest valid key.
+const MaxKeyBytes = 1024
+
+// ValidateKey reports whether key is a valid MST key, following the
+// repository spec and the TypeScript reference's isValidMstKey: at most
+// MaxKeyBytes bytes, exactly one '/', a non-empty collection before it and a
+// non-empty record key after it, both made only of A-Z a-z 0-9 and "_~-:.".
+// It returns a *KeyError otherwise.
+//
+// The collection is deliberately not parsed as an NSID: the reference
+// accepts any such segment in a tree (the interop vectors use keys like
+// "A0/374913"), and the repo layer checks NSIDs and record keys itself.
+func ValidateKey(key string) error {
+	if len(key) == 0 {
+		return keyErr(key, "empty")
+	}
+	if len(key) > MaxKeyBytes {
+		return keyErr(key, "longer than 1024 bytes")
+	}
+	slash := -1
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		if c == '/' {
+			if slash >= 0 {
+				return keyErr(key, "more than one '/'")
+			}
+			slash = i
+			continue
+		}
+		if !keyChar[c] {
+			return keyErr(key, "character not allowed")
+		}
+	}
+	switch {
+	case slash < 0:
+		return keyErr(key, "no '/' between collection and record key")
+	case slash == 0:
+		return keyErr(key, "empty collection")
+	case slash == len(key)-1:
+		return keyErr(key, "empty record key")
+	}
+	return nil
+}
+
+func keyErr(key, reason string) *KeyError {
+	if len(key) > 80 {
+		key = key[:80]
+	}
+	return &KeyError{Key: key, Reason: reason}
+}
+
+var keyChar = func() (t [256]bool) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+	}
+	for c := 'A'; c <= 'Z'; c++ {
+		t[c] = true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for _, c := range "_~-:." {
+		t[c] = true
+	}
+	return t
+}()
+
+// KeyHeight returns the layer of key: the number of leading zero bits of
+// SHA-256(key) counted in 2-bit steps (fanout 4). Layer 0 is the bottom.
+func KeyHeight(key string) int {
+	sum := sha256.Sum256([]byte(key))
+	n := 0
+	for i := 0; i < len(sum); i += 8 {
+		w := uint64(sum[i])<<56 | uint64(sum[i+1])<<48 | uint64(sum[i+2])<<40 | uint64(sum[i+3])<<32 |
+			uint64(sum[i+4])<<24 | uint64(sum[i+5])<<16 | uint64(sum[i+6])<<8 | uint64(sum[i+7])
+		z := bits.LeadingZeros64(w)
+		n += z
+		if z < 64 {
+			break
+		}
+	}
+	return n / 2
+}
+
+// CommonPrefixLen returns the length of the longest common prefix of a and
+// b, in bytes. Node encoding stores each key as this many bytes of the
+// previous key plus a suffix.
+func CommonPrefixLen(a, b string) int {
+	n := min(len(a), len(b))
+	for i := 0; i < n; i++ {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return n
+}

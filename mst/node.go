@@ -1,0 +1,366 @@
+package mst
+
+import (
+	"bytes"
+	"crypto/sha256"
+
+	"github.com/ipfs/go-cid"
+)
+
+// ref points to a subtree: by CID (not loaded, or loaded and cached in the
+// store), by in-memory node, or both. The zero ref is the empty subtree.
+type ref struct {
+	cid cid.Cid
+	n   *node
+}
+
+func (r ref) empty() bool { return r.n == nil && !r.cid.Defined() }
+
+// id returns the subtree's CID; for an in-memory node it must have been
+// hashed (see hashNode).
+func (r ref) id() cid.Cid {
+	if r.n != nil {
+		return r.n.cid
+	}
+	return r.cid
+}
+
+type entry struct {
+	key   string
+	val   cid.Cid
+	right ref // subtree of keys between key and the next entry's key
+}
+
+// node is one MST node. Nodes reachable from a Tree are never modified,
+// except the memoised cid of a new node, which hashNode sets once. An
+// Editor modifies in place only the nodes it created itself (owner).
+type node struct {
+	left    ref // subtree of keys below the first entry
+	entries []entry
+	cid     cid.Cid // undefined until a new node is hashed
+	owner   *token  // the Editor allowed to modify this node in place
+	height  int     // layer of the entries; -1 for a loaded node without entries
+}
+
+// token identifies one Editor generation; see Editor.
+type token struct{ _ byte }
+
+// gap returns the subtree pointer in gap i: below entries[i] and above
+// entries[i-1].
+func (n *node) gap(i int) ref {
+	if i == 0 {
+		return n.left
+	}
+	return n.entries[i-1].right
+}
+
+func (n *node) setGap(i int, r ref) {
+	if i == 0 {
+		n.left = r
+	} else {
+		n.entries[i-1].right = r
+	}
+}
+
+// search returns the number of entries with a key below k, and whether
+// entries[i] is k.
+func (n *node) search(k string) (int, bool) {
+	lo, hi := 0, len(n.entries)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if n.entries[m].key < k {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo, lo < len(n.entries) && n.entries[lo].key == k
+}
+
+// gapBounds returns the exclusive key bounds of gap i, given the node's own.
+func (n *node) gapBounds(i int, lo, hi string) (string, string) {
+	if i > 0 {
+		lo = n.entries[i-1].key
+	}
+	if i < len(n.entries) {
+		hi = n.entries[i].key
+	}
+	return lo, hi
+}
+
+// Node encoding. The shape is fixed: {"e": [{"k","p","t","v"}...], "l"},
+// keys in DRISL order (length first, then bytewise).
+const (
+	cborMap2  = 0xa2
+	cborMap4  = 0xa4
+	cborNull  = 0xf6
+	majUint   = 0
+	majBytes  = 2
+	majArray  = 4
+	linkTag0  = 0xd8
+	linkTag1  = 0x2a
+	textLen1  = 0x61
+	codecDag  = 0x71
+	codecRaw  = 0x55
+	sha256Mh  = 0x12
+	digestLen = 32
+)
+
+func appendHead(dst []byte, major byte, n uint64) []byte {
+	m := major << 5
+	switch {
+	case n < 24:
+		return append(dst, m|byte(n))
+	case n < 1<<8:
+		return append(dst, m|24, byte(n))
+	case n < 1<<16:
+		return append(dst, m|25, byte(n>>8), byte(n))
+	case n < 1<<32:
+		return append(dst, m|26, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+	return append(dst, m|27, byte(n>>56), byte(n>>48), byte(n>>40), byte(n>>32), byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+}
+
+func appendLink(dst []byte, c cid.Cid) []byte {
+	s := c.KeyString()
+	dst = append(dst, linkTag0, linkTag1)
+	dst = appendHead(dst, majBytes, uint64(len(s)+1))
+	dst = append(dst, 0)
+	return append(dst, s...)
+}
+
+func appendRef(dst []byte, r ref) []byte {
+	if r.empty() {
+		return append(dst, cborNull)
+	}
+	return appendLink(dst, r.id())
+}
+
+// appendNode appends the DRISL encoding of n. Every child must have a CID.
+func appendNode(dst []byte, n *node) []byte {
+	dst = append(dst, cborMap2, textLen1, 'e')
+	dst = appendHead(dst, majArray, uint64(len(n.entries)))
+	prev := ""
+	for i := range n.entries {
+		e := &n.entries[i]
+		p := CommonPrefixLen(prev, e.key)
+		dst = append(dst, cborMap4, textLen1, 'k')
+		dst = appendHead(dst, majBytes, uint64(len(e.key)-p))
+		dst = append(dst, e.key[p:]...)
+		dst = append(dst, textLen1, 'p')
+		dst = appendHead(dst, majUint, uint64(p))
+		dst = append(dst, textLen1, 't')
+		dst = appendRef(dst, e.right)
+		dst = append(dst, textLen1, 'v')
+		dst = appendLink(dst, e.val)
+		prev = e.key
+	}
+	dst = append(dst, textLen1, 'l')
+	return appendRef(dst, n.left)
+}
+
+// sumCID returns the dag-cbor CIDv1 (sha2-256) of data.
+func sumCID(data []byte) cid.Cid {
+	var buf [36]byte
+	buf[0], buf[1], buf[2], buf[3] = 0x01, codecDag, sha256Mh, digestLen
+	sum := sha256.Sum256(data)
+	copy(buf[4:], sum[:])
+	c, err := cid.Cast(buf[:])
+	if err != nil {
+		return cid.Undef // unreachable: the bytes above always form a CID
+	}
+	return c
+}
+
+// reader is a bounds-checked cursor over a node's bytes.
+type reader struct {
+	b   []byte
+	off int
+	bad bool
+}
+
+func (r *reader) byte() byte {
+	if r.off >= len(r.b) {
+		r.bad = true
+		return 0
+	}
+	c := r.b[r.off]
+	r.off++
+	return c
+}
+
+// head reads a CBOR head; it does not check minimality (the caller re-encodes
+// and compares instead).
+func (r *reader) head() (major byte, arg uint64) {
+	c := r.byte()
+	major, info := c>>5, c&31
+	switch {
+	case info < 24:
+		return major, uint64(info)
+	case info <= 27:
+		n := 1 << (info - 24)
+		for range n {
+			arg = arg<<8 | uint64(r.byte())
+		}
+		return major, arg
+	}
+	r.bad = true
+	return major, 0
+}
+
+func (r *reader) expect(s ...byte) {
+	for _, c := range s {
+		if r.byte() != c {
+			r.bad = true
+		}
+	}
+}
+
+func (r *reader) bytes() []byte {
+	m, n := r.head()
+	if m != majBytes || n > uint64(len(r.b)-r.off) || r.bad {
+		r.bad = true
+		return nil
+	}
+	b := r.b[r.off : r.off+int(n)]
+	r.off += int(n)
+	return b
+}
+
+// link reads null (if nullable) or a tag-42 link; ok is false on anything
+// else. A link whose CID is not an atproto CID sets linkBad.
+func (r *reader) link(nullable, child bool) (c cid.Cid, linkBad bool) {
+	if nullable && r.off < len(r.b) && r.b[r.off] == cborNull {
+		r.off++
+		return cid.Undef, false
+	}
+	r.expect(linkTag0, linkTag1)
+	b := r.bytes()
+	if r.bad {
+		return cid.Undef, false
+	}
+	if len(b) != 37 || b[0] != 0 || b[1] != 0x01 || b[3] != sha256Mh || b[4] != digestLen ||
+		!(b[2] == codecDag || (!child && b[2] == codecRaw)) {
+		return cid.Undef, true
+	}
+	c, err := cid.Cast(b[1:])
+	if err != nil {
+		return cid.Undef, true
+	}
+	return c, false
+}
+
+// decodeNode parses and checks one node on its own: shape, canonical
+// encoding, links, keys, prefix compression, order and a single layer. The
+// checks that depend on the node's place (bounds, expected layer, emptiness)
+// are made by the loader. c is used only in errors.
+func decodeNode(data []byte, c cid.Cid) (*node, error) {
+	r := &reader{b: data}
+	r.expect(cborMap2, textLen1, 'e')
+	m, count := r.head()
+	if r.bad || m != majArray {
+		return nil, nodeErr(c, RuleEncoding, -1, "not a map {e, l} starting with an entry array")
+	}
+	// Each entry takes at least 53 bytes, which bounds the allocation.
+	if count > uint64(len(data)/53) {
+		return nil, nodeErr(c, RuleEncoding, -1, "entry count %d exceeds what %d bytes can hold", count, len(data))
+	}
+	type raw struct {
+		p      uint64
+		suffix []byte
+	}
+	raws := make([]raw, count)
+	entries := make([]entry, count)
+	total, prevLen := 0, 0
+	for i := range raws {
+		r.expect(cborMap4, textLen1, 'k')
+		raws[i].suffix = r.bytes()
+		r.expect(textLen1, 'p')
+		mj, p := r.head()
+		if mj != majUint {
+			r.bad = true
+		}
+		raws[i].p = p
+		r.expect(textLen1, 't')
+		t, tBad := r.link(true, true)
+		r.expect(textLen1, 'v')
+		v, vBad := r.link(false, false)
+		if r.bad {
+			return nil, nodeErr(c, RuleEncoding, i, "entry is not a map {k, p, t, v} of the right types")
+		}
+		if tBad || vBad {
+			return nil, nodeErr(c, RuleLink, i, "link is not a CIDv1 sha2-256 (dag-cbor, or raw for values)")
+		}
+		entries[i].val = v
+		entries[i].right.cid = t
+		if p > uint64(prevLen) {
+			return nil, nodeErr(c, RulePrefixLength, i, "prefix length %d exceeds the previous key's %d bytes", p, prevLen)
+		}
+		prevLen = int(p) + len(raws[i].suffix)
+		if prevLen > MaxKeyBytes {
+			return nil, nodeErr(c, RuleKey, i, "key longer than %d bytes", MaxKeyBytes)
+		}
+		total += prevLen
+	}
+	r.expect(textLen1, 'l')
+	left, lBad := r.link(true, true)
+	if r.bad || r.off != len(data) {
+		return nil, nodeErr(c, RuleEncoding, -1, "not a map {e, l} ending after l")
+	}
+	if lBad {
+		return nil, nodeErr(c, RuleLink, -1, "left link is not a CIDv1 dag-cbor sha2-256")
+	}
+	// Rebuild keys into one string, then slice it.
+	buf := make([]byte, 0, total)
+	starts := make([]int, count+1)
+	prevStart := 0
+	for i := range raws {
+		p := int(raws[i].p)
+		start := len(buf)
+		buf = append(buf, buf[prevStart:prevStart+p]...)
+		buf = append(buf, raws[i].suffix...)
+		starts[i] = start
+		prevStart = start
+	}
+	starts[count] = len(buf)
+	all := string(buf)
+	height := -1
+	prev := ""
+	for i := range entries {
+		k := all[starts[i]:starts[i+1]]
+		if err := ValidateKey(k); err != nil {
+			return nil, nodeErr(c, RuleKey, i, "%v", err)
+		}
+		if i > 0 && k <= prev {
+			return nil, nodeErr(c, RuleKeyOrder, i, "key %q does not sort after %q", k, prev)
+		}
+		if cp := CommonPrefixLen(prev, k); int(raws[i].p) != cp {
+			return nil, nodeErr(c, RulePrefixMinimal, i, "prefix length %d, shared prefix is %d", raws[i].p, cp)
+		}
+		h := KeyHeight(k)
+		if i == 0 {
+			height = h
+		} else if h != height {
+			return nil, nodeErr(c, RuleKeyHeight, i, "key %q is on layer %d, the node's first key on %d", k, h, height)
+		}
+		entries[i].key = k
+		prev = k
+	}
+	n := &node{left: ref{cid: left}, entries: entries, cid: c, height: height}
+	if height == 0 {
+		if !n.left.empty() {
+			return nil, nodeErr(c, RuleLeafChild, -1, "layer-0 node has a left child")
+		}
+		for i := range entries {
+			if !entries[i].right.empty() {
+				return nil, nodeErr(c, RuleLeafChild, i, "layer-0 node has a right child")
+			}
+		}
+	}
+	// The decoder above accepts non-minimal heads; the canonical form is
+	// what appendNode produces.
+	if !bytes.Equal(appendNode(make([]byte, 0, len(data)), n), data) {
+		return nil, nodeErr(c, RuleEncoding, -1, "not the canonical DRISL encoding")
+	}
+	return n, nil
+}
