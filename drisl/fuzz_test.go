@@ -1,0 +1,98 @@
+package drisl
+
+import (
+	"bytes"
+	"errors"
+	"reflect"
+	"testing"
+)
+
+// FuzzDecode checks, for any input, that decoding never panics, that
+// Validate, Unmarshal into any, into Raw and into a struct agree on what is
+// valid, and that every accepted input re-encodes to identical bytes. The
+// seed corpus (testdata/fuzz/FuzzDecode) holds every dasl-testing fixture,
+// the atproto data-model CBOR and some records.
+func FuzzDecode(f *testing.F) {
+	f.Add([]byte{0xa1, 0x61, 0x61, 0x01})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, opts := range []DecOptions{{}, {AllowBLAKE3: true, MaxDepth: 16}} {
+			verr := opts.Validate(data)
+			var v any
+			err := opts.Unmarshal(data, &v)
+			if (err == nil) != (verr == nil) {
+				t.Fatalf("Validate says %v, Unmarshal says %v", verr, err)
+			}
+			var r Raw
+			rerr := opts.Unmarshal(data, &r)
+			if (rerr == nil) != (err == nil) {
+				t.Fatalf("Unmarshal into Raw says %v, into any %v", rerr, err)
+			}
+			var p taggedPost
+			perr := opts.Unmarshal(data, &p)
+			var se *SyntaxError
+			if err != nil {
+				if !errors.As(err, &se) || se.Offset < 0 || se.Offset > len(data) {
+					t.Fatalf("error %v is not a *SyntaxError with an offset inside the input", err)
+				}
+				if perr == nil {
+					t.Fatalf("invalid input %x decoded into a struct", data)
+				}
+				continue
+			}
+			if perr != nil && (!errors.As(perr, &se) || se.Rule != RuleMismatch) {
+				t.Fatalf("valid input failed into a struct with %v", perr)
+			}
+			if !bytes.Equal(r, data) {
+				t.Fatalf("Raw %x differs from input %x", r, data)
+			}
+			out, err := EncOptions{AllowBLAKE3: opts.AllowBLAKE3}.Marshal(v)
+			if err != nil {
+				t.Fatalf("accepted %x, cannot re-encode %#v: %v", data, v, err)
+			}
+			if !bytes.Equal(out, data) {
+				t.Fatalf("re-encoding differs:\n in %x\nout %x", data, out)
+			}
+			// atproto JSON: whatever the checker accepts survives JSON.
+			if CheckAtproto(v) == nil {
+				js, err := MarshalJSON(v)
+				if err != nil {
+					t.Fatalf("MarshalJSON of checked data: %v", err)
+				}
+				back, err := UnmarshalJSON(js)
+				if err != nil {
+					t.Fatalf("UnmarshalJSON(%s): %v", js, err)
+				}
+				if !reflect.DeepEqual(back, v) {
+					t.Fatalf("JSON roundtrip changed the value:\n%#v\n%#v", v, back)
+				}
+			}
+		}
+	})
+}
+
+// FuzzUnmarshalJSON checks that atproto JSON never panics the reader and that
+// what it accepts and CheckAtproto passes encodes to DRISL and back.
+func FuzzUnmarshalJSON(f *testing.F) {
+	f.Add([]byte(`{"a":{"$link":"bafyreidfayvfuwqa7qlnopdjiqrxzs6blmoeu4rujcjtnci5beludirz2a"},"b":{"$bytes":"AQID"},"n":[1,2.0,null,true,"x"]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		v, err := UnmarshalJSON(data)
+		if err != nil {
+			var de *DataModelError
+			if !errors.As(err, &de) {
+				t.Fatalf("error %v is not a *DataModelError", err)
+			}
+			return
+		}
+		if CheckAtproto(v) != nil {
+			return
+		}
+		b, err := Marshal(v)
+		if err != nil {
+			t.Fatalf("Marshal of checked JSON data: %v", err)
+		}
+		var back any
+		if err := Unmarshal(b, &back); err != nil || !reflect.DeepEqual(back, v) {
+			t.Fatalf("DRISL roundtrip: %#v, %v", back, err)
+		}
+	})
+}
