@@ -6,8 +6,10 @@ import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -20,6 +22,9 @@ type drislGen struct {
 	r *rand.Rand
 	// wide allows integers outside JavaScript's safe range (|n| > 2^53-1).
 	wide bool
+	// atproto keeps to the atproto data model: no floats, $type values are
+	// non-empty strings, blobs are well formed.
+	atproto bool
 }
 
 var interestingInts = []int64{0, 1, 23, 24, 255, 256, 65535, 65536, 1<<32 - 1, 1 << 32, -1, -24, -25, -256, -257, -65536, -65537, -1 << 32, -1<<32 - 1, 1<<53 - 1, -(1<<53 - 1)}
@@ -125,6 +130,9 @@ func (g drislGen) value(depth int) any {
 	case 2:
 		return g.int()
 	case 3:
+		if g.atproto {
+			return drisl.Blob{Ref: drisl.SumCID(drisl.CodecRaw, g.bytes()), MimeType: []string{"image/png", "video/mp4", "application/octet-stream"}[g.r.IntN(3)], Size: g.r.Int64N(1 << 30)}.Value()
+		}
 		return g.float()
 	case 4:
 		return g.string(30)
@@ -143,7 +151,11 @@ func (g drislGen) value(depth int) any {
 	default:
 		m := map[string]any{}
 		for range g.r.IntN(7) {
-			m[g.key()] = g.value(depth - 1)
+			k := g.key()
+			m[k] = g.value(depth - 1)
+			if k == "$type" && g.atproto {
+				m[k] = []string{"app.bsky.feed.post", "com.example.thing#main", "x", "#local"}[g.r.IntN(4)]
+			}
 		}
 		return m
 	}
@@ -164,7 +176,7 @@ type drislAnswer struct {
 	} `json:"encode"`
 }
 
-var drislLibs = []string{"ipld", "atcute"}
+var drislLibs = []string{"ipld", "atcute", "lexcbor"}
 
 // drislCase is one value with what each library is expected to do with it.
 type drislCase struct {
@@ -180,6 +192,14 @@ func TestDRISL(t *testing.T) {
 	r := rng("drisl")
 	var cases []drislCase
 	add := func(group string, v any, expect map[string]string) {
+		if hasFloat(v) && expect["lexcbor"] == "" {
+			// atproto has no floats: @atproto/lex-cbor refuses them.
+			expect = maps.Clone(expect)
+			if expect == nil {
+				expect = map[string]string{}
+			}
+			expect["lexcbor"] = "lexcbor-float"
+		}
 		cases = append(cases, drislCase{group, v, expect})
 	}
 	// Faithful roundtrips: the generic model within what JavaScript numbers hold.
@@ -193,7 +213,7 @@ func TestDRISL(t *testing.T) {
 	// Integral floats (2.0): JavaScript reads them as integers.
 	for range 20 {
 		f := float64(r.Int64N(1<<40) - 1<<39)
-		add("integral-float", map[string]any{"f": f}, map[string]string{"ipld": "js-integral-float", "atcute": "js-integral-float"})
+		add("integral-float", map[string]any{"f": f}, map[string]string{"ipld": "js-integral-float", "atcute": "js-integral-float", "lexcbor": "js-integral-float"})
 	}
 	// A map whose one key is "$bytes" or "$link": @atcute/cbor reads it as
 	// bytes or a CID link (when the value is a string) or refuses it.
@@ -222,9 +242,10 @@ func TestDRISL(t *testing.T) {
 	}
 
 	req := struct {
+		Op     string   `json:"op"`
 		Bytes  [][]byte `json:"bytes"`
 		Values []tv     `json:"values"`
-	}{}
+	}{Op: "cbor"}
 	encoded := make([][]byte, len(cases))
 	for i, c := range cases {
 		b, err := drisl.Marshal(c.v)
@@ -309,6 +330,10 @@ func checkDRISLException(name string, v any, ours []byte, rtOK bool, rtErr strin
 		if !rtOK || !bytes.Equal(rtBytes, want) || !encOK || !bytes.Equal(encBytes, want) {
 			return fmt.Sprintf("expected the integral float to come back as the integer %x; got %x (%v), %x (%v)", want, rtBytes, rtErr, encBytes, encErr)
 		}
+	case "lexcbor-float":
+		if rtOK || !strings.Contains(rtErr, "Non-integer numbers") || encOK || !strings.Contains(encErr, "Non-integer numbers") {
+			return fmt.Sprintf("expected @atproto/lex-cbor to refuse a float, got re-encode ok=%v %q, encode ok=%v %q", rtOK, rtErr, encOK, encErr)
+		}
 	case "atcute-dollar-key":
 		// The map does not come back as the same map: it fails or is
 		// re-encoded as something else.
@@ -319,4 +344,121 @@ func checkDRISLException(name string, v any, ours []byte, rtOK bool, rtErr strin
 		return "unknown exception " + name
 	}
 	return ""
+}
+
+// hasFloat reports whether v holds a float anywhere.
+func hasFloat(v any) bool {
+	switch x := v.(type) {
+	case float64:
+		return true
+	case []any:
+		return slices.ContainsFunc(x, hasFloat)
+	case map[string]any:
+		for _, e := range x {
+			if hasFloat(e) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// TestDRISLJSON checks atproto JSON: our JSON (drisl.MarshalJSON) read by
+// @atproto/lex-json and by @atcute/cbor's JSON model gives our DRISL bytes,
+// and their JSON of our DRISL bytes reads here (drisl.UnmarshalJSON) as the
+// same value.
+func TestDRISLJSON(t *testing.T) {
+	r := rng("drisl-json")
+	var values []any
+	rejected := 0
+	for len(values) < 300 {
+		v := map[string]any{}
+		g := drislGen{r: r, atproto: true}
+		for range 1 + r.IntN(6) {
+			v[g.key()] = g.value(3)
+		}
+		if _, ok := v["$type"]; ok {
+			v["$type"] = "com.example.record"
+		}
+		if err := drisl.CheckAtproto(v); err != nil {
+			rejected++
+			continue
+		}
+		values = append(values, v)
+	}
+	// Integers beyond 2^53-1 (still int64): JavaScript's JSON numbers cannot
+	// hold them, and both references refuse them (exception js-json-wide-int).
+	nPlain := len(values)
+	for range 20 {
+		for {
+			n, ok := drislGen{r: r, wide: true}.int().(int64)
+			if ok {
+				values = append(values, map[string]any{"n": n})
+				break
+			}
+		}
+	}
+	req := struct {
+		Op    string   `json:"op"`
+		JSON  []string `json:"json"`
+		Bytes [][]byte `json:"bytes"`
+	}{Op: "json"}
+	for _, v := range values {
+		j, err := drisl.MarshalJSON(v)
+		if err != nil {
+			t.Fatalf("drisl.MarshalJSON(%#v): %v", v, err)
+		}
+		b, err := drisl.Marshal(v)
+		if err != nil {
+			t.Fatalf("drisl.Marshal(%#v): %v", v, err)
+		}
+		req.JSON = append(req.JSON, string(j))
+		req.Bytes = append(req.Bytes, b)
+	}
+	type result struct {
+		OK    bool   `json:"ok"`
+		Error string `json:"error"`
+		Bytes []byte `json:"bytes"`
+		JSON  string `json:"json"`
+	}
+	var ans struct {
+		Results []map[string]struct {
+			FromJSON result `json:"fromJson"`
+			ToJSON   result `json:"toJson"`
+		} `json:"results"`
+	}
+	callNode(t, "drisl", req, &ans)
+	if len(ans.Results) != len(values) {
+		t.Fatalf("node answered %d results for %d cases", len(ans.Results), len(values))
+	}
+	f := newFailures(t)
+	for i, v := range values {
+		for _, lib := range []string{"lexjson", "atcute"} {
+			res := ans.Results[i][lib]
+			if i >= nPlain {
+				if res.FromJSON.OK || res.ToJSON.OK {
+					f.add(lib+" js-json-wide-int", "case %d %s: expected the reference to refuse an integer beyond 2^53-1 both ways, got %+v", i, req.JSON[i], res)
+				}
+				continue
+			}
+			switch {
+			case !res.FromJSON.OK:
+				f.add(lib+" reading our JSON", "case %d %s: %s", i, req.JSON[i], res.FromJSON.Error)
+			case !bytes.Equal(res.FromJSON.Bytes, req.Bytes[i]):
+				f.add(lib+" DRISL of our JSON differs", "case %d %s: ours %x, theirs %x", i, req.JSON[i], req.Bytes[i], res.FromJSON.Bytes)
+			}
+			if !res.ToJSON.OK {
+				f.add(lib+" writing JSON", "case %d %x: %s", i, req.Bytes[i], res.ToJSON.Error)
+				continue
+			}
+			got, err := drisl.UnmarshalJSON([]byte(res.ToJSON.JSON))
+			if err != nil {
+				f.add("drisl.UnmarshalJSON of "+lib, "case %d %s: %v", i, res.ToJSON.JSON, err)
+			} else if d := diff(v, got, "$"); d != "" {
+				f.add("drisl.UnmarshalJSON of "+lib+" differs", "case %d ours %s theirs %s: %s", i, req.JSON[i], res.ToJSON.JSON, d)
+			}
+		}
+	}
+	f.done()
+	t.Logf("%d atproto values and %d with wide integers (%d drawn values rejected by drisl.CheckAtproto)", nPlain, len(values)-nPlain, rejected)
 }
