@@ -1,0 +1,219 @@
+package repo
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"io"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/townhall-dev/townhall/drisl"
+)
+
+// Default CAR limits. A reader never allocates more than the largest
+// allowed section at once, whatever the input claims.
+const (
+	DefaultMaxBlockBytes  = 2 << 20  // one block (atproto records are at most 1 MiB)
+	DefaultMaxHeaderBytes = 64 << 10 // the CAR header
+	DefaultMaxCARBytes    = 1 << 30  // a whole CAR stream
+	DefaultMaxBlocks      = 1 << 22  // blocks in one CAR stream
+)
+
+// CAROptions bounds what a CARReader accepts. The zero value means the
+// defaults above.
+type CAROptions struct {
+	MaxBlockBytes  int
+	MaxHeaderBytes int
+	MaxCARBytes    int64
+	MaxBlocks      int
+}
+
+func (o CAROptions) withDefaults() CAROptions {
+	if o.MaxBlockBytes <= 0 {
+		o.MaxBlockBytes = DefaultMaxBlockBytes
+	}
+	if o.MaxHeaderBytes <= 0 {
+		o.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	if o.MaxCARBytes <= 0 {
+		o.MaxCARBytes = DefaultMaxCARBytes
+	}
+	if o.MaxBlocks <= 0 {
+		o.MaxBlocks = DefaultMaxBlocks
+	}
+	return o
+}
+
+type carHeader struct {
+	Roots   []cid.Cid `cbor:"roots"`
+	Version int64     `cbor:"version"`
+}
+
+// cidLen is the byte length of an atproto CID: CIDv1, one-byte codec
+// (dag-cbor or raw), sha2-256, 32-byte digest.
+const cidLen = 36
+
+// CARReader reads a CAR v1 stream (https://ipld.io/specs/transport/car/carv1/)
+// block by block, checking every block's bytes against its CID. It accepts
+// only what atproto writes: CIDv1 with codec dag-cbor or raw and a sha2-256
+// digest.
+type CARReader struct {
+	r      *bufio.Reader
+	opts   CAROptions
+	off    int64
+	blocks int
+	// Roots are the roots named in the header.
+	Roots []cid.Cid
+}
+
+// NewCARReader reads and checks the CAR header from r.
+func NewCARReader(r io.Reader, opts CAROptions) (*CARReader, error) {
+	cr := &CARReader{r: bufio.NewReaderSize(r, 64<<10), opts: opts.withDefaults()}
+	n, err := cr.uvarint()
+	if err == io.EOF {
+		return nil, &VerifyError{Rule: ErrTruncated, Offset: 0, Detail: "empty input"}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 || n > uint64(cr.opts.MaxHeaderBytes) {
+		return nil, &VerifyError{Rule: ErrMalformedCAR, Offset: 0, Detail: "header length out of range"}
+	}
+	hb := make([]byte, n)
+	if err := cr.full(hb); err != nil {
+		return nil, err
+	}
+	var h carHeader
+	if err := (drisl.DecOptions{MaxInputBytes: cr.opts.MaxHeaderBytes}).Unmarshal(hb, &h); err != nil {
+		return nil, &VerifyError{Rule: ErrMalformedCAR, Offset: 0, Detail: "header", Err: err}
+	}
+	if h.Version != 1 {
+		return nil, &VerifyError{Rule: ErrMalformedCAR, Offset: 0, Detail: "not CAR version 1"}
+	}
+	cr.Roots = h.Roots
+	return cr, nil
+}
+
+func (cr *CARReader) full(b []byte) error {
+	n, err := io.ReadFull(cr.r, b)
+	cr.off += int64(n)
+	if err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return &VerifyError{Rule: ErrTruncated, Offset: cr.off}
+		}
+		return &VerifyError{Rule: ErrTruncated, Offset: cr.off, Err: err}
+	}
+	if cr.off > cr.opts.MaxCARBytes {
+		return &VerifyError{Rule: ErrMalformedCAR, Offset: cr.off, Detail: "CAR larger than the limit"}
+	}
+	return nil
+}
+
+// uvarint reads a varint; at a clean end of stream it returns io.EOF.
+func (cr *CARReader) uvarint() (uint64, error) {
+	var x uint64
+	var s uint
+	for i := 0; i < binary.MaxVarintLen64; i++ {
+		b, err := cr.r.ReadByte()
+		if err != nil {
+			if i == 0 && errors.Is(err, io.EOF) {
+				return 0, io.EOF
+			}
+			if errors.Is(err, io.EOF) {
+				return 0, &VerifyError{Rule: ErrTruncated, Offset: cr.off}
+			}
+			return 0, &VerifyError{Rule: ErrTruncated, Offset: cr.off, Err: err}
+		}
+		cr.off++
+		if b < 0x80 {
+			if i > 0 && b == 0 {
+				return 0, &VerifyError{Rule: ErrMalformedCAR, Offset: cr.off - 1, Detail: "non-minimal varint"}
+			}
+			return x | uint64(b)<<s, nil
+		}
+		x |= uint64(b&0x7f) << s
+		s += 7
+	}
+	return 0, &VerifyError{Rule: ErrMalformedCAR, Offset: cr.off, Detail: "varint too long"}
+}
+
+// Next returns the next block and its CID, or io.EOF at the clean end of
+// the stream. The block's bytes have been checked against the CID. The
+// returned slice is freshly allocated and owned by the caller.
+func (cr *CARReader) Next() (cid.Cid, []byte, error) {
+	start := cr.off
+	n, err := cr.uvarint()
+	if err != nil {
+		if err == io.EOF {
+			return cid.Undef, nil, io.EOF
+		}
+		return cid.Undef, nil, err
+	}
+	if cr.blocks >= cr.opts.MaxBlocks {
+		return cid.Undef, nil, &VerifyError{Rule: ErrMalformedCAR, Offset: start, Detail: "too many blocks"}
+	}
+	if n < cidLen || n > uint64(cr.opts.MaxBlockBytes)+cidLen {
+		return cid.Undef, nil, &VerifyError{Rule: ErrMalformedCAR, Offset: start, Detail: "section length out of range"}
+	}
+	var cb [cidLen]byte
+	if err := cr.full(cb[:]); err != nil {
+		return cid.Undef, nil, err
+	}
+	if cb[0] != 0x01 || (cb[1] != drisl.CodecDagCBOR && cb[1] != drisl.CodecRaw) || cb[2] != drisl.HashSHA256 || cb[3] != 32 {
+		return cid.Undef, nil, &VerifyError{Rule: ErrMalformedCAR, Offset: start, Detail: "CID is not CIDv1 dag-cbor/raw sha2-256"}
+	}
+	c, err := cid.Cast(cb[:])
+	if err != nil {
+		return cid.Undef, nil, &VerifyError{Rule: ErrMalformedCAR, Offset: start, Err: err}
+	}
+	data := make([]byte, n-cidLen)
+	if err := cr.full(data); err != nil {
+		return cid.Undef, nil, err
+	}
+	sum := sha256.Sum256(data)
+	if !bytes.Equal(sum[:], cb[4:]) {
+		return c, nil, &VerifyError{Rule: ErrBlockHash, CID: c, Offset: start}
+	}
+	cr.blocks++
+	return c, data, nil
+}
+
+// CARWriter writes a CAR v1 stream. It does no buffering of its own: wrap
+// the destination in a bufio.Writer when it is a file or socket.
+type CARWriter struct {
+	w   io.Writer
+	buf []byte
+}
+
+// NewCARWriter writes the header naming roots to w.
+func NewCARWriter(w io.Writer, roots ...cid.Cid) (*CARWriter, error) {
+	if roots == nil {
+		roots = []cid.Cid{}
+	}
+	hb, err := drisl.Marshal(&carHeader{Roots: roots, Version: 1})
+	if err != nil {
+		return nil, err
+	}
+	cw := &CARWriter{w: w}
+	cw.buf = binary.AppendUvarint(cw.buf[:0], uint64(len(hb)))
+	cw.buf = append(cw.buf, hb...)
+	if _, err := w.Write(cw.buf); err != nil {
+		return nil, err
+	}
+	return cw, nil
+}
+
+// WriteBlock writes one block section.
+func (cw *CARWriter) WriteBlock(c cid.Cid, data []byte) error {
+	cb := c.Bytes()
+	cw.buf = binary.AppendUvarint(cw.buf[:0], uint64(len(cb)+len(data)))
+	cw.buf = append(cw.buf, cb...)
+	if _, err := cw.w.Write(cw.buf); err != nil {
+		return err
+	}
+	_, err := cw.w.Write(data)
+	return err
+}

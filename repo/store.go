@@ -1,0 +1,97 @@
+package repo
+
+import (
+	"context"
+
+	"github.com/ipfs/go-cid"
+)
+
+// Head is a repository's current state as a store keeps it.
+type Head struct {
+	DID    string
+	Commit cid.Cid // CID of the signed commit block
+	Rev    string  // the commit's rev
+	Data   cid.Cid // the commit's MST root
+}
+
+// Block is one content-addressed block.
+type Block struct {
+	CID  cid.Cid
+	Data []byte
+}
+
+// RecordEntry is one row of the record index: a record's path and CID.
+type RecordEntry struct {
+	Collection string
+	RKey       string
+	CID        cid.Cid
+}
+
+// StoredEvent is one entry of the event log. Data is the DRISL body of the
+// event without its seq, which the store assigns.
+type StoredEvent struct {
+	Seq  int64
+	DID  string
+	Kind string // "#commit" or "#sync"
+	Data []byte
+}
+
+// ListQuery selects records of one collection, ordered by record key.
+type ListQuery struct {
+	Collection string
+	Cursor     string // exclusive: start after (or before, when Reverse) this rkey
+	Limit      int    // at most this many; <= 0 means 50
+	Reverse    bool   // descending record keys
+}
+
+// StoreWrite is everything one commit changes, applied by Store.Apply in one
+// transaction: all of it or nothing.
+type StoreWrite struct {
+	// Expect is the commit the write builds on: the repository's current
+	// head commit, or cid.Undef when the write creates the repository.
+	// Apply fails with ErrConflict (ErrRepoExists on creation) otherwise.
+	Expect cid.Cid
+	// Head is the new head.
+	Head Head
+	// Blocks are the new blocks: records, MST nodes and the commit.
+	Blocks []Block
+	// Records are record index changes; an undefined CID deletes the entry.
+	Records []RecordEntry
+	// Events are appended to the event log in order; Apply returns the
+	// sequence number of the last one.
+	Events []StoredEvent
+}
+
+// Store keeps blocks and per-repository state: the head commit and rev, a
+// record index for listing, and an event log. The interface is shaped for
+// SQL databases: every method is one query or one transaction, and the only
+// read-modify-write (Apply) is a compare-and-swap on the head, so a Postgres
+// implementation needs nothing beyond a transaction and a row lock.
+//
+// Implementations must be safe for concurrent use.
+type Store interface {
+	// Head returns the repository's head, or an error wrapping
+	// ErrRepoNotFound.
+	Head(ctx context.Context, did string) (Head, error)
+	// GetBlock returns a block of the repository, or an error wrapping
+	// ErrBlockNotFound.
+	GetBlock(ctx context.Context, did string, c cid.Cid) ([]byte, error)
+	// Apply writes w atomically if the head is still w.Expect and returns
+	// the last event's sequence number (0 if w has no events).
+	Apply(ctx context.Context, did string, w *StoreWrite) (int64, error)
+	// Record returns the CID of one record from the index, or an error
+	// wrapping ErrRecordNotFound.
+	Record(ctx context.Context, did, collection, rkey string) (cid.Cid, error)
+	// ListRecords lists the index for one collection.
+	ListRecords(ctx context.Context, did string, q ListQuery) ([]RecordEntry, error)
+	// Collections lists the collections that hold records, sorted.
+	Collections(ctx context.Context, did string) ([]string, error)
+	// BlocksSince calls fn for every block written by a commit with a rev
+	// greater than since ("" means all blocks of the repository).
+	BlocksSince(ctx context.Context, did, since string, fn func(Block) error) error
+	// Events returns up to limit events with seq > after, in order, of one
+	// repository (did != "") or of all.
+	Events(ctx context.Context, did string, after int64, limit int) ([]StoredEvent, error)
+	// Close releases the store.
+	Close() error
+}
