@@ -78,10 +78,11 @@ func (s *AuditState) DID() string { return s.did }
 // Len returns the number of operations in the log, nullified ones included.
 func (s *AuditState) Len() int { return len(s.entries) }
 
-// Head returns the current (latest non-nullified) operation and its CID.
+// Head returns a copy of the current (latest non-nullified) operation and
+// its CID.
 func (s *AuditState) Head() (*Op, string) {
 	e := &s.entries[s.head]
-	return e.op, e.cid
+	return e.op.clone(), e.cid
 }
 
 // Tombstoned reports whether the DID is deactivated.
@@ -108,7 +109,7 @@ func (s *AuditState) Lookup(cidStr string) (op *Op, createdAt time.Time, nullifi
 		return nil, time.Time{}, false, false
 	}
 	e := &s.entries[i]
-	return e.op, e.createdAt, e.nullified, true
+	return e.op.clone(), e.createdAt, e.nullified, true
 }
 
 // prepared is the per-operation work that does not depend on the order of
