@@ -1,9 +1,11 @@
 package lexicon
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // SchemaFile is one Lexicon schema file (language version 1): an NSID and its
@@ -136,7 +138,7 @@ func parseSchema(data []byte) (*SchemaFile, error) {
 		se := &SchemaError{Msg: err.Error()}
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			se.Path = te.Field
+			se.Path = jsonPathAt(data, te.Offset)
 			se.Msg = fmt.Sprintf("JSON %s where %s is expected", te.Value, te.Type)
 		}
 		// best effort: name the file if its id is readable
@@ -154,4 +156,71 @@ func parseSchema(data []byte) (*SchemaFile, error) {
 		return nil, err
 	}
 	return &sf, nil
+}
+
+// jsonPathAt returns the path ("defs.main.record.properties.text",
+// "knownValues[1]") of the JSON value that ends at or after byte offset in
+// data, which must be well-formed JSON. encoding/json's own field paths
+// leave out map keys, which are most of a schema's path.
+func jsonPathAt(data []byte, offset int64) string {
+	type frame struct {
+		array bool
+		key   string
+		index int
+		want  bool // object: next string token is a key
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var stack []frame
+	path := func() string {
+		var b strings.Builder
+		for _, f := range stack {
+			if f.array {
+				fmt.Fprintf(&b, "[%d]", f.index-1)
+				continue
+			}
+			if b.Len() > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(f.key)
+		}
+		return b.String()
+	}
+	for {
+		before := dec.InputOffset()
+		tok, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		if len(stack) > 0 {
+			top := &stack[len(stack)-1]
+			if !top.array && top.want {
+				if d, ok := tok.(json.Delim); !ok || d != '}' {
+					top.key, _ = tok.(string)
+					top.want = false
+					continue
+				}
+			}
+		}
+		// tok starts a value (or closes a container)
+		if d, ok := tok.(json.Delim); ok && (d == '}' || d == ']') {
+			stack = stack[:len(stack)-1]
+			if len(stack) > 0 && !stack[len(stack)-1].array {
+				stack[len(stack)-1].want = true
+			}
+			continue
+		}
+		if len(stack) > 0 && stack[len(stack)-1].array {
+			stack[len(stack)-1].index++
+		}
+		if before < offset && dec.InputOffset() >= offset {
+			return path()
+		}
+		if d, ok := tok.(json.Delim); ok {
+			stack = append(stack, frame{array: d == '[', want: d == '{'})
+			continue
+		}
+		if len(stack) > 0 && !stack[len(stack)-1].array {
+			stack[len(stack)-1].want = true
+		}
+	}
 }

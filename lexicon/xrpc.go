@@ -1,0 +1,211 @@
+package lexicon
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// xrpcDef returns the compiled query, procedure or subscription nsid.
+func (c *Catalog) xrpcDef(ctx context.Context, nsid string, kinds ...kind) (*node, error) {
+	if strings.Contains(nsid, "#") {
+		return nil, fmt.Errorf("%w: %q has a fragment", ErrWrongKind, nsid)
+	}
+	n, err := c.lookup(ctx, nsid)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range kinds {
+		if n.kind == k {
+			return n, nil
+		}
+	}
+	names := make([]string, len(kinds))
+	for i, k := range kinds {
+		names[i] = kindName(k)
+	}
+	return nil, fmt.Errorf("%w: %s is a %s, not a %s", ErrWrongKind, nsid, kindName(n.kind), strings.Join(names, " or "))
+}
+
+// ValidateParams validates the parameters of the query, procedure or
+// subscription nsid, given as typed values (bool, int64, string, or []any of
+// these for array parameters). Parameters the schema does not declare are
+// accepted unchecked.
+func (c *Catalog) ValidateParams(ctx context.Context, nsid string, params map[string]any, opts ValidateOptions) error {
+	n, err := c.xrpcDef(ctx, nsid, kQuery, kProcedure, kSubscription)
+	if err != nil {
+		return err
+	}
+	if n.params == nil {
+		return nil
+	}
+	if params == nil {
+		params = map[string]any{}
+	}
+	v := c.newValidator(ctx, &opts)
+	if e := v.object(n.params, params, 1); e != nil {
+		return e.finish()
+	}
+	return nil
+}
+
+// ParseParams converts the URL query parameters of an XRPC call to typed
+// values according to the schema of nsid (integers, booleans "true" and
+// "false", repeated keys for arrays), validates them, and returns them.
+// Parameters the schema does not declare are returned as strings (or []any
+// of strings when repeated).
+func (c *Catalog) ParseParams(ctx context.Context, nsid string, query url.Values, opts ValidateOptions) (map[string]any, error) {
+	n, err := c.xrpcDef(ctx, nsid, kQuery, kProcedure, kSubscription)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]any, len(query))
+	for name, vals := range query {
+		p := findProp(n.params, name)
+		if p == nil {
+			if len(vals) == 1 {
+				out[name] = vals[0]
+			} else {
+				out[name] = stringsToAny(vals)
+			}
+			continue
+		}
+		if p.n.kind == kArray {
+			arr := make([]any, len(vals))
+			for i, s := range vals {
+				x, e := parseParam(p.n.items, s)
+				if e != nil {
+					return nil, e.index(i).field(name).finish()
+				}
+				arr[i] = x
+			}
+			out[name] = arr
+			continue
+		}
+		if len(vals) != 1 {
+			return nil, fail(ConstraintType, fmt.Sprintf("parameter given %d times", len(vals))).field(name).finish()
+		}
+		x, e := parseParam(p.n, vals[0])
+		if e != nil {
+			return nil, e.field(name).finish()
+		}
+		out[name] = x
+	}
+	if n.params != nil {
+		v := c.newValidator(ctx, &opts)
+		if e := v.object(n.params, out, 1); e != nil {
+			return nil, e.finish()
+		}
+	}
+	return out, nil
+}
+
+func findProp(obj *node, name string) *prop {
+	if obj == nil {
+		return nil
+	}
+	for i := range obj.props {
+		if obj.props[i].name == name {
+			return &obj.props[i]
+		}
+	}
+	return nil
+}
+
+func stringsToAny(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+func parseParam(n *node, s string) (any, *verr) {
+	switch n.kind {
+	case kInteger:
+		x, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return nil, &verr{constraint: ConstraintType, detail: fmt.Sprintf("%q is not an integer", s), err: err}
+		}
+		return x, nil
+	case kBoolean:
+		switch s {
+		case "true":
+			return true, nil
+		case "false":
+			return false, nil
+		}
+		return nil, fail(ConstraintType, fmt.Sprintf("%q is not a boolean (true or false)", s))
+	}
+	return s, nil
+}
+
+// ValidateInput validates the input body of procedure nsid: its encoding
+// (a MIME type; parameters such as "; charset=utf-8" are ignored) must match
+// the schema's, and when the schema describes the body, body (decoded from
+// JSON into the data model) must match it. For a procedure without input,
+// encoding must be "" and body nil.
+func (c *Catalog) ValidateInput(ctx context.Context, nsid, encoding string, body any, opts ValidateOptions) error {
+	n, err := c.xrpcDef(ctx, nsid, kProcedure)
+	if err != nil {
+		return err
+	}
+	return c.validateBody(ctx, n.input, "input", encoding, body, &opts)
+}
+
+// ValidateOutput validates the output body of query or procedure nsid, like
+// ValidateInput.
+func (c *Catalog) ValidateOutput(ctx context.Context, nsid, encoding string, body any, opts ValidateOptions) error {
+	n, err := c.xrpcDef(ctx, nsid, kQuery, kProcedure)
+	if err != nil {
+		return err
+	}
+	return c.validateBody(ctx, n.output, "output", encoding, body, &opts)
+}
+
+func (c *Catalog) validateBody(ctx context.Context, b *body, which, encoding string, data any, opts *ValidateOptions) error {
+	if b == nil {
+		if encoding != "" || data != nil {
+			return fail(ConstraintEncoding, "the schema declares no "+which).finish()
+		}
+		return nil
+	}
+	mt, _, _ := strings.Cut(encoding, ";")
+	mt = strings.TrimSpace(mt)
+	if !mimeAccepted([]string{b.encoding}, mt) {
+		return fail(ConstraintEncoding, fmt.Sprintf("%s encoding %q does not match %q", which, encoding, b.encoding)).finish()
+	}
+	if b.schema == nil {
+		return nil
+	}
+	v := c.newValidator(ctx, opts)
+	if e := v.value(b.schema, data, 1); e != nil {
+		return e.finish()
+	}
+	return nil
+}
+
+// ValidateMessage validates a message of subscription nsid. msgType is the
+// message's type from the event-stream frame header ("#commit", or a full
+// reference); if it is "", the body's $type is used. The type must be a
+// member of the subscription's message union (open unions follow
+// opts.StrictUnions).
+func (c *Catalog) ValidateMessage(ctx context.Context, nsid, msgType string, body any, opts ValidateOptions) error {
+	n, err := c.xrpcDef(ctx, nsid, kSubscription)
+	if err != nil {
+		return err
+	}
+	if n.message == nil {
+		return fmt.Errorf("%w: subscription %s declares no message schema", ErrNotFound, nsid)
+	}
+	if strings.HasPrefix(msgType, "#") {
+		msgType = nsid + msgType
+	}
+	v := c.newValidator(ctx, &opts)
+	if e := v.union(n.message, body, msgType, 1); e != nil {
+		return e.finish()
+	}
+	return nil
+}
