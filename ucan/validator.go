@@ -223,7 +223,7 @@ func attachedByCID(attached [][]byte) map[cid.Cid][]byte {
 // (not a powerline, issued by its subject); subject alignment (powerlines
 // take the prior subject; the invocation's sub must match); principal
 // alignment (each aud is the next iss, the last aud the invoker); command
-// attenuation; every proof's policy against args; the replay guard.
+// attenuation (every proof's cmd covers the invoked cmd); every proof's policy against args; the replay guard.
 func (v *Validator) Validate(ctx context.Context, token []byte, attached ...[]byte) (*Invocation, error) {
 	inv, err := parseInvocation(token, v.opts.MaxTokenBytes)
 	if err != nil {
@@ -252,14 +252,13 @@ func (v *Validator) Validate(ctx context.Context, token []byte, attached ...[]by
 	if err != nil {
 		return nil, err
 	}
-	// Command attenuation and policies.
+	// Command attenuation: every delegation's command must cover the
+	// invoked command, so the authority exercised is within the
+	// intersection of the chain (this admits the spec's powerline example,
+	// where a powerline of "/" follows a delegation of /msg/send).
 	for i, d := range chain {
-		next := inv.Command
-		if i+1 < len(chain) {
-			next = chain[i+1].Command
-		}
-		if !CommandCovers(d.Command, next) {
-			return nil, newErr(NameInvalidClaim, RuleCommandCoverage, i, fmt.Sprintf("%s does not cover %s", d.Command, next))
+		if !CommandCovers(d.Command, inv.Command) {
+			return nil, newErr(NameInvalidClaim, RuleCommandCoverage, i, fmt.Sprintf("%s does not cover %s", d.Command, inv.Command))
 		}
 	}
 	for i, d := range chain {
@@ -323,30 +322,43 @@ func (v *Validator) chain(ctx context.Context, inv *Invocation, attached [][]byt
 			}
 		}
 	}
-	root := chain[0]
-	if root.IsPowerline() {
-		return nil, newErr(NameInvalidClaim, RulePowerlineRoot, 0, "")
-	}
-	subject := stripFragment(root.Subject)
-	if stripFragment(root.Issuer) != subject {
-		return nil, newErr(NameInvalidSubject, RuleRootIssuer, 0, root.Issuer)
-	}
-	for i, d := range chain[1:] {
-		if !d.IsPowerline() && stripFragment(d.Subject) != subject {
-			return nil, newErr(NameInvalidSubject, RuleSubjectAlignment, i+1, d.Subject)
-		}
-	}
-	if stripFragment(inv.Subject) != subject {
-		return nil, newErr(NameInvalidSubject, RuleSubjectAlignment, -1, inv.Subject)
-	}
-	for i, d := range chain {
-		next := inv.Issuer
-		if i+1 < len(chain) {
-			next = chain[i+1].Issuer
-		}
-		if stripFragment(d.Audience) != stripFragment(next) {
-			return nil, newErr(NameInvalidAudience, RuleAudience, i, fmt.Sprintf("aud %s, next issuer %s", d.Audience, next))
-		}
+	if err := alignChain(chain, inv.Subject, inv.Issuer); err != nil {
+		return nil, err
 	}
 	return chain, nil
+}
+
+// alignChain checks the root (not a powerline, issued by its subject),
+// subject alignment (powerlines take the prior subject; subject must match
+// the chain's) and principal alignment (each aud is the next iss; the last
+// aud is invoker, unless invoker is "").
+func alignChain(chain []*Delegation, subject, invoker string) error {
+	root := chain[0]
+	if root.IsPowerline() {
+		return newErr(NameInvalidClaim, RulePowerlineRoot, 0, "")
+	}
+	sub := stripFragment(root.Subject)
+	if stripFragment(root.Issuer) != sub {
+		return newErr(NameInvalidSubject, RuleRootIssuer, 0, root.Issuer)
+	}
+	for i, d := range chain[1:] {
+		if !d.IsPowerline() && stripFragment(d.Subject) != sub {
+			return newErr(NameInvalidSubject, RuleSubjectAlignment, i+1, d.Subject)
+		}
+	}
+	if stripFragment(subject) != sub {
+		return newErr(NameInvalidSubject, RuleSubjectAlignment, -1, subject)
+	}
+	for i, d := range chain {
+		next := invoker
+		if i+1 < len(chain) {
+			next = chain[i+1].Issuer
+		} else if invoker == "" {
+			break
+		}
+		if stripFragment(d.Audience) != stripFragment(next) {
+			return newErr(NameInvalidAudience, RuleAudience, i, fmt.Sprintf("aud %s, next issuer %s", d.Audience, next))
+		}
+	}
+	return nil
 }

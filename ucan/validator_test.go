@@ -1,0 +1,581 @@
+package ucan
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+	"testing"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/townhall-dev/townhall/drisl"
+)
+
+var algs = []Algorithm{Ed25519, ES256, ES256K}
+
+func TestKeyTypes(t *testing.T) {
+	for _, alg := range algs {
+		t.Run(alg.String(), func(t *testing.T) {
+			w := newWorld(t, alg, 3, "/repo")
+			inv := w.invoke("/repo/create", map[string]any{"collection": "app.chat"})
+			if inv.Algorithm != alg || inv.Tag != TagInvocation {
+				t.Fatalf("alg %s tag %s", inv.Algorithm, inv.Tag)
+			}
+			v := w.validator(ValidatorOptions{})
+			got, err := v.Validate(ctx, inv.Bytes())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !got.CID().Equals(inv.CID()) || got.Args["collection"] != "app.chat" {
+				t.Fatalf("validated %v", got)
+			}
+			// did:key roundtrip.
+			for _, s := range w.signer {
+				k, err := ParseDIDKey(s.DID())
+				if err != nil || k.DIDKey() != s.DID() || k.Algorithm() != alg {
+					t.Fatalf("ParseDIDKey(%s): %v", s.DID(), err)
+				}
+			}
+			// A flipped bit in the invocation's signature.
+			bad := resign(t, inv.Bytes(), func(sig []byte) []byte { sig[5] ^= 0x10; return sig })
+			_, err = w.validator(ValidatorOptions{}).Validate(ctx, bad)
+			wantName(t, err, NameInvalidSignature)
+		})
+	}
+}
+
+// resign rewrites the signature of an envelope, keeping the payload bytes.
+func resign(t testing.TB, token []byte, f func([]byte) []byte) []byte {
+	t.Helper()
+	var parts []drisl.Raw
+	if err := drisl.Unmarshal(token, &parts); err != nil {
+		t.Fatal(err)
+	}
+	var sig []byte
+	if err := drisl.Unmarshal(parts[0], &sig); err != nil {
+		t.Fatal(err)
+	}
+	out, err := drisl.Marshal([]any{f(append([]byte(nil), sig...)), parts[1]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestHighS checks that ECDSA signatures with a high S (the other valid
+// signature n-s) are rejected.
+func TestHighS(t *testing.T) {
+	orders := map[Algorithm]string{
+		ES256:  "ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551",
+		ES256K: "fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141",
+	}
+	for alg, hexN := range orders {
+		t.Run(alg.String(), func(t *testing.T) {
+			n, _ := new(big.Int).SetString(hexN, 16)
+			w := newWorld(t, alg, 0, "/")
+			inv, err := NewInvocation(w.signer[0], InvocationFields{Subject: w.signer[0].DID(), Command: "/x", NoExpiration: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.validator(ValidatorOptions{}).Validate(ctx, inv.Bytes()); err != nil {
+				t.Fatal(err)
+			}
+			high := resign(t, inv.Bytes(), func(sig []byte) []byte {
+				s := new(big.Int).SetBytes(sig[32:])
+				s.Sub(n, s)
+				s.FillBytes(sig[32:])
+				return sig
+			})
+			_, err = w.validator(ValidatorOptions{}).Validate(ctx, high)
+			wantName(t, err, NameInvalidSignature)
+		})
+	}
+}
+
+func TestKeyHeaderMismatch(t *testing.T) {
+	// An Ed25519 key signing under an ES256 header.
+	ed := newSigner(t, Ed25519)
+	p := map[string]any{"iss": ed.DID(), "sub": ed.DID(), "cmd": "/x", "args": map[string]any{}, "prf": []any{}, "nonce": []byte{1}, "exp": nil}
+	sp, _ := drisl.Marshal(map[string]any{"h": ES256.Header(), TagInvocation: p})
+	sig, _ := ed.Sign(sp)
+	tok, _ := drisl.Marshal([]any{sig, drisl.Raw(sp)})
+	_, err := NewValidator(ValidatorOptions{Now: fixedClock(t0)}).Validate(ctx, tok)
+	wantName(t, err, NameInvalidSignature)
+}
+
+func TestSelfInvocation(t *testing.T) {
+	w := newWorld(t, Ed25519, 1, "/")
+	self, err := NewInvocation(w.signer[0], InvocationFields{Subject: w.signer[0].DID(), Command: "/anything", NoExpiration: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.validator(ValidatorOptions{}).Validate(ctx, self.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	other, _ := NewInvocation(w.signer[1], InvocationFields{Subject: w.signer[0].DID(), Command: "/anything", NoExpiration: true})
+	_, err = w.validator(ValidatorOptions{}).Validate(ctx, other.Bytes())
+	wantName(t, err, NameInvalidClaim)
+}
+
+func TestPowerline(t *testing.T) {
+	// alice -> bob (sub alice), bob -> carol powerline (sub null).
+	w := newWorld(t, Ed25519, 1, "/msg")
+	w.signer = append(w.signer, newSigner(t, Ed25519))
+	pl := w.delegate(1, DelegationFields{Powerline: true, Command: "/", NoExpiration: true})
+	if !pl.IsPowerline() || pl.Subject != "" {
+		t.Fatal("not a powerline")
+	}
+	inv := w.invoke("/msg/send", nil)
+	if _, err := w.validator(ValidatorOptions{}).Validate(ctx, inv.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	// The powerline does not widen the command: /msg still bounds it.
+	inv2 := w.invoke("/repo/create", nil)
+	_, err := w.validator(ValidatorOptions{}).Validate(ctx, inv2.Bytes())
+	wantName(t, err, NameInvalidClaim)
+
+	// A powerline at the root is invalid.
+	w2 := newWorld(t, Ed25519, 0, "/")
+	w2.signer = append(w2.signer, newSigner(t, Ed25519))
+	w2.delegate(0, DelegationFields{Powerline: true, Command: "/", NoExpiration: true})
+	inv3 := w2.invoke("/x", nil)
+	_, err = w2.validator(ValidatorOptions{}).Validate(ctx, inv3.Bytes())
+	wantName(t, err, NameInvalidClaim)
+}
+
+func TestRevocation(t *testing.T) {
+	for _, alg := range algs {
+		t.Run(alg.String(), func(t *testing.T) {
+			w := newWorld(t, alg, 3, "/repo") // alice -> bob -> carol -> dan
+			revs := NewMemoryRevocationStore()
+			v := w.validator(ValidatorOptions{Revocations: revs})
+			if _, err := v.Validate(ctx, w.invoke("/repo/create", nil).Bytes()); err != nil {
+				t.Fatal(err)
+			}
+			// Dan (the invoker) is not an issuer in the chain of bob -> carol.
+			rev, err := NewRevocation(w.signer[3], w.chain[:2], RevocationFields{NoExpiration: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := v.Revoke(ctx, rev.Bytes()); !errors.Is(err, ErrInvalidClaim) {
+				t.Fatalf("revocation by an outsider: %v", err)
+			}
+			// A stranger cannot revoke either.
+			rev, _ = NewRevocation(newSigner(t, alg), w.chain[:2], RevocationFields{NoExpiration: true})
+			if _, err := v.Revoke(ctx, rev.Bytes()); !errors.Is(err, ErrInvalidClaim) {
+				t.Fatalf("revocation by a stranger: %v", err)
+			}
+			// Alice (the root issuer) revokes bob -> carol.
+			rev, err = NewRevocation(w.signer[0], w.chain[:2], RevocationFields{NoExpiration: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rev.Command != CommandRevoke || !rev.Args["revoke"].(cid.Cid).Equals(w.chain[1].CID()) {
+				t.Fatalf("revocation shape %v", rev.Args)
+			}
+			r, err := v.Revoke(ctx, rev.Bytes())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !r.Delegation.Equals(w.chain[1].CID()) || r.Revoker != w.signer[0].DID() {
+				t.Fatalf("revocation %+v", r)
+			}
+			_, err = v.Validate(ctx, w.invoke("/repo/create", nil).Bytes())
+			wantName(t, err, NameRevoked)
+			var e *Error
+			if errors.As(err, &e); e.Index != 1 {
+				t.Fatalf("revoked at index %d, want 1", e.Index)
+			}
+			// A revocation is not a valid ordinary invocation.
+			_, err = v.Validate(ctx, rev.Bytes())
+			wantName(t, err, NameInvalidClaim)
+			// Carol may revoke carol -> dan (she issued it).
+			rev, _ = NewRevocation(w.signer[2], w.chain, RevocationFields{NoExpiration: true})
+			if _, err := v.ValidateRevocation(ctx, rev.Bytes()); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func TestReplay(t *testing.T) {
+	w := newWorld(t, Ed25519, 2, "/")
+	v := w.validator(ValidatorOptions{})
+	inv := w.invoke("/x", nil)
+	if _, err := v.Validate(ctx, inv.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	_, err := v.Validate(ctx, inv.Bytes())
+	wantName(t, err, NameReplayed)
+	if !errors.Is(err, ErrReplayed) {
+		t.Fatal("errors.Is ErrReplayed")
+	}
+	// A fresh invocation (new nonce) is fine.
+	if _, err := v.Validate(ctx, w.invoke("/x", nil).Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	// A rejected invocation is not recorded.
+	guard := NewMemoryReplayGuard(MemoryReplayGuardOptions{Now: fixedClock(t0)})
+	v2 := w.validator(ValidatorOptions{Replay: guard, MaxChainLength: 1})
+	inv2 := w.invoke("/x", nil)
+	if _, err := v2.Validate(ctx, inv2.Bytes()); err == nil || guard.Len() != 0 {
+		t.Fatalf("err %v, guard %d", err, guard.Len())
+	}
+}
+
+func TestReplayGuardBound(t *testing.T) {
+	now := t0
+	g := NewMemoryReplayGuard(MemoryReplayGuardOptions{MaxEntries: 2, Now: func() time.Time { return now }})
+	c := func(i byte) cid.Cid { return drisl.SumCID(drisl.CodecRaw, []byte{i}) }
+	if g.Record(ctx, c(1), t0.Add(time.Minute)) != nil || g.Record(ctx, c(2), time.Time{}) != nil {
+		t.Fatal("record")
+	}
+	if err := g.Record(ctx, c(3), time.Time{}); !errors.Is(err, ErrReplayGuardFull) {
+		t.Fatalf("full: %v", err)
+	}
+	now = t0.Add(2 * time.Minute) // c(1) expired and can be dropped
+	if err := g.Record(ctx, c(3), time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Record(ctx, c(2), time.Time{}); !errors.Is(err, ErrReplayed) {
+		t.Fatalf("replay: %v", err)
+	}
+}
+
+func TestClockSkew(t *testing.T) {
+	w := newWorld(t, Ed25519, 1, "/")
+	w.chain = nil
+	w.delegate(0, DelegationFields{Command: "/", NotBefore: t0, Expiration: t0.Add(time.Hour)})
+	cases := []struct {
+		now  time.Time
+		skew time.Duration
+		want string
+	}{
+		{t0, 0, ""},
+		{t0.Add(-30 * time.Second), 0, ""},           // within default 60 s before nbf
+		{t0.Add(-61 * time.Second), 0, NameTooEarly}, // beyond it
+		{t0.Add(-30 * time.Second), 10 * time.Second, NameTooEarly},
+		{t0.Add(-30 * time.Second), -1, NameTooEarly}, // no skew
+		{t0.Add(time.Hour + 59*time.Second), 0, ""},   // within skew after exp
+		{t0.Add(time.Hour + 61*time.Second), 0, NameExpired},
+		{t0.Add(time.Hour + 11*time.Second), 10 * time.Second, NameExpired},
+	}
+	for i, c := range cases {
+		inv, err := NewInvocation(w.invoker(), InvocationFields{Subject: w.signer[0].DID(), Command: "/x", Proofs: w.proofs(), NoExpiration: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = w.validator(ValidatorOptions{Now: fixedClock(c.now), ClockSkew: c.skew}).Validate(ctx, inv.Bytes())
+		if got := ErrorName(err); got != c.want {
+			t.Errorf("case %d: %q (%v), want %q", i, got, err, c.want)
+		}
+	}
+	// The invocation's own exp.
+	inv, _ := NewInvocation(w.invoker(), InvocationFields{Subject: w.signer[0].DID(), Command: "/x", Proofs: w.proofs(), Expiration: t0})
+	_, err := w.validator(ValidatorOptions{Now: fixedClock(t0.Add(90 * time.Second))}).Validate(ctx, inv.Bytes())
+	wantName(t, err, NameExpired)
+	if e := err.(*Error); e.Index != -1 {
+		t.Fatalf("index %d", e.Index)
+	}
+}
+
+func TestChainLength(t *testing.T) {
+	w := newWorld(t, ES256K, 4, "/")
+	inv := w.invoke("/x", nil)
+	_, err := w.validator(ValidatorOptions{MaxChainLength: 3}).Validate(ctx, inv.Bytes())
+	wantName(t, err, NameInvalidClaim)
+	if e := err.(*Error); e.Rule != RuleChainLength {
+		t.Fatalf("rule %s", e.Rule)
+	}
+	if _, err := w.validator(ValidatorOptions{MaxChainLength: 4}).Validate(ctx, inv.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestTokenSize(t *testing.T) {
+	w := newWorld(t, Ed25519, 1, "/")
+	inv := w.invoke("/x", map[string]any{"blob": bytes.Repeat([]byte{7}, 2000)})
+	_, err := w.validator(ValidatorOptions{MaxTokenBytes: 1000}).Validate(ctx, inv.Bytes())
+	wantName(t, err, NameMalformedToken)
+	if e := err.(*Error); e.Rule != RuleTokenSize {
+		t.Fatalf("rule %s", e.Rule)
+	}
+}
+
+// TestRC1 reads tokens tagged @1.0.0-rc.1, as older implementations write.
+func TestRC1(t *testing.T) {
+	alice, bob := newSigner(t, ES256), newSigner(t, Ed25519)
+	dlg := map[string]any{"iss": alice.DID(), "aud": bob.DID(), "sub": alice.DID(), "cmd": "/msg", "pol": []any{}, "nonce": []byte{1, 2}, "exp": nil}
+	dtok, err := encodeEnvelope(alice, TagDelegationRC1, dlg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := ParseDelegation(dtok)
+	if err != nil || d.Tag != TagDelegationRC1 {
+		t.Fatalf("%v %v", d, err)
+	}
+	inv := map[string]any{"iss": bob.DID(), "sub": alice.DID(), "cmd": "/msg/send", "args": map[string]any{}, "prf": []any{d.CID()}, "nonce": []byte{3}, "exp": nil}
+	itok, err := encodeEnvelope(bob, TagInvocationRC1, inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := NewValidator(ValidatorOptions{Now: fixedClock(t0)}).Validate(ctx, itok, dtok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Tag != TagInvocationRC1 {
+		t.Fatalf("tag %s", got.Tag)
+	}
+	// Builders always write 1.0.0.
+	w := newWorld(t, Ed25519, 1, "/")
+	if w.chain[0].Tag != TagDelegation || w.invoke("/x", nil).Tag != TagInvocation {
+		t.Fatal("builders must write @1.0.0")
+	}
+}
+
+func TestCommandAttenuation(t *testing.T) {
+	w := newWorld(t, Ed25519, 1, "/repo")
+	w.signer = append(w.signer, newSigner(t, Ed25519))
+	w.delegate(1, DelegationFields{Command: "/repo/create", NoExpiration: true})
+	for cmd, want := range map[string]string{
+		"/repo/create":     "",
+		"/repo/create/sub": "",
+		"/repo":            NameInvalidClaim, // wider than the last proof
+		"/repo/delete":     NameInvalidClaim,
+		"/repository":      NameInvalidClaim,
+	} {
+		_, err := w.validator(ValidatorOptions{}).Validate(ctx, w.invoke(cmd, nil).Bytes())
+		if got := ErrorName(err); got != want {
+			t.Errorf("%s: %q (%v), want %q", cmd, got, err, want)
+		}
+	}
+	// A later delegation of a wider command does not widen the chain.
+	w2 := newWorld(t, Ed25519, 1, "/repo/create")
+	w2.signer = append(w2.signer, newSigner(t, Ed25519))
+	w2.delegate(1, DelegationFields{Command: "/", NoExpiration: true})
+	if _, err := w2.validator(ValidatorOptions{}).Validate(ctx, w2.invoke("/repo/create", nil).Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	_, err := w2.validator(ValidatorOptions{}).Validate(ctx, w2.invoke("/repo/delete", nil).Bytes())
+	wantName(t, err, NameInvalidClaim)
+	// Reserved commands cannot be built or invoked.
+	if _, err := NewInvocation(w.invoker(), InvocationFields{Subject: w.signer[0].DID(), Command: "/ucan/x", NoExpiration: true}); err == nil {
+		t.Fatal("built /ucan/x")
+	}
+	if _, err := NewDelegation(w.signer[0], DelegationFields{Audience: w.signer[1].DID(), Subject: w.signer[0].DID(), Command: "/ucan/revoke", NoExpiration: true}); err == nil {
+		t.Fatal("delegated /ucan/revoke")
+	}
+}
+
+func TestAllPoliciesApply(t *testing.T) {
+	w := newWorld(t, Ed25519, 0, "/")
+	w.signer = append(w.signer, newSigner(t, Ed25519), newSigner(t, Ed25519))
+	p0, _ := ParsePolicyJSON([]byte(`[["==", ".collection", "app.chat"]]`))
+	p1, _ := ParsePolicyJSON([]byte(`[["<=", ".size", 10]]`))
+	w.delegate(0, DelegationFields{Command: "/repo", Policy: p0, NoExpiration: true})
+	w.delegate(1, DelegationFields{Command: "/repo", Policy: p1, NoExpiration: true})
+	cases := []struct {
+		args  map[string]any
+		want  string
+		index int
+	}{
+		{map[string]any{"collection": "app.chat", "size": 3}, "", 0},
+		{map[string]any{"collection": "app.other", "size": 3}, NameMatchError, 0},
+		{map[string]any{"collection": "app.chat", "size": 11}, NameMatchError, 1},
+		{map[string]any{"collection": "app.chat"}, NameMatchError, 1}, // null is not a number
+	}
+	for i, c := range cases {
+		_, err := w.validator(ValidatorOptions{}).Validate(ctx, w.invoke("/repo/create", c.args).Bytes())
+		if got := ErrorName(err); got != c.want {
+			t.Fatalf("case %d: %q (%v)", i, got, err)
+		}
+		if err != nil && err.(*Error).Index != c.index {
+			t.Fatalf("case %d: index %d", i, err.(*Error).Index)
+		}
+	}
+}
+
+type countingStore struct {
+	ProofStore
+	gets int
+}
+
+func (s *countingStore) GetDelegation(ctx context.Context, c cid.Cid) ([]byte, error) {
+	s.gets++
+	return s.ProofStore.GetDelegation(ctx, c)
+}
+
+type badStore struct{ data []byte }
+
+func (s badStore) GetDelegation(context.Context, cid.Cid) ([]byte, error) { return s.data, nil }
+
+func TestProofStoreAndCache(t *testing.T) {
+	w := newWorld(t, ES256, 3, "/")
+	cs := &countingStore{ProofStore: w.store}
+	v := w.validator(ValidatorOptions{Proofs: cs})
+	for i := 0; i < 3; i++ {
+		if _, err := v.Validate(ctx, w.invoke("/x", nil).Bytes()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if cs.gets != 3 || v.CachedDelegations() != 3 {
+		t.Fatalf("%d store reads, %d cached; want 3 and 3", cs.gets, v.CachedDelegations())
+	}
+	// Without a cache, every validation reads the store.
+	cs2 := &countingStore{ProofStore: w.store}
+	v2 := w.validator(ValidatorOptions{Proofs: cs2, CacheSize: -1})
+	for i := 0; i < 2; i++ {
+		if _, err := v2.Validate(ctx, w.invoke("/x", nil).Bytes()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if cs2.gets != 6 || v2.CachedDelegations() != 0 {
+		t.Fatalf("%d store reads, %d cached", cs2.gets, v2.CachedDelegations())
+	}
+	// Missing proof.
+	_, err := w.validator(ValidatorOptions{Proofs: NewMemoryProofStore()}).Validate(ctx, w.invoke("/x", nil).Bytes())
+	wantName(t, err, NameUnavailableProof)
+	// A store returning other bytes than the CID names.
+	_, err = w.validator(ValidatorOptions{Proofs: badStore{w.chain[1].Bytes()}}).Validate(ctx, w.invoke("/x", nil).Bytes())
+	wantName(t, err, NameUnavailableProof)
+	// An invocation named as a proof.
+	self, _ := NewInvocation(w.signer[0], InvocationFields{Subject: w.signer[0].DID(), Command: "/x", NoExpiration: true})
+	inv, _ := NewInvocation(w.signer[1], InvocationFields{Subject: w.signer[0].DID(), Command: "/x", Proofs: []cid.Cid{self.CID()}, NoExpiration: true})
+	_, err = NewValidator(ValidatorOptions{Now: fixedClock(t0)}).Validate(ctx, inv.Bytes(), self.Bytes())
+	wantName(t, err, NameInvalidClaim)
+}
+
+type mapResolver map[string]PublicKey
+
+func (m mapResolver) ResolveKey(_ context.Context, did string) (PublicKey, error) {
+	if k, ok := m[did]; ok {
+		return k, nil
+	}
+	return nil, fmt.Errorf("unknown DID %s", did)
+}
+
+func TestResolver(t *testing.T) {
+	for _, alg := range algs {
+		t.Run(alg.String(), func(t *testing.T) {
+			key := newSigner(t, alg)
+			community := key.WithDID("did:plc:ewvi7nxzyoun6zhxrhs64oiz")
+			member := newSigner(t, Ed25519)
+			d, err := NewDelegation(community, DelegationFields{Audience: member.DID(), Subject: community.DID(), Command: "/repo", NoExpiration: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			inv, err := NewInvocation(member, InvocationFields{Subject: community.DID(), Command: "/repo/create", Proofs: []cid.Cid{d.CID()}, NoExpiration: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res := mapResolver{community.DID(): key.PublicKey()}
+			if _, err := NewValidator(ValidatorOptions{Resolver: res, Now: fixedClock(t0)}).Validate(ctx, inv.Bytes(), d.Bytes()); err != nil {
+				t.Fatal(err)
+			}
+			_, err = NewValidator(ValidatorOptions{Now: fixedClock(t0)}).Validate(ctx, inv.Bytes(), d.Bytes())
+			wantName(t, err, NameUnresolvableDID)
+			// A resolver returning another key.
+			other := mapResolver{community.DID(): newSigner(t, alg).PublicKey()}
+			_, err = NewValidator(ValidatorOptions{Resolver: other, Now: fixedClock(t0)}).Validate(ctx, inv.Bytes(), d.Bytes())
+			wantName(t, err, NameInvalidSignature)
+		})
+	}
+}
+
+func TestExecutor(t *testing.T) {
+	w := newWorld(t, Ed25519, 1, "/")
+	exec := newSigner(t, Ed25519).DID()
+	inv, _ := NewInvocation(w.invoker(), InvocationFields{Subject: w.signer[0].DID(), Audience: exec, Command: "/x", Proofs: w.proofs(), NoExpiration: true})
+	if _, err := w.validator(ValidatorOptions{Executor: exec}).Validate(ctx, inv.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	_, err := w.validator(ValidatorOptions{Executor: w.signer[0].DID()}).Validate(ctx, inv.Bytes())
+	wantName(t, err, NameInvalidAudience)
+	// Without aud, the subject is the executor.
+	if _, err := w.validator(ValidatorOptions{Executor: w.signer[0].DID()}).Validate(ctx, w.invoke("/x", nil).Bytes()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestEnvelopeStrictness(t *testing.T) {
+	s := newSigner(t, Ed25519)
+	base := map[string]any{"iss": s.DID(), "sub": s.DID(), "cmd": "/x", "args": map[string]any{}, "prf": []any{}, "nonce": []byte{1}, "exp": nil}
+	sign := func(sp map[string]any) []byte {
+		b, err := drisl.Marshal(sp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sig, _ := s.Sign(b)
+		tok, _ := drisl.Marshal([]any{sig, drisl.Raw(b)})
+		return tok
+	}
+	with := func(k string, v any) map[string]any {
+		m := map[string]any{}
+		for k2, v2 := range base {
+			m[k2] = v2
+		}
+		if v == nil {
+			delete(m, k)
+		} else {
+			m[k] = v
+		}
+		return m
+	}
+	bad := map[string][]byte{
+		"extra key":      sign(map[string]any{"h": Ed25519.Header(), TagInvocation: base, "x": 1}),
+		"two tags":       sign(map[string]any{"h": Ed25519.Header(), TagInvocation: base, TagInvocationRC1: base}),
+		"unknown tag":    sign(map[string]any{"h": Ed25519.Header(), "ucan/inv@0.9": base}),
+		"bad header":     sign(map[string]any{"h": []byte{0x34, 0x01, 0xed, 0x01, 0xed, 0x01, 0x13, 0x55}, TagInvocation: base}),
+		"no header":      sign(map[string]any{TagInvocation: base, "x": []byte{}}),
+		"missing nonce":  sign(map[string]any{"h": Ed25519.Header(), TagInvocation: with("nonce", nil)}),
+		"missing exp":    sign(map[string]any{"h": Ed25519.Header(), TagInvocation: with("exp", nil)}),
+		"huge exp":       sign(map[string]any{"h": Ed25519.Header(), TagInvocation: with("exp", int64(1)<<53)}),
+		"float exp":      sign(map[string]any{"h": Ed25519.Header(), TagInvocation: with("exp", 1.5)}),
+		"upper cmd":      sign(map[string]any{"h": Ed25519.Header(), TagInvocation: with("cmd", "/X")}),
+		"trailing slash": sign(map[string]any{"h": Ed25519.Header(), TagInvocation: with("cmd", "/x/")}),
+		"bad iss":        sign(map[string]any{"h": Ed25519.Header(), TagInvocation: with("iss", "alice")}),
+		"prf not links":  sign(map[string]any{"h": Ed25519.Header(), TagInvocation: with("prf", []any{"x"})}),
+		"args list":      sign(map[string]any{"h": Ed25519.Header(), TagInvocation: with("args", []any{})}),
+		"not an array":   mustMarshal(t, map[string]any{"a": 1}),
+		"three elements": mustMarshal(t, []any{[]byte{1}, map[string]any{}, 1}),
+		"non-canonical":  {0x82, 0x41, 0x00, 0xb8, 0x00},
+	}
+	good := sign(map[string]any{"h": Ed25519.Header(), TagInvocation: base})
+	if _, err := ParseInvocation(good); err != nil {
+		t.Fatal(err)
+	}
+	for name, tok := range bad {
+		if _, err := ParseInvocation(tok); !errors.Is(err, ErrMalformedToken) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	// A delegation is not an invocation and vice versa.
+	if _, err := ParseDelegation(good); !errors.Is(err, ErrMalformedToken) {
+		t.Error("parsed an invocation as a delegation")
+	}
+}
+
+func mustMarshal(t testing.TB, v any) []byte {
+	b, err := drisl.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestSignatureOverReceivedBytes checks that the signature covers the
+// payload bytes as received: a re-encoding with the same data model but
+// different bytes cannot pass, and the validator never re-encodes.
+func TestSignatureOverReceivedBytes(t *testing.T) {
+	w := newWorld(t, Ed25519, 0, "/")
+	inv, _ := NewInvocation(w.signer[0], InvocationFields{Subject: w.signer[0].DID(), Command: "/x", NoExpiration: true})
+	sp := inv.SignedBytes()
+	if !bytes.Contains(inv.Bytes(), sp) {
+		t.Fatal("signed bytes are not inside the token")
+	}
+	if err := w.signer[0].PublicKey().Verify(sp, inv.Signature); err != nil {
+		t.Fatal(err)
+	}
+}
