@@ -85,9 +85,21 @@ func (o DecOptions) start(data []byte) (*decodeState, error) {
 
 type decodeState struct {
 	data  []byte
+	arena string // a copy of data that decoded strings share; made on first use
 	off   int
 	depth int
 	opts  DecOptions
+}
+
+// strAt returns the n bytes of input that end at offset end as a string.
+// All strings of one decode share a single copy of the input, so text
+// strings and map keys cost no allocation each; the price is that any
+// string kept from the result keeps that copy alive.
+func (d *decodeState) strAt(end, n int) string {
+	if len(d.arena) != len(d.data) {
+		d.arena = string(d.data)
+	}
+	return d.arena[end-n : end]
 }
 
 func (d *decodeState) fail(rule Rule, off int, detail string) error {
@@ -320,7 +332,7 @@ func (d *decodeState) value() (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		return string(b), nil
+		return d.strAt(d.off, len(b)), nil
 	case 4:
 		n, err := d.container(arg, 1, start)
 		if err != nil {
@@ -346,11 +358,12 @@ func (d *decodeState) value() (any, error) {
 			if err != nil {
 				return nil, err
 			}
+			keyEnd := d.off
 			v, err := d.value()
 			if err != nil {
 				return nil, err
 			}
-			out[string(k)] = v
+			out[d.strAt(keyEnd, len(k))] = v
 			prev = k
 		}
 		d.depth--

@@ -117,7 +117,7 @@ func (d *decodeState) into(rv reflect.Value) error {
 		if t.Kind() != reflect.String {
 			return d.mismatch(start, t, "text string")
 		}
-		rv.SetString(string(b))
+		rv.SetString(d.strAt(d.off, len(b)))
 		return nil
 	case 4:
 		n, err := d.container(arg, 1, start)
@@ -264,11 +264,12 @@ func (d *decodeState) mapInto(rv reflect.Value, n int) error {
 			return err
 		}
 		prev = k
+		key := reflect.ValueOf(d.strAt(d.off, len(k))).Convert(t.Key())
 		ev := reflect.New(t.Elem()).Elem()
 		if err := d.into(ev); err != nil {
 			return err
 		}
-		m.SetMapIndex(reflect.ValueOf(string(k)).Convert(t.Key()), ev)
+		m.SetMapIndex(key, ev)
 	}
 	rv.Set(m)
 	return nil

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/ipfs/go-cid"
@@ -39,25 +40,65 @@ type EncOptions struct {
 
 // Marshal returns the DRISL encoding of v with these options.
 func (o EncOptions) Marshal(v any) ([]byte, error) {
-	e := encodeState{buf: make([]byte, 0, 256), opts: o}
+	e := getEncodeState(o)
+	defer putEncodeState(e)
 	if err := e.value(v); err != nil {
 		return nil, err
 	}
-	return e.buf, nil
+	// One exact-size allocation: the scratch buffer is reused.
+	return bytes.Clone(e.buf), nil
 }
 
 // AppendMarshal appends the DRISL encoding of v to dst with these options.
 func (o EncOptions) AppendMarshal(dst []byte, v any) ([]byte, error) {
-	e := encodeState{buf: dst, opts: o}
-	if err := e.value(v); err != nil {
+	e := getEncodeState(o)
+	defer putEncodeState(e)
+	scratch := e.buf
+	e.buf = dst
+	err := e.value(v)
+	out := e.buf
+	e.buf = scratch
+	if err != nil {
 		return dst, err
 	}
-	return e.buf, nil
+	return out, nil
 }
 
 type encodeState struct {
 	buf  []byte
+	kvs  []keyValue // scratch for sorting map entries; nested maps stack up
 	opts EncOptions
+}
+
+type keyValue struct {
+	k string
+	v any
+}
+
+// encodeStates recycles scratch buffers between calls, as encoding/json
+// does: it holds no semantic state, only memory, so Marshal allocates its
+// result once instead of growing a fresh buffer for every call.
+var encodeStates sync.Pool
+
+func getEncodeState(o EncOptions) *encodeState {
+	if e, ok := encodeStates.Get().(*encodeState); ok {
+		e.opts = o
+		return e
+	}
+	return &encodeState{buf: make([]byte, 0, 1024), opts: o}
+}
+
+// maxPooledBuf keeps one huge encoding from pinning its buffer forever.
+const maxPooledBuf = 1 << 20
+
+func putEncodeState(e *encodeState) {
+	if cap(e.buf) > maxPooledBuf {
+		return
+	}
+	e.buf = e.buf[:0]
+	clear(e.kvs[:cap(e.kvs)]) // drop references to the caller's values
+	e.kvs = e.kvs[:0]
+	encodeStates.Put(e)
 }
 
 // atPath prefixes the path of an EncodeError with elem as the error travels
@@ -266,25 +307,45 @@ func keyLess(a, b string) bool {
 }
 
 func (e *encodeState) genericMap(m map[string]any) error {
-	var stack [16]string
-	keys := stack[:0]
-	if len(m) > len(stack) {
-		keys = make([]string, 0, len(m))
+	base := len(e.kvs)
+	for k, v := range m {
+		e.kvs = append(e.kvs, keyValue{k, v})
 	}
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sortKeys(keys)
-	e.head(5, uint64(len(keys)))
-	for _, k := range keys {
-		if err := e.str(k); err != nil {
-			return atPath(err, strconv.Quote(k))
+	kvs := e.kvs[base:]
+	sortKeyValues(kvs)
+	e.head(5, uint64(len(kvs)))
+	for i := range kvs {
+		// e.kvs may grow (and move) while nested maps encode: index it
+		// afresh rather than holding kvs across the call.
+		kv := e.kvs[base+i]
+		if err := e.str(kv.k); err != nil {
+			e.kvs = e.kvs[:base]
+			return atPath(err, strconv.Quote(kv.k))
 		}
-		if err := e.value(m[k]); err != nil {
-			return atPath(err, k)
+		if err := e.value(kv.v); err != nil {
+			e.kvs = e.kvs[:base]
+			return atPath(err, kv.k)
 		}
 	}
+	e.kvs = e.kvs[:base]
 	return nil
+}
+
+// sortKeyValues sorts map entries in DRISL key order: insertion sort for
+// the small maps records are made of, the generic sort beyond.
+func sortKeyValues(kvs []keyValue) {
+	if len(kvs) > 12 {
+		slices.SortFunc(kvs, func(a, b keyValue) int { return compareKeyStrings(a.k, b.k) })
+		return
+	}
+	for i := 1; i < len(kvs); i++ {
+		kv := kvs[i]
+		j := i
+		for ; j > 0 && keyLess(kv.k, kvs[j-1].k); j-- {
+			kvs[j] = kvs[j-1]
+		}
+		kvs[j] = kv
+	}
 }
 
 func compareKeyStrings(a, b string) int {
