@@ -1,0 +1,231 @@
+package ucan
+
+import (
+	"reflect"
+	"testing"
+)
+
+func mustJSON(t testing.TB, s string) any {
+	t.Helper()
+	v, err := jsonToIPLD([]byte(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestSelectors(t *testing.T) {
+	args := mustJSON(t, `{
+		"from": "alice@example.com",
+		"to": ["bob@example.com", "carol@not.example.com", "dan@example.com"],
+		"title": "Meeting",
+		"m": {"b": 2, "a": 1},
+		".": "dot",
+		"n": null
+	}`)
+	cases := []struct {
+		sel  string
+		want string // JSON, or "FAIL"
+	}{
+		{".", ""},
+		{".title", `"Meeting"`},
+		{".to[1]", `"carol@not.example.com"`},
+		{".to[-1]", `"dan@example.com"`},
+		{".to[99]?", `null`},
+		{".to[99]", "FAIL"},
+		{".to[-4]", "FAIL"},
+		{".to[1:]", `["carol@not.example.com", "dan@example.com"]`},
+		{".to[:1]", `["bob@example.com"]`},
+		{".to[0:-2]", `["bob@example.com"]`},
+		{".to[5:9]", `[]`},
+		{`.["."]`, `"dot"`},
+		{`["."]`, "FAIL"}, // must begin with a dot
+		{".missing", `null`},
+		{".missing.deeper", "FAIL"},
+		{".missing.deeper?", `null`},
+		{".missing?.deeper", "FAIL"},
+		{".title.x", "FAIL"},
+		{".title.x?", `null`},
+		{".title.x???", `null`},
+		{".to[99].x?", "FAIL"}, // returns early even if a later segment is optional
+		{".m[]", `[1, 2]`},
+		{".to[]", `["bob@example.com", "carol@not.example.com", "dan@example.com"]`},
+		{".n", `null`},
+		{".n.x", "FAIL"},
+		{".title[0]", "FAIL"},
+	}
+	for _, c := range cases {
+		sel, err := ParseSelector(c.sel)
+		if err != nil {
+			if c.want != "FAIL" {
+				t.Errorf("%s: %v", c.sel, err)
+			}
+			continue
+		}
+		got, ok := sel.Select(args)
+		switch {
+		case c.want == "FAIL":
+			if ok {
+				t.Errorf("%s: resolved to %v", c.sel, got)
+			}
+		case !ok:
+			t.Errorf("%s: unresolved", c.sel)
+		case c.want == "":
+			if !reflect.DeepEqual(got, args) {
+				t.Errorf("%s: %v", c.sel, got)
+			}
+		default:
+			want := mustJSON(t, c.want)
+			if want == nil && got == nil {
+				continue
+			}
+			if !(&evalState{max: 1000}).equal(got, want) {
+				t.Errorf("%s: %v, want %v", c.sel, got, want)
+			}
+		}
+	}
+	// Bytes are selected into as a byte array.
+	b := map[string]any{"b": []byte{0xd6, 0xa9, 0xc1, 0x8c}}
+	sel, _ := ParseSelector(".b[3]")
+	if v, ok := sel.Select(b); !ok || v != int64(0x8c) {
+		t.Errorf(".b[3] = %v", v)
+	}
+	for _, bad := range []string{"", "foo", "..", ".a..b", ".a.", "[0]", ".[", ".[x]", `.["a]`, ".a[1", ".1a", ".a b", ".[+1]"} {
+		if _, err := ParseSelector(bad); err == nil {
+			t.Errorf("%q parsed", bad)
+		}
+	}
+}
+
+func TestPolicyStatements(t *testing.T) {
+	args := mustJSON(t, `{"a": 1, "f": 2.5, "s": "hello", "l": [1, 2, 3], "m": {"x": 1, "y": 2}, "e": [], "n": null, "b": true}`)
+	cases := map[string]bool{
+		`[["==", ".a", 1.0]]`:                             true,
+		`[["==", ".f", 2.5]]`:                             true,
+		`[["!=", ".a", "1"]]`:                             true,
+		`[["!=", ".nope.x", 1]]`:                          false, // unresolvable selector: false
+		`[["not", ["==", ".nope.x", 1]]]`:                 true,
+		`[["==", ".nope", null]]`:                         true, // a missing key selects null
+		`[["<", ".a", 1.5]]`:                              true,
+		`[[">", ".f", 2]]`:                                true,
+		`[[">=", ".s", 0]]`:                               false, // not a number
+		`[["<", ".n", 5]]`:                                false,
+		`[["like", ".s", "h*o"]]`:                         true,
+		`[["like", ".s", "*"]]`:                           true,
+		`[["like", ".s", "h*l*l*l*o"]]`:                   false,
+		`[["like", ".s", "hel\\*"]]`:                      false,
+		`[["like", ".a", "*"]]`:                           false,
+		`[["all", ".l", [">", ".", 0]]]`:                  true,
+		`[["all", ".m", ["<", ".", 2]]]`:                  false,
+		`[["any", ".m", ["==", ".", 2]]]`:                 true,
+		`[["all", ".e", ["==", ".", 0]]]`:                 true,
+		`[["any", ".e", ["==", ".", 0]]]`:                 false,
+		`[["all", ".s", ["==", ".", 0]]]`:                 false, // not a collection
+		`[["and", []], ["or", []]]`:                       true,
+		`[["or", [["==", ".a", 2], ["==", ".b", true]]]]`: true,
+		`[["==", ".l", [1, 2, 3]]]`:                       true,
+		`[["==", ".m", {"y": 2, "x": 1}]]`:                true,
+		`[["==", ".m", {"x": 1}]]`:                        false,
+		`[]`:                                              true,
+	}
+	for src, want := range cases {
+		p, err := ParsePolicyJSON([]byte(src))
+		if err != nil {
+			t.Errorf("%s: %v", src, err)
+			continue
+		}
+		if got := p.Match(args); got != want {
+			t.Errorf("%s: %v, want %v", src, got, want)
+		}
+	}
+	for _, bad := range []string{
+		`{}`, `[1]`, `[[]]`, `[["=", ".a", 1]]`, `[["==", ".a"]]`, `[["<", ".a", "x"]]`,
+		`[["like", ".a", 1]]`, `[["and", ["==", ".a", 1]]]`, `[["not"]]`, `[["all", ".a"]]`,
+		`[["==", "a", 1]]`, `[[1, ".a", 1]]`,
+	} {
+		if _, err := ParsePolicyJSON([]byte(bad)); err == nil {
+			t.Errorf("%s parsed", bad)
+		}
+	}
+}
+
+func TestPolicyBudget(t *testing.T) {
+	// A quantifier over a quantifier costs the product of the sizes: 2000
+	// lists of 100, each scanned to its last element.
+	l := make([]any, 100)
+	for i := range l {
+		l[i] = int64(i)
+	}
+	grid := make([]any, 2000)
+	for i := range grid {
+		grid[i] = l
+	}
+	p, err := ParsePolicy([]any{[]any{"all", ".a[]", []any{"any", ".", []any{"==", ".", 99}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, exceeded := p.MatchLimit(map[string]any{"a": grid}, 10_000); ok || !exceeded {
+		t.Fatalf("large: ok %v exceeded %v", ok, exceeded)
+	}
+	if ok, exceeded := p.MatchLimit(map[string]any{"a": grid[:10]}, 10_000); !ok || exceeded {
+		t.Fatalf("small: ok %v exceeded %v", ok, exceeded)
+	}
+	// The default budget also stops it, and Match reports false.
+	big := make([]any, 20000)
+	for i := range big {
+		big[i] = l
+	}
+	if p.Match(map[string]any{"a": big}) {
+		t.Fatal("matched beyond the default budget")
+	}
+}
+
+func TestCommands(t *testing.T) {
+	for _, c := range []string{"/", "/crud", "/crud/create", "/foo/bar/baz/qux/quux", "/ほげ/ふが"} {
+		if !ValidCommand(c) {
+			t.Errorf("%q invalid", c)
+		}
+	}
+	for _, c := range []string{"", "crud", "/crud/", "//", "/a//b", "/Crud", "/crud/Create"} {
+		if ValidCommand(c) {
+			t.Errorf("%q valid", c)
+		}
+	}
+	covers := []struct {
+		p, c string
+		want bool
+	}{
+		{"/", "/anything/at/all", true},
+		{"/repo", "/repo", true},
+		{"/repo", "/repo/create", true},
+		{"/repo", "/repository", false},
+		{"/crypto", "/stack/pop", false},
+		{"/repo/create", "/repo", false},
+	}
+	for _, c := range covers {
+		if got := CommandCovers(c.p, c.c); got != c.want {
+			t.Errorf("CommandCovers(%s, %s) = %v", c.p, c.c, got)
+		}
+	}
+	if !IsReservedCommand("/ucan/revoke") || !IsReservedCommand("/ucan") || IsReservedCommand("/ucanx") {
+		t.Error("IsReservedCommand")
+	}
+}
+
+func TestVarsigHeaders(t *testing.T) {
+	for _, a := range algs {
+		got, err := ParseVarsigHeader(a.Header())
+		if err != nil || got != a {
+			t.Errorf("%s: %v %v", a, got, err)
+		}
+	}
+	// The spec's example header "NAHtAe0BE3E" is Ed25519 over DAG-CBOR.
+	if got, _ := ParseVarsigHeader(b64(t, "NAHtAe0BE3E")); got != Ed25519 {
+		t.Errorf("spec example header: %v", got)
+	}
+	for _, h := range [][]byte{nil, {0x34}, {0x35, 0x01}, {0x34, 0x02, 0xed, 0x01, 0xed, 0x01, 0x13, 0x71}, {0x34, 0x01, 0xec, 0x01, 0x80, 0x24, 0x13, 0x71}} {
+		if _, err := ParseVarsigHeader(h); err == nil {
+			t.Errorf("%x accepted", h)
+		}
+	}
+}
