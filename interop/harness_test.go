@@ -63,6 +63,15 @@ func callNode(t *testing.T, family string, req, resp any) {
 	}
 }
 
+// maxReports is how many failures of one kind are printed in full
+// (INTEROP_MAX_REPORTS, default 3).
+var maxReports = func() int {
+	if n, err := strconv.Atoi(os.Getenv("INTEROP_MAX_REPORTS")); err == nil && n > 0 {
+		return n
+	}
+	return 3
+}()
+
 // failures collects disagreements and reports the first few of each kind,
 // so one systematic difference does not bury the log.
 type failures struct {
@@ -75,7 +84,7 @@ func newFailures(t *testing.T) *failures { return &failures{t: t, counts: map[st
 func (f *failures) add(kind, format string, args ...any) {
 	f.t.Helper()
 	f.counts[kind]++
-	if f.counts[kind] <= 3 {
+	if f.counts[kind] <= maxReports {
 		f.t.Errorf("%s: %s", kind, fmt.Sprintf(format, args...))
 	}
 }
@@ -83,7 +92,7 @@ func (f *failures) add(kind, format string, args ...any) {
 func (f *failures) done() {
 	f.t.Helper()
 	for kind, n := range f.counts {
-		if n > 3 {
+		if n > maxReports {
 			f.t.Errorf("%s: %d cases in all", kind, n)
 		}
 	}

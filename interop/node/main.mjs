@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs'
 
 const families = {
   drisl: () => import('./drisl.mjs'),
+  lexicon: () => import('./lexicon.mjs'),
 }
 
 const family = process.argv[2]
