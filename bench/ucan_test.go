@@ -1,0 +1,129 @@
+package bench
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"testing"
+	"time"
+
+	"github.com/bluesky-social/indigo/atproto/atcrypto"
+	"github.com/ipfs/go-cid"
+	"github.com/townhall-dev/townhall/ucan"
+)
+
+// noReplay is a ReplayGuard that remembers nothing, so that one
+// invocation can be validated b.N times. (The default MemoryReplayGuard
+// costs one map insert per validation on top of what is measured here.)
+type noReplay struct{}
+
+func (noReplay) Record(context.Context, cid.Cid, time.Time) error { return nil }
+
+func ucanSigner(b *testing.B, alg ucan.Algorithm) *ucan.KeySigner {
+	var s *ucan.KeySigner
+	var err error
+	switch alg {
+	case ucan.Ed25519:
+		_, priv, gerr := ed25519.GenerateKey(rand.Reader)
+		if gerr != nil {
+			b.Fatal(gerr)
+		}
+		s, err = ucan.NewEd25519Signer(priv)
+	case ucan.ES256:
+		k, gerr := atcrypto.GeneratePrivateKeyP256()
+		if gerr != nil {
+			b.Fatal(gerr)
+		}
+		s, err = ucan.NewAtcryptoSigner(k)
+	default:
+		k, gerr := atcrypto.GeneratePrivateKeyK256()
+		if gerr != nil {
+			b.Fatal(gerr)
+		}
+		s, err = ucan.NewAtcryptoSigner(k)
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+// ucanChain builds subject -> a -> b -> invoker (3 delegations, each with a
+// one-statement policy) and an invocation by the invoker.
+func ucanChain(b *testing.B, alg ucan.Algorithm, now time.Time) (*ucan.MemoryProofStore, []byte) {
+	signers := make([]*ucan.KeySigner, 4)
+	for i := range signers {
+		signers[i] = ucanSigner(b, alg)
+	}
+	pol, err := ucan.ParsePolicyJSON([]byte(`[["==", ".collection", "dev.townhall.chat.message"]]`))
+	if err != nil {
+		b.Fatal(err)
+	}
+	store := ucan.NewMemoryProofStore()
+	var prf []cid.Cid
+	cmds := []string{"/repo", "/repo/create", "/repo/create"}
+	for i := 0; i < 3; i++ {
+		d, err := ucan.NewDelegation(signers[i], ucan.DelegationFields{
+			Audience:   signers[i+1].DID(),
+			Subject:    signers[0].DID(),
+			Command:    cmds[i],
+			Policy:     pol,
+			Expiration: now.Add(24 * time.Hour),
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := store.Put(d.Bytes()); err != nil {
+			b.Fatal(err)
+		}
+		prf = append(prf, d.CID())
+	}
+	inv, err := ucan.NewInvocation(signers[3], ucan.InvocationFields{
+		Subject: signers[0].DID(),
+		Command: "/repo/create",
+		Args: map[string]any{
+			"collection": "dev.townhall.chat.message",
+			"record":     map[string]any{"text": "hello, community", "createdAt": "2026-11-20T23:00:00Z"},
+		},
+		Proofs:     prf,
+		Expiration: now.Add(time.Minute),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return store, inv.Bytes()
+}
+
+// BenchmarkUCANValidate validates an invocation with a 3-delegation chain:
+// cold (a new validator: 4 signature verifications, 4 did:key parses) and
+// warm (the delegations are in the verified cache: 1 verification).
+func BenchmarkUCANValidate(b *testing.B) {
+	now := time.Unix(1_800_000_000, 0)
+	clock := func() time.Time { return now }
+	ctx := context.Background()
+	for _, alg := range []ucan.Algorithm{ucan.Ed25519, ucan.ES256, ucan.ES256K} {
+		store, tok := ucanChain(b, alg, now)
+		opts := ucan.ValidatorOptions{Proofs: store, Now: clock, Replay: noReplay{}}
+		name := "townhall/" + map[ucan.Algorithm]string{ucan.Ed25519: "ed25519", ucan.ES256: "es256", ucan.ES256K: "es256k"}[alg]
+		b.Run(name+"/cold", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := ucan.NewValidator(opts).Validate(ctx, tok); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(name+"/warm", func(b *testing.B) {
+			v := ucan.NewValidator(opts)
+			if _, err := v.Validate(ctx, tok); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := v.Validate(ctx, tok); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
