@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -378,9 +379,9 @@ func BenchmarkDrislDecodePosts(b *testing.B) {
 
 // postShape is app.bsky.feed.post as a plain tagged struct.
 type postShape struct {
-	Type      string `cbor:"$type"`
-	Text      string `cbor:"text"`
-	CreatedAt string `cbor:"createdAt"`
+	Type      string   `cbor:"$type"`
+	Text      string   `cbor:"text"`
+	CreatedAt string   `cbor:"createdAt"`
 	Langs     []string `cbor:"langs,omitempty"`
 	Facets    []struct {
 		Index struct {
@@ -424,6 +425,34 @@ func BenchmarkDrislDecodeTwitter(b *testing.B) {
 		for b.Loop() {
 			var v any
 			if err := cbor.Unmarshal(c.twitter, &v); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("fxamacker-strict", func(b *testing.B) {
+		// The "fxamacker underneath" design: townhall's validator for the
+		// rules fxamacker cannot enforce, then fxamacker with its strictest
+		// options to build the value.
+		dm, err := cbor.DecOptions{
+			DupMapKey:       cbor.DupMapKeyEnforcedAPF,
+			IndefLength:     cbor.IndefLengthForbidden,
+			UTF8:            cbor.UTF8RejectInvalid,
+			DefaultMapType:  reflect.TypeOf(map[string]any(nil)),
+			IntDec:          cbor.IntDecConvertSigned,
+			MaxNestedLevels: 128,
+			TagsMd:          cbor.TagsAllowed,
+		}.DecMode()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.SetBytes(int64(len(c.twitter)))
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := drisl.Validate(c.twitter); err != nil {
+				b.Fatal(err)
+			}
+			var v any
+			if err := dm.Unmarshal(c.twitter, &v); err != nil {
 				b.Fatal(err)
 			}
 		}

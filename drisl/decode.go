@@ -1,6 +1,7 @@
 package drisl
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math"
 	"reflect"
@@ -229,15 +230,7 @@ func compareKeys(a, b []byte) int {
 		}
 		return 1
 	}
-	for i := range a {
-		if a[i] != b[i] {
-			if a[i] < b[i] {
-				return -1
-			}
-			return 1
-		}
-	}
-	return 0
+	return bytes.Compare(a, b)
 }
 
 // link reads the content of tag 42 after its head.
