@@ -297,9 +297,16 @@ func (v *Validator) chain(ctx context.Context, inv *Invocation, attached [][]byt
 	if len(inv.Proofs) > v.opts.MaxChainLength {
 		return nil, newErr(NameInvalidClaim, RuleChainLength, -1, fmt.Sprintf("%d > %d", len(inv.Proofs), v.opts.MaxChainLength))
 	}
-	att := attachedByCID(attached)
 	chain := make([]*Delegation, len(inv.Proofs))
+	var att map[cid.Cid][]byte // hashed only on the first cache miss
 	for i, c := range inv.Proofs {
+		if att == nil && len(attached) > 0 {
+			if d, ok := v.verified.get(c); ok {
+				chain[i] = d
+				continue
+			}
+			att = attachedByCID(attached)
+		}
 		d, err := v.loadProof(ctx, c, i, att)
 		if err != nil {
 			return nil, err

@@ -579,3 +579,36 @@ func TestSignatureOverReceivedBytes(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestConcurrentValidation(t *testing.T) {
+	w := newWorld(t, Ed25519, 3, "/")
+	v := w.validator(ValidatorOptions{})
+	same := w.invoke("/x", nil)
+	invs := make([]*Invocation, 8)
+	for i := range invs {
+		invs[i] = w.invoke("/x", map[string]any{"i": i})
+	}
+	errs := make(chan error, 16)
+	for i := 0; i < 8; i++ {
+		go func(i int) {
+			_, err := v.Validate(ctx, invs[i].Bytes())
+			errs <- err
+			_, err = v.Validate(ctx, same.Bytes(), w.chain[0].Bytes())
+			errs <- err
+		}(i)
+	}
+	ok, replayed := 0, 0
+	for i := 0; i < 16; i++ {
+		switch err := <-errs; {
+		case err == nil:
+			ok++
+		case errors.Is(err, ErrReplayed):
+			replayed++
+		default:
+			t.Fatal(err)
+		}
+	}
+	if ok != 9 || replayed != 7 {
+		t.Fatalf("%d accepted, %d replayed; want 9 and 7", ok, replayed)
+	}
+}
