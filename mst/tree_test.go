@@ -1,0 +1,362 @@
+package mst
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ipfs/go-cid"
+)
+
+func buildMap(t testing.TB, m map[string]cid.Cid) *Tree {
+	t.Helper()
+	e := Empty(nil).Edit()
+	for k, v := range m {
+		if _, err := e.Put(context.Background(), k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return e.Tree()
+}
+
+// naiveDiff is the map difference, sorted by key.
+func naiveDiff(a, b map[string]cid.Cid) []Op {
+	var ops []Op
+	for k, va := range a {
+		if vb, ok := b[k]; !ok {
+			ops = append(ops, Op{Key: k, Old: va})
+		} else if vb != va {
+			ops = append(ops, Op{Key: k, Old: va, New: vb})
+		}
+	}
+	for k, vb := range b {
+		if _, ok := a[k]; !ok {
+			ops = append(ops, Op{Key: k, New: vb})
+		}
+	}
+	slices.SortFunc(ops, func(x, y Op) int { return strings.Compare(x.Key, y.Key) })
+	return ops
+}
+
+// nodeCIDs returns the CIDs of every node of a stored tree.
+func nodeCIDs(t testing.TB, mb *MemBlocks, root cid.Cid) map[string]bool {
+	t.Helper()
+	rec := &recordingSource{tree: Load(mb, root), mem: map[string]*node{}, seen: map[string]bool{}}
+	if err := Load(rec, root).Walk(context.Background(), func(string, cid.Cid) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return rec.seen
+}
+
+func TestDiffAgainstNaive(t *testing.T) {
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(5, 6))
+	runs := 150
+	if raceEnabled || testing.Short() {
+		runs = 30
+	}
+	for run := range runs {
+		n := r.IntN(3000)
+		a := map[string]cid.Cid{}
+		for len(a) < n {
+			a[randomKey(r)] = randomValue(r)
+		}
+		b := make(map[string]cid.Cid, len(a))
+		for k, v := range a {
+			b[k] = v
+		}
+		changes := r.IntN(60)
+		for range changes {
+			switch r.IntN(3) {
+			case 0:
+				b[randomKey(r)] = randomValue(r)
+			case 1:
+				for k := range b {
+					b[k] = randomValue(r)
+					break
+				}
+			default:
+				for k := range b {
+					delete(b, k)
+					break
+				}
+			}
+		}
+		ta, tb := buildMap(t, a), buildMap(t, b)
+		want := naiveDiff(a, b)
+		got, err := Diff(ctx, ta, tb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("run %d: Diff has %d ops, naive %d", run, len(got), len(want))
+		}
+		// The same through lazily loaded trees in one store, and NewBlocks.
+		var mb MemBlocks
+		rootA, err := ta.WriteBlocks(ctx, &mb, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodesA := nodeCIDs(t, &mb, rootA)
+		la := Load(&mb, rootA)
+		// Rebuild b as edits of the loaded a, as a repo would.
+		e := la.Edit()
+		for _, op := range want {
+			if op.New.Defined() {
+				_, err = e.Put(ctx, op.Key, op.New)
+			} else {
+				_, err = e.Delete(ctx, op.Key)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		lb := e.Tree()
+		if mustRoot(t, lb) != mustRoot(t, tb) {
+			t.Fatalf("run %d: edited tree root differs from built tree", run)
+		}
+		blocks, err := lb.NewBlocks(ctx, la)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, blk := range blocks {
+			if nodesA[blk.CID.KeyString()] {
+				t.Fatalf("run %d: NewBlocks returned %s, which the base has", run, blk.CID)
+			}
+			if sumCID(blk.Data) != blk.CID {
+				t.Fatalf("run %d: block data does not hash to its CID", run)
+			}
+			if err := mb.PutBlock(ctx, blk.CID, blk.Data); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rootB := mustRoot(t, lb)
+		nodesB := nodeCIDs(t, &mb, rootB) // fails if a block is missing
+		newCount := 0
+		for k := range nodesB {
+			if !nodesA[k] {
+				newCount++
+			}
+		}
+		if newCount != len(blocks) {
+			t.Fatalf("run %d: NewBlocks returned %d blocks, the new tree has %d new nodes", run, len(blocks), newCount)
+		}
+		got, err = Diff(ctx, Load(&mb, rootA), Load(&mb, rootB))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("run %d: Diff of loaded trees has %d ops, naive %d", run, len(got), len(want))
+		}
+		// And inversion: the ops' blocks let a consumer get back to a.
+		proof, err := InversionBlocks(ctx, lb, want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pb MemBlocks
+		for _, blk := range proof {
+			pb.PutBlock(ctx, blk.CID, blk.Data)
+		}
+		inv, err := Invert(ctx, Load(&pb, rootB), want)
+		if err != nil {
+			t.Fatalf("run %d: %v", run, err)
+		}
+		if mustRoot(t, inv) != rootA {
+			t.Fatalf("run %d: inversion gives %s, want %s", run, mustRoot(t, inv), rootA)
+		}
+	}
+}
+
+func TestListAndWalk(t *testing.T) {
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(7, 8))
+	m := map[string]cid.Cid{}
+	for len(m) < 2000 {
+		m[randomKey(r)] = randomValue(r)
+	}
+	tr := buildMap(t, m)
+	var mb MemBlocks
+	root, err := tr.WriteBlocks(ctx, &mb, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lt := Load(&mb, root)
+	all := make([]string, 0, len(m))
+	for k := range m {
+		all = append(all, k)
+	}
+	slices.Sort(all)
+	for _, tree := range []*Tree{tr, lt} {
+		var walked []string
+		if err := tree.Walk(ctx, func(k string, v cid.Cid) error {
+			if m[k] != v {
+				t.Fatalf("walk: %s has the wrong value", k)
+			}
+			walked = append(walked, k)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(walked, all) {
+			t.Fatal("Walk is not the sorted key list")
+		}
+		for _, coll := range append(collections, "app.bsky", "zzz") {
+			prefix := coll + "/"
+			var want []string
+			for _, k := range all {
+				if strings.HasPrefix(k, prefix) {
+					want = append(want, k)
+				}
+			}
+			for _, rev := range []bool{false, true} {
+				w := slices.Clone(want)
+				if rev {
+					slices.Reverse(w)
+				}
+				// Page through with a cursor.
+				var got []string
+				cursor := ""
+				for {
+					page, err := tree.List(ctx, ListOptions{Prefix: prefix, Cursor: cursor, Limit: 37, Reverse: rev})
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, e := range page {
+						got = append(got, e.Key)
+					}
+					if len(page) < 37 {
+						break
+					}
+					cursor = page[len(page)-1].Key
+				}
+				if !slices.Equal(got, w) {
+					t.Fatalf("List(%q, reverse=%v) = %d keys, want %d", prefix, rev, len(got), len(w))
+				}
+			}
+		}
+	}
+}
+
+func TestProofs(t *testing.T) {
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(9, 10))
+	m := map[string]cid.Cid{}
+	for len(m) < 3000 {
+		m[randomKey(r)] = randomValue(r)
+	}
+	tr := buildMap(t, m)
+	root := mustRoot(t, tr)
+	var present []string
+	for k := range m {
+		present = append(present, k)
+	}
+	slices.Sort(present)
+	for i := 0; i < len(present); i += 97 {
+		k := present[i]
+		proof, err := tr.Prove(ctx, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, ok, err := VerifyProof(ctx, root, k, proof)
+		if err != nil || !ok || v != m[k] {
+			t.Fatalf("VerifyProof(%s) = %v %v %v", k, v, ok, err)
+		}
+		// Drop any block: incomplete.
+		for j := range proof {
+			short := slices.Delete(slices.Clone(proof), j, j+1)
+			if _, _, err := VerifyProof(ctx, root, k, short); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("proof without block %d: err = %v, want ErrNotFound", j, err)
+			}
+		}
+		// Tamper with any block: the hash no longer matches.
+		for j := range proof {
+			bad := slices.Clone(proof)
+			data := slices.Clone(bad[j].Data)
+			data[len(data)/2] ^= 1
+			bad[j] = Block{CID: bad[j].CID, Data: data}
+			if _, _, err := VerifyProof(ctx, root, k, bad); !errors.Is(err, ErrInvalidNode) {
+				t.Fatalf("tampered block %d: err = %v, want ErrInvalidNode", j, err)
+			}
+		}
+		// Absence of a key that is not there.
+		absent := k + "x"
+		if _, ok := m[absent]; ok {
+			continue
+		}
+		proof, err = tr.Prove(ctx, absent)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok, err := VerifyProof(ctx, root, absent, proof); err != nil || ok {
+			t.Fatalf("absence proof of %s: ok=%v err=%v", absent, ok, err)
+		}
+		// A proof for one key does not prove another's value wrongly: a
+		// value proof checked against a different root fails.
+		if _, _, err := VerifyProof(ctx, testCID("other root"), k, proof); err == nil {
+			t.Fatal("proof verified against a foreign root")
+		}
+	}
+}
+
+func TestEmptyTree(t *testing.T) {
+	ctx := context.Background()
+	tr := Empty(nil)
+	root := mustRoot(t, tr)
+	if root.String() != "bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm" {
+		t.Fatalf("empty root = %s", root)
+	}
+	blocks, err := tr.NewBlocks(ctx, nil)
+	if err != nil || len(blocks) != 1 || blocks[0].CID != root {
+		t.Fatalf("NewBlocks of empty tree = %v, %v", blocks, err)
+	}
+	var mb MemBlocks
+	mb.PutBlock(ctx, root, blocks[0].Data)
+	lt := Load(&mb, root)
+	if empty, err := lt.IsEmpty(ctx); err != nil || !empty {
+		t.Fatalf("loaded empty tree: %v %v", empty, err)
+	}
+	t2, _, err := lt.Put(ctx, "a/b", testCID("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t3, prev, err := t2.Delete(ctx, "a/b")
+	if err != nil || !prev.Defined() {
+		t.Fatal(err)
+	}
+	if mustRoot(t, t3) != root {
+		t.Fatal("put then delete does not give the empty root")
+	}
+	blocks, err = t3.NewBlocks(ctx, t2)
+	if err != nil || len(blocks) != 1 || blocks[0].CID != root {
+		t.Fatalf("NewBlocks(emptied, base) = %v, %v", blocks, err)
+	}
+}
+
+func TestKnownRoots(t *testing.T) {
+	// From the atproto MST interop tests (TypeScript and indigo).
+	ctx := context.Background()
+	v := cid.MustParse("bafyreie5cvv4h45feadgeuwhbcutmh6t2ceseocckahdoe6uat64zmz454")
+	cases := []struct {
+		keys []string
+		root string
+	}{
+		{[]string{"com.example.record/3jqfcqzm3fo2j"}, "bafyreibj4lsc3aqnrvphp5xmrnfoorvru4wynt6lwidqbm2623a6tatzdu"},
+		{[]string{"com.example.record/3jqfcqzm3fx2j"}, "bafyreih7wfei65pxzhauoibu3ls7jgmkju4bspy4t2ha2qdjnzqvoy33ai"},
+		{[]string{"com.example.record/3jqfcqzm3fp2j", "com.example.record/3jqfcqzm3fr2j", "com.example.record/3jqfcqzm3fs2j", "com.example.record/3jqfcqzm3ft2j", "com.example.record/3jqfcqzm4fc2j"}, "bafyreicmahysq4n6wfuxo522m6dpiy7z7qzym3dzs756t5n7nfdgccwq7m"},
+	}
+	for _, c := range cases {
+		tr := Empty(nil)
+		var err error
+		for _, k := range c.keys {
+			if tr, _, err = tr.Put(ctx, k, v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := mustRoot(t, tr).String(); got != c.root {
+			t.Errorf("root of %v = %s, want %s", c.keys, got, c.root)
+		}
+	}
+}
