@@ -274,6 +274,7 @@ func TestJSONEdges(t *testing.T) {
 		rule Rule
 	}{
 		{`{"a":1,"a":2}`, RuleJSON},
+		{"{\"a\":\"\xff\"}", RuleUTF8},
 		{`{"a":9223372036854775808}`, RuleInteger},
 		{`{"a":1} x`, RuleJSON},
 		{`{"a":`, RuleJSON},

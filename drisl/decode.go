@@ -64,6 +64,36 @@ func (o DecOptions) Unmarshal(data []byte, v any) error {
 	return d.end()
 }
 
+// UnmarshalFirst decodes the first strict DRISL item of data into v, with
+// the default options, and returns the bytes after it. It reads a sequence
+// of items, such as an atproto event-stream frame (a header item followed by
+// a body item). Error offsets count from the start of data.
+func UnmarshalFirst(data []byte, v any) (rest []byte, err error) {
+	return DecOptions{}.UnmarshalFirst(data, v)
+}
+
+// UnmarshalFirst is the package-level UnmarshalFirst with these options.
+func (o DecOptions) UnmarshalFirst(data []byte, v any) (rest []byte, err error) {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() {
+		return data, &EncodeError{Rule: RuleType, Detail: "UnmarshalFirst needs a non-nil pointer"}
+	}
+	d, err := o.start(data)
+	if err != nil {
+		return data, err
+	}
+	if p, ok := v.(*any); ok {
+		val, err := d.value()
+		if err != nil {
+			return data, err
+		}
+		*p = val
+	} else if err := d.into(rv.Elem()); err != nil {
+		return data, err
+	}
+	return data[d.off:], nil
+}
+
 // Validate checks that data is exactly one strict DRISL item.
 func (o DecOptions) Validate(data []byte) error {
 	d, err := o.start(data)

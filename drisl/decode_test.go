@@ -315,3 +315,33 @@ func memStats() float64 {
 	runtime.ReadMemStats(&ms)
 	return float64(ms.TotalAlloc)
 }
+
+func TestUnmarshalFirst(t *testing.T) {
+	header := mustMarshal(t, map[string]any{"op": int64(1), "t": "#commit"})
+	body := mustMarshal(t, map[string]any{"seq": int64(42)})
+	frame := append(append([]byte{}, header...), body...)
+	var h struct {
+		Op int64  `cbor:"op"`
+		T  string `cbor:"t"`
+	}
+	rest, err := UnmarshalFirst(frame, &h)
+	if err != nil || h.T != "#commit" || !bytes.Equal(rest, body) {
+		t.Fatalf("header: %+v, rest %x, %v", h, rest, err)
+	}
+	var b any
+	rest, err = UnmarshalFirst(rest, &b)
+	if err != nil || len(rest) != 0 || b.(map[string]any)["seq"] != int64(42) {
+		t.Fatalf("body: %v, rest %x, %v", b, rest, err)
+	}
+	// Errors report offsets from the start of the sequence given.
+	var se *SyntaxError
+	if _, err := UnmarshalFirst([]byte{0x01, 0x18, 0x01}, new(any)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := UnmarshalFirst([]byte{0x82, 0x01, 0x18, 0x01}, new(any)); !errors.As(err, &se) || se.Offset != 2 || se.Rule != RuleNonShortest {
+		t.Fatalf("%v", err)
+	}
+	if _, err := UnmarshalFirst(nil, new(any)); !errors.As(err, &se) || se.Rule != RuleTruncated {
+		t.Fatalf("%v", err)
+	}
+}

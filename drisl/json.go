@@ -29,9 +29,13 @@ import (
 //     ("123.0"), as JavaScript reads them; other numbers become float64,
 //     which CheckAtproto then rejects.
 //
-// It does not apply CheckAtproto. Errors are *DataModelError with RuleJSON
-// or RuleInteger, carrying the byte offset.
+// It does not apply CheckAtproto. Errors are *DataModelError with RuleJSON,
+// RuleUTF8, RuleLink or RuleInteger, carrying the byte offset.
 func UnmarshalJSON(data []byte) (any, error) {
+	if !utf8.Valid(data) {
+		// encoding/json would silently replace the bad bytes with U+FFFD.
+		return nil, &DataModelError{Rule: RuleUTF8, Offset: invalidUTF8At(data)}
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	v, err := jsonValue(dec, 0)
@@ -273,4 +277,15 @@ func appendJSONString(b []byte, s string) ([]byte, error) {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"'), nil
+}
+
+func invalidUTF8At(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return i
+		}
+		i += n
+	}
+	return len(b)
 }
