@@ -100,6 +100,10 @@ func (e *encodeState) blob(b *Blob) error {
 	if b.MimeType == "" {
 		return &EncodeError{Rule: RuleBlob, Path: "mimeType", Detail: "empty mimeType"}
 	}
+	if err := e.enter(); err != nil {
+		return err
+	}
+	e.depth--
 	e.buf = append(e.buf, 0xa4, 0x63, 'r', 'e', 'f')
 	if err := e.link(b.Ref); err != nil {
 		return atPath(err, "ref")

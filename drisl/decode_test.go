@@ -345,3 +345,38 @@ func TestUnmarshalFirst(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
+
+func TestEncodeDepth(t *testing.T) {
+	var v any = int64(1)
+	for range DefaultMaxDepth {
+		v = []any{v}
+	}
+	b, err := Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Validate(b); err != nil {
+		t.Fatal(err)
+	}
+	var ee *EncodeError
+	if _, err := Marshal([]any{v}); !errors.As(err, &ee) || ee.Rule != RuleDepth {
+		t.Fatalf("depth %d: %v", DefaultMaxDepth+1, err)
+	}
+	if _, err := (EncOptions{MaxDepth: DefaultMaxDepth + 1}).Marshal([]any{v}); err != nil {
+		t.Fatal(err)
+	}
+	// A cycle is an error, not a stack overflow.
+	m := map[string]any{}
+	m["self"] = m
+	if _, err := Marshal(m); !errors.As(err, &ee) || ee.Rule != RuleDepth {
+		t.Fatalf("cycle: %v", err)
+	}
+	type node struct {
+		Next *node `cbor:"next"`
+	}
+	n := &node{}
+	n.Next = n
+	if _, err := Marshal(n); !errors.As(err, &ee) || ee.Rule != RuleDepth {
+		t.Fatalf("struct cycle: %v", err)
+	}
+}

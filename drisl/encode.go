@@ -36,6 +36,10 @@ type EncOptions struct {
 	// CIDs allow and atproto does not. By default Marshal refuses them, so it
 	// never writes what Unmarshal with default options would reject.
 	AllowBLAKE3 bool
+	// MaxDepth bounds the nesting of arrays and maps (default 128, as for
+	// decoding), so Marshal never writes what Unmarshal would refuse, and a
+	// value that contains itself is an error instead of a stack overflow.
+	MaxDepth int
 }
 
 // Marshal returns the DRISL encoding of v with these options.
@@ -68,6 +72,7 @@ type encodeState struct {
 	buf   []byte
 	kvs   []keyValue // scratch for the entries of large maps; nested maps stack up
 	order []int32    // their sort order
+	depth int
 	opts  EncOptions
 }
 
@@ -82,8 +87,11 @@ type keyValue struct {
 var encodeStates sync.Pool
 
 func getEncodeState(o EncOptions) *encodeState {
+	if o.MaxDepth <= 0 {
+		o.MaxDepth = DefaultMaxDepth
+	}
 	if e, ok := encodeStates.Get().(*encodeState); ok {
-		e.opts = o
+		e.opts, e.depth = o, 0
 		return e
 	}
 	return &encodeState{buf: make([]byte, 0, 1024), opts: o}
@@ -99,6 +107,16 @@ func putEncodeState(e *encodeState) {
 	e.buf = e.buf[:0]
 	e.kvs, e.order = e.kvs[:0], e.order[:0] // entries are cleared after each map
 	encodeStates.Put(e)
+}
+
+// enter counts one level of nesting; callers decrement e.depth when the
+// container is done.
+func (e *encodeState) enter() error {
+	e.depth++
+	if e.depth > e.opts.MaxDepth {
+		return &EncodeError{Rule: RuleDepth, Detail: "nesting deeper than the limit, or a value that contains itself"}
+	}
+	return nil
 }
 
 // atPath prefixes the path of an EncodeError with elem as the error travels
@@ -265,14 +283,23 @@ func (e *encodeState) value(v any) error {
 		}
 		return e.blob(v)
 	case []any:
+		if err := e.enter(); err != nil {
+			return err
+		}
 		e.head(4, uint64(len(v)))
 		for i, x := range v {
 			if err := e.value(x); err != nil {
 				return atPath(err, indexElem(i))
 			}
 		}
+		e.depth--
 	case map[string]any:
-		return e.genericMap(v)
+		if err := e.enter(); err != nil {
+			return err
+		}
+		err := e.genericMap(v)
+		e.depth--
+		return err
 	default:
 		if ok, err := e.marshaler(v); ok {
 			return err
@@ -459,16 +486,24 @@ func (e *encodeState) reflectValue(rv reflect.Value) error {
 			}
 			return nil
 		}
+		if err := e.enter(); err != nil {
+			return err
+		}
 		e.head(4, uint64(rv.Len()))
 		for i := 0; i < rv.Len(); i++ {
 			if err := e.reflectValue(rv.Index(i)); err != nil {
 				return atPath(err, indexElem(i))
 			}
 		}
+		e.depth--
 	case reflect.Map:
 		if t.Key().Kind() != reflect.String {
 			return &EncodeError{Rule: RuleMapKeyType, Detail: t.Key().String()}
 		}
+		if err := e.enter(); err != nil {
+			return err
+		}
+		defer func() { e.depth-- }()
 		keys := rv.MapKeys()
 		slices.SortFunc(keys, func(a, b reflect.Value) int { return compareKeyStrings(a.String(), b.String()) })
 		e.head(5, uint64(len(keys)))
@@ -481,7 +516,12 @@ func (e *encodeState) reflectValue(rv reflect.Value) error {
 			}
 		}
 	case reflect.Struct:
-		return e.structValue(rv)
+		if err := e.enter(); err != nil {
+			return err
+		}
+		err := e.structValue(rv)
+		e.depth--
+		return err
 	default:
 		return &EncodeError{Rule: RuleType, Detail: t.String()}
 	}
