@@ -1,0 +1,195 @@
+package lexicon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/ipfs/go-cid"
+	"github.com/townhall-dev/townhall/drisl"
+)
+
+// checkFuzzResult fails unless err is nil or one of the package's typed errors.
+func checkFuzzResult(t *testing.T, err error) {
+	if err == nil {
+		return
+	}
+	var ve *ValidationError
+	if errors.As(err, &ve) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrWrongKind) {
+		if err.Error() == "" {
+			t.Fatal("empty error message")
+		}
+		return
+	}
+	t.Fatalf("untyped error: %v", err)
+}
+
+// FuzzValidateRecord validates arbitrary JSON (or DRISL) documents against
+// the real schemas: the collection named by their $type and app.bsky.feed.post.
+// The seed corpus is the realistic records of testdata/records.
+func FuzzValidateRecord(f *testing.F) {
+	for _, name := range []string{"testdata/records/valid.json", "testdata/records/invalid.json"} {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		var samples []sampleRecord
+		if err := json.Unmarshal(data, &samples); err != nil {
+			f.Fatal(err)
+		}
+		for _, s := range samples {
+			f.Add([]byte(s.Record))
+		}
+	}
+	cat := realCatalog(f)
+	ctx := context.Background()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		v, err := fromJSON(data)
+		if err != nil {
+			if drisl.Unmarshal(data, &v) != nil {
+				return
+			}
+		}
+		coll := "app.bsky.feed.post"
+		if m, ok := v.(map[string]any); ok {
+			if s, ok := m["$type"].(string); ok && len(s) < 256 {
+				coll = s
+			}
+		}
+		for _, c := range []string{coll, "app.bsky.feed.post"} {
+			checkFuzzResult(t, cat.ValidateRecord(ctx, c, "3l6oveex3ii2l", v, ValidateOptions{}))
+			checkFuzzResult(t, cat.ValidateRecord(ctx, c, "self", v, ValidateOptions{StrictUnions: true, AllowLegacyBlob: true, LenientDatetime: true}))
+		}
+	})
+}
+
+// FuzzMutateRecord applies structured mutations (delete a field, replace a
+// value with one of another type or an edge value) to the realistic records
+// and validates the result against the real schemas.
+func FuzzMutateRecord(f *testing.F) {
+	data, err := os.ReadFile("testdata/records/valid.json")
+	if err != nil {
+		f.Fatal(err)
+	}
+	var samples []sampleRecord
+	if err := json.Unmarshal(data, &samples); err != nil {
+		f.Fatal(err)
+	}
+	for i := range samples {
+		f.Add(uint8(i), []byte{byte(i * 7), byte(i), byte(i * 13), 3})
+	}
+	cat := realCatalog(f)
+	ctx := context.Background()
+	f.Fuzz(func(t *testing.T, which uint8, ops []byte) {
+		s := samples[int(which)%len(samples)]
+		v, err := fromJSON(s.Record)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ops) > 64 {
+			ops = ops[:64]
+		}
+		for len(ops) >= 2 {
+			v = mutate(v, int(ops[0]), ops[1])
+			ops = ops[2:]
+		}
+		checkFuzzResult(t, cat.ValidateRecord(ctx, s.Collection, s.RKey, v, ValidateOptions{}))
+		checkFuzzResult(t, cat.ValidateRecord(ctx, s.Collection, s.RKey, v, ValidateOptions{StrictUnions: true, AllowLegacyBlob: true}))
+	})
+}
+
+var fuzzCID, _ = cid.Decode("bafyreiclp443lavogvhj3d2ob2cxbfuscni2k5jk7bebjzg7khl3esabwq")
+
+// replacement values for mutate.
+var fuzzValues = []any{
+	nil, true, int64(0), int64(-1), int64(1 << 62), uint64(1 << 63), drisl.NegInt(5), 1.5,
+	"", "x", strings.Repeat("é", 2000), "👩‍👩‍👧‍👦🇯🇵", "did:plc:ewvi7nxzyoun6zhxrhs64oiz", "at://did:plc:x/a.b.c/3l6oveex3ii2l",
+	"2024-11-20T23:15:04Z", "blob", "app.bsky.embed.images", "app.bsky.feed.defs#postView",
+	[]byte{}, []byte("0123456789"), fuzzCID, cid.Cid{}, []any{}, []any{nil}, map[string]any{},
+	map[string]any{"$type": "blob"}, map[string]any{"$type": "app.bsky.embed.images", "images": []any{}},
+	map[string]any{"cid": "bafyreiclp443lavogvhj3d2ob2cxbfuscni2k5jk7bebjzg7khl3esabwq", "mimeType": "image/png"},
+}
+
+// mutate changes the target-th node (in a deterministic walk) of v.
+func mutate(v any, target int, op byte) any {
+	count := 0
+	var walk func(x any) any
+	walk = func(x any) any {
+		if count == target {
+			count++
+			return apply(x, op)
+		}
+		count++
+		switch c := x.(type) {
+		case map[string]any:
+			keys := make([]string, 0, len(c))
+			for k := range c {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				c[k] = walk(c[k])
+			}
+		case []any:
+			for i := range c {
+				c[i] = walk(c[i])
+			}
+		}
+		return x
+	}
+	return walk(v)
+}
+
+func apply(x any, op byte) any {
+	switch op % 4 {
+	case 0: // delete a key of an object, or drop the last array element
+		switch c := x.(type) {
+		case map[string]any:
+			keys := make([]string, 0, len(c))
+			for k := range c {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			if len(keys) > 0 {
+				delete(c, keys[int(op/4)%len(keys)])
+			}
+		case []any:
+			if len(c) > 0 {
+				return c[:len(c)-1]
+			}
+		}
+		return x
+	case 1: // duplicate array elements (bounded: the harness must not blow up)
+		if c, ok := x.([]any); ok {
+			if len(c) > 16 {
+				return c
+			}
+			return append(c, c...)
+		}
+		return []any{x, x}
+	default:
+		return copyValue(fuzzValues[int(op/4)%len(fuzzValues)])
+	}
+}
+
+func copyValue(x any) any {
+	switch c := x.(type) {
+	case map[string]any:
+		m := make(map[string]any, len(c))
+		for k, v := range c {
+			m[k] = copyValue(v)
+		}
+		return m
+	case []any:
+		a := make([]any, len(c))
+		for i, v := range c {
+			a[i] = copyValue(v)
+		}
+		return a
+	}
+	return x
+}
