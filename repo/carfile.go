@@ -1,0 +1,291 @@
+package repo
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/bluesky-social/indigo/atproto/atcrypto"
+	"github.com/ipfs/go-cid"
+
+	"github.com/townhall-dev/townhall/drisl"
+	"github.com/townhall-dev/townhall/mst"
+)
+
+// blockMap is an in-memory mst.BlockSource of blocks read from a CAR.
+type blockMap map[cid.Cid][]byte
+
+func (m blockMap) GetBlock(ctx context.Context, c cid.Cid) ([]byte, error) {
+	b, ok := m[c]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", mst.ErrNotFound, c)
+	}
+	return b, nil
+}
+
+// readCAR reads a whole CAR into memory, checking every block's hash, and
+// returns its single root.
+func readCAR(rd io.Reader, opts CAROptions) (cid.Cid, blockMap, error) {
+	cr, err := NewCARReader(rd, opts)
+	if err != nil {
+		return cid.Undef, nil, err
+	}
+	if len(cr.Roots) != 1 {
+		return cid.Undef, nil, &VerifyError{Rule: ErrWrongRoot, Offset: -1, Detail: fmt.Sprintf("%d roots, want 1", len(cr.Roots))}
+	}
+	m := blockMap{}
+	for {
+		c, data, err := cr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return cid.Undef, nil, err
+		}
+		m[c] = data
+	}
+	return cr.Roots[0], m, nil
+}
+
+// mstErr classifies an error from package mst.
+func mstErr(err error, what string) error {
+	var ne *mst.NodeError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ne):
+		return verr(ErrBadMST, ne.CID, what, err)
+	case errors.Is(err, mst.ErrNotFound):
+		return verr(ErrMissingBlock, cid.Undef, what, err)
+	case errors.Is(err, mst.ErrInvalidKey):
+		return verr(ErrBadMST, cid.Undef, what, err)
+	case errors.Is(err, mst.ErrProof):
+		return verr(ErrPrevData, cid.Undef, what, err)
+	}
+	return err
+}
+
+// VerifyOptions configures VerifyCAR and Import.
+type VerifyOptions struct {
+	// Key is the repository's signing key (from its DID document). Required.
+	Key atcrypto.PublicKey
+	// DID, if set, is the repository the CAR must hold.
+	DID string
+	// Commit, if defined, is the commit the CAR's root must be.
+	Commit cid.Cid
+	// CAR bounds the input.
+	CAR CAROptions
+}
+
+// VerifiedRepo is a fully verified repository held in memory.
+type VerifiedRepo struct {
+	Commit    *Commit
+	CommitCID cid.Cid
+	Tree      *mst.Tree
+	// Records lists every record in key order.
+	Records []RecordEntry
+	blocks  blockMap
+}
+
+// Block returns a block of the verified repository.
+func (v *VerifiedRepo) Block(c cid.Cid) ([]byte, bool) {
+	b, ok := v.blocks[c]
+	return b, ok
+}
+
+// VerifyCAR reads a repository CAR and verifies all of it: every block's
+// hash, the single root is the commit, the commit's structure, DID and
+// signature, the MST is canonical and complete, and every record is present
+// and valid DRISL. Each failure wraps a distinct sentinel: ErrTruncated,
+// ErrMalformedCAR, ErrWrongRoot, ErrBlockHash, ErrBadCommit,
+// ErrBadSignature, ErrBadMST, ErrMissingBlock, ErrBadRecord.
+func VerifyCAR(ctx context.Context, rd io.Reader, opts VerifyOptions) (*VerifiedRepo, error) {
+	if opts.Key == nil {
+		return nil, fmt.Errorf("%w: VerifyCAR needs a public key", ErrBadSignature)
+	}
+	root, blocks, err := readCAR(rd, opts.CAR)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Commit.Defined() && root != opts.Commit {
+		return nil, verr(ErrWrongRoot, root, "want "+opts.Commit.String(), nil)
+	}
+	cdata, ok := blocks[root]
+	if !ok {
+		return nil, verr(ErrWrongRoot, root, "root block is not in the CAR", nil)
+	}
+	commit, err := DecodeCommit(cdata)
+	if err != nil {
+		return nil, err
+	}
+	if opts.DID != "" && commit.DID != opts.DID {
+		return nil, verr(ErrBadCommit, root, "commit is for "+commit.DID+", want "+opts.DID, nil)
+	}
+	if err := commit.VerifySignature(opts.Key); err != nil {
+		return nil, err
+	}
+	tree := mst.Load(blocks, commit.Data)
+	v := &VerifiedRepo{Commit: commit, CommitCID: root, Tree: tree, blocks: blocks}
+	err = tree.Walk(ctx, func(key string, val cid.Cid) error {
+		data, ok := blocks[val]
+		if !ok {
+			return verr(ErrMissingBlock, val, "record "+key, nil)
+		}
+		if err := drisl.Validate(data); err != nil {
+			return verr(ErrBadRecord, val, "record "+key, err)
+		}
+		coll, rkey, _ := cutPath(key)
+		v.Records = append(v.Records, RecordEntry{Collection: coll, RKey: rkey, CID: val})
+		return nil
+	})
+	if err != nil {
+		var ve *VerifyError
+		if errors.As(err, &ve) {
+			return nil, err
+		}
+		return nil, mstErr(err, "walking the tree")
+	}
+	return v, nil
+}
+
+func cutPath(key string) (string, string, bool) {
+	for i := 0; i < len(key); i++ {
+		if key[i] == '/' {
+			return key[:i], key[i+1:], true
+		}
+	}
+	return key, "", false
+}
+
+// Import verifies a repository CAR (as VerifyCAR) and stores it as a new
+// repository in s, in one transaction, with a #sync event. It returns a
+// handle that writes with key (nil for read-only).
+func Import(ctx context.Context, s Store, rd io.Reader, key atcrypto.PrivateKey, vopts VerifyOptions, opts Options) (*Repo, error) {
+	v, err := VerifyCAR(ctx, rd, vopts)
+	if err != nil {
+		return nil, err
+	}
+	nodes, err := v.Tree.NewBlocks(ctx, nil)
+	if err != nil {
+		return nil, mstErr(err, "collecting nodes")
+	}
+	w := &StoreWrite{Head: Head{DID: v.Commit.DID, Commit: v.CommitCID, Rev: v.Commit.Rev, Data: v.Commit.Data}}
+	w.Blocks = make([]Block, 0, len(nodes)+len(v.Records)+1)
+	w.Blocks = append(w.Blocks, Block{CID: v.CommitCID, Data: v.blocks[v.CommitCID]})
+	for _, n := range nodes {
+		w.Blocks = append(w.Blocks, Block{CID: n.CID, Data: n.Data})
+	}
+	seenRec := make(map[cid.Cid]bool, len(v.Records))
+	for _, e := range v.Records {
+		if !seenRec[e.CID] {
+			seenRec[e.CID] = true
+			w.Blocks = append(w.Blocks, Block{CID: e.CID, Data: v.blocks[e.CID]})
+		}
+	}
+	w.Records = v.Records
+	r, err := newRepo(s, v.Commit.DID, key, opts)
+	if err != nil {
+		return nil, err
+	}
+	car, err := carBytes(v.CommitCID, []Block{{CID: v.CommitCID, Data: v.blocks[v.CommitCID]}})
+	if err != nil {
+		return nil, err
+	}
+	ev, err := drisl.Marshal(&SyncEvent{DID: v.Commit.DID, Blocks: car, Rev: v.Commit.Rev, Time: r.now().UTC().Format("2006-01-02T15:04:05.000Z")})
+	if err != nil {
+		return nil, err
+	}
+	w.Events = []StoredEvent{{Kind: KindSync, Data: ev}}
+	if _, err := s.Apply(ctx, v.Commit.DID, w); err != nil {
+		return nil, err
+	}
+	r.load(w.Head)
+	return r, nil
+}
+
+// snapshot returns a consistent head and its tree.
+func (r *Repo) snapshot(ctx context.Context) (Head, *mst.Tree, error) {
+	h, err := r.store.Head(ctx, r.did)
+	if err != nil {
+		return Head{}, nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if h.Commit == r.head.Commit {
+		return h, r.tree, nil
+	}
+	return h, mst.Options{CacheNodes: r.opts.CacheNodes}.Load(storeSource{r.store, r.did}, h.Data), nil
+}
+
+// Export writes the whole repository at its head as a CAR v1 stream
+// (com.atproto.sync.getRepo): the commit block first, then every MST node,
+// then every record, each once.
+func (r *Repo) Export(ctx context.Context, w io.Writer) error {
+	h, tree, err := r.snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	cw, err := NewCARWriter(bw, h.Commit)
+	if err != nil {
+		return err
+	}
+	cdata, err := r.store.GetBlock(ctx, r.did, h.Commit)
+	if err != nil {
+		return err
+	}
+	if err := cw.WriteBlock(h.Commit, cdata); err != nil {
+		return err
+	}
+	nodes, err := tree.NewBlocks(ctx, nil)
+	if err != nil {
+		return err
+	}
+	for _, n := range nodes {
+		if err := cw.WriteBlock(n.CID, n.Data); err != nil {
+			return err
+		}
+	}
+	nodes = nil
+	seen := map[cid.Cid]bool{}
+	err = tree.Walk(ctx, func(key string, val cid.Cid) error {
+		if seen[val] {
+			return nil
+		}
+		seen[val] = true
+		data, err := r.store.GetBlock(ctx, r.did, val)
+		if err != nil {
+			return err
+		}
+		return cw.WriteBlock(val, data)
+	})
+	if err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// ExportSince writes, as a CAR v1 stream rooted at the head commit, every
+// block written by the commits after rev since (com.atproto.sync.getRepo
+// with since): applied to a copy of the repository at since, it gives the
+// head. since == "" exports every stored block.
+func (r *Repo) ExportSince(ctx context.Context, w io.Writer, since string) error {
+	h, err := r.store.Head(ctx, r.did)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	cw, err := NewCARWriter(bw, h.Commit)
+	if err != nil {
+		return err
+	}
+	err = r.store.BlocksSince(ctx, r.did, since, func(b Block) error {
+		return cw.WriteBlock(b.CID, b.Data)
+	})
+	if err != nil {
+		return err
+	}
+	return bw.Flush()
+}

@@ -1,0 +1,434 @@
+package repo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/bluesky-social/indigo/atproto/atcrypto"
+	"github.com/bluesky-social/indigo/atproto/syntax"
+	"github.com/ipfs/go-cid"
+
+	"github.com/townhall-dev/townhall/drisl"
+	"github.com/townhall-dev/townhall/mst"
+)
+
+// Options configures Create and Open. The zero value means the defaults.
+type Options struct {
+	// Clock gives the time for revs, TIDs and event times (default time.Now).
+	Clock Clock
+	// ClockID is the 10-bit clock identifier in the TIDs this repository
+	// issues (default 0).
+	ClockID uint
+	// CacheNodes bounds the decoded MST nodes kept in memory (default
+	// mst.DefaultCacheNodes).
+	CacheNodes int
+	// MaxConflictRetries bounds how often Apply rebuilds a commit when
+	// another writer of the same store landed first (default 8). Writes that
+	// state a SwapCommit are never retried.
+	MaxConflictRetries int
+}
+
+// Repo is one hosted repository. Its methods are safe for concurrent use:
+// writes are serialised, so concurrent callers never lose updates, and the
+// store's compare-and-swap on the head catches writers in other processes.
+type Repo struct {
+	store Store
+	did   string
+	key   atcrypto.PrivateKey // nil: read-only
+	pub   atcrypto.PublicKey
+	clock *tidClock
+	now   Clock
+	opts  Options
+
+	mu   sync.Mutex // serialises writes; guards head and tree
+	head Head
+	tree *mst.Tree
+}
+
+// storeSource adapts a Store to mst.BlockSource for one repository.
+type storeSource struct {
+	s   Store
+	did string
+}
+
+func (b storeSource) GetBlock(ctx context.Context, c cid.Cid) ([]byte, error) {
+	data, err := b.s.GetBlock(ctx, b.did, c)
+	if errors.Is(err, ErrBlockNotFound) {
+		return nil, fmt.Errorf("%w: %w", mst.ErrNotFound, err)
+	}
+	return data, err
+}
+
+func newRepo(s Store, did string, key atcrypto.PrivateKey, opts Options) (*Repo, error) {
+	if _, err := syntax.ParseDID(did); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidWrite, err)
+	}
+	if opts.MaxConflictRetries <= 0 {
+		opts.MaxConflictRetries = 8
+	}
+	now := opts.Clock
+	if now == nil {
+		now = time.Now
+	}
+	r := &Repo{store: s, did: did, key: key, clock: newTIDClock(now, opts.ClockID), now: now, opts: opts}
+	if key != nil {
+		pub, err := key.PublicKey()
+		if err != nil {
+			return nil, err
+		}
+		r.pub = pub
+	}
+	return r, nil
+}
+
+func (r *Repo) load(h Head) {
+	r.head = h
+	r.tree = mst.Options{CacheNodes: r.opts.CacheNodes}.Load(storeSource{r.store, r.did}, h.Data)
+	if t, err := syntax.ParseTID(h.Rev); err == nil {
+		r.clock.observe(t)
+	}
+}
+
+// Create makes a new, empty repository for did in s, signed with key (P-256
+// or K-256), with a first commit over the empty tree. It fails with
+// ErrRepoExists if s already holds did.
+func Create(ctx context.Context, s Store, did string, key atcrypto.PrivateKey, opts Options) (*Repo, error) {
+	if key == nil {
+		return nil, fmt.Errorf("%w: Create needs a signing key", ErrInvalidWrite)
+	}
+	r, err := newRepo(s, did, key, opts)
+	if err != nil {
+		return nil, err
+	}
+	r.tree = mst.Options{CacheNodes: opts.CacheNodes}.Empty(storeSource{s, did})
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, err := r.commitLocked(ctx, nil, cid.Undef, true); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Open opens the repository for did in s. key may be nil for a read-only
+// handle; writes then fail.
+func Open(ctx context.Context, s Store, did string, key atcrypto.PrivateKey, opts Options) (*Repo, error) {
+	r, err := newRepo(s, did, key, opts)
+	if err != nil {
+		return nil, err
+	}
+	h, err := s.Head(ctx, did)
+	if err != nil {
+		return nil, err
+	}
+	r.load(h)
+	return r, nil
+}
+
+// DID returns the repository's DID.
+func (r *Repo) DID() string { return r.did }
+
+// Store returns the store the repository lives in.
+func (r *Repo) Store() Store { return r.store }
+
+// Head returns the head as of the last commit this handle made or saw.
+func (r *Repo) Head() Head {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.head
+}
+
+// Tree returns the MST of the head as of the last commit this handle made or
+// saw. It is immutable.
+func (r *Repo) Tree() *mst.Tree {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.tree
+}
+
+// Action is what a Write does.
+type Action string
+
+// The write actions of com.atproto.repo.applyWrites.
+const (
+	ActionCreate Action = "create"
+	ActionUpdate Action = "update"
+	ActionDelete Action = "delete"
+)
+
+// Write is one record operation of a batch.
+type Write struct {
+	Action     Action
+	Collection string // an NSID
+	// RKey is the record key. Empty on create means a new TID.
+	RKey string
+	// Record is the record value for create and update: any value package
+	// drisl encodes to a map (a struct, map[string]any, or drisl.Raw).
+	Record any
+	// SwapRecord, if set on update or delete, is the CID the record must
+	// have now; otherwise the batch fails with ErrSwapRecord.
+	SwapRecord *cid.Cid
+}
+
+// ApplyOptions configures one Apply call. The zero value means none.
+type ApplyOptions struct {
+	// SwapCommit, if defined, is the commit the batch must build on; if the
+	// head is another commit, Apply fails with ErrSwapCommit and changes
+	// nothing.
+	SwapCommit cid.Cid
+}
+
+// WriteResult is the outcome of one Write.
+type WriteResult struct {
+	Collection string
+	RKey       string
+	CID        cid.Cid // new record CID; undefined for a delete
+}
+
+// CommitResult describes the commit a batch became.
+type CommitResult struct {
+	Commit  cid.Cid
+	Rev     string
+	Data    cid.Cid // MST root
+	Seq     int64   // sequence number of the #commit event
+	Results []WriteResult
+	Event   *CommitEvent
+}
+
+// Apply turns a batch of writes into one signed commit, atomically: either
+// every write lands in one new commit, or the store is unchanged.
+func (r *Repo) Apply(ctx context.Context, writes []Write, opts ApplyOptions) (*CommitResult, error) {
+	if r.key == nil {
+		return nil, fmt.Errorf("%w: repository opened without a signing key", ErrInvalidWrite)
+	}
+	if len(writes) == 0 {
+		return nil, fmt.Errorf("%w: empty batch", ErrInvalidWrite)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.commitLocked(ctx, writes, opts.SwapCommit, false)
+}
+
+// prepared is a write after validation and encoding.
+type prepared struct {
+	w    Write
+	path string
+	data []byte
+	cid  cid.Cid
+}
+
+func (r *Repo) prepare(writes []Write) ([]prepared, error) {
+	out := make([]prepared, len(writes))
+	seen := make(map[string]bool, len(writes))
+	for i, w := range writes {
+		if _, err := syntax.ParseNSID(w.Collection); err != nil {
+			return nil, fmt.Errorf("%w: write %d: collection: %w", ErrInvalidWrite, i, err)
+		}
+		switch w.Action {
+		case ActionCreate:
+			if w.RKey == "" {
+				w.RKey = r.clock.next().String()
+			}
+		case ActionUpdate, ActionDelete:
+		default:
+			return nil, fmt.Errorf("%w: write %d: action %q", ErrInvalidWrite, i, w.Action)
+		}
+		if _, err := syntax.ParseRecordKey(w.RKey); err != nil {
+			return nil, fmt.Errorf("%w: write %d: record key: %w", ErrInvalidWrite, i, err)
+		}
+		p := prepared{w: w, path: w.Collection + "/" + w.RKey}
+		if err := mst.ValidateKey(p.path); err != nil {
+			return nil, fmt.Errorf("%w: write %d: %w", ErrInvalidWrite, i, err)
+		}
+		if seen[p.path] {
+			return nil, fmt.Errorf("%w: write %d: %s appears twice in the batch", ErrInvalidWrite, i, p.path)
+		}
+		seen[p.path] = true
+		if w.Action != ActionDelete {
+			data, c, err := drisl.MarshalCID(w.Record)
+			if err != nil {
+				return nil, fmt.Errorf("%w: write %d: %w", ErrInvalidWrite, i, err)
+			}
+			if len(data) == 0 || data[0]>>5 != 5 {
+				return nil, fmt.Errorf("%w: write %d: a record must be a map", ErrInvalidWrite, i)
+			}
+			p.data, p.cid = data, c
+		}
+		out[i] = p
+	}
+	return out, nil
+}
+
+// commitLocked builds, signs and stores one commit. With create set it
+// makes the first commit of a new repository (writes is empty).
+func (r *Repo) commitLocked(ctx context.Context, writes []Write, swap cid.Cid, create bool) (*CommitResult, error) {
+	preps, err := r.prepare(writes)
+	if err != nil {
+		return nil, err
+	}
+	for attempt := 0; ; attempt++ {
+		if !create {
+			h, err := r.store.Head(ctx, r.did)
+			if err != nil {
+				return nil, err
+			}
+			if h.Commit != r.head.Commit {
+				r.load(h) // another handle or process wrote
+			}
+			if swap.Defined() && swap != h.Commit {
+				return nil, fmt.Errorf("%w: head is %s", ErrSwapCommit, h.Commit)
+			}
+		}
+		res, err := r.tryCommit(ctx, preps, create)
+		if errors.Is(err, ErrConflict) && !create && !swap.Defined() && attempt < r.opts.MaxConflictRetries {
+			continue
+		}
+		if errors.Is(err, ErrConflict) && swap.Defined() {
+			return nil, fmt.Errorf("%w: %w", ErrSwapCommit, err)
+		}
+		return res, err
+	}
+}
+
+func (r *Repo) tryCommit(ctx context.Context, preps []prepared, create bool) (*CommitResult, error) {
+	base := r.tree
+	ed := base.Edit()
+	ops := make([]RepoOp, 0, len(preps))
+	mops := make([]mst.Op, 0, len(preps))
+	results := make([]WriteResult, 0, len(preps))
+	w := &StoreWrite{Expect: r.head.Commit}
+	var recordBlocks []Block
+	for _, p := range preps {
+		var prev cid.Cid
+		var err error
+		switch p.w.Action {
+		case ActionCreate:
+			old, found, gerr := ed.Get(ctx, p.path)
+			if gerr != nil {
+				return nil, gerr
+			}
+			if found {
+				return nil, fmt.Errorf("%w: %s (%s)", ErrRecordExists, p.path, old)
+			}
+			_, err = ed.Put(ctx, p.path, p.cid)
+		case ActionUpdate:
+			prev, err = ed.Put(ctx, p.path, p.cid)
+		case ActionDelete:
+			prev, err = ed.Delete(ctx, p.path)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if p.w.Action != ActionCreate && !prev.Defined() {
+			return nil, fmt.Errorf("%w: %s", ErrRecordNotFound, p.path)
+		}
+		if p.w.SwapRecord != nil && *p.w.SwapRecord != prev {
+			return nil, fmt.Errorf("%w: %s is %s", ErrSwapRecord, p.path, prev)
+		}
+		op := RepoOp{Action: string(p.w.Action), Path: p.path}
+		mop := mst.Op{Key: p.path, Old: prev}
+		entry := RecordEntry{Collection: p.w.Collection, RKey: p.w.RKey}
+		if p.w.Action != ActionDelete {
+			c := p.cid
+			op.CID = &c
+			mop.New = c
+			entry.CID = c
+			recordBlocks = append(recordBlocks, Block{CID: c, Data: p.data})
+		}
+		if prev.Defined() {
+			pc := prev
+			op.Prev = &pc
+		}
+		ops = append(ops, op)
+		mops = append(mops, mop)
+		w.Records = append(w.Records, entry)
+		results = append(results, WriteResult{Collection: p.w.Collection, RKey: p.w.RKey, CID: entry.CID})
+	}
+	tree := ed.Tree()
+	root, err := tree.Root(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var baseForBlocks *mst.Tree
+	if !create {
+		baseForBlocks = base
+	}
+	nodes, err := tree.NewBlocks(ctx, baseForBlocks)
+	if err != nil {
+		return nil, err
+	}
+	var inv []mst.Block
+	if len(mops) > 0 {
+		if inv, err = mst.InversionBlocks(ctx, tree, mops); err != nil {
+			return nil, err
+		}
+	}
+
+	rev := r.clock.next().String()
+	commit := Commit{DID: r.did, Version: Version, Data: root, Rev: rev}
+	if err := commit.Sign(r.key); err != nil {
+		return nil, err
+	}
+	cdata, ccid, err := commit.Encode()
+	if err != nil {
+		return nil, err
+	}
+
+	// Blocks to store: new records, new nodes, the commit.
+	w.Blocks = make([]Block, 0, len(recordBlocks)+len(nodes)+1)
+	w.Blocks = append(w.Blocks, recordBlocks...)
+	for _, n := range nodes {
+		w.Blocks = append(w.Blocks, Block{CID: n.CID, Data: n.Data})
+	}
+	w.Blocks = append(w.Blocks, Block{CID: ccid, Data: cdata})
+	w.Head = Head{DID: r.did, Commit: ccid, Rev: rev, Data: root}
+
+	// The #commit event carries the commit, the new records and nodes, and
+	// the inversion blocks, each once.
+	evBlocks := make([]Block, 0, len(w.Blocks)+len(inv))
+	evBlocks = append(evBlocks, Block{CID: ccid, Data: cdata})
+	have := make(map[cid.Cid]bool, len(w.Blocks)+len(inv))
+	have[ccid] = true
+	for _, b := range w.Blocks[:len(w.Blocks)-1] {
+		if !have[b.CID] {
+			have[b.CID] = true
+			evBlocks = append(evBlocks, b)
+		}
+	}
+	for _, b := range inv {
+		if !have[b.CID] {
+			have[b.CID] = true
+			evBlocks = append(evBlocks, Block{CID: b.CID, Data: b.Data})
+		}
+	}
+	car, err := carBytes(ccid, evBlocks)
+	if err != nil {
+		return nil, err
+	}
+	ev := &CommitEvent{Repo: r.did, Commit: ccid, Rev: rev, Blocks: car, Ops: ops, Blobs: []cid.Cid{},
+		Time: r.now().UTC().Format("2006-01-02T15:04:05.000Z")}
+	if !create {
+		since := r.head.Rev
+		ev.Since = &since
+		pd := r.head.Data
+		ev.PrevData = &pd
+	}
+	evData, err := drisl.Marshal(ev)
+	if err != nil {
+		return nil, err
+	}
+	w.Events = []StoredEvent{{Kind: KindCommit, Data: evData}}
+	if create {
+		w.Expect = cid.Undef
+	}
+	seq, err := r.store.Apply(ctx, r.did, w)
+	if err != nil {
+		return nil, err
+	}
+	ev.Seq = seq
+	r.head = w.Head
+	r.tree = tree
+	return &CommitResult{Commit: ccid, Rev: rev, Data: root, Seq: seq, Results: results, Event: ev}, nil
+}

@@ -1,0 +1,376 @@
+package repo
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	comatproto "github.com/bluesky-social/indigo/api/atproto"
+	"github.com/bluesky-social/indigo/atproto/atcrypto"
+	indigorepo "github.com/bluesky-social/indigo/atproto/repo"
+	"github.com/bluesky-social/indigo/atproto/syntax"
+	"github.com/ipfs/go-cid"
+
+	"github.com/townhall-dev/townhall/drisl"
+)
+
+const testDID = "did:plc:w4xbfzo7kqfes5zb7r6qv3rw"
+
+// fakeClock advances one millisecond per call from a fixed start.
+func fakeClock() Clock {
+	var mu sync.Mutex
+	t := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	return func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		t = t.Add(time.Millisecond)
+		return t
+	}
+}
+
+func post(i int) map[string]any {
+	return map[string]any{"$type": "app.bsky.feed.post", "text": fmt.Sprintf("post number %d", i), "createdAt": "2026-01-02T03:04:05.000Z"}
+}
+
+// toIndigo converts an event through its wire encoding.
+func toIndigo(t testing.TB, ev *CommitEvent) *comatproto.SyncSubscribeRepos_Commit {
+	b, err := drisl.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m comatproto.SyncSubscribeRepos_Commit
+	if err := m.UnmarshalCBOR(bytes.NewReader(b)); err != nil {
+		t.Fatalf("indigo cannot decode our #commit: %v", err)
+	}
+	return &m
+}
+
+// writeWorkload applies a mix of batches and returns the results.
+func writeWorkload(t *testing.T, r *Repo) []*CommitResult {
+	ctx := context.Background()
+	var out []*CommitResult
+	apply := func(ws []Write) {
+		t.Helper()
+		res, err := r.Apply(ctx, ws, ApplyOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, res)
+	}
+	var ws []Write
+	for i := 0; i < 40; i++ {
+		ws = append(ws, Write{Action: ActionCreate, Collection: "app.bsky.feed.post", Record: post(i)})
+	}
+	apply(ws)
+	apply([]Write{{Action: ActionCreate, Collection: "app.bsky.actor.profile", RKey: "self", Record: map[string]any{"displayName": "Alice"}}})
+	for i := 0; i < 5; i++ {
+		apply([]Write{{Action: ActionCreate, Collection: "app.bsky.feed.like", Record: map[string]any{"n": int64(i)}}})
+	}
+	rk := out[0].Results[3].RKey
+	apply([]Write{
+		{Action: ActionUpdate, Collection: "app.bsky.feed.post", RKey: rk, Record: post(1000)},
+		{Action: ActionDelete, Collection: "app.bsky.feed.post", RKey: out[0].Results[7].RKey},
+		{Action: ActionDelete, Collection: "app.bsky.feed.post", RKey: out[0].Results[8].RKey},
+		{Action: ActionCreate, Collection: "app.bsky.feed.post", RKey: "3zzzzzzzzzzzz", Record: post(2000)},
+	})
+	return out
+}
+
+func TestRepoEndToEnd(t *testing.T) {
+	for kname, key := range testKeys(t) {
+		t.Run(kname, func(t *testing.T) {
+			testStores(t, func(t *testing.T, s Store) { testEndToEnd(t, s, key) })
+		})
+	}
+}
+
+func testEndToEnd(t *testing.T, s Store, key atcrypto.PrivateKey) {
+	ctx := context.Background()
+	pub, _ := key.PublicKey()
+	r, err := Create(ctx, s, testDID, key, Options{Clock: fakeClock()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Create(ctx, s, testDID, key, Options{}); !errors.Is(err, ErrRepoExists) {
+		t.Fatalf("second Create: %v", err)
+	}
+	results := writeWorkload(t, r)
+
+	// Reads.
+	first := results[0].Results
+	c, data, err := r.GetRecord(ctx, "app.bsky.feed.post", first[0].RKey)
+	if err != nil || c != first[0].CID || drisl.SumCID(drisl.CodecDagCBOR, data) != c {
+		t.Fatalf("GetRecord: %v", err)
+	}
+	if _, _, err := r.GetRecord(ctx, "app.bsky.feed.post", first[7].RKey); !errors.Is(err, ErrRecordNotFound) {
+		t.Fatalf("deleted record: %v", err)
+	}
+	recs, cursor, err := r.ListRecords(ctx, "app.bsky.feed.post", ListOptions{Limit: 10})
+	if err != nil || len(recs) != 10 || cursor != recs[9].RKey || recs[0].RKey != first[0].RKey {
+		t.Fatalf("ListRecords: %v %q", err, cursor)
+	}
+	all := 0
+	for cursor = ""; ; {
+		page, next, err := r.ListRecords(ctx, "app.bsky.feed.post", ListOptions{Limit: 7, Cursor: cursor, Reverse: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		all += len(page)
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	if all != 40-2+1 {
+		t.Fatalf("listed %d posts", all)
+	}
+	d, err := r.Describe(ctx)
+	if err != nil || fmt.Sprint(d.Collections) != "[app.bsky.actor.profile app.bsky.feed.like app.bsky.feed.post]" || d.Head != r.Head().Commit {
+		t.Fatalf("Describe: %+v %v", d, err)
+	}
+
+	// Events: every #commit passes indigo's check and ours, inductively.
+	evs, err := ReadEvents(ctx, s, testDID, 0, 1000)
+	if err != nil || len(evs) != len(results)+1 {
+		t.Fatalf("events: %d %v", len(evs), err)
+	}
+	var state *SyncState
+	for i, ev := range evs {
+		if ev.Commit == nil {
+			t.Fatalf("event %d is not a commit", i)
+		}
+		if i > 0 {
+			if _, err := indigorepo.VerifyCommitMessage(ctx, toIndigo(t, ev.Commit)); err != nil {
+				t.Fatalf("indigo rejects event %d: %v", i, err)
+			}
+		}
+		state, err = VerifyCommitEvent(ctx, ev.Commit, CommitCheckOptions{Key: pub, Known: state})
+		if err != nil {
+			t.Fatalf("event %d: %v", i, err)
+		}
+		if i > 0 && (ev.Seq != results[i-1].Seq || ev.Commit.Commit != results[i-1].Commit) {
+			t.Fatalf("event %d does not match the commit", i)
+		}
+	}
+	if state.Commit != r.Head().Commit || state.Data != r.Head().Data {
+		t.Fatal("consumer state is not the head")
+	}
+
+	// Export: indigo loads it, agrees on every record, verifies the signature.
+	var car bytes.Buffer
+	if err := r.Export(ctx, &car); err != nil {
+		t.Fatal(err)
+	}
+	icommit, irepo, err := indigorepo.LoadRepoFromCAR(ctx, bytes.NewReader(car.Bytes()))
+	if err != nil {
+		t.Fatalf("indigo LoadRepoFromCAR: %v", err)
+	}
+	if err := icommit.VerifySignature(pub); err != nil {
+		t.Fatalf("indigo VerifySignature: %v", err)
+	}
+	iroot, err := irepo.MST.RootCID()
+	if err != nil || *iroot != r.Head().Data {
+		t.Fatalf("indigo root %v, ours %v", iroot, r.Head().Data)
+	}
+	n := 0
+	if err := r.Tree().Walk(ctx, func(k string, v cid.Cid) error {
+		nsid, rkey, err := syntax.ParseRepoPath(k)
+		if err != nil {
+			return err
+		}
+		_, ic, err := irepo.GetRecordBytes(ctx, nsid, rkey)
+		if err != nil || *ic != v {
+			return fmt.Errorf("indigo record %s: %v", k, err)
+		}
+		n++
+		return nil
+	}); err != nil || n != 39+1+5 {
+		t.Fatalf("walk: %d %v", n, err)
+	}
+
+	// Import into a fresh store: same head, same records, a #sync event.
+	dst := NewMemStore()
+	ir, err := Import(ctx, dst, bytes.NewReader(car.Bytes()), nil, VerifyOptions{Key: pub, DID: testDID}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ir.Head() != r.Head() {
+		t.Fatalf("imported head %+v, want %+v", ir.Head(), r.Head())
+	}
+	c2, _, err := ir.GetRecord(ctx, "app.bsky.feed.post", first[0].RKey)
+	if err != nil || c2 != first[0].CID {
+		t.Fatalf("imported record: %v", err)
+	}
+	sevs, _ := ReadEvents(ctx, dst, "", 0, 10)
+	if len(sevs) != 1 || sevs[0].Sync == nil || sevs[0].Sync.Rev != r.Head().Rev {
+		t.Fatalf("import events: %+v", sevs)
+	}
+
+	// Diff export since the third commit, applied to a copy at that
+	// commit, holds every block of the head tree.
+	var diff bytes.Buffer
+	if err := r.ExportSince(ctx, &diff, results[1].Rev); err != nil {
+		t.Fatal(err)
+	}
+	root, blocks, err := readCAR(bytes.NewReader(diff.Bytes()), CAROptions{})
+	if err != nil || root != r.Head().Commit {
+		t.Fatalf("diff CAR: %v", err)
+	}
+	if _, ok := blocks[r.Head().Commit]; !ok {
+		t.Fatal("diff lacks the head commit")
+	}
+	if _, ok := blocks[first[0].CID]; ok {
+		t.Fatal("diff holds a record from before since")
+	}
+
+	// Record proofs, present and absent.
+	var proof bytes.Buffer
+	if err := r.ProveRecord(ctx, &proof, "app.bsky.feed.post", first[0].RKey); err != nil {
+		t.Fatal(err)
+	}
+	pc, pdata, err := VerifyRecordProof(ctx, bytes.NewReader(proof.Bytes()), testDID, pub, "app.bsky.feed.post", first[0].RKey)
+	if err != nil || pc != first[0].CID || drisl.SumCID(drisl.CodecDagCBOR, pdata) != pc {
+		t.Fatalf("proof: %v", err)
+	}
+	proof.Reset()
+	if err := r.ProveRecord(ctx, &proof, "app.bsky.feed.post", first[7].RKey); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := VerifyRecordProof(ctx, bytes.NewReader(proof.Bytes()), testDID, pub, "app.bsky.feed.post", first[7].RKey); !errors.Is(err, ErrRecordNotFound) {
+		t.Fatalf("absence proof: %v", err)
+	}
+	// The absence proof does not prove another, present record.
+	if _, _, err := VerifyRecordProof(ctx, bytes.NewReader(proof.Bytes()), testDID, pub, "app.bsky.feed.post", first[0].RKey); err == nil {
+		t.Fatal("proof of the wrong key verified")
+	}
+
+	// Reopen: same head, and writing continues.
+	r2, err := Open(ctx, s, testDID, key, Options{Clock: fakeClock()})
+	if err != nil || r2.Head() != r.Head() {
+		t.Fatalf("Open: %v", err)
+	}
+	res, err := r2.Apply(ctx, []Write{{Action: ActionCreate, Collection: "app.bsky.feed.post", Record: post(5)}}, ApplyOptions{SwapCommit: r.Head().Commit})
+	if err != nil || res.Rev <= r.Head().Rev {
+		t.Fatalf("Apply after reopen: %v", err)
+	}
+	// The stale handle notices the new head; a stale swapCommit fails.
+	if _, err := r.Apply(ctx, []Write{{Action: ActionCreate, Collection: "app.bsky.feed.post", Record: post(6)}}, ApplyOptions{SwapCommit: results[0].Commit}); !errors.Is(err, ErrSwapCommit) {
+		t.Fatalf("stale swapCommit: %v", err)
+	}
+	if _, err := r.Apply(ctx, []Write{{Action: ActionCreate, Collection: "app.bsky.feed.post", Record: post(7)}}, ApplyOptions{}); err != nil {
+		t.Fatalf("stale handle write: %v", err)
+	}
+}
+
+func TestApplyRejects(t *testing.T) {
+	ctx := context.Background()
+	key := testKeys(t)["K-256"]
+	r, err := Create(ctx, NewMemStore(), testDID, key, Options{Clock: fakeClock()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Apply(ctx, []Write{{Action: ActionCreate, Collection: "a.b.c", RKey: "k", Record: post(1)}}, ApplyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := r.Head()
+	wrong := res.Results[0].CID
+	wrong2 := blk("x").CID
+	cases := []struct {
+		ws   []Write
+		want error
+	}{
+		{[]Write{{Action: ActionCreate, Collection: "a.b.c", RKey: "k", Record: post(2)}}, ErrRecordExists},
+		{[]Write{{Action: ActionUpdate, Collection: "a.b.c", RKey: "nope", Record: post(2)}}, ErrRecordNotFound},
+		{[]Write{{Action: ActionDelete, Collection: "a.b.c", RKey: "nope"}}, ErrRecordNotFound},
+		{[]Write{{Action: ActionDelete, Collection: "a.b.c", RKey: "k", SwapRecord: &wrong2}}, ErrSwapRecord},
+		{[]Write{{Action: ActionCreate, Collection: "not an nsid", Record: post(2)}}, ErrInvalidWrite},
+		{[]Write{{Action: ActionCreate, Collection: "a.b.c", RKey: "..", Record: post(2)}}, ErrInvalidWrite},
+		{[]Write{{Action: "upsert", Collection: "a.b.c", Record: post(2)}}, ErrInvalidWrite},
+		{[]Write{{Action: ActionCreate, Collection: "a.b.c", Record: "a string"}}, ErrInvalidWrite},
+		{[]Write{{Action: ActionCreate, Collection: "a.b.c", RKey: "z", Record: post(1)}, {Action: ActionDelete, Collection: "a.b.c", RKey: "z"}}, ErrInvalidWrite},
+		{nil, ErrInvalidWrite},
+	}
+	for i, c := range cases {
+		if c.want == nil {
+			continue
+		}
+		if _, err := r.Apply(ctx, c.ws, ApplyOptions{}); !errors.Is(err, c.want) {
+			t.Errorf("case %d: %v, want %v", i, err, c.want)
+		}
+		if r.Head() != head {
+			t.Fatalf("case %d changed the head", i)
+		}
+	}
+	// A correct swapRecord works.
+	if _, err := r.Apply(ctx, []Write{{Action: ActionDelete, Collection: "a.b.c", RKey: "k", SwapRecord: &wrong}}, ApplyOptions{SwapCommit: head.Commit}); err != nil {
+		t.Fatal(err)
+	}
+	ro, err := Open(ctx, r.Store(), testDID, nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ro.Apply(ctx, []Write{{Action: ActionCreate, Collection: "a.b.c", Record: post(1)}}, ApplyOptions{}); !errors.Is(err, ErrInvalidWrite) {
+		t.Fatalf("read-only write: %v", err)
+	}
+}
+
+// Concurrent writers through two handles of one store never lose updates.
+func TestConcurrentWriters(t *testing.T) {
+	testStores(t, func(t *testing.T, s Store) {
+		ctx := context.Background()
+		key := testKeys(t)["P-256"]
+		r1, err := Create(ctx, s, testDID, key, Options{Clock: fakeClock()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r2, err := Open(ctx, s, testDID, key, Options{Clock: fakeClock(), ClockID: 1, MaxConflictRetries: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const per = 15
+		var wg sync.WaitGroup
+		errs := make(chan error, 4*per)
+		for g := 0; g < 4; g++ {
+			h := r1
+			if g%2 == 1 {
+				h = r2
+			}
+			wg.Add(1)
+			go func(g int, h *Repo) {
+				defer wg.Done()
+				for i := 0; i < per; i++ {
+					_, err := h.Apply(ctx, []Write{{Action: ActionCreate, Collection: "a.b.c", RKey: fmt.Sprintf("g%d-%d", g, i), Record: post(i)}}, ApplyOptions{})
+					if err != nil {
+						errs <- err
+					}
+				}
+			}(g, h)
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		ro, _ := Open(ctx, s, testDID, nil, Options{})
+		n := 0
+		if err := ro.Tree().Walk(ctx, func(string, cid.Cid) error { n++; return nil }); err != nil || n != 4*per {
+			t.Fatalf("%d records, %v", n, err)
+		}
+		evs, _ := ReadEvents(ctx, s, testDID, 0, 1000)
+		if len(evs) != 4*per+1 {
+			t.Fatalf("%d events", len(evs))
+		}
+		pub, _ := key.PublicKey()
+		var st *SyncState
+		for i, ev := range evs {
+			if st, err = VerifyCommitEvent(ctx, ev.Commit, CommitCheckOptions{Key: pub, Known: st}); err != nil {
+				t.Fatalf("event %d: %v", i, err)
+			}
+		}
+	})
+}

@@ -1,0 +1,188 @@
+package repo
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/bluesky-social/indigo/atproto/atcrypto"
+	"github.com/bluesky-social/indigo/atproto/syntax"
+	"github.com/ipfs/go-cid"
+
+	"github.com/townhall-dev/townhall/mst"
+)
+
+// SyncState is what a consumer knows about a repository after the last
+// commit it accepted.
+type SyncState struct {
+	DID    string
+	Rev    string
+	Commit cid.Cid
+	Data   cid.Cid // MST root of the commit
+}
+
+// CommitCheckOptions configures VerifyCommitEvent.
+type CommitCheckOptions struct {
+	// Key is the repository's current signing key. Required unless
+	// InsecureSkipSignature is set.
+	Key atcrypto.PublicKey
+	// InsecureSkipSignature skips the signature check. It exists for
+	// archived events whose signing key cannot be resolved (offline tests);
+	// a live consumer must never set it.
+	InsecureSkipSignature bool
+	// Known is the consumer's state for the repository, nil if it has none.
+	// When set, the event's rev must be after Known.Rev and its prevData
+	// must equal Known.Data.
+	Known *SyncState
+	// Clock, if set, rejects revs more than MaxClockSkew in the future.
+	Clock        Clock
+	MaxClockSkew time.Duration // default 5 minutes
+	// CAR bounds the event's blocks (default: 2 MiB per block, 8 MiB in all).
+	CAR CAROptions
+}
+
+// VerifyCommitEvent checks a sync 1.1 #commit event inductively, as
+// https://atproto.com/specs/sync describes: the blocks are a well-formed CAR
+// rooted at the commit, the commit is for the event's repo and rev and is
+// signed by the key, the rev follows the consumer's known rev, every created
+// or updated record is in the blocks and in the new tree, and inverting the
+// ops on the partial tree gives prevData, which must be the consumer's
+// known data root. It returns the consumer's new state.
+//
+// Events without prevData (written before sync 1.1) skip the inversion and
+// are accepted only when the consumer knows no state for the repository.
+func VerifyCommitEvent(ctx context.Context, ev *CommitEvent, opts CommitCheckOptions) (*SyncState, error) {
+	if _, err := syntax.ParseDID(ev.Repo); err != nil {
+		return nil, verr(ErrBadEvent, cid.Undef, "repo", err)
+	}
+	rev, err := syntax.ParseTID(ev.Rev)
+	if err != nil {
+		return nil, verr(ErrBadEvent, cid.Undef, "rev", err)
+	}
+	if ev.Time != "" {
+		if _, err := syntax.ParseDatetime(ev.Time); err != nil {
+			return nil, verr(ErrBadEvent, cid.Undef, "time", err)
+		}
+	}
+	if opts.Known != nil {
+		if opts.Known.DID != "" && opts.Known.DID != ev.Repo {
+			return nil, verr(ErrBadEvent, cid.Undef, "event for "+ev.Repo+", state for "+opts.Known.DID, nil)
+		}
+		if ev.Rev <= opts.Known.Rev {
+			return nil, verr(ErrRevOrder, cid.Undef, ev.Rev+" is not after "+opts.Known.Rev, nil)
+		}
+	}
+	if opts.Clock != nil {
+		skew := opts.MaxClockSkew
+		if skew <= 0 {
+			skew = 5 * time.Minute
+		}
+		if rev.Time().After(opts.Clock().Add(skew)) {
+			return nil, verr(ErrRevOrder, cid.Undef, "rev is in the future", nil)
+		}
+	}
+	copts := opts.CAR
+	if copts.MaxCARBytes <= 0 {
+		copts.MaxCARBytes = 8 << 20
+	}
+	root, blocks, err := readCAR(bytes.NewReader(ev.Blocks), copts)
+	if err != nil {
+		return nil, err
+	}
+	if root != ev.Commit {
+		return nil, verr(ErrWrongRoot, root, "CAR root is not the event's commit "+ev.Commit.String(), nil)
+	}
+	cdata, ok := blocks[root]
+	if !ok {
+		return nil, verr(ErrMissingBlock, root, "commit block", nil)
+	}
+	commit, err := DecodeCommit(cdata)
+	if err != nil {
+		return nil, err
+	}
+	if commit.DID != ev.Repo || commit.Rev != ev.Rev {
+		return nil, verr(ErrBadEvent, root, "commit repo or rev differs from the event's", nil)
+	}
+	if !opts.InsecureSkipSignature {
+		if opts.Key == nil {
+			return nil, verr(ErrBadSignature, root, "no key to verify with", nil)
+		}
+		if err := commit.VerifySignature(opts.Key); err != nil {
+			return nil, err
+		}
+	}
+
+	// Ops against the new (partial) tree.
+	after := mst.Load(blocks, commit.Data)
+	mops := make([]mst.Op, 0, len(ev.Ops))
+	invertible := true
+	for i, op := range ev.Ops {
+		if _, _, err := syntax.ParseRepoPath(op.Path); err != nil {
+			return nil, verr(ErrBadEvent, cid.Undef, fmt.Sprintf("op %d path", i), err)
+		}
+		m := mst.Op{Key: op.Path}
+		switch op.Action {
+		case "create":
+			if op.CID == nil || op.Prev != nil {
+				return nil, verr(ErrBadEvent, cid.Undef, fmt.Sprintf("op %d: create needs cid and no prev", i), nil)
+			}
+			m.New = *op.CID
+		case "update":
+			if op.CID == nil {
+				return nil, verr(ErrBadEvent, cid.Undef, fmt.Sprintf("op %d: update needs cid", i), nil)
+			}
+			m.New = *op.CID
+		case "delete":
+			if op.CID != nil {
+				return nil, verr(ErrBadEvent, cid.Undef, fmt.Sprintf("op %d: delete has a cid", i), nil)
+			}
+		default:
+			return nil, verr(ErrBadEvent, cid.Undef, fmt.Sprintf("op %d: action %q", i, op.Action), nil)
+		}
+		if op.Prev != nil {
+			m.Old = *op.Prev
+		} else if op.Action != "create" {
+			invertible = false // legacy op without prev
+		}
+		if m.New.Defined() {
+			if _, ok := blocks[m.New]; !ok {
+				return nil, verr(ErrMissingBlock, m.New, "record of op "+op.Path, nil)
+			}
+			got, found, err := after.Get(ctx, op.Path)
+			if err != nil {
+				return nil, mstErr(err, "op "+op.Path)
+			}
+			if !found || got != m.New {
+				return nil, verr(ErrBadEvent, m.New, "tree does not hold op "+op.Path, nil)
+			}
+		}
+		mops = append(mops, m)
+	}
+
+	switch {
+	case ev.PrevData == nil:
+		if opts.Known != nil {
+			return nil, verr(ErrPrevData, root, "event has no prevData", nil)
+		}
+	case !invertible:
+		return nil, verr(ErrBadEvent, root, "update or delete without prev in a sync 1.1 event", nil)
+	default:
+		before, err := mst.Invert(ctx, after, mops)
+		if err != nil {
+			return nil, mstErr(err, "inverting ops")
+		}
+		got, err := before.Root(ctx)
+		if err != nil {
+			return nil, mstErr(err, "inverted root")
+		}
+		if got != *ev.PrevData {
+			return nil, verr(ErrPrevData, root, "inverted root "+got.String()+" != prevData "+ev.PrevData.String(), nil)
+		}
+		if opts.Known != nil && opts.Known.Data.Defined() && *ev.PrevData != opts.Known.Data {
+			return nil, verr(ErrPrevData, root, "prevData is not the known data root", nil)
+		}
+	}
+	return &SyncState{DID: ev.Repo, Rev: ev.Rev, Commit: root, Data: commit.Data}, nil
+}
+
