@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs'
 const families = {
   drisl: () => import('./drisl.mjs'),
   lexicon: () => import('./lexicon.mjs'),
+  plc: () => import('./plc.mjs'),
 }
 
 const family = process.argv[2]
