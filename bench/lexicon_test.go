@@ -1,0 +1,149 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"sync"
+	"testing"
+
+	ilex "github.com/bluesky-social/indigo/atproto/lexicon"
+	"github.com/bluesky-social/indigo/atproto/atdata"
+	"github.com/townhall-dev/townhall/drisl"
+	"github.com/townhall-dev/townhall/lexicon"
+)
+
+// The lexicon corpus: the 402 real lexicons and the realistic app.bsky
+// records that package lexicon tests with (../lexicon/testdata, same
+// repository). Each record is held in both value models: townhall's (what
+// drisl decodes) and indigo's (what atdata decodes), converted from the
+// same JSON outside the timed loop.
+const (
+	lexiconDir     = "../lexicon/testdata/atproto-lexicons/lexicons"
+	lexiconRecords = "../lexicon/testdata/records/valid.json"
+)
+
+type lexRecord struct {
+	Name       string          `json:"name"`
+	Collection string          `json:"collection"`
+	RKey       string          `json:"rkey"`
+	Record     json.RawMessage `json:"record"`
+	townhall   any
+	indigo     map[string]any
+}
+
+type lexCorpus struct {
+	cat     *lexicon.Catalog
+	icat    *ilex.BaseCatalog
+	mix     []lexRecord // posts with facets and embeds, likes, follows, profiles
+	posts   []lexRecord // the posts alone
+	records []lexRecord // every sample record
+}
+
+var (
+	lexOnce sync.Once
+	lexC    *lexCorpus
+	lexErr  error
+)
+
+func loadLexCorpus(tb testing.TB) *lexCorpus {
+	tb.Helper()
+	lexOnce.Do(func() { lexC, lexErr = buildLexCorpus() })
+	if lexErr != nil {
+		tb.Fatal(lexErr)
+	}
+	return lexC
+}
+
+func buildLexCorpus() (*lexCorpus, error) {
+	ctx := context.Background()
+	c := &lexCorpus{cat: lexicon.NewCatalog(lexicon.CatalogOptions{}), icat: ilex.NewBaseCatalog()}
+	if err := c.cat.LoadDir(ctx, lexiconDir); err != nil {
+		return nil, err
+	}
+	if err := c.cat.CheckRefs(ctx); err != nil {
+		return nil, err
+	}
+	if err := c.icat.LoadDirectory(lexiconDir); err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(lexiconRecords)
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(data, &c.records); err != nil {
+		return nil, err
+	}
+	for i := range c.records {
+		r := &c.records[i]
+		if r.townhall, err = drisl.UnmarshalJSON(r.Record); err != nil {
+			return nil, err
+		}
+		if r.indigo, err = atdata.UnmarshalJSON(r.Record); err != nil {
+			return nil, err
+		}
+		switch r.Collection {
+		case "app.bsky.feed.post":
+			c.posts = append(c.posts, *r)
+			c.mix = append(c.mix, *r)
+		case "app.bsky.feed.like", "app.bsky.graph.follow", "app.bsky.actor.profile":
+			c.mix = append(c.mix, *r)
+		}
+	}
+	return c, nil
+}
+
+// TestLexiconAgree checks that both validators accept every benchmarked
+// record, so that the benchmark compares complete validations.
+func TestLexiconAgree(t *testing.T) {
+	c := loadLexCorpus(t)
+	for _, r := range c.records {
+		if err := c.cat.ValidateRecord(context.Background(), r.Collection, r.RKey, r.townhall, lexicon.ValidateOptions{}); err != nil {
+			t.Errorf("townhall: %s: %v", r.Name, err)
+		}
+		if err := ilex.ValidateRecord(c.icat, r.indigo, r.Collection, 0); err != nil {
+			t.Errorf("indigo: %s: %v", r.Name, err)
+		}
+	}
+	if len(c.posts) < 5 || len(c.mix) < 9 {
+		t.Fatalf("corpus too small: %d posts, %d records in the mix", len(c.posts), len(c.mix))
+	}
+}
+
+func benchLexicon(b *testing.B, recs []lexRecord) {
+	c := loadLexCorpus(b)
+	ctx := context.Background()
+	b.Run("townhall", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			for i := range recs {
+				if err := c.cat.ValidateRecord(ctx, recs[i].Collection, recs[i].RKey, recs[i].townhall, lexicon.ValidateOptions{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+	b.Run("indigo", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			for i := range recs {
+				if err := ilex.ValidateRecord(c.icat, recs[i].indigo, recs[i].Collection, 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+}
+
+// BenchmarkLexiconValidate validates the mix (7 posts with facets, images,
+// external, quote, record-with-media and labels; a like; a follow; a
+// profile) per operation. townhall also checks each record key; indigo's
+// ValidateRecord has no record-key check.
+func BenchmarkLexiconValidate(b *testing.B) {
+	benchLexicon(b, loadLexCorpus(b).mix)
+}
+
+// BenchmarkLexiconValidatePosts validates the 7 posts alone.
+func BenchmarkLexiconValidatePosts(b *testing.B) {
+	benchLexicon(b, loadLexCorpus(b).posts)
+}
