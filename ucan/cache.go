@@ -65,3 +65,13 @@ func (c *lru[K, V]) len() int {
 	defer c.mu.Unlock()
 	return c.ll.Len()
 }
+
+func (c *lru[K, V]) clear() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ll.Init()
+	clear(c.items)
+}

@@ -112,8 +112,8 @@ const (
 
 // Error is the error returned for every invalid token or chain. Name is one
 // of the Name* constants (the spec fixtures' names), Rule the exact rule,
-// Index the position of the offending token: -1 for the invocation itself,
-// 0.. for prf[Index] (root first).
+// Index the position of the offending token: -1 for the invocation (or the
+// token being parsed), 0.. for prf[Index] (root first).
 type Error struct {
 	Name   string
 	Rule   Rule
@@ -123,11 +123,10 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	where := "invocation"
+	s := fmt.Sprintf("ucan: %s: %s", e.Name, e.Rule)
 	if e.Index >= 0 {
-		where = fmt.Sprintf("prf[%d]", e.Index)
+		s = fmt.Sprintf("ucan: %s: prf[%d]: %s", e.Name, e.Index, e.Rule)
 	}
-	s := fmt.Sprintf("ucan: %s: %s: %s", e.Name, where, e.Rule)
 	if e.Detail != "" {
 		s += ": " + e.Detail
 	}

@@ -99,6 +99,14 @@ func NewValidator(opts ValidatorOptions) *Validator {
 // cache.
 func (v *Validator) CachedDelegations() int { return v.verified.len() }
 
+// ClearCache forgets every verified delegation and parsed did:key. Call it
+// when a Resolver learns that a DID's key changed and delegations verified
+// with the old key must be verified again.
+func (v *Validator) ClearCache() {
+	v.verified.clear()
+	v.keys.clear()
+}
+
 // resolveKey returns the key of a principal: did:key directly (cached),
 // other methods through the Resolver.
 func (v *Validator) resolveKey(ctx context.Context, did string) (PublicKey, error) {

@@ -423,6 +423,10 @@ func TestProofStoreAndCache(t *testing.T) {
 	if cs.gets != 3 || v.CachedDelegations() != 3 {
 		t.Fatalf("%d store reads, %d cached; want 3 and 3", cs.gets, v.CachedDelegations())
 	}
+	v.ClearCache()
+	if _, err := v.Validate(ctx, w.invoke("/x", nil).Bytes()); err != nil || cs.gets != 6 {
+		t.Fatalf("after ClearCache: %v, %d reads", err, cs.gets)
+	}
 	// Without a cache, every validation reads the store.
 	cs2 := &countingStore{ProofStore: w.store}
 	v2 := w.validator(ValidatorOptions{Proofs: cs2, CacheSize: -1})
