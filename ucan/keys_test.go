@@ -35,7 +35,7 @@ func TestParseDIDKey(t *testing.T) {
 		"", "did:key:", "did:key:z", "did:plc:abc", "did:key:zzzz0OIl",
 		"did:key:z6Mkp", // truncated ed25519
 		"did:key:z2J9gaYxrKVpdoG9A4gRnmpnRCcxU6agDtFVVBVdn1JedouoZN7SzcyREXXzWgt3gGiwpoHq7K68X4m32D8HgzG8wv3sY5j7", // P-384, unsupported
-		"did:key:zQ3shokFTS3brHcDQrn82RUDfCZESWL1ZdCEJwekUDPQiYBmX", // bad K-256 point
+		"did:key:zQ3shokFTS3brHcDQrn82RUDfCZESWL1ZdCEJwekUDPQiYBmX",                                                // bad K-256 point
 	} {
 		if _, err := ParseDIDKey(bad); err == nil {
 			t.Errorf("%q parsed", bad)
