@@ -1,0 +1,176 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/bluesky-social/indigo/atproto/atcrypto"
+	"github.com/townhall-dev/townhall/plc"
+)
+
+// The figure to beat is go-didplc's 0.3–0.4 ms per operation on this
+// machine class (not installable from the module proxy here, so there is
+// no peer sub-benchmark). Every benchmark reports ms/plc-op: wall time per
+// operation of the logs validated.
+
+func loadPLCVectors(b *testing.B) [][]plc.LogEntry {
+	files, err := filepath.Glob("testdata/plc/log_*.json")
+	if err != nil || len(files) != 10 {
+		b.Fatalf("want 10 vector logs, got %d (%v)", len(files), err)
+	}
+	var logs [][]plc.LogEntry
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var log []plc.LogEntry
+		if err := json.Unmarshal(data, &log); err != nil {
+			b.Fatal(err)
+		}
+		logs = append(logs, log)
+	}
+	return logs
+}
+
+func reportPerOp(b *testing.B, opsPerIter int) {
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/1e6/float64(b.N*opsPerIter), "ms/plc-op")
+}
+
+// BenchmarkPLCAuditLogVectors validates the 10 valid vector logs (36
+// operations, P-256 and K-256, legacy, nullifications, tombstones).
+func BenchmarkPLCAuditLogVectors(b *testing.B) {
+	logs := loadPLCVectors(b)
+	n := 0
+	for _, l := range logs {
+		n += len(l)
+	}
+	b.Run("townhall", func(b *testing.B) {
+		b.ReportAllocs()
+		keys := &plc.KeyCache{}
+		for b.Loop() {
+			for _, l := range logs {
+				if _, err := plc.ValidateAuditLog(l[0].DID, l, plc.ValidateOptions{Keys: keys}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		reportPerOp(b, n)
+	})
+}
+
+// genLog builds a log of n operations: a community genesis with rotation
+// keys [recovery, host], then n-1 host-signed updates one minute apart,
+// with a recovery-key nullification every 100 operations.
+func genLog(b *testing.B, n int, k256 bool) []plc.LogEntry {
+	gen := func() atcrypto.PrivateKeyExportable {
+		var k atcrypto.PrivateKeyExportable
+		var err error
+		if k256 {
+			k, err = atcrypto.GeneratePrivateKeyK256()
+		} else {
+			k, err = atcrypto.GeneratePrivateKeyP256()
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		return k
+	}
+	didKey := func(k atcrypto.PrivateKeyExportable) string {
+		pub, _ := k.PublicKey()
+		return pub.DIDKey()
+	}
+	recovery, host := gen(), gen()
+	g, did, err := plc.NewGenesis(plc.GenesisOptions{RecoveryKeys: []string{didKey(recovery)}, HostRotationKey: didKey(host),
+		SigningKey: didKey(host), Endpoint: "https://host.example"}, host)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := plc.NewAuditState(did, plc.ValidateOptions{})
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if _, err := s.Apply(g, at); err != nil {
+		b.Fatal(err)
+	}
+	var lastHost string
+	for i := 1; i < n; i++ {
+		at = at.Add(time.Minute)
+		var op *plc.Op
+		if i%100 == 0 {
+			op, _, err = plc.Nullify(s, lastHost, plc.MoveOptions{NewSigningKey: didKey(host), NewEndpoint: "https://host.example",
+				NewHostRotationKey: didKey(host)}, recovery, at)
+		} else {
+			op, err = plc.Update(s, plc.UpdateOptions{AlsoKnownAs: []string{fmt.Sprintf("at://c%d.example", i)}}, host)
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		res, err := s.Apply(op, at)
+		if err != nil {
+			b.Fatal(err)
+		}
+		lastHost = res.CID
+	}
+	return s.Entries()
+}
+
+func benchLong(b *testing.B, k256 bool) {
+	const n = 1000
+	log := genLog(b, n, k256)
+	for _, w := range []int{1, 0} {
+		name := "townhall"
+		if w == 1 {
+			name = "townhall/serial"
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := plc.ValidateAuditLog(log[0].DID, log, plc.ValidateOptions{Workers: w}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportPerOp(b, n)
+		})
+	}
+}
+
+// BenchmarkPLCAuditLogLongP256 validates a generated 1,000-operation log
+// signed with P-256 keys (a fresh key cache per validation).
+func BenchmarkPLCAuditLogLongP256(b *testing.B) { benchLong(b, false) }
+
+// BenchmarkPLCAuditLogLongK256 is the same with K-256 keys.
+func BenchmarkPLCAuditLogLongK256(b *testing.B) { benchLong(b, true) }
+
+// BenchmarkPLCSignatureFloor is one signature verification (indigo
+// atcrypto HashAndVerify over a 300-byte operation) per curve: the floor
+// under the per-operation cost of a log on one core, since every
+// operation's signature must be verified at least once.
+func BenchmarkPLCSignatureFloor(b *testing.B) {
+	msg := make([]byte, 300)
+	for _, c := range []struct {
+		name string
+		gen  func() (atcrypto.PrivateKeyExportable, error)
+	}{
+		{"p256", func() (atcrypto.PrivateKeyExportable, error) { return atcrypto.GeneratePrivateKeyP256() }},
+		{"k256", func() (atcrypto.PrivateKeyExportable, error) { return atcrypto.GeneratePrivateKeyK256() }},
+	} {
+		priv, err := c.gen()
+		if err != nil {
+			b.Fatal(err)
+		}
+		pub, _ := priv.PublicKey()
+		sig, _ := priv.HashAndSign(msg)
+		b.Run("townhall/"+c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := pub.HashAndVerify(msg, sig); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportPerOp(b, 1)
+		})
+	}
+}
