@@ -72,8 +72,6 @@ func (c *Commit) checkStructure(blk cid.Cid) error {
 	switch {
 	case c.Version != Version:
 		return verr(ErrBadCommit, blk, "unsupported version", nil)
-	case c.Prev != nil:
-		return verr(ErrBadCommit, blk, "prev is not null", nil)
 	case len(c.Sig) == 0:
 		return verr(ErrBadCommit, blk, "missing signature", nil)
 	case !c.Data.Defined():
@@ -89,7 +87,7 @@ func (c *Commit) checkStructure(blk cid.Cid) error {
 }
 
 // DecodeCommit decodes and structurally checks a commit block (strict DRISL,
-// no unknown fields, version 3, null prev, DID and TID syntax, signature
+// no unknown fields, version 3, DID and TID syntax, signature
 // present). It does not verify the signature.
 func DecodeCommit(data []byte) (*Commit, error) {
 	var c Commit

@@ -76,7 +76,6 @@ func TestDecodeCommitRejects(t *testing.T) {
 	good := Commit{DID: "did:plc:abcdefghijklmnopqrstuvwx", Version: 3, Data: blk("root").CID, Rev: "3lhhvdkcby3e2", Sig: []byte{1}}
 	cases := map[string]func(c *Commit){
 		"version": func(c *Commit) { c.Version = 2 },
-		"prev":    func(c *Commit) { x := blk("p").CID; c.Prev = &x },
 		"did":     func(c *Commit) { c.DID = "nope" },
 		"rev":     func(c *Commit) { c.Rev = "x" },
 		"sig":     func(c *Commit) { c.Sig = nil },
