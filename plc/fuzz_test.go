@@ -51,3 +51,37 @@ func FuzzParseOp(f *testing.F) {
 		_ = DataOf("did:plc:aaaaaaaaaaaaaaaaaaaaaaaa", op)
 	})
 }
+
+// FuzzValidateAuditLog feeds arbitrary bytes, read as a JSON audit log, to
+// ValidateAuditLog and to a directory's Import. Neither may panic, and
+// every validation error must be a typed *OpError or sentinel. The seed
+// corpus in testdata/fuzz/FuzzValidateAuditLog holds the 20 vector logs.
+func FuzzValidateAuditLog(f *testing.F) {
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) > 1<<16 {
+			return
+		}
+		var log []LogEntry
+		if json.Unmarshal(data, &log) != nil || len(log) == 0 || len(log) > 64 {
+			return
+		}
+		s, err := ValidateAuditLog(log[0].DID, log, ValidateOptions{Workers: 1})
+		if err != nil {
+			var oe *OpError
+			if !errors.As(err, &oe) && !errors.Is(err, ErrEmptyLog) {
+				t.Fatalf("untyped error %T: %v", err, err)
+			}
+			return
+		}
+		_ = s.Data()
+		d := NewDirectory(DirectoryOptions{})
+		if err := d.Import(t.Context(), log); err != nil {
+			t.Fatalf("valid log does not import: %v", err)
+		}
+		back, err := d.State(t.Context(), log[0].DID)
+		if err != nil || !reflect.DeepEqual(back.Entries(), s.Entries()) {
+			t.Fatalf("imported log differs: %v", err)
+		}
+	})
+}
