@@ -5,6 +5,7 @@ package interop
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
@@ -97,3 +98,5 @@ func (f *failures) done() {
 		}
 	}
 }
+
+func errorsIs(err, target error) bool { return errors.Is(err, target) }

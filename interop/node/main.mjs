@@ -12,6 +12,7 @@ const families = {
   drisl: () => import('./drisl.mjs'),
   lexicon: () => import('./lexicon.mjs'),
   plc: () => import('./plc.mjs'),
+  repo: () => import('./repo.mjs'),
 }
 
 const family = process.argv[2]
