@@ -89,7 +89,10 @@ func TestRepo(t *testing.T) {
 	pub, _ := key.priv.PublicKey()
 	did := "did:plc:" + randomBase32(r, 24)
 	clockAt := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(r.Int64N(int64(365 * 24 * time.Hour))))
-	clock := func() time.Time { clockAt = clockAt.Add(time.Duration(1+r.IntN(5000)) * time.Millisecond); return clockAt }
+	clock := func() time.Time {
+		clockAt = clockAt.Add(time.Duration(1+r.IntN(5000)) * time.Millisecond)
+		return clockAt
+	}
 	store := repo.NewMemStore()
 	rp, err := repo.Create(ctx, store, did, key.priv, repo.Options{Clock: clock})
 	if err != nil {
