@@ -42,6 +42,14 @@ func (f format) String() string { return formatNames[f] }
 
 // check reports whether s is in format f.
 func (f format) check(s string, lenientDatetime bool) error {
+	if f.fastAccept(s) {
+		return nil
+	}
+	return f.slowCheck(s, lenientDatetime)
+}
+
+// slowCheck is check without the fast path: indigo's syntax package alone.
+func (f format) slowCheck(s string, lenientDatetime bool) error {
 	var err error
 	switch f {
 	case fmtDID:
@@ -70,8 +78,32 @@ func (f format) check(s string, lenientDatetime bool) error {
 		_, err = syntax.ParseURI(s)
 	case fmtLanguage:
 		_, err = syntax.ParseLanguage(s)
+		if err != nil && privateUseLanguage(s) {
+			err = nil
+		}
 	}
 	return err
+}
+
+// privateUseLanguage reports whether s is an RFC 5646 private-use tag
+// ("x-" or "X-" then subtags of 1 to 8 letters and digits), which is a
+// well-formed language tag that syntax.ParseLanguage rejects when the x is
+// upper case (interop vector "X-fr-CH").
+func privateUseLanguage(s string) bool {
+	if len(s) < 3 || len(s) > 128 || (s[0] != 'x' && s[0] != 'X') || s[1] != '-' {
+		return false
+	}
+	for _, sub := range strings.Split(s[2:], "-") {
+		if len(sub) < 1 || len(sub) > 8 {
+			return false
+		}
+		for i := 0; i < len(sub); i++ {
+			if !isAlnum(sub[i]) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // graphemes counts the extended grapheme clusters of s (Unicode UAX #29, as

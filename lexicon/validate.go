@@ -7,6 +7,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/bluesky-social/indigo/atproto/syntax"
 	"github.com/ipfs/go-cid"
@@ -42,11 +43,15 @@ type ValidateOptions struct {
 }
 
 // validator carries the state of one validation call.
+// It is passed by value: it is small, and a pointer to it would escape to
+// the heap through the recursive calls.
 type validator struct {
-	ctx      context.Context
-	cat      *Catalog
-	opts     *ValidateOptions
-	maxDepth int
+	ctx             context.Context
+	cat             *Catalog
+	maxDepth        int
+	strictUnions    bool
+	allowLegacyBlob bool
+	lenientDatetime bool
 }
 
 func (c *Catalog) newValidator(ctx context.Context, opts *ValidateOptions) validator {
@@ -54,7 +59,8 @@ func (c *Catalog) newValidator(ctx context.Context, opts *ValidateOptions) valid
 	if d <= 0 {
 		d = DefaultMaxDepth
 	}
-	return validator{ctx: ctx, cat: c, opts: opts, maxDepth: d}
+	return validator{ctx: ctx, cat: c, maxDepth: d, strictUnions: opts.StrictUnions,
+		allowLegacyBlob: opts.AllowLegacyBlob, lenientDatetime: opts.LenientDatetime}
 }
 
 // ValidateRecord validates a record of the given collection (an NSID whose
@@ -99,16 +105,16 @@ func (c *Catalog) ValidateRecord(ctx context.Context, collection, rkey string, r
 }
 
 func checkRecordKey(n *node, rkey string) *verr {
-	if _, err := syntax.ParseRecordKey(rkey); err != nil {
+	if err := fmtRecordKey.check(rkey, false); err != nil {
 		return &verr{constraint: ConstraintRecordKey, detail: fmt.Sprintf("invalid record key %q", rkey), err: err}
 	}
 	switch n.key {
 	case keyTID:
-		if _, err := syntax.ParseTID(rkey); err != nil {
+		if err := fmtTID.check(rkey, false); err != nil {
 			return &verr{constraint: ConstraintRecordKey, detail: fmt.Sprintf("record key %q is not a TID", rkey), err: err}
 		}
 	case keyNSID:
-		if _, err := syntax.ParseNSID(rkey); err != nil {
+		if err := fmtNSID.check(rkey, false); err != nil {
 			return &verr{constraint: ConstraintRecordKey, detail: fmt.Sprintf("record key %q is not an NSID", rkey), err: err}
 		}
 	case keyLiteral:
@@ -170,7 +176,7 @@ func wrongType(want string, got any) *verr {
 }
 
 // value validates v against n at nesting depth.
-func (v *validator) value(n *node, val any, depth int) *verr {
+func (v validator) value(n *node, val any, depth int) *verr {
 	switch n.kind {
 	case kString:
 		s, ok := val.(string)
@@ -266,16 +272,16 @@ func isCID(val any) bool {
 	return false
 }
 
-func (v *validator) str(n *node, s string) *verr {
+func (v validator) str(n *node, s string) *verr {
 	if n.minLen >= 0 && int64(len(s)) < n.minLen {
 		return fail(ConstraintMinLength, fmt.Sprintf("%d UTF-8 bytes, fewer than %d", len(s), n.minLen))
 	}
 	if n.maxLen >= 0 && int64(len(s)) > n.maxLen {
 		return fail(ConstraintMaxLength, fmt.Sprintf("%d UTF-8 bytes, more than %d", len(s), n.maxLen))
 	}
-	// A string has at most as many graphemes as bytes: count only when the
-	// byte length does not decide.
-	if n.maxGraphemes >= 0 && int64(len(s)) > n.maxGraphemes {
+	// A string has at most as many graphemes as code points, and at most as
+	// many code points as bytes: segment only when neither bound decides.
+	if n.maxGraphemes >= 0 && int64(len(s)) > n.maxGraphemes && int64(utf8.RuneCountInString(s)) > n.maxGraphemes {
 		if g := graphemes(s); g > n.maxGraphemes {
 			return fail(ConstraintMaxGraphemes, fmt.Sprintf("%d graphemes, more than %d", g, n.maxGraphemes))
 		}
@@ -297,7 +303,7 @@ func (v *validator) str(n *node, s string) *verr {
 		return fail(ConstraintConst, fmt.Sprintf("must be %q", *n.constStr))
 	}
 	if n.format != fmtNone {
-		if err := n.format.check(s, v.opts.LenientDatetime); err != nil {
+		if err := n.format.check(s, v.lenientDatetime); err != nil {
 			return &verr{constraint: ConstraintFormat, detail: fmt.Sprintf("not a valid %s", n.format), err: err}
 		}
 	}
@@ -356,7 +362,7 @@ func integer(n *node, val any) *verr {
 	return nil
 }
 
-func (v *validator) object(n *node, m map[string]any, depth int) *verr {
+func (v validator) object(n *node, m map[string]any, depth int) *verr {
 	if depth >= v.maxDepth {
 		return fail(ConstraintDepth, fmt.Sprintf("nested deeper than %d", v.maxDepth))
 	}
@@ -385,7 +391,7 @@ func (v *validator) object(n *node, m map[string]any, depth int) *verr {
 // union validates val against union n. typ, if not "", is the member type
 // given out of band (the header of a subscription message); otherwise it is
 // the $type of val.
-func (v *validator) union(n *node, val any, typ string, depth int) *verr {
+func (v validator) union(n *node, val any, typ string, depth int) *verr {
 	m, ok := val.(map[string]any)
 	if !ok {
 		return wrongType("object (union)", val)
@@ -407,7 +413,7 @@ func (v *validator) union(n *node, val any, typ string, depth int) *verr {
 	}
 	member, err := v.cat.lookupLocal(v.ctx, strings.TrimSuffix(typ, "#main"))
 	if err != nil || member == nil {
-		if v.opts.StrictUnions {
+		if v.strictUnions {
 			return fail(ConstraintUnknownType, fmt.Sprintf("$type %q is not in the catalog", typ)).field("$type")
 		}
 		return nil
@@ -417,7 +423,7 @@ func (v *validator) union(n *node, val any, typ string, depth int) *verr {
 		member = member.body
 	case kObject:
 	default:
-		if v.opts.StrictUnions {
+		if v.strictUnions {
 			return fail(ConstraintUnknownType, fmt.Sprintf("$type %q is a %s, not an object", typ, kindName(member.kind))).field("$type")
 		}
 		return nil
@@ -425,7 +431,7 @@ func (v *validator) union(n *node, val any, typ string, depth int) *verr {
 	return v.value(member, m, depth)
 }
 
-func (v *validator) blob(n *node, val any) *verr {
+func (v validator) blob(n *node, val any) *verr {
 	m, ok := val.(map[string]any)
 	if !ok {
 		return wrongType("blob", val)
@@ -449,7 +455,7 @@ func (v *validator) blob(n *node, val any) *verr {
 		}
 		size = x
 	} else {
-		if !v.opts.AllowLegacyBlob {
+		if !v.allowLegacyBlob {
 			return fail(ConstraintBlob, `blob needs $type "blob" (legacy blobs not allowed)`)
 		}
 		c, ok := m["cid"].(string)

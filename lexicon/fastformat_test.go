@@ -1,0 +1,110 @@
+package lexicon
+
+import (
+	"bufio"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var syntaxFiles = map[string]format{
+	"atidentifier": fmtAtIdentifier, "aturi": fmtATURI, "cid": fmtCID, "datetime": fmtDatetime,
+	"did": fmtDID, "handle": fmtHandle, "language": fmtLanguage, "nsid": fmtNSID,
+	"recordkey": fmtRecordKey, "tid": fmtTID, "uri": fmtURI,
+}
+
+func readLines(t *testing.T, path string) []string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "#") || strings.TrimSpace(line) == "" {
+			continue
+		}
+		out = append(out, line)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestFastFormats checks, on the atproto interop syntax vectors, that the
+// fast paths accept only what indigo's syntax package accepts, reject every
+// invalid vector, and take most valid ones.
+func TestFastFormats(t *testing.T) {
+	files, err := filepath.Glob("testdata/interop/syntax/*.txt")
+	if err != nil || len(files) == 0 {
+		t.Fatal("no syntax vectors", err)
+	}
+	for _, file := range files {
+		base := filepath.Base(file)
+		name, _, _ := strings.Cut(base, "_")
+		f, ok := syntaxFiles[name]
+		if !ok {
+			t.Fatalf("unmapped vector file %s", base)
+		}
+		valid := strings.HasSuffix(base, "_syntax_valid.txt")
+		// *_parse_invalid vectors are well-formed but semantically invalid
+		// (duplicate language variants, impossible dates): formats check
+		// syntax, so for them only the subset property is asserted.
+		parseInvalid := strings.HasSuffix(base, "_parse_invalid.txt")
+		fast, total := 0, 0
+		for _, s := range readLines(t, file) {
+			total++
+			slow := f.check(s, false) // fast path, then syntax
+			authority := syntaxCheck(f, s, false)
+			if f.fastAccept(s) {
+				fast++
+				if authority != nil {
+					t.Errorf("%s: fast path accepts %q, syntax says %v", base, s, authority)
+				}
+			}
+			if (slow == nil) != (authority == nil) {
+				t.Errorf("%s: %q: check %v, syntax %v", base, s, slow, authority)
+			}
+			if strings.HasSuffix(base, "_syntax_invalid.txt") && slow == nil {
+				t.Errorf("%s: invalid vector %q accepted", base, s)
+			}
+			if valid && authority != nil {
+				t.Errorf("%s: syntax rejects valid vector %q: %v", base, s, authority)
+			}
+		}
+		if valid {
+			t.Logf("%s: fast path takes %d of %d", base, fast, total)
+		} else if !parseInvalid && fast != 0 {
+			t.Errorf("%s: fast path accepts %d invalid vectors", base, fast)
+		}
+	}
+}
+
+// syntaxCheck is format.check without the fast path.
+func syntaxCheck(f format, s string, lenient bool) error {
+	return f.slowCheck(s, lenient)
+}
+
+// FuzzFastFormats checks the subset property on random strings.
+func FuzzFastFormats(f *testing.F) {
+	for _, s := range []string{"did:plc:ewvi7nxzyoun6zhxrhs64oiz", "did:web:example.com", "alice.bsky.social",
+		"app.bsky.feed.post", "at://did:plc:x/app.bsky.feed.post/3l6oveex3ii2l", "2024-11-20T23:15:04.123Z",
+		"2024-02-29T00:00:00Z", "bafyreiclp443lavogvhj3d2ob2cxbfuscni2k5jk7bebjzg7khl3esabwq", "3l6oveex3ii2l",
+		"https://example.com/a?b=c", "en-US", "i-klingon", "self", "..", "xn--ls8h.test"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for fm := fmtDID; fm <= fmtLanguage; fm++ {
+			if fm.fastAccept(s) {
+				if err := syntaxCheck(fm, s, false); err != nil {
+					t.Fatalf("%s: fast path accepts %q, syntax says %v", fm, s, err)
+				}
+			}
+		}
+	})
+}
