@@ -7,8 +7,8 @@ import (
 	"sync"
 	"testing"
 
-	ilex "github.com/bluesky-social/indigo/atproto/lexicon"
 	"github.com/bluesky-social/indigo/atproto/atdata"
+	ilex "github.com/bluesky-social/indigo/atproto/lexicon"
 	"github.com/townhall-dev/townhall/drisl"
 	"github.com/townhall-dev/townhall/lexicon"
 )
