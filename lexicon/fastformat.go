@@ -14,12 +14,16 @@ import "strings"
 // the subset property against the syntax package on the interop syntax
 // vectors and on random strings.
 
-func isLower(c byte) bool    { return c >= 'a' && c <= 'z' }
-func isAlpha(c byte) bool    { return isLower(c) || (c >= 'A' && c <= 'Z') }
-func isDigit(c byte) bool    { return c >= '0' && c <= '9' }
-func isAlnum(c byte) bool    { return isAlpha(c) || isDigit(c) }
-func isDIDChar(c byte) bool  { return isAlnum(c) || c == '.' || c == '_' || c == ':' || c == '%' || c == '-' }
-func isRKeyChar(c byte) bool { return isAlnum(c) || c == '_' || c == '~' || c == '.' || c == ':' || c == '-' }
+func isLower(c byte) bool { return c >= 'a' && c <= 'z' }
+func isAlpha(c byte) bool { return isLower(c) || (c >= 'A' && c <= 'Z') }
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+func isAlnum(c byte) bool { return isAlpha(c) || isDigit(c) }
+func isDIDChar(c byte) bool {
+	return isAlnum(c) || c == '.' || c == '_' || c == ':' || c == '%' || c == '-'
+}
+func isRKeyChar(c byte) bool {
+	return isAlnum(c) || c == '_' || c == '~' || c == '.' || c == ':' || c == '-'
+}
 
 // fastAccept reports whether s is certainly valid in format f.
 func (f format) fastAccept(s string) bool {
