@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"testing/fstest"
 )
@@ -176,5 +177,43 @@ func wantSchemaPath(t *testing.T, err error, path string) {
 	var se *SchemaError
 	if !errors.As(err, &se) || se.Path != path {
 		t.Fatalf("got %v, want a *SchemaError at %q", err, path)
+	}
+}
+
+// TestConcurrentValidation validates from several goroutines on a fresh
+// catalog, so that lazy compilation races with validation (run with -race).
+func TestConcurrentValidation(t *testing.T) {
+	ctx := context.Background()
+	cat := NewCatalog(CatalogOptions{})
+	if err := cat.LoadDir(ctx, realLexicons); err != nil {
+		t.Fatal(err)
+	}
+	samples := readFixtures[sampleRecord](t, "testdata/records/valid.json")
+	vals := make([]any, len(samples))
+	for i, s := range samples {
+		v, err := fromJSON(s.Record)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vals[i] = v
+	}
+	errs := make(chan error, 4*len(samples))
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for k := range samples {
+				i := (k + g*5) % len(samples)
+				errs <- cat.ValidateRecord(ctx, samples[i].Collection, samples[i].RKey, vals[i], ValidateOptions{})
+			}
+		}(g)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
 	}
 }

@@ -43,13 +43,25 @@
 // # What is reused, and why
 //
 // String formats (did, handle, at-identifier, nsid, at-uri, cid, datetime,
-// tid, record-key, uri, language) and record keys are checked by indigo's
-// github.com/bluesky-social/indigo/atproto/syntax, the reference Go parsers.
+// tid, record-key, uri, language) and record keys are defined by indigo's
+// github.com/bluesky-social/indigo/atproto/syntax, the reference Go parsers,
+// and every string this package rejects is rejected by it. Because its
+// regular expressions cost several times the rest of a validation, each
+// format first goes through a small allocation-free scan (fastformat.go)
+// that accepts only a subset of what syntax accepts (the usual shapes:
+// did:plc, handles, canonical UTC datetimes, ...); anything else goes to
+// syntax, which decides and writes the error. The subset property is tested
+// on the atproto interop syntax vectors and by FuzzFastFormats. One
+// documented exception: language tags that are RFC 5646 private-use tags
+// with an upper-case X ("X-fr-CH", a valid interop vector) are accepted,
+// although syntax.ParseLanguage rejects them.
+//
 // Grapheme lengths count extended grapheme clusters of Unicode UAX #29 as
-// implemented by github.com/rivo/uniseg (the library indigo uses too);
-// strings of ASCII without CR skip segmentation, because there each byte is
-// one cluster. Lengths (minLength, maxLength) of strings are in
-// UTF-8 bytes.
+// implemented by github.com/rivo/uniseg (the library indigo uses too).
+// Segmentation runs only when cheaper bounds do not decide: a string has at
+// most as many clusters as code points and as bytes, and ASCII without CR
+// has exactly one cluster per byte. Lengths (minLength, maxLength) of
+// strings are in UTF-8 bytes.
 //
 // indigo's atproto/lexicon schema types and catalog loading were read and
 // followed (the field names, the permission-set rules, the accept-pattern
@@ -66,6 +78,8 @@
 // Object properties not in the schema are accepted unchecked, as the
 // specification requires. "unknown" values must be objects and not blobs;
 // their contents are not checked. knownValues are documentation only.
+// Formats are syntactic: a well-formed but semantically invalid language tag
+// (a repeated variant, "de-DE-1901-1901") is accepted, as by indigo.
 // Validation does not check that data is in the data model beyond what the
 // schema asks (that is drisl's job): for example floats are rejected only
 // where the schema expects an integer.
