@@ -39,7 +39,7 @@ type invocationCase struct {
 
 func loadJSON(t testing.TB, name string, v any) {
 	t.Helper()
-	data, err := os.ReadFile("testdata/ucan-spec/" + name)
+	data, err := readTestdata("ucan-spec/" + name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,6 +47,10 @@ func loadJSON(t testing.TB, name string, v any) {
 		t.Fatal(err)
 	}
 }
+
+func readTestdata(name string) ([]byte, error) { return os.ReadFile("testdata/" + name) }
+
+func jsonUnmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
 
 func TestSpecDelegation(t *testing.T) {
 	var f struct {
