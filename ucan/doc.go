@@ -72,7 +72,9 @@
 // must match (InvalidSubject); each aud is the next iss and the last aud is
 // the invoker (InvalidAudience); every proof's cmd covers the invoked cmd
 // (InvalidClaim: the chain's authority is the intersection, which admits
-// the spec's powerline example where "/" follows "/msg/send"); every
+// the spec's powerline example where "/" follows "/msg/send";
+// ValidatorOptions.StrictAttenuation also requires each delegation to
+// restate or narrow the previous one's command); every
 // proof's policy holds on args (MatchError); finally the ReplayGuard
 // records the invocation's CID (Replayed on a second use). Errors are
 // *Error with Name (the spec fixtures' names), Rule and Index, and match

@@ -49,6 +49,11 @@ type ValidatorOptions struct {
 	// MaxPolicySteps bounds the evaluation of each policy (default
 	// DefaultMaxPolicySteps).
 	MaxPolicySteps int
+	// StrictAttenuation additionally requires each delegation's command to
+	// be covered by the previous delegation's (pairwise restating or
+	// attenuating, as iso-ucan checks). It rejects the spec's powerline
+	// pattern of "/" after a narrower delegation. Off by default.
+	StrictAttenuation bool
 	// Executor, when set, is this validator's DID: an invocation whose
 	// aud (or, without aud, sub) differs is rejected with InvalidAudience.
 	Executor string
@@ -264,6 +269,13 @@ func (v *Validator) Validate(ctx context.Context, token []byte, attached ...[]by
 	// invoked command, so the authority exercised is within the
 	// intersection of the chain (this admits the spec's powerline example,
 	// where a powerline of "/" follows a delegation of /msg/send).
+	if v.opts.StrictAttenuation {
+		for i := 1; i < len(chain); i++ {
+			if !CommandCovers(chain[i-1].Command, chain[i].Command) {
+				return nil, newErr(NameInvalidClaim, RuleCommandCoverage, i, fmt.Sprintf("%s widens %s", chain[i].Command, chain[i-1].Command))
+			}
+		}
+	}
 	for i, d := range chain {
 		if !CommandCovers(d.Command, inv.Command) {
 			return nil, newErr(NameInvalidClaim, RuleCommandCoverage, i, fmt.Sprintf("%s does not cover %s", d.Command, inv.Command))

@@ -360,6 +360,12 @@ func TestCommandAttenuation(t *testing.T) {
 	}
 	_, err := w2.validator(ValidatorOptions{}).Validate(ctx, w2.invoke("/repo/delete", nil).Bytes())
 	wantName(t, err, NameInvalidClaim)
+	// StrictAttenuation rejects the wider later delegation.
+	_, err = w2.validator(ValidatorOptions{StrictAttenuation: true}).Validate(ctx, w2.invoke("/repo/create", nil).Bytes())
+	wantName(t, err, NameInvalidClaim)
+	if _, err := w.validator(ValidatorOptions{StrictAttenuation: true}).Validate(ctx, w.invoke("/repo/create", nil).Bytes()); err != nil {
+		t.Fatal(err)
+	}
 	// Reserved commands cannot be built or invoked.
 	if _, err := NewInvocation(w.invoker(), InvocationFields{Subject: w.signer[0].DID(), Command: "/ucan/x", NoExpiration: true}); err == nil {
 		t.Fatal("built /ucan/x")
