@@ -21,8 +21,7 @@ import (
 // is deterministic (ECDSA signatures still vary; the corpus does not depend
 // on them).
 func fixedKey(t testing.TB) atcrypto.PrivateKey {
-	secret := bytes.Repeat([]byte{0x42}, 32)
-	k, err := atcrypto.ParsePrivateBytesK256(secret)
+	k, err := atcrypto.ParsePrivateBytesK256(bytes.Repeat([]byte{0x42}, 32))
 	if err != nil {
 		t.Fatal(err)
 	}
