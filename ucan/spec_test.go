@@ -119,26 +119,29 @@ func TestSpecInvocation(t *testing.T) {
 	if len(f.Valid) != 7 || len(f.Invalid) != 13 {
 		t.Fatalf("%d valid, %d invalid; want 7 and 13", len(f.Valid), len(f.Invalid))
 	}
-	run := func(t *testing.T, c invocationCase) error {
+	run := func(t *testing.T, c invocationCase, strict bool) error {
 		var proofs [][]byte
 		for _, p := range c.Proofs {
 			proofs = append(proofs, b64(t, p.Slash.Bytes))
 		}
 		now := time.Unix(c.Time, 0)
-		v := NewValidator(ValidatorOptions{Now: func() time.Time { return now }})
+		v := NewValidator(ValidatorOptions{Now: func() time.Time { return now }, StrictAttenuation: strict})
 		_, err := v.Validate(context.Background(), b64(t, c.Invocation.Slash.Bytes), proofs...)
 		return err
 	}
 	for _, c := range f.Valid {
 		t.Run("valid/"+c.Name, func(t *testing.T) {
-			if err := run(t, c); err != nil {
+			if err := run(t, c, false); err != nil {
 				t.Errorf("%s: %v", c.Description, err)
+			}
+			if err := run(t, c, true); err != nil {
+				t.Errorf("%s, StrictAttenuation: %v", c.Description, err)
 			}
 		})
 	}
 	for _, c := range f.Invalid {
 		t.Run("invalid/"+c.Name, func(t *testing.T) {
-			err := run(t, c)
+			err := run(t, c, false)
 			if err == nil {
 				t.Fatalf("%s: accepted", c.Description)
 			}
