@@ -5,8 +5,10 @@ import (
 	"math/big"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
+	secp256k1 "gitlab.com/yawning/secp256k1-voi"
 )
 
 // Sign signs op in place with key: it sets op.Sig to the unpadded base64url
@@ -107,14 +109,44 @@ func isHighS(s []byte, k256 bool) bool {
 type KeyCache struct {
 	MaxEntries int
 
-	mu sync.RWMutex
-	m  map[string]*rotationKey
+	mu     sync.RWMutex
+	m      map[string]*rotationKey
+	tables atomic.Int32 // K-256 tables built for keys in m
+	gOnce  sync.Once
+	gTable *k256Table // the generator's table, built with the first key table
 }
 
 type rotationKey struct {
-	pub  atcrypto.PublicKey
-	k256 bool
-	err  error
+	pub   atcrypto.PublicKey
+	k256  bool
+	err   error
+	point *secp256k1.Point // K-256 only
+
+	uses  atomic.Int32
+	once  sync.Once
+	table atomic.Pointer[k256Table]
+}
+
+// verify reports whether sig is k's valid low-S signature over msg. A
+// K-256 key that keeps signing gets a precomputed table (k256table.go).
+func (c *KeyCache) verify(k *rotationKey, msg, sig []byte) bool {
+	if k.point != nil {
+		if t := k.table.Load(); t != nil {
+			return verifyK256Tables(c.gTable, t, msg, sig)
+		}
+		if k.uses.Add(1) >= tableThreshold {
+			k.once.Do(func() {
+				if c.tables.Add(1) <= maxTables {
+					c.gOnce.Do(func() { c.gTable = newK256Table(secp256k1.NewGeneratorPoint()) })
+					k.table.Store(newK256Table(k.point))
+				}
+			})
+			if t := k.table.Load(); t != nil {
+				return verifyK256Tables(c.gTable, t, msg, sig)
+			}
+		}
+	}
+	return k.pub.HashAndVerify(msg, sig) == nil
 }
 
 func (c *KeyCache) get(s string) *rotationKey {
@@ -132,6 +164,7 @@ func (c *KeyCache) get(s string) *rotationKey {
 	}
 	if c.m == nil || len(c.m) >= max {
 		c.m = make(map[string]*rotationKey)
+		c.tables.Store(0)
 	}
 	c.m[s] = k
 	c.mu.Unlock()
@@ -143,8 +176,14 @@ func parseRotationKey(s string) *rotationKey {
 	if err != nil {
 		return &rotationKey{err: fieldErr("rotationKeys", ErrUnsupportedKey, s)}
 	}
-	_, k256 := pub.(*atcrypto.PublicKeyK256)
-	return &rotationKey{pub: pub, k256: k256}
+	rk := &rotationKey{pub: pub}
+	if kp, ok := pub.(*atcrypto.PublicKeyK256); ok {
+		rk.k256 = true
+		if pt, err := secp256k1.NewPointFromBytes(kp.UncompressedBytes()); err == nil {
+			rk.point = pt
+		}
+	}
+	return rk
 }
 
 // verifyAny finds the first of keys that verifies sig over msg and returns
@@ -158,7 +197,7 @@ func verifyAny(cache *KeyCache, keys []string, msg, sig []byte, hint int) (int, 
 	}
 	if hint >= 0 && hint < len(keys) {
 		k := cache.get(keys[hint])
-		if k.err == nil && k.pub.HashAndVerify(msg, sig) == nil {
+		if k.err == nil && cache.verify(k, msg, sig) {
 			// Any earlier key that fails to parse would have made the
 			// in-order search fail first, as in the reference.
 			for i := 0; i < hint; i++ {
@@ -180,7 +219,7 @@ func verifyAny(cache *KeyCache, keys []string, msg, sig []byte, hint int) (int, 
 		if k.err != nil {
 			return -1, k.err
 		}
-		if k.pub.HashAndVerify(msg, sig) == nil {
+		if cache.verify(k, msg, sig) {
 			return i, nil
 		}
 	}
