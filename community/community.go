@@ -1,0 +1,378 @@
+package community
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/bluesky-social/indigo/atproto/atcrypto"
+	"github.com/ipfs/go-cid"
+
+	"github.com/townhall-dev/townhall/drisl"
+	"github.com/townhall-dev/townhall/mst"
+	"github.com/townhall-dev/townhall/repo"
+	"github.com/townhall-dev/townhall/ucan"
+)
+
+// Community is one community hosted here: its repository, its authorisation
+// state (rebuilt from the repository's records) and its single writer.
+// It is safe for concurrent use.
+type Community struct {
+	host      *Host
+	did       string
+	repo      *repo.Repo
+	key       atomic.Pointer[keyHolder]
+	validator *ucan.Validator
+	proofs    *ucan.MemoryProofStore
+	revoked   *ucan.MemoryRevocationStore
+
+	mu        sync.RWMutex
+	bindings  map[string]string // session key DID -> member DID
+	bans      map[string]bool   // member DID -> banned
+	grants    map[cid.Cid]*grantRecord
+	audiences map[string]*audience // name -> anchor (trees are owned by the writer)
+	roles     map[string]Role
+	joinRole  string
+
+	reqs     chan *request
+	quit     chan struct{}
+	done     chan struct{}
+	stopOnce sync.Once
+}
+
+type keyHolder struct {
+	ucan ucan.PublicKey
+	at   atcrypto.PublicKey
+}
+
+type audience struct {
+	name    string
+	root    cid.Cid
+	readers []string
+	tree    *mst.Tree // writer-owned
+}
+
+// DID returns the community's did:plc.
+func (c *Community) DID() string { return c.did }
+
+// Repo returns the community's repository (read it freely; never write to
+// it directly: writes bypass the authorisation and receipts).
+func (c *Community) Repo() *repo.Repo { return c.repo }
+
+func (c *Community) currentKey() ucan.PublicKey { return c.key.Load().ucan }
+
+// SigningKey returns the community's current atproto signing key.
+func (c *Community) SigningKey() atcrypto.PublicKey { return c.key.Load().at }
+
+func (c *Community) setKey(k atcrypto.PublicKey) error {
+	uk, err := ucan.PublicKeyFromAtcrypto(k)
+	if err != nil {
+		return err
+	}
+	c.key.Store(&keyHolder{ucan: uk, at: k})
+	return nil
+}
+
+// start builds the community's state from r and starts its writer.
+func (h *Host) start(ctx context.Context, r *repo.Repo) (*Community, error) {
+	c := &Community{
+		host:      h,
+		did:       r.DID(),
+		repo:      r,
+		proofs:    ucan.NewMemoryProofStore(),
+		revoked:   ucan.NewMemoryRevocationStore(),
+		bindings:  map[string]string{},
+		bans:      map[string]bool{},
+		grants:    map[cid.Cid]*grantRecord{},
+		audiences: map[string]*audience{},
+		roles:     map[string]Role{},
+		reqs:      make(chan *request, 1024),
+		quit:      make(chan struct{}),
+		done:      make(chan struct{}),
+	}
+	if err := c.setKey(h.pubKey); err != nil {
+		return nil, err
+	}
+	c.validator = ucan.NewValidator(ucan.ValidatorOptions{
+		Resolver:    communityResolver{c},
+		Proofs:      c.proofs,
+		Revocations: c.revoked,
+		Replay:      ucan.NewMemoryReplayGuard(ucan.MemoryReplayGuardOptions{Now: h.opts.Clock}),
+		Now:         h.opts.Clock,
+	})
+	if err := c.load(ctx); err != nil {
+		return nil, err
+	}
+	go c.run()
+	return c, nil
+}
+
+// load rebuilds the authorisation state from the repository's records.
+func (c *Community) load(ctx context.Context) error {
+	if _, data, err := c.repo.GetRecord(ctx, NSIDProfile, "self"); err == nil {
+		var p profileRecord
+		if err := drisl.Unmarshal(data, &p); err != nil {
+			return fmt.Errorf("community: loading the profile: %w", err)
+		}
+		c.joinRole = p.JoinRole
+	}
+	err := c.eachRecord(ctx, NSIDRole, func(rkey string, data []byte) error {
+		var r roleRecord
+		if err := drisl.Unmarshal(data, &r); err != nil {
+			return err
+		}
+		c.roles[r.Name] = Role{Name: r.Name, Collections: r.Collections, Audiences: r.Audiences, Moderator: r.Moderator}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	err = c.eachRecord(ctx, NSIDGrant, func(rkey string, data []byte) error {
+		var g grantRecord
+		if err := drisl.Unmarshal(data, &g); err != nil {
+			return err
+		}
+		c.addGrant(&g)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	err = c.eachRecord(ctx, NSIDBinding, func(rkey string, data []byte) error {
+		var b bindingRecord
+		if err := drisl.Unmarshal(data, &b); err != nil {
+			return err
+		}
+		c.bindings[b.SessionKey] = b.Member
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	err = c.eachRecord(ctx, NSIDRevocation, func(rkey string, data []byte) error {
+		var rv revocationRecord
+		if err := drisl.Unmarshal(data, &rv); err != nil {
+			return err
+		}
+		return c.revoked.AddRevocation(ctx, rv.Delegation, drisl.SumCID(drisl.CodecDagCBOR, rv.Invocation))
+	})
+	if err != nil {
+		return err
+	}
+	err = c.eachRecord(ctx, NSIDBan, func(rkey string, data []byte) error {
+		var b banRecord
+		if err := drisl.Unmarshal(data, &b); err != nil {
+			return err
+		}
+		c.bans[b.Member] = true
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	src := privateSource{c.host.private, c.did}
+	return c.eachRecord(ctx, NSIDAudience, func(rkey string, data []byte) error {
+		var a audienceRecord
+		if err := drisl.Unmarshal(data, &a); err != nil {
+			return err
+		}
+		c.audiences[a.Name] = &audience{name: a.Name, root: a.Root, readers: a.Readers,
+			tree: mst.Options{}.Load(src, a.Root)}
+		return nil
+	})
+}
+
+func (c *Community) eachRecord(ctx context.Context, collection string, fn func(rkey string, data []byte) error) error {
+	cursor := ""
+	for {
+		recs, next, err := c.repo.ListRecords(ctx, collection, repo.ListOptions{Cursor: cursor, Limit: 1000})
+		if err != nil {
+			return err
+		}
+		for _, r := range recs {
+			if err := fn(r.RKey, r.Value); err != nil {
+				return fmt.Errorf("community: loading %s/%s: %w", collection, r.RKey, err)
+			}
+		}
+		if next == "" || len(recs) == 0 {
+			return nil
+		}
+		cursor = next
+	}
+}
+
+func (c *Community) addGrant(g *grantRecord) {
+	c.grants[g.TokenCID] = g
+	_, _ = c.proofs.Put(g.Token)
+}
+
+// memberOf returns the member a session key is bound to.
+func (c *Community) memberOf(sessionKey string) (string, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	m, ok := c.bindings[stripFragment(sessionKey)]
+	return m, ok
+}
+
+func (c *Community) isBanned(member string) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.bans[member]
+}
+
+func stripFragment(did string) string {
+	if i := strings.IndexByte(did, '#'); i >= 0 {
+		return did[:i]
+	}
+	return did
+}
+
+// Grant is one delegation a session key holds, with the chain that proves
+// it: delegation tokens, root (issued by the community) first, ending with
+// the delegation to the session key.
+type Grant struct {
+	Command string
+	Chain   [][]byte
+}
+
+// Membership is what a member's client needs to invoke: the member's DID,
+// the session key, and the grants it holds.
+type Membership struct {
+	Community  string
+	Member     string
+	SessionKey string
+	Grants     []Grant
+}
+
+// Membership returns the current grants of a session key, each with its
+// chain rebuilt from the grant records (revoked delegations are skipped; the
+// newest root is preferred, so after a migration chains start at the roots
+// the new host re-issued).
+func (c *Community) Membership(ctx context.Context, sessionKey string) (*Membership, error) {
+	member, ok := c.memberOf(sessionKey)
+	if !ok {
+		return nil, errf(ErrNotMember, -1, nil, "%s", sessionKey)
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	m := &Membership{Community: c.did, Member: member, SessionKey: sessionKey}
+	for _, g := range c.sortedGrants() {
+		if g.Audience != sessionKey {
+			continue
+		}
+		chain, ok := c.chainLocked(ctx, g, 0)
+		if !ok {
+			continue
+		}
+		m.Grants = append(m.Grants, Grant{Command: g.Command, Chain: chain})
+	}
+	return m, nil
+}
+
+// sortedGrants returns the grants newest first.
+func (c *Community) sortedGrants() []*grantRecord {
+	out := make([]*grantRecord, 0, len(c.grants))
+	for _, g := range c.grants {
+		out = append(out, g)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].CreatedAt != out[j].CreatedAt {
+			return out[i].CreatedAt > out[j].CreatedAt
+		}
+		return out[i].TokenCID.KeyString() < out[j].TokenCID.KeyString()
+	})
+	return out
+}
+
+func (c *Community) chainLocked(ctx context.Context, g *grantRecord, depth int) ([][]byte, bool) {
+	if depth >= ucan.DefaultMaxChainLength {
+		return nil, false
+	}
+	if r, _ := c.revoked.IsRevoked(ctx, g.TokenCID); r {
+		return nil, false
+	}
+	if g.Issuer == c.did {
+		if !c.rootValid(g) {
+			return nil, false
+		}
+		return [][]byte{g.Token}, true
+	}
+	for _, p := range c.sortedGrants() {
+		if p.Audience != g.Issuer || !ucan.CommandCovers(p.Command, g.Command) {
+			continue
+		}
+		if chain, ok := c.chainLocked(ctx, p, depth+1); ok {
+			return append(chain, g.Token), true
+		}
+	}
+	return nil, false
+}
+
+// rootValid reports whether a root delegation verifies with the
+// community's current key (after a migration, roots signed by the old host
+// are superseded by re-issued ones).
+func (c *Community) rootValid(g *grantRecord) bool {
+	d, err := ucan.ParseDelegation(g.Token)
+	if err != nil {
+		return false
+	}
+	return c.currentKey().Verify(d.SignedBytes(), d.Signature) == nil
+}
+
+// GetRecord returns a public record's CID and DRISL bytes. Private records
+// are never returned here (they are not in the public tree).
+func (c *Community) GetRecord(ctx context.Context, collection, rkey string) (cid.Cid, []byte, error) {
+	return c.repo.GetRecord(ctx, collection, rkey)
+}
+
+// ListRecords lists public records of one collection.
+func (c *Community) ListRecords(ctx context.Context, collection string, opts repo.ListOptions) ([]repo.Record, string, error) {
+	return c.repo.ListRecords(ctx, collection, opts)
+}
+
+// Export writes the public repository as a CAR (com.atproto.sync.getRepo).
+// It walks the public tree only: private audience trees are not in it.
+func (c *Community) Export(ctx context.Context, w io.Writer) error {
+	return c.repo.Export(ctx, w)
+}
+
+// Events returns up to limit sync events of the community's repository
+// after cursor.
+func (c *Community) Events(ctx context.Context, cursor int64, limit int) ([]repo.Event, error) {
+	return repo.ReadEvents(ctx, c.repo.Store(), c.did, cursor, limit)
+}
+
+// Audiences returns the names of the community's audiences.
+func (c *Community) Audiences() []string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := make([]string, 0, len(c.audiences))
+	for n := range c.audiences {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Close stops the community's writer; queued requests fail with ErrClosed.
+func (c *Community) Close() error {
+	c.host.mu.Lock()
+	if c.host.open[c.did] == c {
+		delete(c.host.open, c.did)
+	}
+	c.host.mu.Unlock()
+	c.stop()
+	return nil
+}
+
+func (c *Community) stop() {
+	c.stopOnce.Do(func() { close(c.quit) })
+	<-c.done
+}
+
+var errClosed = errors.New("closed")

@@ -1,0 +1,342 @@
+package community
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/bluesky-social/indigo/atproto/syntax"
+	"github.com/ipfs/go-cid"
+
+	"github.com/townhall-dev/townhall/drisl"
+	"github.com/townhall-dev/townhall/lexicon"
+	"github.com/townhall-dev/townhall/repo"
+	"github.com/townhall-dev/townhall/ucan"
+)
+
+// Commands a community executes. Members' grants cover /repo (writes, with a
+// collection and audience policy) and /audience/read; moderators and
+// founders hold "/" (everything, including the /community acts).
+const (
+	CmdCreate   = "/repo/create"        // args {collection, rkey, cid, audience?}
+	CmdUpdate   = "/repo/update"        // args {collection, rkey, cid, audience?}
+	CmdDelete   = "/repo/delete"        // args {collection, rkey, audience?}
+	CmdBatch    = "/repo/batch"         // args {writes: [{action, collection, rkey, cid?, audience?}]}
+	CmdModerate = "/community/delete"   // args {collection, rkey, audience?, reason?}: delete anyone's record
+	CmdRevoke   = "/community/revoke"   // args {delegation: link, reason?}
+	CmdBan      = "/community/ban"      // args {member: did, reason?}
+	CmdAudience = "/community/audience" // args {name, readers?: [role]}
+	CmdInvite   = "/community/invite"   // args {sessionKey, member, grants: [link]}
+	CmdRead     = "/audience/read"      // args {audience}
+	CmdJoin     = "/community/join"     // join proof: args {member, serviceAuth}, signed by the session key
+)
+
+// Request is an invocation with what travels beside it.
+type Request struct {
+	// Invocation is the signed UCAN invocation token.
+	Invocation []byte
+	// Proofs are delegation tokens the invocation's prf names. They may be
+	// omitted when the community recorded them (every grant is recorded).
+	Proofs [][]byte
+	// Records are the DRISL bytes of the records the invocation writes, in
+	// the order of its writes that carry a cid.
+	Records [][]byte
+}
+
+// Invoke executes one authorised act: a write (/repo/create, /repo/update,
+// /repo/delete, /repo/batch) or a moderation act (/community/delete,
+// /community/revoke, /community/ban, /community/audience). The checks, in
+// order: sizes; the invocation and its chain (ucan.Validator with the
+// community's recorded grants, revocations and a replay guard; the chain's
+// policies hold the collection and audience allow-lists); its lifetime
+// (exp required, at most Limits.MaxInvocationTTL ahead); the invoker bound to
+// a member who is not banned; the arguments; reserved collections; each
+// record's CID, DRISL and lexicon; then, in the writer, revocations and bans
+// again, record existence and ownership. A refused request writes nothing.
+func (c *Community) Invoke(ctx context.Context, req *Request) (*Result, error) {
+	lim := c.host.limits
+	if len(req.Records) > lim.MaxBatchWrites {
+		return nil, errf(ErrRecordTooLarge, -1, nil, "%d records, limit %d", len(req.Records), lim.MaxBatchWrites)
+	}
+	for i, r := range req.Records {
+		if len(r) > lim.MaxRecordBytes {
+			return nil, errf(ErrRecordTooLarge, i, nil, "%d bytes, limit %d", len(r), lim.MaxRecordBytes)
+		}
+	}
+	inv, member, err := c.authorize(ctx, req.Invocation, req.Proofs)
+	if err != nil {
+		return nil, err
+	}
+	switch inv.Command {
+	case CmdCreate, CmdUpdate, CmdDelete, CmdBatch:
+		return c.write(ctx, inv, member, req.Records)
+	case CmdModerate:
+		return c.moderateDelete(ctx, inv, member)
+	case CmdRevoke:
+		return c.revoke(ctx, inv, member)
+	case CmdBan:
+		return c.ban(ctx, inv, member)
+	case CmdAudience:
+		return c.createAudience(ctx, inv, member)
+	default:
+		return nil, errf(ErrBadRequest, -1, nil, "command %q is not executed by Invoke", inv.Command)
+	}
+}
+
+// authorize validates an invocation and returns it with the member its
+// issuer is bound to.
+func (c *Community) authorize(ctx context.Context, token []byte, proofs [][]byte) (*ucan.Invocation, string, error) {
+	inv, err := c.validator.Validate(ctx, token, proofs...)
+	if err != nil {
+		return nil, "", &Error{Kind: ErrUnauthorized, Index: -1, Err: err}
+	}
+	if inv.Subject != c.did {
+		return nil, "", errf(ErrUnauthorized, -1, nil, "invocation subject %s is not this community", inv.Subject)
+	}
+	now := c.host.now()
+	if inv.Expiration == nil || time.Unix(*inv.Expiration, 0).After(now.Add(c.host.limits.MaxInvocationTTL)) {
+		return nil, "", errf(ErrUnauthorized, -1, nil, "invocation lifetime exceeds %s", c.host.limits.MaxInvocationTTL)
+	}
+	member, ok := c.memberOf(inv.Issuer)
+	if !ok {
+		return nil, "", errf(ErrNotMember, -1, nil, "%s is not bound to a member", inv.Issuer)
+	}
+	if c.isBanned(member) {
+		return nil, "", errf(ErrBanned, -1, nil, "%s", member)
+	}
+	return inv, member, nil
+}
+
+// writeSpec is one write named by an invocation's arguments.
+type writeSpec struct {
+	action     repo.Action
+	collection string
+	rkey       string
+	audience   string
+	cid        cid.Cid
+}
+
+var writeKeys = map[string]bool{"collection": true, "rkey": true, "cid": true, "audience": true, "action": true}
+
+func parseWrite(m map[string]any, action repo.Action, i int, inBatch bool) (writeSpec, error) {
+	w := writeSpec{action: action}
+	for k := range m {
+		if !writeKeys[k] || (k == "action" && !inBatch) {
+			return w, errf(ErrBadRequest, i, nil, "unexpected argument %q", k)
+		}
+	}
+	str := func(k string, required bool) (string, error) {
+		v, ok := m[k]
+		if !ok {
+			if required {
+				return "", errf(ErrBadRequest, i, nil, "missing argument %q", k)
+			}
+			return "", nil
+		}
+		s, ok := v.(string)
+		if !ok {
+			return "", errf(ErrBadRequest, i, nil, "argument %q is not a string", k)
+		}
+		return s, nil
+	}
+	var err error
+	if inBatch {
+		a, err := str("action", true)
+		if err != nil {
+			return w, err
+		}
+		w.action = repo.Action(a)
+		if w.action != repo.ActionCreate && w.action != repo.ActionUpdate && w.action != repo.ActionDelete {
+			return w, errf(ErrBadRequest, i, nil, "action %q", a)
+		}
+	}
+	if w.collection, err = str("collection", true); err != nil {
+		return w, err
+	}
+	if _, err := syntax.ParseNSID(w.collection); err != nil {
+		return w, errf(ErrBadRequest, i, err, "collection")
+	}
+	if w.rkey, err = str("rkey", true); err != nil {
+		return w, err
+	}
+	if _, err := syntax.ParseRecordKey(w.rkey); err != nil {
+		return w, errf(ErrBadRequest, i, err, "rkey")
+	}
+	if w.audience, err = str("audience", false); err != nil {
+		return w, err
+	}
+	v, has := m["cid"]
+	if w.action == repo.ActionDelete {
+		if has {
+			return w, errf(ErrBadRequest, i, nil, "a delete names no cid")
+		}
+		return w, nil
+	}
+	if !has {
+		return w, errf(ErrBadRequest, i, nil, "missing argument \"cid\"")
+	}
+	switch cv := v.(type) {
+	case cid.Cid:
+		w.cid = cv
+	case *cid.Cid:
+		if cv != nil {
+			w.cid = *cv
+		}
+	}
+	if !w.cid.Defined() {
+		return w, errf(ErrBadRequest, i, nil, "argument \"cid\" is not a link")
+	}
+	return w, nil
+}
+
+func parseWrites(inv *ucan.Invocation, max int) ([]writeSpec, error) {
+	switch inv.Command {
+	case CmdBatch:
+		if len(inv.Args) != 1 {
+			return nil, errf(ErrBadRequest, -1, nil, "batch arguments are exactly {writes}")
+		}
+		list, ok := inv.Args["writes"].([]any)
+		if !ok || len(list) == 0 {
+			return nil, errf(ErrBadRequest, -1, nil, "writes is not a non-empty list")
+		}
+		if len(list) > max {
+			return nil, errf(ErrRecordTooLarge, -1, nil, "%d writes, limit %d", len(list), max)
+		}
+		out := make([]writeSpec, len(list))
+		for i, e := range list {
+			m, ok := e.(map[string]any)
+			if !ok {
+				return nil, errf(ErrBadRequest, i, nil, "write is not a map")
+			}
+			w, err := parseWrite(m, "", i, true)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = w
+		}
+		return out, nil
+	default:
+		action := repo.Action(strings.TrimPrefix(inv.Command, "/repo/"))
+		w, err := parseWrite(inv.Args, action, -1, false)
+		if err != nil {
+			return nil, err
+		}
+		return []writeSpec{w}, nil
+	}
+}
+
+func (c *Community) write(ctx context.Context, inv *ucan.Invocation, member string, records [][]byte) (*Result, error) {
+	specs, err := parseWrites(inv, c.host.limits.MaxBatchWrites)
+	if err != nil {
+		return nil, err
+	}
+	ops := make([]op, len(specs))
+	next := 0
+	seen := map[string]bool{}
+	for i, w := range specs {
+		if strings.HasPrefix(w.collection, reservedPrefix) {
+			return nil, errf(ErrReservedCollection, i, nil, "%s", w.collection)
+		}
+		key := w.audience + "\x00" + w.collection + "/" + w.rkey
+		if seen[key] {
+			return nil, errf(ErrBadRequest, i, nil, "path written twice")
+		}
+		seen[key] = true
+		if w.audience != "" {
+			if _, err := c.treeFor(w.audience); err != nil {
+				return nil, err
+			}
+		}
+		o := op{action: w.action, collection: w.collection, rkey: w.rkey, audience: w.audience, cid: w.cid}
+		if w.action != repo.ActionDelete {
+			if next >= len(records) {
+				return nil, errf(ErrBadRequest, i, nil, "record bytes missing")
+			}
+			data := records[next]
+			next++
+			if err := c.checkRecord(ctx, i, w, data); err != nil {
+				return nil, err
+			}
+			o.data = data
+		}
+		o.receipt = c.receipt(inv, member, w.action, o.path(), w.audience, o.cid)
+		ops[i] = o
+	}
+	if next != len(records) {
+		return nil, errf(ErrBadRequest, -1, nil, "%d record(s) beside the invocation that no write names", len(records)-next)
+	}
+	return c.submit(ctx, &request{ops: ops, member: member, proofs: inv.Proofs})
+}
+
+// checkRecord checks one record's bytes: the CID the invocation names,
+// strict DRISL, the atproto data model, the lexicon, and a nonce for private
+// records.
+func (c *Community) checkRecord(ctx context.Context, i int, w writeSpec, data []byte) error {
+	if got := drisl.SumCID(drisl.CodecDagCBOR, data); got != w.cid {
+		return errf(ErrBadRequest, i, nil, "record bytes hash to %s, the invocation names %s", got, w.cid)
+	}
+	var v any
+	if err := drisl.Unmarshal(data, &v); err != nil {
+		return errf(ErrInvalidRecord, i, err, "")
+	}
+	if err := drisl.CheckRecord(v); err != nil {
+		return errf(ErrInvalidRecord, i, err, "")
+	}
+	if err := c.host.catalog.ValidateRecord(ctx, w.collection, w.rkey, v, lexicon.ValidateOptions{}); err != nil {
+		return errf(ErrInvalidRecord, i, err, "")
+	}
+	if w.audience != "" {
+		m, _ := v.(map[string]any)
+		n, ok := m["nonce"].([]byte)
+		if !ok || len(n) < MinNonceBytes {
+			return errf(ErrInvalidRecord, i, nil, "a private record needs a nonce of at least %d random bytes", MinNonceBytes)
+		}
+	}
+	return nil
+}
+
+// MinNonceBytes is the least random nonce a private record must carry.
+const MinNonceBytes = 16
+
+func (c *Community) receipt(inv *ucan.Invocation, member string, action repo.Action, path, aud string, rc cid.Cid) *Receipt {
+	r := &Receipt{Type: NSIDReceipt, Path: path, Action: string(action), Audience: aud,
+		Invocation: inv.Bytes(), InvocationCID: inv.CID(), Author: member, Proofs: inv.Proofs,
+		CreatedAt: timestamp(c.host.now())}
+	if rc.Defined() {
+		r.Record = &rc
+	}
+	return r
+}
+
+func argString(inv *ucan.Invocation, k string, required bool) (string, error) {
+	v, ok := inv.Args[k]
+	if !ok {
+		if required {
+			return "", errf(ErrBadRequest, -1, nil, "missing argument %q", k)
+		}
+		return "", nil
+	}
+	s, ok := v.(string)
+	if !ok {
+		return "", errf(ErrBadRequest, -1, nil, "argument %q is not a string", k)
+	}
+	return s, nil
+}
+
+func onlyKeys(inv *ucan.Invocation, keys ...string) error {
+	for k := range inv.Args {
+		found := false
+		for _, want := range keys {
+			if k == want {
+				found = true
+			}
+		}
+		if !found {
+			return errf(ErrBadRequest, -1, nil, "unexpected argument %q", k)
+		}
+	}
+	return nil
+}
+
+var _ = fmt.Sprintf

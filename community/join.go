@@ -1,0 +1,401 @@
+package community
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/bluesky-social/indigo/atproto/auth"
+	"github.com/bluesky-social/indigo/atproto/syntax"
+	"github.com/ipfs/go-cid"
+
+	"github.com/townhall-dev/townhall/plc"
+	"github.com/townhall-dev/townhall/repo"
+	"github.com/townhall-dev/townhall/ucan"
+)
+
+// The lexicon methods (lxm) service-auth JWTs must name.
+const (
+	LXMCreate = "dev.townhall.community.create"
+	LXMJoin   = "dev.townhall.community.join"
+)
+
+// Role is a named set of capabilities. Members of a role receive, at join,
+// a "/repo" delegation whose policy allows the role's collections (exact
+// NSIDs or patterns with '*') in public and in the role's audiences, and an
+// "/audience/read" delegation for those audiences. A moderator role receives
+// "/" instead: every command.
+type Role struct {
+	Name        string
+	Collections []string
+	Audiences   []string
+	Moderator   bool
+}
+
+// JoinRequest is what a member presents to join (or a founder to Create).
+type JoinRequest struct {
+	// ServiceAuth is a service-auth JWT from the member's PDS: iss the
+	// member's DID, aud the community's DID (the host's ServiceDID for
+	// Create), lxm LXMJoin (LXMCreate).
+	ServiceAuth string
+	// Proof is a /community/join invocation signed by the session key
+	// (NewJoinProof): it names the member and the JWT, proving that the
+	// holder of the session key asks for the binding.
+	Proof []byte
+	// Invite is a /community/invite invocation of a moderator carrying the
+	// delegations to the session key (Session.Invite). Without it, the
+	// community must have an open-join role.
+	Invite *Request
+}
+
+// CreateOptions describes a new community.
+type CreateOptions struct {
+	Name        string
+	Description string
+	Handle      string
+	// RecoveryKeys are the founders' did:plc recovery keys (did:key),
+	// highest priority first; they outrank the host's rotation key.
+	RecoveryKeys []string
+	// Founders receive root delegations ("/") from the community.
+	Founders []JoinRequest
+	// Roles are written as role records.
+	Roles []Role
+	// JoinRole, if set, names the role anyone may join with, without an
+	// invitation.
+	JoinRole string
+}
+
+// Create makes a community: the did:plc genesis (rotation keys: the
+// recovery keys, then the host's; the host's signing key; the host's
+// endpoint) submitted to the directory, the repository, and a first commit
+// holding the profile, the roles, the founders' bindings and their root
+// delegations (as grant records).
+func (h *Host) Create(ctx context.Context, opts CreateOptions) (*Community, error) {
+	if h.opts.RotationKey == nil {
+		return nil, errf(ErrBadRequest, -1, nil, "host has no rotation key")
+	}
+	if len(opts.RecoveryKeys) == 0 || len(opts.Founders) == 0 {
+		return nil, errf(ErrBadRequest, -1, nil, "a community needs a recovery key and a founder")
+	}
+	type founder struct {
+		member, key, jwt string
+		proof            []byte
+	}
+	var founders []founder
+	for i, f := range opts.Founders {
+		m, k, err := h.verifyJoin(ctx, f, h.opts.ServiceDID, LXMCreate, "")
+		if err != nil {
+			return nil, fmt.Errorf("founder %d: %w", i, err)
+		}
+		founders = append(founders, founder{m, k, f.ServiceAuth, f.Proof})
+	}
+	roles := map[string]Role{}
+	for _, r := range opts.Roles {
+		if !audienceName.MatchString(r.Name) {
+			return nil, errf(ErrBadRequest, -1, nil, "role name %q", r.Name)
+		}
+		roles[r.Name] = r
+	}
+	if opts.JoinRole != "" {
+		if _, ok := roles[opts.JoinRole]; !ok {
+			return nil, errf(ErrBadRequest, -1, nil, "join role %q is not defined", opts.JoinRole)
+		}
+	}
+	rot, err := h.opts.RotationKey.PublicKey()
+	if err != nil {
+		return nil, err
+	}
+	gop, did, err := plc.NewGenesis(plc.GenesisOptions{RecoveryKeys: opts.RecoveryKeys, HostRotationKey: rot.DIDKey(),
+		SigningKey: h.pubKey.DIDKey(), Endpoint: h.opts.Endpoint, Handle: opts.Handle}, h.opts.RotationKey)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.opts.PLC.Submit(ctx, did, gop); err != nil {
+		return nil, fmt.Errorf("community: submitting the genesis operation: %w", err)
+	}
+	r, err := repo.Create(ctx, h.opts.Store, did, h.opts.SigningKey, h.repoOptions())
+	if err != nil {
+		return nil, err
+	}
+	c, err := h.start(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	now := timestamp(h.now())
+	prof := &profileRecord{Type: NSIDProfile, Name: opts.Name, Description: opts.Description, JoinRole: opts.JoinRole, CreatedAt: now}
+	ops := []op{}
+	for _, role := range opts.Roles {
+		rr := &roleRecord{Type: NSIDRole, Name: role.Name, Collections: role.Collections, Audiences: role.Audiences,
+			Moderator: role.Moderator, CreatedAt: now}
+		for _, s := range roleDelegations(role, did) {
+			rr.Commands = append(rr.Commands, s.cmd)
+		}
+		if len(rr.Commands) == 0 {
+			return nil, errf(ErrBadRequest, -1, nil, "role %q grants nothing", role.Name)
+		}
+		ops = append(ops, op{action: repo.ActionCreate, collection: NSIDRole, rkey: role.Name, value: rr})
+	}
+	var grants []*grantRecord
+	for _, f := range founders {
+		prof.Founders = append(prof.Founders, f.member)
+		ops = append(ops, op{action: repo.ActionCreate, collection: NSIDBinding, rkey: f.key,
+			value: &bindingRecord{Type: NSIDBinding, Member: f.member, SessionKey: f.key, ServiceAuth: f.jwt, Proof: f.proof, CreatedAt: now}})
+		d, err := ucan.NewDelegation(h.signer.WithDID(did), ucan.DelegationFields{Audience: f.key, Subject: did,
+			Command: "/", NoExpiration: true, Meta: map[string]any{"role": "founder"}})
+		if err != nil {
+			return nil, err
+		}
+		g := grantOf(d, f.member, "founder", now)
+		grants = append(grants, g)
+		ops = append(ops, op{action: repo.ActionCreate, collection: NSIDGrant, rkey: d.CID().String(), value: g})
+	}
+	ops = append([]op{{action: repo.ActionCreate, collection: NSIDProfile, rkey: "self", value: prof}}, ops...)
+	_, err = c.submit(ctx, &request{ops: ops, after: func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for _, f := range founders {
+			c.bindings[f.key] = f.member
+		}
+		for _, g := range grants {
+			c.addGrant(g)
+		}
+		c.roles = roles
+		c.joinRole = opts.JoinRole
+	}})
+	if err != nil {
+		c.stop()
+		return nil, err
+	}
+	h.mu.Lock()
+	h.open[did] = c
+	h.mu.Unlock()
+	return c, nil
+}
+
+func grantOf(d *ucan.Delegation, member, role, now string) *grantRecord {
+	g := &grantRecord{Type: NSIDGrant, Token: d.Bytes(), TokenCID: d.CID(), Issuer: d.Issuer, Audience: d.Audience,
+		Subject: d.Subject, Member: member, Command: d.Command, Role: role, CreatedAt: now}
+	if d.Expiration != nil {
+		g.ExpiresAt = timestamp(time.Unix(*d.Expiration, 0))
+	}
+	return g
+}
+
+type delegationSpec struct {
+	cmd    string
+	policy ucan.Policy
+}
+
+// roleDelegations returns the delegations a role's members receive.
+func roleDelegations(r Role, did string) []delegationSpec {
+	if r.Moderator {
+		return []delegationSpec{{cmd: "/"}}
+	}
+	var out []delegationSpec
+	if len(r.Collections) > 0 {
+		var colls []any
+		for _, c := range r.Collections {
+			if strings.Contains(c, "*") {
+				colls = append(colls, []any{"like", ".collection", c})
+			} else {
+				colls = append(colls, []any{"==", ".collection", c})
+			}
+		}
+		auds := []any{[]any{"==", ".audience", nil}}
+		for _, a := range r.Audiences {
+			auds = append(auds, []any{"==", ".audience", a})
+		}
+		elem := []any{"and", []any{[]any{"or", colls}, []any{"or", auds}}}
+		pol, err := ucan.ParsePolicy([]any{[]any{"or", []any{elem, []any{"all", ".writes", elem}}}})
+		if err == nil {
+			out = append(out, delegationSpec{cmd: "/repo", policy: pol})
+		}
+	}
+	if len(r.Audiences) > 0 {
+		var auds []any
+		for _, a := range r.Audiences {
+			auds = append(auds, []any{"==", ".audience", a})
+		}
+		pol, err := ucan.ParsePolicy([]any{[]any{"or", auds}})
+		if err == nil {
+			out = append(out, delegationSpec{cmd: CmdRead, policy: pol})
+		}
+	}
+	return out
+}
+
+// verifyJoin checks a service-auth JWT (with indigo's atproto/auth) and the
+// session key's join proof, and returns the member's DID and the session
+// key. subject is the community's DID ("" for Create: the proof is then
+// self-issued).
+func (h *Host) verifyJoin(ctx context.Context, jr JoinRequest, aud, lxm, subject string) (string, string, error) {
+	if h.opts.Identity == nil {
+		return "", "", errf(ErrServiceAuth, -1, nil, "host has no identity directory")
+	}
+	if aud == "" {
+		return "", "", errf(ErrServiceAuth, -1, nil, "no audience to check the JWT against (HostOptions.ServiceDID)")
+	}
+	nsid := syntax.NSID(lxm)
+	v := auth.ServiceAuthValidator{Audience: aud, Dir: h.opts.Identity}
+	member, err := v.Validate(ctx, jr.ServiceAuth, &nsid)
+	if err != nil {
+		return "", "", &Error{Kind: ErrServiceAuth, Index: -1, Detail: "JWT", Err: err}
+	}
+	inv, err := ucan.ParseInvocation(jr.Proof)
+	if err != nil {
+		return "", "", &Error{Kind: ErrServiceAuth, Index: -1, Detail: "join proof", Err: err}
+	}
+	key, err := ucan.ParseDIDKey(inv.Issuer)
+	if err != nil {
+		return "", "", &Error{Kind: ErrServiceAuth, Index: -1, Detail: "session key must be a did:key", Err: err}
+	}
+	if err := key.Verify(inv.SignedBytes(), inv.Signature); err != nil {
+		return "", "", &Error{Kind: ErrServiceAuth, Index: -1, Detail: "join proof signature", Err: err}
+	}
+	wantSub := subject
+	if wantSub == "" {
+		wantSub = inv.Issuer
+	}
+	if inv.Command != CmdJoin || inv.Subject != wantSub {
+		return "", "", errf(ErrServiceAuth, -1, nil, "join proof is not %s for %s", CmdJoin, wantSub)
+	}
+	if m, _ := inv.Args["member"].(string); m != member.String() {
+		return "", "", errf(ErrServiceAuth, -1, nil, "join proof names %q, the JWT %s", m, member)
+	}
+	if j, _ := inv.Args["serviceAuth"].(string); j != jr.ServiceAuth {
+		return "", "", errf(ErrServiceAuth, -1, nil, "join proof names another JWT")
+	}
+	if inv.Expiration == nil || time.Unix(*inv.Expiration, 0).Before(h.now()) {
+		return "", "", errf(ErrServiceAuth, -1, nil, "join proof expired or without exp")
+	}
+	return member.String(), inv.Issuer, nil
+}
+
+// Join binds a member's atproto DID to a session key and records the
+// delegations to that key: those of a moderator's invitation, or, without
+// one, the community's join role delegated by the community itself. It
+// returns the membership the member's client invokes with.
+func (c *Community) Join(ctx context.Context, jr JoinRequest) (*Membership, error) {
+	member, key, err := c.host.verifyJoin(ctx, jr, c.did, LXMJoin, c.did)
+	if err != nil {
+		return nil, err
+	}
+	if c.isBanned(member) {
+		return nil, errf(ErrBanned, -1, nil, "%s", member)
+	}
+	if _, bound := c.memberOf(key); bound {
+		return nil, errf(ErrBadRequest, -1, nil, "session key %s is already bound", key)
+	}
+	now := timestamp(c.host.now())
+	var grants []*grantRecord
+	var inviter string
+	var invProofs []cid.Cid
+	var invInv *ucan.Invocation
+	if jr.Invite != nil {
+		inv, by, err := c.authorize(ctx, jr.Invite.Invocation, jr.Invite.Proofs)
+		if err != nil {
+			return nil, err
+		}
+		if inv.Command != CmdInvite {
+			return nil, errf(ErrBadRequest, -1, nil, "invitation command is %q", inv.Command)
+		}
+		ds, err := c.checkInvite(inv, jr.Invite.Proofs, member, key)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range ds {
+			grants = append(grants, grantOf(d, member, "", now))
+		}
+		inviter, invProofs, invInv = by, inv.Proofs, inv
+	} else {
+		c.mu.RLock()
+		role, ok := c.roles[c.joinRole]
+		c.mu.RUnlock()
+		if c.joinRole == "" || !ok {
+			return nil, errf(ErrUnauthorized, -1, nil, "this community joins by invitation only")
+		}
+		for _, s := range roleDelegations(role, c.did) {
+			d, err := ucan.NewDelegation(c.host.signer.WithDID(c.did), ucan.DelegationFields{Audience: key, Subject: c.did,
+				Command: s.cmd, Policy: s.policy, NoExpiration: true, Meta: map[string]any{"role": role.Name}})
+			if err != nil {
+				return nil, err
+			}
+			grants = append(grants, grantOf(d, member, role.Name, now))
+		}
+	}
+	ops := []op{{action: repo.ActionCreate, collection: NSIDBinding, rkey: key,
+		value: &bindingRecord{Type: NSIDBinding, Member: member, SessionKey: key, ServiceAuth: jr.ServiceAuth, Proof: jr.Proof, CreatedAt: now}}}
+	for _, g := range grants {
+		o := op{action: repo.ActionCreate, collection: NSIDGrant, rkey: g.TokenCID.String(), value: g}
+		if invInv != nil {
+			o.receipt = c.receipt(invInv, inviter, repo.ActionCreate, o.path(), "", cid.Undef)
+		}
+		ops = append(ops, o)
+	}
+	_, err = c.submit(ctx, &request{ops: ops, member: inviter, proofs: invProofs, check: func() error {
+		if c.isBanned(member) {
+			return errf(ErrBanned, -1, nil, "%s", member)
+		}
+		return nil
+	}, after: func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.bindings[key] = member
+		for _, g := range grants {
+			c.addGrant(g)
+		}
+	}})
+	if err != nil {
+		return nil, err
+	}
+	return c.Membership(ctx, key)
+}
+
+// checkInvite checks the delegations an invitation carries: each is named
+// in args.grants, attached, signed by the inviter, to the session key, for
+// this community, and not expired.
+func (c *Community) checkInvite(inv *ucan.Invocation, attached [][]byte, member, key string) ([]*ucan.Delegation, error) {
+	if err := onlyKeys(inv, "sessionKey", "member", "grants"); err != nil {
+		return nil, err
+	}
+	if s, _ := inv.Args["sessionKey"].(string); s != key {
+		return nil, errf(ErrUnauthorized, -1, nil, "invitation is for session key %q", s)
+	}
+	if m, _ := inv.Args["member"].(string); m != member {
+		return nil, errf(ErrUnauthorized, -1, nil, "invitation is for member %q", m)
+	}
+	list, ok := inv.Args["grants"].([]any)
+	if !ok || len(list) == 0 || len(list) > 8 {
+		return nil, errf(ErrBadRequest, -1, nil, "grants is not a list of 1 to 8 links")
+	}
+	byCID := map[cid.Cid]*ucan.Delegation{}
+	for _, t := range attached {
+		if d, err := ucan.ParseDelegation(t); err == nil {
+			byCID[d.CID()] = d
+		}
+	}
+	var out []*ucan.Delegation
+	for _, e := range list {
+		l, ok := e.(cid.Cid)
+		if !ok {
+			return nil, errf(ErrBadRequest, -1, nil, "grants holds a non-link")
+		}
+		d := byCID[l]
+		if d == nil {
+			return nil, errf(ErrBadRequest, -1, nil, "granted delegation %s is not attached", l)
+		}
+		if d.Issuer != inv.Issuer || d.Audience != key || d.Subject != c.did {
+			return nil, errf(ErrUnauthorized, -1, nil, "granted delegation %s: issuer, audience or subject", l)
+		}
+		pk, err := ucan.ParseDIDKey(d.Issuer)
+		if err != nil || pk.Verify(d.SignedBytes(), d.Signature) != nil {
+			return nil, errf(ErrUnauthorized, -1, err, "granted delegation %s: signature", l)
+		}
+		if d.Expiration != nil && time.Unix(*d.Expiration, 0).Before(c.host.now()) {
+			return nil, errf(ErrUnauthorized, -1, nil, "granted delegation %s expired", l)
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}

@@ -1,0 +1,116 @@
+package community
+
+import (
+	"crypto/sha256"
+	"encoding/base32"
+	"time"
+
+	"github.com/ipfs/go-cid"
+)
+
+// The records this package writes, as DRISL structs. Field names follow the
+// lexicons in lexicons/dev/townhall/community.
+
+type profileRecord struct {
+	Type        string   `cbor:"$type"`
+	Name        string   `cbor:"name"`
+	Description string   `cbor:"description,omitempty"`
+	Founders    []string `cbor:"founders,omitempty"`
+	JoinRole    string   `cbor:"joinRole,omitempty"`
+	CreatedAt   string   `cbor:"createdAt"`
+}
+
+type roleRecord struct {
+	Type        string   `cbor:"$type"`
+	Name        string   `cbor:"name"`
+	Commands    []string `cbor:"commands"`
+	Collections []string `cbor:"collections,omitempty"`
+	Audiences   []string `cbor:"audiences,omitempty"`
+	Moderator   bool     `cbor:"moderator,omitempty"`
+	CreatedAt   string   `cbor:"createdAt"`
+}
+
+type grantRecord struct {
+	Type      string  `cbor:"$type"`
+	Token     []byte  `cbor:"token"`
+	TokenCID  cid.Cid `cbor:"tokenCid"`
+	Issuer    string  `cbor:"issuer"`
+	Audience  string  `cbor:"audience"`
+	Subject   string  `cbor:"subject,omitempty"`
+	Member    string  `cbor:"member,omitempty"`
+	Command   string  `cbor:"command"`
+	Role      string  `cbor:"role,omitempty"`
+	ExpiresAt string  `cbor:"expiresAt,omitempty"`
+	CreatedAt string  `cbor:"createdAt"`
+}
+
+type bindingRecord struct {
+	Type        string `cbor:"$type"`
+	Member      string `cbor:"member"`
+	SessionKey  string `cbor:"sessionKey"`
+	ServiceAuth string `cbor:"serviceAuth"`
+	Proof       []byte `cbor:"proof"`
+	CreatedAt   string `cbor:"createdAt"`
+}
+
+type revocationRecord struct {
+	Type       string  `cbor:"$type"`
+	Delegation cid.Cid `cbor:"delegation"`
+	Invocation []byte  `cbor:"invocation"`
+	Reason     string  `cbor:"reason,omitempty"`
+	CreatedAt  string  `cbor:"createdAt"`
+}
+
+type banRecord struct {
+	Type      string `cbor:"$type"`
+	Member    string `cbor:"member"`
+	Reason    string `cbor:"reason,omitempty"`
+	CreatedAt string `cbor:"createdAt"`
+}
+
+type audienceRecord struct {
+	Type      string   `cbor:"$type"`
+	Name      string   `cbor:"name"`
+	Root      cid.Cid  `cbor:"root"`
+	Readers   []string `cbor:"readers,omitempty"`
+	UpdatedAt string   `cbor:"updatedAt"`
+}
+
+// Receipt is the evidence of one write, as stored in the receipt collection
+// (public records) or in the audience's private tree (private records).
+type Receipt struct {
+	Type          string    `cbor:"$type"`
+	Path          string    `cbor:"path"`
+	Action        string    `cbor:"action"`
+	Record        *cid.Cid  `cbor:"record,omitempty"`
+	Audience      string    `cbor:"audience,omitempty"`
+	Invocation    []byte    `cbor:"invocation"`
+	InvocationCID cid.Cid   `cbor:"invocationCid"`
+	Author        string    `cbor:"author"`
+	Proofs        []cid.Cid `cbor:"proofs,omitempty"`
+	CreatedAt     string    `cbor:"createdAt"`
+}
+
+var receiptEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// ReceiptKey returns the record key of the receipt of the record at path
+// ("collection/rkey"): 32 lower-case base32 characters of SHA-256(path).
+// A record's receipt is therefore found (and proved) from its path alone;
+// each write of the path replaces the receipt, which always describes the
+// record's current version (or its deletion).
+func ReceiptKey(path string) string {
+	sum := sha256.Sum256([]byte(path))
+	s := receiptEncoding.EncodeToString(sum[:20])
+	b := []byte(s)
+	for i, ch := range b {
+		if ch >= 'A' && ch <= 'Z' {
+			b[i] = ch + ('a' - 'A')
+		}
+	}
+	return string(b)
+}
+
+// ReceiptPath returns the MST key of the receipt of the record at path.
+func ReceiptPath(path string) string { return NSIDReceipt + "/" + ReceiptKey(path) }
+
+func timestamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }

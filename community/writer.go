@@ -1,0 +1,381 @@
+package community
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/townhall-dev/townhall/drisl"
+	"github.com/townhall-dev/townhall/mst"
+	"github.com/townhall-dev/townhall/repo"
+)
+
+// op is one record change a request makes, checked and encoded by the
+// caller's goroutine before it reaches the writer.
+type op struct {
+	action     repo.Action
+	collection string
+	rkey       string
+	audience   string // "" for the public tree
+	data       []byte // record bytes (create, update)
+	cid        cid.Cid
+	value      any      // a record struct written by the community itself (data == nil)
+	receipt    *Receipt // nil for records the community issues itself
+}
+
+func (o *op) path() string { return o.collection + "/" + o.rkey }
+
+// request is one authorised act queued for the writer.
+type request struct {
+	ops      []op
+	member   string    // author; "" for the community itself
+	proofs   []cid.Cid // delegation chain, re-checked for revocation at commit
+	moderate bool      // may update or delete other members' records
+	// check runs in the writer before the request is admitted (state that
+	// only the writer may read consistently, such as bans).
+	check func() error
+	// after runs in the writer once the commit is durable.
+	after func()
+	res   chan writeOutcome
+}
+
+type writeOutcome struct {
+	commit *repo.CommitResult
+	err    error
+}
+
+// Result describes the commit that carried a request.
+type Result struct {
+	Commit cid.Cid
+	Rev    string
+	// Paths are the records written (collection/rkey; private records are
+	// prefixed with "audience:" + name + "/").
+	Paths []string
+	// CIDs are the records' new CIDs (undefined for deletes), in the order
+	// of Paths.
+	CIDs []cid.Cid
+}
+
+// errDefer asks the writer to retry a request in the next round (it touches
+// a path another request of the batch already touches).
+var errDefer = errors.New("defer")
+
+// submit queues r and waits for its outcome.
+func (c *Community) submit(ctx context.Context, r *request) (*Result, error) {
+	r.res = make(chan writeOutcome, 1)
+	select {
+	case c.reqs <- r:
+	case <-c.quit:
+		return nil, ErrClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	// Once queued, the request will be answered: wait for it even if ctx
+	// ends, so that the caller learns whether it was committed.
+	out := <-r.res
+	if out.err != nil {
+		return nil, out.err
+	}
+	res := &Result{Commit: out.commit.Commit, Rev: out.commit.Rev}
+	for _, o := range r.ops {
+		p := o.path()
+		if o.audience != "" {
+			p = "audience:" + o.audience + "/" + p
+		}
+		res.Paths = append(res.Paths, p)
+		res.CIDs = append(res.CIDs, o.cid)
+	}
+	return res, nil
+}
+
+// run is the community's writer: it drains the queue in batches and turns
+// each batch into one commit (group commit).
+func (c *Community) run() {
+	defer close(c.done)
+	max := c.host.limits.MaxGroupCommit
+	batch := make([]*request, 0, max)
+	for {
+		select {
+		case <-c.quit:
+			for {
+				select {
+				case r := <-c.reqs:
+					r.res <- writeOutcome{err: ErrClosed}
+				default:
+					return
+				}
+			}
+		case r := <-c.reqs:
+			batch = append(batch[:0], r)
+		drain:
+			for len(batch) < max {
+				select {
+				case r2 := <-c.reqs:
+					batch = append(batch, r2)
+				default:
+					break drain
+				}
+			}
+			c.commitBatch(context.Background(), batch)
+		}
+	}
+}
+
+func (c *Community) commitBatch(ctx context.Context, batch []*request) {
+	pending := batch
+	for len(pending) > 0 {
+		paths := map[string]bool{}
+		var accepted, deferred []*request
+		for _, r := range pending {
+			switch err := c.admit(ctx, r, paths); {
+			case err == nil:
+				accepted = append(accepted, r)
+			case errors.Is(err, errDefer):
+				deferred = append(deferred, r)
+			default:
+				r.res <- writeOutcome{err: err}
+			}
+		}
+		if len(accepted) > 0 {
+			c.applyGroup(ctx, accepted)
+		}
+		pending = deferred
+	}
+}
+
+// admit checks a request against the state only the writer sees
+// consistently: revocations and bans since validation, record existence and
+// ownership. paths holds the paths earlier requests of the batch touch.
+func (c *Community) admit(ctx context.Context, r *request, paths map[string]bool) error {
+	for _, o := range r.ops {
+		key := o.audience + "\x00" + o.path()
+		if paths[key] {
+			return errDefer
+		}
+	}
+	if r.check != nil {
+		if err := r.check(); err != nil {
+			return err
+		}
+	}
+	if r.member != "" && c.isBanned(r.member) {
+		return errf(ErrBanned, -1, nil, "%s", r.member)
+	}
+	for _, p := range r.proofs {
+		if rv, err := c.revoked.IsRevoked(ctx, p); err != nil || rv {
+			return errf(ErrUnauthorized, -1, err, "delegation %s revoked", p)
+		}
+	}
+	for i := range r.ops {
+		o := &r.ops[i]
+		t, err := c.treeFor(o.audience)
+		if err != nil {
+			return err
+		}
+		_, exists, err := t.Get(ctx, o.path())
+		if err != nil {
+			return errf(ErrMigration, i, err, "reading the tree")
+		}
+		switch o.action {
+		case repo.ActionCreate:
+			if exists {
+				return errf(ErrRecordExists, i, nil, "%s", o.path())
+			}
+		case repo.ActionUpdate, repo.ActionDelete:
+			if !exists {
+				return errf(ErrRecordNotFound, i, nil, "%s", o.path())
+			}
+			if !r.moderate && r.member != "" {
+				owner, err := c.ownerOf(ctx, t, o.audience, o.path())
+				if err != nil {
+					return err
+				}
+				if owner != r.member {
+					return errf(ErrNotOwner, i, nil, "%s belongs to %s", o.path(), owner)
+				}
+			}
+		}
+	}
+	for _, o := range r.ops {
+		paths[o.audience+"\x00"+o.path()] = true
+	}
+	return nil
+}
+
+// treeFor returns the tree a path lives in: the public MST or an audience's.
+func (c *Community) treeFor(aud string) (*mst.Tree, error) {
+	if aud == "" {
+		return c.repo.Tree(), nil
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	a := c.audiences[aud]
+	if a == nil {
+		return nil, errf(ErrNoAudience, -1, nil, "%q", aud)
+	}
+	return a.tree, nil
+}
+
+// ownerOf returns the author of the record at path, from its receipt, or the
+// community's DID for records without a receipt (written by the community).
+func (c *Community) ownerOf(ctx context.Context, t *mst.Tree, aud, path string) (string, error) {
+	rc, ok, err := t.Get(ctx, ReceiptPath(path))
+	if err != nil {
+		return "", errf(ErrMigration, -1, err, "reading receipt")
+	}
+	if !ok {
+		return c.did, nil
+	}
+	var data []byte
+	if aud == "" {
+		data, err = c.repo.Store().GetBlock(ctx, c.did, rc)
+	} else {
+		data, err = c.host.private.GetPrivateBlock(ctx, c.did, rc)
+	}
+	if err != nil {
+		return "", errf(ErrMigration, -1, err, "reading receipt")
+	}
+	var rec Receipt
+	if err := drisl.Unmarshal(data, &rec); err != nil {
+		return "", errf(ErrMigration, -1, err, "decoding receipt")
+	}
+	return rec.Author, nil
+}
+
+// applyGroup commits the accepted requests as one commit; if that fails, it
+// commits them one by one so that one bad request cannot sink the others.
+func (c *Community) applyGroup(ctx context.Context, rs []*request) {
+	res, err := c.apply(ctx, rs)
+	if err == nil {
+		for _, r := range rs {
+			if r.after != nil {
+				r.after()
+			}
+			r.res <- writeOutcome{commit: res}
+		}
+		return
+	}
+	if len(rs) == 1 {
+		rs[0].res <- writeOutcome{err: err}
+		return
+	}
+	for _, r := range rs {
+		c.applyGroup(ctx, []*request{r})
+	}
+}
+
+// apply builds and commits one commit for rs: records, receipts, and the
+// anchors of the audiences whose private trees changed. Private blocks are
+// stored before the public commit; if the commit fails they are unreferenced
+// garbage and the audiences' trees are left as they were.
+func (c *Community) apply(ctx context.Context, rs []*request) (*repo.CommitResult, error) {
+	var writes []repo.Write
+	pub := c.repo.Tree()
+	newTrees := map[string]*mst.Editor{}
+	var privBlocks []repo.Block
+	now := timestamp(c.host.now())
+	for _, r := range rs {
+		for i := range r.ops {
+			o := &r.ops[i]
+			if o.audience == "" {
+				w := repo.Write{Action: o.action, Collection: o.collection, RKey: o.rkey}
+				if o.action != repo.ActionDelete {
+					if o.data != nil {
+						w.Record = drisl.Raw(o.data)
+					} else {
+						w.Record = o.value
+					}
+				}
+				writes = append(writes, w)
+				if o.receipt != nil {
+					_, had, err := pub.Get(ctx, ReceiptPath(o.path()))
+					if err != nil {
+						return nil, err
+					}
+					act := repo.ActionCreate
+					if had {
+						act = repo.ActionUpdate
+					}
+					writes = append(writes, repo.Write{Action: act, Collection: NSIDReceipt,
+						RKey: ReceiptKey(o.path()), Record: o.receipt})
+				}
+				continue
+			}
+			ed := newTrees[o.audience]
+			if ed == nil {
+				t, err := c.treeFor(o.audience)
+				if err != nil {
+					return nil, err
+				}
+				ed = t.Edit()
+				newTrees[o.audience] = ed
+			}
+			if o.action == repo.ActionDelete {
+				if _, err := ed.Delete(ctx, o.path()); err != nil {
+					return nil, err
+				}
+			} else {
+				privBlocks = append(privBlocks, repo.Block{CID: o.cid, Data: o.data})
+				if _, err := ed.Put(ctx, o.path(), o.cid); err != nil {
+					return nil, err
+				}
+			}
+			if o.receipt != nil {
+				data, rc, err := drisl.MarshalCID(o.receipt)
+				if err != nil {
+					return nil, err
+				}
+				privBlocks = append(privBlocks, repo.Block{CID: rc, Data: data})
+				if _, err := ed.Put(ctx, ReceiptPath(o.path()), rc); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	type newRoot struct {
+		a    *audience
+		tree *mst.Tree
+		root cid.Cid
+	}
+	var roots []newRoot
+	for name, ed := range newTrees {
+		c.mu.RLock()
+		a := c.audiences[name]
+		base := a.tree
+		c.mu.RUnlock()
+		t := ed.Tree()
+		root, err := t.Root(ctx)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := t.NewBlocks(ctx, base)
+		if err != nil {
+			return nil, err
+		}
+		for _, b := range nodes {
+			privBlocks = append(privBlocks, repo.Block{CID: b.CID, Data: b.Data})
+		}
+		roots = append(roots, newRoot{a, t, root})
+		writes = append(writes, repo.Write{Action: repo.ActionUpdate, Collection: NSIDAudience, RKey: name,
+			Record: &audienceRecord{Type: NSIDAudience, Name: name, Root: root, Readers: a.readers, UpdatedAt: now}})
+	}
+	if len(privBlocks) > 0 {
+		if err := c.host.private.PutPrivateBlocks(ctx, c.did, privBlocks); err != nil {
+			return nil, err
+		}
+	}
+	res, err := c.repo.Apply(ctx, writes, repo.ApplyOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("community: commit: %w", err)
+	}
+	c.mu.Lock()
+	for _, nr := range roots {
+		nr.a.root = nr.root
+		// Reload from the root so that the unwritten nodes are dropped.
+		nr.a.tree = nr.a.tree.LoadRoot(nr.root)
+	}
+	c.mu.Unlock()
+	return res, nil
+}
