@@ -238,19 +238,46 @@ func attachedByCID(attached [][]byte) map[cid.Cid][]byte {
 // alignment (each aud is the next iss, the last aud the invoker); command
 // attenuation (every proof's cmd covers the invoked cmd); every proof's policy against args; the replay guard.
 func (v *Validator) Validate(ctx context.Context, token []byte, attached ...[]byte) (*Invocation, error) {
+	inv, _, err := v.ValidateChain(ctx, token, attached...)
+	return inv, err
+}
+
+// ValidateChain is Validate that also returns the validated proof chain,
+// root first (empty for a self-invocation): for instance to record which
+// delegation authorised a write.
+func (v *Validator) ValidateChain(ctx context.Context, token []byte, attached ...[]byte) (*Invocation, []*Delegation, error) {
+	inv, chain, err := v.validate(ctx, token, attached)
+	if err != nil {
+		return nil, nil, err
+	}
+	return inv, chain, nil
+}
+
+// VerifyDelegation parses a delegation token and verifies its signature
+// (through the cache), without any chain or time check: for instance
+// before adding a token to a proof store.
+func (v *Validator) VerifyDelegation(ctx context.Context, token []byte) (*Delegation, error) {
+	if len(token) > v.opts.MaxTokenBytes {
+		return nil, newErr(NameMalformedToken, RuleTokenSize, -1, "")
+	}
+	c := tokenCID(token)
+	return v.loadProof(ctx, c, -1, map[cid.Cid][]byte{c: token})
+}
+
+func (v *Validator) validate(ctx context.Context, token []byte, attached [][]byte) (*Invocation, []*Delegation, error) {
 	inv, err := parseInvocation(token, v.opts.MaxTokenBytes)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := v.verifySignature(ctx, inv.env, inv.Issuer, -1); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	now := v.opts.Now()
 	if err := v.checkTime(nil, inv.Expiration, now, -1); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if IsReservedCommand(inv.Command) {
-		return nil, newErr(NameInvalidClaim, RuleReservedCommand, -1, inv.Command+" (revocations go to Validator.Revoke)")
+		return nil, nil, newErr(NameInvalidClaim, RuleReservedCommand, -1, inv.Command+" (revocations go to Validator.Revoke)")
 	}
 	if v.opts.Executor != "" {
 		aud := inv.Audience
@@ -258,12 +285,12 @@ func (v *Validator) Validate(ctx context.Context, token []byte, attached ...[]by
 			aud = inv.Subject
 		}
 		if stripFragment(aud) != stripFragment(v.opts.Executor) {
-			return nil, newErr(NameInvalidAudience, RuleExecutor, -1, aud)
+			return nil, nil, newErr(NameInvalidAudience, RuleExecutor, -1, aud)
 		}
 	}
 	chain, err := v.chain(ctx, inv, attached, now, true)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// Command attenuation: every delegation's command must cover the
 	// invoked command, so the authority exercised is within the
@@ -272,13 +299,13 @@ func (v *Validator) Validate(ctx context.Context, token []byte, attached ...[]by
 	if v.opts.StrictAttenuation {
 		for i := 1; i < len(chain); i++ {
 			if !CommandCovers(chain[i-1].Command, chain[i].Command) {
-				return nil, newErr(NameInvalidClaim, RuleCommandCoverage, i, fmt.Sprintf("%s widens %s", chain[i].Command, chain[i-1].Command))
+				return nil, nil, newErr(NameInvalidClaim, RuleCommandCoverage, i, fmt.Sprintf("%s widens %s", chain[i].Command, chain[i-1].Command))
 			}
 		}
 	}
 	for i, d := range chain {
 		if !CommandCovers(d.Command, inv.Command) {
-			return nil, newErr(NameInvalidClaim, RuleCommandCoverage, i, fmt.Sprintf("%s does not cover %s", d.Command, inv.Command))
+			return nil, nil, newErr(NameInvalidClaim, RuleCommandCoverage, i, fmt.Sprintf("%s does not cover %s", d.Command, inv.Command))
 		}
 	}
 	for i, d := range chain {
@@ -288,7 +315,7 @@ func (v *Validator) Validate(ctx context.Context, token []byte, attached ...[]by
 			if exceeded {
 				detail = "evaluation step limit exceeded"
 			}
-			return nil, newErr(NameMatchError, RulePolicy, i, detail)
+			return nil, nil, newErr(NameMatchError, RulePolicy, i, detail)
 		}
 	}
 	var until time.Time
@@ -297,11 +324,11 @@ func (v *Validator) Validate(ctx context.Context, token []byte, attached ...[]by
 	}
 	if err := v.opts.Replay.Record(ctx, inv.CID(), until); err != nil {
 		if errors.Is(err, ErrReplayed) {
-			return nil, newErr(NameReplayed, RuleReplay, -1, inv.CID().String())
+			return nil, nil, newErr(NameReplayed, RuleReplay, -1, inv.CID().String())
 		}
-		return nil, wrapErr(NameReplayed, RuleReplay, -1, err)
+		return nil, nil, wrapErr(NameReplayed, RuleReplay, -1, err)
 	}
-	return inv, nil
+	return inv, chain, nil
 }
 
 // chain resolves and checks the proof chain of inv: resolution,

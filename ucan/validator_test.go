@@ -622,3 +622,28 @@ func TestConcurrentValidation(t *testing.T) {
 		t.Fatalf("%d accepted, %d replayed; want 9 and 7", ok, replayed)
 	}
 }
+
+func TestValidateChainAndVerifyDelegation(t *testing.T) {
+	w := newWorld(t, ES256K, 3, "/")
+	v := w.validator(ValidatorOptions{})
+	inv, chain, err := v.ValidateChain(ctx, w.invoke("/x", nil).Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(chain) != 3 || inv == nil {
+		t.Fatalf("chain of %d", len(chain))
+	}
+	for i, d := range chain {
+		if !d.CID().Equals(w.chain[i].CID()) {
+			t.Fatalf("chain[%d] is %s", i, d.CID())
+		}
+	}
+	fresh := NewValidator(ValidatorOptions{})
+	d, err := fresh.VerifyDelegation(ctx, w.chain[1].Bytes())
+	if err != nil || !d.CID().Equals(w.chain[1].CID()) || fresh.CachedDelegations() != 1 {
+		t.Fatalf("%v %v", d, err)
+	}
+	bad := resign(t, w.chain[2].Bytes(), func(sig []byte) []byte { sig[0] ^= 1; return sig })
+	_, err = fresh.VerifyDelegation(ctx, bad)
+	wantName(t, err, NameInvalidSignature)
+}
