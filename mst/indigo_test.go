@@ -53,7 +53,7 @@ func randomValue(r *rand.Rand) cid.Cid {
 func crossCheckSets() int {
 	switch {
 	case raceEnabled:
-		return 60
+		return 40
 	case testing.Short():
 		return 100
 	}
@@ -66,7 +66,7 @@ func TestCrossCheckIndigoKeySets(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	maxKeys := 10000
 	if raceEnabled {
-		maxKeys = 3000
+		maxKeys = 2000
 	}
 	for i := range sets {
 		// Sizes from 1 to maxKeys, log-uniform, and the largest size every

@@ -61,6 +61,14 @@ func (o Options) Load(src BlockSource, root cid.Cid) *Tree {
 	return &Tree{s: o.newStore(src), root: ref{cid: root}}
 }
 
+// LoadRoot returns the tree whose root node has CID root, read lazily from
+// t's block source and sharing t's node cache: use it to open an earlier or
+// later commit's tree of the same repository without reading shared nodes
+// again.
+func (t *Tree) LoadRoot(root cid.Cid) *Tree {
+	return &Tree{s: t.s, root: ref{cid: root}}
+}
+
 // Empty returns an empty tree. src may be nil; it is used only by trees that
 // are later combined with loaded nodes (it is shared by derived trees).
 func Empty(src BlockSource) *Tree { return Options{}.Empty(src) }
@@ -89,7 +97,7 @@ func (s *store) load(ctx context.Context, r ref, h int, lo, hi string) (*node, e
 		if err != nil {
 			return nil, fmt.Errorf("mst: reading node %s: %w", r.cid, err)
 		}
-		if sumCID(data) != r.cid {
+		if !hashMatches(r.cid, data) {
 			return nil, nodeErr(r.cid, RuleHash, -1, "block does not hash to its CID")
 		}
 		n, err = decodeNode(data, r.cid)
@@ -155,7 +163,7 @@ func (s *store) loadUnchecked(ctx context.Context, c cid.Cid) (*node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mst: reading node %s: %w", c, err)
 	}
-	if sumCID(data) != c {
+	if !hashMatches(c, data) {
 		return nil, nodeErr(c, RuleHash, -1, "block does not hash to its CID")
 	}
 	n, err := decodeNode(data, c)
@@ -283,14 +291,18 @@ func hashNode(ctx context.Context, n *node, buf *[]byte, depth int) error {
 }
 
 // Editor applies many changes to a tree faster than Tree.Put and
-// Tree.Delete: nodes it created are changed in place instead of copied. The
-// tree it started from is never changed. An Editor is not safe for
-// concurrent use.
+// Tree.Delete: nodes it created are changed in place instead of copied, and
+// changes to an empty tree are collected and built in one pass when Tree is
+// called. The tree it started from is never changed. An Editor is not safe
+// for concurrent use.
 type Editor struct {
 	s      *store
 	root   ref
 	height int
 	tok    *token
+	// bulk holds the whole content while the edited tree started empty:
+	// building from sorted keys is much faster than inserting one by one.
+	bulk map[string]cid.Cid
 }
 
 // Edit returns an Editor that starts from t.
@@ -301,6 +313,10 @@ func (t *Tree) Edit() *Editor {
 // Tree returns the edited tree. The Editor stays usable; later edits do not
 // change the returned tree.
 func (e *Editor) Tree() *Tree {
+	if e.bulk != nil {
+		e.root, e.height = buildSorted(e.bulk, e.tok)
+		e.bulk = nil
+	}
 	t := &Tree{s: e.s, root: e.root, height: e.height}
 	e.tok = new(token) // nodes made so far now belong to t
 	return t
@@ -311,7 +327,85 @@ func (e *Editor) Get(ctx context.Context, key string) (cid.Cid, bool, error) {
 	if err := ValidateKey(key); err != nil {
 		return cid.Undef, false, err
 	}
+	if e.bulk != nil {
+		v, ok := e.bulk[key]
+		return v, ok, nil
+	}
 	return get(ctx, e.s, e.root, e.height, key)
+}
+
+// buildSorted builds the tree holding m in one pass over its sorted keys.
+func buildSorted(m map[string]cid.Cid, tok *token) (ref, int) {
+	if len(m) == 0 {
+		return ref{}, 0
+	}
+	kvs := make([]kv, 0, len(m))
+	for k, v := range m {
+		kvs = append(kvs, kv{k, v})
+	}
+	sortKVs(kvs)
+	heights := make([]uint8, len(kvs))
+	top := 0
+	for i := range kvs {
+		h := KeyHeight(kvs[i].key)
+		heights[i] = uint8(h)
+		top = max(top, h)
+	}
+	b := builder{kvs: kvs, heights: heights, tok: tok, entries: make([]entry, len(kvs))}
+	return b.build(0, len(kvs), top), top
+}
+
+type kv struct {
+	key string
+	val cid.Cid
+}
+
+type builder struct {
+	kvs     []kv
+	heights []uint8
+	tok     *token
+	entries []entry // one slab for all nodes' entries, handed out in order
+	nodes   []node  // slab of nodes
+}
+
+func (b *builder) newNode(h int) *node {
+	if len(b.nodes) == cap(b.nodes) {
+		b.nodes = make([]node, 0, max(64, len(b.kvs)/8))
+	}
+	b.nodes = b.nodes[:len(b.nodes)+1]
+	n := &b.nodes[len(b.nodes)-1]
+	n.height, n.owner = h, b.tok
+	return n
+}
+
+// build returns the subtree on layer h holding keys[lo:hi], all of which
+// are on layer h or below.
+func (b *builder) build(lo, hi, h int) ref {
+	if lo == hi {
+		return ref{}
+	}
+	count := 0
+	for i := lo; i < hi; i++ {
+		if int(b.heights[i]) == h {
+			count++
+		}
+	}
+	n := b.newNode(h)
+	// Capacity is capped so that appends made later by an Editor copy.
+	n.entries = b.entries[:0:count]
+	b.entries = b.entries[count:]
+	start := lo
+	for i := lo; i < hi; i++ {
+		if int(b.heights[i]) != h {
+			continue
+		}
+		g := b.build(start, i, h-1)
+		n.setGap(len(n.entries), g)
+		n.entries = append(n.entries, entry{key: b.kvs[i].key, val: b.kvs[i].val})
+		start = i + 1
+	}
+	n.setGap(len(n.entries), b.build(start, hi, h-1))
+	return ref{n: n}
 }
 
 // errUndefValue is returned for a Put of cid.Undef.
@@ -342,6 +436,14 @@ func (e *Editor) Put(ctx context.Context, key string, val cid.Cid) (cid.Cid, err
 	}
 	if !val.Defined() {
 		return cid.Undef, errUndefValue
+	}
+	if e.bulk == nil && e.root.empty() {
+		e.bulk = make(map[string]cid.Cid)
+	}
+	if e.bulk != nil {
+		prev := e.bulk[key]
+		e.bulk[key] = val
+		return prev, nil
 	}
 	root, H, err := e.s.rootNode(ctx, e.root, e.height)
 	if err != nil {
@@ -463,6 +565,11 @@ func (e *Editor) split(ctx context.Context, r ref, H int, lo, hi, k string) (ref
 func (e *Editor) Delete(ctx context.Context, key string) (cid.Cid, error) {
 	if err := ValidateKey(key); err != nil {
 		return cid.Undef, err
+	}
+	if e.bulk != nil {
+		prev := e.bulk[key]
+		delete(e.bulk, key)
+		return prev, nil
 	}
 	root, H, err := e.s.rootNode(ctx, e.root, e.height)
 	if err != nil || root == nil {

@@ -1,0 +1,78 @@
+package mst
+
+import "slices"
+
+// sortKVs sorts kvs by key. Repo paths share long prefixes (collection,
+// the time part of TIDs), and a comparison sort over strings spends its time
+// following string pointers to compare those prefixes again and again. This
+// sort compares 8-byte chunks copied next to an index instead: it sorts by
+// bytes 0-7, then each run that ties by bytes 8-15, and so on, so that each
+// key's bytes are read about len(key)/8 times in all. Keys are printable
+// ASCII (no zero bytes), so padding short chunks with zeros keeps the order.
+func sortKVs(kvs []kv) {
+	if len(kvs) < 2 {
+		return
+	}
+	items := make([]chunkItem, len(kvs))
+	for i := range kvs {
+		items[i] = chunkItem{chunk: chunkAt(kvs[i].key, 0), idx: int32(i)}
+	}
+	sortChunks(items, kvs, 0)
+	out := make([]kv, len(kvs))
+	for i, it := range items {
+		out[i] = kvs[it.idx]
+	}
+	copy(kvs, out)
+}
+
+type chunkItem struct {
+	chunk uint64
+	idx   int32
+}
+
+// chunkAt returns bytes d to d+8 of s, big-endian, zero-padded.
+func chunkAt(s string, d int) uint64 {
+	if d+8 <= len(s) {
+		b := s[d : d+8]
+		return uint64(b[0])<<56 | uint64(b[1])<<48 | uint64(b[2])<<40 | uint64(b[3])<<32 |
+			uint64(b[4])<<24 | uint64(b[5])<<16 | uint64(b[6])<<8 | uint64(b[7])
+	}
+	var c uint64
+	for i := d; i < d+8; i++ {
+		c <<= 8
+		if i < len(s) {
+			c |= uint64(s[i])
+		}
+	}
+	return c
+}
+
+// sortChunks sorts items whose keys share their first d bytes and whose
+// chunk holds bytes d to d+8.
+func sortChunks(items []chunkItem, kvs []kv, d int) {
+	slices.SortFunc(items, func(a, b chunkItem) int {
+		switch {
+		case a.chunk < b.chunk:
+			return -1
+		case a.chunk > b.chunk:
+			return 1
+		}
+		return 0
+	})
+	for i := 0; i < len(items); {
+		j := i + 1
+		for j < len(items) && items[j].chunk == items[i].chunk {
+			j++
+		}
+		if j-i > 1 {
+			// Distinct keys that tie on 8 bytes are longer than d+8 (a key
+			// ending inside the chunk would make the two equal).
+			run := items[i:j]
+			for k := range run {
+				run[k].chunk = chunkAt(kvs[run[k].idx].key, d+8)
+			}
+			sortChunks(run, kvs, d+8)
+		}
+		i = j
+	}
+}
