@@ -108,3 +108,32 @@ func FuzzFastFormats(f *testing.F) {
 		}
 	})
 }
+
+func TestGraphemeBound(t *testing.T) {
+	for _, c := range []struct {
+		s     string
+		bound int64
+	}{
+		{"", 0}, {"abc", 3}, {"e\u0301", 1}, {"\n\u0301", 2}, {"👩‍👩‍👧‍👦", 4}, {"🇯🇵🇫🇷", 2}, {"🇯🇵🇫", 2},
+		{"👍🏽", 1}, {"1️⃣", 1}, {"🏴󠁧󠁢󠁥󠁮󠁧󠁿", 1}, {"\r\n", 2}, {"家族", 2},
+	} {
+		if got := graphemeBound(c.s); got != c.bound {
+			t.Errorf("graphemeBound(%q) = %d, want %d", c.s, got, c.bound)
+		}
+		if g := graphemes(c.s); g > graphemeBound(c.s) {
+			t.Errorf("%q: %d graphemes, more than the bound %d", c.s, g, graphemeBound(c.s))
+		}
+	}
+}
+
+// FuzzGraphemeBound checks that graphemeBound never undercounts uniseg.
+func FuzzGraphemeBound(f *testing.F) {
+	for _, s := range []string{"👩‍👩‍👧‍👦 家族と一緒に 🇯🇵 ", "e\u0301\u0301", "\x00\u200d", "🇯🇵🇫🇷🇩", "a\u0600b", "\u200b\ufe0f"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if g := graphemes(s); g > graphemeBound(s) {
+			t.Fatalf("%q: %d graphemes, bound %d", s, g, graphemeBound(s))
+		}
+	})
+}

@@ -2,6 +2,7 @@ package lexicon
 
 import (
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/bluesky-social/indigo/atproto/syntax"
@@ -116,6 +117,52 @@ func graphemes(s string) int64 {
 		}
 	}
 	return int64(len(s))
+}
+
+// isExtendish reports whether r is in a few old, stable ranges whose
+// characters have Grapheme_Cluster_Break Extend or ZWJ in every Unicode
+// version since 11: combining diacritics, ZWJ, variation selectors, the
+// keycap mark, emoji skin-tone modifiers and tag characters. UAX #29 (GB9)
+// never breaks before them unless they follow a control character (GB4).
+func isExtendish(r rune) bool {
+	switch {
+	case r >= 0x0300 && r <= 0x036F, r == 0x200D, r >= 0xFE00 && r <= 0xFE0F, r == 0x20E3,
+		r >= 0x1F3FB && r <= 0x1F3FF, r >= 0xE0020 && r <= 0xE007F, r >= 0xE0100 && r <= 0xE01EF:
+		return true
+	}
+	return false
+}
+
+func isRegionalIndicator(r rune) bool { return r >= 0x1F1E6 && r <= 0x1F1FF }
+
+// graphemeBound returns an upper bound of the number of grapheme clusters
+// of s, without segmentation: the code points, less those that can never
+// start a cluster (an isExtendish character after a printable one; the
+// second of each pair of regional indicators, GB12 and GB13). It is exact
+// for most text, including emoji with ZWJ sequences, skin tones and flags.
+func graphemeBound(s string) int64 {
+	var n int64
+	attach := false // the previous code point is printable: extenders join it
+	ri := 0         // length of the current run of regional indicators
+	for _, r := range s {
+		if isRegionalIndicator(r) {
+			ri++
+			if ri%2 == 0 {
+				continue
+			}
+			n++
+			attach = true
+			continue
+		}
+		ri = 0
+		if attach && isExtendish(r) {
+			continue
+		}
+		n++
+		attach = r >= 0x20 && r < 0x7F || isExtendish(r) ||
+			(r >= 0xA0 && unicode.IsPrint(r) && !unicode.Is(unicode.Cf, r))
+	}
+	return n
 }
 
 // mimeAccepted reports whether MIME type mt matches one of the accept

@@ -7,7 +7,6 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/bluesky-social/indigo/atproto/syntax"
 	"github.com/ipfs/go-cid"
@@ -279,9 +278,9 @@ func (v validator) str(n *node, s string) *verr {
 	if n.maxLen >= 0 && int64(len(s)) > n.maxLen {
 		return fail(ConstraintMaxLength, fmt.Sprintf("%d UTF-8 bytes, more than %d", len(s), n.maxLen))
 	}
-	// A string has at most as many graphemes as code points, and at most as
-	// many code points as bytes: segment only when neither bound decides.
-	if n.maxGraphemes >= 0 && int64(len(s)) > n.maxGraphemes && int64(utf8.RuneCountInString(s)) > n.maxGraphemes {
+	// A string has at most as many graphemes as bytes, and at most
+	// graphemeBound: segment only when neither bound decides.
+	if n.maxGraphemes >= 0 && int64(len(s)) > n.maxGraphemes && graphemeBound(s) > n.maxGraphemes {
 		if g := graphemes(s); g > n.maxGraphemes {
 			return fail(ConstraintMaxGraphemes, fmt.Sprintf("%d graphemes, more than %d", g, n.maxGraphemes))
 		}
