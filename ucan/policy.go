@@ -194,11 +194,17 @@ func parseStatement(v any, depth int) (statement, error) {
 			c.op = opEq
 		case "!=":
 			c.op = opNe
+		case "<":
+			c.op = opLt
+		case "<=":
+			c.op = opLe
+		case ">":
+			c.op = opGt
 		default:
-			if !isNumber(l[2]) {
-				return nil, fmt.Errorf("%q needs a number", op)
-			}
-			c.op = map[string]cmpOp{"<": opLt, "<=": opLe, ">": opGt, ">=": opGe}[op]
+			c.op = opGe
+		}
+		if c.op >= opLt && !isNumber(l[2]) {
+			return nil, fmt.Errorf("%q needs a number", op)
 		}
 		return c, nil
 	case "like":
