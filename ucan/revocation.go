@@ -109,7 +109,7 @@ func (v *Validator) revocationChain(ctx context.Context, inv *Invocation, attach
 	if len(inv.Proofs) > v.opts.MaxChainLength {
 		return nil, newErr(NameInvalidClaim, RuleChainLength, -1, fmt.Sprintf("%d > %d", len(inv.Proofs), v.opts.MaxChainLength))
 	}
-	att := attachedByCID(attached)
+	att := attachedByCID(attached, v.opts.MaxTokenBytes)
 	chain := make([]*Delegation, len(inv.Proofs))
 	for i, c := range inv.Proofs {
 		d, err := v.loadProof(ctx, c, i, att)

@@ -168,6 +168,9 @@ func (v *Validator) loadProof(ctx context.Context, c cid.Cid, index int, attache
 		if err != nil {
 			return nil, wrapErr(NameUnavailableProof, RuleProofMissing, index, err)
 		}
+		if len(data) > v.opts.MaxTokenBytes {
+			return nil, newErr(NameMalformedToken, RuleTokenSize, index, "")
+		}
 		if got := tokenCID(data); !got.Equals(c) {
 			return nil, newErr(NameUnavailableProof, RuleProofCID, index, c.String())
 		}
@@ -212,13 +215,14 @@ func (v *Validator) checkTime(nbf, exp *int64, now time.Time, index int) error {
 	return nil
 }
 
-func attachedByCID(attached [][]byte) map[cid.Cid][]byte {
-	if len(attached) == 0 {
-		return nil
-	}
+// attachedByCID indexes attached tokens by CID, skipping any larger than
+// maxBytes (they could not be valid proofs).
+func attachedByCID(attached [][]byte, maxBytes int) map[cid.Cid][]byte {
 	m := make(map[cid.Cid][]byte, len(attached))
 	for _, b := range attached {
-		m[tokenCID(b)] = b
+		if len(b) <= maxBytes {
+			m[tokenCID(b)] = b
+		}
 	}
 	return m
 }
@@ -236,7 +240,9 @@ func attachedByCID(attached [][]byte) map[cid.Cid][]byte {
 // (not a powerline, issued by its subject); subject alignment (powerlines
 // take the prior subject; the invocation's sub must match); principal
 // alignment (each aud is the next iss, the last aud the invoker); command
-// attenuation (every proof's cmd covers the invoked cmd); every proof's policy against args; the replay guard.
+// attenuation (every proof's cmd covers the invoked cmd, and with
+// StrictAttenuation each cmd covers the next); every proof's policy
+// against args; the replay guard.
 func (v *Validator) Validate(ctx context.Context, token []byte, attached ...[]byte) (*Invocation, error) {
 	inv, _, err := v.ValidateChain(ctx, token, attached...)
 	return inv, err
@@ -352,7 +358,7 @@ func (v *Validator) chain(ctx context.Context, inv *Invocation, attached [][]byt
 				chain[i] = d
 				continue
 			}
-			att = attachedByCID(attached)
+			att = attachedByCID(attached, v.opts.MaxTokenBytes)
 		}
 		d, err := v.loadProof(ctx, c, i, att)
 		if err != nil {
