@@ -647,3 +647,48 @@ func TestValidateChainAndVerifyDelegation(t *testing.T) {
 	_, err = fresh.VerifyDelegation(ctx, bad)
 	wantName(t, err, NameInvalidSignature)
 }
+
+func TestRevocationShape(t *testing.T) {
+	w := newWorld(t, Ed25519, 2, "/repo")
+	v := w.validator(ValidatorOptions{Revocations: NewMemoryRevocationStore()})
+	alice := w.signer[0]
+	build := func(args map[string]any, prf []cid.Cid, sub string) []byte {
+		inv, err := newInvocation(alice, InvocationFields{Subject: sub, Command: CommandRevoke, Args: args, Proofs: prf, NoExpiration: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return inv.Bytes()
+	}
+	target := w.chain[1].CID()
+	prf := w.proofs()
+	cases := map[string][]byte{
+		"extra arg":        build(map[string]any{"revoke": target, "why": "x"}, prf, alice.DID()),
+		"revoke not a CID": build(map[string]any{"revoke": target.String()}, prf, alice.DID()),
+		"prf not ending":   build(map[string]any{"revoke": w.chain[0].CID()}, prf, alice.DID()),
+		"empty prf":        build(map[string]any{"revoke": target}, nil, alice.DID()),
+	}
+	for name, tok := range cases {
+		if _, err := v.Revoke(ctx, tok); !errors.Is(err, ErrInvalidClaim) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	// Wrong subject.
+	_, err := v.Revoke(ctx, build(map[string]any{"revoke": target}, prf, w.signer[1].DID()))
+	wantName(t, err, NameInvalidSubject)
+	// Not a revocation at all.
+	if _, err := v.ValidateRevocation(ctx, w.invoke("/repo/x", nil).Bytes()); !errors.Is(err, ErrInvalidClaim) {
+		t.Errorf("ordinary invocation: %v", err)
+	}
+	// Revoke needs a store.
+	if _, err := w.validator(ValidatorOptions{}).Revoke(ctx, build(map[string]any{"revoke": target}, prf, alice.DID())); err == nil {
+		t.Error("Revoke without a store")
+	}
+	// An expired delegation can still be revoked.
+	w2 := newWorld(t, Ed25519, 0, "/")
+	w2.signer = append(w2.signer, newSigner(t, Ed25519))
+	old := w2.delegate(0, DelegationFields{Command: "/", Expiration: t0.Add(-time.Hour)})
+	rev, _ := NewRevocation(w2.signer[0], []*Delegation{old}, RevocationFields{NoExpiration: true})
+	if _, err := w2.validator(ValidatorOptions{Revocations: NewMemoryRevocationStore()}).Revoke(ctx, rev.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+}
