@@ -295,6 +295,9 @@ func (s *AuditState) check(p *prepared) (plan, error) {
 		if p.sigErr != nil {
 			return plan{}, p.sigErr
 		}
+		if p.signer < 0 || p.signer >= len(rotationKeysOf(op)) {
+			return plan{}, ErrSigInvalid // only reachable with a bad stored KeyIndex
+		}
 		return plan{prev: -1, signer: p.signer}, nil
 	}
 	if op.Type == TypeCreate {
@@ -316,6 +319,9 @@ func (s *AuditState) check(p *prepared) (plan, error) {
 	}
 	if p.sigErr != nil {
 		return plan{}, p.sigErr
+	}
+	if p.signer < 0 || p.signer >= len(prev.keys) {
+		return plan{}, ErrSigInvalid // only reachable with a bad stored KeyIndex
 	}
 	if p.signer >= prev.limit {
 		// The key verifies, but a child of prev signed by it or a

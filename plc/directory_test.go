@@ -378,3 +378,34 @@ func TestClientStatusErrors(t *testing.T) {
 		t.Fatalf("cancelled: %v", err)
 	}
 }
+
+// corruptStorage reports a nonsense signer index for every operation.
+type corruptStorage struct{ Storage }
+
+func (s corruptStorage) AuditLog(ctx context.Context, did string) ([]StoredOp, error) {
+	ops, err := s.Storage.AuditLog(ctx, did)
+	for i := range ops {
+		ops[i].KeyIndex = -1
+	}
+	return ops, err
+}
+
+func TestDirectoryCorruptStorage(t *testing.T) {
+	log := loadLog(t, "log_bskyapp.json")
+	mem := NewMemoryStorage()
+	dir, _, _ := newTestDirectory(t, mem)
+	if err := dir.Import(context.Background(), log); err != nil {
+		t.Fatal(err)
+	}
+	bad, _, srv := newTestDirectory(t, corruptStorage{mem})
+	if _, err := bad.State(context.Background(), log[0].DID); !errors.Is(err, ErrSigInvalid) {
+		t.Fatalf("state from corrupt storage: %v", err)
+	}
+	if code, _ := get(t, srv, "/"+log[0].DID); code != http.StatusInternalServerError {
+		t.Fatalf("GET on corrupt storage: %d", code)
+	}
+	// Importing a DID twice is a conflict.
+	if err := dir.Import(context.Background(), log); !errors.Is(err, ErrConflict) {
+		t.Fatalf("second import: %v", err)
+	}
+}
