@@ -13,6 +13,7 @@ const families = {
   lexicon: () => import('./lexicon.mjs'),
   plc: () => import('./plc.mjs'),
   repo: () => import('./repo.mjs'),
+  ucan: () => import('./ucan.mjs'),
 }
 
 const family = process.argv[2]
