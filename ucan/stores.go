@@ -120,9 +120,10 @@ type MemoryReplayGuardOptions struct {
 // It forgets a CID once its invocation has expired; invocations that
 // never expire are remembered until the guard is dropped.
 type MemoryReplayGuard struct {
-	mu   sync.Mutex
-	opts MemoryReplayGuardOptions
-	m    map[cid.Cid]time.Time
+	mu       sync.Mutex
+	opts     MemoryReplayGuardOptions
+	m        map[cid.Cid]time.Time
+	earliest time.Time // earliest expiry among entries; zero if none expire
 }
 
 // ErrReplayGuardFull is returned when a MemoryReplayGuard is full of
@@ -148,17 +149,27 @@ func (g *MemoryReplayGuard) Record(_ context.Context, c cid.Cid, until time.Time
 		return ErrReplayed
 	}
 	if len(g.m) >= g.opts.MaxEntries {
+		// Sweep only when something has expired, so a guard full of live
+		// entries fails fast instead of scanning on every call.
 		now := g.opts.Now()
-		for k, t := range g.m {
-			if !t.IsZero() && t.Before(now) {
-				delete(g.m, k)
-			}
-		}
-		if len(g.m) >= g.opts.MaxEntries {
+		if g.earliest.IsZero() || !g.earliest.Before(now) {
 			return ErrReplayGuardFull
+		}
+		g.earliest = time.Time{}
+		for k, t := range g.m {
+			switch {
+			case t.IsZero():
+			case t.Before(now):
+				delete(g.m, k)
+			case g.earliest.IsZero() || t.Before(g.earliest):
+				g.earliest = t
+			}
 		}
 	}
 	g.m[c] = until
+	if !until.IsZero() && (g.earliest.IsZero() || until.Before(g.earliest)) {
+		g.earliest = until
+	}
 	return nil
 }
 
