@@ -122,6 +122,7 @@ type Error struct {
 	Err    error // underlying cause, if any
 }
 
+// Error formats the name, the chain position (if any), the rule and details.
 func (e *Error) Error() string {
 	s := fmt.Sprintf("ucan: %s: %s", e.Name, e.Rule)
 	if e.Index >= 0 {
