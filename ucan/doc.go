@@ -24,8 +24,12 @@
 //
 // Varsig headers: Ed25519 34 01 ed01 ed01 13 71; ES256 (P-256) 34 01 ec01
 // 8024 12 71; ES256K (secp256k1) 34 01 ec01 e701 12 71. ECDSA signatures
-// are raw r||s over SHA-256 of the payload and must be low-S. The header
-// must agree with the issuer's key type.
+// are raw r||s over SHA-256 of the payload and must be low-S: besides
+// atproto's rule, the replay guard keys on token CIDs, and a high-S twin of
+// a signature would be a new CID for the same invocation. (WebCrypto-based
+// signers such as iso-ucan's ES256 emit high-S about half of the time;
+// those tokens are rejected.) The header must agree with the issuer's key
+// type.
 //
 // Principals are did:key (Ed25519 0xed, P-256 0x1200, secp256k1 0xe7).
 // Other DID methods go through a Resolver supplied by the caller: for
