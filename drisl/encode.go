@@ -357,10 +357,9 @@ func (e *encodeState) genericMap(m map[string]any) error {
 	base, obase := len(e.kvs), len(e.order)
 	for k, v := range m {
 		e.kvs = append(e.kvs, keyValue{k, v})
-		e.order = append(e.order, int32(len(e.order)-obase))
 	}
-	kvs, order := e.kvs[base:], e.order[obase:]
-	slices.SortFunc(order, func(a, b int32) int { return compareKeyStrings(kvs[a].k, kvs[b].k) })
+	e.order = slices.Grow(e.order, len(m))[:obase+len(m)]
+	sortIndex(e.order[obase:], e.kvs[base:])
 	var err error
 	for i := range len(m) {
 		// e.kvs and e.order may move while nested maps encode: index them
@@ -376,6 +375,41 @@ func (e *encodeState) genericMap(m map[string]any) error {
 }
 
 const smallMap = 16
+
+// sortIndex fills order with the indexes of kvs in DRISL key order. Keys
+// sort length-first, so a counting sort by length does most of the work; an
+// insertion sort then orders keys of equal length, which sit side by side.
+func sortIndex(order []int32, kvs []keyValue) {
+	const maxLen = 64
+	var count [maxLen + 1]int32
+	for i := range kvs {
+		n := len(kvs[i].k)
+		if n >= maxLen {
+			for j := range order {
+				order[j] = int32(j)
+			}
+			slices.SortFunc(order, func(a, b int32) int { return compareKeyStrings(kvs[a].k, kvs[b].k) })
+			return
+		}
+		count[n+1]++
+	}
+	for n := 1; n <= maxLen; n++ {
+		count[n] += count[n-1]
+	}
+	for i := range kvs {
+		n := len(kvs[i].k)
+		order[count[n]] = int32(i)
+		count[n]++
+	}
+	for i := 1; i < len(order); i++ {
+		x := order[i]
+		j := i
+		for ; j > 0 && keyLess(kvs[x].k, kvs[order[j-1]].k); j-- {
+			order[j] = order[j-1]
+		}
+		order[j] = x
+	}
+}
 
 func (e *encodeState) entry(k string, v any) error {
 	if err := e.str(k); err != nil {

@@ -63,8 +63,15 @@ func TestEncodeMatchesCanonicalOracle(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := rand.New(rand.NewPCG(7, 8))
-	for i := range 300 {
+	long := map[string]any{}
+	for i := range 3 * smallMap {
+		long[strings.Repeat("k", 50+i%30)+fmt.Sprint(i%7)] = int64(i)
+	}
+	for i := range 301 {
 		v := randomValue(r, 0)
+		if i == 300 {
+			v = long // keys over 64 bytes: the generic sort
+		}
 		got, err := Marshal(v)
 		if err != nil {
 			t.Fatalf("%d: %v", i, err)
