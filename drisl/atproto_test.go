@@ -306,4 +306,8 @@ func TestJSONEdges(t *testing.T) {
 	if _, err := MarshalJSON(map[string]any{"x": 1.5}); err == nil {
 		t.Fatal("MarshalJSON wrote a float")
 	}
+	var de *DataModelError
+	if _, err := MarshalJSON(map[string]any{"x": map[string]any{"$link": "not a link"}}); !errors.As(err, &de) || de.Rule != RuleReservedKey || de.Path != "x.$link" {
+		t.Fatalf("MarshalJSON of a map with a $link key: %v", err)
+	}
 }

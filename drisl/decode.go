@@ -3,6 +3,7 @@ package drisl
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"math"
 	"reflect"
 	"unicode/utf8"
@@ -41,7 +42,7 @@ func Validate(data []byte) error {
 func (o DecOptions) Unmarshal(data []byte, v any) error {
 	rv := reflect.ValueOf(v)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
-		return &EncodeError{Rule: RuleType, Detail: "Unmarshal needs a non-nil pointer"}
+		return fmt.Errorf("%w, got %T", ErrTarget, v)
 	}
 	d, err := o.start(data)
 	if err != nil {
@@ -76,7 +77,7 @@ func UnmarshalFirst(data []byte, v any) (rest []byte, err error) {
 func (o DecOptions) UnmarshalFirst(data []byte, v any) (rest []byte, err error) {
 	rv := reflect.ValueOf(v)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
-		return data, &EncodeError{Rule: RuleType, Detail: "UnmarshalFirst needs a non-nil pointer"}
+		return data, fmt.Errorf("%w, got %T", ErrTarget, v)
 	}
 	d, err := o.start(data)
 	if err != nil {

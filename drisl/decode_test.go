@@ -287,8 +287,8 @@ func TestStructs(t *testing.T) {
 	if err := Unmarshal(wrong, &back); !errors.As(err, &se) || se.Rule != RuleMismatch || se.Offset != 6 {
 		t.Fatalf("mismatch: %v", err)
 	}
-	if err := Unmarshal(b, back); err == nil {
-		t.Fatal("Unmarshal into a non-pointer worked")
+	if err := Unmarshal(b, back); !errors.Is(err, ErrTarget) {
+		t.Fatalf("Unmarshal into a non-pointer: %v", err)
 	}
 }
 

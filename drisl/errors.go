@@ -37,6 +37,10 @@ const (
 // tells malformed input from other failures.
 var ErrInvalid = errors.New("drisl: invalid input")
 
+// ErrTarget is returned (wrapped) when Unmarshal is not given a non-nil
+// pointer to decode into: a mistake of the caller, not of the input.
+var ErrTarget = errors.New("drisl: Unmarshal needs a non-nil pointer")
+
 // ErrUnsupported is wrapped by every EncodeError.
 var ErrUnsupported = errors.New("drisl: value cannot be encoded")
 

@@ -216,6 +216,12 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 		}
 		return append(b, ']'), nil
 	case map[string]any:
+		for _, k := range [...]string{"$link", "$bytes"} {
+			if _, ok := v[k]; ok {
+				// It would read back as a link or bytes, not as this map.
+				return nil, &DataModelError{Rule: RuleReservedKey, Path: k, Offset: -1}
+			}
+		}
 		keys := make([]string, 0, len(v))
 		for k := range v {
 			keys = append(keys, k)
