@@ -217,3 +217,28 @@ func TestConcurrentValidation(t *testing.T) {
 		}
 	}
 }
+
+// A record that refers to itself through a ref and a closed union compiles
+// to a cyclic tree and validates.
+func TestSelfReferentialRecord(t *testing.T) {
+	const schema = `{"lexicon":1,"id":"com.example.thread","defs":{"main":{"type":"record","key":"tid",
+		"record":{"type":"object","required":["text"],"properties":{
+			"text":{"type":"string","maxLength":5},
+			"quote":{"type":"ref","ref":"com.example.thread"},
+			"parent":{"type":"union","refs":["com.example.thread"],"closed":true}}}}}}`
+	cat := NewCatalog(CatalogOptions{})
+	if err := cat.AddJSON([]byte(schema)); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := cat.CheckRefs(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec := mustJSON(`{"$type":"com.example.thread","text":"a","quote":{"text":"b"},
+		"parent":{"$type":"com.example.thread","text":"c","parent":{"$type":"com.example.thread","text":"toolong"}}}`)
+	err := cat.ValidateRecord(ctx, "com.example.thread", "", rec, ValidateOptions{})
+	wantVErr(t, "self-referential", err, "parent.parent.text", ConstraintMaxLength)
+	rec = mustJSON(`{"$type":"com.example.thread","text":"a","quote":{"text":7}}`)
+	err = cat.ValidateRecord(ctx, "com.example.thread", "", rec, ValidateOptions{})
+	wantVErr(t, "self-referential ref", err, "quote.text", ConstraintType)
+}

@@ -148,9 +148,10 @@ func (cc *compiler) inline(d *Def, id, path string) (*node, error) {
 		switch target.kind {
 		case kQuery, kProcedure, kSubscription, kPermissionSet:
 			return nil, &SchemaError{ID: id, Path: path + ".ref", Msg: fmt.Sprintf("reference %q points to a %s", d.Ref, kindName(target.kind))}
-		case kRecord:
-			return target.body, nil
 		}
+		// A record validates as its object (see validator.value); target may
+		// still be under construction when the schema is recursive, so keep
+		// the pointer rather than its body.
 		return target, nil
 	}
 	n := &node{}
@@ -233,8 +234,6 @@ func (cc *compiler) fill(n *node, d *Def, id, path string) error {
 			switch v.kind {
 			case kQuery, kProcedure, kSubscription, kPermissionSet:
 				return &SchemaError{ID: id, Path: rp, Msg: fmt.Sprintf("union member %q is a %s", r, kindName(v.kind))}
-			case kRecord:
-				v = v.body
 			}
 			n.variants[full] = v
 			if !strings.Contains(full, "#") {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -192,4 +193,78 @@ func copyValue(x any) any {
 		return a
 	}
 	return x
+}
+
+// FuzzParseSchema parses arbitrary schema files, then compiles them alone in
+// a catalog and validates a small record against every definition: never a
+// panic, and only the package's typed errors. Seeds: the interop schema
+// vectors and catalog, and every 8th real lexicon.
+func FuzzParseSchema(f *testing.F) {
+	for _, name := range []string{"testdata/interop/lexicon-valid.json", "testdata/interop/lexicon-invalid.json"} {
+		var fx []lexiconFixture
+		data, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		if err := json.Unmarshal(data, &fx); err != nil {
+			f.Fatal(err)
+		}
+		for _, x := range fx {
+			f.Add([]byte(x.Lexicon))
+		}
+	}
+	var files []string
+	for _, pattern := range []string{"testdata/interop/catalog/*.json", realLexicons + "/*/*/*/*.json", realLexicons + "/*/*/*/*/*.json"} {
+		m, _ := filepath.Glob(pattern)
+		files = append(files, m...)
+	}
+	for i, name := range files {
+		if i%8 != 0 && !strings.Contains(name, "interop") {
+			continue
+		}
+		data, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	ctx := context.Background()
+	probe := map[string]any{"$type": "x", "text": "hi", "n": int64(3), "list": []any{"a"}}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		sf, err := ParseSchema(data)
+		if err != nil {
+			var se *SchemaError
+			if !errors.As(err, &se) {
+				t.Fatalf("untyped error: %v", err)
+			}
+			return
+		}
+		cat := NewCatalog(CatalogOptions{})
+		if err := cat.Add(sf); err != nil {
+			t.Fatal(err)
+		}
+		if err := cat.CheckRefs(ctx); err != nil {
+			var se *SchemaError
+			if !errors.As(err, &se) && !errors.Is(err, ErrNotFound) {
+				t.Fatalf("CheckRefs: untyped error: %v", err)
+			}
+		}
+		for _, name := range sortedKeys(sf.Defs) {
+			ref := sf.ID + "#" + name
+			checkFuzzResult(t, ignoreSchemaErr(cat.Validate(ctx, ref, probe, ValidateOptions{})))
+			checkFuzzResult(t, ignoreSchemaErr(cat.ValidateRecord(ctx, sf.ID, "self", probe, ValidateOptions{})))
+			checkFuzzResult(t, ignoreSchemaErr(cat.ValidateMessage(ctx, sf.ID, "#"+name, probe, ValidateOptions{})))
+			_, err := cat.ParseParams(ctx, sf.ID, map[string][]string{"n": {"1"}, "list": {"a", "b"}}, ValidateOptions{})
+			checkFuzzResult(t, ignoreSchemaErr(err))
+		}
+	})
+}
+
+// ignoreSchemaErr maps schema errors (unresolved references of a lone
+// fuzzed schema) to nil.
+func ignoreSchemaErr(err error) error {
+	if errors.Is(err, ErrInvalidSchema) {
+		return nil
+	}
+	return err
 }

@@ -257,6 +257,12 @@ func (v validator) value(n *node, val any, depth int) *verr {
 		return nil
 	case kToken:
 		return fail(ConstraintToken, fmt.Sprintf("%s is a token and cannot hold data", n.ref))
+	case kRecord: // referenced as data: its object
+		m, ok := val.(map[string]any)
+		if !ok {
+			return wrongType("object", val)
+		}
+		return v.object(n.body, m, depth)
 	}
 	return fail(ConstraintType, "cannot validate data against a "+kindName(n.kind))
 }
@@ -418,9 +424,7 @@ func (v validator) union(n *node, val any, typ string, depth int) *verr {
 		return nil
 	}
 	switch member.kind {
-	case kRecord:
-		member = member.body
-	case kObject:
+	case kRecord, kObject:
 	default:
 		if v.strictUnions {
 			return fail(ConstraintUnknownType, fmt.Sprintf("$type %q is a %s, not an object", typ, kindName(member.kind))).field("$type")
