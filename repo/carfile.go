@@ -216,7 +216,7 @@ func (r *Repo) snapshot(ctx context.Context) (Head, *mst.Tree, error) {
 	if h.Commit == r.head.Commit {
 		return h, r.tree, nil
 	}
-	return h, mst.Options{CacheNodes: r.opts.CacheNodes}.Load(storeSource{r.store, r.did}, h.Data), nil
+	return h, mst.Options{CacheNodes: r.opts.CacheNodes}.Load(r.src, h.Data), nil
 }
 
 // Export writes the whole repository at its head as a CAR v1 stream

@@ -36,6 +36,7 @@ type Options struct {
 // store's compare-and-swap on the head catches writers in other processes.
 type Repo struct {
 	store Store
+	src   *storeSource
 	did   string
 	key   atcrypto.PrivateKey // nil: read-only
 	pub   atcrypto.PublicKey
@@ -48,13 +49,34 @@ type Repo struct {
 	tree *mst.Tree
 }
 
-// storeSource adapts a Store to mst.BlockSource for one repository.
+// storeSource adapts a Store to mst.BlockSource for one repository. It
+// also serves the MST nodes of the last commit from memory: the next commit
+// reads mostly those.
 type storeSource struct {
 	s   Store
 	did string
+
+	mu     sync.RWMutex
+	recent map[cid.Cid][]byte
 }
 
-func (b storeSource) GetBlock(ctx context.Context, c cid.Cid) ([]byte, error) {
+func (b *storeSource) setRecent(nodes []mst.Block) {
+	m := make(map[cid.Cid][]byte, len(nodes))
+	for _, n := range nodes {
+		m[n.CID] = n.Data
+	}
+	b.mu.Lock()
+	b.recent = m
+	b.mu.Unlock()
+}
+
+func (b *storeSource) GetBlock(ctx context.Context, c cid.Cid) ([]byte, error) {
+	b.mu.RLock()
+	data, ok := b.recent[c]
+	b.mu.RUnlock()
+	if ok {
+		return data, nil
+	}
 	data, err := b.s.GetBlock(ctx, b.did, c)
 	if errors.Is(err, ErrBlockNotFound) {
 		return nil, fmt.Errorf("%w: %w", mst.ErrNotFound, err)
@@ -73,7 +95,7 @@ func newRepo(s Store, did string, key atcrypto.PrivateKey, opts Options) (*Repo,
 	if now == nil {
 		now = time.Now
 	}
-	r := &Repo{store: s, did: did, key: key, clock: newTIDClock(now, opts.ClockID), now: now, opts: opts}
+	r := &Repo{store: s, src: &storeSource{s: s, did: did}, did: did, key: key, clock: newTIDClock(now, opts.ClockID), now: now, opts: opts}
 	if key != nil {
 		pub, err := key.PublicKey()
 		if err != nil {
@@ -86,7 +108,7 @@ func newRepo(s Store, did string, key atcrypto.PrivateKey, opts Options) (*Repo,
 
 func (r *Repo) load(h Head) {
 	r.head = h
-	r.tree = mst.Options{CacheNodes: r.opts.CacheNodes}.Load(storeSource{r.store, r.did}, h.Data)
+	r.tree = mst.Options{CacheNodes: r.opts.CacheNodes}.Load(r.src, h.Data)
 	if t, err := syntax.ParseTID(h.Rev); err == nil {
 		r.clock.observe(t)
 	}
@@ -103,7 +125,7 @@ func Create(ctx context.Context, s Store, did string, key atcrypto.PrivateKey, o
 	if err != nil {
 		return nil, err
 	}
-	r.tree = mst.Options{CacheNodes: opts.CacheNodes}.Empty(storeSource{s, did})
+	r.tree = mst.Options{CacheNodes: opts.CacheNodes}.Empty(r.src)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, err := r.commitLocked(ctx, nil, cid.Undef, true); err != nil {
@@ -222,21 +244,29 @@ type prepared struct {
 func (r *Repo) prepare(writes []Write) ([]prepared, error) {
 	out := make([]prepared, len(writes))
 	seen := make(map[string]bool, len(writes))
+	okColl := ""
 	for i, w := range writes {
-		if _, err := syntax.ParseNSID(w.Collection); err != nil {
-			return nil, fmt.Errorf("%w: write %d: collection: %w", ErrInvalidWrite, i, err)
+		if w.Collection != okColl {
+			if _, err := syntax.ParseNSID(w.Collection); err != nil {
+				return nil, fmt.Errorf("%w: write %d: collection: %w", ErrInvalidWrite, i, err)
+			}
+			okColl = w.Collection
 		}
+		generated := false
 		switch w.Action {
 		case ActionCreate:
 			if w.RKey == "" {
 				w.RKey = r.clock.next().String()
+				generated = true
 			}
 		case ActionUpdate, ActionDelete:
 		default:
 			return nil, fmt.Errorf("%w: write %d: action %q", ErrInvalidWrite, i, w.Action)
 		}
-		if _, err := syntax.ParseRecordKey(w.RKey); err != nil {
-			return nil, fmt.Errorf("%w: write %d: record key: %w", ErrInvalidWrite, i, err)
+		if !generated {
+			if _, err := syntax.ParseRecordKey(w.RKey); err != nil {
+				return nil, fmt.Errorf("%w: write %d: record key: %w", ErrInvalidWrite, i, err)
+			}
 		}
 		p := prepared{w: w, path: w.Collection + "/" + w.RKey}
 		if err := mst.ValidateKey(p.path); err != nil {
@@ -429,6 +459,9 @@ func (r *Repo) tryCommit(ctx context.Context, preps []prepared, create bool) (*C
 	}
 	ev.Seq = seq
 	r.head = w.Head
-	r.tree = tree
+	// Continue from the stored tree rather than from tree, whose in-memory
+	// nodes would grow with every commit; the new nodes stay at hand.
+	r.src.setRecent(nodes)
+	r.tree = mst.Options{CacheNodes: r.opts.CacheNodes}.Load(r.src, root)
 	return &CommitResult{Commit: ccid, Rev: rev, Data: root, Seq: seq, Results: results, Event: ev}, nil
 }

@@ -1,7 +1,9 @@
 package repo
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -47,13 +49,19 @@ CREATE TABLE IF NOT EXISTS repos (
 	data_cid   BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS blocks (
+	id   INTEGER PRIMARY KEY,
 	repo INTEGER NOT NULL,
+	h    INTEGER NOT NULL,
 	cid  BLOB NOT NULL,
-	rev  TEXT NOT NULL,
-	data BLOB NOT NULL,
-	PRIMARY KEY (repo, cid)
+	data BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS blocks_by_hash ON blocks (repo, h);
+CREATE TABLE IF NOT EXISTS commits (
+	repo        INTEGER NOT NULL,
+	rev         TEXT NOT NULL,
+	first_block INTEGER NOT NULL,
+	PRIMARY KEY (repo, rev)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS blocks_by_rev ON blocks (repo, rev);
 CREATE TABLE IF NOT EXISTS records (
 	repo       INTEGER NOT NULL,
 	collection TEXT NOT NULL,
@@ -90,6 +98,7 @@ func OpenSQLite(ctx context.Context, path string, opts SQLiteOptions) (*SQLiteSt
 	q.Add("_pragma", "synchronous("+syncMode+")")
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", opts.BusyTimeoutMillis))
 	q.Add("_pragma", fmt.Sprintf("cache_size(-%d)", opts.CacheKiB))
+	q.Add("_pragma", "temp_store(MEMORY)")
 	q.Add("_txlock", "immediate")
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
@@ -179,18 +188,41 @@ func (s *SQLiteStore) GetBlock(ctx context.Context, did string, c cid.Cid) ([]by
 	if err != nil {
 		return nil, err
 	}
-	st, err := s.stmt(ctx, `SELECT data FROM blocks WHERE repo = ? AND cid = ?`)
+	st, err := s.stmt(ctx, `SELECT cid, data FROM blocks WHERE repo = ? AND h = ?`)
 	if err != nil {
 		return nil, err
 	}
-	var data []byte
-	if err := st.QueryRowContext(ctx, id, c.Bytes()).Scan(&data); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, fmt.Errorf("%w: %s", ErrBlockNotFound, c)
-		}
+	rows, err := st.QueryContext(ctx, id, blockHash(c))
+	if err != nil {
 		return nil, err
 	}
-	return data, nil
+	defer rows.Close()
+	want := c.Bytes()
+	for rows.Next() {
+		var cb, data []byte
+		if err := rows.Scan(&cb, &data); err != nil {
+			return nil, err
+		}
+		if bytes.Equal(cb, want) {
+			return data, nil
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return nil, fmt.Errorf("%w: %s", ErrBlockNotFound, c)
+}
+
+// blockHash is the index key of a block: the last 8 bytes of its CID (the
+// tail of the digest) as an int64.
+func blockHash(c cid.Cid) int64 {
+	k := c.KeyString()
+	if len(k) < 8 {
+		var b [8]byte
+		copy(b[8-len(k):], k)
+		return int64(binary.BigEndian.Uint64(b[:]))
+	}
+	return int64(binary.BigEndian.Uint64([]byte(k[len(k)-8:])))
 }
 
 func valuesList(rows, cols int) string {
@@ -238,14 +270,30 @@ func (s *SQLiteStore) Apply(ctx context.Context, did string, w *StoreWrite) (int
 		}
 	}
 
-	// Blocks, in multi-row INSERTs of up to sqliteBatch rows.
-	const blockSQL = `INSERT INTO blocks (repo, cid, rev, data) VALUES %s ON CONFLICT (repo, cid) DO UPDATE SET rev = excluded.rev`
+	// Blocks are appended, in multi-row INSERTs of up to sqliteBatch rows;
+	// the commits table remembers where this commit's blocks start.
+	var first int64
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) + 1 FROM blocks`).Scan(&first); err != nil {
+		return 0, err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO commits (repo, rev, first_block) VALUES (?, ?, ?)`, id, w.Head.Rev, first); err != nil {
+		return 0, err
+	}
+	const blockSQL = `INSERT INTO blocks (repo, h, cid, data) VALUES %s`
 	args := make([]any, 0, 4*sqliteBatch)
-	for i := 0; i < len(w.Blocks); i += sqliteBatch {
-		chunk := w.Blocks[i:min(i+sqliteBatch, len(w.Blocks))]
+	seen := make(map[cid.Cid]struct{}, len(w.Blocks))
+	blocks := make([]Block, 0, len(w.Blocks))
+	for _, b := range w.Blocks {
+		if _, dup := seen[b.CID]; !dup {
+			seen[b.CID] = struct{}{}
+			blocks = append(blocks, b)
+		}
+	}
+	for i := 0; i < len(blocks); i += sqliteBatch {
+		chunk := blocks[i:min(i+sqliteBatch, len(blocks))]
 		args = args[:0]
 		for _, b := range chunk {
-			args = append(args, id, b.CID.Bytes(), w.Head.Rev, b.Data)
+			args = append(args, id, blockHash(b.CID), b.CID.Bytes(), b.Data)
 		}
 		st, err := s.stmt(ctx, fmt.Sprintf(blockSQL, valuesList(len(chunk), 4)))
 		if err != nil {
@@ -410,16 +458,28 @@ func (s *SQLiteStore) BlocksSince(ctx context.Context, did, since string, fn fun
 	if err != nil {
 		return err
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT cid, data FROM blocks WHERE repo = ? AND rev > ? ORDER BY cid`, id, since)
+	var first sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, `SELECT MIN(first_block) FROM commits WHERE repo = ? AND rev > ?`, id, since).Scan(&first); err != nil {
+		return err
+	}
+	if !first.Valid {
+		return nil
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT cid, data FROM blocks WHERE id >= ? AND repo = ? ORDER BY id`, first.Int64, id)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
+	seen := map[string]struct{}{}
 	for rows.Next() {
 		var cb, data []byte
 		if err := rows.Scan(&cb, &data); err != nil {
 			return err
 		}
+		if _, dup := seen[string(cb)]; dup {
+			continue
+		}
+		seen[string(cb)] = struct{}{}
 		c, err := castCID(cb)
 		if err != nil {
 			return err
