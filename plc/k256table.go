@@ -17,13 +17,15 @@ import (
 // of Q (32 windows of 8 bits, 8192 points, 768 KiB, about 40
 // verifications' work) and computes u2·Q with at most 32 point additions
 // and no doublings; u1·G uses the same kind of table for G, built once per
-// KeyCache. A K-256 verification then costs about 40% of atcrypto's. The group arithmetic is secp256k1-voi's, the library
-// indigo's atcrypto uses; this file only arranges it. The verification
-// equation and checks are SEC 1 v2 §4.1.4, as in secp256k1-voi's secec,
-// plus atproto's low-S rule: r and s in [1, n-1], s ≤ n/2, R ≠ O,
-// x(R) mod n = r. k256table_test.go checks it against atcrypto on valid,
-// tampered, high-S and out-of-range signatures. P-256 has no such fast
-// path: the standard library's P-256 arithmetic is not exported.
+// KeyCache. A K-256 verification then costs about 40% of atcrypto's.
+//
+// The group arithmetic is secp256k1-voi's, the library indigo's atcrypto
+// uses; this file only arranges it. The verification equation and checks
+// are SEC 1 v2 §4.1.4, as in secp256k1-voi's secec, plus atproto's low-S
+// rule: r and s in [1, n-1], s ≤ n/2, R ≠ O, x(R) mod n = r.
+// k256table_test.go checks it against atcrypto on valid, tampered, high-S
+// and out-of-range signatures. P-256 keys get the same treatment in
+// p256table.go.
 
 const (
 	tableThreshold = 32 // verifications by one key before its table is built

@@ -108,18 +108,29 @@ func TestKeyCacheBuildsTables(t *testing.T) {
 		t.Fatal("no table built")
 	}
 	p := newKey(t, false)
-	for i := 0; i < tableThreshold+1; i++ {
-		c.verify(c.get(p.did), msg, sig)
+	psig, _ := p.priv.HashAndSign(msg)
+	for i := 0; i < tableThreshold+3; i++ {
+		rk := c.get(p.did)
+		if !c.verify(rk, msg, psig) || c.verify(rk, msg, sig) {
+			t.Fatalf("P-256 round %d: wrong answer", i)
+		}
 	}
-	if c.get(p.did).table.Load() != nil {
-		t.Fatal("P-256 key got a K-256 table")
+	if c.get(p.did).table.Load() != nil || c.get(p.did).ptable.Load() == nil {
+		t.Fatal("P-256 key did not get (only) a P-256 table")
 	}
 }
 
-// TestLongLogK256 validates a generated K-256 log long enough for the
-// table path, serially and in parallel, and finds a forged signature in it.
-func TestLongLogK256(t *testing.T) {
-	host, rec := newKey(t, true), newKey(t, true)
+// TestLongLog validates generated K-256 and P-256 logs long enough for the
+// table path, serially and in parallel, and finds a forged signature in
+// them.
+func TestLongLog(t *testing.T) {
+	for _, k256 := range []bool{true, false} {
+		testLongLog(t, k256)
+	}
+}
+
+func testLongLog(t *testing.T, k256 bool) {
+	host, rec := newKey(t, k256), newKey(t, k256)
 	g, did, err := NewGenesis(GenesisOptions{RecoveryKeys: []string{rec.did}, HostRotationKey: host.did, SigningKey: host.did, Endpoint: "https://h.test"}, host.priv)
 	if err != nil {
 		t.Fatal(err)
@@ -150,7 +161,7 @@ func TestLongLogK256(t *testing.T) {
 	// broken at 60 (its CID changes), so fix the entry's CID and expect a
 	// signature error exactly there.
 	forged := log[60].Operation
-	if err := Sign(&forged, newKey(t, true).priv); err != nil {
+	if err := Sign(&forged, newKey(t, k256).priv); err != nil {
 		t.Fatal(err)
 	}
 	c, _ := forged.CID()
@@ -161,7 +172,7 @@ func TestLongLogK256(t *testing.T) {
 	if !errors.As(err, &oe) || oe.Index != 60 || !errors.Is(err, ErrSigInvalid) {
 		t.Fatalf("forged op: %v", err)
 	}
-	if keys.get(host.did).table.Load() == nil {
+	if keys.get(host.did).table.Load() == nil && keys.get(host.did).ptable.Load() == nil {
 		t.Fatal("the host key never got a table")
 	}
 }

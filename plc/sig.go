@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"filippo.io/nistec"
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
 	secp256k1 "gitlab.com/yawning/secp256k1-voi"
 )
@@ -120,16 +121,33 @@ type rotationKey struct {
 	pub   atcrypto.PublicKey
 	k256  bool
 	err   error
-	point *secp256k1.Point // K-256 only
+	point *secp256k1.Point  // K-256 only
+	p256  *nistec.P256Point // P-256 only
 
-	uses  atomic.Int32
-	once  sync.Once
-	table atomic.Pointer[k256Table]
+	uses   atomic.Int32
+	once   sync.Once
+	table  atomic.Pointer[k256Table]
+	ptable atomic.Pointer[p256Table]
 }
 
 // verify reports whether sig is k's valid low-S signature over msg. A
 // K-256 key that keeps signing gets a precomputed table (k256table.go).
 func (c *KeyCache) verify(k *rotationKey, msg, sig []byte) bool {
+	if k.p256 != nil {
+		if t := k.ptable.Load(); t != nil {
+			return t.verify(msg, sig)
+		}
+		if k.uses.Add(1) >= tableThreshold {
+			k.once.Do(func() {
+				if c.tables.Add(1) <= maxTables {
+					k.ptable.Store(newP256Table(k.p256))
+				}
+			})
+			if t := k.ptable.Load(); t != nil {
+				return t.verify(msg, sig)
+			}
+		}
+	}
 	if k.point != nil {
 		if t := k.table.Load(); t != nil {
 			return verifyK256Tables(c.gTable, t, msg, sig)
@@ -177,6 +195,11 @@ func parseRotationKey(s string) *rotationKey {
 		return &rotationKey{err: fieldErr("rotationKeys", ErrUnsupportedKey, s)}
 	}
 	rk := &rotationKey{pub: pub}
+	if kp, ok := pub.(*atcrypto.PublicKeyP256); ok {
+		if pt, err := nistec.NewP256Point().SetBytes(kp.UncompressedBytes()); err == nil {
+			rk.p256 = pt
+		}
+	}
 	if kp, ok := pub.(*atcrypto.PublicKeyK256); ok {
 		rk.k256 = true
 		if pt, err := secp256k1.NewPointFromBytes(kp.UncompressedBytes()); err == nil {
