@@ -38,3 +38,30 @@ func TestCreateJoinWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestBundle(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	h := w.newHost(memHost, "host1")
+	c, founder := w.newCommunity(h, "member")
+	alice := w.join(c, "alice", founder, testRoles[0])
+	rk := newTID()
+	if _, err := c.Invoke(ctx, w.rq(alice.sess.Create(NSIDMessage, rk, message("hello")))); err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.Bundle(ctx, NSIDMessage, rk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := w.plc.Resolve(ctx, c.DID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := VerifyBundle(ctx, b, VerifyOptions{Document: doc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Author != alice.did {
+		t.Fatalf("author %s", a.Author)
+	}
+}

@@ -270,3 +270,19 @@ func (w *world) rq(r *Request, err error) *Request {
 	}
 	return r
 }
+
+type mres[T any] struct {
+	v   T
+	err error
+}
+
+// m wraps a (value, error) result: m(f()).must(t).
+func m[T any](v T, err error) mres[T] { return mres[T]{v, err} }
+
+func (r mres[T]) must(t testing.TB) T {
+	t.Helper()
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	return r.v
+}

@@ -89,6 +89,12 @@ func (c *Community) Invoke(ctx context.Context, req *Request) (*Result, error) {
 func (c *Community) authorize(ctx context.Context, token []byte, proofs [][]byte) (*ucan.Invocation, string, error) {
 	inv, err := c.validator.Validate(ctx, token, proofs...)
 	if err != nil {
+		// A banned member's grants are revoked: say so.
+		if p, perr := ucan.ParseInvocation(token); perr == nil {
+			if m, ok := c.memberOf(p.Issuer); ok && c.isBanned(m) {
+				return nil, "", &Error{Kind: ErrBanned, Index: -1, Detail: m, Err: err}
+			}
+		}
 		return nil, "", &Error{Kind: ErrUnauthorized, Index: -1, Err: err}
 	}
 	if inv.Subject != c.did {

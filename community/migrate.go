@@ -1,0 +1,231 @@
+package community
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/bluesky-social/indigo/atproto/atcrypto"
+	"github.com/ipfs/go-cid"
+
+	"github.com/townhall-dev/townhall/drisl"
+	"github.com/townhall-dev/townhall/plc"
+	"github.com/townhall-dev/townhall/repo"
+	"github.com/townhall-dev/townhall/ucan"
+)
+
+// DefaultMaxMigrationBytes bounds the repository CAR Migrate reads.
+const DefaultMaxMigrationBytes = 256 << 20
+
+// MigrateOptions describes a move of a community to this host.
+type MigrateOptions struct {
+	// Repo is the repository CAR: the old host's export
+	// (com.atproto.sync.getRepo) or a member's backup. Required.
+	Repo io.Reader
+	// Audiences are audience CARs (AudienceView.WriteCAR) of the private
+	// trees to carry over; each must match its anchor in Repo. Audiences
+	// left out keep their anchors, but their records stay behind: writes
+	// to them fail until their blocks are supplied.
+	Audiences []io.Reader
+	// RecoveryKey is a recovery (rotation) key of the community, higher in
+	// priority than the old host's. It signs the PLC operation that points
+	// the DID to this host's signing key, endpoint and rotation key.
+	RecoveryKey atcrypto.PrivateKey
+	// Nullify, if set, is the CID of a hostile operation (for instance the
+	// old host pointing the DID to its own key) that the move forks around,
+	// nullifying it and everything after it. Only within plc.RecoveryWindow.
+	Nullify string
+	// MaxBytes bounds Repo (default DefaultMaxMigrationBytes).
+	MaxBytes int64
+}
+
+// Migrate moves community did to this host without the old host's help:
+// it verifies the repository CAR against the signing keys of the DID's
+// audit log (so a backup signed by the old host before it turned hostile is
+// accepted), imports it, checks and stores the audience trees given, signs
+// with the recovery key and submits the PLC operation that points the DID
+// here (a plain update of the head, or a nullifying fork around
+// opts.Nullify), re-issues the community's root delegations with this host's
+// key (so members' chains keep working; Membership returns the new chains),
+// and commits them, signed by this host's key.
+func (h *Host) Migrate(ctx context.Context, did string, opts MigrateOptions) (*Community, error) {
+	bad := func(cause error, format string, args ...any) error {
+		return &Error{Kind: ErrMigration, Index: -1, Detail: fmt.Sprintf(format, args...), Err: cause}
+	}
+	if opts.Repo == nil || opts.RecoveryKey == nil || h.opts.RotationKey == nil {
+		return nil, bad(nil, "needs Repo, RecoveryKey and a host rotation key")
+	}
+	max := opts.MaxBytes
+	if max <= 0 {
+		max = DefaultMaxMigrationBytes
+	}
+	car, err := io.ReadAll(io.LimitReader(opts.Repo, max+1))
+	if err != nil {
+		return nil, bad(err, "reading the repository")
+	}
+	if int64(len(car)) > max {
+		return nil, errf(ErrRecordTooLarge, -1, nil, "repository CAR larger than %d bytes", max)
+	}
+	log, err := h.opts.PLC.AuditLog(ctx, did)
+	if err != nil {
+		return nil, bad(err, "audit log")
+	}
+	state, err := plc.ValidateAuditLog(did, log, plc.ValidateOptions{})
+	if err != nil {
+		return nil, bad(err, "audit log")
+	}
+	// The repository must be signed by a key of the DID's history: try the
+	// atproto keys of the log, newest first, skipping the hostile
+	// operation and what follows it.
+	var keys []atcrypto.PublicKey
+	for i := len(log) - 1; i >= 0; i-- {
+		e := log[i]
+		if e.Nullified {
+			continue
+		}
+		if opts.Nullify != "" && e.CID == opts.Nullify {
+			keys = keys[:0] // forget the hostile operation and everything after it
+			continue
+		}
+		if k, err := atcrypto.ParsePublicDIDKey(e.Operation.VerificationMethods["atproto"]); err == nil {
+			keys = append(keys, k)
+		}
+	}
+	var vkey atcrypto.PublicKey
+	var lastErr error
+	for _, k := range keys {
+		if _, err := repo.VerifyCAR(ctx, bytes.NewReader(car), repo.VerifyOptions{Key: k, DID: did}); err != nil {
+			lastErr = err
+			continue
+		}
+		vkey = k
+		break
+	}
+	if vkey == nil {
+		return nil, bad(lastErr, "the repository does not verify with any signing key of the DID's history")
+	}
+	r, err := repo.Import(ctx, h.opts.Store, bytes.NewReader(car), h.opts.SigningKey, repo.VerifyOptions{Key: vkey, DID: did}, h.repoOptions())
+	if err != nil {
+		return nil, bad(err, "import")
+	}
+	// Audience trees: each must match the anchor in the imported head.
+	for i, rd := range opts.Audiences {
+		if err := h.importAudience(ctx, r, vkey, rd); err != nil {
+			return nil, bad(err, "audience CAR %d", i)
+		}
+	}
+	rot, err := h.opts.RotationKey.PublicKey()
+	if err != nil {
+		return nil, err
+	}
+	mo := plc.MoveOptions{NewSigningKey: h.pubKey.DIDKey(), NewEndpoint: h.opts.Endpoint, NewHostRotationKey: rot.DIDKey()}
+	var op *plc.Op
+	if opts.Nullify != "" {
+		op, _, err = plc.Nullify(state, opts.Nullify, mo, opts.RecoveryKey, h.now())
+	} else {
+		op, err = plc.Move(state, mo, opts.RecoveryKey)
+	}
+	if err != nil {
+		return nil, bad(err, "building the PLC operation")
+	}
+	if err := h.opts.PLC.Submit(ctx, did, op); err != nil {
+		return nil, bad(err, "submitting the PLC operation")
+	}
+	c, err := h.start(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.reissueRoots(ctx); err != nil {
+		c.stop()
+		return nil, bad(err, "re-issuing root delegations")
+	}
+	h.mu.Lock()
+	h.open[did] = c
+	h.mu.Unlock()
+	return c, nil
+}
+
+func (h *Host) importAudience(ctx context.Context, r *repo.Repo, key atcrypto.PublicKey, rd io.Reader) error {
+	// The audience name is read from the CAR's anchor: try the anchors of
+	// the imported repository.
+	data, err := io.ReadAll(io.LimitReader(rd, DefaultMaxMigrationBytes))
+	if err != nil {
+		return err
+	}
+	recs, _, err := r.ListRecords(ctx, NSIDAudience, repo.ListOptions{Limit: 1000})
+	if err != nil {
+		return err
+	}
+	for _, rec := range recs {
+		var a audienceRecord
+		if err := drisl.Unmarshal(rec.Value, &a); err != nil {
+			return err
+		}
+		v, err := VerifyAudienceCAR(ctx, bytes.NewReader(data), r.DID(), key, a.Name)
+		if err != nil {
+			continue
+		}
+		if v.Root != a.Root {
+			return fmt.Errorf("audience %q: the CAR holds root %s, the repository anchors %s", a.Name, v.Root, a.Root)
+		}
+		return h.private.PutPrivateBlocks(ctx, r.DID(), v.Blocks)
+	}
+	return errors.New("the CAR proves no audience of the repository")
+}
+
+// reissueRoots re-signs every unrevoked root delegation with the current
+// key and records the new grants in one commit.
+func (c *Community) reissueRoots(ctx context.Context) error {
+	now := timestamp(c.host.now())
+	var ops []op
+	var grants []*grantRecord
+	c.mu.RLock()
+	for _, g := range c.sortedGrants() {
+		if g.Issuer != c.did || c.rootValid(g) {
+			continue
+		}
+		if r, _ := c.revoked.IsRevoked(ctx, g.TokenCID); r {
+			continue
+		}
+		old, err := ucan.ParseDelegation(g.Token)
+		if err != nil {
+			c.mu.RUnlock()
+			return err
+		}
+		f := ucan.DelegationFields{Audience: old.Audience, Subject: old.Subject, Command: old.Command,
+			Policy: old.Policy, Meta: old.Meta}
+		if old.NotBefore != nil {
+			f.NotBefore = time.Unix(*old.NotBefore, 0)
+		}
+		if old.Expiration == nil {
+			f.NoExpiration = true
+		} else {
+			f.Expiration = time.Unix(*old.Expiration, 0)
+		}
+		d, err := ucan.NewDelegation(c.host.signer.WithDID(c.did), f)
+		if err != nil {
+			c.mu.RUnlock()
+			return err
+		}
+		ng := grantOf(d, g.Member, g.Role, now)
+		grants = append(grants, ng)
+		ops = append(ops, op{action: repo.ActionCreate, collection: NSIDGrant, rkey: d.CID().String(), value: ng})
+	}
+	c.mu.RUnlock()
+	if len(ops) == 0 {
+		return nil
+	}
+	_, err := c.submit(ctx, &request{ops: ops, after: func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for _, g := range grants {
+			c.addGrant(g)
+		}
+	}})
+	return err
+}
+
+var _ = cid.Undef
