@@ -139,6 +139,20 @@ func (c *Catalog) readFile(fsys fs.FS, p string) ([]byte, error) {
 	return data, nil
 }
 
+// LoadCatalog returns a catalog of every *.json schema file under root in
+// fsys (typically an embed.FS the caller ships), with every reference
+// checked (CheckRefs): the one call a service needs before validating.
+func LoadCatalog(ctx context.Context, fsys fs.FS, root string, opts CatalogOptions) (*Catalog, error) {
+	c := NewCatalog(opts)
+	if err := c.LoadFS(ctx, fsys, root); err != nil {
+		return nil, err
+	}
+	if err := c.CheckRefs(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
 // LoadDir adds every *.json file under the directory dir.
 func (c *Catalog) LoadDir(ctx context.Context, dir string) error {
 	return c.LoadFS(ctx, os.DirFS(dir), ".")

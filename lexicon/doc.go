@@ -24,8 +24,10 @@
 // Validation walks that tree and the data together and never looks at the
 // schema JSON again. The community layer validates a member's record with
 //
-//	cat := lexicon.NewCatalog(lexicon.CatalogOptions{})
-//	err := cat.LoadFS(ctx, schemasFS, ".") // an embed.FS of *.json files
+//	//go:embed lexicons
+//	var schemas embed.FS
+//	...
+//	cat, err := lexicon.LoadCatalog(ctx, schemas, "lexicons", lexicon.CatalogOptions{})
 //	...
 //	err = cat.ValidateRecord(ctx, collection, rkey, record, lexicon.ValidateOptions{})
 //

@@ -41,11 +41,8 @@ func ExampleCatalog_ValidateRecord() {
 	ctx := context.Background()
 	schemas := fstest.MapFS{"lexicons/town/example/chat/message.json": {Data: []byte(chatMessage)}}
 
-	cat := lexicon.NewCatalog(lexicon.CatalogOptions{})
-	if err := cat.LoadFS(ctx, schemas, "lexicons"); err != nil {
-		panic(err)
-	}
-	if err := cat.CheckRefs(ctx); err != nil {
+	cat, err := lexicon.LoadCatalog(ctx, schemas, "lexicons", lexicon.CatalogOptions{})
+	if err != nil {
 		panic(err)
 	}
 
@@ -58,7 +55,7 @@ func ExampleCatalog_ValidateRecord() {
 			map[string]any{"alt": "a very long alt text indeed"},
 		},
 	}
-	err := cat.ValidateRecord(ctx, "town.example.chat.message", "3l6oveex3ii2l", record, lexicon.ValidateOptions{})
+	err = cat.ValidateRecord(ctx, "town.example.chat.message", "3l6oveex3ii2l", record, lexicon.ValidateOptions{})
 	fmt.Println(err)
 
 	var ve *lexicon.ValidationError
@@ -121,4 +118,56 @@ func ExampleCatalog_ParseParams() {
 	// Output:
 	// general 20 true <nil>
 	// lexicon: limit: maximum: 500 is more than 100
+}
+
+// A Resolver supplies schemas the catalog does not hold, for example from the
+// network; here, from a map. The catalog asks once per NSID and keeps the
+// answer.
+func ExampleResolverFunc() {
+	ctx := context.Background()
+	remote := map[string]string{
+		"town.example.defs": `{"lexicon": 1, "id": "town.example.defs", "defs": {
+		  "mood": {"type": "string", "enum": ["happy", "sad"]}}}`,
+	}
+	resolver := lexicon.ResolverFunc(func(ctx context.Context, nsid string) ([]byte, error) {
+		s, ok := remote[nsid]
+		if !ok {
+			return nil, fmt.Errorf("no lexicon for %s", nsid)
+		}
+		return []byte(s), nil
+	})
+	cat := lexicon.NewCatalog(lexicon.CatalogOptions{Resolver: resolver})
+	err := cat.AddJSON([]byte(`{"lexicon": 1, "id": "town.example.status", "defs": {"main": {
+	  "type": "record", "key": "literal:self",
+	  "record": {"type": "object", "properties": {"mood": {"type": "ref", "ref": "town.example.defs#mood"}}}}}}`))
+	if err != nil {
+		panic(err)
+	}
+	status := map[string]any{"$type": "town.example.status", "mood": "bored"}
+	fmt.Println(cat.ValidateRecord(ctx, "town.example.status", "self", status, lexicon.ValidateOptions{}))
+	fmt.Println(cat.NSIDs())
+	// Output:
+	// lexicon: mood: enum: "bored" is not one of the allowed values
+	// [town.example.defs town.example.status]
+}
+
+// Subscription messages are validated against the subscription's message
+// union, with the type from the event-stream frame header.
+func ExampleCatalog_ValidateMessage() {
+	ctx := context.Background()
+	cat := lexicon.NewCatalog(lexicon.CatalogOptions{})
+	err := cat.AddJSON([]byte(`{"lexicon": 1, "id": "town.example.subscribeEvents", "defs": {
+	  "main": {"type": "subscription", "message": {"schema": {"type": "union", "refs": ["#joined"]}}},
+	  "joined": {"type": "object", "required": ["seq", "did"], "properties": {
+	    "seq": {"type": "integer", "minimum": 0}, "did": {"type": "string", "format": "did"}}}}}`))
+	if err != nil {
+		panic(err)
+	}
+	msg := map[string]any{"seq": int64(7), "did": "did:plc:ewvi7nxzyoun6zhxrhs64oiz"}
+	fmt.Println(cat.ValidateMessage(ctx, "town.example.subscribeEvents", "#joined", msg, lexicon.ValidateOptions{}))
+	msg["did"] = "alice"
+	fmt.Println(cat.ValidateMessage(ctx, "town.example.subscribeEvents", "#joined", msg, lexicon.ValidateOptions{}))
+	// Output:
+	// <nil>
+	// lexicon: did: format: not a valid did
 }
