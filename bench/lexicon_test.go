@@ -127,6 +127,43 @@ func lexReportCPU(b *testing.B) {
 	b.Cleanup(func() { b.ReportMetric(float64(lexCPU()-start)/float64(b.N), "cpu-ns/op") })
 }
 
+// TestLexiconOracleInvalid runs the invalid sample records (mutations of
+// the valid ones, lexicon/testdata/records/invalid.json) through both
+// validators: townhall rejects them all; indigo, the oracle, must reject
+// every one except those whose only fault is the record key, which its
+// ValidateRecord does not check.
+func TestLexiconOracleInvalid(t *testing.T) {
+	c := loadLexCorpus(t)
+	data, err := os.ReadFile("../lexicon/testdata/records/invalid.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []struct {
+		lexRecord
+		Constraint string `json:"constraint"`
+	}
+	if err := json.Unmarshal(data, &recs); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		th, err := drisl.UnmarshalJSON(r.Record)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ig, err := atdata.UnmarshalJSON(r.Record)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.cat.ValidateRecord(context.Background(), r.Collection, r.RKey, th, lexicon.ValidateOptions{}); err == nil {
+			t.Errorf("townhall accepts %s", r.Name)
+		}
+		ierr := ilex.ValidateRecord(c.icat, ig, r.Collection, 0)
+		if (ierr == nil) != (r.Constraint == "key") {
+			t.Errorf("indigo on %s (%s): %v", r.Name, r.Constraint, ierr)
+		}
+	}
+}
+
 func benchLexicon(b *testing.B, recs []lexRecord) {
 	c := loadLexCorpus(b)
 	ctx := context.Background()
