@@ -1,0 +1,121 @@
+package lexicon
+
+import (
+	"context"
+	"errors"
+	"math"
+	"testing"
+
+	"github.com/ipfs/go-cid"
+	"github.com/townhall-dev/townhall/drisl"
+)
+
+const kitchenSink = `{"lexicon":1,"id":"com.example.sink","defs":{
+  "main":{"type":"record","key":"nsid","record":{"type":"object","required":["req"],"nullable":["nul"],"properties":{
+    "req":{"type":"string"},
+    "nul":{"type":"integer"},
+    "null":{"type":"null"},
+    "flag":{"type":"boolean","const":true},
+    "word":{"type":"string","const":"hi"},
+    "lang":{"type":"string","format":"language"},
+    "when":{"type":"string","format":"datetime"},
+    "n":{"type":"integer","minimum":-5,"maximum":5},
+    "big":{"type":"integer"},
+    "raw":{"type":"bytes","maxLength":4},
+    "link":{"type":"cid-link"},
+    "pic":{"type":"blob","accept":["image/png","video/*"],"maxSize":100},
+    "any":{"type":"blob"},
+    "blob":{"type":"unknown"},
+    "tok":{"type":"ref","ref":"#tok"},
+    "tags":{"type":"array","minLength":1,"items":{"type":"string","minGraphemes":2}}}}},
+  "tok":{"type":"token"}}}`
+
+func TestConstraints(t *testing.T) {
+	cat := NewCatalog(CatalogOptions{})
+	if err := cat.AddJSON([]byte(kitchenSink)); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	c, _ := cid.Decode("bafyreiclp443lavogvhj3d2ob2cxbfuscni2k5jk7bebjzg7khl3esabwq")
+	blob := func(mime string, size any) map[string]any {
+		return map[string]any{"$type": "blob", "ref": c, "mimeType": mime, "size": size}
+	}
+	base := func() map[string]any { return map[string]any{"$type": "com.example.sink", "req": "x"} }
+	cases := []struct {
+		name  string
+		field string
+		value any
+		opts  ValidateOptions
+		path  string
+		c     Constraint // "" means valid
+	}{
+		{"nullable null", "nul", nil, ValidateOptions{}, "", ""},
+		{"null type", "null", nil, ValidateOptions{}, "", ""},
+		{"null type not null", "null", int64(1), ValidateOptions{}, "null", ConstraintType},
+		{"bool const", "flag", true, ValidateOptions{}, "", ""},
+		{"bool const wrong", "flag", false, ValidateOptions{}, "flag", ConstraintConst},
+		{"string const wrong", "word", "ho", ValidateOptions{}, "word", ConstraintConst},
+		{"private-use language", "lang", "X-fr-CH", ValidateOptions{}, "", ""},
+		{"datetime without zone", "when", "2024-11-20T23:15:04", ValidateOptions{}, "when", ConstraintFormat},
+		{"datetime without zone, lenient", "when", "2024-11-20T23:15:04", ValidateOptions{LenientDatetime: true}, "", ""},
+		{"datetime with offset", "when", "2024-11-20T23:15:04.5+01:00", ValidateOptions{}, "", ""},
+		{"datetime Feb 30", "when", "2024-02-30T23:15:04Z", ValidateOptions{}, "when", ConstraintFormat},
+		{"integer min", "n", int64(-6), ValidateOptions{}, "n", ConstraintMinimum},
+		{"integer as int", "n", 5, ValidateOptions{}, "", ""},
+		{"integer float", "n", 1.0, ValidateOptions{}, "n", ConstraintType},
+		{"integer uint64 in range", "big", uint64(math.MaxInt64), ValidateOptions{}, "", ""},
+		{"integer uint64 out of range", "big", uint64(math.MaxInt64) + 1, ValidateOptions{}, "big", ConstraintType},
+		{"integer NegInt", "big", drisl.NegInt(math.MaxInt64), ValidateOptions{}, "big", ConstraintType},
+		{"bytes", "raw", []byte{1, 2, 3, 4}, ValidateOptions{}, "", ""},
+		{"bytes too long", "raw", []byte{1, 2, 3, 4, 5}, ValidateOptions{}, "raw", ConstraintMaxLength},
+		{"cid-link", "link", c, ValidateOptions{}, "", ""},
+		{"cid-link pointer", "link", &c, ValidateOptions{}, "", ""},
+		{"cid-link undefined", "link", cid.Cid{}, ValidateOptions{}, "link", ConstraintType},
+		{"blob video wildcard", "pic", blob("video/mp4", int64(100)), ValidateOptions{}, "", ""},
+		{"blob gif", "pic", blob("image/gif", int64(1)), ValidateOptions{}, "pic.mimeType", ConstraintAccept},
+		{"blob negative size", "pic", blob("image/png", int64(-1)), ValidateOptions{}, "pic.size", ConstraintBlob},
+		{"blob string size", "pic", blob("image/png", "1"), ValidateOptions{}, "pic.size", ConstraintBlob},
+		{"blob ref not a link", "pic", map[string]any{"$type": "blob", "ref": "bafy", "mimeType": "image/png", "size": int64(1)}, ValidateOptions{}, "pic.ref", ConstraintBlob},
+		{"legacy blob", "any", map[string]any{"cid": c.String(), "mimeType": "image/png"}, ValidateOptions{}, "any", ConstraintBlob},
+		{"legacy blob allowed", "any", map[string]any{"cid": c.String(), "mimeType": "image/png"}, ValidateOptions{AllowLegacyBlob: true}, "", ""},
+		{"legacy blob bad cid", "any", map[string]any{"cid": "nope", "mimeType": "image/png"}, ValidateOptions{AllowLegacyBlob: true}, "any.cid", ConstraintBlob},
+		{"unknown object", "blob", map[string]any{"$type": "com.example.x", "a": 1.5}, ValidateOptions{}, "", ""},
+		{"unknown is a blob", "blob", blob("image/png", int64(1)), ValidateOptions{}, "blob", ConstraintType},
+		{"unknown is a link", "blob", c, ValidateOptions{}, "blob", ConstraintType},
+		{"token ref", "tok", "com.example.sink#tok", ValidateOptions{}, "tok", ConstraintToken},
+		{"array too short", "tags", []any{}, ValidateOptions{}, "tags", ConstraintMinLength},
+		{"array item graphemes", "tags", []any{"ab", "🇯🇵"}, ValidateOptions{}, "tags[1]", ConstraintMinGraphemes},
+		{"array item graphemes ok", "tags", []any{"ab", "🇯🇵🇫🇷"}, ValidateOptions{}, "", ""},
+		{"array item null", "tags", []any{nil}, ValidateOptions{}, "tags[0]", ConstraintType},
+	}
+	for _, tc := range cases {
+		rec := base()
+		rec[tc.field] = tc.value
+		err := cat.ValidateRecord(ctx, "com.example.sink", "com.example.key", rec, tc.opts)
+		if tc.c == "" {
+			if err != nil {
+				t.Errorf("%s: %v", tc.name, err)
+			}
+			continue
+		}
+		wantVErr(t, tc.name, err, tc.path, tc.c)
+	}
+
+	err := cat.ValidateRecord(ctx, "com.example.sink", "3l6oveex3ii2l", base(), ValidateOptions{})
+	wantVErr(t, "nsid key", err, "", ConstraintRecordKey)
+	err = cat.ValidateRecord(ctx, "com.example.sink", "", "not a map", ValidateOptions{})
+	wantVErr(t, "not an object", err, "", ConstraintType)
+	rec := base()
+	delete(rec, "$type")
+	err = cat.ValidateRecord(ctx, "com.example.sink", "", rec, ValidateOptions{})
+	wantVErr(t, "no $type", err, "$type", ConstraintRecordType)
+	if err := cat.ValidateRecord(ctx, "com.example.sink#tok", "", base(), ValidateOptions{}); !errors.Is(err, ErrWrongKind) {
+		t.Errorf("fragment collection: %v", err)
+	}
+	if err := cat.Validate(ctx, "com.example.sink#tok", "x", ValidateOptions{}); err == nil {
+		t.Error("Validate against a token accepted data")
+	}
+	if err := cat.Validate(ctx, "com.example.sink", map[string]any{"req": "x"}, ValidateOptions{}); err != nil {
+		t.Errorf("Validate against the record's object: %v", err)
+	}
+}
