@@ -3,6 +3,7 @@ package lexicon
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -508,6 +509,14 @@ func (c *checker) str(d *Def, path string) error {
 		if err := json.Unmarshal(d.Default, &s); err != nil {
 			return c.errf(path+".default", "default must be a string")
 		}
+		if err := c.strAllowed(d, s, path+".default"); err != nil {
+			return err
+		}
+	}
+	if d.constStr != nil {
+		if err := c.strAllowed(d, *d.constStr, path+".const"); err != nil {
+			return err
+		}
 	}
 	if d.Const != nil && d.Default != nil {
 		return c.errf(path, "const and default are exclusive")
@@ -536,9 +545,41 @@ func (c *checker) integer(d *Def, path string) error {
 		if err := json.Unmarshal(d.Default, &n); err != nil {
 			return c.errf(path+".default", "default must be an integer")
 		}
+		if err := c.intAllowed(d, n, path+".default"); err != nil {
+			return err
+		}
+	}
+	if d.constInt != nil {
+		if err := c.intAllowed(d, *d.constInt, path+".const"); err != nil {
+			return err
+		}
 	}
 	if d.Const != nil && d.Default != nil {
 		return c.errf(path, "const and default are exclusive")
+	}
+	return nil
+}
+
+// intAllowed checks that a default or const value meets the integer's own
+// bounds and enum.
+func (c *checker) intAllowed(d *Def, n int64, path string) error {
+	if (d.Minimum != nil && n < *d.Minimum) || (d.Maximum != nil && n > *d.Maximum) {
+		return c.errf(path, "%d is outside minimum/maximum", n)
+	}
+	if d.enumInt != nil && !slices.Contains(d.enumInt, n) {
+		return c.errf(path, "%d is not in enum", n)
+	}
+	return nil
+}
+
+// strAllowed checks that a default or const value meets the string's own
+// byte-length bounds and enum.
+func (c *checker) strAllowed(d *Def, s string, path string) error {
+	if (d.MinLength != nil && int64(len(s)) < *d.MinLength) || (d.MaxLength != nil && int64(len(s)) > *d.MaxLength) {
+		return c.errf(path, "%q is outside minLength/maxLength", s)
+	}
+	if d.enumStr != nil && !slices.Contains(d.enumStr, s) {
+		return c.errf(path, "%q is not in enum", s)
 	}
 	return nil
 }
