@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -49,6 +50,13 @@ func callNode(t *testing.T, family string, req, resp any) {
 	in, err := json.Marshal(req)
 	if err != nil {
 		t.Fatalf("encode request: %v", err)
+	}
+	if dir := os.Getenv("INTEROP_SAVE_REQUESTS"); dir != "" {
+		// For running one family's Node side by hand:
+		// node node/main.mjs family < dir/family.json
+		if err := os.WriteFile(filepath.Join(dir, family+".json"), in, 0o644); err != nil {
+			t.Fatalf("save request: %v", err)
+		}
 	}
 	cmd := exec.Command("node", "node/main.mjs", family)
 	cmd.Stdin = bytes.NewReader(in)
