@@ -88,6 +88,28 @@ func fixtureTokens(t testing.TB) [][]byte {
 			out = append(out, b64(t, p.Slash.Bytes))
 		}
 	}
+	var iso struct {
+		Cases []struct {
+			Invocation string
+			Proofs     []string
+		}
+	}
+	data, err := readTestdata("iso-ucan/iso-ucan.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &iso); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, c := range iso.Cases {
+		for _, tok := range append([]string{c.Invocation}, c.Proofs...) {
+			if !seen[tok] {
+				seen[tok] = true
+				out = append(out, b64(t, tok))
+			}
+		}
+	}
 	return out
 }
 
