@@ -207,9 +207,19 @@ func (c *Catalog) lookupLocal(ctx context.Context, ref string) (*node, error) {
 func (c *Catalog) compileRef(ctx context.Context, ref string, resolve bool) (*node, error) {
 	c.mu.RLock()
 	n := c.nodes[ref]
+	var known bool
+	if n == nil && !resolve {
+		nsid, _ := splitRef(ref)
+		_, known = c.schemas[nsid]
+	}
 	c.mu.RUnlock()
 	if n != nil {
 		return n, nil
+	}
+	if !resolve && !known {
+		// Unknown without the Resolver: answer without taking compileMu, so
+		// that open-union members of unknown types do not contend.
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, ref)
 	}
 	c.compileMu.Lock()
 	defer c.compileMu.Unlock()

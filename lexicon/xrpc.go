@@ -209,3 +209,46 @@ func (c *Catalog) ValidateMessage(ctx context.Context, nsid, msgType string, bod
 	}
 	return nil
 }
+
+// ValidateError validates the JSON body of an XRPC error response
+// (https://atproto.com/specs/xrpc): an object whose "error" is a non-empty
+// ASCII name without whitespace and whose optional "message" is a string.
+// The name need not be one the method declares: generic errors
+// (InvalidRequest, AuthenticationRequired, ...) apply to every method; see
+// DeclaresError.
+func ValidateError(body any) error {
+	m, ok := body.(map[string]any)
+	if !ok {
+		return wrongType("object", body).finish()
+	}
+	name, ok := m["error"].(string)
+	if !ok || name == "" {
+		return fail(ConstraintRequired, "error must be a non-empty string").field("error").finish()
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c <= ' ' || c >= 0x7f {
+			return fail(ConstraintFormat, fmt.Sprintf("error name %q is not ASCII without whitespace", name)).field("error").finish()
+		}
+	}
+	if msg, present := m["message"]; present {
+		if _, ok := msg.(string); !ok {
+			return wrongType("string", msg).field("message").finish()
+		}
+	}
+	return nil
+}
+
+// DeclaresError reports whether the query, procedure or subscription nsid
+// declares the error name in its schema.
+func (c *Catalog) DeclaresError(ctx context.Context, nsid, name string) (bool, error) {
+	n, err := c.xrpcDef(ctx, nsid, kQuery, kProcedure, kSubscription)
+	if err != nil {
+		return false, err
+	}
+	for _, e := range n.errors {
+		if e == name {
+			return true, nil
+		}
+	}
+	return false, nil
+}

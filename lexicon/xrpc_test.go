@@ -108,3 +108,22 @@ func TestMessages(t *testing.T) {
 		t.Errorf("subscription params: %v", err)
 	}
 }
+
+func TestErrors(t *testing.T) {
+	cat := realCatalog(t)
+	ctx := context.Background()
+	if err := ValidateError(mustJSON(`{"error":"RecordNotFound","message":"no such record"}`)); err != nil {
+		t.Fatal(err)
+	}
+	wantVErr(t, "no error", ValidateError(mustJSON(`{"message":"x"}`)), "error", ConstraintRequired)
+	wantVErr(t, "spaces", ValidateError(mustJSON(`{"error":"Not Found"}`)), "error", ConstraintFormat)
+	wantVErr(t, "message type", ValidateError(mustJSON(`{"error":"X","message":3}`)), "message", ConstraintType)
+	ok, err := cat.DeclaresError(ctx, "com.atproto.repo.getRecord", "RecordNotFound")
+	if err != nil || !ok {
+		t.Fatalf("getRecord RecordNotFound: %v %v", ok, err)
+	}
+	ok, err = cat.DeclaresError(ctx, "com.atproto.repo.getRecord", "FutureCursor")
+	if err != nil || ok {
+		t.Fatalf("getRecord FutureCursor: %v %v", ok, err)
+	}
+}
