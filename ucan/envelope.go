@@ -35,7 +35,9 @@ type envelope struct {
 }
 
 // decodeEnvelope parses [sig, {"h": header, "ucan/<tag>": payload}] with the
-// strict DRISL decoder and the given byte limit.
+// strict DRISL decoder and the given byte limit. The token is copied once;
+// the envelope's slices point into the copy, never into the caller's
+// buffer (verified delegations are cached).
 func decodeEnvelope(data []byte, maxBytes int) (*envelope, error) {
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxTokenBytes
@@ -43,21 +45,29 @@ func decodeEnvelope(data []byte, maxBytes int) (*envelope, error) {
 	if len(data) > maxBytes {
 		return nil, newErr(NameMalformedToken, RuleTokenSize, -1, "")
 	}
-	opts := drisl.DecOptions{MaxDepth: maxDecodeDepth, MaxInputBytes: maxBytes, MaxContainerLen: maxBytes}
-	var parts []drisl.Raw
-	if err := opts.Unmarshal(data, &parts); err != nil {
-		return nil, wrapErr(NameMalformedToken, RuleEncoding, -1, err)
-	}
-	if len(parts) != 2 {
+	// The outer array and the signature's byte-string head are read here
+	// (checking DRISL's shortest-form rule); the signature payload, which
+	// is the rest of the token, goes through the strict decoder, which also
+	// rejects trailing bytes. Together that is exactly a strict decode of
+	// the whole token, in one pass.
+	if len(data) < 2 || data[0] != 0x82 {
 		return nil, newErr(NameMalformedToken, RuleEnvelope, -1, "not a 2-element array")
 	}
-	env := &envelope{raw: data, sigPayload: []byte(parts[1])}
-	if err := opts.Unmarshal(parts[0], &env.signature); err != nil {
-		return nil, wrapErr(NameMalformedToken, RuleEnvelope, -1, err)
+	sigStart, sigLen, ok := byteStringHead(data[1:])
+	if !ok {
+		return nil, newErr(NameMalformedToken, RuleEnvelope, -1, "signature is not a canonical byte string")
 	}
+	sigStart++
+	if sigLen > uint64(len(data)-sigStart) {
+		return nil, newErr(NameMalformedToken, RuleEnvelope, -1, "signature runs past the end")
+	}
+	owned := append([]byte(nil), data...)
+	sigEnd := sigStart + int(sigLen)
+	env := &envelope{raw: owned, signature: owned[sigStart:sigEnd:sigEnd], sigPayload: owned[sigEnd:]}
+	opts := drisl.DecOptions{MaxDepth: maxDecodeDepth, MaxInputBytes: maxBytes, MaxContainerLen: maxBytes}
 	var sp map[string]any
-	if err := opts.Unmarshal(parts[1], &sp); err != nil {
-		return nil, wrapErr(NameMalformedToken, RuleEnvelope, -1, err)
+	if err := opts.Unmarshal(env.sigPayload, &sp); err != nil {
+		return nil, wrapErr(NameMalformedToken, RuleEncoding, -1, err)
 	}
 	if len(sp) != 2 {
 		return nil, newErr(NameMalformedToken, RuleEnvelope, -1, "signature payload must have exactly the keys h and one type tag")
@@ -113,3 +123,30 @@ func encodeEnvelope(s Signer, tag string, payload map[string]any) ([]byte, error
 
 // tokenCID is the CID of a token: CIDv1, dag-cbor, sha2-256 of its bytes.
 func tokenCID(data []byte) cid.Cid { return drisl.SumCID(drisl.CodecDagCBOR, data) }
+
+// byteStringHead reads a CBOR byte-string head in shortest form and returns
+// the head's length and the string's length.
+func byteStringHead(b []byte) (headLen int, n uint64, ok bool) {
+	if len(b) == 0 || b[0]>>5 != 2 {
+		return 0, 0, false
+	}
+	info := b[0] & 0x1f
+	switch {
+	case info < 24:
+		return 1, uint64(info), true
+	case info > 27:
+		return 0, 0, false
+	}
+	w := 1 << (info - 24)
+	if len(b) < 1+w {
+		return 0, 0, false
+	}
+	for _, c := range b[1 : 1+w] {
+		n = n<<8 | uint64(c)
+	}
+	min := [4]uint64{24, 1 << 8, 1 << 16, 1 << 32}[info-24]
+	if n < min {
+		return 0, 0, false
+	}
+	return 1 + w, n, true
+}

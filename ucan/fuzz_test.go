@@ -29,6 +29,11 @@ func FuzzParseToken(f *testing.F) {
 		store.Put(tok) //nolint:errcheck // invocations are not delegations
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		_, derr := ParseDelegation(data)
+		_, ierr := ParseInvocation(data)
+		if (derr == nil || ierr == nil) && drisl.Validate(data) != nil {
+			t.Fatalf("parsed a token that is not strict DRISL: %v", drisl.Validate(data))
+		}
 		if d, err := ParseDelegation(data); err == nil {
 			if !bytes.Equal(d.Bytes(), data) || !d.CID().Equals(tokenCID(data)) {
 				t.Fatal("delegation bytes or CID differ")

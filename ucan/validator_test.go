@@ -533,6 +533,7 @@ func TestEnvelopeStrictness(t *testing.T) {
 		}
 		return m
 	}
+	good := sign(map[string]any{"h": Ed25519.Header(), TagInvocation: base})
 	bad := map[string][]byte{
 		"extra key":      sign(map[string]any{"h": Ed25519.Header(), TagInvocation: base, "x": 1}),
 		"two tags":       sign(map[string]any{"h": Ed25519.Header(), TagInvocation: base, TagInvocationRC1: base}),
@@ -551,8 +552,11 @@ func TestEnvelopeStrictness(t *testing.T) {
 		"not an array":   mustMarshal(t, map[string]any{"a": 1}),
 		"three elements": mustMarshal(t, []any{[]byte{1}, map[string]any{}, 1}),
 		"non-canonical":  {0x82, 0x41, 0x00, 0xb8, 0x00},
+		"long sig head":  append([]byte{0x82, 0x58, 0x01, 0x00}, good[3:]...),
+		"sig past end":   {0x82, 0x58, 0x40, 0x00},
+		"indefinite":     {0x9f, 0x41, 0x00, 0xa0, 0xff},
+		"trailing byte":  append(append([]byte(nil), good...), 0x00),
 	}
-	good := sign(map[string]any{"h": Ed25519.Header(), TagInvocation: base})
 	if _, err := ParseInvocation(good); err != nil {
 		t.Fatal(err)
 	}
@@ -690,5 +694,23 @@ func TestRevocationShape(t *testing.T) {
 	rev, _ := NewRevocation(w2.signer[0], []*Delegation{old}, RevocationFields{NoExpiration: true})
 	if _, err := w2.validator(ValidatorOptions{Revocations: NewMemoryRevocationStore()}).Revoke(ctx, rev.Bytes()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestTokenBufferOwnership checks that parsed tokens do not alias the
+// caller's buffer.
+func TestTokenBufferOwnership(t *testing.T) {
+	w := newWorld(t, Ed25519, 1, "/")
+	buf := append([]byte(nil), w.chain[0].Bytes()...)
+	d, err := ParseDelegation(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig := append([]byte(nil), buf...)
+	for i := range buf {
+		buf[i] = 0
+	}
+	if !bytes.Equal(d.Bytes(), orig) || !bytes.Contains(orig, d.SignedBytes()) {
+		t.Fatal("parsed delegation aliases the caller's buffer")
 	}
 }
