@@ -24,8 +24,11 @@
 // Root, and are never written behind the caller's back: NewBlocks (or
 // WriteBlocks) returns exactly the nodes a store holding the base tree lacks,
 // so a caller can write them together with its commit in one transaction.
-// An Editor applies a batch of changes faster, changing in place the nodes
-// it created itself.
+// An Editor applies a batch of changes faster: it changes in place the
+// nodes it created itself, and a batch on an empty tree (building a tree
+// from a key set, importing a repo) is collected and built in one pass over
+// the sorted keys. LoadRoot opens another root (an earlier or later commit)
+// through the same source and cache.
 //
 //	t := mst.Load(store, root)                       // lazy
 //	t2, prev, err := t.Put(ctx, "app.bsky.feed.post/3k2a", recordCID)

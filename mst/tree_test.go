@@ -360,3 +360,75 @@ func TestKnownRoots(t *testing.T) {
 		}
 	}
 }
+
+// TestEditorSnapshots checks that a tree returned by Editor.Tree does not
+// change when the Editor goes on, in bulk mode and in place.
+func TestEditorSnapshots(t *testing.T) {
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(15, 16))
+	e := Empty(nil).Edit()
+	m := map[string]cid.Cid{}
+	type snap struct {
+		tr   *Tree
+		root cid.Cid
+		m    map[string]cid.Cid
+	}
+	var snaps []snap
+	for round := range 6 {
+		for range 200 {
+			k, v := randomKey(r), randomValue(r)
+			if _, err := e.Put(ctx, k, v); err != nil {
+				t.Fatal(err)
+			}
+			m[k] = v
+		}
+		n := 0
+		for k := range m {
+			if n++; n > 50 {
+				break
+			}
+			if _, err := e.Delete(ctx, k); err != nil {
+				t.Fatal(err)
+			}
+			delete(m, k)
+		}
+		tr := e.Tree()
+		cp := make(map[string]cid.Cid, len(m))
+		for k, v := range m {
+			cp[k] = v
+		}
+		want := mustRoot(t, buildMapPuts(t, cp))
+		if got := mustRoot(t, tr); got != want {
+			t.Fatalf("round %d: root %s, want %s", round, got, want)
+		}
+		snaps = append(snaps, snap{tr, want, cp})
+	}
+	for i, s := range snaps {
+		if got := mustRoot(t, s.tr); got != s.root {
+			t.Fatalf("snapshot %d changed", i)
+		}
+		var n int
+		if err := s.tr.Walk(ctx, func(k string, v cid.Cid) error {
+			if s.m[k] != v {
+				return errors.New("value differs")
+			}
+			n++
+			return nil
+		}); err != nil || n != len(s.m) {
+			t.Fatalf("snapshot %d: %v, %d keys of %d", i, err, n, len(s.m))
+		}
+	}
+}
+
+// buildMapPuts builds m with persistent Puts (not the bulk path).
+func buildMapPuts(t testing.TB, m map[string]cid.Cid) *Tree {
+	t.Helper()
+	tr := Empty(nil)
+	for k, v := range m {
+		var err error
+		if tr, _, err = tr.Put(context.Background(), k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return tr
+}
