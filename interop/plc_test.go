@@ -5,6 +5,7 @@ package interop
 import (
 	"crypto/elliptic"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"math/big"
 	"math/rand/v2"
@@ -394,4 +395,95 @@ func diffData(a, b *plc.Data) string {
 		return fmt.Sprintf("ours %+v, theirs %+v", a, b)
 	}
 	return ""
+}
+
+// TestPLCFromReference validates, here, logs that @did-plc/lib wrote.
+func TestPLCFromReference(t *testing.T) {
+	r := rng("plc-from-reference")
+	type keySpec struct {
+		K256 bool   `json:"k256"`
+		Priv []byte `json:"priv"`
+	}
+	type step struct {
+		Kind  string `json:"kind"`
+		Value string `json:"value,omitempty"`
+	}
+	type spec struct {
+		Keys   []keySpec `json:"keys"` // recovery, host, signing
+		Handle string    `json:"handle"`
+		PDS    string    `json:"pds"`
+		Steps  []step    `json:"steps"`
+	}
+	var specs []spec
+	for range 8 {
+		var sp spec
+		for range 3 {
+			k := newTestKey(t, r, r.IntN(2) == 0)
+			sp.Keys = append(sp.Keys, keySpec{K256: k.k256, Priv: k.priv.Bytes()})
+		}
+		sp.Handle = fmt.Sprintf("t%d.example.com", r.IntN(100000))
+		sp.PDS = fmt.Sprintf("https://pds%d.example.com", r.IntN(1000))
+		for range r.IntN(4) {
+			switch r.IntN(3) {
+			case 0:
+				sp.Steps = append(sp.Steps, step{"handle", fmt.Sprintf("u%d.example.org", r.IntN(100000))})
+			case 1:
+				sp.Steps = append(sp.Steps, step{"pds", fmt.Sprintf("https://p%d.example.net", r.IntN(1000))})
+			default:
+				sp.Steps = append(sp.Steps, step{"atprotoKey", newTestKey(t, r, true).did})
+			}
+		}
+		if r.IntN(4) == 0 {
+			sp.Steps = append(sp.Steps, step{Kind: "tombstone"})
+		}
+		specs = append(specs, sp)
+	}
+	var ans struct {
+		Made []struct {
+			DID  string            `json:"did"`
+			Ops  []json.RawMessage `json:"ops"`
+			CIDs []string          `json:"cids"`
+			Data *plc.Data         `json:"data"`
+		} `json:"made"`
+	}
+	callNode(t, "plc", map[string]any{"make": specs}, &ans)
+	if len(ans.Made) != len(specs) {
+		t.Fatalf("node made %d logs for %d specs", len(ans.Made), len(specs))
+	}
+	f := newFailures(t)
+	at := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(r.Int64N(int64(100 * 24 * time.Hour))))
+	for i, m := range ans.Made {
+		var log []plc.LogEntry
+		for j, raw := range m.Ops {
+			op, err := plc.ParseOp(raw)
+			if err != nil {
+				f.add("plc.ParseOp rejects the reference's operation", "log %d op %d %s: %v", i, j, raw, err)
+				break
+			}
+			c, err := op.CID()
+			if err != nil || c.String() != m.CIDs[j] {
+				f.add("operation CID differs", "log %d op %d: ours %v (%v), theirs %s", i, j, c, err, m.CIDs[j])
+			}
+			if j == 0 {
+				if did, err := op.DID(); err != nil || did != m.DID {
+					f.add("genesis DID differs", "log %d: ours %s (%v), theirs %s", i, did, err, m.DID)
+				}
+			}
+			at = at.Add(time.Duration(1+r.IntN(1000)) * time.Minute)
+			log = append(log, plc.LogEntry{DID: m.DID, Operation: *op, CID: m.CIDs[j], CreatedAt: plc.FormatTime(at)})
+		}
+		if len(log) != len(m.Ops) {
+			continue
+		}
+		s, err := plc.ValidateAuditLog(m.DID, log, plc.ValidateOptions{})
+		if err != nil {
+			f.add("plc.ValidateAuditLog rejects the reference's log", "log %d (%d ops): %v", i, len(log), err)
+			continue
+		}
+		if d := diffData(s.Data(), m.Data); d != "" {
+			f.add("DID data differs", "log %d: %s", i, d)
+		}
+	}
+	f.done()
+	t.Logf("%d logs written by @did-plc/lib", len(specs))
 }

@@ -291,6 +291,8 @@ func TestRepo(t *testing.T) {
 			InitialData string   `json:"initialData"`
 			Data        []string `json:"data"`
 			CIDs        []string `json:"cids"`
+			CAR         []byte   `json:"car"`
+			Commit      string   `json:"commit"`
 		} `json:"build"`
 		Proofs []struct {
 			OK       bool   `json:"ok"`
@@ -341,6 +343,21 @@ func TestRepo(t *testing.T) {
 		}
 		if !slices.Equal(ours, ans.Build.CIDs) {
 			f.add("record CIDs differ", "ours %d, theirs %d", len(ours), len(ans.Build.CIDs))
+		}
+		// Their repository, exported with getFullRepo, verifies here with
+		// the same data root and records.
+		v, err := repo.VerifyCAR(ctx, bytes.NewReader(ans.Build.CAR), repo.VerifyOptions{Key: pub, DID: did})
+		if err != nil {
+			f.add("repo.VerifyCAR rejects the reference's repository", "%v", err)
+		} else {
+			var theirs [][2]string
+			for _, e := range v.Records {
+				theirs = append(theirs, [2]string{e.Collection + "/" + e.RKey, e.CID.String()})
+			}
+			slices.SortFunc(theirs, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
+			if v.CommitCID.String() != ans.Build.Commit || v.Commit.Data != head.Data || !slices.Equal(theirs, records) {
+				f.add("the reference's repository reads differently here", "commit %s (theirs %s), data %s (ours %s), %d records (ours %d)", v.CommitCID, ans.Build.Commit, v.Commit.Data, head.Data, len(theirs), len(records))
+			}
 		}
 	}
 

@@ -9,6 +9,8 @@ import * as plc from '@did-plc/lib'
 import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
+import { P256Keypair, Secp256k1Keypair } from '@atproto/crypto'
+import { unb64 } from './tv.mjs'
 
 const cidFor = async (op) => CID.create(1, dagCbor.code, await sha256.digest(dagCbor.encode(op))).toString()
 
@@ -49,7 +51,33 @@ async function replay(log) {
   return out
 }
 
+// make: operation logs written by @did-plc/lib (createOp, then updates and
+// maybe a tombstone, each signed by the host key), for Townhall to validate.
+async function make(spec) {
+  const key = (k) => (k.k256 ? Secp256k1Keypair.import(unb64(k.priv)) : P256Keypair.import(unb64(k.priv)))
+  const [rec, host, signing] = await Promise.all(spec.keys.map(key))
+  const { op, did } = await plc.createOp({
+    signingKey: signing.did(), handle: spec.handle, pds: spec.pds, rotationKeys: [rec.did(), host.did()], signer: host,
+  })
+  const ops = [op]
+  for (const step of spec.steps ?? []) {
+    const last = ops.at(-1)
+    switch (step.kind) {
+      case 'handle': ops.push(await plc.updateHandleOp(last, host, step.value)); break
+      case 'pds': ops.push(await plc.updatePdsOp(last, host, step.value)); break
+      case 'atprotoKey': ops.push(await plc.updateAtprotoKeyOp(last, rec, step.value)); break
+      case 'tombstone': ops.push(await plc.tombstoneOp(CID.parse(await cidFor(last)), rec)); break
+    }
+  }
+  return { did, ops, cids: await Promise.all(ops.map(cidFor)), data: plc.opToData(did, ops.at(-1)) }
+}
+
 export async function handle(req) {
+  if (req.make) {
+    const made = []
+    for (const spec of req.make) made.push(await make(spec))
+    return { made }
+  }
   const results = []
   for (const log of req.logs) results.push(await replay(log))
   return { results }

@@ -3,15 +3,15 @@
 //   MST walk, every record present), with its commit, data root and records;
 // - build: the same writes applied batch by batch to a repository built here
 //   (Repo.create, applyWrites, signed with the same key): data roots and
-//   record CIDs;
+//   record CIDs, and its getFullRepo CAR for Townhall to verify;
 // - proofs: our getRecord CARs through verifyProofs, with each claim;
 // - events: each #commit event through verifyProofs on its blocks (what
 //   @atproto/sync's parseCommitAuthenticated does) and the sync 1.1 inductive
 //   check done with the reference MST: invert the ops on the partial tree the
 //   blocks hold and compare the root with prevData.
 import {
-  MST, MemoryBlockstore, Repo, WriteOpAction, cidForRecord, def,
-  readCarWithRoot, verifyProofs, verifyRepoCar,
+  MST, MemoryBlockstore, Repo, WriteOpAction, cidForRecord, concatBytesAsync, def,
+  getFullRepo, readCarWithRoot, verifyProofs, verifyRepoCar,
 } from '@atproto/repo'
 import { P256Keypair, Secp256k1Keypair } from '@atproto/crypto'
 import { parseCid } from '@atproto/lex-data'
@@ -39,7 +39,8 @@ async function build(req) {
     const priv = unb64(req.priv)
     const keypair = req.k256 ? await Secp256k1Keypair.import(priv) : await P256Keypair.import(priv)
     if (keypair.did() !== req.key) throw new Error(`imported key ${keypair.did()} is not ${req.key}`)
-    let repo = await Repo.create(new MemoryBlockstore(), req.did, keypair)
+    const storage = new MemoryBlockstore()
+    let repo = await Repo.create(storage, req.did, keypair)
     out.initialData = (await repo.data.getPointer()).toString()
     const actions = { create: WriteOpAction.Create, update: WriteOpAction.Update, delete: WriteOpAction.Delete }
     for (const batch of req.batches) {
@@ -55,6 +56,9 @@ async function build(req) {
       repo = await repo.applyWrites(ops, keypair)
       out.data.push((await repo.data.getPointer()).toString())
     }
+    // The repository built here, as getRepo serves it, for Townhall to verify.
+    out.car = Buffer.from(await concatBytesAsync(getFullRepo(storage, repo.cid))).toString('base64')
+    out.commit = repo.cid.toString()
   } catch (err) {
     out.error = msg(err)
   }
