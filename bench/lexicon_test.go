@@ -3,7 +3,9 @@ package bench
 import (
 	"context"
 	"encoding/json"
+	"math/rand/v2"
 	"os"
+	"sort"
 	"sync"
 	"syscall"
 	"testing"
@@ -202,4 +204,93 @@ func BenchmarkLexiconValidate(b *testing.B) {
 // BenchmarkLexiconValidatePosts validates the 7 posts alone.
 func BenchmarkLexiconValidatePosts(b *testing.B) {
 	benchLexicon(b, loadLexCorpus(b).posts)
+}
+
+var lexDiffValues = []string{`null`, `true`, `0`, `-1`, `""`, `"x"`, `"2024-11-20T23:15:04Z"`, `"did:plc:ewvi7nxzyoun6zhxrhs64oiz"`,
+	`"at://did:plc:x/a.b.c/d"`, `"https://x.y"`, `[]`, `{}`, `{"$type":"blob"}`, `{"$bytes":"AAAA"}`, `{"$link":"bafyreiclp443lavogvhj3d2ob2cxbfuscni2k5jk7bebjzg7khl3esabwq"}`,
+	`"en"`, `"fr-CA"`, `"🇯🇵"`, `[1]`, `["a"]`, `{"$type":"app.bsky.embed.images","images":[]}`, `{"$type":"com.atproto.label.defs#selfLabels","values":[]}`,
+	`{"uri":"at://did:plc:x/a.b.c/d","cid":"bafyreiclp443lavogvhj3d2ob2cxbfuscni2k5jk7bebjzg7khl3esabwq"}`, `1.5`, `"bafyreiclp443lavogvhj3d2ob2cxbfuscni2k5jk7bebjzg7khl3esabwq"`}
+
+func lexMutate(v any, r *rand.Rand) any {
+	var nodes []func(any)
+	var walk func(x any, set func(any))
+	walk = func(x any, set func(any)) {
+		nodes = append(nodes, set)
+		switch c := x.(type) {
+		case map[string]any:
+			keys := make([]string, 0, len(c))
+			for k := range c {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				k := k
+				walk(c[k], func(n any) {
+					if n == "DELETE" {
+						delete(c, k)
+					} else {
+						c[k] = n
+					}
+				})
+			}
+		case []any:
+			for i := range c {
+				i := i
+				walk(c[i], func(n any) { c[i] = n })
+			}
+		}
+	}
+	root := v
+	walk(v, func(n any) { root = n })
+	set := nodes[1+r.IntN(len(nodes)-1)]
+	if r.IntN(4) == 0 {
+		set("DELETE")
+	} else {
+		var nv any
+		_ = json.Unmarshal([]byte(lexDiffValues[r.IntN(len(lexDiffValues))]), &nv) // constant, valid JSON
+		set(nv)
+	}
+	return root
+}
+
+// TestLexiconDifferential mutates the sample records at random (a field
+// deleted or replaced by a value of another type or shape, one to two
+// times) and checks that townhall and indigo (the oracle) accept and reject
+// the same records. Mutations that either JSON converter rejects are
+// skipped.
+func TestLexiconDifferential(t *testing.T) {
+	c := loadLexCorpus(t)
+	r := rand.New(rand.NewPCG(1, 2))
+	counts := map[string]int{}
+	for i := 0; i < 3000; i++ {
+		rec := c.records[r.IntN(len(c.records))]
+		var v any
+		if err := json.Unmarshal(rec.Record, &v); err != nil {
+			t.Fatal(err)
+		}
+		for k := 0; k <= r.IntN(2); k++ {
+			v = lexMutate(v, r)
+		}
+		b, _ := json.Marshal(v)
+		th, err1 := drisl.UnmarshalJSON(b)
+		ig, err2 := atdata.UnmarshalJSON(b)
+		if err1 != nil || err2 != nil {
+			counts["convert"]++
+			continue
+		}
+		e1 := c.cat.ValidateRecord(context.Background(), rec.Collection, "", th, lexicon.ValidateOptions{})
+		e2 := ilex.ValidateRecord(c.icat, ig, rec.Collection, 0)
+		switch {
+		case e1 == nil && e2 != nil:
+			t.Errorf("townhall accepts, indigo: %v\n  %s", e2, b)
+		case e1 != nil && e2 == nil:
+			t.Errorf("townhall rejects (%v), indigo accepts\n  %s", e1, b)
+		default:
+			counts["agree"]++
+		}
+	}
+	t.Log(counts)
+	if counts["agree"] < 1000 {
+		t.Fatalf("only %d comparable mutations", counts["agree"])
+	}
 }
