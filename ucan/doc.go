@@ -87,6 +87,10 @@
 // The validator caches signature-verified delegations by CID, so repeated
 // invocations over one chain cost one signature verification; time bounds,
 // revocation, alignment and policies are checked on every call.
+// Validator.ClearCache forgets them (after a DID's key rotation).
+// Validator.ValidateChain also returns the validated chain (to record which
+// delegations authorised a write); Validator.VerifyDelegation checks one
+// delegation's signature, for instance before adding it to a ProofStore.
 //
 // # Revocation
 //
