@@ -714,3 +714,47 @@ func TestTokenBufferOwnership(t *testing.T) {
 		t.Fatal("parsed delegation aliases the caller's buffer")
 	}
 }
+
+func TestMalformedProofAndSentinels(t *testing.T) {
+	alice, bob := newSigner(t, Ed25519), newSigner(t, Ed25519)
+	// A signed delegation whose policy is malformed.
+	p := map[string]any{"iss": alice.DID(), "aud": bob.DID(), "sub": alice.DID(), "cmd": "/x", "pol": []any{[]any{"~", ".a", 1}}, "nonce": []byte{1}, "exp": nil, "meta": map[string]any{"note": "hi"}}
+	dtok, err := encodeEnvelope(alice, TagDelegation, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc := tokenCID(dtok)
+	cause := dc
+	inv, err := NewInvocation(bob, InvocationFields{Subject: alice.DID(), Command: "/x", Proofs: []cid.Cid{dc}, NoExpiration: true,
+		Meta: map[string]any{"k": "v"}, Cause: &cause, IssuedAt: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inv.Cause == nil || !inv.Cause.Equals(dc) || inv.Meta["k"] != "v" || inv.IssuedAt == nil || *inv.IssuedAt != t0.Unix() {
+		t.Fatalf("cause/meta/iat not kept: %+v", inv)
+	}
+	_, err = NewValidator(ValidatorOptions{Now: fixedClock(t0)}).Validate(ctx, inv.Bytes(), dtok)
+	wantName(t, err, NameMalformedToken)
+	var e *Error
+	if !errors.As(err, &e) || e.Index != 0 || e.Rule != RulePolicySyntax {
+		t.Fatalf("%+v", e)
+	}
+	// Every name matches exactly its own sentinel.
+	names := []string{NameInvalidClaim, NameUnavailableProof, NameExpired, NameTooEarly, NameInvalidAudience, NameInvalidSubject,
+		NameInvalidSignature, NameMatchError, NameMalformedToken, NameRevoked, NameReplayed, NameUnresolvableDID}
+	for _, n := range names {
+		err := newErr(n, RuleField, -1, "")
+		for _, m := range names {
+			if got := errors.Is(err, sentinel(m)); got != (n == m) {
+				t.Errorf("errors.Is(%s, Err%s) = %v", n, m, got)
+			}
+		}
+	}
+	if errors.Is(newErr("Other", RuleField, -1, ""), nil) || sentinel("Other") != nil {
+		t.Error("unknown name")
+	}
+	wrapped := fmt.Errorf("context: %w", wrapErr(NameExpired, RuleExpired, 2, ErrNotFound))
+	if !errors.Is(wrapped, ErrExpired) || !errors.Is(wrapped, ErrNotFound) || ErrorName(wrapped) != NameExpired {
+		t.Error("wrapping")
+	}
+}
