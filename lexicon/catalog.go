@@ -49,11 +49,15 @@ type CatalogOptions struct {
 type Catalog struct {
 	opts CatalogOptions
 
-	mu      sync.RWMutex           // guards schemas and nodes
+	mu      sync.RWMutex           // guards schemas
 	schemas map[string]*SchemaFile // by NSID
-	nodes   map[string]*node       // compiled definitions by full ref ("nsid" for main, "nsid#name")
 
-	compileMu sync.Mutex // serialises compilation; held while nodes grows
+	// nodes maps full refs ("nsid" for main, "nsid#name") to compiled
+	// definitions. It is read without locks on every validation and only
+	// grows, under compileMu, once a definition and everything it
+	// references have compiled.
+	nodes     sync.Map   // string -> *node
+	compileMu sync.Mutex // serialises compilation
 }
 
 // NewCatalog returns an empty catalog.
@@ -61,7 +65,7 @@ func NewCatalog(opts CatalogOptions) *Catalog {
 	if opts.MaxSchemaBytes <= 0 {
 		opts.MaxSchemaBytes = DefaultMaxSchemaBytes
 	}
-	return &Catalog{opts: opts, schemas: make(map[string]*SchemaFile), nodes: make(map[string]*node)}
+	return &Catalog{opts: opts, schemas: make(map[string]*SchemaFile)}
 }
 
 // AddJSON parses and checks one schema file and adds it to the catalog.
@@ -205,38 +209,37 @@ func (c *Catalog) lookupLocal(ctx context.Context, ref string) (*node, error) {
 }
 
 func (c *Catalog) compileRef(ctx context.Context, ref string, resolve bool) (*node, error) {
-	c.mu.RLock()
-	n := c.nodes[ref]
-	var known bool
-	if n == nil && !resolve {
-		nsid, _ := splitRef(ref)
-		_, known = c.schemas[nsid]
+	if n, ok := c.nodes.Load(ref); ok {
+		return n.(*node), nil
 	}
-	c.mu.RUnlock()
-	if n != nil {
-		return n, nil
-	}
-	if !resolve && !known {
-		// Unknown without the Resolver: answer without taking compileMu, so
-		// that open-union members of unknown types do not contend.
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, ref)
+	if !resolve && !c.hasSchema(ref) {
+		// Unknown without the Resolver: answer without taking compileMu or
+		// allocating, so that open-union members of unknown types are cheap.
+		return nil, ErrNotFound
 	}
 	c.compileMu.Lock()
 	defer c.compileMu.Unlock()
-	if n := c.nodes[ref]; n != nil { // compiled meanwhile; nodes only grows under compileMu
-		return n, nil
+	if n, ok := c.nodes.Load(ref); ok { // compiled meanwhile
+		return n.(*node), nil
 	}
 	cc := &compiler{cat: c, ctx: ctx, resolve: resolve, pending: make(map[string]*node)}
 	n, err := cc.named(ref, "", "")
 	if err != nil {
 		return nil, err
 	}
-	c.mu.Lock()
 	for k, v := range cc.pending {
-		c.nodes[k] = v
+		c.nodes.Store(k, v)
 	}
-	c.mu.Unlock()
 	return n, nil
+}
+
+// hasSchema reports whether the catalog holds the schema file of ref.
+func (c *Catalog) hasSchema(ref string) bool {
+	nsid, _ := splitRef(ref)
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	_, ok := c.schemas[nsid]
+	return ok
 }
 
 // findDef returns the definition named by a full reference, asking the

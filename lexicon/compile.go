@@ -111,8 +111,8 @@ type compiler struct {
 // compiling it if needed. fromID and fromPath locate the reference, for
 // error messages.
 func (cc *compiler) named(ref, fromID, fromPath string) (*node, error) {
-	if n := cc.cat.nodes[ref]; n != nil {
-		return n, nil
+	if n, ok := cc.cat.nodes.Load(ref); ok {
+		return n.(*node), nil
 	}
 	if n := cc.pending[ref]; n != nil {
 		return n, nil
