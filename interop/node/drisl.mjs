@@ -77,8 +77,23 @@ function json(req) {
   })
 }
 
+// decode: {bytes: [b64...]} -> {results: [{lib: {ok, error}}]}: whether each
+// library's decoder accepts each input.
+function decodeOnly(req) {
+  return req.bytes.map((s) => {
+    const input = unb64(s)
+    const out = {}
+    for (const [name, lib] of Object.entries(libs)) {
+      const dec = attempt(() => lib.decode(input))
+      out[name] = dec.ok ? { ok: true } : { ok: false, error: dec.error }
+    }
+    return out
+  })
+}
+
 export async function handle(req) {
   switch (req.op) {
+    case 'decode': return { results: decodeOnly(req) }
     case 'cbor': return cbor(req)
     case 'json': return { results: json(req) }
   }
