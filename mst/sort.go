@@ -18,11 +18,24 @@ func sortKVs(kvs []kv) {
 		items[i] = chunkItem{chunk: chunkAt(kvs[i].key, 0), idx: int32(i)}
 	}
 	sortChunks(items, kvs, 0)
-	out := make([]kv, len(kvs))
-	for i, it := range items {
-		out[i] = kvs[it.idx]
+	// Apply the permutation in place, following its cycles.
+	for i := range items {
+		if items[i].idx < 0 {
+			continue
+		}
+		tmp := kvs[i]
+		j := i
+		for {
+			src := int(items[j].idx)
+			items[j].idx = -1
+			if src == i {
+				kvs[j] = tmp
+				break
+			}
+			kvs[j] = kvs[src]
+			j = src
+		}
 	}
-	copy(kvs, out)
 }
 
 type chunkItem struct {

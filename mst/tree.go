@@ -455,10 +455,7 @@ func (e *Editor) Put(ctx context.Context, key string, val cid.Cid) (cid.Cid, err
 		e.height = h
 		return cid.Undef, nil
 	}
-	r := ref{n: root, cid: root.cid}
-	if e.root.n != nil {
-		r = e.root
-	}
+	r := e.root // a CID-only root is found in the cache by load
 	if h > H {
 		l, rr, err := e.split(ctx, r, H, "", keyMax, key)
 		if err != nil {
@@ -533,7 +530,7 @@ func (e *Editor) split(ctx context.Context, r ref, H int, lo, hi, k string) (ref
 	}
 	i, found := n.search(k)
 	if found {
-		return ref{}, ref{}, nodeErr(n.cid, RuleKeyHeight, i, "key %q found below its layer", k)
+		return ref{}, ref{}, nodeErr(r.cid, RuleKeyHeight, i, "key %q found below its layer", k)
 	}
 	g := n.gap(i)
 	var gl, gr ref
@@ -579,10 +576,7 @@ func (e *Editor) Delete(ctx context.Context, key string) (cid.Cid, error) {
 	if h > H {
 		return cid.Undef, nil
 	}
-	r := ref{n: root, cid: root.cid}
-	if e.root.n != nil {
-		r = e.root
-	}
+	r := e.root // a CID-only root is found in the cache by load
 	nr, prev, err := e.delete(ctx, r, H, "", keyMax, key, h)
 	if err != nil || !prev.Defined() {
 		return cid.Undef, err
