@@ -100,10 +100,10 @@
 // write cid.Cid as tag 42 with the 0x00 prefix without a wrapper type. We
 // measured that design (townhall's Validate, then fxamacker with its
 // strictest options) against the single fused pass here: on the
-// twitter-like document in bench/ the fused decoder is about 3 times faster
-// with about a third of the allocations, and the encoder, which sorts small
-// maps on the stack and reuses its scratch buffer, about 2.5 times faster
-// than fxamacker's default (not canonical) encoder. See bench/README.md for
+// twitter-like document in bench/ the fused decoder used half the CPU time
+// with a third of the allocations, and the encoder, which sorts maps
+// without allocating and reuses its scratch buffer, about half the CPU time
+// of fxamacker's default (not canonical) encoder. See bench/README.md for
 // the figures and the command. The DRISL grammar is small (one pass over a
 // byte slice), so owning it costs little and keeps every rule in one place
 // with one error type. CIDs use github.com/ipfs/go-cid.
