@@ -30,18 +30,6 @@ func AppendMarshal(dst []byte, v any) ([]byte, error) {
 	return EncOptions{}.AppendMarshal(dst, v)
 }
 
-// EncOptions configures encoding. The zero value means the defaults.
-type EncOptions struct {
-	// AllowBLAKE3 accepts links whose multihash is BLAKE3-256, which DASL
-	// CIDs allow and atproto does not. By default Marshal refuses them, so it
-	// never writes what Unmarshal with default options would reject.
-	AllowBLAKE3 bool
-	// MaxDepth bounds the nesting of arrays and maps (default 128, as for
-	// decoding), so Marshal never writes what Unmarshal would refuse, and a
-	// value that contains itself is an error instead of a stack overflow.
-	MaxDepth int
-}
-
 // Marshal returns the DRISL encoding of v with these options.
 func (o EncOptions) Marshal(v any) ([]byte, error) {
 	e := getEncodeState(o)

@@ -11,7 +11,7 @@ const (
 
 // DecOptions configures a strict decode. The zero value means the defaults.
 type DecOptions struct {
-	// MaxDepth bounds the nesting of arrays, maps and tags (default 128).
+	// MaxDepth bounds the nesting of arrays and maps (default 128).
 	MaxDepth int
 	// MaxContainerLen bounds the number of elements of one array or the
 	// number of pairs of one map (default 1<<20).
@@ -37,4 +37,16 @@ func (o DecOptions) withDefaults() DecOptions {
 		o.MaxInputBytes = DefaultMaxInputBytes
 	}
 	return o
+}
+
+// EncOptions configures encoding. The zero value means the defaults.
+type EncOptions struct {
+	// AllowBLAKE3 accepts links whose multihash is BLAKE3-256, which DASL
+	// CIDs allow and atproto does not. By default Marshal refuses them, so it
+	// never writes what Unmarshal with default options would reject.
+	AllowBLAKE3 bool
+	// MaxDepth bounds the nesting of arrays and maps (default 128, as for
+	// decoding), so Marshal never writes what Unmarshal would refuse, and a
+	// value that contains itself is an error instead of a stack overflow.
+	MaxDepth int
 }
