@@ -247,6 +247,9 @@ func FuzzVerifyCAR(f *testing.F) {
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		opts := VerifyOptions{Key: pub, CAR: CAROptions{MaxBlockBytes: 1 << 16, MaxCARBytes: 1 << 20, MaxBlocks: 1 << 12}}
+		if err := readAllCAR(data, opts.CAR); err != nil && !errors.Is(err, ErrTruncated) && !errors.Is(err, ErrMalformedCAR) && !errors.Is(err, ErrBlockHash) {
+			t.Fatalf("CAR reader: %v", err)
+		}
 		v, err := VerifyCAR(ctx, bytes.NewReader(data), opts)
 		if err != nil {
 			var ve *VerifyError

@@ -61,7 +61,8 @@ const cidLen = 36
 // only what atproto writes: CIDv1 with codec dag-cbor or raw and a sha2-256
 // digest.
 type CARReader struct {
-	r      *bufio.Reader
+	r      *bufio.Reader // stream mode
+	data   []byte        // byte mode (NewCARReaderBytes): no copies
 	opts   CAROptions
 	off    int64
 	blocks int
@@ -71,45 +72,78 @@ type CARReader struct {
 
 // NewCARReader reads and checks the CAR header from r.
 func NewCARReader(r io.Reader, opts CAROptions) (*CARReader, error) {
-	cr := &CARReader{r: bufio.NewReaderSize(r, 64<<10), opts: opts.withDefaults()}
+	cr := &CARReader{r: bufio.NewReaderSize(r, 32<<10), opts: opts.withDefaults()}
+	return cr, cr.header()
+}
+
+// NewCARReaderBytes is NewCARReader for a CAR held in memory: the blocks
+// Next returns are sub-slices of data, not copies.
+func NewCARReaderBytes(data []byte, opts CAROptions) (*CARReader, error) {
+	cr := &CARReader{data: data, opts: opts.withDefaults()}
+	return cr, cr.header()
+}
+
+func (cr *CARReader) header() error {
 	n, err := cr.uvarint()
 	if err == io.EOF {
-		return nil, &VerifyError{Rule: ErrTruncated, Offset: 0, Detail: "empty input"}
+		return &VerifyError{Rule: ErrTruncated, Offset: 0, Detail: "empty input"}
 	}
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if n == 0 || n > uint64(cr.opts.MaxHeaderBytes) {
-		return nil, &VerifyError{Rule: ErrMalformedCAR, Offset: 0, Detail: "header length out of range"}
+		return &VerifyError{Rule: ErrMalformedCAR, Offset: 0, Detail: "header length out of range"}
 	}
-	hb := make([]byte, n)
-	if err := cr.full(hb); err != nil {
-		return nil, err
+	hb, err := cr.take(int(n))
+	if err != nil {
+		return err
 	}
 	var h carHeader
 	if err := (drisl.DecOptions{MaxInputBytes: cr.opts.MaxHeaderBytes}).Unmarshal(hb, &h); err != nil {
-		return nil, &VerifyError{Rule: ErrMalformedCAR, Offset: 0, Detail: "header", Err: err}
+		return &VerifyError{Rule: ErrMalformedCAR, Offset: 0, Detail: "header", Err: err}
 	}
 	if h.Version != 1 {
-		return nil, &VerifyError{Rule: ErrMalformedCAR, Offset: 0, Detail: "not CAR version 1"}
+		return &VerifyError{Rule: ErrMalformedCAR, Offset: 0, Detail: "not CAR version 1"}
 	}
 	cr.Roots = h.Roots
-	return cr, nil
+	return nil
 }
 
-func (cr *CARReader) full(b []byte) error {
-	n, err := io.ReadFull(cr.r, b)
-	cr.off += int64(n)
+// take returns the next n bytes: a new slice in stream mode, a sub-slice of
+// the input in byte mode. n is always bounded by a limit before the call.
+func (cr *CARReader) take(n int) ([]byte, error) {
+	if cr.off+int64(n) > cr.opts.MaxCARBytes {
+		return nil, &VerifyError{Rule: ErrMalformedCAR, Offset: cr.off, Detail: "CAR larger than the limit"}
+	}
+	if cr.r == nil {
+		if len(cr.data)-int(cr.off) < n {
+			cr.off = int64(len(cr.data))
+			return nil, &VerifyError{Rule: ErrTruncated, Offset: cr.off}
+		}
+		b := cr.data[cr.off : cr.off+int64(n) : cr.off+int64(n)]
+		cr.off += int64(n)
+		return b, nil
+	}
+	b := make([]byte, n)
+	m, err := io.ReadFull(cr.r, b)
+	cr.off += int64(m)
 	if err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return &VerifyError{Rule: ErrTruncated, Offset: cr.off}
+			return nil, &VerifyError{Rule: ErrTruncated, Offset: cr.off}
 		}
-		return &VerifyError{Rule: ErrTruncated, Offset: cr.off, Err: err}
+		return nil, &VerifyError{Rule: ErrTruncated, Offset: cr.off, Err: err}
 	}
-	if cr.off > cr.opts.MaxCARBytes {
-		return &VerifyError{Rule: ErrMalformedCAR, Offset: cr.off, Detail: "CAR larger than the limit"}
+	return b, nil
+}
+
+func (cr *CARReader) readByte() (byte, error) {
+	if cr.r == nil {
+		if int(cr.off) >= len(cr.data) {
+			return 0, io.EOF
+		}
+		return cr.data[cr.off], nil
 	}
-	return nil
+	return cr.r.ReadByte()
 }
 
 // uvarint reads a varint; at a clean end of stream it returns io.EOF.
@@ -117,7 +151,7 @@ func (cr *CARReader) uvarint() (uint64, error) {
 	var x uint64
 	var s uint
 	for i := 0; i < binary.MaxVarintLen64; i++ {
-		b, err := cr.r.ReadByte()
+		b, err := cr.readByte()
 		if err != nil {
 			if i == 0 && errors.Is(err, io.EOF) {
 				return 0, io.EOF
@@ -142,7 +176,8 @@ func (cr *CARReader) uvarint() (uint64, error) {
 
 // Next returns the next block and its CID, or io.EOF at the clean end of
 // the stream. The block's bytes have been checked against the CID. The
-// returned slice is freshly allocated and owned by the caller.
+// returned slice is owned by the caller (a sub-slice of the input for a
+// reader from NewCARReaderBytes).
 func (cr *CARReader) Next() (cid.Cid, []byte, error) {
 	start := cr.off
 	n, err := cr.uvarint()
@@ -158,19 +193,19 @@ func (cr *CARReader) Next() (cid.Cid, []byte, error) {
 	if n < cidLen || n > uint64(cr.opts.MaxBlockBytes)+cidLen {
 		return cid.Undef, nil, &VerifyError{Rule: ErrMalformedCAR, Offset: start, Detail: "section length out of range"}
 	}
-	var cb [cidLen]byte
-	if err := cr.full(cb[:]); err != nil {
+	cb, err := cr.take(cidLen)
+	if err != nil {
 		return cid.Undef, nil, err
 	}
 	if cb[0] != 0x01 || (cb[1] != drisl.CodecDagCBOR && cb[1] != drisl.CodecRaw) || cb[2] != drisl.HashSHA256 || cb[3] != 32 {
 		return cid.Undef, nil, &VerifyError{Rule: ErrMalformedCAR, Offset: start, Detail: "CID is not CIDv1 dag-cbor/raw sha2-256"}
 	}
-	c, err := cid.Cast(cb[:])
+	c, err := cid.Cast(cb)
 	if err != nil {
 		return cid.Undef, nil, &VerifyError{Rule: ErrMalformedCAR, Offset: start, Err: err}
 	}
-	data := make([]byte, n-cidLen)
-	if err := cr.full(data); err != nil {
+	data, err := cr.take(int(n - cidLen))
+	if err != nil {
 		return cid.Undef, nil, err
 	}
 	sum := sha256.Sum256(data)

@@ -3,6 +3,7 @@ package repo
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"testing"
 )
@@ -36,20 +37,28 @@ func TestCARRoundTrip(t *testing.T) {
 	}
 }
 
+// readAllCAR reads data in both modes and checks they agree.
 func readAllCAR(data []byte, opts CAROptions) error {
-	cr, err := NewCARReader(bytes.NewReader(data), opts)
-	if err != nil {
-		return err
-	}
-	for {
-		_, _, err := cr.Next()
-		if err == io.EOF {
-			return nil
-		}
+	run := func(cr *CARReader, err error) error {
 		if err != nil {
 			return err
 		}
+		for {
+			_, _, err := cr.Next()
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+		}
 	}
+	e1 := run(NewCARReader(bytes.NewReader(data), opts))
+	e2 := run(NewCARReaderBytes(data, opts))
+	if (e1 == nil) != (e2 == nil) || (e1 != nil && e1.Error() != e2.Error()) {
+		return fmt.Errorf("modes disagree: stream %v, bytes %v", e1, e2)
+	}
+	return e1
 }
 
 func TestCARReaderRejects(t *testing.T) {

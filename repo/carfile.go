@@ -32,6 +32,19 @@ func readCAR(rd io.Reader, opts CAROptions) (cid.Cid, blockMap, error) {
 	if err != nil {
 		return cid.Undef, nil, err
 	}
+	return readBlocks(cr)
+}
+
+// readCARBytes is readCAR for a CAR in memory; the blocks alias data.
+func readCARBytes(data []byte, opts CAROptions) (cid.Cid, blockMap, error) {
+	cr, err := NewCARReaderBytes(data, opts)
+	if err != nil {
+		return cid.Undef, nil, err
+	}
+	return readBlocks(cr)
+}
+
+func readBlocks(cr *CARReader) (cid.Cid, blockMap, error) {
 	if len(cr.Roots) != 1 {
 		return cid.Undef, nil, &VerifyError{Rule: ErrWrongRoot, Offset: -1, Detail: fmt.Sprintf("%d roots, want 1", len(cr.Roots))}
 	}

@@ -1,7 +1,6 @@
 package repo
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"time"
@@ -90,7 +89,7 @@ func VerifyCommitEvent(ctx context.Context, ev *CommitEvent, opts CommitCheckOpt
 	if copts.MaxCARBytes <= 0 {
 		copts.MaxCARBytes = 8 << 20
 	}
-	root, blocks, err := readCAR(bytes.NewReader(ev.Blocks), copts)
+	root, blocks, err := readCARBytes(ev.Blocks, copts)
 	if err != nil {
 		return nil, err
 	}
