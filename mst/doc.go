@@ -36,7 +36,8 @@
 //	blocks, err := t2.NewBlocks(ctx, t)              // write these with the commit
 //
 // Reading: Get, Walk (all keys in order), List (prefix, cursor, limit,
-// reverse: listRecords over one collection). Comparing: Diff returns the
+// reverse: listRecords over one collection), WalkBlocks (every node, lazily,
+// for a CAR export in bounded memory). Comparing: Diff returns the
 // ordered creates, updates and deletes between two trees, opening only
 // subtrees whose CIDs differ. Proving: Prove returns the nodes on the path
 // to a key and VerifyProof checks them against a root, proving a value or an

@@ -126,3 +126,48 @@ func (w *rangeWalker) visit(n *node, H int, blo, bhi string) error {
 	}
 	return nil
 }
+
+// WalkBlocks calls fn with the CID and encoding of every node of the tree,
+// parents before children, reading nodes lazily: with a CAR writer as fn it
+// exports the tree in memory bounded by the depth, not the size. data is
+// valid only during the call. The empty tree is its one empty node.
+func (t *Tree) WalkBlocks(ctx context.Context, fn func(c cid.Cid, data []byte) error) error {
+	root, err := t.Root(ctx)
+	if err != nil {
+		return err
+	}
+	n, H, err := t.s.rootNode(ctx, t.root, t.height)
+	if err != nil {
+		return err
+	}
+	if n == nil {
+		return fn(root, emptyNodeBytes)
+	}
+	var buf []byte
+	var visit func(n *node, h int, lo, hi string) error
+	visit = func(n *node, h int, lo, hi string) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		buf = appendNode(buf[:0], n)
+		if err := fn(n.cid, buf); err != nil {
+			return err
+		}
+		for i := 0; i <= len(n.entries); i++ {
+			g := n.gap(i)
+			if g.empty() {
+				continue
+			}
+			glo, ghi := n.gapBounds(i, lo, hi)
+			c, err := t.s.load(ctx, g, h-1, glo, ghi)
+			if err != nil {
+				return err
+			}
+			if err := visit(c, h-1, glo, ghi); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return visit(n, H, "", keyMax)
+}

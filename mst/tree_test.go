@@ -432,3 +432,47 @@ func buildMapPuts(t testing.TB, m map[string]cid.Cid) *Tree {
 	}
 	return tr
 }
+
+func TestWalkBlocks(t *testing.T) {
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(17, 18))
+	m := map[string]cid.Cid{}
+	for len(m) < 1500 {
+		m[randomKey(r)] = randomValue(r)
+	}
+	tr := buildMap(t, m)
+	want, err := tr.NewBlocks(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mb MemBlocks
+	root, _ := tr.WriteBlocks(ctx, &mb, nil)
+	for _, x := range []*Tree{tr, Load(&mb, root)} {
+		got := map[string]string{}
+		first := cid.Undef
+		if err := x.WalkBlocks(ctx, func(c cid.Cid, data []byte) error {
+			if !first.Defined() {
+				first = c
+			}
+			if sumCID(data) != c {
+				t.Fatalf("block %s does not hash to its CID", c)
+			}
+			got[c.KeyString()] = string(data)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if first != root || len(got) != len(want) {
+			t.Fatalf("WalkBlocks: first %s (root %s), %d blocks, want %d", first, root, len(got), len(want))
+		}
+		for _, b := range want {
+			if got[b.CID.KeyString()] != string(b.Data) {
+				t.Fatalf("block %s missing or different", b.CID)
+			}
+		}
+	}
+	var n int
+	if err := Empty(nil).WalkBlocks(ctx, func(c cid.Cid, data []byte) error { n++; return nil }); err != nil || n != 1 {
+		t.Fatalf("empty tree: %d blocks, %v", n, err)
+	}
+}
