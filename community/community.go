@@ -40,6 +40,7 @@ type Community struct {
 	joinRole  string
 
 	reqs     chan *request
+	inflight atomic.Int64
 	quit     chan struct{}
 	done     chan struct{}
 	stopOnce sync.Once

@@ -23,6 +23,7 @@ const (
 	DefaultMaxBatchWrites   = 32
 	DefaultMaxGroupCommit   = 256
 	DefaultMaxInvocationTTL = 10 * time.Minute
+	DefaultMaxGroupWait     = 10 * time.Millisecond
 )
 
 // Limits bound what a community accepts. The zero value means the defaults.
@@ -40,6 +41,11 @@ type Limits struct {
 	// minutes). Invocations without exp are refused, so that the replay
 	// guard's memory stays bounded.
 	MaxInvocationTTL time.Duration
+	// MaxGroupWait bounds how long the writer, finding the queue empty
+	// while other callers are still validating their requests, waits for
+	// them before committing (default 2 ms; negative: never wait). A lone
+	// writer never waits.
+	MaxGroupWait time.Duration
 }
 
 func (l Limits) withDefaults() Limits {
@@ -51,6 +57,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxGroupCommit <= 0 {
 		l.MaxGroupCommit = DefaultMaxGroupCommit
+	}
+	if l.MaxGroupWait == 0 {
+		l.MaxGroupWait = DefaultMaxGroupWait
 	}
 	if l.MaxInvocationTTL <= 0 {
 		l.MaxInvocationTTL = DefaultMaxInvocationTTL

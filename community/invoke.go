@@ -55,6 +55,8 @@ type Request struct {
 // record's CID, DRISL and lexicon; then, in the writer, revocations and bans
 // again, record existence and ownership. A refused request writes nothing.
 func (c *Community) Invoke(ctx context.Context, req *Request) (*Result, error) {
+	ctx, f := c.takeOff(ctx)
+	defer f.land()
 	lim := c.host.limits
 	if len(req.Records) > lim.MaxBatchWrites {
 		return nil, errf(ErrRecordTooLarge, -1, nil, "%d records, limit %d", len(req.Records), lim.MaxBatchWrites)

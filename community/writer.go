@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
+	"time"
 
 	"github.com/ipfs/go-cid"
 
@@ -67,6 +69,7 @@ func (c *Community) submit(ctx context.Context, r *request) (*Result, error) {
 	r.res = make(chan writeOutcome, 1)
 	select {
 	case c.reqs <- r:
+		landed(ctx)
 	case <-c.quit:
 		return nil, ErrClosed
 	case <-ctx.Done():
@@ -95,6 +98,7 @@ func (c *Community) submit(ctx context.Context, r *request) (*Result, error) {
 func (c *Community) run() {
 	defer close(c.done)
 	max := c.host.limits.MaxGroupCommit
+	wait := c.host.limits.MaxGroupWait
 	batch := make([]*request, 0, max)
 	for {
 		select {
@@ -109,12 +113,32 @@ func (c *Community) run() {
 			}
 		case r := <-c.reqs:
 			batch = append(batch[:0], r)
+			var deadline <-chan time.Time
 		drain:
 			for len(batch) < max {
 				select {
 				case r2 := <-c.reqs:
 					batch = append(batch, r2)
+					continue
 				default:
+				}
+				// The queue is empty. If callers are still validating their
+				// requests, wait for them a little (at most MaxGroupWait in
+				// all): one commit for all of them costs one fsync.
+				if c.inflight.Load() == 0 || wait <= 0 {
+					break
+				}
+				if deadline == nil {
+					timer := time.NewTimer(wait)
+					defer timer.Stop()
+					deadline = timer.C
+				}
+				select {
+				case r2 := <-c.reqs:
+					batch = append(batch, r2)
+				case <-deadline:
+					break drain
+				case <-c.quit:
 					break drain
 				}
 			}
@@ -174,7 +198,7 @@ func (c *Community) admit(ctx context.Context, r *request, paths map[string]bool
 		if err != nil {
 			return err
 		}
-		_, exists, err := t.Get(ctx, o.path())
+		exists, err := c.has(ctx, t, o.audience, o.collection, o.rkey)
 		if err != nil {
 			return errf(ErrMigration, i, err, "reading the tree")
 		}
@@ -221,7 +245,18 @@ func (c *Community) treeFor(aud string) (*mst.Tree, error) {
 // ownerOf returns the author of the record at path, from its receipt, or the
 // community's DID for records without a receipt (written by the community).
 func (c *Community) ownerOf(ctx context.Context, t *mst.Tree, aud, path string) (string, error) {
-	rc, ok, err := t.Get(ctx, ReceiptPath(path))
+	var rc cid.Cid
+	var ok bool
+	var err error
+	if aud == "" {
+		rc, err = c.repo.Store().Record(ctx, c.did, NSIDReceipt, ReceiptKey(path))
+		ok = err == nil
+		if errors.Is(err, repo.ErrRecordNotFound) {
+			err = nil
+		}
+	} else {
+		rc, ok, err = t.Get(ctx, ReceiptPath(path))
+	}
 	if err != nil {
 		return "", errf(ErrMigration, -1, err, "reading receipt")
 	}
@@ -290,7 +325,7 @@ func (c *Community) apply(ctx context.Context, rs []*request) (*repo.CommitResul
 				}
 				writes = append(writes, w)
 				if o.receipt != nil {
-					_, had, err := pub.Get(ctx, ReceiptPath(o.path()))
+					had, err := c.has(ctx, pub, "", NSIDReceipt, ReceiptKey(o.path()))
 					if err != nil {
 						return nil, err
 					}
@@ -378,4 +413,46 @@ func (c *Community) apply(ctx context.Context, rs []*request) (*repo.CommitResul
 	}
 	c.mu.Unlock()
 	return res, nil
+}
+
+// flight counts a caller between the start of Invoke and the moment its
+// request is queued (or refused), so that the writer knows whether more
+// requests are about to arrive.
+type flight struct {
+	c    *Community
+	done atomic.Bool
+}
+
+type flightKey struct{}
+
+func (c *Community) takeOff(ctx context.Context) (context.Context, *flight) {
+	c.inflight.Add(1)
+	f := &flight{c: c}
+	return context.WithValue(ctx, flightKey{}, f), f
+}
+
+func (f *flight) land() {
+	if f.done.CompareAndSwap(false, true) {
+		f.c.inflight.Add(-1)
+	}
+}
+
+func landed(ctx context.Context) {
+	if f, ok := ctx.Value(flightKey{}).(*flight); ok {
+		f.land()
+	}
+}
+
+// has reports whether a record exists: public records through the store's
+// record index (one query, no MST walk), private ones in the audience tree.
+func (c *Community) has(ctx context.Context, t *mst.Tree, aud, collection, rkey string) (bool, error) {
+	if aud == "" {
+		_, err := c.repo.Store().Record(ctx, c.did, collection, rkey)
+		if errors.Is(err, repo.ErrRecordNotFound) {
+			return false, nil
+		}
+		return err == nil, err
+	}
+	_, ok, err := t.Get(ctx, collection+"/"+rkey)
+	return ok, err
 }
