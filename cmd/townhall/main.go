@@ -1,0 +1,142 @@
+// Command townhall inspects, verifies and operates atproto community repos
+// from a terminal: DRISL and JSON, CAR files, MSTs, UCAN tokens, did:plc
+// operations and audit logs, lexicon validation, and keys.
+//
+// Usage:
+//
+//	townhall <command> <subcommand> [flags] [args]
+//
+// Run `townhall help` for the list. Every read command takes --json.
+//
+// Exit codes, which scripts can rely on:
+//
+//	0  success
+//	1  the input was checked and is not valid (verification, validation or parse failure)
+//	2  usage error (unknown command, bad flags, missing arguments)
+//	3  I/O error (a file could not be read or written)
+//
+// Errors are one line on stderr, saying what failed and what to do.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitInvalid = 1
+	exitUsage   = 2
+	exitIO      = 3
+)
+
+// exitError carries an exit code and a one-line message.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+func usageErr(format string, a ...any) error {
+	return &exitError{code: exitUsage, msg: fmt.Sprintf(format, a...)}
+}
+
+func invalidErr(format string, a ...any) error {
+	return &exitError{code: exitInvalid, msg: fmt.Sprintf(format, a...)}
+}
+
+func ioErr(format string, a ...any) error {
+	return &exitError{code: exitIO, msg: fmt.Sprintf(format, a...)}
+}
+
+// env is what a command reads and writes; tests and main give their own.
+type env struct {
+	ctx    context.Context
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+type command struct {
+	name    string
+	summary string
+	run     func(e *env, args []string) error
+}
+
+func commands() []command {
+	return []command{
+		{"key", "generate a key file (0600) or print a key file's did:key", runKey},
+		{"drisl", "decode DRISL to atproto JSON, or encode JSON to DRISL", runDrisl},
+		{"car", "inspect or verify a repository CAR file", runCAR},
+		{"mst", "inspect the Merkle Search Tree of a repository CAR", runMST},
+		{"ucan", "inspect a UCAN delegation or invocation token", runUCAN},
+		{"plc", "inspect a did:plc operation, or validate an audit log", runPLC},
+		{"lexicon", "validate a record against a directory of lexicon schemas", runLexicon},
+	}
+}
+
+func main() {
+	e := &env{ctx: context.Background(), stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}
+	os.Exit(run(e, os.Args[1:]))
+}
+
+// run executes one command line and returns the exit code.
+func run(e *env, args []string) int {
+	err := dispatch(e, args)
+	if err == nil {
+		return exitOK
+	}
+	code := exitInvalid
+	var xe *exitError
+	if errors.As(err, &xe) {
+		code = xe.code
+	}
+	msg := strings.ReplaceAll(err.Error(), "\n", " ")
+	fmt.Fprintf(e.stderr, "townhall: %s\n", msg)
+	return code
+}
+
+func dispatch(e *env, args []string) error {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		printHelp(e.stdout)
+		if len(args) == 0 {
+			return usageErr("no command given: run 'townhall help'")
+		}
+		return nil
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(e, args[1:])
+		}
+	}
+	return usageErr("unknown command %q: run 'townhall help' for the list", args[0])
+}
+
+func printHelp(w io.Writer) {
+	fmt.Fprintln(w, "townhall: inspect, verify and operate atproto community repos")
+	fmt.Fprintln(w, "\nusage: townhall <command> <subcommand> [flags] [args]")
+	fmt.Fprintln(w, "\ncommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nexit codes: 0 ok, 1 invalid input, 2 usage error, 3 I/O error")
+}
+
+// subcommand picks args[0] among the names, or returns a usage error listing them.
+func subcommand(cmd string, args []string, names ...string) (string, []string, error) {
+	if len(args) == 0 {
+		return "", nil, usageErr("%s needs a subcommand: one of %s", cmd, strings.Join(names, ", "))
+	}
+	for _, n := range names {
+		if args[0] == n {
+			return n, args[1:], nil
+		}
+	}
+	return "", nil, usageErr("unknown subcommand %q for %s: one of %s", args[0], cmd, strings.Join(names, ", "))
+}
