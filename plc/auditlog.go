@@ -247,11 +247,17 @@ func verifyAll(keys *KeyCache, preps []prepared, cands [][]string, workers int) 
 			if p.err != nil {
 				continue
 			}
+			// A fork (prev is not the operation just before) must be
+			// signed by a key that outranks the signer of what it
+			// nullifies, so try the keys in priority order; otherwise
+			// start with the previous operation's signer.
 			hint := -1
-			for j, k := range cands[i] {
-				if k == lastKey {
-					hint = j
-					break
+			if i > lo && p.op.Prev == preps[i-1].cid {
+				for j, k := range cands[i] {
+					if k == lastKey {
+						hint = j
+						break
+					}
 				}
 			}
 			p.signer, p.sigErr = verifyAny(keys, cands[i], p.unsigned, p.sig, hint)
