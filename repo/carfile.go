@@ -262,20 +262,29 @@ func (r *Repo) Export(ctx context.Context, w io.Writer) error {
 		}
 	}
 	nodes = nil
-	seen := map[cid.Cid]bool{}
-	err = tree.Walk(ctx, func(key string, val cid.Cid) error {
-		if seen[val] {
+	// Records: collect their CIDs from the tree, then stream them out of
+	// the store in one scan instead of one lookup each.
+	need := map[cid.Cid]bool{}
+	if err := tree.Walk(ctx, func(key string, val cid.Cid) error {
+		need[val] = true
+		return nil
+	}); err != nil {
+		return err
+	}
+	err = r.store.BlocksSince(ctx, r.did, "", func(b Block) error {
+		if !need[b.CID] {
 			return nil
 		}
-		seen[val] = true
-		data, err := r.store.GetBlock(ctx, r.did, val)
-		if err != nil {
-			return err
-		}
-		return cw.WriteBlock(val, data)
+		delete(need, b.CID)
+		return cw.WriteBlock(b.CID, b.Data)
 	})
 	if err != nil {
 		return err
+	}
+	if len(need) > 0 {
+		for c := range need {
+			return fmt.Errorf("%w: record %s", ErrBlockNotFound, c)
+		}
 	}
 	return bw.Flush()
 }

@@ -374,3 +374,74 @@ func TestConcurrentWriters(t *testing.T) {
 		}
 	})
 }
+
+// A copy of the repository at rev R plus ExportSince(R) holds the whole
+// head: together they verify as a complete repository.
+func TestExportSinceCompletes(t *testing.T) {
+	testStores(t, func(t *testing.T, s Store) {
+		ctx := context.Background()
+		key := testKeys(t)["K-256"]
+		pub, _ := key.PublicKey()
+		r, err := Create(ctx, s, testDID, key, Options{Clock: fakeClock()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var first []WriteResult
+		for b := 0; b < 3; b++ {
+			var ws []Write
+			for i := 0; i < 30; i++ {
+				ws = append(ws, Write{Action: ActionCreate, Collection: "app.bsky.feed.post", Record: post(b*100 + i)})
+			}
+			res, err := r.Apply(ctx, ws, ApplyOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			first = append(first, res.Results...)
+		}
+		var early bytes.Buffer
+		if err := r.Export(ctx, &early); err != nil {
+			t.Fatal(err)
+		}
+		since := r.Head().Rev
+		for b := 0; b < 3; b++ {
+			ws := []Write{
+				{Action: ActionCreate, Collection: "app.bsky.feed.like", Record: post(b)},
+				{Action: ActionUpdate, Collection: "app.bsky.feed.post", RKey: first[b].RKey, Record: post(1000 + b)},
+				{Action: ActionDelete, Collection: "app.bsky.feed.post", RKey: first[10+b].RKey},
+			}
+			if _, err := r.Apply(ctx, ws, ApplyOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var diff bytes.Buffer
+		if err := r.ExportSince(ctx, &diff, since); err != nil {
+			t.Fatal(err)
+		}
+		_, old, err := readCAR(bytes.NewReader(early.Bytes()), CAROptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		root, added, err := readCAR(bytes.NewReader(diff.Bytes()), CAROptions{})
+		if err != nil || root != r.Head().Commit {
+			t.Fatalf("diff root: %v", err)
+		}
+		if len(added) >= len(old) {
+			t.Fatalf("diff has %d blocks, full repo %d", len(added), len(old))
+		}
+		var merged []Block
+		merged = append(merged, Block{CID: root, Data: added[root]})
+		for c, d := range old {
+			merged = append(merged, Block{CID: c, Data: d})
+		}
+		for c, d := range added {
+			merged = append(merged, Block{CID: c, Data: d})
+		}
+		v, err := VerifyCAR(ctx, bytes.NewReader(rawCAR([]cid.Cid{root}, merged)), VerifyOptions{Key: pub, DID: testDID})
+		if err != nil {
+			t.Fatalf("old + diff does not verify: %v", err)
+		}
+		if len(v.Records) != 90+3-3 {
+			t.Fatalf("%d records", len(v.Records))
+		}
+	})
+}
