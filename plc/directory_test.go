@@ -409,3 +409,33 @@ func TestDirectoryCorruptStorage(t *testing.T) {
 		t.Fatalf("second import: %v", err)
 	}
 }
+
+// TestDirectoryPolicyOverHTTP: operations over the policy's limits are
+// refused with 400 before any signature is checked.
+func TestDirectoryPolicyOverHTTP(t *testing.T) {
+	_, _, srv := newTestDirectory(t, nil)
+	k := newKey(t, true)
+	op := &Op{Type: TypeOperation, RotationKeys: []string{k.did}, VerificationMethods: map[string]string{},
+		AlsoKnownAs: []string{"at://a", "at://a"}, Services: map[string]Service{}}
+	did, _ := func() (string, error) { Sign(op, k.priv); return op.DID() }()
+	body, _ := json.Marshal(op)
+	code, msg := post(t, srv, did, body)
+	if code != http.StatusBadRequest || !strings.Contains(msg, "duplicate") {
+		t.Fatalf("duplicate alsoKnownAs: %d %s", code, msg)
+	}
+	op.AlsoKnownAs = []string{"at://a"}
+	Sign(op, k.priv)
+	did, _ = op.DID()
+	body, _ = json.Marshal(op)
+	if code, msg := post(t, srv, did, body); code != http.StatusOK {
+		t.Fatalf("valid genesis: %d %s", code, msg)
+	}
+	// Resubmitting the same genesis is refused.
+	if code, _ := post(t, srv, did, body); code != http.StatusBadRequest {
+		t.Fatalf("second genesis: %d", code)
+	}
+	// A genesis posted under another DID is refused.
+	if code, _ := post(t, srv, "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa", body); code != http.StatusBadRequest {
+		t.Fatalf("genesis under the wrong DID: %d", code)
+	}
+}
