@@ -758,3 +758,32 @@ func TestMalformedProofAndSentinels(t *testing.T) {
 		t.Error("wrapping")
 	}
 }
+
+func TestReplayGuardEarliest(t *testing.T) {
+	now := t0
+	g := NewMemoryReplayGuard(MemoryReplayGuardOptions{MaxEntries: 3, Now: func() time.Time { return now }})
+	c := func(i byte) cid.Cid { return drisl.SumCID(drisl.CodecRaw, []byte{i}) }
+	for i, until := range []time.Time{t0.Add(3 * time.Minute), t0.Add(time.Minute), {}} {
+		if err := g.Record(ctx, c(byte(i)), until); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now = t0.Add(30 * time.Second) // nothing expired yet: fail fast
+	if err := g.Record(ctx, c(10), time.Time{}); !errors.Is(err, ErrReplayGuardFull) {
+		t.Fatalf("%v", err)
+	}
+	now = t0.Add(2 * time.Minute) // c(1) expired
+	if err := g.Record(ctx, c(11), t0.Add(10*time.Minute)); err != nil || g.Len() != 3 {
+		t.Fatalf("%v, %d entries", err, g.Len())
+	}
+	if err := g.Record(ctx, c(12), time.Time{}); !errors.Is(err, ErrReplayGuardFull) {
+		t.Fatalf("earliest not recomputed: %v", err)
+	}
+	now = t0.Add(4 * time.Minute) // c(0) expired
+	if err := g.Record(ctx, c(12), time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Record(ctx, c(2), time.Time{}); !errors.Is(err, ErrReplayed) {
+		t.Fatalf("never-expiring entry forgotten: %v", err)
+	}
+}
