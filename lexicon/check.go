@@ -66,21 +66,15 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// validDefName accepts names of letters, digits, '_' and '-', starting with
-// a letter (every definition name in use follows this).
+// validDefName accepts what the reference implementations accept: a
+// non-empty name without '#', '.' or white space, of at most 128 bytes.
 func validDefName(name string) bool {
 	if name == "" || len(name) > 128 {
 		return false
 	}
 	for i := 0; i < len(name); i++ {
-		ch := name[i]
-		switch {
-		case ch >= 'a' && ch <= 'z', ch >= 'A' && ch <= 'Z':
-		case (ch >= '0' && ch <= '9') || ch == '_' || ch == '-':
-			if i == 0 {
-				return false
-			}
-		default:
+		switch c := name[i]; {
+		case c == '#', c == '.', c == '/', c <= ' ', c == 0x7f:
 			return false
 		}
 	}
@@ -336,9 +330,6 @@ func (c *checker) xrpc(d *Def, path string) error {
 			case "object", "ref", "union":
 			default:
 				return c.errf(bp+".schema.type", "body schema must be object, ref or union, not %q", b.body.Schema.Type)
-			}
-			if b.body.Encoding != "application/json" {
-				return c.errf(bp+".encoding", "a body with a schema must be application/json, not %q", b.body.Encoding)
 			}
 			if err := c.def(b.body.Schema, bp+".schema"); err != nil {
 				return err
