@@ -370,11 +370,13 @@ func BenchmarkRepoVerifyCommit(b *testing.B) {
 	run := func(opts repo.CommitCheckOptions) func(b *testing.B) {
 		return func(b *testing.B) {
 			b.ReportAllocs()
+			cpu0 := cpuSeconds()
 			for i := 0; i < b.N; i++ {
 				if _, err := repo.VerifyCommitEvent(ctx, c.events[i%len(c.events)], opts); err != nil {
 					b.Fatal(err)
 				}
 			}
+			b.ReportMetric((cpuSeconds()-cpu0)*1e9/float64(b.N), "cpu-ns/op")
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 		}
 	}
@@ -395,11 +397,13 @@ func BenchmarkRepoVerifyCommit(b *testing.B) {
 		}
 		b.ReportAllocs()
 		b.ResetTimer()
+		cpu0 := cpuSeconds()
 		for i := 0; i < b.N; i++ {
 			if _, err := indigorepo.VerifyCommitMessage(ctx, msgs[i%len(msgs)]); err != nil {
 				b.Fatal(err)
 			}
 		}
+		b.ReportMetric((cpuSeconds()-cpu0)*1e9/float64(b.N), "cpu-ns/op")
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 	})
 }

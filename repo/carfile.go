@@ -36,12 +36,27 @@ func readCAR(rd io.Reader, opts CAROptions) (cid.Cid, blockMap, error) {
 }
 
 // readCARBytes is readCAR for a CAR in memory; the blocks alias data.
-func readCARBytes(data []byte, opts CAROptions) (cid.Cid, blockMap, error) {
+// With lazyHash, block hashes are not checked here: the caller must check
+// every block it uses (checkBlock; package mst checks the nodes it loads).
+func readCARBytes(data []byte, opts CAROptions, lazyHash bool) (cid.Cid, blockMap, error) {
 	cr, err := NewCARReaderBytes(data, opts)
 	if err != nil {
 		return cid.Undef, nil, err
 	}
+	cr.noHash = lazyHash
 	return readBlocks(cr)
+}
+
+// checkBlock returns the block c from m after checking its hash.
+func (m blockMap) checkBlock(c cid.Cid) ([]byte, error) {
+	data, ok := m[c]
+	if !ok {
+		return nil, verr(ErrMissingBlock, c, "", nil)
+	}
+	if drisl.SumCID(c.Prefix().Codec, data) != c {
+		return nil, verr(ErrBlockHash, c, "", nil)
+	}
+	return data, nil
 }
 
 func readBlocks(cr *CARReader) (cid.Cid, blockMap, error) {
@@ -68,6 +83,8 @@ func mstErr(err error, what string) error {
 	switch {
 	case err == nil:
 		return nil
+	case errors.As(err, &ne) && ne.Rule == mst.RuleHash:
+		return verr(ErrBlockHash, ne.CID, what, err)
 	case errors.As(err, &ne):
 		return verr(ErrBadMST, ne.CID, what, err)
 	case errors.Is(err, mst.ErrNotFound):

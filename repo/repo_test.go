@@ -445,3 +445,50 @@ func TestExportSinceCompletes(t *testing.T) {
 		}
 	})
 }
+
+// Tampered blocks in a #commit event are caught: the commit, a record of an
+// op, an MST node.
+func TestVerifyCommitEventTampered(t *testing.T) {
+	ctx := context.Background()
+	key := testKeys(t)["P-256"]
+	pub, _ := key.PublicKey()
+	r, err := Create(ctx, NewMemStore(), testDID, key, Options{Clock: fakeClock()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ws []Write
+	for i := 0; i < 50; i++ {
+		ws = append(ws, Write{Action: ActionCreate, Collection: "app.bsky.feed.post", Record: post(i)})
+	}
+	if _, err := r.Apply(ctx, ws, ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Apply(ctx, []Write{{Action: ActionCreate, Collection: "app.bsky.feed.post", Record: post(99)}}, ApplyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := res.Event
+	if _, err := VerifyCommitEvent(ctx, ev, CommitCheckOptions{Key: pub}); err != nil {
+		t.Fatal(err)
+	}
+	root, blocks := carSections(t, ev.Blocks)
+	recCID := *ev.Ops[0].CID
+	tree := r.Tree()
+	node, _ := tree.Root(ctx)
+	for _, target := range []cid.Cid{root, recCID, node} {
+		var bs []Block
+		for _, b := range blocks {
+			if b.CID == target {
+				d := bytes.Clone(b.Data)
+				d[len(d)/2] ^= 0x20
+				b = Block{CID: b.CID, Data: d}
+			}
+			bs = append(bs, b)
+		}
+		bad := *ev
+		bad.Blocks = rawCAR([]cid.Cid{root}, bs)
+		if _, err := VerifyCommitEvent(ctx, &bad, CommitCheckOptions{Key: pub}); !errors.Is(err, ErrBlockHash) {
+			t.Errorf("tampered %s: %v", target, err)
+		}
+	}
+}

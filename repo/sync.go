@@ -89,16 +89,19 @@ func VerifyCommitEvent(ctx context.Context, ev *CommitEvent, opts CommitCheckOpt
 	if copts.MaxCARBytes <= 0 {
 		copts.MaxCARBytes = 8 << 20
 	}
-	root, blocks, err := readCARBytes(ev.Blocks, copts)
+	root, blocks, err := readCARBytes(ev.Blocks, copts, true)
 	if err != nil {
 		return nil, err
 	}
 	if root != ev.Commit {
 		return nil, verr(ErrWrongRoot, root, "CAR root is not the event's commit "+ev.Commit.String(), nil)
 	}
-	cdata, ok := blocks[root]
-	if !ok {
+	if _, ok := blocks[root]; !ok {
 		return nil, verr(ErrMissingBlock, root, "commit block", nil)
+	}
+	cdata, err := blocks.checkBlock(root)
+	if err != nil {
+		return nil, err
 	}
 	commit, err := DecodeCommit(cdata)
 	if err != nil {
@@ -149,7 +152,11 @@ func VerifyCommitEvent(ctx context.Context, ev *CommitEvent, opts CommitCheckOpt
 			invertible = false // legacy op without prev
 		}
 		if m.New.Defined() {
-			if _, ok := blocks[m.New]; !ok && !opts.AllowMissingRecords {
+			if _, ok := blocks[m.New]; ok {
+				if _, err := blocks.checkBlock(m.New); err != nil {
+					return nil, err
+				}
+			} else if !opts.AllowMissingRecords {
 				return nil, verr(ErrMissingBlock, m.New, "record of op "+op.Path, nil)
 			}
 			got, found, err := after.Get(ctx, op.Path)
