@@ -63,15 +63,19 @@ func chunkAt(s string, d int) uint64 {
 // sortChunks sorts items whose keys share their first d bytes and whose
 // chunk holds bytes d to d+8.
 func sortChunks(items []chunkItem, kvs []kv, d int) {
-	slices.SortFunc(items, func(a, b chunkItem) int {
-		switch {
-		case a.chunk < b.chunk:
-			return -1
-		case a.chunk > b.chunk:
-			return 1
-		}
-		return 0
-	})
+	if len(items) >= 512 {
+		radixSortChunks(items)
+	} else {
+		slices.SortFunc(items, func(a, b chunkItem) int {
+			switch {
+			case a.chunk < b.chunk:
+				return -1
+			case a.chunk > b.chunk:
+				return 1
+			}
+			return 0
+		})
+	}
 	for i := 0; i < len(items); {
 		j := i + 1
 		for j < len(items) && items[j].chunk == items[i].chunk {
@@ -87,5 +91,36 @@ func sortChunks(items []chunkItem, kvs []kv, d int) {
 			sortChunks(run, kvs, d+8)
 		}
 		i = j
+	}
+}
+
+// radixSortChunks sorts items by chunk with an LSD radix sort, one byte per
+// pass, skipping the bytes on which all items agree (the shared prefixes).
+func radixSortChunks(items []chunkItem) {
+	tmp := make([]chunkItem, len(items))
+	src, dst := items, tmp
+	for shift := uint(0); shift < 64; shift += 8 {
+		var count [256]int
+		for i := range src {
+			count[byte(src[i].chunk>>shift)]++
+		}
+		if count[byte(src[0].chunk>>shift)] == len(src) {
+			continue // every item has the same byte here
+		}
+		pos := 0
+		for b := range count {
+			c := count[b]
+			count[b] = pos
+			pos += c
+		}
+		for i := range src {
+			b := byte(src[i].chunk >> shift)
+			dst[count[b]] = src[i]
+			count[b]++
+		}
+		src, dst = dst, src
+	}
+	if &src[0] != &items[0] {
+		copy(items, src)
 	}
 }
