@@ -12,6 +12,8 @@ var (
 	cidType    = reflect.TypeOf(cid.Cid{})
 	rawType    = reflect.TypeOf(Raw(nil))
 	negIntType = reflect.TypeOf(NegInt(0))
+	mapAnyType = reflect.TypeOf(map[string]any(nil))
+	sliceAny   = reflect.TypeOf([]any(nil))
 )
 
 func (d *decodeState) mismatch(start int, want reflect.Type, got string) error {
@@ -31,6 +33,20 @@ func (d *decodeState) into(rv reflect.Value) error {
 		}
 		rv.SetBytes(append([]byte{}, d.data[start:d.off]...))
 		return nil
+	case mapAnyType, sliceAny:
+		// The generic model's own containers: build them without reflect.
+		want := byte(5)
+		if t == sliceAny {
+			want = 4
+		}
+		if d.off < len(d.data) && d.data[d.off]>>5 == want {
+			v, err := d.value()
+			if err != nil {
+				return err
+			}
+			rv.Set(reflect.ValueOf(v))
+			return nil
+		}
 	case blobType:
 		start := d.off
 		v, err := d.value()

@@ -380,3 +380,25 @@ func TestEncodeDepth(t *testing.T) {
 		t.Fatalf("struct cycle: %v", err)
 	}
 }
+
+func TestUnmarshalGenericContainers(t *testing.T) {
+	b := mustMarshal(t, map[string]any{"a": []any{int64(1), "x"}, "m": map[string]any{"k": nil}})
+	var m map[string]any
+	if err := Unmarshal(b, &m); err != nil || m["m"].(map[string]any)["k"] != nil || len(m["a"].([]any)) != 2 {
+		t.Fatalf("%#v %v", m, err)
+	}
+	var s struct {
+		A []any          `cbor:"a"`
+		M map[string]any `cbor:"m"`
+	}
+	if err := Unmarshal(b, &s); err != nil || s.A[1] != "x" || s.M == nil {
+		t.Fatalf("%#v %v", s, err)
+	}
+	var se *SyntaxError
+	if err := Unmarshal(mustMarshal(t, []any{}), &m); !errors.As(err, &se) || se.Rule != RuleMismatch {
+		t.Fatalf("array into map: %v", err)
+	}
+	if err := Unmarshal([]byte{0xf6}, &m); err != nil || m != nil {
+		t.Fatalf("null into map: %v %v", m, err)
+	}
+}
