@@ -50,6 +50,8 @@ type world struct {
 	ids      *identity.MockDirectory
 	recovery *atcrypto.PrivateKeyP256
 	pds      map[string]*atcrypto.PrivateKeyP256
+	hostKey  *atcrypto.PrivateKeyP256 // newHostOn's keys, reused across restarts
+	hostRot  *atcrypto.PrivateKeyP256
 }
 
 func newWorld(t testing.TB) *world {
