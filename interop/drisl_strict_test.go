@@ -146,6 +146,7 @@ func wrap(r *rand.Rand, item []byte) []byte {
 }
 
 func TestDRISLStrict(t *testing.T) {
+	t.Parallel() // each family runs its own node process
 	r := rng("drisl-strict")
 	type strictCase struct {
 		rule string

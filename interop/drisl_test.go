@@ -189,6 +189,7 @@ type drislCase struct {
 }
 
 func TestDRISL(t *testing.T) {
+	t.Parallel() // each family runs its own node process
 	r := rng("drisl")
 	var cases []drislCase
 	add := func(group string, v any, expect map[string]string) {
@@ -368,6 +369,7 @@ func hasFloat(v any) bool {
 // and their JSON of our DRISL bytes reads here (drisl.UnmarshalJSON) as the
 // same value.
 func TestDRISLJSON(t *testing.T) {
+	t.Parallel() // each family runs its own node process
 	r := rng("drisl-json")
 	var values []any
 	rejected := 0

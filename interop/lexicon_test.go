@@ -596,6 +596,7 @@ func loadLexicons(t *testing.T) *lexicon.Catalog {
 }
 
 func TestLexicon(t *testing.T) {
+	t.Parallel() // each family runs its own node process
 	ctx := context.Background()
 	for _, dir := range lexiconDirs {
 		if _, err := os.Stat(dir); err != nil {

@@ -282,6 +282,7 @@ func highS(t *testing.T, sig string) string {
 func drislCIDString(r *rand.Rand) string { return drislGen{r: r}.cid().String() }
 
 func TestPLC(t *testing.T) {
+	t.Parallel() // each family runs its own node process
 	r := rng("plc")
 	var logs []*plcLog
 	base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(r.Int64N(int64(300 * 24 * time.Hour))))
@@ -399,6 +400,7 @@ func diffData(a, b *plc.Data) string {
 
 // TestPLCFromReference validates, here, logs that @did-plc/lib wrote.
 func TestPLCFromReference(t *testing.T) {
+	t.Parallel() // each family runs its own node process
 	r := rng("plc-from-reference")
 	type keySpec struct {
 		K256 bool   `json:"k256"`

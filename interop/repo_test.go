@@ -83,6 +83,7 @@ type proofCase struct {
 }
 
 func TestRepo(t *testing.T) {
+	t.Parallel() // each family runs its own node process
 	ctx := context.Background()
 	r := rng("repo")
 	key := newTestKey(t, r, r.IntN(2) == 0)

@@ -119,6 +119,7 @@ var ucanPolicies = []struct {
 }
 
 func TestUCAN(t *testing.T) {
+	t.Parallel() // each family runs its own node process
 	ctx := context.Background()
 	r := rng("ucan")
 	now := time.Now().Unix()
