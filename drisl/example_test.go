@@ -110,3 +110,27 @@ func ExampleRaw() {
 	// Output:
 	// a1616e01
 }
+
+// UnmarshalFirst reads a sequence of items, such as an event-stream frame:
+// a header item followed by a body item.
+func ExampleUnmarshalFirst() {
+	header, _ := drisl.Marshal(map[string]any{"op": int64(1), "t": "#commit"})
+	body, _ := drisl.Marshal(map[string]any{"seq": int64(42)})
+	frame := append(header, body...)
+
+	var h struct {
+		Op int64  `cbor:"op"`
+		T  string `cbor:"t"`
+	}
+	rest, err := drisl.UnmarshalFirst(frame, &h)
+	if err != nil {
+		panic(err)
+	}
+	var b map[string]any
+	if err := drisl.Unmarshal(rest, &b); err != nil {
+		panic(err)
+	}
+	fmt.Println(h.T, b["seq"])
+	// Output:
+	// #commit 42
+}
