@@ -83,7 +83,7 @@ func CheckAtproto(v any) error {
 	if _, ok := v.(map[string]any); !ok {
 		return &DataModelError{Rule: RuleTopLevel, Offset: -1, Detail: fmt.Sprintf("%T", v)}
 	}
-	return checkValue(v)
+	return checkValue(v, 0)
 }
 
 // CheckRecord checks v as CheckAtproto does and also that it is a record:
@@ -121,7 +121,10 @@ func generic(v any) (any, error) {
 	return g, nil
 }
 
-func checkValue(v any) error {
+func checkValue(v any, depth int) error {
+	if depth > DefaultMaxDepth {
+		return &DataModelError{Rule: RuleDepth, Offset: -1, Detail: "or a value that contains itself"}
+	}
 	switch v := v.(type) {
 	case nil, bool, int64, int, int32, string, []byte:
 		return nil
@@ -136,7 +139,7 @@ func checkValue(v any) error {
 		return nil
 	case []any:
 		for i, x := range v {
-			if err := checkValue(x); err != nil {
+			if err := checkValue(x, depth+1); err != nil {
 				return dmPath(err, indexElem(i))
 			}
 		}
@@ -159,7 +162,7 @@ func checkValue(v any) error {
 			}
 		}
 		for k, x := range v {
-			if err := checkValue(x); err != nil {
+			if err := checkValue(x, depth+1); err != nil {
 				return dmPath(err, k)
 			}
 		}
@@ -170,5 +173,5 @@ func checkValue(v any) error {
 	if err != nil {
 		return err
 	}
-	return checkValue(g)
+	return checkValue(g, depth)
 }

@@ -311,3 +311,15 @@ func TestJSONEdges(t *testing.T) {
 		t.Fatalf("MarshalJSON of a map with a $link key: %v", err)
 	}
 }
+
+func TestCyclesAreErrors(t *testing.T) {
+	m := map[string]any{}
+	m["self"] = []any{m}
+	var de *DataModelError
+	if err := CheckAtproto(m); !errors.As(err, &de) || de.Rule != RuleDepth {
+		t.Fatalf("CheckAtproto: %v", err)
+	}
+	if _, err := MarshalJSON(m); !errors.As(err, &de) || de.Rule != RuleDepth {
+		t.Fatalf("MarshalJSON: %v", err)
+	}
+}

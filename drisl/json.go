@@ -178,10 +178,13 @@ func MarshalJSON(v any) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return appendJSON(make([]byte, 0, 256), g)
+	return appendJSON(make([]byte, 0, 256), g, 0)
 }
 
-func appendJSON(b []byte, v any) ([]byte, error) {
+func appendJSON(b []byte, v any, depth int) ([]byte, error) {
+	if depth > DefaultMaxDepth {
+		return nil, &DataModelError{Rule: RuleDepth, Offset: -1, Detail: "or a value that contains itself"}
+	}
 	switch v := v.(type) {
 	case nil:
 		return append(b, "null"...), nil
@@ -210,7 +213,7 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 				b = append(b, ',')
 			}
 			var err error
-			if b, err = appendJSON(b, x); err != nil {
+			if b, err = appendJSON(b, x, depth+1); err != nil {
 				return nil, dmPath(err, indexElem(i))
 			}
 		}
@@ -237,7 +240,7 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 				return nil, dmPath(err, strconv.Quote(k))
 			}
 			b = append(b, ':')
-			if b, err = appendJSON(b, v[k]); err != nil {
+			if b, err = appendJSON(b, v[k], depth+1); err != nil {
 				return nil, dmPath(err, k)
 			}
 		}
@@ -248,7 +251,7 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return appendJSON(b, g)
+	return appendJSON(b, g, depth)
 }
 
 const hexDigits = "0123456789abcdef"
