@@ -289,10 +289,15 @@ func (e *encodeState) value(v any) error {
 		e.depth--
 		return err
 	default:
+		rv := reflect.ValueOf(v)
+		if rv.Kind() == reflect.Pointer && rv.IsNil() {
+			e.buf = append(e.buf, 0xf6) // never call a method on a nil pointer
+			return nil
+		}
 		if ok, err := e.marshaler(v); ok {
 			return err
 		}
-		return e.reflectValue(reflect.ValueOf(v))
+		return e.reflectValue(rv)
 	}
 	return nil
 }

@@ -185,6 +185,10 @@ func TestWriterMarshaler(t *testing.T) {
 	if b2, err := Marshal(h); err != nil || !bytes.Equal(b, b2) {
 		t.Fatalf("field: %x %v", b2, err)
 	}
+	var nilRecord *writerRecord
+	if b, err := Marshal(map[string]any{"r": nilRecord}); err != nil || !bytes.Equal(b, []byte{0xa1, 0x61, 'r', 0xf6}) {
+		t.Fatalf("nil marshaler: %x %v", b, err)
+	}
 	bad := &writerRecord{out: []byte{0xa2, 0x61, 'b', 0x01, 0x61, 'a', 0x01}}
 	var ee *EncodeError
 	if _, err := Marshal([]any{bad}); !errors.As(err, &ee) || ee.Rule != RuleMapKeyOrder || ee.Path != "[0]" {
