@@ -49,6 +49,12 @@
 //   - A tombstoned DID resolves to HTTP 410 (as plc.directory and the
 //     published OpenAPI document do; the reference code says 404).
 //
+//   - The spec text asks for 1 to 5 distinct rotation keys and a 7500-byte
+//     limit; the reference accepts empty and duplicate key lists (two of the
+//     valid vectors have them), and its server enforces 10 keys and 4000
+//     bytes. This package follows the reference: Policy holds the server's
+//     limits, and log validation applies none of them.
+//
 //   - A submitted operation with duplicate JSON keys is refused (400); the
 //     reference's JSON.parse would keep the last value.
 //
@@ -67,7 +73,8 @@
 // LastOp, Submit, Export, VerifiedState, ResolveSigningKey; errors are
 // *HTTPError wrapping ErrNotFound, ErrGone, ErrConflict, ErrRateLimited,
 // ErrRejected). Embeddable directory: NewDirectory on a Storage
-// (MemoryStorage, OpenSQLite), with an injectable clock and Policy; it
+// (MemoryStorage, OpenSQLite), with an injectable clock and Policy
+// (Directory.Submit, Directory.State, and Directory.Import for mirrors); it
 // answers 200 for an accepted operation, 400 for any invalid one (as the
 // reference does), 409 when a concurrent writer moved the head, 404 for an
 // unknown DID, 410 for a tombstoned one, 413 for a body over
