@@ -1,0 +1,324 @@
+package mst
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/ipfs/go-cid"
+)
+
+// Editor applies many changes to a tree faster than Tree.Put and
+// Tree.Delete: nodes it created are changed in place instead of copied, and
+// changes to an empty tree are collected and built in one pass when Tree is
+// called. The tree it started from is never changed. An Editor is not safe
+// for concurrent use.
+type Editor struct {
+	s      *store
+	root   ref
+	height int
+	tok    *token
+	// bulk holds the whole content while the edited tree started empty:
+	// building from sorted keys is much faster than inserting one by one.
+	bulk map[string]cid.Cid
+}
+
+// Edit returns an Editor that starts from t.
+func (t *Tree) Edit() *Editor {
+	return &Editor{s: t.s, root: t.root, height: t.height, tok: new(token)}
+}
+
+// Tree returns the edited tree. The Editor stays usable; later edits do not
+// change the returned tree.
+func (e *Editor) Tree() *Tree {
+	if e.bulk != nil {
+		e.root, e.height = buildSorted(e.bulk, e.tok)
+		e.bulk = nil
+	}
+	t := &Tree{s: e.s, root: e.root, height: e.height}
+	e.tok = new(token) // nodes made so far now belong to t
+	return t
+}
+
+// Get returns the value stored under key in the tree being edited.
+func (e *Editor) Get(ctx context.Context, key string) (cid.Cid, bool, error) {
+	if err := ValidateKey(key); err != nil {
+		return cid.Undef, false, err
+	}
+	if e.bulk != nil {
+		v, ok := e.bulk[key]
+		return v, ok, nil
+	}
+	return get(ctx, e.s, e.root, e.height, key)
+}
+
+// errUndefValue is returned for a Put of cid.Undef.
+var errUndefValue = errors.New("mst: value is not a defined CID")
+
+func (e *Editor) own(n *node, h int) *node {
+	if n.owner == e.tok {
+		n.cid = cid.Undef
+		return n
+	}
+	m := &node{left: n.left, height: h, owner: e.tok}
+	m.entries = make([]entry, len(n.entries), len(n.entries)+1)
+	copy(m.entries, n.entries)
+	return m
+}
+
+func (e *Editor) wrap(r ref, from, to int) ref {
+	for h := from; h < to && !r.empty(); h++ {
+		r = ref{n: &node{left: r, height: h + 1, owner: e.tok}}
+	}
+	return r
+}
+
+// Put sets key to val and returns the previous value (cid.Undef if none).
+func (e *Editor) Put(ctx context.Context, key string, val cid.Cid) (cid.Cid, error) {
+	if err := ValidateKey(key); err != nil {
+		return cid.Undef, err
+	}
+	if !val.Defined() {
+		return cid.Undef, errUndefValue
+	}
+	if e.bulk == nil && e.root.empty() {
+		e.bulk = make(map[string]cid.Cid)
+	}
+	if e.bulk != nil {
+		prev := e.bulk[key]
+		e.bulk[key] = val
+		return prev, nil
+	}
+	root, H, err := e.s.rootNode(ctx, e.root, e.height)
+	if err != nil {
+		return cid.Undef, err
+	}
+	h := KeyHeight(key)
+	if root == nil {
+		e.root = ref{n: &node{entries: []entry{{key: key, val: val}}, height: h, owner: e.tok}}
+		e.height = h
+		return cid.Undef, nil
+	}
+	r := e.root // a CID-only root is found in the cache by load
+	if h > H {
+		l, rr, err := e.split(ctx, r, H, "", keyMax, key)
+		if err != nil {
+			return cid.Undef, err
+		}
+		n := &node{left: e.wrap(l, H, h-1), height: h, owner: e.tok,
+			entries: []entry{{key: key, val: val, right: e.wrap(rr, H, h-1)}}}
+		e.root, e.height = ref{n: n}, h
+		return cid.Undef, nil
+	}
+	nr, prev, err := e.insert(ctx, r, H, "", keyMax, key, h, val)
+	if err != nil {
+		return cid.Undef, err
+	}
+	e.root, e.height = nr, H
+	return prev, nil
+}
+
+func (e *Editor) insert(ctx context.Context, r ref, H int, lo, hi, k string, h int, v cid.Cid) (ref, cid.Cid, error) {
+	n, err := e.s.load(ctx, r, H, lo, hi)
+	if err != nil {
+		return r, cid.Undef, err
+	}
+	i, found := n.search(k)
+	if h == H {
+		if found {
+			old := n.entries[i].val
+			if old == v {
+				return r, old, nil
+			}
+			m := e.own(n, H)
+			m.entries[i].val = v
+			return ref{n: m}, old, nil
+		}
+		var gl, gr ref
+		if g := n.gap(i); !g.empty() {
+			glo, ghi := n.gapBounds(i, lo, hi)
+			if gl, gr, err = e.split(ctx, g, H-1, glo, ghi, k); err != nil {
+				return r, cid.Undef, err
+			}
+		}
+		m := e.own(n, H)
+		m.setGap(i, gl)
+		m.entries = slices.Insert(m.entries, i, entry{key: k, val: v, right: gr})
+		return ref{n: m}, cid.Undef, nil
+	}
+	g := n.gap(i)
+	var ng ref
+	var prev cid.Cid
+	if g.empty() {
+		ng = e.wrap(ref{n: &node{entries: []entry{{key: k, val: v}}, height: h, owner: e.tok}}, h, H-1)
+	} else {
+		glo, ghi := n.gapBounds(i, lo, hi)
+		if ng, prev, err = e.insert(ctx, g, H-1, glo, ghi, k, h, v); err != nil {
+			return r, cid.Undef, err
+		}
+		if ng == g {
+			return r, prev, nil
+		}
+	}
+	m := e.own(n, H)
+	m.setGap(i, ng)
+	return ref{n: m}, prev, nil
+}
+
+// split divides the subtree r (layer H, keys in (lo, hi)) into the parts
+// below and above k, which it does not contain.
+func (e *Editor) split(ctx context.Context, r ref, H int, lo, hi, k string) (ref, ref, error) {
+	n, err := e.s.load(ctx, r, H, lo, hi)
+	if err != nil {
+		return ref{}, ref{}, err
+	}
+	i, found := n.search(k)
+	if found {
+		return ref{}, ref{}, nodeErr(r.cid, RuleKeyHeight, i, "key %q found below its layer", k)
+	}
+	g := n.gap(i)
+	var gl, gr ref
+	if !g.empty() {
+		glo, ghi := n.gapBounds(i, lo, hi)
+		if gl, gr, err = e.split(ctx, g, H-1, glo, ghi, k); err != nil {
+			return ref{}, ref{}, err
+		}
+	}
+	if gr.empty() && gl == g && i == len(n.entries) {
+		return r, ref{}, nil
+	}
+	if gl.empty() && gr == g && i == 0 {
+		return ref{}, r, nil
+	}
+	var L, R ref
+	if i > 0 || !gl.empty() {
+		ln := &node{left: n.left, height: H, owner: e.tok, entries: slices.Clone(n.entries[:i])}
+		ln.setGap(i, gl)
+		L = ref{n: ln}
+	}
+	if i < len(n.entries) || !gr.empty() {
+		R = ref{n: &node{left: gr, height: H, owner: e.tok, entries: slices.Clone(n.entries[i:])}}
+	}
+	return L, R, nil
+}
+
+// Delete removes key and returns its value (cid.Undef if it was absent).
+func (e *Editor) Delete(ctx context.Context, key string) (cid.Cid, error) {
+	if err := ValidateKey(key); err != nil {
+		return cid.Undef, err
+	}
+	if e.bulk != nil {
+		prev := e.bulk[key]
+		delete(e.bulk, key)
+		return prev, nil
+	}
+	root, H, err := e.s.rootNode(ctx, e.root, e.height)
+	if err != nil || root == nil {
+		return cid.Undef, err
+	}
+	h := KeyHeight(key)
+	if h > H {
+		return cid.Undef, nil
+	}
+	r := e.root // a CID-only root is found in the cache by load
+	nr, prev, err := e.delete(ctx, r, H, "", keyMax, key, h)
+	if err != nil || !prev.Defined() {
+		return cid.Undef, err
+	}
+	// Trim the top: a root must hold entries.
+	for !nr.empty() {
+		n, err := e.s.load(ctx, nr, H, "", keyMax)
+		if err != nil {
+			return cid.Undef, fmt.Errorf("mst: trimming the root: %w", err)
+		}
+		if len(n.entries) > 0 {
+			break
+		}
+		nr = n.left
+		H--
+	}
+	if nr.empty() {
+		H = 0
+	}
+	e.root, e.height = nr, H
+	return prev, nil
+}
+
+func (e *Editor) delete(ctx context.Context, r ref, H int, lo, hi, k string, h int) (ref, cid.Cid, error) {
+	n, err := e.s.load(ctx, r, H, lo, hi)
+	if err != nil {
+		return r, cid.Undef, err
+	}
+	i, found := n.search(k)
+	if h == H {
+		if !found {
+			return r, cid.Undef, nil
+		}
+		alo, _ := n.gapBounds(i, lo, hi)
+		_, bhi := n.gapBounds(i+1, lo, hi)
+		mg, err := e.merge(ctx, n.gap(i), n.entries[i].right, H-1, alo, k, bhi)
+		if err != nil {
+			return r, cid.Undef, err
+		}
+		prev := n.entries[i].val
+		m := e.own(n, H)
+		m.entries = slices.Delete(m.entries, i, i+1)
+		m.setGap(i, mg)
+		if len(m.entries) == 0 && m.left.empty() {
+			return ref{}, prev, nil
+		}
+		return ref{n: m}, prev, nil
+	}
+	g := n.gap(i)
+	if g.empty() {
+		return r, cid.Undef, nil
+	}
+	glo, ghi := n.gapBounds(i, lo, hi)
+	ng, prev, err := e.delete(ctx, g, H-1, glo, ghi, k, h)
+	if err != nil || !prev.Defined() {
+		return r, cid.Undef, err
+	}
+	m := e.own(n, H)
+	m.setGap(i, ng)
+	if len(m.entries) == 0 && m.left.empty() {
+		return ref{}, prev, nil
+	}
+	return ref{n: m}, prev, nil
+}
+
+// merge joins subtrees a (keys in (lo, mid)) and b (keys in (mid, hi)), both
+// on layer H.
+func (e *Editor) merge(ctx context.Context, a, b ref, H int, lo, mid, hi string) (ref, error) {
+	if a.empty() {
+		return b, nil
+	}
+	if b.empty() {
+		return a, nil
+	}
+	na, err := e.s.load(ctx, a, H, lo, mid)
+	if err != nil {
+		return ref{}, err
+	}
+	nb, err := e.s.load(ctx, b, H, mid, hi)
+	if err != nil {
+		return ref{}, err
+	}
+	la := len(na.entries)
+	alo, bhi := lo, hi
+	if la > 0 {
+		alo = na.entries[la-1].key
+	}
+	if len(nb.entries) > 0 {
+		bhi = nb.entries[0].key
+	}
+	seam, err := e.merge(ctx, na.gap(la), nb.left, H-1, alo, mid, bhi)
+	if err != nil {
+		return ref{}, err
+	}
+	m := &node{height: H, owner: e.tok, entries: make([]entry, 0, la+len(nb.entries)+1)}
+	m.entries = append(append(m.entries, na.entries...), nb.entries...)
+	m.left = na.left
+	m.setGap(la, seam)
+	return ref{n: m}, nil
+}
