@@ -156,6 +156,15 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil || data.PDSEndpoint() != "https://host2.example" || data.VerificationMethods["atproto"] != h2.SigningKeyDID() {
 		t.Fatalf("DID not moved: %v %+v", err, data)
 	}
+	// The old host, restarted on its own store, refuses to write the
+	// community that moved away.
+	h1b, err := NewHost(ctx, h1.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h1b.Open(ctx, c.DID()); !errors.Is(err, ErrMigration) {
+		t.Fatalf("old host reopened the moved community: %v", err)
+	}
 	// Members refresh their chains (the roots were re-issued) and keep writing.
 	for _, mb := range []*member{alice, carol, mod} {
 		mb.sess.Membership = m(c2.Membership(ctx, mb.key.DID())).must(t)

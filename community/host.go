@@ -166,8 +166,9 @@ func (h *Host) Catalog() *lexicon.Catalog { return h.catalog }
 
 func (h *Host) now() time.Time { return h.opts.Clock() }
 
-// Open opens a community this host already holds (after a restart).
-// Its state (bindings, grants, revocations, bans, audiences) is rebuilt
+// Open opens a community this host already holds (after a restart). It
+// refuses (ErrMigration) when the community's DID document no longer names
+// this host's signing key. Its state (bindings, grants, revocations, bans, audiences) is rebuilt
 // from its repository.
 func (h *Host) Open(ctx context.Context, did string) (*Community, error) {
 	h.mu.Lock()
@@ -177,6 +178,15 @@ func (h *Host) Open(ctx context.Context, did string) (*Community, error) {
 	}
 	if c, ok := h.open[did]; ok {
 		return c, nil
+	}
+	// The DID document must still name this host's key: a community that
+	// moved away (or was taken over) is not written here.
+	k, err := resolveSigningKey(ctx, h.opts.PLC, did)
+	if err != nil {
+		return nil, &Error{Kind: ErrMigration, Index: -1, Detail: "resolving " + did, Err: err}
+	}
+	if k.DIDKey() != h.pubKey.DIDKey() {
+		return nil, errf(ErrMigration, -1, nil, "%s names signing key %s, not this host's: the community has moved", did, k.DIDKey())
 	}
 	r, err := repo.Open(ctx, h.opts.Store, did, h.opts.SigningKey, h.repoOptions())
 	if err != nil {

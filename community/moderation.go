@@ -174,3 +174,30 @@ func (c *Community) createAudience(ctx context.Context, inv *ucan.Invocation, me
 			c.mu.Unlock()
 		}})
 }
+
+// RevokeUCAN executes a standard UCAN revocation (/ucan/revoke, see package
+// ucan): any issuer in a delegation's chain may revoke it, whether or not
+// they hold a moderation capability (a moderator who invited a member can
+// withdraw the invitation). The revocation is recorded like the others.
+func (c *Community) RevokeUCAN(ctx context.Context, token []byte, attached ...[]byte) (*Result, error) {
+	rv, err := c.validator.ValidateRevocation(ctx, token, attached...)
+	if err != nil {
+		return nil, &Error{Kind: ErrUnauthorized, Index: -1, Err: err}
+	}
+	if rv.Invocation.Subject != c.did {
+		return nil, errf(ErrUnauthorized, -1, nil, "revocation for another subject")
+	}
+	c.mu.RLock()
+	_, known := c.grants[rv.Delegation]
+	c.mu.RUnlock()
+	if !known {
+		return nil, errf(ErrBadRequest, -1, nil, "delegation %s is not a grant of this community", rv.Delegation)
+	}
+	author := c.did
+	if m, ok := c.memberOf(rv.Revoker); ok {
+		author = m
+	}
+	o := c.revocationOp(rv.Invocation, author, rv.Delegation, "", timestamp(c.host.now()))
+	return c.submit(ctx, &request{ops: []op{o}, proofs: nil,
+		after: func() { _ = c.revoked.AddRevocation(context.Background(), rv.Delegation, rv.Invocation.CID()) }})
+}

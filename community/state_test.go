@@ -7,11 +7,13 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
 	"github.com/ipfs/go-cid"
 
 	"github.com/townhall-dev/townhall/repo"
+	"github.com/townhall-dev/townhall/ucan"
 )
 
 // TestReopen: the authorisation state is rebuilt from the repository's
@@ -151,4 +153,60 @@ func TestConcurrentWriters(t *testing.T) {
 	}
 	t.Logf("%d writes in %d commits (since rev %s)", members*each, n, start)
 	_ = cid.Undef
+}
+
+// TestRevokeUCAN: the issuer of a member's delegation revokes it with a
+// standard /ucan/revoke; someone outside the chain cannot.
+func TestRevokeUCAN(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	h := w.newHost(memHost, "host1")
+	c, founder := w.newCommunity(h, "member")
+	alice := w.join(c, "alice", founder, testRoles[0])
+	bob := w.join(c, "bob", founder, testRoles[0])
+	chain := alice.sess.Membership.Grants[0].Chain
+	var ds []*ucan.Delegation
+	for _, tok := range chain {
+		ds = append(ds, m(ucan.ParseDelegation(tok)).must(t))
+	}
+	exp := w.clock.Now().Add(time.Minute)
+	forged := m(ucan.NewRevocation(bob.key, ds, ucan.RevocationFields{Expiration: exp}))
+	if forged.err == nil {
+		if _, err := c.RevokeUCAN(ctx, forged.v.Bytes(), chain...); !errors.Is(err, ErrUnauthorized) {
+			t.Fatalf("bob revoked alice's grant: %v", err)
+		}
+	}
+	rv := m(ucan.NewRevocation(founder.key, ds, ucan.RevocationFields{Expiration: exp})).must(t)
+	if _, err := c.RevokeUCAN(ctx, rv.Bytes(), chain...); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Invoke(ctx, w.rq(alice.sess.Create(NSIDMessage, newTID(), message("x")))); !errors.Is(err, ucan.ErrRevoked) {
+		t.Fatalf("revoked grant still writes: %v", err)
+	}
+	if _, _, err := c.GetRecord(ctx, NSIDRevocation, ds[len(ds)-1].CID().String()); err != nil {
+		t.Fatalf("revocation not recorded: %v", err)
+	}
+}
+
+// TestPLCResolver: a third party validates a member's invocation with the
+// community's key resolved from the directory's audit log.
+func TestPLCResolver(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	h := w.newHost(memHost, "host1")
+	c, founder := w.newCommunity(h, "member")
+	alice := w.join(c, "alice", founder, testRoles[0])
+	r := &PLCResolver{PLC: w.plc}
+	k, err := r.ResolveKey(ctx, c.DID())
+	if err != nil || k.DIDKey() != h.SigningKeyDID() {
+		t.Fatalf("resolved %v, %v", k, err)
+	}
+	v := ucan.NewValidator(ucan.ValidatorOptions{Resolver: r, Now: w.clock.Now})
+	req := w.rq(alice.sess.Create(NSIDMessage, newTID(), message("x")))
+	if _, err := v.Validate(ctx, req.Invocation, req.Proofs...); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.ResolveKey(ctx, "did:web:nobody.example"); !errors.Is(err, ucan.ErrUnresolvableDID) {
+		t.Fatalf("did:web: %v", err)
+	}
 }
