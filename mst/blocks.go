@@ -126,7 +126,7 @@ func (c *nodeCache) add(k string, n *node) {
 func (c *nodeCache) addLocked(k string, n *node) {
 	if len(c.young) >= c.halfSize {
 		c.old = c.young
-		c.young = make(map[string]*node, c.halfSize)
+		c.young = make(map[string]*node, min(c.halfSize, 1024))
 	}
 	c.young[k] = n
 }

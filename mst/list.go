@@ -141,7 +141,7 @@ func (t *Tree) WalkBlocks(ctx context.Context, fn func(c cid.Cid, data []byte) e
 		return err
 	}
 	if n == nil {
-		return fn(root, emptyNodeBytes)
+		return fn(root, append([]byte(nil), emptyNodeBytes...))
 	}
 	var buf []byte
 	var visit func(n *node, h int, lo, hi string) error

@@ -87,6 +87,10 @@ func (n *node) gapBounds(i int, lo, hi string) (string, string) {
 	return lo, hi
 }
 
+// MaxNodeBytes bounds the size of a node block the loader accepts: package
+// drisl's default input limit (8 MiB).
+const MaxNodeBytes = 8 << 20
+
 // Node encoding. The shape is fixed: {"e": [{"k","p","t","v"}...], "l"},
 // keys in DRISL order (length first, then bytewise).
 const (
@@ -267,6 +271,9 @@ func (r *reader) link(nullable, child bool) (c cid.Cid, linkBad bool) {
 // checks that depend on the node's place (bounds, expected layer, emptiness)
 // are made by the loader. c is used only in errors.
 func decodeNode(data []byte, c cid.Cid) (*node, error) {
+	if len(data) > MaxNodeBytes {
+		return nil, nodeErr(c, RuleEncoding, -1, "node is %d bytes, more than %d", len(data), MaxNodeBytes)
+	}
 	r := &reader{b: data}
 	r.expect(cborMap2, textLen1, 'e')
 	m, count := r.head()
