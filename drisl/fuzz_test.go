@@ -5,6 +5,8 @@ import (
 	"errors"
 	"reflect"
 	"testing"
+
+	"github.com/fxamacker/cbor/v2"
 )
 
 // FuzzDecode checks, for any input, that decoding never panics, that
@@ -93,6 +95,39 @@ func FuzzUnmarshalJSON(f *testing.F) {
 		var back any
 		if err := Unmarshal(b, &back); err != nil || !reflect.DeepEqual(back, v) {
 			t.Fatalf("DRISL roundtrip: %#v, %v", back, err)
+		}
+	})
+}
+
+// FuzzMarshal checks that Marshal never writes non-DRISL bytes: any CBOR
+// input is turned into Go values by fxamacker/cbor's lenient decoder (tags,
+// simple values, big integers, float16/32, integer keys, ...), and whatever
+// Marshal accepts must validate and decode back to the same encoding.
+func FuzzMarshal(f *testing.F) {
+	f.Add([]byte{0xa1, 0x61, 0x61, 0xf9, 0x3c, 0x00})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var v any
+		if cbor.Unmarshal(data, &v) != nil {
+			return
+		}
+		out, err := Marshal(v)
+		if err != nil {
+			var ee *EncodeError
+			if !errors.As(err, &ee) {
+				t.Fatalf("Marshal error %v is not an *EncodeError", err)
+			}
+			return
+		}
+		if err := Validate(out); err != nil {
+			t.Fatalf("Marshal(%#v) wrote invalid DRISL %x: %v", v, out, err)
+		}
+		var back any
+		if err := Unmarshal(out, &back); err != nil {
+			t.Fatal(err)
+		}
+		again, err := Marshal(back)
+		if err != nil || !bytes.Equal(again, out) {
+			t.Fatalf("re-encoding differs: %x vs %x (%v)", again, out, err)
 		}
 	})
 }
