@@ -63,7 +63,8 @@ type entry struct {
 
 // AuditState is a validated operation log of one DID: the result of
 // ValidateAuditLog, and the state against which a proposed next operation
-// is checked (CheckNext) and applied (Apply).
+// is checked (CheckNext) and applied (Apply). Reading methods may run
+// concurrently; Apply must not run concurrently with anything.
 type AuditState struct {
 	did     string
 	entries []entry
