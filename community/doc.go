@@ -75,7 +75,9 @@
 // /community/delete. A refused request writes nothing.
 //
 // One writer goroutine per community executes accepted requests with group
-// commit: it drains the queue (up to Limits.MaxGroupCommit requests), admits
+// commit: it drains the queue (up to Limits.MaxGroupCommit requests; while
+// other callers are still validating their requests it waits for them, at
+// most Limits.MaxGroupWait, so that one fsync serves them all), admits
 // each, and turns the batch into ONE signed commit; requests touching a path
 // an earlier request of the batch touches wait for the next round; if the
 // commit fails, the requests are committed one by one so one bad request
@@ -88,25 +90,89 @@
 // record CID, author (the member DID the session key is bound to, never
 // taken from the client), the invocation token and its proof CIDs; never
 // content. The evidence migrates with a normal CAR export and standard
-// verifiers accept the repo (receipts are ordinary records).
+// verifiers accept the repo (receipts are ordinary records; indigo's
+// LoadRepoFromCAR is the test oracle).
+//
+// Community.Bundle (PrivateBundle for readers of an audience) builds an
+// authorship Bundle: the signed head commit, MST nodes proving the record,
+// its receipt and the author's binding record, the bytes of all three, and
+// the delegations the invocation names. VerifyBundle checks it offline with
+// only the community's DID document: the commit's DID and signature; each
+// proof (mst.VerifyProof) and that the bytes hash to the proved CIDs; that
+// the receipt describes this path, audience and record CID; that its
+// invocation writes exactly that CID (args) and validates with its chain
+// back to the community (package ucan, at the receipt's time, with a fresh
+// replay guard); and that the binding ties the invoking session key to the
+// receipt's author. Any change fails with ErrBadBundle. Records written
+// under an earlier host carry root delegations signed by that host's key:
+// pass the DID's audit log (VerifyOptions.AuditLog) to accept the keys of
+// its active history for the chain.
 //
 // # Private audiences
 //
-// An audience (/community/audience, a moderator act) has its own MST whose
-// root is anchored in a public audience record (key = audience name), so the
-// community's commit signs it transitively. Private records (writes with an
-// audience) and their receipts live in that tree, stored in the
-// PrivateStore, never in the public repository: getRecord, listRecords,
-// the CAR export (which walks the public tree), sync events and public
-// receipts never carry them. Private records must carry a random nonce of at
-// least MinNonceBytes, so their CIDs cannot be confirmed by guessing.
+// An audience (/community/audience, a moderator act, args {name, readers})
+// has its own MST whose root is anchored in a public audience record (key =
+// audience name), so the community's commit signs it transitively. Private
+// records (writes with args.audience, allowed by the writer's policy) and
+// their receipts live in that tree, in the PrivateStore (memory, or its own
+// SQLite file), never in the public repository. The writer stores private
+// blocks before the public commit that anchors them, so a crash leaves at
+// worst unreferenced private blocks, never a dangling anchor. Private
+// records must carry a random "nonce" of at least MinNonceBytes.
+//
+// Readers invoke /audience/read (args {audience}); ReadAudience returns an
+// AudienceView: the commit, the public proof of the anchor, the anchor, and
+// every block of the private tree, so the chain commit -> public MST ->
+// anchor -> private MST -> record verifies (AudienceView.WriteCAR,
+// VerifyAudienceCAR: the member's backup format).
+//
+// What an outsider (anyone without a read grant for the audience) can learn,
+// from the public repo, its CAR export and its sync events: that the
+// audience exists, its name and reader roles (the anchor record); every
+// commit that changed it, hence when and how often it changes (one anchor
+// update per commit, however many private records the commit wrote), and
+// the new private root CID (a hash that reveals nothing else); which members
+// may read or write it (grants are public records, and their policies name
+// the audiences); and, through timing, that a private write shared a commit
+// with public writes. An outsider cannot learn the records' content, count,
+// collections, keys, CIDs (the nonce defeats guessing), authors or
+// receipts: none of these are in any public block. The host operator, of
+// course, holds the private store.
 //
 // # Moderation
 //
-// /community/delete deletes any record; /community/revoke records a
-// revocation of a grant; /community/ban records a ban and revokes every
-// grant of the member's session keys. Each is an invocation, authorised by
-// the moderator's chain and receipted like any write.
+// /community/delete deletes any record (public or private); /community/revoke
+// records a revocation of a grant; /community/ban records a ban and revokes
+// every grant of the member's session keys (later joins are refused). Each
+// is an invocation, authorised by the moderator's chain and receipted like
+// any write. RevokeUCAN executes a standard /ucan/revoke by any issuer in a
+// delegation's chain (for instance the moderator who invited a member).
+//
+// # Migration
+//
+// Host.Migrate moves a community to the calling host without the old host:
+// from the old host's export or a member's backup (and audience CARs for the
+// private trees), it verifies the CAR against the atproto keys of the DID's
+// validated audit log (skipping a hostile operation being nullified and what
+// follows it), imports it (repo.Import), checks each audience CAR against
+// its anchor, signs with the recovery key and submits the PLC operation that
+// points the DID to the new host's signing key, endpoint and rotation key:
+// plc.Move on the head, or plc.Nullify around a hostile operation (within
+// plc.RecoveryWindow, 72 h). It then re-issues the root delegations with the
+// new key in one commit signed by the new host; members fetch their new
+// chains with Community.Membership. Host.Open refuses a community whose DID
+// document no longer names the host's key. PLCResolver resolves a did:plc
+// from its validated audit log for third parties.
+//
+// # API at a glance
+//
+// Host side: NewHost(HostOptions), then Host.Create, Host.Open or
+// Host.Migrate give a Community: Join, Invoke, ReadAudience, RevokeUCAN,
+// Membership, GetRecord, ListRecords, Export, Events, Bundle, PrivateBundle.
+// Client side: NewJoinProof, NewSession(Membership, signer), then
+// Session.Create, Update, Delete, Private, Batch, Moderate, Revoke, Ban,
+// CreateAudience, Read and Invite each return the Request to send. Anyone:
+// VerifyBundle, VerifyAudienceCAR, PLCResolver.
 //
 // # Limits
 //
@@ -117,5 +183,12 @@
 // exact write, which then fails on existence for creates). Service-auth JWTs
 // are checked by indigo against the real time, not HostOptions.Clock, and
 // indigo does not check their jti for reuse (the join proof binds one JWT to
-// one session key; a re-join with another key needs a new proof).
+// one session key; a re-join with another key needs a new proof). Grants
+// issued at join do not expire (revocation ends them). Membership rebuilds
+// chains by walking grant records (newest first, at most 16 deep); a
+// community with very many grants would want an index. Audience CARs hold
+// the whole private tree: fine for chat channels, not for huge audiences.
+// No Go library implements community repos, so this layer is written here;
+// its parts come from this module's packages and indigo (atproto/auth for
+// service-auth JWTs, atproto/identity for members' DID documents).
 package community
