@@ -207,6 +207,27 @@ func TestDRISL(t *testing.T) {
 	for range 400 {
 		add("random", drislGen{r: r}.value(4), nil)
 	}
+	// Long strings, bytes, lists and maps: 1-, 2- and 4-byte length heads.
+	for _, n := range []int{24, 255, 256, 65535, 65536 + r.IntN(1000)} {
+		g := drislGen{r: r}
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(r.UintN(256))
+		}
+		var sb strings.Builder
+		for sb.Len() < n {
+			sb.WriteString(g.string(8))
+		}
+		l := make([]any, min(n, 3000))
+		for i := range l {
+			l[i] = g.value(0)
+		}
+		m := map[string]any{}
+		for len(m) < min(n, 300) {
+			m[g.string(6)+fmt.Sprint(len(m))] = g.value(0)
+		}
+		add("long", map[string]any{"bytes": b, "text": sb.String(), "list": l, "map": m}, nil)
+	}
 	// Integers beyond 2^53-1: @ipld/dag-cbor uses BigInt; @atcute/cbor refuses.
 	for range 40 {
 		add("wide-int", []any{drislGen{r: r, wide: true}.int()}, map[string]string{"atcute": "atcute-wide-int"})

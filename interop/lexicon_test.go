@@ -99,7 +99,12 @@ func (g *lexGen) resolve(nsid, ref string) (*lexicon.Def, string, string) {
 // Grapheme clusters of different shapes and UTF-8 sizes.
 var graphemes = []string{
 	"a", "b", "Z", "0", " ", ".", "é", "e\u0301", "ß", "Ж", "中", "한", "😀", "👍🏽", "👨‍👩‍👧", "🇫🇷", "\r\n", "\t", "ﷺ", "a\u0308\u0301",
+	"🏳️‍⚧️", "1️⃣", "🫨", "\u1100\u1161\u11a8", "👩🏽‍🚀", "ก่", "\u0e33", "\U0001F1E6",
 }
+
+// indicConjunct is one extended grapheme cluster since Unicode 15.1 (rule
+// GB9c: consonant, virama, consonant), two before. See TestLexiconGraphemes.
+const indicConjunct = "क्षि"
 
 // text builds a string of about n grapheme clusters with at most maxBytes
 // UTF-8 bytes (maxBytes < 0: no limit).
@@ -709,4 +714,80 @@ func orNone(s string) string {
 		return "unmutated"
 	}
 	return s
+}
+
+// TestLexiconGraphemes checks maxGraphemes at its limit on a schema of its
+// own: strings of exactly maxGraphemes and maxGraphemes+1 clusters drawn from
+// the shared pool must get the same verdict; strings of Indic conjuncts are
+// the documented exception th-indic-conjunct.
+func TestLexiconGraphemes(t *testing.T) {
+	t.Parallel() // each family runs its own node process
+	ctx := context.Background()
+	r := rng("lexicon-graphemes")
+	const nsid = "com.example.interop.graphemes"
+	max := 1 + r.IntN(40)
+	schema := fmt.Sprintf(`{"lexicon":1,"id":%q,"defs":{"main":{"type":"record","key":"any","record":{"type":"object","required":["s"],"properties":{"s":{"type":"string","maxGraphemes":%d}}}}}}`, nsid, max)
+	cat := lexicon.NewCatalog(lexicon.CatalogOptions{})
+	if err := cat.AddJSON([]byte(schema)); err != nil {
+		t.Fatalf("schema: %v", err)
+	}
+	type gcase struct {
+		kind string
+		s    string
+	}
+	var gcs []gcase
+	for range 40 {
+		n := max
+		kind := "at the limit"
+		if r.IntN(2) == 0 {
+			n, kind = max+1, "one past the limit"
+		}
+		var b strings.Builder
+		for range n {
+			b.WriteString(graphemes[r.IntN(len(graphemes))])
+		}
+		// A unit may join its neighbour (a lone regional indicator, a
+		// spacing mark): count what the string is, not what was drawn.
+		gcs = append(gcs, gcase{kind, b.String()})
+	}
+	for range 6 {
+		gcs = append(gcs, gcase{"conjuncts at the limit", strings.Repeat(indicConjunct, max)})
+	}
+	var cases []*lexCase
+	for _, c := range gcs {
+		rec := map[string]any{"$type": nsid, "s": c.s}
+		lc := &lexCase{NSID: nsid, Record: toTV(rec), record: rec, mutation: c.kind}
+		lc.goErr = cat.ValidateRecord(ctx, nsid, "", rec, lexicon.ValidateOptions{})
+		cases = append(cases, lc)
+	}
+	var ans struct {
+		Results []struct {
+			Valid bool   `json:"valid"`
+			Error string `json:"error"`
+		} `json:"results"`
+	}
+	callNode(t, "lexicon", map[string]any{"dirs": []string{}, "schemas": []json.RawMessage{json.RawMessage(schema)}, "cases": cases}, &ans)
+	if len(ans.Results) != len(cases) {
+		t.Fatalf("node answered %d results for %d cases", len(ans.Results), len(cases))
+	}
+	f := newFailures(t)
+	stats := map[string]int{}
+	for i, c := range cases {
+		ours, theirs := c.goErr == nil, ans.Results[i].Valid
+		stats[fmt.Sprintf("%s: townhall %v, reference %v", c.mutation, ours, theirs)]++
+		if c.mutation == "conjuncts at the limit" {
+			if ours || !theirs {
+				f.add("exception th-indic-conjunct no longer holds", "%d x %q, maxGraphemes %d: townhall valid=%v (%v), reference valid=%v", max, indicConjunct, max, ours, c.goErr, theirs)
+			}
+			continue
+		}
+		if ours != theirs {
+			f.add("grapheme verdicts differ", "%q (%s, maxGraphemes %d): townhall valid=%v (%v), reference valid=%v (%s)", c.record.(map[string]any)["s"], c.mutation, max, ours, c.goErr, theirs, ans.Results[i].Error)
+		}
+	}
+	f.done()
+	t.Logf("maxGraphemes %d: %v", max, stats)
+	if stats["one past the limit: townhall false, reference false"] == 0 {
+		t.Errorf("no string past the limit was refused: the test is not biting")
+	}
 }

@@ -17,6 +17,7 @@ function loadDir(lex, dir) {
 export async function handle(req) {
   const lex = new Lexicons()
   for (const dir of req.dirs) loadDir(lex, dir)
+  for (const doc of req.schemas ?? []) lex.add(doc)
   const results = req.cases.map((c) => {
     try {
       lex.assertValidRecord(c.nsid, ipldToLex(toIpld(c.record)))
