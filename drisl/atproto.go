@@ -3,6 +3,7 @@ package drisl
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 
 	"github.com/ipfs/go-cid"
@@ -74,7 +75,8 @@ func dmPath(err error, elem string) error {
 // no map has the reserved keys $link or $bytes (they would not survive the
 // JSON form); every link is a CIDv1, dag-cbor or raw, sha2-256. Other Go
 // values (structs, Blob, ...) are first encoded with Marshal and read back.
-// It returns a *DataModelError.
+// It returns a *DataModelError, or the *EncodeError of a value that has no
+// DRISL form at all.
 func CheckAtproto(v any) error {
 	v, err := generic(v)
 	if err != nil {
@@ -130,7 +132,12 @@ func checkValue(v any, depth int) error {
 		return nil
 	case float64, float32:
 		return &DataModelError{Rule: RuleFloat, Offset: -1, Detail: fmt.Sprint(v)}
-	case uint64, NegInt:
+	case uint64:
+		if v > math.MaxInt64 {
+			return &DataModelError{Rule: RuleInteger, Offset: -1, Detail: strconv.FormatUint(v, 10)}
+		}
+		return nil
+	case NegInt:
 		return &DataModelError{Rule: RuleInteger, Offset: -1}
 	case cid.Cid:
 		if why := checkCIDString(v.KeyString(), false); why != "" {

@@ -241,6 +241,7 @@ func TestCheckAtproto(t *testing.T) {
 		{"ok", map[string]any{"a": []any{int64(1), "x", link, []byte{1}, nil, true}}, "", ""},
 		{"float deep", map[string]any{"a": []any{int64(1), map[string]any{"f": 1.5}}}, RuleFloat, "a[1].f"},
 		{"uint64", map[string]any{"n": uint64(1 << 63)}, RuleInteger, "n"},
+		{"small uint64 and other int kinds", map[string]any{"n": uint64(5), "m": uint8(3), "k": int16(-2)}, "", ""},
 		{"negint", map[string]any{"n": NegInt(1 << 63)}, RuleInteger, "n"},
 		{"reserved $link", map[string]any{"x": map[string]any{"$link": "bafy"}}, RuleReservedKey, "x.$link"},
 		{"top level array", []any{}, RuleTopLevel, ""},

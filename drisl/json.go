@@ -192,7 +192,12 @@ func appendJSON(b []byte, v any, depth int) ([]byte, error) {
 		return strconv.AppendBool(b, v), nil
 	case int64:
 		return strconv.AppendInt(b, v, 10), nil
-	case uint64, NegInt:
+	case uint64:
+		if v > math.MaxInt64 {
+			return nil, &DataModelError{Rule: RuleInteger, Offset: -1, Detail: strconv.FormatUint(v, 10)}
+		}
+		return strconv.AppendUint(b, v, 10), nil
+	case NegInt:
 		return nil, &DataModelError{Rule: RuleInteger, Offset: -1}
 	case float64:
 		return nil, &DataModelError{Rule: RuleFloat, Offset: -1, Detail: fmt.Sprint(v)}
