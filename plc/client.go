@@ -29,6 +29,9 @@ type ClientOptions struct {
 	UserAgent string
 	// MaxResponseBytes bounds a response body (default 16 MiB).
 	MaxResponseBytes int64
+	// Keys caches parsed rotation keys across validations (State,
+	// ResolveSigningKey); nil means a cache owned by the client.
+	Keys *KeyCache
 }
 
 // Client talks to a did:plc directory.
@@ -36,6 +39,7 @@ type Client struct {
 	base string
 	http *http.Client
 	opts ClientOptions
+	keys *KeyCache
 }
 
 // NewClient returns a client for the directory at baseURL (for example
@@ -54,7 +58,11 @@ func NewClient(baseURL string, opts ClientOptions) *Client {
 	if hc == nil {
 		hc = &http.Client{}
 	}
-	return &Client{base: strings.TrimRight(baseURL, "/"), http: hc, opts: opts}
+	keys := opts.Keys
+	if keys == nil {
+		keys = &KeyCache{}
+	}
+	return &Client{base: strings.TrimRight(baseURL, "/"), http: hc, opts: opts, keys: keys}
 }
 
 // HTTPError is a non-2xx answer from the directory. Err is ErrNotFound
@@ -196,7 +204,7 @@ func (c *Client) VerifiedState(ctx context.Context, did string, opts ValidateOpt
 // ResolveSigningKey returns the atproto signing key and PDS endpoint of
 // did from its verified audit log.
 func (c *Client) ResolveSigningKey(ctx context.Context, did string) (key string, endpoint string, err error) {
-	s, err := c.VerifiedState(ctx, did, ValidateOptions{})
+	s, err := c.State(ctx, did)
 	if err != nil {
 		return "", "", err
 	}

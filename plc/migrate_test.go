@@ -249,3 +249,34 @@ func TestGenesisErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestResolveAtproto resolves the same DID through the client and through
+// the directory itself.
+func TestResolveAtproto(t *testing.T) {
+	ctx := context.Background()
+	dir, _, srv := newTestDirectory(t, nil)
+	c := NewClient(srv.URL, ClientOptions{})
+	log := loadLog(t, "log_bskyapp.json")
+	if err := dir.Import(ctx, log); err != nil {
+		t.Fatal(err)
+	}
+	for name, r := range map[string]Resolver{"client": c, "directory": dir} {
+		key, endpoint, err := ResolveAtproto(ctx, r, log[0].DID)
+		if err != nil || key.DIDKey() != log[1].Operation.VerificationMethods["atproto"] || endpoint != "https://bsky.social" {
+			t.Fatalf("%s: %v %s %v", name, key, endpoint, err)
+		}
+		if _, _, err := ResolveAtproto(ctx, r, "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("%s unknown DID: %v", name, err)
+		}
+	}
+	tomb := loadLog(t, "log_tombstone.json")
+	if err := dir.Import(ctx, tomb); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ResolveAtproto(ctx, dir, tomb[0].DID); !errors.Is(err, ErrGone) {
+		t.Fatalf("tombstoned: %v", err)
+	}
+	if _, _, err := ResolveAtproto(ctx, c, tomb[0].DID); !errors.Is(err, ErrGone) {
+		t.Fatalf("tombstoned via client: %v", err)
+	}
+}
