@@ -76,10 +76,10 @@
 // (MemoryStorage, OpenSQLite), with an injectable clock and Policy
 // (Directory.Submit, Directory.State, and Directory.Import for mirrors). Both
 // Client and Directory are Resolvers: ResolveAtproto gives a DID's atproto
-// signing key and PDS endpoint from either. The directory answers 200 for an accepted operation, 400 for any invalid one (as the
-// reference does), 409 when a concurrent writer moved the head, 404 for an
-// unknown DID, 410 for a tombstoned one, 413 for a body over
-// MaxOpJSONBytes.
+// signing key and PDS endpoint from either. The directory answers 200 for
+// an accepted operation, 400 for any invalid one (as the reference does),
+// 409 when a concurrent writer moved the head, 404 for an unknown DID, 410
+// for a tombstoned one, 413 for a body over MaxOpJSONBytes.
 //
 // # Performance
 //
