@@ -187,3 +187,32 @@ func TestVectorCIDsAndDIDs(t *testing.T) {
 		}
 	}
 }
+
+// TestNontrivialNullification replays log_nullification_nontrivial.json and
+// checks what each operation nullifies, as its README describes ("after
+// operation 6, only op 4 would be nullified; after operation 7, all
+// operations 2-6"): operation 5 forks from 3 and nullifies 4; operation 7
+// forks from 1 and nullifies 2, 3, 5 and 6 (4 already was).
+func TestNontrivialNullification(t *testing.T) {
+	log := loadLog(t, "log_nullification_nontrivial.json")
+	s := NewAuditState(log[0].DID, ValidateOptions{})
+	want := map[int][]int{5: {4}, 7: {2, 3, 5, 6}}
+	for i, e := range log {
+		op := e.Operation
+		res, err := s.Apply(&op, mustTime(t, e.CreatedAt))
+		if err != nil {
+			t.Fatalf("op %d: %v", i, err)
+		}
+		var got []int
+		for _, c := range res.Nullified {
+			for j := range log {
+				if log[j].CID == c {
+					got = append(got, j)
+				}
+			}
+		}
+		if !reflect.DeepEqual(got, want[i]) {
+			t.Fatalf("op %d nullifies %v, want %v", i, got, want[i])
+		}
+	}
+}
