@@ -13,8 +13,9 @@ import (
 )
 
 // DefaultMaxPolicySteps bounds the work of one policy evaluation (selector
-// segments, statements and compared values). Nested quantifiers over large
-// arguments would otherwise cost the product of their sizes.
+// segments, statements, compared values, and one step per entry of every
+// map whose values are iterated). Nested quantifiers over large arguments
+// would otherwise cost the product of their sizes.
 const DefaultMaxPolicySteps = 1 << 20
 
 // maxPolicyDepth bounds the nesting of statements.
@@ -49,13 +50,41 @@ type evalState struct {
 	exceeded   bool
 }
 
-func (st *evalState) step() bool {
-	st.steps++
+func (st *evalState) step() bool { return st.charge(1) }
+
+// charge adds n steps; it reports false once the budget is exceeded.
+func (st *evalState) charge(n int) bool {
+	st.steps += n
 	if st.steps > st.max {
 		st.exceeded = true
 		return false
 	}
 	return true
+}
+
+// children returns the elements of a list, or the values of a map in key
+// order. Materialising a map's values costs one step per entry, so that
+// statements over large maps cannot sort and copy them without bound.
+func (st *evalState) children(v any) ([]any, bool) {
+	switch c := v.(type) {
+	case []any:
+		return c, true
+	case map[string]any:
+		if !st.charge(len(c)) {
+			return nil, false
+		}
+		keys := make([]string, 0, len(c))
+		for k := range c {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		out := make([]any, len(keys))
+		for i, k := range keys {
+			out[i] = c[k]
+		}
+		return out, true
+	}
+	return nil, false
 }
 
 // ParsePolicy parses a policy from the IPLD data model (the value of a
@@ -369,20 +398,8 @@ func (q *quantStmt) eval(st *evalState, v any) bool {
 	if !ok {
 		return false
 	}
-	var items []any
-	switch c := x.(type) {
-	case []any:
-		items = c
-	case map[string]any:
-		keys := make([]string, 0, len(c))
-		for k := range c {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			items = append(items, c[k])
-		}
-	default:
+	items, ok := st.children(x)
+	if !ok {
 		return false
 	}
 	for _, it := range items {

@@ -1,6 +1,7 @@
 package ucan
 
 import (
+	"fmt"
 	"reflect"
 	"testing"
 )
@@ -226,6 +227,41 @@ func TestVarsigHeaders(t *testing.T) {
 	for _, h := range [][]byte{nil, {0x34}, {0x35, 0x01}, {0x34, 0x02, 0xed, 0x01, 0xed, 0x01, 0x13, 0x71}, {0x34, 0x01, 0xec, 0x01, 0x80, 0x24, 0x13, 0x71}} {
 		if _, err := ParseVarsigHeader(h); err == nil {
 			t.Errorf("%x accepted", h)
+		}
+	}
+}
+
+func TestPolicyBudgetCountsMapValues(t *testing.T) {
+	// Quantifying over a map materialises its values in key order. That
+	// work is paid in steps, one per entry, even when "any" stops at the
+	// first value: 100 statements over a map of 1000 entries would
+	// otherwise sort 100,000 keys within a budget of a few hundred steps.
+	m := make(map[string]any, 1000)
+	for i := range 1000 {
+		m[fmt.Sprintf("k%04d", i)] = int64(i)
+	}
+	args := map[string]any{"m": m}
+	for _, stmt := range []any{
+		[]any{"any", ".m", []any{"==", ".", 0}},
+		[]any{"!=", ".m[]", []any{}}, // selector iteration, not a quantifier
+	} {
+		pol := make([]any, 100)
+		for i := range pol {
+			pol[i] = stmt
+		}
+		p, err := ParsePolicy(pol)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, exceeded := p.MatchLimit(args, 10_000); !exceeded {
+			t.Errorf("%v: 100 passes over 1000 entries fit in 10,000 steps", stmt)
+		}
+		one, err := ParsePolicy(pol[:1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok, exceeded := one.MatchLimit(args, 10_000); !ok || exceeded {
+			t.Errorf("%v: one pass over 1000 entries: ok %v, exceeded %v", stmt, ok, exceeded)
 		}
 	}
 }

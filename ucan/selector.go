@@ -2,7 +2,6 @@ package ucan
 
 import (
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -205,20 +204,9 @@ func (st *evalState) selectPath(segs []segment, v any) (any, bool) {
 			v, ok = sliceValue(v, seg)
 		case segIter:
 			var children []any
-			switch c := v.(type) {
-			case []any:
-				children, ok = c, true
-			case map[string]any:
-				keys := make([]string, 0, len(c))
-				for k := range c {
-					keys = append(keys, k)
-				}
-				sort.Strings(keys)
-				children = make([]any, len(keys))
-				for j, k := range keys {
-					children[j] = c[k]
-				}
-				ok = true
+			children, ok = st.children(v)
+			if st.exceeded {
+				return nil, false
 			}
 			if ok {
 				rest := segs[i+1:]
