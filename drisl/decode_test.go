@@ -143,6 +143,10 @@ func TestLimitsDefaults(t *testing.T) {
 	if err := Validate(deep(1 << 20)); !errors.As(err, &se) || se.Rule != RuleDepth {
 		t.Errorf("deep input: %v", err)
 	}
+	// Even a huge configured limit stops at MaxDepthLimit.
+	if err := (DecOptions{MaxDepth: 1 << 40}).Validate(deep(1 << 20)); !errors.As(err, &se) || se.Rule != RuleDepth || se.Offset != MaxDepthLimit {
+		t.Errorf("capped depth: %v", err)
+	}
 	big := make([]byte, DefaultMaxInputBytes+1)
 	if err := Validate(big); !errors.As(err, &se) || se.Rule != RuleInputLen {
 		t.Errorf("big input: %v", err)

@@ -78,6 +78,7 @@ func getEncodeState(o EncOptions) *encodeState {
 	if o.MaxDepth <= 0 {
 		o.MaxDepth = DefaultMaxDepth
 	}
+	o.MaxDepth = min(o.MaxDepth, MaxDepthLimit)
 	if e, ok := encodeStates.Get().(*encodeState); ok {
 		e.opts, e.depth = o, 0
 		return e

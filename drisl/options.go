@@ -7,11 +7,16 @@ const (
 	DefaultMaxDepth        = 128
 	DefaultMaxContainerLen = 1 << 20
 	DefaultMaxInputBytes   = 8 << 20
+
+	// MaxDepthLimit caps MaxDepth in both options: recursion deeper than
+	// this could exhaust the goroutine stack, which no option may allow.
+	MaxDepthLimit = 10000
 )
 
 // DecOptions configures a strict decode. The zero value means the defaults.
 type DecOptions struct {
-	// MaxDepth bounds the nesting of arrays and maps (default 128).
+	// MaxDepth bounds the nesting of arrays and maps (default 128, at most
+	// MaxDepthLimit).
 	MaxDepth int
 	// MaxContainerLen bounds the number of elements of one array or the
 	// number of pairs of one map (default 1<<20).
@@ -30,6 +35,7 @@ func (o DecOptions) withDefaults() DecOptions {
 	if o.MaxDepth <= 0 {
 		o.MaxDepth = DefaultMaxDepth
 	}
+	o.MaxDepth = min(o.MaxDepth, MaxDepthLimit)
 	if o.MaxContainerLen <= 0 {
 		o.MaxContainerLen = DefaultMaxContainerLen
 	}
@@ -47,6 +53,7 @@ type EncOptions struct {
 	AllowBLAKE3 bool
 	// MaxDepth bounds the nesting of arrays and maps (default 128, as for
 	// decoding), so Marshal never writes what Unmarshal would refuse, and a
-	// value that contains itself is an error instead of a stack overflow.
+	// value that contains itself is an error instead of a stack overflow; at
+	// most MaxDepthLimit.
 	MaxDepth int
 }
