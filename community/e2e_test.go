@@ -13,6 +13,8 @@ import (
 	"github.com/bluesky-social/indigo/atproto/syntax"
 	"github.com/ipfs/go-cid"
 
+	"github.com/townhall-dev/townhall/drisl"
+	"github.com/townhall-dev/townhall/lexicon"
 	"github.com/townhall-dev/townhall/plc"
 	"github.com/townhall-dev/townhall/repo"
 )
@@ -137,6 +139,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal("the export carries the private record")
 	}
 	verifyWithIndigo(t, c, car.Bytes())
+	validateAll(t, c)
 	ab := m(c.Bundle(ctx, NSIDMessage, rkA)).must(t)
 	if a, err := VerifyBundle(ctx, ab, VerifyOptions{Document: doc}); err != nil || a.Author != alice.did {
 		t.Fatalf("bundle: %v", err)
@@ -257,5 +260,36 @@ func TestHostileHost(t *testing.T) {
 		if _, err := c2.Invoke(ctx, w.rq(alice.sess.Create(NSIDMessage, newTID(), message("after")))); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// validateAll checks every record of the repository, the community's own
+// included, against the embedded lexicons.
+func validateAll(t *testing.T, c *Community) {
+	t.Helper()
+	ctx := context.Background()
+	colls, err := c.Repo().Store().Collections(ctx, c.DID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, coll := range colls {
+		recs, _, err := c.ListRecords(ctx, coll, repo.ListOptions{Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			var v any
+			if err := drisl.Unmarshal(r.Value, &v); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.host.Catalog().ValidateRecord(ctx, coll, r.RKey, v, lexicon.ValidateOptions{}); err != nil {
+				t.Errorf("%s/%s: %v", coll, r.RKey, err)
+			}
+			n++
+		}
+	}
+	if n < 10 {
+		t.Fatalf("only %d records validated", n)
 	}
 }

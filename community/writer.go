@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -25,6 +26,9 @@ type op struct {
 	cid        cid.Cid
 	value      any      // a record struct written by the community itself (data == nil)
 	receipt    *Receipt // nil for records the community issues itself
+	// receiptExists is set by the writer's admit (public ops): whether the
+	// path already has a receipt (the receipt write is then an update).
+	receiptExists bool
 }
 
 func (o *op) path() string { return o.collection + "/" + o.rkey }
@@ -77,7 +81,17 @@ func (c *Community) submit(ctx context.Context, r *request) (*Result, error) {
 	}
 	// Once queued, the request will be answered: wait for it even if ctx
 	// ends, so that the caller learns whether it was committed.
-	out := <-r.res
+	var out writeOutcome
+	select {
+	case out = <-r.res:
+	case <-c.done:
+		// The writer stopped; it may have answered just before.
+		select {
+		case out = <-r.res:
+		default:
+			return nil, ErrClosed
+		}
+	}
 	if out.err != nil {
 		return nil, out.err
 	}
@@ -113,7 +127,7 @@ func (c *Community) run() {
 			}
 		case r := <-c.reqs:
 			batch = append(batch[:0], r)
-			var deadline <-chan time.Time
+			var timer *time.Timer
 		drain:
 			for len(batch) < max {
 				select {
@@ -128,19 +142,20 @@ func (c *Community) run() {
 				if c.inflight.Load() == 0 || wait <= 0 {
 					break
 				}
-				if deadline == nil {
-					timer := time.NewTimer(wait)
-					defer timer.Stop()
-					deadline = timer.C
+				if timer == nil {
+					timer = time.NewTimer(wait)
 				}
 				select {
 				case r2 := <-c.reqs:
 					batch = append(batch, r2)
-				case <-deadline:
+				case <-timer.C:
 					break drain
 				case <-c.quit:
 					break drain
 				}
+			}
+			if timer != nil {
+				timer.Stop()
 			}
 			c.commitBatch(context.Background(), batch)
 		}
@@ -198,7 +213,18 @@ func (c *Community) admit(ctx context.Context, r *request, paths map[string]bool
 		if err != nil {
 			return err
 		}
-		exists, err := c.has(ctx, t, o.audience, o.collection, o.rkey)
+		var exists bool
+		if o.audience == "" {
+			// Every record outside the reserved collections is written with
+			// its receipt, so a missing receipt proves a missing record: one
+			// index query for most creates.
+			o.receiptExists, err = c.has(ctx, t, "", NSIDReceipt, ReceiptKey(o.path()))
+			if err == nil && (o.receiptExists || strings.HasPrefix(o.collection, reservedPrefix)) {
+				exists, err = c.has(ctx, t, "", o.collection, o.rkey)
+			}
+		} else {
+			exists, err = c.has(ctx, t, o.audience, o.collection, o.rkey)
+		}
 		if err != nil {
 			return errf(ErrMigration, i, err, "reading the tree")
 		}
@@ -307,7 +333,6 @@ func (c *Community) applyGroup(ctx context.Context, rs []*request) {
 // garbage and the audiences' trees are left as they were.
 func (c *Community) apply(ctx context.Context, rs []*request) (*repo.CommitResult, error) {
 	var writes []repo.Write
-	pub := c.repo.Tree()
 	newTrees := map[string]*mst.Editor{}
 	var privBlocks []repo.Block
 	now := timestamp(c.host.now())
@@ -325,12 +350,8 @@ func (c *Community) apply(ctx context.Context, rs []*request) (*repo.CommitResul
 				}
 				writes = append(writes, w)
 				if o.receipt != nil {
-					had, err := c.has(ctx, pub, "", NSIDReceipt, ReceiptKey(o.path()))
-					if err != nil {
-						return nil, err
-					}
 					act := repo.ActionCreate
-					if had {
+					if o.receiptExists {
 						act = repo.ActionUpdate
 					}
 					writes = append(writes, repo.Write{Action: act, Collection: NSIDReceipt,
