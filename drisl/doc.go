@@ -86,7 +86,8 @@
 // against the bytes that remain before anything is allocated (every element
 // needs at least one byte), so a ten-byte input claiming a 4 GB string fails
 // at once, and the memory a decode allocates is proportional to its input.
-// Recursion is bounded by MaxDepth. atproto itself caps records at 1 MiB;
+// Recursion is bounded by MaxDepth, which no option can raise above
+// MaxDepthLimit (10000); encoding has the same depth limit (EncOptions). atproto itself caps records at 1 MiB;
 // that limit belongs to the repo layer, not to this codec.
 //
 // # What is written by hand, and why
