@@ -50,6 +50,17 @@ func TestInteropLexiconInvalid(t *testing.T) {
 	if len(fx) != 7 {
 		t.Fatalf("%d fixtures, want 7", len(fx))
 	}
+	// The path each vector must be rejected at: a schema refused for another
+	// reason than the one the vector is about would pass a bare error check.
+	wantPath := map[string]string{
+		"invalid lexicon field":      "lexicon",
+		"invalid id field":           "id",
+		"invalid NSID":               "id",
+		"defined unknown":            "defs.demo",
+		"defined ref":                "defs.demo",
+		"non-main primary":           "defs.demo",
+		"record missing type object": "defs.main.record.type",
+	}
 	for _, f := range fx {
 		_, err := ParseSchema(f.Lexicon)
 		var se *SchemaError
@@ -57,7 +68,14 @@ func TestInteropLexiconInvalid(t *testing.T) {
 			t.Errorf("%s: got %v, want a *SchemaError", f.Name, err)
 			continue
 		}
-		t.Logf("%s: %v", f.Name, err)
+		want, ok := wantPath[f.Name]
+		if !ok {
+			t.Errorf("%s: vector without an expected path: %v", f.Name, err)
+			continue
+		}
+		if se.Path != want {
+			t.Errorf("%s: rejected at %q (%v), want %q", f.Name, se.Path, err, want)
+		}
 	}
 }
 
