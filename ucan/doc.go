@@ -114,7 +114,8 @@
 //
 // # Limits
 //
-// Tokens are at most 64 KiB (MaxTokenBytes), nested at most 64 deep;
+// Tokens are at most 64 KiB (MaxTokenBytes), their signature payload
+// nested at most 64 deep (the envelope array not counted);
 // chains at most 16 delegations (MaxChainLength); timestamps within
 // ±(2^53-1); policy statements nested at most 32 deep, selectors at most
 // 1 KiB, policy evaluation DefaultMaxPolicySteps steps; the verified cache

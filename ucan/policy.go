@@ -18,7 +18,8 @@ import (
 // would otherwise cost the product of their sizes.
 const DefaultMaxPolicySteps = 1 << 20
 
-// maxPolicyDepth bounds the nesting of statements.
+// maxPolicyDepth bounds the nesting of statements; a top-level statement
+// is at depth 1.
 const maxPolicyDepth = 32
 
 // Policy is a parsed UCAN policy: a list of statements that must all hold
@@ -116,7 +117,7 @@ func ParsePolicyJSON(data []byte) (Policy, error) {
 func parsePolicyList(list []any) (Policy, error) {
 	p := Policy{raw: list}
 	for i, s := range list {
-		stmt, err := parseStatement(s, 0)
+		stmt, err := parseStatement(s, 1)
 		if err != nil {
 			return Policy{}, policyErr(fmt.Sprintf("statement %d: %v", i, err))
 		}
