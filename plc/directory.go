@@ -104,7 +104,8 @@ func (d *Directory) State(ctx context.Context, did string) (*AuditState, error) 
 }
 
 // Submit validates op as the next operation of did at the directory's
-// current time and stores it. It is what POST /:did does.
+// current time (or 1 ms after the head's, if the clock has not moved past
+// it) and stores it. It is what POST /:did does.
 func (d *Directory) Submit(ctx context.Context, did string, op *Op) (*NextResult, error) {
 	if err := d.policy.Check(op); err != nil {
 		return nil, err
@@ -123,10 +124,16 @@ func (d *Directory) Submit(ctx context.Context, did string, op *Op) (*NextResult
 		return nil, err
 	}
 	head := ""
+	at := d.now().UTC().Truncate(time.Millisecond)
 	if s.Len() > 0 {
 		_, head = s.Head()
+		// Timestamps must strictly increase for the log to stay valid;
+		// two operations within one millisecond get consecutive ones.
+		if _, last, _, _ := s.Lookup(head); !at.After(last) {
+			at = last.Add(time.Millisecond)
+		}
 	}
-	res, err := s.CheckNext(op, d.now())
+	res, err := s.CheckNext(op, at)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -437,5 +438,29 @@ func TestDirectoryPolicyOverHTTP(t *testing.T) {
 	// A genesis posted under another DID is refused.
 	if code, _ := post(t, srv, "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa", body); code != http.StatusBadRequest {
 		t.Fatalf("genesis under the wrong DID: %d", code)
+	}
+}
+
+// TestDirectorySameMillisecond: two updates at one clock reading get
+// consecutive timestamps and the log stays valid.
+func TestDirectorySameMillisecond(t *testing.T) {
+	dir, _, _ := newTestDirectory(t, nil)
+	ctx := context.Background()
+	host, rec := newKey(t, true), newKey(t, true)
+	g, did, _ := NewGenesis(GenesisOptions{RecoveryKeys: []string{rec.did}, HostRotationKey: host.did, SigningKey: host.did, Endpoint: "https://a.test"}, host.priv)
+	if _, err := dir.Submit(ctx, did, g); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		s, _ := dir.State(ctx, did)
+		op, _ := Update(s, UpdateOptions{AlsoKnownAs: []string{fmt.Sprint("at://", i, ".test")}}, host.priv)
+		if _, err := dir.Submit(ctx, did, op); err != nil {
+			t.Fatalf("update %d at the same instant: %v", i, err)
+		}
+	}
+	s, _ := dir.State(ctx, did)
+	e := s.Entries()
+	if _, err := ValidateAuditLog(did, e, ValidateOptions{}); err != nil || e[3].CreatedAt != "2026-01-01T00:00:00.003Z" {
+		t.Fatalf("%v %s", err, e[3].CreatedAt)
 	}
 }
