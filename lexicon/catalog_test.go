@@ -174,6 +174,18 @@ func TestRecursionAndDepth(t *testing.T) {
 	if !errors.As(err, &ve) || ve.Constraint != ConstraintDepth {
 		t.Fatalf("cyclic data: %v", err)
 	}
+
+	// MaxDepth is the number of nested arrays and objects allowed, the
+	// record itself being level 1: record, root, kids, kids[0] is 4.
+	four := map[string]any{"$type": "com.example.tree", "root": map[string]any{"kids": []any{leaf}}}
+	if err := cat.ValidateRecord(ctx, "com.example.tree", "", four, ValidateOptions{MaxDepth: 4}); err != nil {
+		t.Errorf("4 levels, MaxDepth 4: %v", err)
+	}
+	err = cat.ValidateRecord(ctx, "com.example.tree", "", four, ValidateOptions{MaxDepth: 3})
+	wantVErr(t, "4 levels, MaxDepth 3", err, "root.kids[0]", ConstraintDepth)
+	five := map[string]any{"$type": "com.example.tree", "root": map[string]any{"kids": []any{map[string]any{"kids": []any{}}}}}
+	err = cat.ValidateRecord(ctx, "com.example.tree", "", five, ValidateOptions{MaxDepth: 4})
+	wantVErr(t, "5 levels, MaxDepth 4", err, "root.kids[0].kids", ConstraintDepth)
 }
 
 func wantSchemaPath(t *testing.T, err error, path string) {

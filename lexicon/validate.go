@@ -36,8 +36,9 @@ type ValidateOptions struct {
 	// LenientDatetime accepts datetimes that syntax.ParseDatetimeLenient
 	// accepts (for example without a timezone).
 	LenientDatetime bool
-	// MaxDepth limits the nesting of arrays and objects. Zero means
-	// DefaultMaxDepth.
+	// MaxDepth limits the nesting of arrays and objects: the validated
+	// value (a record, a body) is level 1, a field holding an object or
+	// array level 2, and so on. Zero means DefaultMaxDepth.
 	MaxDepth int
 }
 
@@ -207,7 +208,7 @@ func (v validator) value(n *node, val any, depth int) *verr {
 		if !ok {
 			return wrongType("array", val)
 		}
-		if depth >= v.maxDepth {
+		if depth > v.maxDepth {
 			return fail(ConstraintDepth, fmt.Sprintf("nested deeper than %d", v.maxDepth))
 		}
 		if n.minLen >= 0 && int64(len(a)) < n.minLen {
@@ -368,7 +369,7 @@ func integer(n *node, val any) *verr {
 }
 
 func (v validator) object(n *node, m map[string]any, depth int) *verr {
-	if depth >= v.maxDepth {
+	if depth > v.maxDepth {
 		return fail(ConstraintDepth, fmt.Sprintf("nested deeper than %d", v.maxDepth))
 	}
 	for i := range n.props {
