@@ -200,6 +200,9 @@ func ValidateAuditLog(did string, log []LogEntry, opts ValidateOptions) (*AuditS
 		if le.DID != did {
 			return fail(ErrDIDMismatch, le.DID)
 		}
+		if le.CreatedAt == "" {
+			return fail(ErrInvalidTimestamp, "missing createdAt")
+		}
 		if p.err != nil {
 			return fail(p.err, "")
 		}

@@ -252,6 +252,7 @@ func TestAuditLogErrors(t *testing.T) {
 		{"genesis nullified", did, mod(func(l []LogEntry) { l[0].Nullified = true }), ErrNullifiedFlag, 0},
 		{"time order", did, mod(func(l []LogEntry) { l[2].CreatedAt = l[1].CreatedAt }), ErrTimestampOrder, 2},
 		{"bad time", did, mod(func(l []LogEntry) { l[1].CreatedAt = "yesterday" }), ErrInvalidTimestamp, 1},
+		{"no time", did, mod(func(l []LogEntry) { l[0].CreatedAt = "" }), ErrInvalidTimestamp, 0},
 		{"missing prev", did, mod(func(l []LogEntry) { l[1] = l[0]; l[1].CreatedAt = log[1].CreatedAt }), ErrCIDMismatch, 1},
 		{"order", did, []LogEntry{log[0], log[2], log[1]}, ErrNullifyUnauthorized, 2},
 	}
