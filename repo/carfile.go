@@ -125,8 +125,9 @@ func (v *VerifiedRepo) Block(c cid.Cid) ([]byte, bool) {
 	return b, ok
 }
 
-// VerifyCAR reads a repository CAR and verifies all of it: every block's
-// hash, the single root is the commit, the commit's structure, DID and
+// VerifyCAR reads a repository CAR and verifies all of it: the hash of
+// every block it uses (blocks no path reaches are ignored, and Import does
+// not store them), the single root is the commit, the commit's structure, DID and
 // signature, the MST is canonical and complete, and every record is present
 // and valid DRISL. Each failure wraps a distinct sentinel: ErrTruncated,
 // ErrMalformedCAR, ErrWrongRoot, ErrBlockHash, ErrBadCommit,
@@ -135,16 +136,24 @@ func VerifyCAR(ctx context.Context, rd io.Reader, opts VerifyOptions) (*Verified
 	if opts.Key == nil {
 		return nil, fmt.Errorf("%w: VerifyCAR needs a public key", ErrBadSignature)
 	}
-	root, blocks, err := readCAR(rd, opts.CAR)
+	cr, err := NewCARReader(rd, opts.CAR)
+	if err != nil {
+		return nil, err
+	}
+	cr.noHash = true // every block used is checked below or by package mst
+	root, blocks, err := readBlocks(cr)
 	if err != nil {
 		return nil, err
 	}
 	if opts.Commit.Defined() && root != opts.Commit {
 		return nil, verr(ErrWrongRoot, root, "want "+opts.Commit.String(), nil)
 	}
-	cdata, ok := blocks[root]
-	if !ok {
+	if _, ok := blocks[root]; !ok {
 		return nil, verr(ErrWrongRoot, root, "root block is not in the CAR", nil)
+	}
+	cdata, err := blocks.checkBlock(root)
+	if err != nil {
+		return nil, err
 	}
 	commit, err := DecodeCommit(cdata)
 	if err != nil {
@@ -159,9 +168,9 @@ func VerifyCAR(ctx context.Context, rd io.Reader, opts VerifyOptions) (*Verified
 	tree := mst.Load(blocks, commit.Data)
 	v := &VerifiedRepo{Commit: commit, CommitCID: root, Tree: tree, blocks: blocks}
 	err = tree.Walk(ctx, func(key string, val cid.Cid) error {
-		data, ok := blocks[val]
-		if !ok {
-			return verr(ErrMissingBlock, val, "record "+key, nil)
+		data, err := blocks.checkBlock(val)
+		if err != nil {
+			return err
 		}
 		if err := drisl.Validate(data); err != nil {
 			return verr(ErrBadRecord, val, "record "+key, err)
