@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluesky-social/indigo/atproto/atcrypto"
 	indigorepo "github.com/bluesky-social/indigo/atproto/repo"
 	"github.com/bluesky-social/indigo/atproto/syntax"
 	"github.com/ipfs/go-cid"
@@ -140,6 +141,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	verifyWithIndigo(t, c, car.Bytes())
 	validateAll(t, c)
+	verifyEvents(t, c)
 	ab := m(c.Bundle(ctx, NSIDMessage, rkA)).must(t)
 	if a, err := VerifyBundle(ctx, ab, VerifyOptions{Document: doc}); err != nil || a.Author != alice.did {
 		t.Fatalf("bundle: %v", err)
@@ -291,5 +293,104 @@ func validateAll(t *testing.T, c *Community) {
 	}
 	if n < 10 {
 		t.Fatalf("only %d records validated", n)
+	}
+}
+
+// verifyEvents replays the community's #commit events through the sync 1.1
+// consumer check (repo.VerifyCommitEvent), as a relay would, chaining the
+// consumer state from one event to the next.
+func verifyEvents(t *testing.T, c *Community) {
+	t.Helper()
+	ctx := context.Background()
+	evs, err := c.Events(ctx, 0, 100000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var known *repo.SyncState
+	n := 0
+	for _, e := range evs {
+		if e.Commit == nil {
+			continue
+		}
+		st, err := repo.VerifyCommitEvent(ctx, e.Commit, repo.CommitCheckOptions{Key: c.SigningKey(), Known: known})
+		if err != nil {
+			t.Fatalf("event %d: %v", e.Seq, err)
+		}
+		known = st
+		n++
+	}
+	if n < 10 || known.Commit != c.Repo().Head().Commit {
+		t.Fatalf("%d events verified; last state %v, head %v", n, known, c.Repo().Head().Commit)
+	}
+}
+
+// TestMigrationRefusals: a forged repository, a tampered or stale audience
+// backup, or a key that is not a recovery key: Migrate refuses and writes
+// nothing (no repository on the new host, the DID unchanged).
+func TestMigrationRefusals(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	h1 := w.newHost(memHost, "host1")
+	c, founder := w.newCommunity(h1, "member")
+	carol := w.join(c, "carol", founder, testRoles[1])
+	if _, err := c.Invoke(ctx, w.rq(founder.sess.CreateAudience("staff"))); err != nil {
+		t.Fatal(err)
+	}
+	pm := message("secret")
+	pm["nonce"] = NewNonce()
+	if _, err := c.Invoke(ctx, w.rq(carol.sess.Private("staff", NSIDMessage, newTID(), pm))); err != nil {
+		t.Fatal(err)
+	}
+	var stale bytes.Buffer
+	if err := m(c.ReadAudience(ctx, w.rq(carol.sess.Read("staff")))).must(t).WriteCAR(&stale); err != nil {
+		t.Fatal(err)
+	}
+	pm2 := message("later")
+	pm2["nonce"] = NewNonce()
+	if _, err := c.Invoke(ctx, w.rq(carol.sess.Private("staff", NSIDMessage, newTID(), pm2))); err != nil {
+		t.Fatal(err)
+	}
+	var car, backup bytes.Buffer
+	if err := c.Export(ctx, &car); err != nil {
+		t.Fatal(err)
+	}
+	if err := m(c.ReadAudience(ctx, w.rq(carol.sess.Read("staff")))).must(t).WriteCAR(&backup); err != nil {
+		t.Fatal(err)
+	}
+	// A repository of the same DID signed by some other key.
+	evilStore := repo.NewMemStore()
+	evilKey, _ := atcrypto.GeneratePrivateKeyP256()
+	evil := m(repo.Create(ctx, evilStore, c.DID(), evilKey, repo.Options{})).must(t)
+	var forged bytes.Buffer
+	if err := evil.Export(ctx, &forged); err != nil {
+		t.Fatal(err)
+	}
+	tampered := append([]byte(nil), backup.Bytes()...)
+	tampered[len(tampered)-3] ^= 1
+	notRecovery, _ := atcrypto.GeneratePrivateKeyP256()
+	before := m(w.plc.AuditLog(ctx, c.DID())).must(t)
+	cases := []struct {
+		name string
+		opts MigrateOptions
+	}{
+		{"forged repository", MigrateOptions{Repo: bytes.NewReader(forged.Bytes()), RecoveryKey: w.recovery}},
+		{"tampered audience backup", MigrateOptions{Repo: bytes.NewReader(car.Bytes()), Audiences: []io.Reader{bytes.NewReader(tampered)}, RecoveryKey: w.recovery}},
+		{"stale audience backup", MigrateOptions{Repo: bytes.NewReader(car.Bytes()), Audiences: []io.Reader{bytes.NewReader(stale.Bytes())}, RecoveryKey: w.recovery}},
+		{"not a recovery key", MigrateOptions{Repo: bytes.NewReader(car.Bytes()), RecoveryKey: notRecovery}},
+	}
+	for _, tc := range cases {
+		w.clock.Advance(time.Second)
+		h2 := w.newHost(memHost, "host2")
+		_, err := h2.Migrate(ctx, c.DID(), tc.opts)
+		if !errors.Is(err, ErrMigration) {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+		if _, err := h2.opts.Store.Head(ctx, c.DID()); !errors.Is(err, repo.ErrRepoNotFound) {
+			t.Errorf("%s: the new host holds a repository: %v", tc.name, err)
+		}
+		if after := m(w.plc.AuditLog(ctx, c.DID())).must(t); len(after) != len(before) {
+			t.Errorf("%s: the DID changed", tc.name)
+		}
+		t.Logf("%-26s refused: %v", tc.name, err)
 	}
 }

@@ -95,28 +95,40 @@ func (h *Host) Migrate(ctx context.Context, did string, opts MigrateOptions) (*C
 		}
 	}
 	var vkey atcrypto.PublicKey
+	var vr *repo.VerifiedRepo
 	var lastErr error
 	for _, k := range keys {
-		if _, err := repo.VerifyCAR(ctx, bytes.NewReader(car), repo.VerifyOptions{Key: k, DID: did}); err != nil {
-			lastErr = err
-			continue
+		if vr, lastErr = repo.VerifyCAR(ctx, bytes.NewReader(car), repo.VerifyOptions{Key: k, DID: did}); lastErr == nil {
+			vkey = k
+			break
 		}
-		vkey = k
-		break
 	}
 	if vkey == nil {
 		return nil, bad(lastErr, "the repository does not verify with any signing key of the DID's history")
 	}
-	r, err := repo.Import(ctx, h.opts.Store, bytes.NewReader(car), h.opts.SigningKey, repo.VerifyOptions{Key: vkey, DID: did}, h.repoOptions())
-	if err != nil {
-		return nil, bad(err, "import")
+	// Check every audience CAR against its anchor before writing anything.
+	anchors := map[string]cid.Cid{}
+	for _, e := range vr.Records {
+		if e.Collection != NSIDAudience {
+			continue
+		}
+		data, ok := vr.Block(e.CID)
+		var a audienceRecord
+		if !ok || drisl.Unmarshal(data, &a) != nil {
+			return nil, bad(nil, "audience record %s", e.RKey)
+		}
+		anchors[a.Name] = a.Root
 	}
-	// Audience trees: each must match the anchor in the imported head.
+	var private [][]repo.Block
 	for i, rd := range opts.Audiences {
-		if err := h.importAudience(ctx, r, vkey, rd); err != nil {
+		blocks, err := verifyAudienceBackup(ctx, rd, did, vkey, anchors)
+		if err != nil {
 			return nil, bad(err, "audience CAR %d", i)
 		}
+		private = append(private, blocks)
 	}
+	// Build (not yet submit) the PLC operation: a key that cannot sign it
+	// fails here, before anything is written.
 	rot, err := h.opts.RotationKey.PublicKey()
 	if err != nil {
 		return nil, err
@@ -130,6 +142,23 @@ func (h *Host) Migrate(ctx context.Context, did string, opts MigrateOptions) (*C
 	}
 	if err != nil {
 		return nil, bad(err, "building the PLC operation")
+	}
+	var r *repo.Repo
+	r, err = repo.Import(ctx, h.opts.Store, bytes.NewReader(car), h.opts.SigningKey, repo.VerifyOptions{Key: vkey, DID: did}, h.repoOptions())
+	if errors.Is(err, repo.ErrRepoExists) {
+		// A retry after a failed PLC submission: accept the same commit.
+		r, err = repo.Open(ctx, h.opts.Store, did, h.opts.SigningKey, h.repoOptions())
+		if err == nil && r.Head().Commit != vr.CommitCID {
+			err = fmt.Errorf("%w: this host holds another commit of %s", repo.ErrRepoExists, did)
+		}
+	}
+	if err != nil {
+		return nil, bad(err, "import")
+	}
+	for _, blocks := range private {
+		if err := h.private.PutPrivateBlocks(ctx, did, blocks); err != nil {
+			return nil, bad(err, "storing audience blocks")
+		}
 	}
 	if err := h.opts.PLC.Submit(ctx, did, op); err != nil {
 		return nil, bad(err, "submitting the PLC operation")
@@ -148,32 +177,24 @@ func (h *Host) Migrate(ctx context.Context, did string, opts MigrateOptions) (*C
 	return c, nil
 }
 
-func (h *Host) importAudience(ctx context.Context, r *repo.Repo, key atcrypto.PublicKey, rd io.Reader) error {
-	// The audience name is read from the CAR's anchor: try the anchors of
-	// the imported repository.
+// verifyAudienceBackup checks an audience CAR against the anchors of the
+// repository being imported and returns its blocks.
+func verifyAudienceBackup(ctx context.Context, rd io.Reader, did string, key atcrypto.PublicKey, anchors map[string]cid.Cid) ([]repo.Block, error) {
 	data, err := io.ReadAll(io.LimitReader(rd, DefaultMaxMigrationBytes))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	recs, _, err := r.ListRecords(ctx, NSIDAudience, repo.ListOptions{Limit: 1000})
-	if err != nil {
-		return err
-	}
-	for _, rec := range recs {
-		var a audienceRecord
-		if err := drisl.Unmarshal(rec.Value, &a); err != nil {
-			return err
-		}
-		v, err := VerifyAudienceCAR(ctx, bytes.NewReader(data), r.DID(), key, a.Name)
+	for name, root := range anchors {
+		v, err := VerifyAudienceCAR(ctx, bytes.NewReader(data), did, key, name)
 		if err != nil {
 			continue
 		}
-		if v.Root != a.Root {
-			return fmt.Errorf("audience %q: the CAR holds root %s, the repository anchors %s", a.Name, v.Root, a.Root)
+		if v.Root != root {
+			return nil, fmt.Errorf("audience %q: the CAR holds root %s, the repository anchors %s", name, v.Root, root)
 		}
-		return h.private.PutPrivateBlocks(ctx, r.DID(), v.Blocks)
+		return v.Blocks, nil
 	}
-	return errors.New("the CAR proves no audience of the repository")
+	return nil, errors.New("the CAR proves no audience of the repository")
 }
 
 // reissueRoots re-signs every unrevoked root delegation with the current
@@ -228,4 +249,3 @@ func (c *Community) reissueRoots(ctx context.Context) error {
 	return err
 }
 
-var _ = cid.Undef
