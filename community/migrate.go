@@ -248,4 +248,3 @@ func (c *Community) reissueRoots(ctx context.Context) error {
 	}})
 	return err
 }
-
