@@ -107,6 +107,9 @@ func isHighS(s []byte, k256 bool) bool {
 // (and its curve point decompressed) once. It is safe for concurrent use and
 // its zero value is ready; share one across validations of many logs. It
 // holds at most MaxEntries keys (default 65536), dropping all when full.
+// A key that has verified 32 signatures also gets a 768 KiB precomputed
+// table that makes its verifications about 2.3 times cheaper; at most 32
+// such tables (≈ 25 MiB) live in one cache.
 type KeyCache struct {
 	MaxEntries int
 
