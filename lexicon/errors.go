@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // ErrInvalidSchema is wrapped by every *SchemaError: a schema file that does
@@ -160,4 +161,20 @@ func (e *verr) finish() *ValidationError {
 
 func fail(c Constraint, detail string) *verr {
 	return &verr{constraint: c, detail: detail}
+}
+
+// maxQuoted bounds how much of an offending value an error message quotes.
+const maxQuoted = 64
+
+// quote returns s quoted like %q, cut to its first maxQuoted bytes (at a
+// rune boundary, marked "...") so that huge data never makes a huge error.
+func quote(s string) string {
+	if len(s) <= maxQuoted {
+		return strconv.Quote(s)
+	}
+	i := maxQuoted
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return strconv.Quote(s[:i]) + "..."
 }

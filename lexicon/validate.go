@@ -73,7 +73,7 @@ func (c *Catalog) newValidator(ctx context.Context, opts *ValidateOptions) valid
 // catalog is ErrNotFound.
 func (c *Catalog) ValidateRecord(ctx context.Context, collection, rkey string, record any, opts ValidateOptions) error {
 	if strings.Contains(collection, "#") {
-		return fmt.Errorf("%w: collection %q has a fragment", ErrWrongKind, collection)
+		return fmt.Errorf("%w: collection %s has a fragment", ErrWrongKind, quote(collection))
 	}
 	n, err := c.lookup(ctx, collection)
 	if err != nil {
@@ -106,20 +106,20 @@ func (c *Catalog) ValidateRecord(ctx context.Context, collection, rkey string, r
 
 func checkRecordKey(n *node, rkey string) *verr {
 	if err := fmtRecordKey.check(rkey, false); err != nil {
-		return &verr{constraint: ConstraintRecordKey, detail: fmt.Sprintf("invalid record key %q", rkey), err: err}
+		return &verr{constraint: ConstraintRecordKey, detail: "invalid record key " + quote(rkey), err: err}
 	}
 	switch n.key {
 	case keyTID:
 		if err := fmtTID.check(rkey, false); err != nil {
-			return &verr{constraint: ConstraintRecordKey, detail: fmt.Sprintf("record key %q is not a TID", rkey), err: err}
+			return &verr{constraint: ConstraintRecordKey, detail: "record key " + quote(rkey) + " is not a TID", err: err}
 		}
 	case keyNSID:
 		if err := fmtNSID.check(rkey, false); err != nil {
-			return &verr{constraint: ConstraintRecordKey, detail: fmt.Sprintf("record key %q is not an NSID", rkey), err: err}
+			return &verr{constraint: ConstraintRecordKey, detail: "record key " + quote(rkey) + " is not an NSID", err: err}
 		}
 	case keyLiteral:
 		if rkey != n.literal {
-			return fail(ConstraintRecordKey, fmt.Sprintf("record key must be %q, not %q", n.literal, rkey))
+			return fail(ConstraintRecordKey, fmt.Sprintf("record key must be %q, not %s", n.literal, quote(rkey)))
 		}
 	}
 	return nil
@@ -302,7 +302,7 @@ func (v validator) str(n *node, s string) *verr {
 	}
 	if n.enumStr != nil {
 		if _, ok := n.enumStr[s]; !ok {
-			return fail(ConstraintEnum, fmt.Sprintf("%q is not one of the allowed values", s))
+			return fail(ConstraintEnum, quote(s)+" is not one of the allowed values")
 		}
 	}
 	if n.constStr != nil && s != *n.constStr {
@@ -415,12 +415,12 @@ func (v validator) union(n *node, val any, typ string, depth int) *verr {
 		return v.value(member, m, depth)
 	}
 	if n.closed {
-		return fail(ConstraintClosed, fmt.Sprintf("$type %q is not a member of the closed union", typ)).field("$type")
+		return fail(ConstraintClosed, "$type "+quote(typ)+" is not a member of the closed union").field("$type")
 	}
 	member, err := v.cat.lookupLocal(v.ctx, strings.TrimSuffix(typ, "#main"))
 	if err != nil || member == nil {
 		if v.strictUnions {
-			return fail(ConstraintUnknownType, fmt.Sprintf("$type %q is not in the catalog", typ)).field("$type")
+			return fail(ConstraintUnknownType, "$type "+quote(typ)+" is not in the catalog").field("$type")
 		}
 		return nil
 	}
@@ -428,7 +428,7 @@ func (v validator) union(n *node, val any, typ string, depth int) *verr {
 	case kRecord, kObject:
 	default:
 		if v.strictUnions {
-			return fail(ConstraintUnknownType, fmt.Sprintf("$type %q is a %s, not an object", typ, kindName(member.kind))).field("$type")
+			return fail(ConstraintUnknownType, fmt.Sprintf("$type %s is a %s, not an object", quote(typ), kindName(member.kind))).field("$type")
 		}
 		return nil
 	}
@@ -475,7 +475,7 @@ func (v validator) blob(n *node, val any) *verr {
 		}
 	}
 	if n.accept != nil && !mimeAccepted(n.accept, mime) {
-		return fail(ConstraintAccept, fmt.Sprintf("MIME type %q not accepted", mime)).field("mimeType")
+		return fail(ConstraintAccept, "MIME type "+quote(mime)+" not accepted").field("mimeType")
 	}
 	if n.maxSize >= 0 && size > n.maxSize {
 		return fail(ConstraintMaxSize, fmt.Sprintf("%d bytes, more than %d", size, n.maxSize)).field("size")

@@ -4,7 +4,11 @@ import (
 	"context"
 	"errors"
 	"math"
+	"net/url"
+	"strconv"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/ipfs/go-cid"
 	"github.com/townhall-dev/townhall/drisl"
@@ -117,5 +121,46 @@ func TestConstraints(t *testing.T) {
 	}
 	if err := cat.Validate(ctx, "com.example.sink", map[string]any{"req": "x"}, ValidateOptions{}); err != nil {
 		t.Errorf("Validate against the record's object: %v", err)
+	}
+}
+
+// TestErrorDetailBounded checks that errors quote at most a prefix of
+// offending data, so that a huge value does not make a huge error.
+func TestErrorDetailBounded(t *testing.T) {
+	cat := realCatalog(t)
+	ctx := context.Background()
+	huge := strings.Repeat("\x00", 1<<20) // quoted, each byte would take 4
+	checks := map[string]error{
+		"record key":   cat.ValidateRecord(ctx, "app.bsky.actor.profile", huge, map[string]any{"$type": "app.bsky.actor.profile"}, ValidateOptions{}),
+		"closed union": cat.ValidateMessage(ctx, "com.atproto.sync.subscribeRepos", "", map[string]any{"$type": huge}, ValidateOptions{StrictUnions: true}),
+		"integer param": func() error {
+			_, err := cat.ParseParams(ctx, "app.bsky.feed.getTimeline", url.Values{"limit": {huge}}, ValidateOptions{})
+			return err
+		}(),
+		"encoding":   cat.ValidateInput(ctx, "com.atproto.repo.createRecord", huge, nil, ValidateOptions{}),
+		"error name": ValidateError(map[string]any{"error": huge}),
+	}
+	for name, err := range checks {
+		if err == nil {
+			t.Errorf("%s: accepted", name)
+			continue
+		}
+		if n := len(err.Error()); n > 512 {
+			t.Errorf("%s: error of %d bytes", name, n)
+		}
+	}
+}
+
+func TestQuote(t *testing.T) {
+	if got := quote(`a"b`); got != `"a\"b"` {
+		t.Errorf("short: %s", got)
+	}
+	long := strings.Repeat("é", 100) // 2 bytes each: byte 64 starts a rune
+	got := quote("x" + long)         // now byte 64 is inside one
+	if !strings.HasSuffix(got, `"...`) || !utf8.ValidString(got) || len(got) > maxQuoted+5 {
+		t.Errorf("long: %s", got)
+	}
+	if want := strconv.Quote("x"+strings.Repeat("é", 31)) + "..."; got != want {
+		t.Errorf("long: %s, want %s", got, want)
 	}
 }

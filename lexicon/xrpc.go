@@ -2,6 +2,7 @@ package lexicon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -11,7 +12,7 @@ import (
 // xrpcDef returns the compiled query, procedure or subscription nsid.
 func (c *Catalog) xrpcDef(ctx context.Context, nsid string, kinds ...kind) (*node, error) {
 	if strings.Contains(nsid, "#") {
-		return nil, fmt.Errorf("%w: %q has a fragment", ErrWrongKind, nsid)
+		return nil, fmt.Errorf("%w: %s has a fragment", ErrWrongKind, quote(nsid))
 	}
 	n, err := c.lookup(ctx, nsid)
 	if err != nil {
@@ -127,7 +128,12 @@ func parseParam(n *node, s string) (any, *verr) {
 	case kInteger:
 		x, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
-			return nil, &verr{constraint: ConstraintType, detail: fmt.Sprintf("%q is not an integer", s), err: err}
+			// A *strconv.NumError holds the whole input: keep only its cause.
+			var ne *strconv.NumError
+			if errors.As(err, &ne) {
+				err = ne.Err
+			}
+			return nil, &verr{constraint: ConstraintType, detail: quote(s) + " is not an integer", err: err}
 		}
 		return x, nil
 	case kBoolean:
@@ -137,7 +143,7 @@ func parseParam(n *node, s string) (any, *verr) {
 		case "false":
 			return false, nil
 		}
-		return nil, fail(ConstraintType, fmt.Sprintf("%q is not a boolean (true or false)", s))
+		return nil, fail(ConstraintType, quote(s)+" is not a boolean (true or false)")
 	}
 	return s, nil
 }
@@ -175,7 +181,7 @@ func (c *Catalog) validateBody(ctx context.Context, b *body, which, encoding str
 	mt, _, _ := strings.Cut(encoding, ";")
 	mt = strings.TrimSpace(mt)
 	if !mimeAccepted([]string{b.encoding}, mt) {
-		return fail(ConstraintEncoding, fmt.Sprintf("%s encoding %q does not match %q", which, encoding, b.encoding)).finish()
+		return fail(ConstraintEncoding, fmt.Sprintf("%s encoding %s does not match %q", which, quote(encoding), b.encoding)).finish()
 	}
 	if b.schema == nil {
 		return nil
@@ -227,7 +233,7 @@ func ValidateError(body any) error {
 	}
 	for i := 0; i < len(name); i++ {
 		if c := name[i]; c <= ' ' || c >= 0x7f {
-			return fail(ConstraintFormat, fmt.Sprintf("error name %q is not ASCII without whitespace", name)).field("error").finish()
+			return fail(ConstraintFormat, "error name "+quote(name)+" is not ASCII without whitespace").field("error").finish()
 		}
 	}
 	if msg, present := m["message"]; present {
