@@ -2,6 +2,7 @@ package repo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -55,6 +56,8 @@ type CommitCheckOptions struct {
 //
 // Events without prevData (written before sync 1.1) skip the inversion and
 // are accepted only when the consumer knows no state for the repository.
+// The since field is not checked: prevData ties the event to the known
+// state more strongly than since does.
 func VerifyCommitEvent(ctx context.Context, ev *CommitEvent, opts CommitCheckOptions) (*SyncState, error) {
 	if _, err := syntax.ParseDID(ev.Repo); err != nil {
 		return nil, verr(ErrBadEvent, cid.Undef, "repo", err)
@@ -123,7 +126,12 @@ func VerifyCommitEvent(ctx context.Context, ev *CommitEvent, opts CommitCheckOpt
 	after := mst.Load(blocks, commit.Data)
 	mops := make([]mst.Op, 0, len(ev.Ops))
 	invertible := true
+	paths := make(map[string]bool, len(ev.Ops))
 	for i, op := range ev.Ops {
+		if paths[op.Path] {
+			return nil, verr(ErrBadEvent, cid.Undef, fmt.Sprintf("op %d: second op on %s", i, op.Path), nil)
+		}
+		paths[op.Path] = true
 		if err := mst.ValidateKey(op.Path); err != nil {
 			return nil, verr(ErrBadEvent, cid.Undef, fmt.Sprintf("op %d path", i), err)
 		}
@@ -180,7 +188,12 @@ func VerifyCommitEvent(ctx context.Context, ev *CommitEvent, opts CommitCheckOpt
 	default:
 		before, err := mst.Invert(ctx, after, mops)
 		if err != nil {
-			return nil, mstErr(err, "inverting ops")
+			err = mstErr(err, "inverting ops")
+			var ve *VerifyError
+			if !errors.As(err, &ve) && ctx.Err() == nil {
+				err = verr(ErrBadEvent, root, "inverting ops", err)
+			}
+			return nil, err
 		}
 		got, err := before.Root(ctx)
 		if err != nil {
