@@ -270,3 +270,27 @@ func (c *Client) Export(ctx context.Context, opts ExportOptions) ([]ExportEntry,
 	}
 	return out, nil
 }
+
+// ExportEach walks the sequenced export from after to its current end,
+// page by page, calling fn for each entry in order. It returns the Seq of
+// the last entry seen (after, if none), from which a later call resumes.
+func (c *Client) ExportEach(ctx context.Context, after int64, fn func(ExportEntry) error) (int64, error) {
+	for {
+		page, err := c.Export(ctx, ExportOptions{After: after})
+		if err != nil {
+			return after, err
+		}
+		if len(page) == 0 {
+			return after, nil
+		}
+		for _, e := range page {
+			if e.Seq <= after {
+				return after, fmt.Errorf("%w: export sequence went from %d to %d", ErrSyntax, after, e.Seq)
+			}
+			if err := fn(e); err != nil {
+				return after, err
+			}
+			after = e.Seq
+		}
+	}
+}

@@ -288,6 +288,14 @@ func TestDirectoryExportAndClient(t *testing.T) {
 			if len(got) != len(all) {
 				t.Fatalf("export has %d ops, want %d", len(got), len(all))
 			}
+			var each []ExportEntry
+			lastSeq, err := c.ExportEach(ctx, 0, func(e ExportEntry) error { each = append(each, e); return nil })
+			if err != nil || len(each) != len(all) || lastSeq != int64(len(all)) {
+				t.Fatalf("ExportEach: %d entries, last %d, %v", len(each), lastSeq, err)
+			}
+			if last2, err := c.ExportEach(ctx, lastSeq, func(ExportEntry) error { t.Fatal("nothing new expected"); return nil }); err != nil || last2 != lastSeq {
+				t.Fatalf("resume: %d %v", last2, err)
+			}
 			for i := range got {
 				if got[i].CID != all[i].CID || got[i].DID != all[i].DID || got[i].Seq != int64(i+1) || got[i].CreatedAt != all[i].CreatedAt {
 					t.Fatalf("export %d: %+v", i, got[i])
