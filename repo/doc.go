@@ -31,7 +31,8 @@
 // Sync: every commit appends a #commit event (ops with prev CIDs, prevData,
 // a CAR of the commit, new records, new MST nodes and the blocks needed to
 // invert the ops) to the store's event log, in the same transaction; Import
-// appends a #sync event. ReadEvents reads the log from a cursor.
+// and EmitSync append a #sync event (VerifySyncEvent checks one). ReadEvents
+// reads the log from a cursor; Event.Frame gives the WebSocket frame.
 // VerifyCommitEvent is the consumer side: CAR well-formed and rooted at the
 // commit, commit for the event's repo and rev, signature, rev after the
 // known rev, created and updated records present in the blocks and in the

@@ -492,3 +492,47 @@ func TestVerifyCommitEventTampered(t *testing.T) {
 		}
 	}
 }
+
+func TestSyncEvents(t *testing.T) {
+	testStores(t, func(t *testing.T, s Store) {
+		ctx := context.Background()
+		key := testKeys(t)["K-256"]
+		pub, _ := key.PublicKey()
+		r, err := Create(ctx, s, testDID, key, Options{Clock: fakeClock()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.Apply(ctx, []Write{{Action: ActionCreate, Collection: "a.b.c", Record: post(1)}}, ApplyOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		head := r.Head()
+		sev, err := r.EmitSync(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Head() != head {
+			t.Fatal("EmitSync moved the head")
+		}
+		evs, err := ReadEvents(ctx, s, testDID, 0, 10)
+		if err != nil || len(evs) != 3 || evs[2].Sync == nil || evs[2].Seq != sev.Seq {
+			t.Fatalf("events: %+v %v", evs, err)
+		}
+		st, err := VerifySyncEvent(ctx, evs[2].Sync, pub)
+		if err != nil || st.Commit != head.Commit || st.Data != head.Data {
+			t.Fatalf("VerifySyncEvent: %v", err)
+		}
+		other, _ := testKeys(t)["K-256"].PublicKey()
+		if _, err := VerifySyncEvent(ctx, evs[2].Sync, other); !errors.Is(err, ErrBadSignature) {
+			t.Fatalf("wrong key: %v", err)
+		}
+		bad := *evs[2].Sync
+		bad.Rev = "3zzzzzzzzzzzz"
+		if _, err := VerifySyncEvent(ctx, &bad, pub); !errors.Is(err, ErrBadEvent) {
+			t.Fatalf("wrong rev: %v", err)
+		}
+		// Writing continues after a #sync.
+		if _, err := r.Apply(ctx, []Write{{Action: ActionCreate, Collection: "a.b.c", Record: post(2)}}, ApplyOptions{SwapCommit: head.Commit}); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

@@ -271,13 +271,16 @@ func (s *SQLiteStore) Apply(ctx context.Context, did string, w *StoreWrite) (int
 	}
 
 	// Blocks are appended, in multi-row INSERTs of up to sqliteBatch rows;
-	// the commits table remembers where this commit's blocks start.
-	var first int64
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) + 1 FROM blocks`).Scan(&first); err != nil {
-		return 0, err
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO commits (repo, rev, first_block) VALUES (?, ?, ?)`, id, w.Head.Rev, first); err != nil {
-		return 0, err
+	// the commits table remembers where this commit's blocks start. A write
+	// without blocks (a #sync event for the same head) adds no commit row.
+	if len(w.Blocks) > 0 {
+		var first int64
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) + 1 FROM blocks`).Scan(&first); err != nil {
+			return 0, err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO commits (repo, rev, first_block) VALUES (?, ?, ?)`, id, w.Head.Rev, first); err != nil {
+			return 0, err
+		}
 	}
 	const blockSQL = `INSERT INTO blocks (repo, h, cid, data) VALUES %s`
 	args := make([]any, 0, 4*sqliteBatch)

@@ -10,6 +10,7 @@ import (
 	"github.com/bluesky-social/indigo/atproto/syntax"
 	"github.com/ipfs/go-cid"
 
+	"github.com/townhall-dev/townhall/drisl"
 	"github.com/townhall-dev/townhall/mst"
 )
 
@@ -207,4 +208,67 @@ func VerifyCommitEvent(ctx context.Context, ev *CommitEvent, opts CommitCheckOpt
 		}
 	}
 	return &SyncState{DID: ev.Repo, Rev: ev.Rev, Commit: root, Data: commit.Data}, nil
+}
+
+// EmitSync appends a #sync event declaring the current head, telling
+// consumers to resynchronise from it (after a migration, a repair, or any
+// break in the #commit chain).
+func (r *Repo) EmitSync(ctx context.Context) (*SyncEvent, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	h, err := r.store.Head(ctx, r.did)
+	if err != nil {
+		return nil, err
+	}
+	cdata, err := r.store.GetBlock(ctx, r.did, h.Commit)
+	if err != nil {
+		return nil, err
+	}
+	car, err := carBytes(h.Commit, []Block{{CID: h.Commit, Data: cdata}})
+	if err != nil {
+		return nil, err
+	}
+	ev := &SyncEvent{DID: r.did, Blocks: car, Rev: h.Rev, Time: r.now().UTC().Format("2006-01-02T15:04:05.000Z")}
+	data, err := drisl.Marshal(ev)
+	if err != nil {
+		return nil, err
+	}
+	seq, err := r.store.Apply(ctx, r.did, &StoreWrite{Expect: h.Commit, Head: h, Events: []StoredEvent{{Kind: KindSync, Data: data}}})
+	if err != nil {
+		return nil, err
+	}
+	ev.Seq = seq
+	return ev, nil
+}
+
+// VerifySyncEvent checks a #sync event: its blocks are a CAR holding the
+// commit it declares, for the event's DID and rev, signed by key. It
+// returns the state a consumer resynchronises to (fetch the repository at
+// that commit, e.g. with getRepo, and check it with VerifyCAR).
+func VerifySyncEvent(ctx context.Context, ev *SyncEvent, key atcrypto.PublicKey) (*SyncState, error) {
+	if key == nil {
+		return nil, verr(ErrBadSignature, cid.Undef, "no key to verify with", nil)
+	}
+	root, blocks, err := readCARBytes(ev.Blocks, CAROptions{MaxCARBytes: 1 << 20}, true)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := blocks[root]; !ok {
+		return nil, verr(ErrMissingBlock, root, "commit block", nil)
+	}
+	cdata, err := blocks.checkBlock(root)
+	if err != nil {
+		return nil, err
+	}
+	commit, err := DecodeCommit(cdata)
+	if err != nil {
+		return nil, err
+	}
+	if commit.DID != ev.DID || commit.Rev != ev.Rev {
+		return nil, verr(ErrBadEvent, root, "commit did or rev differs from the event's", nil)
+	}
+	if err := commit.VerifySignature(key); err != nil {
+		return nil, err
+	}
+	return &SyncState{DID: ev.DID, Rev: ev.Rev, Commit: root, Data: commit.Data}, nil
 }
