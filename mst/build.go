@@ -1,36 +1,124 @@
 package mst
 
-import "github.com/ipfs/go-cid"
+import (
+	"slices"
 
-// buildSorted builds the tree holding m in one pass over its sorted keys.
-func buildSorted(m map[string]cid.Cid, tok *token) (ref, int) {
-	if len(m) == 0 {
-		return ref{}, 0
-	}
-	kvs := make([]kv, 0, len(m))
-	for k, v := range m {
-		kvs = append(kvs, kv{k, v})
-	}
-	sortKVs(kvs)
-	heights := make([]uint8, len(kvs))
-	top := 0
-	for i := range kvs {
-		h := KeyHeight(kvs[i].key)
-		heights[i] = uint8(h)
-		top = max(top, h)
-	}
-	b := builder{kvs: kvs, heights: heights, tok: tok, entries: make([]entry, len(kvs))}
-	return b.build(0, len(kvs), top), top
+	"github.com/ipfs/go-cid"
+)
+
+// bulkSet is the content of an Editor that started from an empty tree:
+// the entries in the order they were first put, with their layers, and an
+// open-addressing index over them keyed by the SHA-256 of the key, which
+// the layer needs anyway. A deleted entry keeps its slot with an undefined
+// value.
+type bulkSet struct {
+	kvs    []kv
+	hashes []uint64 // per entry, for growing the index
+	slots  []int32  // 1 + index into kvs; 0 is empty
+	live   int
 }
 
 type kv struct {
 	key string
 	val cid.Cid
+	h   uint8 // layer
+}
+
+// find returns the slot of key, or of the empty slot where it would go.
+func (b *bulkSet) find(key string, hv uint64) int {
+	mask := len(b.slots) - 1
+	i := int(hv) & mask
+	for {
+		s := b.slots[i]
+		if s == 0 || (b.hashes[s-1] == hv && b.kvs[s-1].key == key) {
+			return i
+		}
+		i = (i + 1) & mask
+	}
+}
+
+func keyHash(key string) (layer int, hv uint64) {
+	sum := keySum(key)
+	hv = uint64(sum[24]) | uint64(sum[25])<<8 | uint64(sum[26])<<16 | uint64(sum[27])<<24 |
+		uint64(sum[28])<<32 | uint64(sum[29])<<40 | uint64(sum[30])<<48 | uint64(sum[31])<<56
+	return sumLayer(sum), hv
+}
+
+// put sets key to val and returns the previous value.
+func (b *bulkSet) put(key string, val cid.Cid) cid.Cid {
+	layer, hv := keyHash(key)
+	if (len(b.kvs)+1)*4 > len(b.slots)*3 {
+		b.grow()
+	}
+	i := b.find(key, hv)
+	if s := b.slots[i]; s != 0 {
+		prev := b.kvs[s-1].val
+		if !prev.Defined() {
+			b.live++
+		}
+		b.kvs[s-1].val = val
+		return prev
+	}
+	b.kvs = append(b.kvs, kv{key: key, val: val, h: uint8(layer)})
+	b.hashes = append(b.hashes, hv)
+	b.slots[i] = int32(len(b.kvs))
+	b.live++
+	return cid.Undef
+}
+
+// get returns the value of key (cid.Undef if absent); if del is set it
+// also removes it.
+func (b *bulkSet) get(key string, del bool) cid.Cid {
+	if len(b.slots) == 0 {
+		return cid.Undef
+	}
+	_, hv := keyHash(key)
+	s := b.slots[b.find(key, hv)]
+	if s == 0 {
+		return cid.Undef
+	}
+	prev := b.kvs[s-1].val
+	if del && prev.Defined() {
+		b.kvs[s-1].val = cid.Undef
+		b.live--
+	}
+	return prev
+}
+
+func (b *bulkSet) grow() {
+	n := max(64, 2*len(b.slots))
+	b.slots = make([]int32, n)
+	mask := n - 1
+	for idx, hv := range b.hashes {
+		i := int(hv) & mask
+		for b.slots[i] != 0 {
+			i = (i + 1) & mask
+		}
+		b.slots[i] = int32(idx + 1)
+	}
+}
+
+// buildSorted builds the tree holding the live entries of b in one pass
+// over their sorted keys. It takes b's entries over.
+func buildSorted(b *bulkSet, tok *token) (ref, int) {
+	if b.live == 0 {
+		return ref{}, 0
+	}
+	kvs := b.kvs
+	if b.live < len(kvs) {
+		kvs = slices.DeleteFunc(kvs, func(x kv) bool { return !x.val.Defined() })
+	}
+	sortKVs(kvs)
+	top := 0
+	for i := range kvs {
+		top = max(top, int(kvs[i].h))
+	}
+	bl := builder{kvs: kvs, tok: tok, entries: make([]entry, len(kvs))}
+	return bl.build(0, len(kvs), top), top
 }
 
 type builder struct {
 	kvs     []kv
-	heights []uint8
 	tok     *token
 	entries []entry // one slab for all nodes' entries, handed out in order
 	nodes   []node  // slab of nodes
@@ -54,7 +142,7 @@ func (b *builder) build(lo, hi, h int) ref {
 	}
 	count := 0
 	for i := lo; i < hi; i++ {
-		if int(b.heights[i]) == h {
+		if int(b.kvs[i].h) == h {
 			count++
 		}
 	}
@@ -64,7 +152,7 @@ func (b *builder) build(lo, hi, h int) ref {
 	b.entries = b.entries[count:]
 	start := lo
 	for i := lo; i < hi; i++ {
-		if int(b.heights[i]) != h {
+		if int(b.kvs[i].h) != h {
 			continue
 		}
 		g := b.build(start, i, h-1)

@@ -21,7 +21,7 @@ type Editor struct {
 	tok    *token
 	// bulk holds the whole content while the edited tree started empty:
 	// building from sorted keys is much faster than inserting one by one.
-	bulk map[string]cid.Cid
+	bulk *bulkSet
 }
 
 // Edit returns an Editor that starts from t.
@@ -47,8 +47,8 @@ func (e *Editor) Get(ctx context.Context, key string) (cid.Cid, bool, error) {
 		return cid.Undef, false, err
 	}
 	if e.bulk != nil {
-		v, ok := e.bulk[key]
-		return v, ok, nil
+		v := e.bulk.get(key, false)
+		return v, v.Defined(), nil
 	}
 	return get(ctx, e.s, e.root, e.height, key)
 }
@@ -83,12 +83,13 @@ func (e *Editor) Put(ctx context.Context, key string, val cid.Cid) (cid.Cid, err
 		return cid.Undef, errUndefValue
 	}
 	if e.bulk == nil && e.root.empty() {
-		e.bulk = make(map[string]cid.Cid)
+		e.bulk = &bulkSet{}
 	}
 	if e.bulk != nil {
-		prev := e.bulk[key]
-		e.bulk[key] = val
-		return prev, nil
+		if len(e.bulk.kvs) >= 1<<31-2 {
+			return cid.Undef, errors.New("mst: too many keys in one Editor batch")
+		}
+		return e.bulk.put(key, val), nil
 	}
 	root, H, err := e.s.rootNode(ctx, e.root, e.height)
 	if err != nil {
@@ -209,9 +210,7 @@ func (e *Editor) Delete(ctx context.Context, key string) (cid.Cid, error) {
 		return cid.Undef, err
 	}
 	if e.bulk != nil {
-		prev := e.bulk[key]
-		delete(e.bulk, key)
-		return prev, nil
+		return e.bulk.get(key, true), nil
 	}
 	root, H, err := e.s.rootNode(ctx, e.root, e.height)
 	if err != nil || root == nil {

@@ -75,15 +75,20 @@ var keyChar = func() (t [256]bool) {
 // KeyHeight returns the layer of key: the number of leading zero bits of
 // SHA-256(key) counted in 2-bit steps (fanout 4). Layer 0 is the bottom.
 func KeyHeight(key string) int {
+	return sumLayer(keySum(key))
+}
+
+func keySum(key string) [32]byte {
 	// Copy short keys to the stack: []byte(key) would allocate for keys
 	// longer than 32 bytes.
 	var buf [128]byte
-	var sum [32]byte
 	if len(key) <= len(buf) {
-		sum = sha256.Sum256(append(buf[:0], key...))
-	} else {
-		sum = sha256.Sum256([]byte(key))
+		return sha256.Sum256(append(buf[:0], key...))
 	}
+	return sha256.Sum256([]byte(key))
+}
+
+func sumLayer(sum [32]byte) int {
 	n := 0
 	for i := 0; i < len(sum); i += 8 {
 		w := uint64(sum[i])<<56 | uint64(sum[i+1])<<48 | uint64(sum[i+2])<<40 | uint64(sum[i+3])<<32 |
