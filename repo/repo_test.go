@@ -536,3 +536,33 @@ func TestSyncEvents(t *testing.T) {
 		}
 	})
 }
+
+func TestEventFrame(t *testing.T) {
+	ctx := context.Background()
+	key := testKeys(t)["P-256"]
+	r, err := Create(ctx, NewMemStore(), testDID, key, Options{Clock: fakeClock()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Apply(ctx, []Write{{Action: ActionCreate, Collection: "a.b.c", Record: post(1)}}, ApplyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame, err := (&Event{Seq: res.Seq, Commit: res.Event}).Frame()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hdr frameHeader
+	rest, err := drisl.UnmarshalFirst(frame, &hdr)
+	if err != nil || hdr.Op != 1 || hdr.T != KindCommit {
+		t.Fatalf("header %+v %v", hdr, err)
+	}
+	// indigo decodes the body.
+	var m comatproto.SyncSubscribeRepos_Commit
+	if err := m.UnmarshalCBOR(bytes.NewReader(rest)); err != nil || m.Seq != res.Seq || m.Rev != res.Rev {
+		t.Fatalf("body: %v", err)
+	}
+	if _, err := (&Event{}).Frame(); !errors.Is(err, ErrBadEvent) {
+		t.Fatalf("empty event: %v", err)
+	}
+}
