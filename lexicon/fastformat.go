@@ -233,10 +233,16 @@ func fastLanguage(s string) bool {
 	if first != "i" && (len(first) < 2 || len(first) > 3 || !isLower(first[0]) || !isLower(first[1]) || (len(first) == 3 && !isLower(first[2]))) {
 		return false
 	}
-	for more {
+	return !more || alnumSubtags(rest, 0)
+}
+
+// alnumSubtags reports whether s is one or more "-"-separated non-empty
+// alphanumeric subtags, each of at most maxLen bytes if maxLen > 0.
+func alnumSubtags(s string, maxLen int) bool {
+	for more := true; more; {
 		var sub string
-		sub, rest, more = strings.Cut(rest, "-")
-		if sub == "" {
+		sub, s, more = strings.Cut(s, "-")
+		if sub == "" || (maxLen > 0 && len(sub) > maxLen) {
 			return false
 		}
 		for i := 0; i < len(sub); i++ {

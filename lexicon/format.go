@@ -94,17 +94,7 @@ func privateUseLanguage(s string) bool {
 	if len(s) < 3 || len(s) > 128 || (s[0] != 'x' && s[0] != 'X') || s[1] != '-' {
 		return false
 	}
-	for _, sub := range strings.Split(s[2:], "-") {
-		if len(sub) < 1 || len(sub) > 8 {
-			return false
-		}
-		for i := 0; i < len(sub); i++ {
-			if !isAlnum(sub[i]) {
-				return false
-			}
-		}
-	}
-	return true
+	return alnumSubtags(s[2:], 8)
 }
 
 // graphemes counts the extended grapheme clusters of s (Unicode UAX #29, as
