@@ -6,7 +6,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 
@@ -127,11 +126,7 @@ func mutate(v any, target int, op byte) any {
 		count++
 		switch c := x.(type) {
 		case map[string]any:
-			keys := make([]string, 0, len(c))
-			for k := range c {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
+			keys := sortedKeys(c)
 			for _, k := range keys {
 				c[k] = walk(c[k])
 			}
@@ -150,11 +145,7 @@ func apply(x any, op byte) any {
 	case 0: // delete a key of an object, or drop the last array element
 		switch c := x.(type) {
 		case map[string]any:
-			keys := make([]string, 0, len(c))
-			for k := range c {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
+			keys := sortedKeys(c)
 			if len(keys) > 0 {
 				delete(c, keys[int(op/4)%len(keys)])
 			}
