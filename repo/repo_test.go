@@ -143,10 +143,8 @@ func testEndToEnd(t *testing.T, s Store, key atcrypto.PrivateKey) {
 		if ev.Commit == nil {
 			t.Fatalf("event %d is not a commit", i)
 		}
-		if i > 0 {
-			if _, err := indigorepo.VerifyCommitMessage(ctx, toIndigo(t, ev.Commit)); err != nil {
-				t.Fatalf("indigo rejects event %d: %v", i, err)
-			}
+		if _, err := indigorepo.VerifyCommitMessage(ctx, toIndigo(t, ev.Commit)); err != nil {
+			t.Fatalf("indigo rejects event %d: %v", i, err)
 		}
 		state, err = VerifyCommitEvent(ctx, ev.Commit, CommitCheckOptions{Key: pub, Known: state})
 		if err != nil {
@@ -564,5 +562,54 @@ func TestEventFrame(t *testing.T) {
 	}
 	if _, err := (&Event{}).Frame(); !errors.Is(err, ErrBadEvent) {
 		t.Fatalf("empty event: %v", err)
+	}
+}
+
+// Large mixed batches (creates, updates, deletes across the key space)
+// produce #commit events that indigo and our consumer check both accept.
+func TestLargeMixedBatchesIndigo(t *testing.T) {
+	ctx := context.Background()
+	key := testKeys(t)["K-256"]
+	pub, _ := key.PublicKey()
+	s := NewMemStore()
+	r, err := Create(ctx, s, testDID, key, Options{Clock: fakeClock()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ws []Write
+	for i := 0; i < 400; i++ {
+		ws = append(ws, Write{Action: ActionCreate, Collection: "app.bsky.feed.post", RKey: fmt.Sprintf("k%05d", i*7%400), Record: post(i)})
+	}
+	if _, err := r.Apply(ctx, ws, ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for round := 0; round < 3; round++ {
+		ws = ws[:0]
+		for i := round; i < 400; i += 4 {
+			rk := fmt.Sprintf("k%05d", i)
+			switch (i / 4) % 3 {
+			case 0:
+				ws = append(ws, Write{Action: ActionDelete, Collection: "app.bsky.feed.post", RKey: rk})
+			case 1:
+				ws = append(ws, Write{Action: ActionUpdate, Collection: "app.bsky.feed.post", RKey: rk, Record: post(1000*round + i)})
+			}
+			ws = append(ws, Write{Action: ActionCreate, Collection: "app.bsky.feed.like", RKey: fmt.Sprintf("r%d-%05d", round, i), Record: post(i)})
+		}
+		if _, err := r.Apply(ctx, ws, ApplyOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs, err := ReadEvents(ctx, s, testDID, 0, 100)
+	if err != nil || len(evs) != 5 {
+		t.Fatalf("%d events, %v", len(evs), err)
+	}
+	var st *SyncState
+	for i, ev := range evs {
+		if _, err := indigorepo.VerifyCommitMessage(ctx, toIndigo(t, ev.Commit)); err != nil {
+			t.Fatalf("indigo rejects event %d: %v", i, err)
+		}
+		if st, err = VerifyCommitEvent(ctx, ev.Commit, CommitCheckOptions{Key: pub, Known: st}); err != nil {
+			t.Fatalf("event %d: %v", i, err)
+		}
 	}
 }
