@@ -32,6 +32,7 @@ type SchemaError struct {
 	Msg  string
 }
 
+// Error formats the file's NSID, the path of the fault and the message.
 func (e *SchemaError) Error() string {
 	var b strings.Builder
 	b.WriteString("lexicon: invalid schema")
@@ -92,6 +93,8 @@ type ValidationError struct {
 	Err        error // underlying error (a syntax parse error), may be nil
 }
 
+// Error formats the path of the fault, the constraint and the detail
+// (not Err, which errors.Is and errors.As reach through Unwrap).
 func (e *ValidationError) Error() string {
 	var b strings.Builder
 	b.WriteString("lexicon: ")
