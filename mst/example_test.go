@@ -158,3 +158,25 @@ func ExampleInvert() {
 	fmt.Println(got == prevData)
 	// Output: true
 }
+
+// An Editor applies a batch: here it builds a tree from a key set, then
+// applies a commit's changes to it.
+func ExampleEditor() {
+	ctx := context.Background()
+	e := mst.Empty(nil).Edit()
+	for i := range 1000 {
+		if _, err := e.Put(ctx, fmt.Sprintf("app.bsky.feed.like/%04d", i), record); err != nil {
+			panic(err)
+		}
+	}
+	v1 := e.Tree()
+
+	e = v1.Edit()
+	prev, _ := e.Delete(ctx, "app.bsky.feed.like/0007")
+	_, _ = e.Put(ctx, "app.bsky.feed.like/1000", record)
+	v2 := e.Tree()
+
+	ops, _ := mst.Diff(ctx, v1, v2)
+	fmt.Println(prev == record, len(ops), ops[0].Key, ops[0].IsDelete(), ops[1].Key, ops[1].IsCreate())
+	// Output: true 2 app.bsky.feed.like/0007 true app.bsky.feed.like/1000 true
+}
