@@ -313,6 +313,8 @@ func BenchmarkRepoCARVerify(b *testing.B) {
 	b.Run("townhall", func(b *testing.B) {
 		b.SetBytes(int64(len(c.car)))
 		b.ReportAllocs()
+		cpu0 := cpuSeconds()
+		defer func() { b.ReportMetric((cpuSeconds()-cpu0)*1e9/float64(b.N), "cpu-ns/op") }()
 		for i := 0; i < b.N; i++ {
 			if _, err := repo.VerifyCAR(ctx, bytes.NewReader(c.car), repo.VerifyOptions{Key: c.pub, DID: repoBenchDID}); err != nil {
 				b.Fatal(err)
@@ -322,6 +324,8 @@ func BenchmarkRepoCARVerify(b *testing.B) {
 	b.Run("indigo", func(b *testing.B) {
 		b.SetBytes(int64(len(c.car)))
 		b.ReportAllocs()
+		cpu0 := cpuSeconds()
+		defer func() { b.ReportMetric((cpuSeconds()-cpu0)*1e9/float64(b.N), "cpu-ns/op") }()
 		for i := 0; i < b.N; i++ {
 			commit, _, err := indigorepo.LoadRepoFromCAR(ctx, bytes.NewReader(c.car))
 			if err != nil {
