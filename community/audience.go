@@ -12,7 +12,6 @@ import (
 	"github.com/townhall-dev/townhall/drisl"
 	"github.com/townhall-dev/townhall/mst"
 	"github.com/townhall-dev/townhall/repo"
-	"github.com/townhall-dev/townhall/ucan"
 )
 
 // AudienceView is what a reader of an audience receives: the signed head
@@ -36,6 +35,9 @@ type AudienceView struct {
 // invoker's chain must cover /audience/read with a policy admitting the
 // audience (moderators hold "/").
 func (c *Community) ReadAudience(ctx context.Context, req *Request) (*AudienceView, error) {
+	if req == nil {
+		return nil, errf(ErrBadRequest, -1, nil, "no request")
+	}
 	inv, _, err := c.authorize(ctx, req.Invocation, req.Proofs)
 	if err != nil {
 		return nil, err
@@ -141,6 +143,9 @@ func (v *AudienceView) WriteCAR(w io.Writer) error {
 // PrivateBundle builds the authorship bundle of a private record for a
 // reader of its audience (req is an /audience/read invocation).
 func (c *Community) PrivateBundle(ctx context.Context, req *Request, collection, rkey string) (*Bundle, error) {
+	if req == nil {
+		return nil, errf(ErrBadRequest, -1, nil, "no request")
+	}
 	inv, _, err := c.authorize(ctx, req.Invocation, req.Proofs)
 	if err != nil {
 		return nil, err
@@ -228,4 +233,3 @@ func VerifyAudienceCAR(ctx context.Context, rd io.Reader, did string, key atcryp
 	return v, nil
 }
 
-var _ = ucan.CommandCovers

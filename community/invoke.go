@@ -2,7 +2,6 @@ package community
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"time"
 
@@ -55,6 +54,9 @@ type Request struct {
 // record's CID, DRISL and lexicon; then, in the writer, revocations and bans
 // again, record existence and ownership. A refused request writes nothing.
 func (c *Community) Invoke(ctx context.Context, req *Request) (*Result, error) {
+	if req == nil {
+		return nil, errf(ErrBadRequest, -1, nil, "no request")
+	}
 	ctx, f := c.takeOff(ctx)
 	defer f.land()
 	lim := c.host.limits
@@ -347,4 +349,3 @@ func onlyKeys(inv *ucan.Invocation, keys ...string) error {
 	return nil
 }
 
-var _ = fmt.Sprintf
