@@ -232,4 +232,3 @@ func VerifyAudienceCAR(ctx context.Context, rd io.Reader, did string, key atcryp
 	}
 	return v, nil
 }
-

@@ -348,4 +348,3 @@ func onlyKeys(inv *ucan.Invocation, keys ...string) error {
 	}
 	return nil
 }
-
