@@ -1,0 +1,66 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+// TestImport runs a small import through the same path and checks the
+// counts and that the report's verdicts follow from its figures.
+func TestImport(t *testing.T) {
+	var out, bar bytes.Buffer
+	rep, err := Run(context.Background(), Options{Dir: t.TempDir(), Messages: 400, Authors: 12, Batch: 8, Writers: 4, Out: &out, Progress: &bar})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if rep.Records != 400 || rep.Requests < 400/8 || rep.Commits < 1 || rep.Commits > rep.Requests {
+		t.Errorf("records %d, requests %d, commits %d", rep.Records, rep.Requests, rep.Commits)
+	}
+	if rep.MetTime != (rep.ImportTime.Seconds() <= goalSeconds) || rep.MetMemory != (rep.RSSMeasured && rep.PeakRSSMiB <= goalMiB) {
+		t.Errorf("verdicts do not follow from the figures: %+v", rep)
+	}
+	want := "goal ≤ 1.0 s import time: " + verdict(rep.MetTime)
+	if !strings.Contains(out.String(), want) {
+		t.Errorf("output lacks %q:\n%s", want, out.String())
+	}
+	if !strings.Contains(bar.String(), "400/400 messages") {
+		t.Errorf("the progress bar never reached the end: %q", bar.String())
+	}
+}
+
+// TestGenerate: the export is deterministic and shaped as documented.
+func TestGenerate(t *testing.T) {
+	a := generate(exportOptions{Messages: 2000, Authors: 50, Seed: 7})
+	b := generate(exportOptions{Messages: 2000, Authors: 50, Seed: 7})
+	seen := map[string]bool{}
+	replies := 0
+	for i := range a {
+		if a[i] != b[i] {
+			t.Fatalf("message %d differs between two generations", i)
+		}
+		if seen[a[i].RKey] {
+			t.Fatalf("rkey %s repeats", a[i].RKey)
+		}
+		seen[a[i].RKey] = true
+		if i > 0 && !a[i].At.After(a[i-1].At) {
+			t.Fatalf("timestamps do not increase at %d", i)
+		}
+		if a[i].ReplyTo != "" {
+			replies++
+		}
+	}
+	if replies < 200 || replies > 600 {
+		t.Errorf("%d replies in 2000 messages", replies)
+	}
+}
+
+func TestFlags(t *testing.T) {
+	var so, se bytes.Buffer
+	for _, args := range [][]string{{"-batch", "0"}, {"-nope"}, {"x"}} {
+		if code := run(args, &so, &se); code != 2 {
+			t.Errorf("run(%q) = %d, want 2", args, code)
+		}
+	}
+}
