@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/big"
 	"sort"
 	"strings"
 
@@ -296,6 +297,11 @@ func parseStatement(v any, depth int) (statement, error) {
 // Match reports whether args satisfy every statement of the policy. It
 // never fails: an unresolvable selector makes its statement false, and an
 // evaluation that exceeds DefaultMaxPolicySteps is false.
+//
+// args are values of the data model drisl decodes (map[string]any, []any,
+// string, []byte, bool, nil, cid.Cid and numbers); Go integers of any width
+// and float32 compare as they will once encoded, but other Go types (a
+// []string, a struct) are not converted and match nothing.
 func (p Policy) Match(args any) bool {
 	ok, _ := p.MatchLimit(args, DefaultMaxPolicySteps)
 	return ok
@@ -459,40 +465,89 @@ func matchGlob(parts []string, s string) bool {
 }
 
 func isNumber(v any) bool {
-	switch v.(type) {
-	case int64, float64, uint64, drisl.NegInt:
-		return true
-	}
-	return false
+	_, ok := number(v)
+	return ok
 }
 
-// compareNumbers compares two numbers regardless of integer or float type
-// (1 == 1.0); ok is false if either is not a number.
+// number returns v as one of the numeric types of the data model drisl
+// decodes (int64; uint64 above math.MaxInt64; drisl.NegInt; float64), so
+// that Go integers of any width, which callers of Match may pass, compare
+// as they will once encoded.
+func number(v any) (any, bool) {
+	switch n := v.(type) {
+	case int64, float64, drisl.NegInt:
+		return v, true
+	case int:
+		return int64(n), true
+	case int8:
+		return int64(n), true
+	case int16:
+		return int64(n), true
+	case int32:
+		return int64(n), true
+	case uint8:
+		return int64(n), true
+	case uint16:
+		return int64(n), true
+	case uint32:
+		return int64(n), true
+	case uint:
+		return number(uint64(n))
+	case uint64:
+		if n <= math.MaxInt64 {
+			return int64(n), true
+		}
+		return n, true
+	case float32:
+		return float64(n), true
+	}
+	return nil, false
+}
+
+// compareNumbers compares two numbers exactly, regardless of integer or
+// float type (1 == 1.0, and 2^63 as a uint64 is above math.MaxInt64 as an
+// int64); ok is false if either is not a number or is NaN.
 func compareNumbers(a, b any) (int, bool) {
-	if !isNumber(a) || !isNumber(b) {
+	a, okA := number(a)
+	b, okB := number(b)
+	if !okA || !okB {
 		return 0, false
 	}
-	ai, aInt := a.(int64)
-	bi, bInt := b.(int64)
-	if aInt && bInt {
-		return cmpInt(ai, bi), true
+	switch x := a.(type) {
+	case int64:
+		if y, ok := b.(int64); ok {
+			return cmpInt(x, y), true
+		}
+	case float64:
+		if y, ok := b.(float64); ok && !math.IsNaN(x) && !math.IsNaN(y) {
+			return cmpFloat(x, y), true
+		}
 	}
-	af, bf := toFloat(a), toFloat(b)
-	switch {
-	case aInt && isIntegral(bf):
-		return cmpInt(ai, int64(bf)), true
-	case bInt && isIntegral(af):
-		return cmpInt(int64(af), bi), true
-	case af < bf:
-		return -1, true
-	case af > bf:
-		return 1, true
+	x, y := exact(a), exact(b)
+	if x == nil || y == nil {
+		return 0, false
 	}
-	return 0, true
+	return x.Cmp(y), true
 }
 
-func isIntegral(f float64) bool {
-	return f == math.Trunc(f) && f >= -(1<<63) && f < (1<<63)
+// exact returns a number as an exact big.Float, or nil for NaN.
+func exact(v any) *big.Float {
+	switch n := v.(type) {
+	case int64:
+		return new(big.Float).SetInt64(n)
+	case uint64:
+		return new(big.Float).SetUint64(n)
+	case drisl.NegInt:
+		// -1 - n, which needs 65 bits.
+		f := new(big.Float).SetUint64(uint64(n))
+		return f.Neg(f.Add(f, big.NewFloat(1)))
+	case float64:
+		if math.IsNaN(n) {
+			return nil
+		}
+		return new(big.Float).SetFloat64(n)
+	}
+	return nil
 }
 
 func cmpInt(a, b int64) int {
@@ -505,18 +560,14 @@ func cmpInt(a, b int64) int {
 	return 0
 }
 
-func toFloat(v any) float64 {
-	switch n := v.(type) {
-	case int64:
-		return float64(n)
-	case float64:
-		return n
-	case uint64:
-		return float64(n)
-	case drisl.NegInt:
-		return -1 - float64(n)
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
 	}
-	return math.NaN()
+	return 0
 }
 
 // equal is deep IPLD equality, with numbers compared by value.

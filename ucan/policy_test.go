@@ -2,8 +2,11 @@ package ucan
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 	"testing"
+
+	"github.com/townhall-dev/townhall/drisl"
 )
 
 func mustJSON(t testing.TB, s string) any {
@@ -262,6 +265,60 @@ func TestPolicyBudgetCountsMapValues(t *testing.T) {
 		}
 		if ok, exceeded := one.MatchLimit(args, 10_000); !ok || exceeded {
 			t.Errorf("%v: one pass over 1000 entries: ok %v, exceeded %v", stmt, ok, exceeded)
+		}
+	}
+}
+
+// TestPolicyGoIntegers: Match on Go values agrees with validation, where
+// args went through DRISL and every integer is an int64. A caller checking
+// a policy before signing (as the community layer does) passes Go ints.
+func TestPolicyGoIntegers(t *testing.T) {
+	p, err := ParsePolicyJSON([]byte(`[["==", ".n", 7], ["<", ".n", 8], [">=", ".n", 7.0], ["==", ".l", [1, 2]]]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []any{7, int8(7), int16(7), int32(7), int64(7), uint(7), uint8(7), uint16(7), uint32(7), uint64(7), float32(7)} {
+		args := map[string]any{"n": n, "l": []any{1, uint8(2)}}
+		if !p.Match(args) {
+			t.Errorf("%T: no match", n)
+		}
+	}
+	if p.Match(map[string]any{"n": 6, "l": []any{1, 2}}) {
+		t.Error("6 matched")
+	}
+	big, err := ParsePolicy([]any{[]any{">", ".n", int64(math.MaxInt64)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !big.Match(map[string]any{"n": uint64(math.MaxInt64) + 1}) || big.Match(map[string]any{"n": uint(math.MaxInt64)}) {
+		t.Error("uint64 beyond int64 compared wrongly")
+	}
+}
+
+func TestCompareNumbersExact(t *testing.T) {
+	cases := []struct {
+		a, b any
+		want int
+		ok   bool
+	}{
+		{int64(1), 1.0, 0, true},
+		{1.5, int64(1), 1, true},
+		{int64(math.MaxInt64), float64(1 << 63), -1, true}, // float64(MaxInt64) rounds to 2^63
+		{uint64(1 << 63), int64(math.MaxInt64), 1, true},
+		{uint64(1 << 63), float64(1 << 63), 0, true},
+		{uint64(math.MaxUint64), uint64(1 << 63), 1, true},
+		{drisl.NegInt(0), int64(-1), 0, true}, // -1 - 0 (drisl decodes it as an int64, but exactly)
+		{drisl.NegInt(math.MaxUint64), -float64(1 << 64), 0, true},
+		{drisl.NegInt(1 << 63), int64(math.MinInt64), -1, true},
+		{math.Inf(1), uint64(math.MaxUint64), 1, true},
+		{math.NaN(), math.NaN(), 0, false},
+		{math.NaN(), int64(1), 0, false},
+		{"1", int64(1), 0, false},
+	}
+	for _, c := range cases {
+		got, ok := compareNumbers(c.a, c.b)
+		if ok != c.ok || (ok && got != c.want) {
+			t.Errorf("compare(%v %T, %v %T) = %d %v, want %d %v", c.a, c.a, c.b, c.b, got, ok, c.want, c.ok)
 		}
 	}
 }
