@@ -2,7 +2,11 @@ package community
 
 import (
 	"context"
+	"errors"
 	"testing"
+
+	"github.com/townhall-dev/townhall/drisl"
+	"github.com/townhall-dev/townhall/repo"
 )
 
 func TestCreateJoinWrite(t *testing.T) {
@@ -63,5 +67,60 @@ func TestBundle(t *testing.T) {
 	}
 	if a.Author != alice.did {
 		t.Fatalf("author %s", a.Author)
+	}
+}
+
+// TestPrivateLifecycle: update and delete of private records by their
+// author, refusal for another reader, moderation delete; the anchor follows.
+func TestPrivateLifecycle(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	h := w.newHost(memHost, "host1")
+	c, founder := w.newCommunity(h, "member")
+	carol := w.join(c, "carol", founder, testRoles[1])
+	dave := w.join(c, "dave", founder, testRoles[1])
+	if _, err := c.Invoke(ctx, w.rq(founder.sess.CreateAudience("staff", "insider"))); err != nil {
+		t.Fatal(err)
+	}
+	rec := func(text string) map[string]any {
+		r := message(text)
+		r["nonce"] = NewNonce()
+		return r
+	}
+	rk1, rk2 := newTID(), newTID()
+	if _, err := c.Invoke(ctx, w.rq(carol.sess.Batch([]Write{
+		{Action: repo.ActionCreate, Collection: NSIDMessage, RKey: rk1, Audience: "staff", Record: rec("one")},
+		{Action: repo.ActionCreate, Collection: NSIDMessage, RKey: rk2, Audience: "staff", Record: rec("two")},
+	}))); err != nil {
+		t.Fatal(err)
+	}
+	upd := Write{Action: repo.ActionUpdate, Collection: NSIDMessage, RKey: rk1, Audience: "staff", Record: rec("one, edited")}
+	if _, err := c.Invoke(ctx, w.rq(dave.sess.Batch([]Write{upd}))); !errors.Is(err, ErrNotOwner) {
+		t.Fatalf("dave edited carol's private record: %v", err)
+	}
+	if _, err := c.Invoke(ctx, w.rq(carol.sess.Batch([]Write{upd}))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Invoke(ctx, w.rq(carol.sess.Batch([]Write{{Action: repo.ActionDelete, Collection: NSIDMessage, RKey: rk2, Audience: "staff"}}))); err != nil {
+		t.Fatal(err)
+	}
+	v := m(c.ReadAudience(ctx, w.rq(dave.sess.Read("staff")))).must(t)
+	if len(v.Records) != 1 || v.Records[0].RKey != rk1 {
+		t.Fatalf("after update and delete: %+v", v.Records)
+	}
+	if _, err := c.Invoke(ctx, w.rq(founder.sess.Moderate(NSIDMessage, rk1, "staff", "off topic"))); err != nil {
+		t.Fatal(err)
+	}
+	v = m(c.ReadAudience(ctx, w.rq(dave.sess.Read("staff")))).must(t)
+	if len(v.Records) != 0 {
+		t.Fatalf("after moderation: %+v", v.Records)
+	}
+	_, anchor, err := c.GetRecord(ctx, NSIDAudience, "staff")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a audienceRecord
+	if err := drisl.Unmarshal(anchor, &a); err != nil || a.Root != v.Root {
+		t.Fatalf("anchor %v, view root %v (%v)", a.Root, v.Root, err)
 	}
 }

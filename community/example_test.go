@@ -1,6 +1,7 @@
 package community_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"errors"
@@ -230,5 +231,51 @@ func ExampleVerifyBundle() {
 	fmt.Println(errors.Is(err, community.ErrBadBundle))
 	// Output:
 	// true /repo/create 1
+	// true
+}
+
+// Move a community to another host with the founders' recovery key, from a
+// backup of its repository, without the old host's help; members fetch
+// their re-issued chains and keep writing.
+func ExampleHost_Migrate() {
+	w := newExampleWorld()
+	defer w.close()
+	ctx := context.Background()
+	c, _ := w.create()
+	alice, _ := w.join(c, "alice")
+	req, _ := alice.Create("dev.townhall.chat.message", "3kabcdefghi22", chatMessage("before the move"))
+	if _, err := c.Invoke(ctx, req); err != nil {
+		fmt.Println(err)
+		return
+	}
+	var backup bytes.Buffer // a member's backup: the public CAR
+	if err := c.Export(ctx, &backup); err != nil {
+		fmt.Println(err)
+		return
+	}
+	w.host.Close() // the old host is gone
+
+	signing, _ := atcrypto.GeneratePrivateKeyP256()
+	rotation, _ := atcrypto.GeneratePrivateKeyP256()
+	newHost, _ := community.NewHost(ctx, community.HostOptions{
+		Store: repo.NewMemStore(), SigningKey: signing, RotationKey: rotation,
+		Endpoint: "https://new-host.example", ServiceDID: "did:web:new-host.example",
+		PLC: w.plc, Identity: w.ids,
+	})
+	defer newHost.Close()
+	moved, err := newHost.Migrate(ctx, c.DID(), community.MigrateOptions{Repo: &backup, RecoveryKey: w.recovery})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	data, _ := w.plc.Data(ctx, c.DID())
+	fmt.Println(data.PDSEndpoint())
+
+	alice.Membership, _ = moved.Membership(ctx, alice.Membership.SessionKey)
+	req, _ = alice.Create("dev.townhall.chat.message", "3kabcdefghi23", chatMessage("after the move"))
+	_, err = moved.Invoke(ctx, req)
+	fmt.Println(err == nil)
+	// Output:
+	// https://new-host.example
 	// true
 }

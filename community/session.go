@@ -150,6 +150,10 @@ func (s *Session) Private(audience, collection, rkey string, record any) (*Reque
 	return s.single(Write{Action: repo.ActionCreate, Collection: collection, RKey: rkey, Audience: audience, Record: record})
 }
 
+// Write signs a single write of any kind (public or private): a
+// /repo/create, /repo/update or /repo/delete.
+func (s *Session) Write(w Write) (*Request, error) { return s.single(w) }
+
 func (s *Session) single(w Write) (*Request, error) {
 	args, data, err := encodeWrite(w)
 	if err != nil {
