@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -51,11 +52,28 @@ func FuzzParseToken(f *testing.F) {
 }
 
 // FuzzPolicy evaluates an arbitrary DRISL policy against arbitrary DRISL
-// arguments: parsing and matching must never panic, and evaluation stays
-// within its step budget.
+// arguments: parsing and matching must never panic, an exceeded budget
+// must mean false, and a result reached within a budget must not change
+// with a larger one (the budget only ever cuts evaluation short).
 func FuzzPolicy(f *testing.F) {
 	for _, seed := range policySeeds(f) {
 		f.Add(seed[0], seed[1])
+	}
+	// Integers beyond int64, which only exact comparison orders correctly.
+	for _, seed := range [][2]any{
+		{[]any{[]any{">", ".n", float64(1 << 63)}, []any{"<", ".n", float64(1 << 64)}}, map[string]any{"n": uint64(math.MaxUint64)}},
+		{[]any{[]any{"==", ".n", drisl.NegInt(1 << 63)}, []any{"all", ".m", []any{"<", ".", int64(math.MinInt64)}}},
+			map[string]any{"n": drisl.NegInt(1 << 63), "m": map[string]any{"a": drisl.NegInt(0), "b": drisl.NegInt(7)}}},
+	} {
+		pb, err := drisl.Marshal(seed[0])
+		if err != nil {
+			f.Fatal(err)
+		}
+		ab, err := drisl.Marshal(seed[1])
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(pb, ab)
 	}
 	f.Fuzz(func(t *testing.T, pol, args []byte) {
 		var pv, av any
@@ -67,7 +85,16 @@ func FuzzPolicy(f *testing.F) {
 		if err != nil {
 			return
 		}
-		p.MatchLimit(av, 1<<16)
+		ok, exceeded := p.MatchLimit(av, 1<<12)
+		if exceeded && ok {
+			t.Fatal("matched although the budget was exceeded")
+		}
+		if !exceeded {
+			ok2, exceeded2 := p.MatchLimit(av, 1<<16)
+			if exceeded2 || ok2 != ok {
+				t.Fatalf("budget 1<<12: %v; budget 1<<16: %v (exceeded %v)", ok, ok2, exceeded2)
+			}
+		}
 		for _, s := range p.stmts {
 			if q, ok := s.(*quantStmt); ok {
 				q.sel.Select(av)
