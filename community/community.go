@@ -2,7 +2,6 @@ package community
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -376,4 +375,3 @@ func (c *Community) stop() {
 	<-c.done
 }
 
-var errClosed = errors.New("closed")
