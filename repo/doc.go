@@ -89,11 +89,17 @@
 // (one database/sql call per 64 blocks instead of one per block);
 // temp_store=MEMORY (the statement journal of multi-row upserts went to a
 // temporary file). Profiling the 54,930-message import showed 6.3 s of CPU
-// with the first schema (blocks keyed by CID; 45% in SQLite, much of it
-// random page writes and subjournal syscalls) and 3.0 s after the changes
-// above (47% in SQLite, 20% in building inversion blocks, the rest hashing
-// and encoding). On the shared, heavily loaded 2-core test machine that is
-// 19-27 s of wall time; see bench/README.md for medians.
+// with the first schema (blocks keyed by CID in a WITHOUT ROWID table; 45%
+// in SQLite, much of it random page writes and statement-journal syscalls)
+// and 3.0 s after the changes above; reloading the tree after each commit
+// and hashing each block once bring the median to 2.2-2.6 s of CPU (46% in
+// SQLite, 19% building inversion blocks, the rest MST edits, hashing and
+// encoding), 50 MiB peak RSS. Durable single-record commits are
+// fsync-bound: about 180-230 per second on the test machine's disk (4 ms
+// per synchronous 4 KiB write). A larger page size (16 KiB) and a larger
+// WAL checkpoint interval were measured and did not help. See
+// bench/README.md for the medians; the test machine was shared and loaded,
+// so wall times there are several times the CPU times.
 //
 // # CAR
 //
