@@ -374,4 +374,3 @@ func (c *Community) stop() {
 	c.stopOnce.Do(func() { close(c.quit) })
 	<-c.done
 }
-
