@@ -2,6 +2,8 @@ package mst
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/ipfs/go-cid"
@@ -45,4 +47,49 @@ func checkInvariants(t testing.TB, tr *Tree) {
 	if n != m {
 		t.Fatalf("reloaded tree has %d keys, tree has %d", n, m)
 	}
+}
+
+// collectNew indexes the in-memory nodes of a tree by CID.
+func collectNew(r ref, m map[string]*node) {
+	if r.n == nil {
+		return
+	}
+	m[r.n.cid.KeyString()] = r.n
+	collectNew(r.n.left, m)
+	for i := range r.n.entries {
+		collectNew(r.n.entries[i].right, m)
+	}
+}
+
+// recordingSource serves a tree's nodes, in memory or from its source, and
+// records every block read.
+type recordingSource struct {
+	tree *Tree
+	mem  map[string]*node
+	mu   sync.Mutex
+	read []Block
+	seen map[string]bool
+}
+
+func (r *recordingSource) GetBlock(ctx context.Context, c cid.Cid) ([]byte, error) {
+	var data []byte
+	if n, ok := r.mem[c.KeyString()]; ok {
+		data = appendNode(nil, n)
+	} else {
+		if r.tree.s.src == nil {
+			return nil, fmt.Errorf("%w: %s", ErrNotFound, c)
+		}
+		d, err := r.tree.s.src.GetBlock(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		data = d
+	}
+	r.mu.Lock()
+	if !r.seen[c.KeyString()] {
+		r.seen[c.KeyString()] = true
+		r.read = append(r.read, Block{CID: c, Data: data})
+	}
+	r.mu.Unlock()
+	return data, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sync"
 
 	"github.com/ipfs/go-cid"
 )
@@ -73,20 +72,27 @@ func VerifyProof(ctx context.Context, root cid.Cid, key string, blocks []Block) 
 // blocks, inverts the ops, and compares the result's Root with the
 // message's prevData.
 func Invert(ctx context.Context, after *Tree, ops []Op) (*Tree, error) {
-	ops, err := sortOps(ops)
-	if err != nil {
+	e := after.Edit()
+	if err := invertOps(ctx, e, ops); err != nil {
 		return nil, err
 	}
-	e := after.Edit()
+	return e.Tree(), nil
+}
+
+func invertOps(ctx context.Context, e *Editor, ops []Op) error {
+	ops, err := sortOps(ops)
+	if err != nil {
+		return err
+	}
 	for _, op := range ops {
 		got, found, err := e.Get(ctx, op.Key)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		switch {
 		case op.IsCreate(), op.IsUpdate():
 			if !found || got != op.New {
-				return nil, fmt.Errorf("%w: %s is %v, op says %s", ErrProof, op.Key, got, op.New)
+				return fmt.Errorf("%w: %s is %v, op says %s", ErrProof, op.Key, got, op.New)
 			}
 			if op.IsCreate() {
 				_, err = e.Delete(ctx, op.Key)
@@ -95,17 +101,17 @@ func Invert(ctx context.Context, after *Tree, ops []Op) (*Tree, error) {
 			}
 		case op.IsDelete():
 			if found {
-				return nil, fmt.Errorf("%w: %s is still present after its delete", ErrProof, op.Key)
+				return fmt.Errorf("%w: %s is still present after its delete", ErrProof, op.Key)
 			}
 			_, err = e.Put(ctx, op.Key, op.Old)
 		default:
-			return nil, fmt.Errorf("mst: op on %s has neither an old nor a new value", op.Key)
+			return fmt.Errorf("mst: op on %s has neither an old nor a new value", op.Key)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("mst: inverting op on %s: %w", op.Key, err)
+			return fmt.Errorf("mst: inverting op on %s: %w", op.Key, err)
 		}
 	}
-	return e.Tree(), nil
+	return nil
 }
 
 // sortOps returns ops in the order Invert applies them: by key. The result
@@ -147,70 +153,43 @@ func InversionBlocks(ctx context.Context, after *Tree, ops []Op) ([]Block, error
 	if err != nil {
 		return nil, err
 	}
-	rec := &recordingSource{tree: after, mem: map[string]*node{}, seen: map[string]bool{}}
-	collectNew(after.root, rec.mem)
-	partial := Load(rec, root)
-	if _, err := Invert(ctx, partial, ops); err != nil {
+	// Run the inversion and the covering reads on after itself, through a
+	// store that records the nodes of after they read (not the nodes the
+	// inversion creates). A consumer doing the same on the partial tree
+	// made of these blocks reads exactly these nodes.
+	var out []Block
+	seen := map[string]bool{}
+	var invTok *token
+	rs := &store{src: after.s.src, cache: after.s.cache, hashMu: after.s.hashMu}
+	rs.record = func(n *node) {
+		if invTok != nil && n.owner == invTok {
+			return
+		}
+		k := n.cid.KeyString()
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, Block{CID: n.cid, Data: appendNode(nil, n)})
+		}
+	}
+	rt := &Tree{s: rs, root: after.root, height: after.height}
+	e := rt.Edit()
+	invTok = e.tok
+	if err := invertOps(ctx, e, ops); err != nil {
 		return nil, err
 	}
 	for _, op := range ops {
-		if _, _, err := partial.Get(ctx, op.Key); err != nil {
+		if _, _, err := rt.Get(ctx, op.Key); err != nil {
 			return nil, err
 		}
 		for _, rev := range []bool{false, true} {
-			if _, err := partial.List(ctx, ListOptions{Cursor: op.Key, Limit: 1, Reverse: rev}); err != nil {
+			if _, err := rt.List(ctx, ListOptions{Cursor: op.Key, Limit: 1, Reverse: rev}); err != nil {
 				return nil, err
 			}
 		}
 	}
-	if len(rec.read) == 0 {
+	if len(out) == 0 {
 		// An empty after tree: its root was never read.
 		return []Block{{CID: root, Data: append([]byte(nil), emptyNodeBytes...)}}, nil
 	}
-	return rec.read, nil
-}
-
-// collectNew indexes the in-memory nodes of a tree by CID.
-func collectNew(r ref, m map[string]*node) {
-	if r.n == nil {
-		return
-	}
-	m[r.n.cid.KeyString()] = r.n
-	collectNew(r.n.left, m)
-	for i := range r.n.entries {
-		collectNew(r.n.entries[i].right, m)
-	}
-}
-
-// recordingSource serves a tree's nodes, in memory or from its source, and
-// records every block read.
-type recordingSource struct {
-	tree *Tree
-	mem  map[string]*node
-	mu   sync.Mutex
-	read []Block
-	seen map[string]bool
-}
-
-func (r *recordingSource) GetBlock(ctx context.Context, c cid.Cid) ([]byte, error) {
-	var data []byte
-	if n, ok := r.mem[c.KeyString()]; ok {
-		data = appendNode(nil, n)
-	} else {
-		if r.tree.s.src == nil {
-			return nil, fmt.Errorf("%w: %s", ErrNotFound, c)
-		}
-		d, err := r.tree.s.src.GetBlock(ctx, c)
-		if err != nil {
-			return nil, err
-		}
-		data = d
-	}
-	r.mu.Lock()
-	if !r.seen[c.KeyString()] {
-		r.seen[c.KeyString()] = true
-		r.read = append(r.read, Block{CID: c, Data: data})
-	}
-	r.mu.Unlock()
-	return data, nil
+	return out, nil
 }

@@ -26,7 +26,10 @@ type Options struct {
 type store struct {
 	src    BlockSource
 	cache  *nodeCache
-	hashMu sync.Mutex
+	hashMu *sync.Mutex
+	// record, if set, is told of every node an operation reads (see
+	// InversionBlocks).
+	record func(*node)
 }
 
 func (o Options) newStore(src BlockSource) *store {
@@ -34,7 +37,7 @@ func (o Options) newStore(src BlockSource) *store {
 	if n <= 0 {
 		n = DefaultCacheNodes
 	}
-	return &store{src: src, cache: newNodeCache(n)}
+	return &store{src: src, cache: newNodeCache(n), hashMu: new(sync.Mutex)}
 }
 
 // Tree is an immutable Merkle Search Tree. Put and Delete return new trees
@@ -80,6 +83,9 @@ func (o Options) Empty(src BlockSource) *Tree {
 // key strictly between lo and hi.
 func (s *store) load(ctx context.Context, r ref, h int, lo, hi string) (*node, error) {
 	if r.n != nil {
+		if s.record != nil {
+			s.record(r.n)
+		}
 		return r.n, nil
 	}
 	k := r.cid.KeyString()
@@ -111,6 +117,9 @@ func (s *store) load(ctx context.Context, r ref, h int, lo, hi string) (*node, e
 		if h <= 0 {
 			return nil, nodeErr(r.cid, RuleLeafChild, -1, "node on layer 0 has a left child")
 		}
+		if s.record != nil {
+			s.record(n)
+		}
 		return n, nil
 	}
 	if n.height != h {
@@ -122,6 +131,9 @@ func (s *store) load(ctx context.Context, r ref, h int, lo, hi string) (*node, e
 	if last := n.entries[len(n.entries)-1].key; last >= hi {
 		return nil, nodeErr(r.cid, RuleChildSide, len(n.entries)-1, "key %q is not below %q", last, hi)
 	}
+	if s.record != nil {
+		s.record(n)
+	}
 	return n, nil
 }
 
@@ -131,6 +143,9 @@ func (s *store) rootNode(ctx context.Context, r ref, height int) (*node, int, er
 		return nil, 0, nil
 	}
 	if r.n != nil {
+		if s.record != nil {
+			s.record(r.n)
+		}
 		return r.n, height, nil
 	}
 	// The root's layer is that of its keys; a root without keys is either
@@ -149,6 +164,9 @@ func (s *store) rootNode(ctx context.Context, r ref, height int) (*node, int, er
 			return nil, 0, nil
 		}
 		return nil, 0, nodeErr(r.cid, RuleUntrimmedRoot, -1, "root has no entries, only a left child")
+	}
+	if s.record != nil {
+		s.record(n)
 	}
 	return n, n.height, nil
 }
