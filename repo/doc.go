@@ -31,7 +31,11 @@
 // Sync: every commit appends a #commit event (ops with prev CIDs, prevData,
 // a CAR of the commit, new records, new MST nodes and the blocks needed to
 // invert the ops) to the store's event log, in the same transaction; Import
-// and EmitSync append a #sync event (VerifySyncEvent checks one). ReadEvents
+// and EmitSync append a #sync event (VerifySyncEvent checks one). A commit
+// too large for a #commit event (over MaxEventOps = 200 ops or
+// MaxEventBlocksBytes = 2,000,000 bytes of blocks, the lexicon's limits) is
+// announced by a #sync event instead, as sync 1.1 prescribes in place of
+// the deprecated tooBig flag; consumers then fetch the repository. ReadEvents
 // reads the log from a cursor; Event.Frame gives the WebSocket frame.
 // VerifyCommitEvent is the consumer side: CAR well-formed and rooted at the
 // commit, commit for the event's repo and rev, signature, rev after the

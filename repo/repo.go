@@ -214,10 +214,20 @@ type CommitResult struct {
 	Commit  cid.Cid
 	Rev     string
 	Data    cid.Cid // MST root
-	Seq     int64   // sequence number of the #commit event
+	Seq     int64   // sequence number of the event
 	Results []WriteResult
-	Event   *CommitEvent
+	// Event is the #commit event, or nil when the commit was too large for
+	// one (more than MaxEventOps ops or MaxEventBlocksBytes of blocks) and
+	// Sync, a #sync event, announces it instead.
+	Event *CommitEvent
+	Sync  *SyncEvent
 }
+
+// Limits of one #commit event (com.atproto.sync.subscribeRepos#commit).
+const (
+	MaxEventOps         = 200
+	MaxEventBlocksBytes = 2_000_000
+)
 
 // Apply turns a batch of writes into one signed commit, atomically: either
 // every write lands in one new commit, or the store is unchanged.
@@ -389,8 +399,11 @@ func (r *Repo) tryCommit(ctx context.Context, preps []prepared, create bool) (*C
 	if err != nil {
 		return nil, err
 	}
+	// A commit with more ops than a #commit event may carry is announced
+	// with a #sync event instead (sync 1.1 replaced tooBig with #sync).
+	asSync := len(mops) > MaxEventOps
 	var inv []mst.Block
-	if len(mops) > 0 {
+	if len(mops) > 0 && !asSync {
 		if inv, err = mst.InversionBlocks(ctx, tree, mops); err != nil {
 			return nil, err
 		}
@@ -415,41 +428,61 @@ func (r *Repo) tryCommit(ctx context.Context, preps []prepared, create bool) (*C
 	w.Blocks = append(w.Blocks, Block{CID: ccid, Data: cdata})
 	w.Head = Head{DID: r.did, Commit: ccid, Rev: rev, Data: root}
 
-	// The #commit event carries the commit, the new records and nodes, and
-	// the inversion blocks, each once.
-	evBlocks := make([]Block, 0, len(w.Blocks)+len(inv))
-	evBlocks = append(evBlocks, Block{CID: ccid, Data: cdata})
-	have := make(map[cid.Cid]bool, len(w.Blocks)+len(inv))
-	have[ccid] = true
-	for _, b := range w.Blocks[:len(w.Blocks)-1] {
-		if !have[b.CID] {
-			have[b.CID] = true
-			evBlocks = append(evBlocks, b)
+	var ev *CommitEvent
+	var sev *SyncEvent
+	evTime := r.now().UTC().Format("2006-01-02T15:04:05.000Z")
+	if !asSync {
+		// The #commit event carries the commit, the new records and nodes,
+		// and the inversion blocks, each once.
+		evBlocks := make([]Block, 0, len(w.Blocks)+len(inv))
+		evBlocks = append(evBlocks, Block{CID: ccid, Data: cdata})
+		have := make(map[cid.Cid]bool, len(w.Blocks)+len(inv))
+		have[ccid] = true
+		for _, b := range w.Blocks[:len(w.Blocks)-1] {
+			if !have[b.CID] {
+				have[b.CID] = true
+				evBlocks = append(evBlocks, b)
+			}
+		}
+		for _, b := range inv {
+			if !have[b.CID] {
+				have[b.CID] = true
+				evBlocks = append(evBlocks, Block{CID: b.CID, Data: b.Data})
+			}
+		}
+		car, err := carBytes(ccid, evBlocks)
+		if err != nil {
+			return nil, err
+		}
+		if len(car) > MaxEventBlocksBytes {
+			asSync = true
+		} else {
+			ev = &CommitEvent{Repo: r.did, Commit: ccid, Rev: rev, Blocks: car, Ops: ops, Blobs: []cid.Cid{}, Time: evTime}
+			if !create {
+				since := r.head.Rev
+				ev.Since = &since
+				pd := r.head.Data
+				ev.PrevData = &pd
+			}
+			evData, err := drisl.Marshal(ev)
+			if err != nil {
+				return nil, err
+			}
+			w.Events = []StoredEvent{{Kind: KindCommit, Data: evData}}
 		}
 	}
-	for _, b := range inv {
-		if !have[b.CID] {
-			have[b.CID] = true
-			evBlocks = append(evBlocks, Block{CID: b.CID, Data: b.Data})
+	if asSync {
+		car, err := carBytes(ccid, []Block{{CID: ccid, Data: cdata}})
+		if err != nil {
+			return nil, err
 		}
+		sev = &SyncEvent{DID: r.did, Blocks: car, Rev: rev, Time: evTime}
+		evData, err := drisl.Marshal(sev)
+		if err != nil {
+			return nil, err
+		}
+		w.Events = []StoredEvent{{Kind: KindSync, Data: evData}}
 	}
-	car, err := carBytes(ccid, evBlocks)
-	if err != nil {
-		return nil, err
-	}
-	ev := &CommitEvent{Repo: r.did, Commit: ccid, Rev: rev, Blocks: car, Ops: ops, Blobs: []cid.Cid{},
-		Time: r.now().UTC().Format("2006-01-02T15:04:05.000Z")}
-	if !create {
-		since := r.head.Rev
-		ev.Since = &since
-		pd := r.head.Data
-		ev.PrevData = &pd
-	}
-	evData, err := drisl.Marshal(ev)
-	if err != nil {
-		return nil, err
-	}
-	w.Events = []StoredEvent{{Kind: KindCommit, Data: evData}}
 	if create {
 		w.Expect = cid.Undef
 	}
@@ -457,11 +490,15 @@ func (r *Repo) tryCommit(ctx context.Context, preps []prepared, create bool) (*C
 	if err != nil {
 		return nil, err
 	}
-	ev.Seq = seq
+	if ev != nil {
+		ev.Seq = seq
+	} else {
+		sev.Seq = seq
+	}
 	r.head = w.Head
 	// Continue from the stored tree rather than from tree, whose in-memory
 	// nodes would grow with every commit; the new nodes stay at hand.
 	r.src.setRecent(nodes)
 	r.tree = mst.Options{CacheNodes: r.opts.CacheNodes}.Load(r.src, root)
-	return &CommitResult{Commit: ccid, Rev: rev, Data: root, Seq: seq, Results: results, Event: ev}, nil
+	return &CommitResult{Commit: ccid, Rev: rev, Data: root, Seq: seq, Results: results, Event: ev, Sync: sev}, nil
 }

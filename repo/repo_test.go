@@ -603,13 +603,37 @@ func TestLargeMixedBatchesIndigo(t *testing.T) {
 	if err != nil || len(evs) != 5 {
 		t.Fatalf("%d events, %v", len(evs), err)
 	}
+	// The 400-op commit exceeds the 200 ops of a #commit: it is a #sync.
+	if evs[1].Sync == nil || evs[1].Commit != nil {
+		t.Fatal("the 400-op commit is not announced by #sync")
+	}
 	var st *SyncState
 	for i, ev := range evs {
+		if ev.Sync != nil {
+			if st, err = VerifySyncEvent(ctx, ev.Sync, pub); err != nil {
+				t.Fatalf("event %d: %v", i, err)
+			}
+			continue
+		}
+		if len(ev.Commit.Ops) > MaxEventOps {
+			t.Fatalf("event %d has %d ops", i, len(ev.Commit.Ops))
+		}
 		if _, err := indigorepo.VerifyCommitMessage(ctx, toIndigo(t, ev.Commit)); err != nil {
 			t.Fatalf("indigo rejects event %d: %v", i, err)
 		}
 		if st, err = VerifyCommitEvent(ctx, ev.Commit, CommitCheckOptions{Key: pub, Known: st}); err != nil {
 			t.Fatalf("event %d: %v", i, err)
 		}
+	}
+	if st.Commit != r.Head().Commit {
+		t.Fatal("log does not end at the head")
+	}
+	// A consumer refuses an oversized #commit.
+	big := *evs[2].Commit
+	for len(big.Ops) <= MaxEventOps {
+		big.Ops = append(big.Ops, big.Ops...)
+	}
+	if _, err := VerifyCommitEvent(ctx, &big, CommitCheckOptions{Key: pub}); !errors.Is(err, ErrBadEvent) {
+		t.Fatalf("oversized event: %v", err)
 	}
 }

@@ -72,6 +72,9 @@ func VerifyCommitEvent(ctx context.Context, ev *CommitEvent, opts CommitCheckOpt
 			return nil, verr(ErrBadEvent, cid.Undef, "time", err)
 		}
 	}
+	if len(ev.Ops) > MaxEventOps || len(ev.Blocks) > MaxEventBlocksBytes {
+		return nil, verr(ErrBadEvent, cid.Undef, "event exceeds the #commit limits (200 ops, 2,000,000 bytes of blocks)", nil)
+	}
 	if opts.Known != nil {
 		if opts.Known.DID != "" && opts.Known.DID != ev.Repo {
 			return nil, verr(ErrBadEvent, cid.Undef, "event for "+ev.Repo+", state for "+opts.Known.DID, nil)
