@@ -2,12 +2,14 @@ package community
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
 	"github.com/ipfs/go-cid"
@@ -29,6 +31,7 @@ type Community struct {
 	validator *ucan.Validator
 	proofs    *ucan.MemoryProofStore
 	revoked   *ucan.MemoryRevocationStore
+	replay    *ucan.MemoryReplayGuard
 
 	mu        sync.RWMutex
 	bindings  map[string]string // session key DID -> member DID
@@ -98,11 +101,12 @@ func (h *Host) start(ctx context.Context, r *repo.Repo) (*Community, error) {
 	if err := c.setKey(h.pubKey); err != nil {
 		return nil, err
 	}
+	c.replay = ucan.NewMemoryReplayGuard(ucan.MemoryReplayGuardOptions{Now: h.opts.Clock})
 	c.validator = ucan.NewValidator(ucan.ValidatorOptions{
 		Resolver:    communityResolver{c},
 		Proofs:      c.proofs,
 		Revocations: c.revoked,
-		Replay:      ucan.NewMemoryReplayGuard(ucan.MemoryReplayGuardOptions{Now: h.opts.Clock}),
+		Replay:      c.replay,
 		Now:         h.opts.Clock,
 	})
 	if err := c.load(ctx); err != nil {
@@ -175,14 +179,51 @@ func (c *Community) load(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Invocations committed within the last MaxInvocationTTL may still be
+	// unexpired: the replay guard learns them again from their receipts.
+	ttl := c.host.limits.MaxInvocationTTL
+	now := c.host.now()
+	learn := func(data []byte) error {
+		var r Receipt
+		if err := drisl.Unmarshal(data, &r); err != nil {
+			return err
+		}
+		at, err := time.Parse(time.RFC3339, r.CreatedAt)
+		if err != nil || at.Add(ttl).Before(now) {
+			return nil
+		}
+		if err := c.replay.Record(ctx, r.InvocationCID, at.Add(ttl)); err != nil && !errors.Is(err, ucan.ErrReplayed) {
+			return err
+		}
+		return nil
+	}
+	err = c.eachRecord(ctx, NSIDReceipt, func(rkey string, data []byte) error { return learn(data) })
+	if err != nil {
+		return err
+	}
 	src := privateSource{c.host.private, c.did}
 	return c.eachRecord(ctx, NSIDAudience, func(rkey string, data []byte) error {
 		var a audienceRecord
 		if err := drisl.Unmarshal(data, &a); err != nil {
 			return err
 		}
-		c.audiences[a.Name] = &audience{name: a.Name, root: a.Root, readers: a.Readers,
-			tree: mst.Options{}.Load(src, a.Root)}
+		t := mst.Options{}.Load(src, a.Root)
+		c.audiences[a.Name] = &audience{name: a.Name, root: a.Root, readers: a.Readers, tree: t}
+		// The private receipts teach the replay guard too. An audience
+		// whose blocks did not migrate is skipped (its writes fail anyway).
+		ents, err := t.List(ctx, mst.ListOptions{Prefix: NSIDReceipt + "/"})
+		if err != nil {
+			return nil
+		}
+		for _, e := range ents {
+			data, err := src.GetBlock(ctx, e.Value)
+			if err != nil {
+				return nil
+			}
+			if err := learn(data); err != nil {
+				return err
+			}
+		}
 		return nil
 	})
 }

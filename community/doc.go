@@ -176,11 +176,13 @@
 //
 // # Limits
 //
-// The replay guard and the revocation set are in memory; revocations are
-// rebuilt from the repo on Open, the replay guard is not, which is why
-// invocations must expire within Limits.MaxInvocationTTL: after a restart
-// an invocation could be replayed only within that window (and only its
-// exact write, which then fails on existence for creates). Service-auth JWTs
+// The replay guard and the revocation set are in memory and rebuilt on
+// Open: revocations from their records, the replay guard from the receipts
+// (public and private) written within the last Limits.MaxInvocationTTL,
+// which is why invocations must expire within that window. A receipt keeps
+// only the latest write of its path, so after a restart an earlier,
+// superseded invocation of the same path (an older update) could be
+// replayed until it expires; creates then fail on existence. Service-auth JWTs
 // are checked by indigo against the real time, not HostOptions.Clock, and
 // indigo does not check their jti for reuse (the join proof binds one JWT to
 // one session key; a re-join with another key needs a new proof). Grants

@@ -47,6 +47,10 @@ func TestReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	rk := newTID()
+	before := w.rq(alice.sess.Create(NSIDMessage, newTID(), message("before restart")))
+	if _, err := c.Invoke(ctx, before); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := c.Invoke(ctx, w.rq(alice.sess.Create(NSIDMessage, rk, message("before restart")))); err != nil {
 		t.Fatal(err)
 	}
@@ -62,6 +66,10 @@ func TestReopen(t *testing.T) {
 	c2, err := h2.Open(ctx, did)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The replay guard is rebuilt from the receipts of the last TTL.
+	if _, err := c2.Invoke(ctx, before); !errors.Is(err, ucan.ErrReplayed) {
+		t.Fatalf("replay after restart: %v", err)
 	}
 	if _, err := c2.Invoke(ctx, w.rq(alice.sess.Update(NSIDMessage, rk, message("after restart")))); err != nil {
 		t.Fatal(err)
