@@ -39,8 +39,29 @@ func TestInteropLexiconValid(t *testing.T) {
 		t.Fatalf("%d fixtures, want 3", len(fx))
 	}
 	for _, f := range fx {
-		if _, err := ParseSchema(f.Lexicon); err != nil {
+		sf, err := ParseSchema(f.Lexicon)
+		if err != nil {
 			t.Errorf("%s: %v", f.Name, err)
+			continue
+		}
+		// Each vector is self-contained: every definition must also
+		// compile, and the parsed file must say what the JSON says.
+		var raw struct {
+			ID   string                     `json:"id"`
+			Defs map[string]json.RawMessage `json:"defs"`
+		}
+		if err := json.Unmarshal(f.Lexicon, &raw); err != nil {
+			t.Fatal(err)
+		}
+		if sf.ID != raw.ID || len(sf.Defs) != len(raw.Defs) {
+			t.Errorf("%s: parsed %s with %d definitions, want %s with %d", f.Name, sf.ID, len(sf.Defs), raw.ID, len(raw.Defs))
+		}
+		cat := NewCatalog(CatalogOptions{})
+		if err := cat.Add(sf); err != nil {
+			t.Fatal(err)
+		}
+		if err := cat.CheckRefs(context.Background()); err != nil {
+			t.Errorf("%s: CheckRefs: %v", f.Name, err)
 		}
 	}
 }
