@@ -136,7 +136,7 @@ func (v *Validator) Revoke(ctx context.Context, token []byte, attached ...[]byte
 		return nil, err
 	}
 	if err := v.opts.Revocations.AddRevocation(ctx, r.Delegation, r.Invocation.CID()); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("ucan: recording the revocation of %s: %w", r.Delegation, err)
 	}
 	return r, nil
 }

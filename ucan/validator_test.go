@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"strings"
 	"testing"
 	"time"
 
@@ -785,5 +786,25 @@ func TestReplayGuardEarliest(t *testing.T) {
 	}
 	if err := g.Record(ctx, c(2), time.Time{}); !errors.Is(err, ErrReplayed) {
 		t.Fatalf("never-expiring entry forgotten: %v", err)
+	}
+}
+
+// failingRevocations is a RevocationStore whose writes fail.
+type failingRevocations struct{ *MemoryRevocationStore }
+
+var errStoreDown = errors.New("store down")
+
+func (failingRevocations) AddRevocation(context.Context, cid.Cid, cid.Cid) error { return errStoreDown }
+
+func TestRevokeStoreError(t *testing.T) {
+	w := newWorld(t, Ed25519, 1, "/repo")
+	v := w.validator(ValidatorOptions{Revocations: failingRevocations{NewMemoryRevocationStore()}})
+	rev, err := NewRevocation(w.signer[0], w.chain, RevocationFields{NoExpiration: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = v.Revoke(ctx, rev.Bytes())
+	if !errors.Is(err, errStoreDown) || !strings.HasPrefix(err.Error(), "ucan: ") || !strings.Contains(err.Error(), w.chain[0].CID().String()) {
+		t.Fatalf("store failure: %v, want it wrapped with the package prefix and the delegation", err)
 	}
 }
