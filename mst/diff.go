@@ -258,3 +258,41 @@ func (t *Tree) WriteBlocks(ctx context.Context, sink BlockSink, base *Tree) (cid
 	}
 	return t.Root(ctx)
 }
+
+// Stored returns a tree equal to t that keeps none of t's new nodes in
+// memory: they move to the node cache, as if read from t's BlockSource, and
+// are read from it again once evicted. Call it after the blocks of
+// NewBlocks are in that BlockSource (after the commit that wrote them), so
+// that a tree held for a long time and changed by many commits does not
+// keep every node it ever created. It walks only the in-memory nodes.
+func (t *Tree) Stored(ctx context.Context) (*Tree, error) {
+	root, err := t.Root(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if t.root.n == nil { // loaded or empty: nothing in memory
+		return t, nil
+	}
+	var move func(n *node)
+	move = func(n *node) {
+		m := &node{left: ref{cid: n.left.id()}, cid: n.cid, height: n.height}
+		m.entries = make([]entry, len(n.entries))
+		for i, e := range n.entries {
+			m.entries[i] = entry{key: e.key, val: e.val, right: ref{cid: e.right.id()}}
+		}
+		if len(m.entries) == 0 {
+			m.height = -1
+		}
+		t.s.cache.add(n.cid.KeyString(), m)
+		if c := n.left.n; c != nil {
+			move(c)
+		}
+		for i := range n.entries {
+			if c := n.entries[i].right.n; c != nil {
+				move(c)
+			}
+		}
+	}
+	move(t.root.n)
+	return &Tree{s: t.s, root: ref{cid: root}}, nil
+}

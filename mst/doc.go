@@ -78,7 +78,7 @@
 //
 // A tree is safe for concurrent use; an Editor is not. Root hashes new nodes
 // under a lock shared by the trees derived from one Load or Empty call.
-// Memory is bounded by the cache plus the new, unwritten nodes of the trees
-// a caller holds: reload a tree from its root after writing its blocks to
-// drop them. Keys are Go strings compared bytewise, as the spec orders them.
+// Memory is bounded by the cache plus the new nodes of the trees a caller
+// holds: once their blocks are stored, Stored returns the same tree without
+// them (they move to the cache), so a long-lived tree stays small. Keys are Go strings compared bytewise, as the spec orders them.
 package mst

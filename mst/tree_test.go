@@ -476,3 +476,46 @@ func TestWalkBlocks(t *testing.T) {
 		t.Fatalf("empty tree: %d blocks, %v", n, err)
 	}
 }
+
+func TestStored(t *testing.T) {
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(19, 20))
+	var mb MemBlocks
+	tr := Empty(&mb)
+	m := map[string]cid.Cid{}
+	for round := range 20 {
+		base := tr
+		e := tr.Edit()
+		for range 50 {
+			k, v := randomKey(r), randomValue(r)
+			e.Put(ctx, k, v)
+			m[k] = v
+		}
+		next := e.Tree()
+		if _, err := next.WriteBlocks(ctx, &mb, base); err != nil {
+			t.Fatal(err)
+		}
+		want := mustRoot(t, next)
+		var err error
+		if tr, err = next.Stored(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if tr.root.n != nil || mustRoot(t, tr) != want {
+			t.Fatalf("round %d: Stored tree holds memory or changed root", round)
+		}
+	}
+	// Everything reads back through cache and store, strictly checked.
+	n := 0
+	if err := tr.Walk(ctx, func(k string, v cid.Cid) error {
+		if m[k] != v {
+			return errors.New("wrong value")
+		}
+		n++
+		return nil
+	}); err != nil || n != len(m) {
+		t.Fatalf("%v, %d keys of %d", err, n, len(m))
+	}
+	if err := Load(&mb, mustRoot(t, tr)).Walk(ctx, func(string, cid.Cid) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+}
