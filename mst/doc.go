@@ -42,8 +42,10 @@
 // subtrees whose CIDs differ. Proving: Prove returns the nodes on the path
 // to a key and VerifyProof checks them against a root, proving a value or an
 // absence. Sync 1.1: InversionBlocks returns the blocks a #commit message
-// must carry for a batch of ops, and Invert applies the ops backwards on the
-// partial tree those blocks form, giving the previous root.
+// must carry for a batch of ops (the reference's covering proofs: the paths
+// to each key and to its neighbours, plus every node the inversion reads),
+// and Invert applies the ops backwards on the partial tree those blocks
+// form, giving the previous root. Both match the interop fixtures exactly.
 //
 // # Keys
 //
@@ -80,5 +82,9 @@
 // under a lock shared by the trees derived from one Load or Empty call.
 // Memory is bounded by the cache plus the new nodes of the trees a caller
 // holds: once their blocks are stored, Stored returns the same tree without
-// them (they move to the cache), so a long-lived tree stays small. Keys are Go strings compared bytewise, as the spec orders them.
+// them (they move to the cache), so a long-lived tree stays small. Keys are
+// Go strings compared bytewise, as the spec orders them. Nodes larger than
+// MaxNodeBytes (8 MiB) are rejected. Every node read is hash-checked and
+// every key's layer recomputed, so a first (cold) read costs two SHA-256
+// passes; the cache makes later reads free of both.
 package mst
