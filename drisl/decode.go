@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"reflect"
-	"unicode/utf8"
 
 	"github.com/ipfs/go-cid"
 )
@@ -205,7 +204,7 @@ func (d *decodeState) text(n uint64, start int) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !utf8.Valid(b) {
+	if !validUTF8(b) {
 		return nil, d.fail(RuleUTF8, start, "")
 	}
 	return b, nil

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"unicode/utf8"
 
 	"github.com/ipfs/go-cid"
 )
@@ -163,7 +162,7 @@ func (e *encodeState) float(f float64) error {
 }
 
 func (e *encodeState) str(s string) error {
-	if !utf8.ValidString(s) {
+	if !validUTF8String(s) {
 		return &EncodeError{Rule: RuleUTF8}
 	}
 	e.head(3, uint64(len(s)))
