@@ -1,12 +1,46 @@
 // Command townhall inspects, verifies and operates atproto community repos
 // from a terminal: DRISL and JSON, CAR files, MSTs, UCAN tokens, did:plc
-// operations and audit logs, lexicon validation, and keys.
+// operations and audit logs, lexicon validation, and keys; and it hosts
+// communities and acts in them as a member.
 //
 // Usage:
 //
 //	townhall <command> <subcommand> [flags] [args]
 //
 // Run `townhall help` for the list. Every read command takes --json.
+//
+// # Communities
+//
+// account and community keep a host's state in a home directory, so that a
+// sequence of calls works offline: --home DIR, else $TOWNHALL_HOME, else
+// ~/.townhall. It holds the host's SQLite store (repo.db, private.db), a
+// local did:plc directory (plc.db: plc's embeddable directory, called in
+// process), the host's keys (host-signing.key, host-rotation.key) and the
+// local test PDS's accounts (accounts.json, accounts/NAME.key), keys with
+// mode 0600, and the list of communities held (communities). Members sign
+// with session key files made by 'townhall key gen'.
+//
+//	townhall account create NAME                      a local PDS account (did:plc, key)
+//	townhall account token NAME --aud DID [--ttl D]    a service-auth JWT from it
+//	townhall community create --name N --account A --key K --recovery R [--role-def NAME=COLL,...[@AUD]] [--join-role R]
+//	townhall community join --account A --key K [--invite F | --service-auth JWT]
+//	townhall community grant --key MOD --to did:key:... --member DID --role R -o INVITE
+//	townhall community revoke --key MOD (--session did:key:... | --delegation CID)
+//	townhall community ban --key MOD --member DID
+//	townhall community write --key K --collection NSID [--rkey K] [--update | --delete] < record.json
+//	townhall community list --collection NSID | get --collection NSID --rkey K | info
+//	townhall community did-doc | audit-log
+//	townhall community export -o F.car [--audit-log F.json]
+//	townhall community import F.car --audit-log F.json --recovery KEY   (a migration to this home's host)
+//	townhall community prove | bundle --collection NSID --rkey K -o F
+//	townhall verify record F.car --collection NSID --rkey K (--did-doc F | --key K --did DID)
+//	townhall verify bundle F (--did-doc F | --key K) [--audit-log F]
+//
+// Every community subcommand takes --community DID (default: the only
+// community in the home). A real PDS and plc.directory are not reached:
+// the accounts are local, and so is the directory (an import loads the
+// DID's audit log into it first, where a real host would read
+// plc.directory).
 //
 // Exit codes, which scripts can rely on:
 //
@@ -78,6 +112,9 @@ func commands() []command {
 		{"ucan", "inspect a UCAN delegation or invocation token", runUCAN},
 		{"plc", "inspect a did:plc operation, or validate an audit log", runPLC},
 		{"lexicon", "validate a record against a directory of lexicon schemas", runLexicon},
+		{"account", "local test PDS accounts (create, token, list) that members join with", runAccount},
+		{"community", "host and act in communities: create, join, grant, revoke, ban, write, list, get, info,\n            did-doc, audit-log, export, import, prove, bundle", runCommunity},
+		{"verify", "verify a record proof or an authorship bundle against a DID document or key", runVerify},
 	}
 }
 
@@ -123,8 +160,9 @@ func printHelp(w io.Writer) {
 	fmt.Fprintln(w, "\nusage: townhall <command> <subcommand> [flags] [args]")
 	fmt.Fprintln(w, "\ncommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
+	fmt.Fprintln(w, homeHelp)
 	fmt.Fprintln(w, "\nexit codes: 0 ok, 1 invalid input, 2 usage error, 3 I/O error")
 }
 
