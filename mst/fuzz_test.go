@@ -135,6 +135,24 @@ func FuzzOps(f *testing.F) {
 		if mustRoot(t, tr) != mustRoot(t, want) {
 			t.Fatal("root differs from a tree built from scratch")
 		}
+		// The same sequence through one Editor (bulk mode on an empty tree,
+		// in place after a Tree call halfway).
+		e := Empty(nil).Edit()
+		for i := 0; i+1 < len(data); i += 2 {
+			op, arg := data[i], data[i+1]
+			k := fuzzKeys[int(arg)%len(fuzzKeys)]
+			if op%4 == 3 {
+				e.Delete(ctx, k)
+			} else {
+				e.Put(ctx, k, testCID(string([]byte{op, arg})))
+			}
+			if i == len(data)/4*2 {
+				e.Tree()
+			}
+		}
+		if mustRoot(t, e.Tree()) != mustRoot(t, want) {
+			t.Fatal("Editor root differs from a tree built from scratch")
+		}
 		checkInvariants(t, tr)
 	})
 }
