@@ -95,6 +95,9 @@ func (h *Host) Create(ctx context.Context, opts CreateOptions) (*Community, erro
 		if !audienceName.MatchString(r.Name) {
 			return nil, errf(ErrBadRequest, -1, nil, "role name %q", r.Name)
 		}
+		if len(roleDelegations(r, "")) == 0 {
+			return nil, errf(ErrBadRequest, -1, nil, "role %q grants nothing", r.Name)
+		}
 		roles[r.Name] = r
 	}
 	if opts.JoinRole != "" {
@@ -130,9 +133,6 @@ func (h *Host) Create(ctx context.Context, opts CreateOptions) (*Community, erro
 			Moderator: role.Moderator, CreatedAt: now}
 		for _, s := range roleDelegations(role, did) {
 			rr.Commands = append(rr.Commands, s.cmd)
-		}
-		if len(rr.Commands) == 0 {
-			return nil, errf(ErrBadRequest, -1, nil, "role %q grants nothing", role.Name)
 		}
 		ops = append(ops, op{action: repo.ActionCreate, collection: NSIDRole, rkey: role.Name, value: rr})
 	}
