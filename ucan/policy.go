@@ -14,10 +14,16 @@ import (
 )
 
 // DefaultMaxPolicySteps bounds the work of one policy evaluation (selector
-// segments, statements, compared values, and one step per entry of every
-// map whose values are iterated). Nested quantifiers over large arguments
-// would otherwise cost the product of their sizes.
+// segments, statements, compared values, one step per entry of every map
+// whose values are iterated, and for a like statement one step per 256
+// units of string length times the length of its unanchored literal parts,
+// plus one). Nested quantifiers over large arguments would otherwise cost
+// the product of their sizes.
 const DefaultMaxPolicySteps = 1 << 20
+
+// likeWorkPerStep is the work of a like statement (bytes of string times
+// its cost factor) per evaluation step.
+const likeWorkPerStep = 256
 
 // maxPolicyDepth bounds the nesting of statements; a top-level statement
 // is at depth 1.
@@ -170,6 +176,7 @@ type cmpStmt struct {
 type likeStmt struct {
 	sel   Selector
 	parts []string // literal parts between unescaped '*'
+	cost  int      // work per byte of string matched: 1 + len of the unanchored parts
 }
 
 type connStmt struct {
@@ -250,7 +257,13 @@ func parseStatement(v any, depth int) (statement, error) {
 		if !ok {
 			return nil, fmt.Errorf("like pattern is not a string")
 		}
-		return &likeStmt{sel: s, parts: splitGlob(pat)}, nil
+		like := &likeStmt{sel: s, parts: splitGlob(pat), cost: 1}
+		if n := len(like.parts); n > 2 {
+			for _, p := range like.parts[1 : n-1] {
+				like.cost += len(p)
+			}
+		}
+		return like, nil
 	case "and", "or":
 		if err := want(2); err != nil {
 			return nil, err
@@ -362,6 +375,12 @@ func (l *likeStmt) eval(st *evalState, v any) bool {
 	}
 	s, ok := x.(string)
 	if !ok {
+		return false
+	}
+	// A few bytes of pattern can scan a long string, and each unanchored
+	// part can cost its length per byte of string (strings.Index): pay for
+	// that work.
+	if !st.charge(len(s) * l.cost / likeWorkPerStep) {
 		return false
 	}
 	return matchGlob(l.parts, s)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/townhall-dev/townhall/drisl"
@@ -320,5 +321,49 @@ func TestCompareNumbersExact(t *testing.T) {
 		if ok != c.ok || (ok && got != c.want) {
 			t.Errorf("compare(%v %T, %v %T) = %d %v, want %d %v", c.a, c.a, c.b, c.b, got, ok, c.want, c.ok)
 		}
+	}
+}
+
+func TestPolicyBudgetCountsBytes(t *testing.T) {
+	// A member may attenuate with any policy and invoke with any args: a
+	// few bytes of "like" statement scan a string of the invoker's choice.
+	// 5000 statements (under 64 KiB of delegation) each scanning a 60 KB
+	// string must not fit in the default budget, as if each were one step.
+	args := map[string]any{"s": strings.Repeat("a", 60_000)}
+	stmt := []any{"like", ".s", "*b*"}
+	pol := make([]any, 5000)
+	for i := range pol {
+		pol[i] = []any{"not", stmt}
+	}
+	p, err := ParsePolicy(pol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, exceeded := p.MatchLimit(args, DefaultMaxPolicySteps); !exceeded {
+		t.Error("5000 scans of 60 KB fit in the default budget")
+	}
+	if ok, exceeded := p.MatchLimit(map[string]any{"s": "abc"}, DefaultMaxPolicySteps); ok || exceeded {
+		t.Errorf("short string: ok %v exceeded %v", ok, exceeded)
+	}
+	one, err := ParsePolicy(pol[:1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, exceeded := one.MatchLimit(args, DefaultMaxPolicySteps); !ok || exceeded {
+		t.Errorf("one scan: ok %v exceeded %v", ok, exceeded)
+	}
+	// strings.Index costs up to the length of the searched part per byte:
+	// a 64-byte part on a 60 KB string of near-misses is 64 times the
+	// work of "*b*", and 100 such statements must not fit either.
+	long := []any{"like", ".s", "*" + strings.Repeat("a", 63) + "b*"}
+	pol = make([]any, 100)
+	for i := range pol {
+		pol[i] = []any{"not", long}
+	}
+	if p, err = ParsePolicy(pol); err != nil {
+		t.Fatal(err)
+	}
+	if _, exceeded := p.MatchLimit(args, DefaultMaxPolicySteps); !exceeded {
+		t.Error("100 scans of 60 KB for a 64-byte part fit in the default budget")
 	}
 }
