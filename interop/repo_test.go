@@ -5,6 +5,7 @@ package interop
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -102,16 +103,20 @@ func TestRepo(t *testing.T) {
 	initialData := rp.Head().Data.String()
 
 	live := map[string]cid.Cid{} // path -> record CID
+	// sharedDropped: a delete or update replaced a record whose CID another
+	// live record still has (exception ts-shared-record-block).
+	sharedDropped := false
 	var deleted []string
 	var batches []repoBatch
-	var events []*repo.CommitEvent
+	var events []*repo.CommitEvent // nil where a commit was announced by #sync instead
+	var states []*repo.SyncState
 	nBatches := 25
 	for bi := range nBatches {
 		var writes []repo.Write
 		touched := map[string]bool{}
 		n := 1 + r.IntN(12)
-		if bi == 0 {
-			n = 250 // hundreds of records
+		if bi < 2 {
+			n = 150 - 30*bi // hundreds of records, in batches under the 200 ops of a #commit
 		}
 		paths := slices.Sorted(func(yield func(string) bool) {
 			for p := range live {
@@ -160,6 +165,13 @@ func TestRepo(t *testing.T) {
 		if len(writes) == 0 { // every draw collided: one create with a new TID
 			writes = append(writes, repo.Write{Action: repo.ActionCreate, Collection: repoCollections[0], Record: map[string]any{"$type": repoCollections[0], "n": int64(bi)}})
 		}
+		oldCIDs := map[string]cid.Cid{}
+		for _, w := range writes {
+			if w.Action != repo.ActionCreate {
+				p := w.Collection + "/" + w.RKey
+				oldCIDs[p] = live[p]
+			}
+		}
 		res, err := rp.Apply(ctx, writes, repo.ApplyOptions{})
 		if err != nil {
 			t.Fatalf("Apply batch %d: %v", bi, err)
@@ -179,8 +191,21 @@ func TestRepo(t *testing.T) {
 			}
 			batch.Writes = append(batch.Writes, bw)
 		}
+		for i, w := range writes {
+			if w.Action == repo.ActionCreate {
+				continue
+			}
+			p := res.Results[i].Collection + "/" + res.Results[i].RKey
+			old := oldCIDs[p]
+			for q, c := range live {
+				if q != p && c.Equals(old) {
+					sharedDropped = true
+				}
+			}
+		}
 		batches = append(batches, batch)
 		events = append(events, res.Event)
+		states = append(states, &repo.SyncState{DID: did, Rev: res.Rev, Commit: res.Commit, Data: res.Data})
 	}
 
 	// The whole repository as a CAR.
@@ -247,6 +272,10 @@ func TestRepo(t *testing.T) {
 	var wire []*wireEvent
 	var known *repo.SyncState
 	for i, ev := range events {
+		if ev == nil {
+			known = states[i]
+			continue
+		}
 		we := toWire(ev, "as produced")
 		st, err := repo.VerifyCommitEvent(ctx, ev, repo.CommitCheckOptions{Key: pub, Known: known})
 		we.goErr = err
@@ -296,6 +325,7 @@ func TestRepo(t *testing.T) {
 			Data        []string `json:"data"`
 			CIDs        []string `json:"cids"`
 			CAR         []byte   `json:"car"`
+			CARError    string   `json:"carError"`
 			Commit      string   `json:"commit"`
 		} `json:"build"`
 		Proofs []struct {
@@ -350,8 +380,24 @@ func TestRepo(t *testing.T) {
 		}
 		// Their repository, exported with getFullRepo, verifies here with
 		// the same data root and records.
-		v, err := repo.VerifyCAR(ctx, bytes.NewReader(ans.Build.CAR), repo.VerifyOptions{Key: pub, DID: did})
-		if err != nil {
+		var v *repo.VerifiedRepo
+		var err error
+		switch {
+		case sharedDropped:
+			// Exception ts-shared-record-block (README.md): the reference
+			// dropped the block of a record another record still uses.
+			if !strings.Contains(ans.Build.CARError, "missing mst leaf blocks") {
+				f.add("exception ts-shared-record-block no longer holds", "getFullRepo: %q", ans.Build.CARError)
+			}
+			err = errSkip
+		case ans.Build.CARError != "":
+			f.add("the reference cannot export its repository", "%s", ans.Build.CARError)
+			err = errSkip
+		default:
+			v, err = repo.VerifyCAR(ctx, bytes.NewReader(ans.Build.CAR), repo.VerifyOptions{Key: pub, DID: did})
+		}
+		if err == errSkip {
+		} else if err != nil {
 			f.add("repo.VerifyCAR rejects the reference's repository", "%v", err)
 		} else {
 			var theirs [][2]string
@@ -400,10 +446,18 @@ func TestRepo(t *testing.T) {
 	}
 	f.done()
 	t.Logf("%d batches, %d live records, %d deleted, proofs %v, events %v", len(batches), len(live), len(deleted), proofStats, stats)
-	if stats["as produced: valid=true"] != len(events) {
-		t.Errorf("only %d of %d events as produced verify here", stats["as produced: valid=true"], len(events))
+	produced := 0
+	for _, ev := range events {
+		if ev != nil {
+			produced++
+		}
+	}
+	if produced < len(events)/2 || stats["as produced: valid=true"] != produced {
+		t.Errorf("%d of %d events as produced verify on both sides (%d batches)", stats["as produced: valid=true"], produced, len(events))
 	}
 }
+
+var errSkip = errors.New("skipped")
 
 func first(l [][2]string) any {
 	if len(l) == 0 {

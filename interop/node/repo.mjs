@@ -57,8 +57,12 @@ async function build(req) {
       out.data.push((await repo.data.getPointer()).toString())
     }
     // The repository built here, as getRepo serves it, for Townhall to verify.
-    out.car = Buffer.from(await concatBytesAsync(getFullRepo(storage, repo.cid))).toString('base64')
     out.commit = repo.cid.toString()
+    try {
+      out.car = Buffer.from(await concatBytesAsync(getFullRepo(storage, repo.cid))).toString('base64')
+    } catch (err) {
+      out.carError = msg(err)
+    }
   } catch (err) {
     out.error = msg(err)
   }
