@@ -3,6 +3,7 @@ package mst
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -517,5 +518,58 @@ func TestStored(t *testing.T) {
 	}
 	if err := Load(&mb, mustRoot(t, tr)).Walk(ctx, func(string, cid.Cid) error { return nil }); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestInvertErrors(t *testing.T) {
+	ctx := context.Background()
+	before := Empty(nil)
+	for i := range 200 {
+		before, _, _ = before.Put(ctx, fmt.Sprintf("app.bsky.feed.post/%04d", i), testCID(fmt.Sprint(i)))
+	}
+	v := testCID("new")
+	after, _, _ := before.Put(ctx, "app.bsky.feed.post/0500", v)
+	after, old, _ := after.Delete(ctx, "app.bsky.feed.post/0042")
+	ops := []Op{{Key: "app.bsky.feed.post/0500", New: v}, {Key: "app.bsky.feed.post/0042", Old: old}}
+	blocks, err := InversionBlocks(ctx, after, ops)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mb MemBlocks
+	for _, b := range blocks {
+		mb.PutBlock(ctx, b.CID, b.Data)
+	}
+	root := mustRoot(t, after)
+	// A create whose value is not the one in the tree.
+	bad := []Op{{Key: "app.bsky.feed.post/0500", New: testCID("other")}, ops[1]}
+	if _, err := Invert(ctx, Load(&mb, root), bad); !errors.Is(err, ErrProof) {
+		t.Errorf("wrong value: err = %v, want ErrProof", err)
+	}
+	// A delete of a key that is still there.
+	bad = []Op{ops[0], {Key: "app.bsky.feed.post/0001", Old: v}}
+	if _, err := Invert(ctx, Load(&mb, root), bad); err == nil {
+		t.Error("delete of a present key inverted without error")
+	}
+	// Duplicate keys.
+	if _, err := Invert(ctx, Load(&mb, root), []Op{ops[0], ops[0]}); err == nil {
+		t.Error("duplicate ops accepted")
+	}
+	// An op outside the proof: its path is missing.
+	far := []Op{{Key: "app.bsky.feed.post/0150", Old: testCID("150"), New: v}}
+	if _, err := Invert(ctx, Load(&mb, root), far); !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrProof) {
+		t.Errorf("op outside the proof: err = %v", err)
+	}
+	// Dropping any proof block makes the inversion fail or give another root.
+	for i := range blocks {
+		var partial MemBlocks
+		for j, b := range blocks {
+			if j != i {
+				partial.PutBlock(ctx, b.CID, b.Data)
+			}
+		}
+		inv, err := Invert(ctx, Load(&partial, root), ops)
+		if err == nil && mustRoot(t, inv) == mustRoot(t, before) {
+			t.Errorf("inversion succeeded without block %d (%s)", i, blocks[i].CID)
+		}
 	}
 }
