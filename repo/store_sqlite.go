@@ -128,6 +128,25 @@ func (s *SQLiteStore) stmt(ctx context.Context, query string) (*sql.Stmt, error)
 	return st, nil
 }
 
+// txExec runs a prepared statement in tx (unprepared if preparing fails,
+// so that the error surfaces from the call itself).
+func (s *SQLiteStore) txExec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
+	st, err := s.stmt(ctx, query)
+	if err != nil {
+		return tx.ExecContext(ctx, query, args...)
+	}
+	return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+}
+
+// txQueryRow is txExec for a query returning one row.
+func (s *SQLiteStore) txQueryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
+	st, err := s.stmt(ctx, query)
+	if err != nil {
+		return tx.QueryRowContext(ctx, query, args...)
+	}
+	return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+}
+
 func (s *SQLiteStore) repoID(ctx context.Context, did string) (int64, error) {
 	s.mu.Lock()
 	id, ok := s.ids[did]
@@ -225,6 +244,20 @@ func blockHash(c cid.Cid) int64 {
 	return int64(binary.BigEndian.Uint64([]byte(k[len(k)-8:])))
 }
 
+// chunkLen is how many of n remaining rows the next INSERT carries: 64, or
+// the largest power of two <= n, so that a handful of statement shapes
+// (64, 32, ..., 1 rows) serve every batch and stay prepared.
+func chunkLen(n int) int {
+	if n >= sqliteBatch {
+		return sqliteBatch
+	}
+	c := 1
+	for c*2 <= n {
+		c *= 2
+	}
+	return c
+}
+
 func valuesList(rows, cols int) string {
 	one := "(" + strings.Repeat("?,", cols-1) + "?)"
 	return strings.Repeat(one+",", rows-1) + one
@@ -241,13 +274,13 @@ func (s *SQLiteStore) Apply(ctx context.Context, did string, w *StoreWrite) (int
 
 	var id int64
 	var cur []byte
-	err = tx.QueryRowContext(ctx, `SELECT id, commit_cid FROM repos WHERE did = ?`, did).Scan(&id, &cur)
+	err = s.txQueryRow(ctx, tx, `SELECT id, commit_cid FROM repos WHERE did = ?`, did).Scan(&id, &cur)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		if w.Expect.Defined() {
 			return 0, fmt.Errorf("%w: %s", ErrRepoNotFound, did)
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO repos (did, commit_cid, rev, data_cid) VALUES (?, ?, ?, ?)`,
+		res, err := s.txExec(ctx, tx, `INSERT INTO repos (did, commit_cid, rev, data_cid) VALUES (?, ?, ?, ?)`,
 			did, w.Head.Commit.Bytes(), w.Head.Rev, w.Head.Data.Bytes())
 		if err != nil {
 			return 0, err
@@ -264,7 +297,7 @@ func (s *SQLiteStore) Apply(ctx context.Context, did string, w *StoreWrite) (int
 		if string(cur) != w.Expect.KeyString() {
 			return 0, ErrConflict
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE repos SET commit_cid = ?, rev = ?, data_cid = ? WHERE id = ?`,
+		if _, err := s.txExec(ctx, tx, `UPDATE repos SET commit_cid = ?, rev = ?, data_cid = ? WHERE id = ?`,
 			w.Head.Commit.Bytes(), w.Head.Rev, w.Head.Data.Bytes(), id); err != nil {
 			return 0, err
 		}
@@ -275,10 +308,10 @@ func (s *SQLiteStore) Apply(ctx context.Context, did string, w *StoreWrite) (int
 	// without blocks (a #sync event for the same head) adds no commit row.
 	if len(w.Blocks) > 0 {
 		var first int64
-		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) + 1 FROM blocks`).Scan(&first); err != nil {
+		if err := s.txQueryRow(ctx, tx, `SELECT COALESCE(MAX(id), 0) + 1 FROM blocks`).Scan(&first); err != nil {
 			return 0, err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO commits (repo, rev, first_block) VALUES (?, ?, ?)`, id, w.Head.Rev, first); err != nil {
+		if _, err := s.txExec(ctx, tx, `INSERT INTO commits (repo, rev, first_block) VALUES (?, ?, ?)`, id, w.Head.Rev, first); err != nil {
 			return 0, err
 		}
 	}
@@ -292,8 +325,9 @@ func (s *SQLiteStore) Apply(ctx context.Context, did string, w *StoreWrite) (int
 			blocks = append(blocks, b)
 		}
 	}
-	for i := 0; i < len(blocks); i += sqliteBatch {
-		chunk := blocks[i:min(i+sqliteBatch, len(blocks))]
+	for rest := blocks; len(rest) > 0; {
+		chunk := rest[:chunkLen(len(rest))]
+		rest = rest[len(chunk):]
 		args = args[:0]
 		for _, b := range chunk {
 			args = append(args, id, blockHash(b.CID), b.CID.Bytes(), b.Data)
@@ -311,20 +345,23 @@ func (s *SQLiteStore) Apply(ctx context.Context, did string, w *StoreWrite) (int
 	const recSQL = `INSERT INTO records (repo, collection, rkey, cid) VALUES %s ON CONFLICT (repo, collection, rkey) DO UPDATE SET cid = excluded.cid`
 	var ups []RecordEntry
 	flush := func() error {
-		if len(ups) == 0 {
-			return nil
+		for rest := ups; len(rest) > 0; {
+			chunk := rest[:chunkLen(len(rest))]
+			rest = rest[len(chunk):]
+			args = args[:0]
+			for _, e := range chunk {
+				args = append(args, id, e.Collection, e.RKey, e.CID.Bytes())
+			}
+			st, err := s.stmt(ctx, fmt.Sprintf(recSQL, valuesList(len(chunk), 4)))
+			if err != nil {
+				return err
+			}
+			if _, err := tx.StmtContext(ctx, st).ExecContext(ctx, args...); err != nil {
+				return err
+			}
 		}
-		args = args[:0]
-		for _, e := range ups {
-			args = append(args, id, e.Collection, e.RKey, e.CID.Bytes())
-		}
-		st, err := s.stmt(ctx, fmt.Sprintf(recSQL, valuesList(len(ups), 4)))
-		if err != nil {
-			return err
-		}
-		_, err = tx.StmtContext(ctx, st).ExecContext(ctx, args...)
 		ups = ups[:0]
-		return err
+		return nil
 	}
 	for _, e := range w.Records {
 		if e.CID.Defined() {
@@ -339,7 +376,7 @@ func (s *SQLiteStore) Apply(ctx context.Context, did string, w *StoreWrite) (int
 		if err := flush(); err != nil {
 			return 0, err
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM records WHERE repo = ? AND collection = ? AND rkey = ?`, id, e.Collection, e.RKey); err != nil {
+		if _, err := s.txExec(ctx, tx, `DELETE FROM records WHERE repo = ? AND collection = ? AND rkey = ?`, id, e.Collection, e.RKey); err != nil {
 			return 0, err
 		}
 	}
@@ -349,7 +386,7 @@ func (s *SQLiteStore) Apply(ctx context.Context, did string, w *StoreWrite) (int
 
 	var seq int64
 	for _, e := range w.Events {
-		if err := tx.QueryRowContext(ctx, `INSERT INTO events (repo, kind, data) VALUES (?, ?, ?) RETURNING seq`, id, e.Kind, e.Data).Scan(&seq); err != nil {
+		if err := s.txQueryRow(ctx, tx, `INSERT INTO events (repo, kind, data) VALUES (?, ?, ?) RETURNING seq`, id, e.Kind, e.Data).Scan(&seq); err != nil {
 			return 0, err
 		}
 	}
