@@ -2,10 +2,12 @@ package ucan
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"math"
 	"math/big"
+	"reflect"
 	"sort"
 	"strings"
 
@@ -490,35 +492,28 @@ func isNumber(v any) bool {
 
 // number returns v as one of the numeric types of the data model drisl
 // decodes (int64; uint64 above math.MaxInt64; drisl.NegInt; float64), so
-// that Go integers of any width, which callers of Match may pass, compare
-// as they will once encoded.
+// that Go integers and floats of any width or named type, which callers of
+// Match may pass, compare as they will once encoded.
 func number(v any) (any, bool) {
 	switch n := v.(type) {
 	case int64, float64, drisl.NegInt:
 		return v, true
-	case int:
-		return int64(n), true
-	case int8:
-		return int64(n), true
-	case int16:
-		return int64(n), true
-	case int32:
-		return int64(n), true
-	case uint8:
-		return int64(n), true
-	case uint16:
-		return int64(n), true
-	case uint32:
-		return int64(n), true
-	case uint:
-		return number(uint64(n))
 	case uint64:
 		if n <= math.MaxInt64 {
 			return int64(n), true
 		}
 		return n, true
-	case float32:
-		return float64(n), true
+	case nil, string, bool, []any, map[string]any, []byte:
+		return nil, false
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return rv.Int(), true
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return number(rv.Uint())
+	case reflect.Float32, reflect.Float64:
+		return rv.Float(), true
 	}
 	return nil, false
 }
@@ -535,11 +530,11 @@ func compareNumbers(a, b any) (int, bool) {
 	switch x := a.(type) {
 	case int64:
 		if y, ok := b.(int64); ok {
-			return cmpInt(x, y), true
+			return cmp.Compare(x, y), true
 		}
 	case float64:
 		if y, ok := b.(float64); ok && !math.IsNaN(x) && !math.IsNaN(y) {
-			return cmpFloat(x, y), true
+			return cmp.Compare(x, y), true
 		}
 	}
 	x, y := exact(a), exact(b)
@@ -567,26 +562,6 @@ func exact(v any) *big.Float {
 		return new(big.Float).SetFloat64(n)
 	}
 	return nil
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // equal is deep IPLD equality, with numbers compared by value.

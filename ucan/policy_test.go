@@ -278,7 +278,8 @@ func TestPolicyGoIntegers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range []any{7, int8(7), int16(7), int32(7), int64(7), uint(7), uint8(7), uint16(7), uint32(7), uint64(7), float32(7)} {
+	type level int
+	for _, n := range []any{7, int8(7), int16(7), int32(7), int64(7), uint(7), uint8(7), uint16(7), uint32(7), uint64(7), float32(7), level(7)} {
 		args := map[string]any{"n": n, "l": []any{1, uint8(2)}}
 		if !p.Match(args) {
 			t.Errorf("%T: no match", n)
