@@ -483,65 +483,45 @@ func (c *checker) str(d *Def, path string) error {
 	if err := c.bounds(path, "minGraphemes", d.MinGraphemes, "maxGraphemes", d.MaxGraphemes); err != nil {
 		return err
 	}
-	if d.Enum != nil {
-		if err := json.Unmarshal(d.Enum, &d.enumStr); err != nil || d.enumStr == nil {
-			return c.errf(path+".enum", "enum must be an array of strings")
-		}
-	}
-	if d.Const != nil {
-		var s string
-		if err := json.Unmarshal(d.Const, &s); err != nil {
-			return c.errf(path+".const", "const must be a string")
-		}
-		d.constStr = &s
-	}
-	if d.Default != nil {
-		var s string
-		if err := json.Unmarshal(d.Default, &s); err != nil {
-			return c.errf(path+".default", "default must be a string")
-		}
-		if err := c.strAllowed(d, s, path+".default"); err != nil {
-			return err
-		}
-	}
-	if d.constStr != nil {
-		if err := c.strAllowed(d, *d.constStr, path+".const"); err != nil {
-			return err
-		}
-	}
-	if d.Const != nil && d.Default != nil {
-		return c.errf(path, "const and default are exclusive")
-	}
-	return nil
+	return scalarValues(c, d, path, "a string", "strings", &d.enumStr, &d.constStr, c.strAllowed)
 }
 
 func (c *checker) integer(d *Def, path string) error {
 	if d.Minimum != nil && d.Maximum != nil && *d.Minimum > *d.Maximum {
 		return c.errf(path+".minimum", "minimum %d greater than maximum %d", *d.Minimum, *d.Maximum)
 	}
+	return scalarValues(c, d, path, "an integer", "integers", &d.enumInt, &d.constInt, c.intAllowed)
+}
+
+// scalarValues parses the enum, const and default of a string or integer
+// definition into enum and konst (the default is only checked), checks
+// const and default against the definition's own bounds and enum with
+// allowed, and that const and default are exclusive. one and many name
+// the type in messages ("a string", "strings").
+func scalarValues[T int64 | string](c *checker, d *Def, path, one, many string, enum *[]T, konst **T, allowed func(*Def, T, string) error) error {
 	if d.Enum != nil {
-		if err := json.Unmarshal(d.Enum, &d.enumInt); err != nil || d.enumInt == nil {
-			return c.errf(path+".enum", "enum must be an array of integers")
+		if err := json.Unmarshal(d.Enum, enum); err != nil || *enum == nil {
+			return c.errf(path+".enum", "enum must be an array of %s", many)
 		}
 	}
 	if d.Const != nil {
-		var n int64
-		if err := json.Unmarshal(d.Const, &n); err != nil {
-			return c.errf(path+".const", "const must be an integer")
+		var v T
+		if err := json.Unmarshal(d.Const, &v); err != nil {
+			return c.errf(path+".const", "const must be %s", one)
 		}
-		d.constInt = &n
+		*konst = &v
 	}
 	if d.Default != nil {
-		var n int64
-		if err := json.Unmarshal(d.Default, &n); err != nil {
-			return c.errf(path+".default", "default must be an integer")
+		var v T
+		if err := json.Unmarshal(d.Default, &v); err != nil {
+			return c.errf(path+".default", "default must be %s", one)
 		}
-		if err := c.intAllowed(d, n, path+".default"); err != nil {
+		if err := allowed(d, v, path+".default"); err != nil {
 			return err
 		}
 	}
-	if d.constInt != nil {
-		if err := c.intAllowed(d, *d.constInt, path+".const"); err != nil {
+	if *konst != nil {
+		if err := allowed(d, **konst, path+".const"); err != nil {
 			return err
 		}
 	}
