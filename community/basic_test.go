@@ -124,3 +124,27 @@ func TestPrivateLifecycle(t *testing.T) {
 		t.Fatalf("anchor %v, view root %v (%v)", a.Root, v.Root, err)
 	}
 }
+
+// TestChanged: a waiter on Changed wakes after the next commit and finds
+// the new event.
+func TestChanged(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	h := w.newHost(memHost, "host1")
+	c, founder := w.newCommunity(h, "member")
+	evs := m(c.Events(ctx, 0, 1000)).must(t)
+	cursor := evs[len(evs)-1].Seq
+	ch := c.Changed()
+	select {
+	case <-ch:
+		t.Fatal("woke before a commit")
+	default:
+	}
+	if _, err := c.Invoke(ctx, w.rq(founder.sess.Create(NSIDMessage, newTID(), message("ping")))); err != nil {
+		t.Fatal(err)
+	}
+	<-ch // closed right after the commit has answered its requests
+	if next := m(c.Events(ctx, cursor, 1000)).must(t); len(next) != 1 {
+		t.Fatalf("%d new events", len(next))
+	}
+}

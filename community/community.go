@@ -41,6 +41,7 @@ type Community struct {
 	roles     map[string]Role
 	joinRole  string
 
+	changed  chan struct{} // closed (and replaced) after each commit; guarded by mu
 	reqs     chan *request
 	inflight atomic.Int64
 	quit     chan struct{}
@@ -94,6 +95,7 @@ func (h *Host) start(ctx context.Context, r *repo.Repo) (*Community, error) {
 		grants:    map[cid.Cid]*grantRecord{},
 		audiences: map[string]*audience{},
 		roles:     map[string]Role{},
+		changed:   make(chan struct{}),
 		reqs:      make(chan *request, 1024),
 		quit:      make(chan struct{}),
 		done:      make(chan struct{}),
@@ -414,4 +416,21 @@ func (c *Community) Close() error {
 func (c *Community) stop() {
 	c.stopOnce.Do(func() { close(c.quit) })
 	<-c.done
+}
+
+// Changed returns a channel that is closed after the community's next
+// commit: wait on it, then read Events from your last cursor (a long poll
+// or a WebSocket feed without polling). Call it again after each wake-up.
+func (c *Community) Changed() <-chan struct{} {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.changed
+}
+
+// notify wakes the waiters of Changed.
+func (c *Community) notify() {
+	c.mu.Lock()
+	close(c.changed)
+	c.changed = make(chan struct{})
+	c.mu.Unlock()
 }

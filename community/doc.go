@@ -168,7 +168,8 @@
 //
 // Host side: NewHost(HostOptions), then Host.Create, Host.Open or
 // Host.Migrate give a Community: Join, Invoke, ReadAudience, RevokeUCAN,
-// Membership, GetRecord, ListRecords, Export, Events, Bundle, PrivateBundle.
+// Membership, GetRecord, ListRecords, Export, Events, Changed, Bundle,
+// PrivateBundle.
 // Client side: NewJoinProof, NewSession(Membership, signer), then
 // Session.Create, Update, Delete, Private, Batch, Moderate, Revoke, Ban,
 // CreateAudience, Read and Invite each return the Request to send. Anyone:

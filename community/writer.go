@@ -316,6 +316,7 @@ func (c *Community) applyGroup(ctx context.Context, rs []*request) {
 			}
 			r.res <- writeOutcome{commit: res}
 		}
+		c.notify()
 		return
 	}
 	if len(rs) == 1 {
