@@ -43,9 +43,12 @@ type Options struct {
 	Batch    int
 	Writers  int
 	Seed     uint64
+	CacheKiB int       // SQLite page cache per connection (0: the store's default)
 	Out      io.Writer // the report (nil: discarded)
 	Progress io.Writer // the progress bar (nil: none)
 	profile  func(start bool)
+	// heapProfile, if set, is called at the end of the import.
+	heapProfile func()
 }
 
 // Report is what Run measured.
@@ -59,6 +62,7 @@ type Report struct {
 	ImportTime  time.Duration
 	CPUTime     time.Duration // process CPU time during the import
 	PeakRSSMiB  float64       // VmHWM during the import (reset before it)
+	BaseRSSMiB  float64       // VmRSS just before the import
 	MetTime     bool
 	MetMemory   bool
 	RSSMeasured bool
@@ -120,6 +124,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 
 	runtime.GC()
 	rep.RSSMeasured = resetPeakRSS()
+	rep.BaseRSSMiB = procStatusMiB("VmRSS:")
 	cpu0 := cpuTime()
 	if o.profile != nil {
 		o.profile(true)
@@ -131,7 +136,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		o.profile(false)
 	}
 	rep.CPUTime = cpuTime() - cpu0
-	rep.PeakRSSMiB = peakRSSMiB()
+	if o.heapProfile != nil {
+		o.heapProfile()
+	}
+	rep.PeakRSSMiB = procStatusMiB("VmHWM:")
 	if err != nil {
 		return rep, err
 	}
@@ -159,10 +167,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	fmt.Fprintf(out, "every message checked: UCAN chain, lexicon, receipt, durable commit; all %d found in the repo afterwards\n", rep.Records)
 	rss := "unavailable (no /proc/self/status)"
 	if rep.RSSMeasured {
-		rss = fmt.Sprintf("%.1f MiB", rep.PeakRSSMiB)
+		rss = fmt.Sprintf("%.1f MiB (RSS when it started: %.1f MiB, after generating the export and onboarding)", rep.PeakRSSMiB, rep.BaseRSSMiB)
 	}
 	fmt.Fprintf(out, "peak RSS during the import (VmHWM): %s\n", rss)
-	fmt.Fprintf(out, "Roomy's server: %.1f s, %d MiB -> %.1f× faster, %s\n", roomySeconds, roomyMiB, roomySeconds/secs, memRatio(rep))
+	fmt.Fprintf(out, "Roomy's server: %.1f s, %d MiB -> %s, %s\n", roomySeconds, roomyMiB, speedRatio(secs), memRatio(rep))
 	fmt.Fprintf(out, "goal ≤ %.1f s import time: %s; goal ≤ %d MiB peak RSS: %s\n", goalSeconds, verdict(rep.MetTime), goalMiB, verdict(rep.MetMemory))
 	return rep, nil
 }
@@ -172,6 +180,13 @@ func verdict(ok bool) string {
 		return "met"
 	}
 	return "NOT met"
+}
+
+func speedRatio(secs float64) string {
+	if secs <= roomySeconds {
+		return fmt.Sprintf("%.1f× faster", roomySeconds/secs)
+	}
+	return fmt.Sprintf("%.1f× slower", secs/roomySeconds)
 }
 
 func memRatio(r *Report) string {
@@ -259,7 +274,7 @@ func setup(ctx context.Context, o Options) (*env, error) {
 	e.srv = httptest.NewServer(plc.NewDirectory(plc.DirectoryOptions{}))
 	ids := identity.NewMockDirectory()
 	pdsKeys := map[string]*atcrypto.PrivateKeyP256{}
-	store, err := repo.OpenSQLite(ctx, filepath.Join(o.Dir, "host.db"), repo.SQLiteOptions{})
+	store, err := repo.OpenSQLite(ctx, filepath.Join(o.Dir, "host.db"), repo.SQLiteOptions{CacheKiB: o.CacheKiB})
 	if err != nil {
 		return nil, err
 	}
@@ -400,14 +415,15 @@ func resetPeakRSS() bool {
 	return os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
 }
 
-// peakRSSMiB returns the process's peak resident set (VmHWM), or 0.
-func peakRSSMiB() float64 {
+// procStatusMiB returns a field of /proc/self/status in MiB (VmHWM: the
+// peak resident set; VmRSS: the current one), or 0.
+func procStatusMiB(field string) float64 {
 	data, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(data), "\n") {
-		if strings.HasPrefix(line, "VmHWM:") {
+		if strings.HasPrefix(line, field) {
 			f := strings.Fields(line)
 			if len(f) >= 2 {
 				kb, _ := strconv.ParseFloat(f[1], 64)

@@ -41,9 +41,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.Authors, "authors", 120, "authors in the generated export")
 	fs.IntVar(&o.Batch, "batch", 32, "writes per /repo/batch invocation (at most the host's MaxBatchWrites, 32)")
 	fs.IntVar(&o.Writers, "writers", 8, "client goroutines sending batches at once")
+	fs.IntVar(&o.CacheKiB, "cache-kib", 0, "SQLite page cache per connection in KiB (0: the store's default, 8192)")
 	keep := fs.Bool("keep", false, "keep the SQLite files")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the import to this file")
 	quiet := fs.Bool("q", false, "no progress bar")
+	memprofile := fs.String("memprofile", "", "write a heap profile (in use at the end of the import) to this file")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -78,6 +80,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 			} else {
 				pprof.StopCPUProfile()
 			}
+		}
+	}
+	if *memprofile != "" {
+		o.heapProfile = func() {
+			f, err := os.Create(*memprofile)
+			if err != nil {
+				fmt.Fprintf(stderr, "import: %v\n", err)
+				return
+			}
+			defer f.Close()
+			pprof.Lookup("heap").WriteTo(f, 0)
 		}
 	}
 	if _, err := Run(context.Background(), o); err != nil {
