@@ -166,6 +166,9 @@ func VerifyAudienceCAR(ctx context.Context, rd io.Reader, did string, key atcryp
 	bad := func(cause error, detail string) error {
 		return &Error{Kind: ErrBadBundle, Index: -1, Detail: detail, Err: cause}
 	}
+	if rd == nil || key == nil {
+		return nil, bad(nil, "no CAR or no key")
+	}
 	cr, err := repo.NewCARReader(rd, repo.CAROptions{})
 	if err != nil {
 		return nil, bad(err, "CAR")

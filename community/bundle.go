@@ -167,6 +167,9 @@ func VerifyBundle(ctx context.Context, b *Bundle, opts VerifyOptions) (*Authorsh
 	bad := func(cause error, format string, args ...any) error {
 		return &Error{Kind: ErrBadBundle, Index: -1, Detail: fmt.Sprintf(format, args...), Err: cause}
 	}
+	if b == nil {
+		return nil, bad(nil, "no bundle")
+	}
 	key := opts.Key
 	if key == nil {
 		if opts.Document == nil {
