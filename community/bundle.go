@@ -262,7 +262,14 @@ func VerifyBundle(ctx context.Context, b *Bundle, opts VerifyOptions) (*Authorsh
 	}
 	keys := []atcrypto.PublicKey{key}
 	if len(opts.AuditLog) > 0 {
-		for _, e := range opts.AuditLog {
+		// The log must be the DID's own (its genesis hashes to the DID, each
+		// operation signed by an authorised rotation key), or any key could
+		// be slipped in.
+		st, err := plc.ValidateAuditLog(b.DID, opts.AuditLog, plc.ValidateOptions{Workers: 1})
+		if err != nil {
+			return nil, bad(err, "audit log")
+		}
+		for _, e := range st.Entries() {
 			if e.Nullified || e.Operation.VerificationMethods == nil {
 				continue
 			}

@@ -203,6 +203,17 @@ func TestEndToEnd(t *testing.T) {
 	if _, err := VerifyBundle(ctx, ab2, VerifyOptions{Document: doc2, AuditLog: log}); err != nil {
 		t.Fatal(err)
 	}
+	// Without the history, or with a forged one, the old root does not verify.
+	if _, err := VerifyBundle(ctx, ab2, VerifyOptions{Document: doc2}); !errors.Is(err, ErrBadBundle) {
+		t.Fatalf("old chain verified with the new key alone: %v", err)
+	}
+	forged := append([]plc.LogEntry(nil), log...)
+	evilKey, _ := atcrypto.GeneratePrivateKeyP256()
+	evilPub, _ := evilKey.PublicKey()
+	forged[0].Operation.VerificationMethods = map[string]string{"atproto": evilPub.DIDKey()}
+	if _, err := VerifyBundle(ctx, ab2, VerifyOptions{Document: doc2, AuditLog: forged}); !errors.Is(err, ErrBadBundle) {
+		t.Fatalf("forged audit log accepted: %v", err)
+	}
 }
 
 // TestHostileHost: the old host points the DID to its own key; the
