@@ -112,6 +112,9 @@ func runAccount(e *env, args []string) error {
 		if err != nil {
 			return invalidErr("cannot sign the token: %v", err)
 		}
+		if *asJSON {
+			return writeJSON(e, map[string]string{"token": tok, "iss": a.DID, "aud": *aud, "lxm": *lxm})
+		}
 		printf(e, "%s\n", tok)
 		return nil
 	}

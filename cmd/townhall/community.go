@@ -379,6 +379,10 @@ func communityGrant(e *env, c *community.Community, f *communityFlags) error {
 	if err := writeNewFile(*f.out, b); err != nil {
 		return err
 	}
+	if *f.asJSON {
+		return writeJSON(e, map[string]any{"file": *f.out, "member": *f.member, "sessionKey": *f.to, "role": role.Name,
+			"invocation": drisl.SumCID(drisl.CodecDagCBOR, req.Invocation).String()})
+	}
 	printf(e, "invitation for %s (%s, role %s) written to %s; valid for %s: the member joins with --invite\n",
 		*f.member, *f.to, role.Name, *f.out, community.DefaultInvocationTTL)
 	return nil
@@ -783,6 +787,9 @@ func communityProve(e *env, c *community.Community, f *communityFlags) error {
 	if err := writeNewFile(*f.out, buf.Bytes()); err != nil {
 		return err
 	}
+	if *f.asJSON {
+		return writeJSON(e, map[string]any{"file": *f.out, "bytes": buf.Len(), "commit": c.Repo().Head().Commit.String()})
+	}
 	printf(e, "record proof of %s/%s written to %s (%s)\n", *f.collection, *f.rkey, *f.out, humanBytes(int64(buf.Len())))
 	return nil
 }
@@ -801,6 +808,9 @@ func communityBundle(e *env, c *community.Community, f *communityFlags) error {
 	}
 	if err := writeNewFile(*f.out, data); err != nil {
 		return err
+	}
+	if *f.asJSON {
+		return writeJSON(e, map[string]any{"file": *f.out, "bytes": len(data), "delegations": len(b.Delegations), "nodes": len(b.Nodes)})
 	}
 	printf(e, "authorship bundle of %s/%s written to %s (%s)\n", *f.collection, *f.rkey, *f.out, humanBytes(int64(len(data))))
 	return nil

@@ -144,7 +144,7 @@ func TestCommunityCLI(t *testing.T) {
 	c.run(nil, 1, "does not verify", "verify", "record", c.path("proof.car"), "--key", aliceKey, "--did", did, "--collection", nsid, "--rkey", "3m2abcdefgh22")
 	proof, _ := os.ReadFile(c.path("proof.car"))
 	c.run(nil, 1, "does not verify", "verify", "record", c.save("cut.car", string(proof[:len(proof)-9])), "--did-doc", doc, "--collection", nsid, "--rkey", "3m2abcdefgh22")
-	c.run(nil, 0, "written", "community", "bundle", "--collection", nsid, "--rkey", "3m2abcdefgh22", "-o", c.path("bundle.drisl"))
+	c.run(nil, 0, `"delegations": 1`, "community", "bundle", "--collection", nsid, "--rkey", "3m2abcdefgh22", "-o", c.path("bundle.drisl"), "--json")
 	c.run(nil, 0, `"author": "`+aliceDID, "verify", "bundle", c.path("bundle.drisl"), "--did-doc", doc, "--json")
 	c.run(nil, 1, "does not verify", "verify", "bundle", c.path("bundle.drisl"), "--key", aliceKey)
 	c.run(nil, 1, "not an authorship bundle", "verify", "bundle", c.save("junk.drisl", "junk"), "--did-doc", doc)
