@@ -505,7 +505,9 @@ func (s *SQLiteStore) BlocksSince(ctx context.Context, did, since string, fn fun
 	if !first.Valid {
 		return nil
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT cid, data FROM blocks WHERE id >= ? AND repo = ? ORDER BY id`, first.Int64, id)
+	// "+repo" keeps SQLite on the rowid range: the (repo, h) index would
+	// mean visiting every block of the repository and sorting them.
+	rows, err := s.db.QueryContext(ctx, `SELECT cid, data FROM blocks WHERE id >= ? AND +repo = ? ORDER BY id`, first.Int64, id)
 	if err != nil {
 		return err
 	}
