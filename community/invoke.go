@@ -53,6 +53,8 @@ type Request struct {
 // a member who is not banned; the arguments; reserved collections; each
 // record's CID, DRISL and lexicon; then, in the writer, revocations and bans
 // again, record existence and ownership. A refused request writes nothing.
+// Once a request is queued for the writer, Invoke waits for its outcome even
+// if ctx ends, so that the caller always learns whether it was committed.
 func (c *Community) Invoke(ctx context.Context, req *Request) (*Result, error) {
 	if req == nil {
 		return nil, errf(ErrBadRequest, -1, nil, "no request")
