@@ -95,11 +95,13 @@
 // temporary file). Profiling the 54,930-message import showed 6.3 s of CPU
 // with the first schema (blocks keyed by CID in a WITHOUT ROWID table; 45%
 // in SQLite, much of it random page writes and statement-journal syscalls)
-// and 3.0 s after the changes above; reloading the tree after each commit
-// and hashing each block once bring the median to 2.2-2.6 s of CPU (46% in
-// SQLite, 19% building inversion blocks, the rest MST edits, hashing and
-// encoding), 50 MiB peak RSS. Durable single-record commits are
-// fsync-bound: about 180-230 per second on the test machine's disk (4 ms
+// and 3.0 s after the changes above. Reloading the tree after each commit,
+// hashing each block once, keeping to a few prepared statement shapes
+// (64, 32, ..., 1 rows) and announcing commits of more than 200 ops with
+// #sync (so a bulk import builds no inversion blocks) bring it to a median
+// of 1.9 s of CPU (55% in SQLite), 47 MiB peak RSS; with 200-record
+// batches, each a full #commit, 2.8-3.0 s. Durable single-record commits
+// are fsync-bound: 150-310 per second on the test machine's disk (4 ms
 // per synchronous 4 KiB write). A larger page size (16 KiB) and a larger
 // WAL checkpoint interval were measured and did not help. See
 // bench/README.md for the medians; the test machine was shared and loaded,
