@@ -152,17 +152,21 @@
 //
 // Host.Migrate moves a community to the calling host without the old host:
 // from the old host's export or a member's backup (and audience CARs for the
-// private trees), it verifies the CAR against the atproto keys of the DID's
-// validated audit log (skipping a hostile operation being nullified and what
-// follows it), imports it (repo.Import), checks each audience CAR against
-// its anchor, signs with the recovery key and submits the PLC operation that
-// points the DID to the new host's signing key, endpoint and rotation key:
-// plc.Move on the head, or plc.Nullify around a hostile operation (within
-// plc.RecoveryWindow, 72 h). It then re-issues the root delegations with the
-// new key in one commit signed by the new host; members fetch their new
-// chains with Community.Membership. Host.Open refuses a community whose DID
-// document no longer names the host's key. PLCResolver resolves a did:plc
-// from its validated audit log for third parties.
+// private trees). First it checks everything without writing: the CAR
+// verifies against one of the atproto keys of the DID's validated audit log
+// (skipping a hostile operation being nullified and what follows it); each
+// audience CAR matches its anchor in that repository; the recovery key can
+// sign the PLC operation that points the DID to the new host's signing key,
+// endpoint and rotation key (plc.Move on the head, or plc.Nullify around a
+// hostile operation, within plc.RecoveryWindow, 72 h). Then it imports the
+// repository (repo.Import), stores the private blocks, submits the PLC
+// operation, and re-issues the root delegations with the new key in one
+// commit signed by the new host; members fetch their new chains with
+// Community.Membership. A refused migration leaves nothing behind; a retry
+// after a failed submission accepts the already imported commit. Host.Open
+// refuses a community whose DID document no longer names the host's key.
+// PLCResolver resolves a did:plc from its validated audit log for third
+// parties.
 //
 // # API at a glance
 //
