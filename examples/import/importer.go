@@ -83,7 +83,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		o.Batch = community.DefaultMaxBatchWrites
 	}
 	if o.Writers <= 0 {
-		o.Writers = 8
+		o.Writers = 64
 	}
 	if o.Seed == 0 {
 		o.Seed = 1

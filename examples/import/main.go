@@ -2,7 +2,7 @@
 // reports the import time and peak memory, against Roomy's server (27.3 s
 // and 65 MiB for the same 54,930 messages).
 //
-//	go run ./examples/import [-messages 54930] [-authors 120] [-batch 32] [-writers 8] [-keep]
+//	go run ./examples/import [-messages 54930] [-authors 120] [-batch 32] [-writers 64] [-keep]
 //
 // The export is generated deterministically (realistic authors, channels,
 // timestamps and replies; see export.go), not read from a file. The authors
@@ -40,7 +40,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.Messages, "messages", 54930, "messages in the generated export")
 	fs.IntVar(&o.Authors, "authors", 120, "authors in the generated export")
 	fs.IntVar(&o.Batch, "batch", 32, "writes per /repo/batch invocation (at most the host's MaxBatchWrites, 32)")
-	fs.IntVar(&o.Writers, "writers", 8, "client goroutines sending batches at once")
+	fs.IntVar(&o.Writers, "writers", 64, "client goroutines sending batches at once (more: larger group commits)")
 	fs.IntVar(&o.CacheKiB, "cache-kib", 0, "SQLite page cache per connection in KiB (0: the store's default, 8192)")
 	keep := fs.Bool("keep", false, "keep the SQLite files")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the import to this file")
