@@ -239,8 +239,14 @@ func loadRepoCorpus(b *testing.B) *repoCorpusT {
 	repoOnce.Do(func() {
 		ctx := context.Background()
 		c := &repoCorpus
-		c.dir, repoErr = os.MkdirTemp("", "townhall-repo-bench")
-		if repoErr != nil {
+		// One fixed directory, replaced by each run, so that runs leave at
+		// most one corpus behind (the benchmarks share it through repoOnce,
+		// so no b.TempDir can hold it).
+		c.dir = filepath.Join(os.TempDir(), "townhall-repo-bench-corpus")
+		if repoErr = os.RemoveAll(c.dir); repoErr != nil {
+			return
+		}
+		if repoErr = os.MkdirAll(c.dir, 0o755); repoErr != nil {
 			return
 		}
 		key := repoKey(b)
