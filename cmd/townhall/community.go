@@ -341,6 +341,9 @@ func printMembership(e *env, m *community.Membership, asJSON bool) error {
 		Grants     []grant `json:"grants"`
 	}{m.Community, m.Member, m.SessionKey, []grant{}}
 	for _, g := range m.Grants {
+		if len(g.Chain) == 0 {
+			continue
+		}
 		out.Grants = append(out.Grants, grant{g.Command, drisl.SumCID(drisl.CodecDagCBOR, g.Chain[len(g.Chain)-1]).String(), len(g.Chain)})
 	}
 	if asJSON {
@@ -438,6 +441,9 @@ func communityModerate(e *env, c *community.Community, f *communityFlags, sub st
 			return invalidErr("session key %s holds no grant in %s", *f.session, c.DID())
 		}
 		for _, g := range m.Grants {
+			if len(g.Chain) == 0 {
+				continue
+			}
 			req, err := s.Revoke(drisl.SumCID(drisl.CodecDagCBOR, g.Chain[len(g.Chain)-1]), *f.reason)
 			if err != nil {
 				return invalidErr("cannot sign the revocation: %v", err)
