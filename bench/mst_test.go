@@ -308,7 +308,10 @@ func BenchmarkMSTCommit100(b *testing.B) {
 // the 100 ops, reading nodes from a block store. "townhall": both trees
 // opened from one Load (LoadRoot), as a repo holds its commits, with the
 // node cache warm; "townhall-cold": a fresh Load each time, so every node
-// Diff opens is fetched, hash-checked and decoded; indigo: the legacy
+// Diff opens is fetched, hash-checked and decoded; "townhall-cold-trusted":
+// the same with Options.TrustedSource, for a store that checked its blocks
+// when they were written (no hash check, one key layer per node: the work
+// indigo does); indigo: the legacy
 // mst.DiffTrees, which fetches and decodes every node it opens.
 func BenchmarkMSTDiff100k(b *testing.B) {
 	d := mstCorpusData(b)
@@ -334,6 +337,14 @@ func BenchmarkMSTDiff100k(b *testing.B) {
 		mstCPU(b)
 		for b.Loop() {
 			a := mst.Load(d.store, d.root)
+			diff(b, a, a.LoadRoot(d.root2))
+		}
+	})
+	b.Run("townhall-cold-trusted", func(b *testing.B) {
+		b.ReportAllocs()
+		mstCPU(b)
+		for b.Loop() {
+			a := mst.Options{TrustedSource: true}.Load(d.store, d.root)
 			diff(b, a, a.LoadRoot(d.root2))
 		}
 	})

@@ -63,7 +63,13 @@ func FuzzDecodeNode(f *testing.F) {
 	f.Add(emptyNodeBytes)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c := sumCID(data)
-		n, err := decodeNode(data, c)
+		n, err := decodeNode(data, c, false)
+		// The trusted decoder (first key's layer only) must not panic
+		// either, and accepts whatever the strict one accepts.
+		nt, errt := decodeNode(data, c, true)
+		if err == nil && (errt != nil || string(appendNode(nil, nt)) != string(data)) {
+			t.Fatalf("trusted decoder differs on an accepted node: %v", errt)
+		}
 		if err != nil {
 			var ne *NodeError
 			if !errors.As(err, &ne) {

@@ -2,6 +2,7 @@ package mst
 
 import (
 	"crypto/sha256"
+	"unsafe"
 
 	"github.com/ipfs/go-cid"
 )
@@ -168,12 +169,46 @@ func sumCID(data []byte) cid.Cid {
 	buf[0], buf[1], buf[2], buf[3] = 0x01, codecDag, sha256Mh, digestLen
 	sum := sha256.Sum256(data)
 	copy(buf[4:], sum[:])
-	c, err := cid.Cast(buf[:])
+	return cidFromBinary(string(buf[:]))
+}
+
+// cidFromBinary returns the CID whose binary form is s, which the caller has
+// checked to be a CIDv1 with a sha2-256 multihash: 0x01, a one-byte codec,
+// 0x12, 0x20 and 32 bytes of digest, which always form a valid CID.
+//
+// cid.Cast would parse the varints again and copy the bytes into a new
+// string, one allocation per link; a decoded node instead keeps all its links
+// as substrings of one string. cid.Cid is a struct holding exactly its binary
+// form as a string, so s converts in place; cidLayoutOK checks this once, and
+// the function falls back to cid.Cast if a go-cid release changes it.
+func cidFromBinary(s string) cid.Cid {
+	if cidLayoutOK {
+		return *(*cid.Cid)(unsafe.Pointer(&s))
+	}
+	c, err := cid.Cast([]byte(s))
 	if err != nil {
-		return cid.Undef // unreachable: the bytes above always form a CID
+		return cid.Undef // unreachable: the caller checked the form
 	}
 	return c
 }
+
+var cidLayoutOK = func() bool {
+	if unsafe.Sizeof(cid.Cid{}) != unsafe.Sizeof("") {
+		return false
+	}
+	var buf [36]byte
+	buf[0], buf[1], buf[2], buf[3] = 0x01, codecDag, sha256Mh, digestLen
+	for i := 4; i < len(buf); i++ {
+		buf[i] = byte(i * 7)
+	}
+	want, err := cid.Cast(buf[:])
+	if err != nil {
+		return false
+	}
+	s := string(buf[:])
+	got := *(*cid.Cid)(unsafe.Pointer(&s))
+	return got == want && got.KeyString() == s && got.String() == want.String() && got.Prefix() == want.Prefix()
+}()
 
 // hashMatches reports whether c is the dag-cbor sha2-256 CIDv1 of data.
 func hashMatches(c cid.Cid, data []byte) bool {
@@ -243,38 +278,41 @@ func (r *reader) bytes() []byte {
 	return b
 }
 
-// link reads null (if nullable) or a tag-42 link; ok is false on anything
-// else. A link whose CID is not an atproto CID sets linkBad.
-func (r *reader) link(nullable, child bool) (c cid.Cid, linkBad bool) {
+// link reads null (if nullable) or a tag-42 link. It returns the offset of
+// the link's 36-byte binary CID in r.b, or -1 for null. A link whose CID is
+// not an atproto CID sets linkBad.
+func (r *reader) link(nullable, child bool) (off int, linkBad bool) {
 	if nullable && r.off < len(r.b) && r.b[r.off] == cborNull {
 		r.off++
-		return cid.Undef, false
+		return -1, false
 	}
 	r.expect(linkTag0, linkTag1)
 	b := r.bytes()
 	if r.bad {
-		return cid.Undef, false
+		return -1, false
 	}
 	if len(b) != 37 || b[0] != 0 || b[1] != 0x01 || b[3] != sha256Mh || b[4] != digestLen ||
 		!(b[2] == codecDag || (!child && b[2] == codecRaw)) {
-		return cid.Undef, true
+		return -1, true
 	}
-	c, err := cid.Cast(b[1:])
-	if err != nil {
-		return cid.Undef, true
-	}
-	return c, false
+	return r.off - 36, false
 }
 
 // decodeNode parses and checks one node on its own: shape, canonical
 // encoding, links, keys, prefix compression, order and a single layer. The
 // checks that depend on the node's place (bounds, expected layer, emptiness)
-// are made by the loader. c is used only in errors.
-func decodeNode(data []byte, c cid.Cid) (*node, error) {
+// are made by the loader. c is used only in errors. If firstLayerOnly is set
+// (a trusted source, see Options.TrustedSource), only the first key's layer
+// is computed and taken as the node's.
+//
+// The node's keys and links are substrings of one string (the rebuilt keys,
+// then the links' binary CIDs), so a node costs three allocations whatever
+// its size.
+func decodeNode(data []byte, c cid.Cid, firstLayerOnly bool) (*node, error) {
 	if len(data) > MaxNodeBytes {
 		return nil, nodeErr(c, RuleEncoding, -1, "node is %d bytes, more than %d", len(data), MaxNodeBytes)
 	}
-	r := &reader{b: data}
+	r := reader{b: data}
 	r.expect(cborMap2, textLen1, 'e')
 	m, count := r.head()
 	if r.bad || m != majArray {
@@ -285,17 +323,19 @@ func decodeNode(data []byte, c cid.Cid) (*node, error) {
 		return nil, nodeErr(c, RuleEncoding, -1, "entry count %d exceeds what %d bytes can hold", count, len(data))
 	}
 	entries := make([]entry, count)
-	var endsBuf [32]int32
-	ends := endsBuf[:0]
-	if count > uint64(len(endsBuf)) {
-		ends = make([]int32, 0, count)
+	// Per entry: the key suffix's offset in data and length, the prefix
+	// length, and the offsets of its links in data (-1 for a null subtree).
+	type meta struct{ suf, sufLen, p, t, v int32 }
+	var metaBuf [32]meta
+	metas := metaBuf[:0]
+	if count > uint64(len(metaBuf)) {
+		metas = make([]meta, 0, count)
 	}
-	prefixes := make([]int32, 0, len(endsBuf))
-	buf := make([]byte, 0, 2*len(data))
-	prevStart := 0
+	keysLen, links, prevLen := 0, 0, 0
 	for i := range entries {
 		r.expect(cborMap4, textLen1, 'k')
 		suffix := r.bytes()
+		suf := r.off - len(suffix)
 		r.expect(textLen1, 'p')
 		mj, p := r.head()
 		if mj != majUint {
@@ -311,21 +351,19 @@ func decodeNode(data []byte, c cid.Cid) (*node, error) {
 		if tBad || vBad {
 			return nil, nodeErr(c, RuleLink, i, "link is not a CIDv1 sha2-256 (dag-cbor, or raw for values)")
 		}
-		entries[i].val = v
-		entries[i].right.cid = t
-		prevLen := len(buf) - prevStart
 		if p > uint64(prevLen) {
 			return nil, nodeErr(c, RulePrefixLength, i, "prefix length %d exceeds the previous key's %d bytes", p, prevLen)
 		}
 		if int(p)+len(suffix) > MaxKeyBytes {
 			return nil, nodeErr(c, RuleKey, i, "key longer than %d bytes", MaxKeyBytes)
 		}
-		start := len(buf)
-		buf = append(buf, buf[prevStart:prevStart+int(p)]...)
-		buf = append(buf, suffix...)
-		ends = append(ends, int32(len(buf)))
-		prefixes = append(prefixes, int32(p))
-		prevStart = start
+		prevLen = int(p) + len(suffix)
+		keysLen += prevLen
+		links++
+		if t >= 0 {
+			links++
+		}
+		metas = append(metas, meta{suf: int32(suf), sufLen: int32(len(suffix)), p: int32(p), t: int32(t), v: int32(v)})
 	}
 	r.expect(textLen1, 'l')
 	left, lBad := r.link(true, true)
@@ -335,32 +373,72 @@ func decodeNode(data []byte, c cid.Cid) (*node, error) {
 	if lBad {
 		return nil, nodeErr(c, RuleLink, -1, "left link is not a CIDv1 dag-cbor sha2-256")
 	}
-	all := string(buf)
+	if left >= 0 {
+		links++
+	}
+	// The node's keys, rebuilt from their prefixes and suffixes, and the
+	// binary CIDs of its links share one allocation, which becomes a string
+	// without a copy (nothing writes to it after this function).
+	var all string
+	if total := keysLen + 36*links; total > 0 {
+		buf := make([]byte, 0, total)
+		prevStart := 0
+		for i := range metas {
+			mt := &metas[i]
+			start := len(buf)
+			buf = append(buf, buf[prevStart:prevStart+int(mt.p)]...)
+			buf = append(buf, data[mt.suf:mt.suf+mt.sufLen]...)
+			prevStart = start
+		}
+		// Links in the order link takes them below: v, t of each entry, l.
+		for i := range metas {
+			buf = append(buf, data[metas[i].v:metas[i].v+36]...)
+			if t := metas[i].t; t >= 0 {
+				buf = append(buf, data[t:t+36]...)
+			}
+		}
+		if left >= 0 {
+			buf = append(buf, data[left:left+36]...)
+		}
+		all = unsafe.String(unsafe.SliceData(buf), len(buf))
+	}
+	linkAt := keysLen
+	link := func(off int32) cid.Cid {
+		if off < 0 {
+			return cid.Undef
+		}
+		linkAt += 36
+		return cidFromBinary(all[linkAt-36 : linkAt])
+	}
 	height := -1
 	prev := ""
 	start := 0
 	for i := range entries {
-		k := all[start:ends[i]]
-		start = int(ends[i])
+		mt := &metas[i]
+		end := start + int(mt.p+mt.sufLen)
+		k := all[start:end]
+		start = end
 		if err := ValidateKey(k); err != nil {
 			return nil, nodeErr(c, RuleKey, i, "%v", err)
 		}
 		if i > 0 && k <= prev {
 			return nil, nodeErr(c, RuleKeyOrder, i, "key %q does not sort after %q", k, prev)
 		}
-		if cp := CommonPrefixLen(prev, k); int(prefixes[i]) != cp {
-			return nil, nodeErr(c, RulePrefixMinimal, i, "prefix length %d, shared prefix is %d", prefixes[i], cp)
+		if cp := CommonPrefixLen(prev, k); int(mt.p) != cp {
+			return nil, nodeErr(c, RulePrefixMinimal, i, "prefix length %d, shared prefix is %d", mt.p, cp)
 		}
-		h := KeyHeight(k)
 		if i == 0 {
-			height = h
-		} else if h != height {
-			return nil, nodeErr(c, RuleKeyHeight, i, "key %q is on layer %d, the node's first key on %d", k, h, height)
+			height = KeyHeight(k)
+		} else if !firstLayerOnly {
+			if h := KeyHeight(k); h != height {
+				return nil, nodeErr(c, RuleKeyHeight, i, "key %q is on layer %d, the node's first key on %d", k, h, height)
+			}
 		}
-		entries[i].key = k
+		v := link(mt.v)
+		entries[i] = entry{key: k, val: v, right: ref{cid: link(mt.t)}}
 		prev = k
 	}
-	n := &node{left: ref{cid: left}, entries: entries, cid: c, height: height}
+	n := &node{left: ref{cid: link(int32(left))}, entries: entries, cid: c, height: height}
 	if height == 0 {
 		if !n.left.empty() {
 			return nil, nodeErr(c, RuleLeafChild, -1, "layer-0 node has a left child")

@@ -160,7 +160,7 @@ func InversionBlocks(ctx context.Context, after *Tree, ops []Op) ([]Block, error
 	var out []Block
 	seen := map[string]bool{}
 	var invTok *token
-	rs := &store{src: after.s.src, cache: after.s.cache, hashMu: after.s.hashMu}
+	rs := &store{src: after.s.src, cache: after.s.cache, hashMu: after.s.hashMu, trusted: after.s.trusted}
 	rs.record = func(n *node) {
 		if invTok != nil && n.owner == invTok {
 			return

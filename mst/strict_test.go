@@ -264,3 +264,81 @@ func TestKeyValidation(t *testing.T) {
 		t.Errorf("Delete with a bad key: %v", err)
 	}
 }
+
+// TestTrustedSource checks Options.TrustedSource: a trusted load reads the
+// same tree and diff as a strict one, skips only the SHA-256 checks (a block
+// stored under a wrong CID is accepted, as documented), and still rejects
+// the other rules with an error.
+func TestTrustedSource(t *testing.T) {
+	ctx := context.Background()
+	trusted := Options{TrustedSource: true}
+	var mb MemBlocks
+	e := Empty(nil).Edit()
+	for i := range 3000 {
+		if _, err := e.Put(ctx, fmt.Sprintf("app.bsky.feed.post/k%05d", i), testCID(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := e.Tree()
+	rootA, err := a.WriteBlocks(ctx, &mb, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _, err := a.Delete(ctx, "app.bsky.feed.post/k01234")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _, _ = b.Put(ctx, "app.bsky.feed.post/k02000", testCID("new"))
+	rootB, err := b.WriteBlocks(ctx, &mb, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := Diff(ctx, Load(&mb, rootA), Load(&mb, rootB))
+	if err != nil || len(want) != 2 {
+		t.Fatalf("strict diff: %v, %v", want, err)
+	}
+	ta := trusted.Load(&mb, rootA)
+	got, err := Diff(ctx, ta, ta.LoadRoot(rootB))
+	if err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("trusted diff = %v, %v; want %v", got, err, want)
+	}
+	n := 0
+	if err := trusted.Load(&mb, rootA).Walk(ctx, func(string, cid.Cid) error { n++; return nil }); err != nil || n != 3000 {
+		t.Fatalf("trusted walk: %d keys, %v", n, err)
+	}
+
+	v := testCID("record")
+	k0a, k0b := keyAt("app.bsky.feed.post/a", 0), keyAt("app.bsky.feed.post/b", 0)
+	k1 := keyAt("app.bsky.feed.post/m", 1)
+	walk := func(mb *MemBlocks, root cid.Cid) error {
+		return trusted.Load(mb, root).Walk(ctx, func(string, cid.Cid) error { return nil })
+	}
+	// A block under a CID it does not hash to: strict rejects, trusted
+	// accepts (the source vouched for it).
+	var bad MemBlocks
+	data := rawNode(t, nil, seq(v, k0a, k0b))
+	wrong := testCID("not the hash")
+	wrong = sumCID([]byte(wrong.KeyString()))
+	if err := bad.PutBlock(ctx, wrong, data); err != nil {
+		t.Fatal(err)
+	}
+	expectRule(t, &bad, wrong, RuleHash)
+	if err := walk(&bad, wrong); err != nil {
+		t.Fatalf("trusted load of a mislabelled block: %v", err)
+	}
+	// Keys on mixed layers go unnoticed after the first (documented).
+	var mixed MemBlocks
+	root := put(t, &mixed, rawNode(t, nil, seq(v, k0a, k1)))
+	expectRule(t, &mixed, root, RuleKeyHeight)
+	if err := walk(&mixed, root); err != nil {
+		t.Fatalf("trusted load of mixed layers: %v", err)
+	}
+	// Every other rule is still checked.
+	var unsorted MemBlocks
+	p := CommonPrefixLen(k0b, k0a)
+	root = put(t, &unsorted, rawNode(t, nil, []rawEntry{{suffix: k0b, v: v}, {p: p, suffix: k0a[p:], v: v}}))
+	var ne *NodeError
+	if err := walk(&unsorted, root); !errors.As(err, &ne) || ne.Rule != RuleKeyOrder {
+		t.Fatalf("trusted load of unsorted keys: %v", err)
+	}
+}
