@@ -326,7 +326,11 @@ func TestRepo(t *testing.T) {
 			CIDs        []string `json:"cids"`
 			CAR         []byte   `json:"car"`
 			CARError    string   `json:"carError"`
-			Commit      string   `json:"commit"`
+			Proofs      []struct {
+				CAR   []byte `json:"car"`
+				Error string `json:"error"`
+			} `json:"proofs"`
+			Commit string `json:"commit"`
 		} `json:"build"`
 		Proofs []struct {
 			OK       bool   `json:"ok"`
@@ -406,6 +410,32 @@ func TestRepo(t *testing.T) {
 			slices.SortFunc(theirs, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
 			if v.CommitCID.String() != ans.Build.Commit || v.Commit.Data != head.Data || !slices.Equal(theirs, records) {
 				f.add("the reference's repository reads differently here", "commit %s (theirs %s), data %s (ours %s), %d records (ours %d)", v.CommitCID, ans.Build.Commit, v.Commit.Data, head.Data, len(theirs), len(records))
+			}
+		}
+	}
+
+	// Proofs made there (getRecords on its repository, for the same paths)
+	// prove here what our repository holds.
+	if ans.Build.Error == "" && !sharedBlockLost(ans.Build.CARError, live, everShared) {
+		for i, pc := range proofs {
+			if i >= len(ans.Build.Proofs) {
+				f.add("reference proofs missing", "%d of %d", len(ans.Build.Proofs), len(proofs))
+				break
+			}
+			rp := ans.Build.Proofs[i]
+			if rp.Error != "" {
+				f.add("the reference cannot make a proof", "%s/%s: %s", pc.Collection, pc.RKey, rp.Error)
+				continue
+			}
+			c, _, err := repo.VerifyRecordProof(ctx, bytes.NewReader(rp.CAR), did, pub, pc.Collection, pc.RKey)
+			want, present := live[pc.Collection+"/"+pc.RKey]
+			switch {
+			case present && (err != nil || !c.Equals(want)):
+				f.add("the reference's proof of a record does not prove it here", "%s/%s: got %v (%v), want %s", pc.Collection, pc.RKey, c, err, want)
+			case !present && !isNotFound(err):
+				f.add("the reference's proof of absence does not prove it here", "%s/%s: got %v (%v)", pc.Collection, pc.RKey, c, err)
+			default:
+				stats["reference proofs verified here"]++
 			}
 		}
 	}

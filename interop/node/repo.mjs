@@ -11,7 +11,7 @@
 //   blocks hold and compare the root with prevData.
 import {
   MST, MemoryBlockstore, Repo, WriteOpAction, cidForRecord, concatBytesAsync, def,
-  getFullRepo, readCarWithRoot, verifyProofs, verifyRepoCar,
+  getFullRepo, getRecords, readCarWithRoot, verifyProofs, verifyRepoCar,
 } from '@atproto/repo'
 import { P256Keypair, Secp256k1Keypair } from '@atproto/crypto'
 import { parseCid } from '@atproto/lex-data'
@@ -62,6 +62,17 @@ async function build(req) {
       out.car = Buffer.from(await concatBytesAsync(getFullRepo(storage, repo.cid))).toString('base64')
     } catch (err) {
       out.carError = msg(err)
+    }
+    // getRecord proofs from the repository built here, for the same paths
+    // as our proofs, for Townhall to verify.
+    out.proofs = []
+    for (const p of req.proofs) {
+      try {
+        const car = await concatBytesAsync(getRecords(storage, repo.cid, [{ collection: p.collection, rkey: p.rkey }]))
+        out.proofs.push({ car: Buffer.from(car).toString('base64') })
+      } catch (err) {
+        out.proofs.push({ error: msg(err) })
+      }
     }
   } catch (err) {
     out.error = msg(err)
