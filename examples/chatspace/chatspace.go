@@ -77,21 +77,22 @@ type member struct {
 
 // runner carries the state shared by the steps.
 type runner struct {
-	opts   Options
-	out    io.Writer
-	w      *world
-	rep    *Report
-	host1  *community.Host
-	keys1  hostKeys
-	c      *community.Community
-	mod    *member
-	people []*member // alice, bob, carol
-	byName map[string]*member
-	recov  *atcrypto.PrivateKeyP256
-	car    []byte
-	stage  []byte // the private channel's backup (an insider's audience CAR)
-	secret string // text of one private message, which must never be public
-	sample string // rkey of one of alice's public messages
+	opts    Options
+	out     io.Writer
+	w       *world
+	rep     *Report
+	host1   *community.Host
+	keys1   hostKeys
+	c       *community.Community
+	founder *member
+	mod     *member
+	people  []*member // alice, bob, carol
+	byName  map[string]*member
+	recov   *atcrypto.PrivateKeyP256
+	car     []byte
+	stage   []byte // the private channel's backup (an insider's audience CAR)
+	secret  string // text of one private message, which must never be public
+	sample  string // rkey of one of alice's public messages
 }
 
 const (
@@ -189,7 +190,7 @@ func (r *runner) create(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	founderDID, err := r.w.account("mo")
+	founderDID, err := r.w.account("ada")
 	if err != nil {
 		return "", err
 	}
@@ -227,14 +228,14 @@ func (r *runner) create(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	// The founder is the community's moderator: a root delegation of "/".
+	// The founder holds a root delegation of "/" from the community.
 	if len(m.Grants) == 0 || m.Grants[0].Command != "/" {
 		return "", errors.New("the founder holds no root delegation")
 	}
 	sess.Now = r.opts.Now
-	r.mod = &member{name: "mo", did: founderDID, key: key, sess: sess}
-	r.byName["mo"] = r.mod
-	return fmt.Sprintf("%s on host1 (SQLite); directory: %s\nrotation keys: [founders' recovery key, host1's key]; atproto key: host1's; founder mo holds \"/\"",
+	r.founder = &member{name: "ada", did: founderDID, key: key, sess: sess}
+	r.byName["ada"] = r.founder
+	return fmt.Sprintf("%s on host1 (SQLite); directory: %s\nrotation keys: [founders' recovery key, host1's key]; atproto key: host1's; founder ada holds \"/\"",
 		r.c.DID(), hostOf(r.w.srv.URL)), nil
 }
 
@@ -246,14 +247,15 @@ func hostOf(u string) string {
 	return p.Host + " (in process, SQLite)"
 }
 
-// onboard: alice and bob are invited by the moderator as insiders (they may
-// read and write the private channel); carol joins through the open member
-// role. The moderator creates the private audience and the channels.
+// onboard: the founder invites mo as moderator; mo invites alice and bob as
+// insiders (they may read and write the private channel); carol joins
+// through the open member role. The moderator creates the private audience
+// and the channels.
 func (r *runner) onboard(ctx context.Context) (string, error) {
 	for _, p := range []struct {
 		name string
 		role *community.Role
-	}{{"alice", &roles[1]}, {"bob", &roles[1]}, {"carol", nil}} {
+	}{{"mo", &roles[2]}, {"alice", &roles[1]}, {"bob", &roles[1]}, {"carol", nil}} {
 		did, err := r.w.account(p.name)
 		if err != nil {
 			return "", err
@@ -262,8 +264,12 @@ func (r *runner) onboard(ctx context.Context) (string, error) {
 		if err != nil {
 			return "", err
 		}
+		inviter := r.mod
+		if p.name == "mo" {
+			inviter = r.founder
+		}
 		if p.role != nil {
-			if jr.Invite, err = r.mod.sess.Invite(key.DID(), did, *p.role, time.Time{}); err != nil {
+			if jr.Invite, err = inviter.sess.Invite(key.DID(), did, *p.role, time.Time{}); err != nil {
 				return "", err
 			}
 		}
@@ -280,8 +286,15 @@ func (r *runner) onboard(ctx context.Context) (string, error) {
 		}
 		sess.Now = r.opts.Now
 		mb := &member{name: p.name, did: did, key: key, sess: sess}
-		r.people = append(r.people, mb)
 		r.byName[p.name] = mb
+		if p.name == "mo" {
+			if m.Grants[0].Command != "/" || len(m.Grants[0].Chain) != 2 {
+				return "", fmt.Errorf("mo's grant is %s with a chain of %d, want \"/\" from the founder", m.Grants[0].Command, len(m.Grants[0].Chain))
+			}
+			r.mod = mb
+			continue
+		}
+		r.people = append(r.people, mb)
 	}
 	// A member without the insider role holds no grant to read the audience.
 	if _, err := r.byName["carol"].sess.Read(private); err == nil {
@@ -302,7 +315,7 @@ func (r *runner) onboard(ctx context.Context) (string, error) {
 	if _, err := invoke(ctx, r.c)(r.mod.sess.Batch(ws)); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("moderator mo (founder); alice, bob invited as insiders; carol joined as member\nservice-auth JWTs from each member's PDS key, Ed25519 session keys; channels: %s (private)",
+	return fmt.Sprintf("mo invited by ada as moderator (\"/\", chain of 2); alice, bob invited by mo as insiders; carol joined by the open member role\nservice-auth JWTs from each member's PDS key, Ed25519 session keys; channels: %s (private)",
 		strings.Join(r.rep.Channels[:3], ", ")+", "+private), nil
 }
 
