@@ -120,6 +120,7 @@ type decodeState struct {
 	off   int
 	depth int
 	opts  DecOptions
+	boxes boxes // chunks that decoded values are boxed in (box.go)
 }
 
 // strAt returns the n bytes of input that end at offset end as a string.
@@ -338,12 +339,12 @@ func (d *decodeState) value() (any, error) {
 		if arg > math.MaxInt64 {
 			return arg, nil
 		}
-		return int64(arg), nil
+		return d.boxInt(int64(arg)), nil
 	case 1:
 		if arg > math.MaxInt64 {
 			return NegInt(arg), nil
 		}
-		return -1 - int64(arg), nil
+		return d.boxInt(-1 - int64(arg)), nil
 	case 2:
 		b, err := d.payload(arg, start)
 		if err != nil {
@@ -355,7 +356,7 @@ func (d *decodeState) value() (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		return d.strAt(d.off, len(b)), nil
+		return d.boxString(d.strAt(d.off, len(b))), nil
 	case 4:
 		n, err := d.container(arg, 1, start)
 		if err != nil {
@@ -368,7 +369,7 @@ func (d *decodeState) value() (any, error) {
 			}
 		}
 		d.depth--
-		return out, nil
+		return d.boxSlice(out), nil
 	case 5:
 		n, err := d.container(arg, 2, start)
 		if err != nil {

@@ -1,0 +1,107 @@
+package drisl
+
+import "unsafe"
+
+// Storing a string, an int64 or a slice in an interface normally allocates
+// a copy of it on the heap, one allocation per decoded value: most of a
+// decode's allocations. The decoder instead writes these values into chunks
+// (one allocation for many values) and builds each interface to point at
+// its element. This is sound because:
+//
+//   - the type word comes from converting a value of the same static type to
+//     any (typeWord), so it describes exactly the element pointed at;
+//   - string, int64 and []any are not pointer-shaped, so an interface holding
+//     one keeps a pointer to the value, never the value itself: the layout
+//     written here is the one the compiler writes;
+//   - the element lives in a heap-allocated []T whose element type is T, so
+//     the garbage collector scans it with T's pointer layout, and the
+//     interior pointer keeps the chunk alive as long as any interface refers
+//     to it;
+//   - an interface's value must never change: each element is written once,
+//     before its interface is made, and the chunk is reachable otherwise
+//     only from the decodeState, which moves past the element at once and
+//     dies with the decode.
+//
+// The chunks grow from 8 elements to boxChunk as a decode proceeds, so small
+// inputs waste little, and are never larger than the input that remains
+// (every value takes at least one byte of it), so memory stays proportional
+// to the input. The price: a value kept from the result keeps its chunk
+// alive. TestBoxedValues checks the boxed values against ordinary ones.
+
+const boxChunk = 256
+
+// eface is the runtime layout of an empty interface.
+type eface struct {
+	typ  unsafe.Pointer
+	data unsafe.Pointer
+}
+
+// typeWord returns the type word of an interface holding a T.
+func typeWord[T any]() unsafe.Pointer {
+	var zero T
+	x := any(zero) // no allocation: zero values of these types are static
+	return (*eface)(unsafe.Pointer(&x)).typ
+}
+
+// boxes holds the current chunks of one decode.
+type boxes struct {
+	strs                  []string
+	ints                  []int64
+	slices                [][]any
+	nStrs, nInts, nSlices int // sizes of the last chunks
+}
+
+// chunkLen returns the size of the next chunk of one kind, whose last chunk
+// had *last elements.
+func chunkLen(last *int, remaining int) int {
+	*last = min(max(8, 2**last), boxChunk)
+	return max(1, min(*last, remaining))
+}
+
+// box returns an interface holding the value at p, which must point into a
+// chunk as described above.
+func box(typ unsafe.Pointer, p unsafe.Pointer) any {
+	var x any
+	e := (*eface)(unsafe.Pointer(&x))
+	e.typ, e.data = typ, p
+	return x
+}
+
+var (
+	stringType = typeWord[string]()
+	int64Type  = typeWord[int64]()
+	sliceType  = typeWord[[]any]()
+)
+
+func (d *decodeState) boxString(s string) any {
+	if len(d.boxes.strs) == 0 {
+		d.boxes.strs = make([]string, chunkLen(&d.boxes.nStrs, len(d.data)-d.off))
+	}
+	p := &d.boxes.strs[0]
+	*p = s
+	d.boxes.strs = d.boxes.strs[1:]
+	return box(stringType, unsafe.Pointer(p))
+}
+
+func (d *decodeState) boxInt(n int64) any {
+	if uint64(n) < 256 {
+		return n // the runtime boxes these without allocating
+	}
+	if len(d.boxes.ints) == 0 {
+		d.boxes.ints = make([]int64, chunkLen(&d.boxes.nInts, len(d.data)-d.off))
+	}
+	p := &d.boxes.ints[0]
+	*p = n
+	d.boxes.ints = d.boxes.ints[1:]
+	return box(int64Type, unsafe.Pointer(p))
+}
+
+func (d *decodeState) boxSlice(s []any) any {
+	if len(d.boxes.slices) == 0 {
+		d.boxes.slices = make([][]any, chunkLen(&d.boxes.nSlices, len(d.data)-d.off))
+	}
+	p := &d.boxes.slices[0]
+	*p = s
+	d.boxes.slices = d.boxes.slices[1:]
+	return box(sliceType, unsafe.Pointer(p))
+}
