@@ -49,34 +49,13 @@ type Repo struct {
 	tree *mst.Tree
 }
 
-// storeSource adapts a Store to mst.BlockSource for one repository. It
-// also serves the MST nodes of the last commit from memory: the next commit
-// reads mostly those.
+// storeSource adapts a Store to mst.BlockSource for one repository.
 type storeSource struct {
 	s   Store
 	did string
-
-	mu     sync.RWMutex
-	recent map[cid.Cid][]byte
-}
-
-func (b *storeSource) setRecent(nodes []mst.Block) {
-	m := make(map[cid.Cid][]byte, len(nodes))
-	for _, n := range nodes {
-		m[n.CID] = n.Data
-	}
-	b.mu.Lock()
-	b.recent = m
-	b.mu.Unlock()
 }
 
 func (b *storeSource) GetBlock(ctx context.Context, c cid.Cid) ([]byte, error) {
-	b.mu.RLock()
-	data, ok := b.recent[c]
-	b.mu.RUnlock()
-	if ok {
-		return data, nil
-	}
 	data, err := b.s.GetBlock(ctx, b.did, c)
 	if errors.Is(err, ErrBlockNotFound) {
 		return nil, fmt.Errorf("%w: %w", mst.ErrNotFound, err)
@@ -108,7 +87,11 @@ func newRepo(s Store, did string, key atcrypto.PrivateKey, opts Options) (*Repo,
 
 func (r *Repo) load(h Head) {
 	r.head = h
-	r.tree = mst.Options{CacheNodes: r.opts.CacheNodes}.Load(r.src, h.Data)
+	if r.tree != nil {
+		r.tree = r.tree.LoadRoot(h.Data) // keeps the node cache
+	} else {
+		r.tree = mst.Options{CacheNodes: r.opts.CacheNodes}.Load(r.src, h.Data)
+	}
 	if t, err := syntax.ParseTID(h.Rev); err == nil {
 		r.clock.observe(t)
 	}
@@ -497,8 +480,10 @@ func (r *Repo) tryCommit(ctx context.Context, preps []prepared, create bool) (*C
 	}
 	r.head = w.Head
 	// Continue from the stored tree rather than from tree, whose in-memory
-	// nodes would grow with every commit; the new nodes stay at hand.
-	r.src.setRecent(nodes)
-	r.tree = mst.Options{CacheNodes: r.opts.CacheNodes}.Load(r.src, root)
+	// nodes would grow with every commit: Stored moves them into the node
+	// cache the next commit reads through (no re-reading or re-decoding).
+	if r.tree, err = tree.Stored(ctx); err != nil {
+		r.tree = tree.LoadRoot(root) // unreachable: root was hashed above
+	}
 	return &CommitResult{Commit: ccid, Rev: rev, Data: root, Seq: seq, Results: results, Event: ev, Sync: sev}, nil
 }
