@@ -9,8 +9,10 @@ import (
 )
 
 // Prove returns the blocks that prove key's value, or its absence, under
-// t's root: the nodes on the path from the root to the entry, or to the
-// empty gap where key would be. VerifyProof checks them.
+// t's root: the nodes on the path, in key order, from the root to the entry,
+// or to the empty gap where key would be (down to the bottom layer, so that
+// verifiers which look keys up by order alone accept absence proofs too).
+// VerifyProof checks them.
 func (t *Tree) Prove(ctx context.Context, key string) ([]Block, error) {
 	if err := ValidateKey(key); err != nil {
 		return nil, err
@@ -25,15 +27,19 @@ func (t *Tree) Prove(ctx context.Context, key string) ([]Block, error) {
 	if n == nil {
 		return []Block{{CID: sumCID(emptyNodeBytes), Data: append([]byte(nil), emptyNodeBytes...)}}, nil
 	}
+	// Follow key order down to the entry or to an empty gap, whatever the
+	// key's height. A key of height h can only sit on layer h, so for this
+	// package's VerifyProof the path could stop at that layer; but verifiers
+	// such as the TypeScript reference's look a key up by order alone and
+	// descend into the gap's subtree, so the proof carries that whole path.
 	var out []Block
-	h := KeyHeight(key)
 	lo, hi := "", keyMax
 	for {
 		out = append(out, Block{CID: n.cid, Data: appendNode(nil, n)})
-		if h >= H {
+		i, found := n.search(key)
+		if found {
 			return out, nil
 		}
-		i, _ := n.search(key)
 		g := n.gap(i)
 		if g.empty() {
 			return out, nil
