@@ -449,13 +449,6 @@ func TestRepo(t *testing.T) {
 			continue
 		}
 		want := pc.ours == pc.Claim // our reading supports the claim
-		if pc.ours == "" && !res.OK && strings.Contains(res.Error, "MissingBlockError") && strings.Contains(res.Error, "expected type: mst node") {
-			// Exception th-absence-proof (README.md): our absence proof
-			// stops where the key's height shows it cannot be deeper; the
-			// reference walks into the gap's subtree and misses its node.
-			proofStats["exception th-absence-proof"]++
-			continue
-		}
 		proofStats[fmt.Sprintf("claim holds=%v", want)]++
 		if !res.OK || res.Verified != want {
 			f.add("proof verdicts differ", "%s/%s claim %q: ours proves %q (claim holds: %v), reference ok=%v verified=%v %s", pc.Collection, pc.RKey, pc.Claim, pc.ours, want, res.OK, res.Verified, res.Error)
