@@ -27,7 +27,7 @@ import (
 // with a local session key file (made with 'townhall key gen').
 
 var communitySubs = []string{"create", "join", "grant", "revoke", "ban", "write", "list", "get", "info",
-	"did-doc", "audit-log", "export", "import", "prove", "bundle"}
+	"did-doc", "audit-log", "export", "import", "prove", "bundle", "audience", "read"}
 
 // communityFlags are the flags of every community subcommand.
 type communityFlags struct {
@@ -58,6 +58,9 @@ type communityFlags struct {
 	auditLog   *string
 	quiet      *bool
 	endpoint   *string
+	audience   *string
+	readers    *string
+	audCARs    stringList
 }
 
 func newCommunityFlags(sub string) *communityFlags {
@@ -88,6 +91,9 @@ func newCommunityFlags(sub string) *communityFlags {
 	f.out = fs.String("o", "", "export, grant, prove, bundle: the output file (required)")
 	f.auditLog = fs.String("audit-log", "", "export: also write the DID's audit log here; import: the audit log to load")
 	f.quiet = fs.Bool("q", false, "export, import: no progress on stderr")
+	f.audience = fs.String("audience", "", "audience, read: the private audience; write: write into it")
+	f.readers = fs.String("readers", "", "audience: the roles that may read it (comma-separated)")
+	fs.Var(&f.audCARs, "audience-car", "import: an audience backup (community read -o) to carry over (repeat)")
 	f.endpoint = fs.String("endpoint", "", "the host's URL, when the home is new (default https://host.townhall.localhost)")
 	return f
 }
@@ -161,6 +167,10 @@ func runCommunity(e *env, args []string) error {
 		return communityExport(e, h, c, f)
 	case "prove":
 		return communityProve(e, c, f)
+	case "audience":
+		return communityAudience(e, c, f)
+	case "read":
+		return communityRead(e, c, f)
 	default: // bundle
 		return communityBundle(e, c, f)
 	}
@@ -490,16 +500,18 @@ func communityWrite(e *env, c *community.Community, f *communityFlags) error {
 	if err != nil {
 		return err
 	}
-	rkey := *f.rkey
-	var req *community.Request
-	if *f.del {
-		if rkey == "" {
+	w := community.Write{Action: repo.ActionCreate, Collection: *f.collection, RKey: *f.rkey, Audience: *f.audience}
+	switch {
+	case *f.del && *f.update:
+		return usageErr("give --update or --delete, not both")
+	case *f.del:
+		if w.RKey == "" {
 			return usageErr("--delete needs --rkey")
 		}
-		req, err = s.Delete(*f.collection, rkey)
-	} else {
-		if f.fs.NArg() != 0 {
-			return usageErr("the record is read from stdin: community write ... < record.json")
+		w.Action = repo.ActionDelete
+	default:
+		if *f.update {
+			w.Action = repo.ActionUpdate
 		}
 		b, err := readInput(e, "-")
 		if err != nil {
@@ -509,18 +521,15 @@ func communityWrite(e *env, c *community.Community, f *communityFlags) error {
 		if err != nil {
 			return invalidErr("the record is not atproto JSON: %v", err)
 		}
-		if rkey == "" {
-			rkey = syntax.NewTIDNow(0).String()
+		if m, ok := rec.(map[string]any); ok && w.Audience != "" && m["nonce"] == nil {
+			m["nonce"] = community.NewNonce() // private records carry a random nonce
 		}
-		if *f.update {
-			req, err = s.Update(*f.collection, rkey, rec)
-		} else {
-			req, err = s.Create(*f.collection, rkey, rec)
-		}
-		if err != nil {
-			return invalidErr("cannot sign the write: %v", err)
+		w.Record = rec
+		if w.RKey == "" {
+			w.RKey = syntax.NewTIDNow(0).String()
 		}
 	}
+	req, err := s.Write(w)
 	if err != nil {
 		return invalidErr("cannot sign the write: %v", err)
 	}
@@ -766,7 +775,16 @@ func communityImport(e *env, h *home, f *communityFlags) error {
 	if !*f.quiet {
 		p.w = e.stderr
 	}
-	c, err := h.host.Migrate(e.ctx, did, community.MigrateOptions{Repo: &progressReader{bytes.NewReader(car), p}, RecoveryKey: rec})
+	var audiences []io.Reader
+	for _, name := range f.audCARs {
+		b, err := readInput(e, name)
+		if err != nil {
+			return err
+		}
+		audiences = append(audiences, bytes.NewReader(b))
+	}
+	c, err := h.host.Migrate(e.ctx, did, community.MigrateOptions{Repo: &progressReader{bytes.NewReader(car), p},
+		Audiences: audiences, RecoveryKey: rec})
 	p.done()
 	if err != nil {
 		return invalidErr("import refused: %v", err)
@@ -837,6 +855,74 @@ func writeNewFile(path string, data []byte) error {
 	}
 	if err := file.Close(); err != nil {
 		return ioErr("cannot write %s: %v", path, err)
+	}
+	return nil
+}
+
+func communityAudience(e *env, c *community.Community, f *communityFlags) error {
+	if *f.audience == "" || *f.readers == "" {
+		return usageErr("community audience needs --key MOD.key --audience NAME --readers ROLE[,ROLE...]")
+	}
+	s, err := session(e, c, *f.key)
+	if err != nil {
+		return err
+	}
+	req, err := s.CreateAudience(*f.audience, strings.Split(*f.readers, ",")...)
+	if err != nil {
+		return invalidErr("cannot sign the audience: %v", err)
+	}
+	res, err := c.Invoke(e.ctx, req)
+	if err != nil {
+		return invalidErr("audience refused: %v", err)
+	}
+	if *f.asJSON {
+		return writeJSON(e, resultJSON(res))
+	}
+	printf(e, "audience %s created, readable by %s (commit %s)\n", *f.audience, *f.readers, res.Commit)
+	return nil
+}
+
+// communityRead reads a private audience as one of its readers, and with
+// -o writes the reader's verifiable backup of it (an audience CAR).
+func communityRead(e *env, c *community.Community, f *communityFlags) error {
+	if *f.audience == "" {
+		return usageErr("community read needs --key K --audience NAME [-o BACKUP.car]")
+	}
+	s, err := session(e, c, *f.key)
+	if err != nil {
+		return err
+	}
+	req, err := s.Read(*f.audience)
+	if err != nil {
+		return invalidErr("cannot sign the read: %v", err)
+	}
+	view, err := c.ReadAudience(e.ctx, req)
+	if err != nil {
+		return invalidErr("read refused: %v", err)
+	}
+	if *f.out != "" {
+		var buf bytes.Buffer
+		if err := view.WriteCAR(&buf); err != nil {
+			return invalidErr("cannot write the audience CAR: %v", err)
+		}
+		if err := writeNewFile(*f.out, buf.Bytes()); err != nil {
+			return err
+		}
+	}
+	if *f.asJSON {
+		list := []any{}
+		for _, r := range view.Records {
+			v, err := valueJSON(r.Value)
+			if err != nil {
+				return invalidErr("record %s/%s: %v", r.Collection, r.RKey, err)
+			}
+			list = append(list, map[string]any{"path": r.Collection + "/" + r.RKey, "cid": r.CID.String(), "value": v})
+		}
+		return writeJSON(e, map[string]any{"audience": view.Audience, "commit": view.Commit.String(), "root": view.Root.String(), "records": list})
+	}
+	printf(e, "audience %s: %d records under root %s (commit %s)\n", view.Audience, len(view.Records), view.Root, view.Commit)
+	for _, r := range view.Records {
+		printf(e, "  %s/%s %s\n", r.Collection, r.RKey, r.CID)
 	}
 	return nil
 }

@@ -27,14 +27,17 @@
 //	townhall community grant --key MOD --to did:key:... --member DID --role R -o INVITE
 //	townhall community revoke --key MOD (--session did:key:... | --delegation CID)
 //	townhall community ban --key MOD --member DID
-//	townhall community write --key K --collection NSID [--rkey K] [--update | --delete] < record.json
+//	townhall community write --key K --collection NSID [--rkey K] [--update | --delete] [--audience A] < record.json
+//	townhall community audience --key MOD --audience A --readers ROLE,...   a private audience
+//	townhall community read --key K --audience A [-o BACKUP.car]            read it (and back it up)
 //	townhall community list --collection NSID | get --collection NSID --rkey K | info
 //	townhall community did-doc | audit-log
 //	townhall community export -o F.car [--audit-log F.json]
-//	townhall community import F.car --audit-log F.json --recovery KEY   (a migration to this home's host)
+//	townhall community import F.car --audit-log F.json --recovery KEY [--audience-car BACKUP.car]   (a migration here)
 //	townhall community prove | bundle --collection NSID --rkey K -o F
 //	townhall verify record F.car --collection NSID --rkey K (--did-doc F | --key K --did DID)
 //	townhall verify bundle F (--did-doc F | --key K) [--audit-log F]
+//	townhall verify audience F.car --audience A (--did-doc F | --key K --did DID)
 //
 // Every community subcommand takes --community DID (default: the only
 // community in the home). A real PDS and plc.directory are not reached:
@@ -113,8 +116,8 @@ func commands() []command {
 		{"plc", "inspect a did:plc operation, or validate an audit log", runPLC},
 		{"lexicon", "validate a record against a directory of lexicon schemas", runLexicon},
 		{"account", "local test PDS accounts (create, token, list) that members join with", runAccount},
-		{"community", "host and act in communities: create, join, grant, revoke, ban, write, list, get, info,\n            did-doc, audit-log, export, import, prove, bundle", runCommunity},
-		{"verify", "verify a record proof or an authorship bundle against a DID document or key", runVerify},
+		{"community", "host and act in communities: create, join, grant, revoke, ban, write, list, get, info,\n            did-doc, audit-log, export, import, prove, bundle, audience, read", runCommunity},
+		{"verify", "verify a record proof, an authorship bundle or an audience backup against a DID document or key", runVerify},
 	}
 }
 

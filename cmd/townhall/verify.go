@@ -11,11 +11,12 @@ import (
 )
 
 // runVerify checks evidence offline against a DID document or a key: a
-// record proof (a getRecord CAR, 'townhall community prove') or an
-// authorship bundle ('townhall community bundle'). Whole repository CARs
+// record proof (a getRecord CAR, 'townhall community prove'), an
+// authorship bundle ('townhall community bundle') or an audience backup
+// ('townhall community read -o'). Whole repository CARs
 // are 'townhall car verify'.
 func runVerify(e *env, args []string) error {
-	sub, args, err := subcommand("verify", args, "record", "bundle")
+	sub, args, err := subcommand("verify", args, "record", "bundle", "audience")
 	if err != nil {
 		return err
 	}
@@ -27,6 +28,7 @@ func runVerify(e *env, args []string) error {
 	collection := fs.String("collection", "", "record: the collection NSID")
 	rkey := fs.String("rkey", "", "record: the record key")
 	auditLog := fs.String("audit-log", "", "bundle: the DID's audit log, to accept chains signed by an earlier host")
+	audience := fs.String("audience", "", "audience: the audience's name")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -58,6 +60,22 @@ func runVerify(e *env, args []string) error {
 			return writeJSON(e, map[string]any{"verified": true, "uri": uri, "cid": c.String(), "value": v})
 		}
 		printf(e, "verified: %s %s is in the repo head signed by the DID's key\n", uri, c)
+		return nil
+	}
+	if sub == "audience" {
+		if *audience == "" || did == "" {
+			return usageErr("verify audience needs --audience NAME and the DID (--did, or --did-doc)")
+		}
+		view, err := community.VerifyAudienceCAR(e.ctx, bytes.NewReader(data), did, key, *audience)
+		if err != nil {
+			return invalidErr("audience CAR does not verify: %v", err)
+		}
+		if *asJSON {
+			return writeJSON(e, map[string]any{"verified": true, "did": view.DID, "audience": view.Audience,
+				"commit": view.Commit.String(), "root": view.Root.String(), "records": len(view.Records)})
+		}
+		printf(e, "verified: audience %s of %s, %d records under root %s, anchored in commit %s\n",
+			view.Audience, view.DID, len(view.Records), view.Root, view.Commit)
 		return nil
 	}
 	b, err := community.ParseBundle(data)
