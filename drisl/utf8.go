@@ -41,11 +41,13 @@ func validUTF8(b []byte) bool {
 func validUTF8String(s string) bool {
 	i := 0
 	for ; len(s)-i >= 8; i += 8 {
-		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
-		if w&hiBits64 != 0 {
+		if word(s[i:])&hiBits64 != 0 {
 			return utf8.ValidString(s[i:])
 		}
+	}
+	if len(s) >= 8 && i < len(s) {
+		// The last eight bytes overlap bytes known to be ASCII.
+		return word(s[len(s)-8:])&hiBits64 == 0 || utf8.ValidString(s[i:])
 	}
 	for ; i < len(s); i++ {
 		if s[i] >= utf8.RuneSelf {
@@ -53,4 +55,10 @@ func validUTF8String(s string) bool {
 		}
 	}
 	return true
+}
+
+// word loads the first eight bytes of s, little-endian (one load).
+func word(s string) uint64 {
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
