@@ -162,7 +162,9 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			fmt.Fprintf(r.out, "   %s\n", l)
 		}
 	}
-	fmt.Fprintf(r.out, "all %d steps checked in %s\n", len(steps), round(time.Since(start)))
+	fmt.Fprintf(r.out, "all %d steps checked in %s: %d messages (%d private), %d commits on host1, CAR %s with %d records, bundle %s, migrated to %s\n",
+		len(steps), round(time.Since(start)), r.rep.PublicMessages+r.rep.PrivateMessages, r.rep.PrivateMessages, r.rep.Commits,
+		size(r.rep.CARBytes), r.rep.CARRecords, size(r.rep.BundleBytes), r.rep.MigratedTo)
 	return r.rep, nil
 }
 
