@@ -3,9 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -657,39 +655,6 @@ func communityInfo(e *env, h *home, c *community.Community, f *communityFlags) e
 	return nil
 }
 
-// progressWriter counts bytes and draws them on w every 256 KiB.
-type progressWriter struct {
-	w     io.Writer // the progress display (nil: none)
-	verb  string
-	n     int64
-	shown int64
-}
-
-func (p *progressWriter) Write(b []byte) (int, error) {
-	p.n += int64(len(b))
-	if p.w != nil && p.n-p.shown >= 256<<10 {
-		p.shown = p.n
-		io.WriteString(p.w, "\r"+p.verb+" "+humanBytes(p.n)+"   ")
-	}
-	return len(b), nil
-}
-
-func (p *progressWriter) done() {
-	if p.w != nil && p.shown > 0 {
-		io.WriteString(p.w, "\r"+p.verb+" "+humanBytes(p.n)+", done\n")
-	}
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%.2f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
-}
-
 func communityExport(e *env, h *home, c *community.Community, f *communityFlags) error {
 	if *f.out == "" {
 		return usageErr("community export needs -o FILE.car")
@@ -727,18 +692,6 @@ func communityExport(e *env, h *home, c *community.Community, f *communityFlags)
 	}
 	printf(e, "%s: %s, commit %s rev %s\n", *f.out, humanBytes(p.n), head.Commit, head.Rev)
 	return nil
-}
-
-// progressReader draws how much of a file was read.
-type progressReader struct {
-	r io.Reader
-	p *progressWriter
-}
-
-func (r *progressReader) Read(b []byte) (int, error) {
-	n, err := r.r.Read(b)
-	r.p.Write(b[:n])
-	return n, err
 }
 
 // communityImport moves a community into this home's host from its CAR
@@ -837,92 +790,5 @@ func communityBundle(e *env, c *community.Community, f *communityFlags) error {
 		return writeJSON(e, map[string]any{"file": *f.out, "bytes": len(data), "delegations": len(b.Delegations), "nodes": len(b.Nodes)})
 	}
 	printf(e, "authorship bundle of %s/%s written to %s (%s)\n", *f.collection, *f.rkey, *f.out, humanBytes(int64(len(data))))
-	return nil
-}
-
-// writeNewFile writes data to a new file (never overwriting one).
-func writeNewFile(path string, data []byte) error {
-	file, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return ioErr("%s exists: choose another path", path)
-		}
-		return ioErr("cannot create %s: %v", path, unwrapPathErr(err))
-	}
-	if _, err := file.Write(data); err != nil {
-		file.Close()
-		return ioErr("cannot write %s: %v", path, err)
-	}
-	if err := file.Close(); err != nil {
-		return ioErr("cannot write %s: %v", path, err)
-	}
-	return nil
-}
-
-func communityAudience(e *env, c *community.Community, f *communityFlags) error {
-	if *f.audience == "" || *f.readers == "" {
-		return usageErr("community audience needs --key MOD.key --audience NAME --readers ROLE[,ROLE...]")
-	}
-	s, err := session(e, c, *f.key)
-	if err != nil {
-		return err
-	}
-	req, err := s.CreateAudience(*f.audience, strings.Split(*f.readers, ",")...)
-	if err != nil {
-		return invalidErr("cannot sign the audience: %v", err)
-	}
-	res, err := c.Invoke(e.ctx, req)
-	if err != nil {
-		return invalidErr("audience refused: %v", err)
-	}
-	if *f.asJSON {
-		return writeJSON(e, resultJSON(res))
-	}
-	printf(e, "audience %s created, readable by %s (commit %s)\n", *f.audience, *f.readers, res.Commit)
-	return nil
-}
-
-// communityRead reads a private audience as one of its readers, and with
-// -o writes the reader's verifiable backup of it (an audience CAR).
-func communityRead(e *env, c *community.Community, f *communityFlags) error {
-	if *f.audience == "" {
-		return usageErr("community read needs --key K --audience NAME [-o BACKUP.car]")
-	}
-	s, err := session(e, c, *f.key)
-	if err != nil {
-		return err
-	}
-	req, err := s.Read(*f.audience)
-	if err != nil {
-		return invalidErr("cannot sign the read: %v", err)
-	}
-	view, err := c.ReadAudience(e.ctx, req)
-	if err != nil {
-		return invalidErr("read refused: %v", err)
-	}
-	if *f.out != "" {
-		var buf bytes.Buffer
-		if err := view.WriteCAR(&buf); err != nil {
-			return invalidErr("cannot write the audience CAR: %v", err)
-		}
-		if err := writeNewFile(*f.out, buf.Bytes()); err != nil {
-			return err
-		}
-	}
-	if *f.asJSON {
-		list := []any{}
-		for _, r := range view.Records {
-			v, err := valueJSON(r.Value)
-			if err != nil {
-				return invalidErr("record %s/%s: %v", r.Collection, r.RKey, err)
-			}
-			list = append(list, map[string]any{"path": r.Collection + "/" + r.RKey, "cid": r.CID.String(), "value": v})
-		}
-		return writeJSON(e, map[string]any{"audience": view.Audience, "commit": view.Commit.String(), "root": view.Root.String(), "records": list})
-	}
-	printf(e, "audience %s: %d records under root %s (commit %s)\n", view.Audience, len(view.Records), view.Root, view.Commit)
-	for _, r := range view.Records {
-		printf(e, "  %s/%s %s\n", r.Collection, r.RKey, r.CID)
-	}
 	return nil
 }

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+// progressWriter counts bytes and draws them on w every 256 KiB.
+type progressWriter struct {
+	w     io.Writer // the progress display (nil: none)
+	verb  string
+	n     int64
+	shown int64
+}
+
+func (p *progressWriter) Write(b []byte) (int, error) {
+	p.n += int64(len(b))
+	if p.w != nil && p.n-p.shown >= 256<<10 {
+		p.shown = p.n
+		io.WriteString(p.w, "\r"+p.verb+" "+humanBytes(p.n)+"   ")
+	}
+	return len(b), nil
+}
+
+func (p *progressWriter) done() {
+	if p.w != nil && p.shown > 0 {
+		io.WriteString(p.w, "\r"+p.verb+" "+humanBytes(p.n)+", done\n")
+	}
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.2f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// progressReader draws how much of a file was read.
+type progressReader struct {
+	r io.Reader
+	p *progressWriter
+}
+
+func (r *progressReader) Read(b []byte) (int, error) {
+	n, err := r.r.Read(b)
+	r.p.Write(b[:n])
+	return n, err
+}
+
+// writeNewFile writes data to a new file (never overwriting one).
+func writeNewFile(path string, data []byte) error {
+	file, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return ioErr("%s exists: choose another path", path)
+		}
+		return ioErr("cannot create %s: %v", path, unwrapPathErr(err))
+	}
+	if _, err := file.Write(data); err != nil {
+		file.Close()
+		return ioErr("cannot write %s: %v", path, err)
+	}
+	if err := file.Close(); err != nil {
+		return ioErr("cannot write %s: %v", path, err)
+	}
+	return nil
+}
