@@ -54,20 +54,22 @@ type Options struct {
 
 // Report is what Run measured.
 type Report struct {
-	Messages    int
-	Authors     int
-	Requests    int // /repo/batch invocations
-	Commits     int // distinct commits that carried them
-	Records     int // message records found in the repo afterwards
-	SetupTime   time.Duration
-	ImportTime  time.Duration
-	CPUTime     time.Duration // process CPU time during the import
-	PeakRSSMiB  float64       // VmHWM during the import (reset before it)
-	BaseRSSMiB  float64       // VmRSS just before the import
-	GoPeakMiB   float64       // the Go runtime's peak mapped memory (sampled), for where the RSS goes
-	MetTime     bool
-	MetMemory   bool
-	RSSMeasured bool
+	Messages     int
+	Authors      int
+	Requests     int // /repo/batch invocations
+	Commits      int // distinct commits that carried them
+	Records      int // message records found in the repo afterwards
+	SetupTime    time.Duration
+	ImportTime   time.Duration
+	CPUTime      time.Duration // process CPU time during the import
+	PeakRSSMiB   float64       // VmHWM during the import (reset before it)
+	BaseRSSMiB   float64       // VmRSS just before the import
+	GoPeakMiB    float64       // the Go runtime's peak mapped memory (sampled), for where the RSS goes
+	MessageBytes int           // mean DRISL size of a message (first 100)
+	ReceiptBytes int           // mean DRISL size of their receipts
+	MetTime      bool
+	MetMemory    bool
+	RSSMeasured  bool
 }
 
 // Run generates the export, onboards its authors and imports it.
@@ -162,6 +164,22 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if rep.Records != len(export) {
 		return rep, fmt.Errorf("import: %d messages in the repo, want %d", rep.Records, len(export))
 	}
+	// What a message and its receipt weigh (the receipt carries the whole
+	// invocation that wrote it, so it grows with the batch).
+	if recs, _, err := env.c.ListRecords(ctx, community.NSIDMessage, repo.ListOptions{Limit: 100}); err == nil {
+		for _, r := range recs {
+			rep.MessageBytes += len(r.Value)
+			_, rb, err := env.c.GetRecord(ctx, community.NSIDReceipt, community.ReceiptKey(r.Collection+"/"+r.RKey))
+			if err != nil {
+				return rep, fmt.Errorf("import: receipt of %s: %w", r.RKey, err)
+			}
+			rep.ReceiptBytes += len(rb)
+		}
+		if len(recs) > 0 {
+			rep.MessageBytes /= len(recs)
+			rep.ReceiptBytes /= len(recs)
+		}
+	}
 	rep.MetTime = rep.ImportTime.Seconds() <= goalSeconds
 	rep.MetMemory = rep.RSSMeasured && rep.PeakRSSMiB <= goalMiB
 
@@ -169,6 +187,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	fmt.Fprintf(out, "imported %d messages (%d /repo/batch invocations of up to %d writes, %d commits, %d writers) in %.2f s: %.0f messages/s, %.2f s CPU\n",
 		rep.Records, rep.Requests, o.Batch, rep.Commits, o.Writers, secs, float64(rep.Records)/secs, rep.CPUTime.Seconds())
 	fmt.Fprintf(out, "every message checked: UCAN chain, lexicon, receipt, durable commit; all %d found in the repo afterwards\n", rep.Records)
+	fmt.Fprintf(out, "a message is %d bytes of DRISL on average, its receipt %d (the receipt carries the invocation of its whole batch)\n", rep.MessageBytes, rep.ReceiptBytes)
 	rss := "unavailable (no /proc/self/status)"
 	if rep.RSSMeasured {
 		rss = fmt.Sprintf("%.1f MiB (RSS when it started: %.1f MiB, after generating the export and onboarding; memory held by the Go runtime at its peak: %.1f MiB; the rest is outside it: the binary's pages and SQLite's allocator)",
