@@ -58,8 +58,11 @@
 // with an upper-case X ("X-fr-CH", a valid interop vector) are accepted,
 // although syntax.ParseLanguage rejects them.
 //
-// Grapheme lengths count extended grapheme clusters of Unicode UAX #29 as
-// implemented by github.com/rivo/uniseg (the library indigo uses too).
+// Grapheme lengths count extended grapheme clusters of Unicode UAX #29 for
+// Unicode 17 as implemented by github.com/clipperhouse/uax29/v2, which
+// includes rule GB9c (Indic conjuncts, Unicode 15.1): "क्षि" is one cluster,
+// as the TypeScript reference (ICU) counts it. github.com/rivo/uniseg, which
+// indigo uses, implements Unicode 15.0 and counts two there.
 // Segmentation runs only when cheaper bounds do not decide: a string has at
 // most as many clusters as code points and as bytes, and ASCII without CR
 // has exactly one cluster per byte. Lengths (minLength, maxLength) of

@@ -126,7 +126,7 @@ func TestGraphemeBound(t *testing.T) {
 	}
 }
 
-// FuzzGraphemeBound checks that graphemeBound never undercounts uniseg.
+// FuzzGraphemeBound checks that graphemeBound never undercounts graphemes.
 func FuzzGraphemeBound(f *testing.F) {
 	for _, s := range []string{"👩‍👩‍👧‍👦 家族と一緒に 🇯🇵 ", "e\u0301\u0301", "\x00\u200d", "🇯🇵🇫🇷🇩", "a\u0600b", "\u200b\ufe0f"} {
 		f.Add(s)

@@ -6,7 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/bluesky-social/indigo/atproto/syntax"
-	"github.com/rivo/uniseg"
+	uax29 "github.com/clipperhouse/uax29/v2/graphemes"
 )
 
 // format is a string format, checked through indigo's syntax package.
@@ -97,13 +97,18 @@ func privateUseLanguage(s string) bool {
 	return alnumSubtags(s[2:], 8)
 }
 
-// graphemes counts the extended grapheme clusters of s (Unicode UAX #29, as
-// implemented by github.com/rivo/uniseg). Printable ASCII without CR is one
+// graphemes counts the extended grapheme clusters of s (Unicode UAX #29 for
+// Unicode 17, including GB9c Indic conjuncts, as implemented by
+// github.com/clipperhouse/uax29/v2). Printable ASCII without CR is one
 // cluster per byte, which is the common case and skips segmentation.
 func graphemes(s string) int64 {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c >= utf8.RuneSelf || c == '\r' {
-			return int64(uniseg.GraphemeClusterCount(s))
+			n := int64(0)
+			for it := uax29.FromString(s); it.Next(); {
+				n++
+			}
+			return n
 		}
 	}
 	return int64(len(s))
