@@ -24,6 +24,10 @@ import (
 	"github.com/townhall-dev/townhall/ucan"
 )
 
+// MinMessages is the fewest messages Run accepts: enough for a private
+// message and a public message of alice's to exist with the default seed.
+const MinMessages = 32
+
 // Options configures Run. The zero value of each field means its default.
 type Options struct {
 	// Dir holds the SQLite files (hosts, private audiences, directory).
@@ -113,8 +117,11 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("chatspace: Options.Dir is required")
 	}
-	if opts.Messages <= 0 {
+	if opts.Messages == 0 {
 		opts.Messages = 1000
+	}
+	if opts.Messages < MinMessages {
+		return nil, fmt.Errorf("chatspace: Options.Messages is %d; the story needs at least %d (public and private messages by every member)", opts.Messages, MinMessages)
 	}
 	if opts.Writers <= 0 {
 		opts.Writers = 16
@@ -395,12 +402,15 @@ func (r *runner) write(ctx context.Context) (string, error) {
 		j.text = fmt.Sprintf("%s (#%d)", phrases[rng.IntN(len(phrases))], i)
 		jobs[i] = j
 	}
-	r.secret = jobs[5].text
+	r.secret = jobs[5].text // i%8 == 5: private
 	for _, j := range jobs {
 		if j.author == r.people[0] && j.channel != private {
 			r.sample = j.rkey
 			break
 		}
+	}
+	if r.sample == "" {
+		return "", errors.New("the generated conversation has no public message of alice's: use more messages or another seed")
 	}
 	t0 := time.Now()
 	queue := make(chan job)

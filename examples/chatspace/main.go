@@ -39,8 +39,8 @@ func run(args []string) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if fs.NArg() != 0 || *messages <= 0 || *writers <= 0 {
-		fmt.Fprintln(os.Stderr, "usage: chatspace [-keep] [-messages N>0] [-writers N>0]")
+	if fs.NArg() != 0 || *messages < MinMessages || *writers <= 0 {
+		fmt.Fprintf(os.Stderr, "usage: chatspace [-keep] [-messages N>=%d] [-writers N>0]\n", MinMessages)
 		return 2
 	}
 	dir, err := os.MkdirTemp("", "chatspace-")

@@ -63,16 +63,21 @@ func TestChatspace(t *testing.T) {
 	}
 }
 
-// TestRunNeedsDir: the options are checked, not assumed.
-func TestRunNeedsDir(t *testing.T) {
+// TestRunOptions: the options are checked, not assumed.
+func TestRunOptions(t *testing.T) {
 	if _, err := Run(context.Background(), Options{}); err == nil {
 		t.Fatal("Run without a directory succeeded")
+	}
+	for _, n := range []int{-1, 1, 5, MinMessages - 1} {
+		if _, err := Run(context.Background(), Options{Dir: t.TempDir(), Messages: n}); err == nil {
+			t.Fatalf("Run with %d messages succeeded", n)
+		}
 	}
 }
 
 // TestFlags: bad flags are a usage error (2).
 func TestFlags(t *testing.T) {
-	for _, args := range [][]string{{"-messages", "0"}, {"-nope"}, {"extra"}} {
+	for _, args := range [][]string{{"-messages", "0"}, {"-messages", "5"}, {"-nope"}, {"extra"}} {
 		if code := run(args); code != 2 {
 			t.Errorf("run(%q) = %d, want 2", args, code)
 		}
