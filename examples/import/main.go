@@ -27,6 +27,8 @@ import (
 	"io"
 	"os"
 	"runtime/pprof"
+
+	"github.com/townhall-dev/townhall/community"
 )
 
 func main() {
@@ -49,7 +51,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if fs.NArg() != 0 || o.Messages <= 0 || o.Authors <= 0 || o.Batch <= 0 || o.Writers <= 0 {
+	if fs.NArg() != 0 || o.Messages <= 0 || o.Authors <= 0 || o.Batch <= 0 || o.Batch > community.DefaultMaxBatchWrites || o.Writers <= 0 {
 		fmt.Fprintln(stderr, "usage: import [-messages N] [-authors N] [-batch N] [-writers N] [-keep] [-cpuprofile FILE] [-q]")
 		return 2
 	}

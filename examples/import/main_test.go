@@ -58,7 +58,7 @@ func TestGenerate(t *testing.T) {
 
 func TestFlags(t *testing.T) {
 	var so, se bytes.Buffer
-	for _, args := range [][]string{{"-batch", "0"}, {"-nope"}, {"x"}} {
+	for _, args := range [][]string{{"-batch", "0"}, {"-batch", "33"}, {"-nope"}, {"x"}} {
 		if code := run(args, &so, &se); code != 2 {
 			t.Errorf("run(%q) = %d, want 2", args, code)
 		}
