@@ -44,6 +44,13 @@ type Options struct {
 	Out io.Writer
 	// Now is the clock of the directory and the clients (nil: time.Now).
 	Now func() time.Time
+
+	// fault, in tests, sabotages one step's action (not its check) so
+	// that the check must catch it: "revoke" skips the revocation,
+	// "export" flips a byte of the CAR, "authorship" signs the bundle's
+	// claim with the wrong author, "migrate" leaves the hostile operation
+	// in place.
+	fault string
 }
 
 // Report holds what each step measured and checked.
@@ -81,22 +88,23 @@ type member struct {
 
 // runner carries the state shared by the steps.
 type runner struct {
-	opts    Options
-	out     io.Writer
-	w       *world
-	rep     *Report
-	host1   *community.Host
-	keys1   hostKeys
-	c       *community.Community
-	founder *member
-	mod     *member
-	people  []*member // alice, bob, carol
-	byName  map[string]*member
-	recov   *atcrypto.PrivateKeyP256
-	car     []byte
-	stage   []byte // the private channel's backup (an insider's audience CAR)
-	secret  string // text of one private message, which must never be public
-	sample  string // rkey of one of alice's public messages
+	opts      Options
+	out       io.Writer
+	w         *world
+	rep       *Report
+	host1     *community.Host
+	keys1     hostKeys
+	c         *community.Community
+	founder   *member
+	mod       *member
+	people    []*member // alice, bob, carol
+	byName    map[string]*member
+	recov     *atcrypto.PrivateKeyP256
+	car       []byte
+	stage     []byte // the private channel's backup (an insider's audience CAR)
+	secret    string // text of one private message, which must never be public
+	sample    string // rkey of one of alice's public messages
+	bobSample string // and of one of bob's
 }
 
 const (
@@ -160,7 +168,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		detail, err := s.f(ctx)
 		d := time.Since(t0)
 		if err != nil {
-			fmt.Fprintf(r.out, "%d. %-10s FAILED after %s: %v\n", i+1, s.name, round(d), err)
+			fmt.Fprintf(r.out, "%d. %s FAILED after %s: %v\n", i+1, s.name, round(d), err)
 			return r.rep, fmt.Errorf("chatspace: step %s: %w", s.name, err)
 		}
 		r.rep.Steps = append(r.rep.Steps, Step{s.name, d})
@@ -404,13 +412,18 @@ func (r *runner) write(ctx context.Context) (string, error) {
 	}
 	r.secret = jobs[5].text // i%8 == 5: private
 	for _, j := range jobs {
-		if j.author == r.people[0] && j.channel != private {
+		if j.channel == private {
+			continue
+		}
+		if j.author == r.people[0] && r.sample == "" {
 			r.sample = j.rkey
-			break
+		}
+		if j.author == r.people[1] && r.bobSample == "" {
+			r.bobSample = j.rkey
 		}
 	}
-	if r.sample == "" {
-		return "", errors.New("the generated conversation has no public message of alice's: use more messages or another seed")
+	if r.sample == "" || r.bobSample == "" {
+		return "", errors.New("the generated conversation lacks a public message of alice's or bob's: use more messages or another seed")
 	}
 	t0 := time.Now()
 	queue := make(chan job)
@@ -503,8 +516,10 @@ func (r *runner) revoke(ctx context.Context) (string, error) {
 	carol := r.byName["carol"]
 	g := carol.sess.Membership.Grants[0].Chain
 	grant := drisl.SumCID(drisl.CodecDagCBOR, g[len(g)-1])
-	if _, err := invoke(ctx, r.c)(r.mod.sess.Revoke(grant, "spamming the seed swap")); err != nil {
-		return "", err
+	if r.opts.fault != "revoke" {
+		if _, err := invoke(ctx, r.c)(r.mod.sess.Revoke(grant, "spamming the seed swap")); err != nil {
+			return "", err
+		}
 	}
 	rec := map[string]any{"$type": nsidMessage, "channel": "general", "text": "one more thing...", "createdAt": r.ts(99999)}
 	rkey := syntax.NewTIDClock(2).Next().String()
@@ -524,6 +539,15 @@ func (r *runner) revoke(ctx context.Context) (string, error) {
 	}
 	r.rep.RevokedErr = err
 	return fmt.Sprintf("mo revoked carol's /repo grant %s\ncarol's next write: refused (%s); nothing written", short(grant.String()), ucan.ErrorName(err)), nil
+}
+
+// nullify is the operation Migrate forks around (none under the "migrate"
+// fault, which leaves the hostile key in the DID document).
+func nullify(op, fault string) string {
+	if fault == "migrate" {
+		return ""
+	}
+	return op
 }
 
 func short(s string) string {
@@ -562,6 +586,10 @@ func (r *runner) export(ctx context.Context) (string, error) {
 	key, err := outsiderKey(doc)
 	if err != nil {
 		return "", err
+	}
+	if r.opts.fault == "export" {
+		r.car = bytes.Clone(r.car)
+		r.car[len(r.car)/2] ^= 1
 	}
 	vr, err := repo.VerifyCAR(ctx, bytes.NewReader(r.car), repo.VerifyOptions{Key: key, DID: doc.ID})
 	if err != nil {
@@ -611,7 +639,11 @@ func size(n int) string {
 // offline against the DID document; a tampered copy fails.
 func (r *runner) authorship(ctx context.Context) (string, error) {
 	alice := r.byName["alice"]
-	b, err := r.c.Bundle(ctx, nsidMessage, r.sample)
+	rkey := r.sample
+	if r.opts.fault == "authorship" {
+		rkey = r.bobSample // a genuine bundle, but of bob's message
+	}
+	b, err := r.c.Bundle(ctx, nsidMessage, rkey)
 	if err != nil {
 		return "", err
 	}
@@ -735,7 +767,7 @@ func (r *runner) migrate(ctx context.Context) (string, error) {
 	}
 	c2, err := host2.Migrate(ctx, r.c.DID(), community.MigrateOptions{
 		Repo: bytes.NewReader(r.car), Audiences: []io.Reader{bytes.NewReader(r.stage)},
-		RecoveryKey: r.recov, Nullify: hostileCID.String(),
+		RecoveryKey: r.recov, Nullify: nullify(hostileCID.String(), r.opts.fault),
 	})
 	if err != nil {
 		return "", err

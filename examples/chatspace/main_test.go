@@ -83,3 +83,22 @@ func TestFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestChecksCatchFaults: when a step's action is sabotaged, its own check
+// fails the run: the step prints FAILED, no success follows, and Run
+// returns an error naming the step.
+func TestChecksCatchFaults(t *testing.T) {
+	for _, fault := range []string{"revoke", "export", "authorship", "migrate"} {
+		t.Run(fault, func(t *testing.T) {
+			var out bytes.Buffer
+			_, err := Run(context.Background(), Options{Dir: t.TempDir(), Messages: 48, Out: &out, fault: fault})
+			if err == nil || !strings.Contains(err.Error(), "step "+fault) {
+				t.Fatalf("Run with the %s fault: %v\n%s", fault, err, out.String())
+			}
+			t.Log(err)
+			if !strings.Contains(out.String(), fault+" FAILED") || strings.Contains(out.String(), "steps checked") {
+				t.Fatalf("output with the %s fault:\n%s", fault, out.String())
+			}
+		})
+	}
+}
