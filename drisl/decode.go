@@ -230,16 +230,28 @@ func (d *decodeState) container(n uint64, perElem uint64, start int) (int, error
 
 // mapKey reads one map key and checks it sorts strictly after prev.
 func (d *decodeState) mapKey(prev []byte, first bool) ([]byte, error) {
-	major, _, n, start, err := d.head()
-	if err != nil {
-		return nil, err
-	}
-	if major != 3 {
-		return nil, d.fail(RuleMapKeyType, start, "")
-	}
-	k, err := d.text(n, start)
-	if err != nil {
-		return nil, err
+	start := d.off
+	var k []byte
+	if start < len(d.data) && d.data[start]-0x60 < 24 && int(d.data[start]-0x60) < len(d.data)-start {
+		// Fast path for the usual key, a text string shorter than 24
+		// bytes, whose head is one byte and always shortest.
+		n := int(d.data[start] - 0x60)
+		k = d.data[start+1 : start+1+n]
+		d.off = start + 1 + n
+		if !validUTF8(k) {
+			return nil, d.fail(RuleUTF8, start, "")
+		}
+	} else {
+		major, _, n, start, err := d.head()
+		if err != nil {
+			return nil, err
+		}
+		if major != 3 {
+			return nil, d.fail(RuleMapKeyType, start, "")
+		}
+		if k, err = d.text(n, start); err != nil {
+			return nil, err
+		}
 	}
 	if !first {
 		switch c := compareKeys(prev, k); {
