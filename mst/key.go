@@ -3,6 +3,7 @@ package mst
 import (
 	"crypto/sha256"
 	"math/bits"
+	"strings"
 )
 
 // MaxKeyBytes is the longest valid key.
@@ -18,6 +19,22 @@ const MaxKeyBytes = 1024
 // accepts any such segment in a tree (the interop vectors use keys like
 // "A0/374913"), and the repo layer checks NSIDs and record keys itself.
 func ValidateKey(key string) error {
+	// Fast path for the common case, a valid key: one table lookup per
+	// byte, and the slash found with IndexByte. Any failure takes the loop
+	// below, which names the first rule broken.
+	if len(key) > 0 && len(key) <= MaxKeyBytes {
+		ok := true
+		for i := 0; i < len(key); i++ {
+			if !keyOrSlash[key[i]] {
+				ok = false
+				break
+			}
+		}
+		if slash := strings.IndexByte(key, '/'); ok && slash > 0 && slash < len(key)-1 &&
+			strings.IndexByte(key[slash+1:], '/') < 0 {
+			return nil
+		}
+	}
 	if len(key) == 0 {
 		return keyErr(key, "empty")
 	}
@@ -55,6 +72,13 @@ func keyErr(key, reason string) *KeyError {
 	}
 	return &KeyError{Key: key, Reason: reason}
 }
+
+// keyOrSlash is keyChar plus '/'.
+var keyOrSlash = func() [256]bool {
+	t := keyChar
+	t['/'] = true
+	return t
+}()
 
 var keyChar = func() (t [256]bool) {
 	for c := 'a'; c <= 'z'; c++ {
@@ -107,10 +131,24 @@ func sumLayer(sum [32]byte) int {
 // previous key plus a suffix.
 func CommonPrefixLen(a, b string) int {
 	n := min(len(a), len(b))
-	for i := 0; i < n; i++ {
+	i := 0
+	// Eight bytes at a time: repo paths share long prefixes.
+	for ; i+8 <= n; i += 8 {
+		if x := load64(a[i:]) ^ load64(b[i:]); x != 0 {
+			return i + bits.TrailingZeros64(x)/8
+		}
+	}
+	for ; i < n; i++ {
 		if a[i] != b[i] {
 			return i
 		}
 	}
 	return n
+}
+
+// load64 returns the first 8 bytes of s, little-endian (s[0] lowest).
+func load64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }

@@ -96,29 +96,43 @@ func sortChunks(items []chunkItem, kvs []kv, d int) {
 
 // radixSortChunks sorts items by chunk with an LSD radix sort, one byte per
 // pass, skipping the bytes on which all items agree (the shared prefixes).
+// One read pass counts all eight bytes' histograms at once.
 func radixSortChunks(items []chunkItem) {
-	tmp := make([]chunkItem, len(items))
-	src, dst := items, tmp
-	for shift := uint(0); shift < 64; shift += 8 {
-		var count [256]int
-		for i := range src {
-			count[byte(src[i].chunk>>shift)]++
+	var counts [8][256]int
+	for i := range items {
+		c := items[i].chunk
+		for b := range counts {
+			counts[b][byte(c>>(8*b))]++
 		}
-		if count[byte(src[0].chunk>>shift)] == len(src) {
+	}
+	first := items[0].chunk
+	var tmp []chunkItem
+	src := items
+	for b := range counts {
+		count := &counts[b]
+		if count[byte(first>>(8*b))] == len(src) {
 			continue // every item has the same byte here
 		}
+		if tmp == nil {
+			tmp = make([]chunkItem, len(items))
+		}
+		dst := tmp
+		if &src[0] == &tmp[0] {
+			dst = items
+		}
 		pos := 0
-		for b := range count {
-			c := count[b]
-			count[b] = pos
+		for v := range count {
+			c := count[v]
+			count[v] = pos
 			pos += c
 		}
+		shift := uint(8 * b)
 		for i := range src {
-			b := byte(src[i].chunk >> shift)
-			dst[count[b]] = src[i]
-			count[b]++
+			v := byte(src[i].chunk >> shift)
+			dst[count[v]] = src[i]
+			count[v]++
 		}
-		src, dst = dst, src
+		src = dst
 	}
 	if &src[0] != &items[0] {
 		copy(items, src)

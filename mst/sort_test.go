@@ -28,3 +28,30 @@ func TestSortKVs(t *testing.T) {
 		}
 	}
 }
+
+// TestCommonPrefixLen checks the 8-byte-at-a-time CommonPrefixLen against
+// a byte loop, for every split point and length around the word size.
+func TestCommonPrefixLen(t *testing.T) {
+	naive := func(a, b string) int {
+		i := 0
+		for i < len(a) && i < len(b) && a[i] == b[i] {
+			i++
+		}
+		return i
+	}
+	base := "app.bsky.feed.post/3labcdefghijk"
+	for la := 0; la <= len(base); la++ {
+		for d := 0; d <= la; d++ {
+			a := base[:la]
+			b := []byte(base)
+			if d < len(b) {
+				b[d] = 'Z'
+			}
+			for lb := 0; lb <= len(b); lb += 3 {
+				if got, want := CommonPrefixLen(a, string(b[:lb])), naive(a, string(b[:lb])); got != want {
+					t.Fatalf("CommonPrefixLen(%q, %q) = %d, want %d", a, b[:lb], got, want)
+				}
+			}
+		}
+	}
+}
