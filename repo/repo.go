@@ -328,14 +328,12 @@ func (r *Repo) tryCommit(ctx context.Context, preps []prepared, create bool) (*C
 		var err error
 		switch p.w.Action {
 		case ActionCreate:
-			old, found, gerr := ed.Get(ctx, p.path)
-			if gerr != nil {
-				return nil, gerr
-			}
-			if found {
+			// One descent instead of Get then Put: a record that exists
+			// fails the batch, and the edited tree is dropped with it.
+			var old cid.Cid
+			if old, err = ed.Put(ctx, p.path, p.cid); err == nil && old.Defined() {
 				return nil, fmt.Errorf("%w: %s (%s)", ErrRecordExists, p.path, old)
 			}
-			_, err = ed.Put(ctx, p.path, p.cid)
 		case ActionUpdate:
 			prev, err = ed.Put(ctx, p.path, p.cid)
 		case ActionDelete:
