@@ -63,10 +63,10 @@ func FuzzDecodeNode(f *testing.F) {
 	f.Add(emptyNodeBytes)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c := sumCID(data)
-		n, err := decodeNode(data, c, false)
+		n, err := decodeNode(data, c, false, -1)
 		// The trusted decoder (first key's layer only) must not panic
 		// either, and accepts whatever the strict one accepts.
-		nt, errt := decodeNode(data, c, true)
+		nt, errt := decodeNode(data, c, true, -1)
 		if err == nil && (errt != nil || string(appendNode(nil, nt)) != string(data)) {
 			t.Fatalf("trusted decoder differs on an accepted node: %v", errt)
 		}

@@ -303,12 +303,13 @@ func (r *reader) link(nullable, child bool) (off int, linkBad bool) {
 // checks that depend on the node's place (bounds, expected layer, emptiness)
 // are made by the loader. c is used only in errors. If firstLayerOnly is set
 // (a trusted source, see Options.TrustedSource), only the first key's layer
-// is computed and taken as the node's.
+// is computed and taken as the node's, or, if knownLayer is not negative,
+// none: the node's layer is knownLayer (its place in the tree).
 //
 // The node's keys and links are substrings of one string (the rebuilt keys,
 // then the links' binary CIDs), so a node costs three allocations whatever
 // its size.
-func decodeNode(data []byte, c cid.Cid, firstLayerOnly bool) (*node, error) {
+func decodeNode(data []byte, c cid.Cid, firstLayerOnly bool, knownLayer int) (*node, error) {
 	if len(data) > MaxNodeBytes {
 		return nil, nodeErr(c, RuleEncoding, -1, "node is %d bytes, more than %d", len(data), MaxNodeBytes)
 	}
@@ -428,7 +429,11 @@ func decodeNode(data []byte, c cid.Cid, firstLayerOnly bool) (*node, error) {
 			return nil, nodeErr(c, RulePrefixMinimal, i, "prefix length %d, shared prefix is %d", mt.p, cp)
 		}
 		if i == 0 {
-			height = KeyHeight(k)
+			if firstLayerOnly && knownLayer >= 0 {
+				height = knownLayer
+			} else {
+				height = KeyHeight(k)
+			}
 		} else if !firstLayerOnly {
 			if h := KeyHeight(k); h != height {
 				return nil, nodeErr(c, RuleKeyHeight, i, "key %q is on layer %d, the node's first key on %d", k, h, height)

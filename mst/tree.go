@@ -23,14 +23,14 @@ type Options struct {
 	// TrustedSource declares that every block the BlockSource returns
 	// hashes to its CID and, if it is a node, is canonical: the source is
 	// a store that only this package's trees wrote to, or that checked
-	// blocks when they were written (as repo's stores do on import). The
-	// tree then skips the SHA-256 work of strict loading: the hash of each
-	// block read, and the layer of every key after a node's first (a node's
-	// layer is that of its first key). Every other check still runs, so a
-	// malformed block still yields an error, never a panic; but a forged
-	// block under a wrong CID, or keys on mixed layers, go unnoticed. The
-	// default (false) checks everything: never set it for blocks from
-	// the network, a CAR file or any other party.
+	// blocks when they were written. The tree then skips the SHA-256 work
+	// of strict loading: the hash of each block read, and the layer of
+	// every key (a node's layer is its place in the tree; a root's, that of
+	// its first key). Every other check still runs, so a malformed block
+	// still yields an error, never a panic; but a forged block under a
+	// wrong CID, or keys on mixed layers, go unnoticed. The default (false)
+	// checks everything: never set it for blocks from the network, a CAR
+	// file or any other party.
 	TrustedSource bool
 }
 
@@ -119,7 +119,7 @@ func (s *store) load(ctx context.Context, r ref, h int, lo, hi string) (*node, e
 		if !s.trusted && !hashMatches(r.cid, data) {
 			return nil, nodeErr(r.cid, RuleHash, -1, "block does not hash to its CID")
 		}
-		n, err = decodeNode(data, r.cid, s.trusted)
+		n, err = decodeNode(data, r.cid, s.trusted, h)
 		if err != nil {
 			return nil, err
 		}
@@ -197,7 +197,7 @@ func (s *store) loadUnchecked(ctx context.Context, c cid.Cid) (*node, error) {
 	if !s.trusted && !hashMatches(c, data) {
 		return nil, nodeErr(c, RuleHash, -1, "block does not hash to its CID")
 	}
-	n, err := decodeNode(data, c, s.trusted)
+	n, err := decodeNode(data, c, s.trusted, -1)
 	if err != nil {
 		return nil, err
 	}
