@@ -322,7 +322,12 @@ func TestConcurrentWriters(t *testing.T) {
 	testStores(t, func(t *testing.T, s Store) {
 		ctx := context.Background()
 		key := testKeys(t)["P-256"]
-		r1, err := Create(ctx, s, testDID, key, Options{Clock: fakeClock()})
+		// Both handles get a large retry budget: on the fast memory store
+		// the other handle's two goroutines can land commits faster than
+		// one handle rebuilds, and with the default 8 retries Apply would
+		// (correctly) report ErrConflict instead of committing, which this
+		// test, asserting that every write lands, does not allow.
+		r1, err := Create(ctx, s, testDID, key, Options{Clock: fakeClock(), MaxConflictRetries: 1000})
 		if err != nil {
 			t.Fatal(err)
 		}
