@@ -183,25 +183,34 @@ func (op *Op) encode(dst []byte, withSig bool) ([]byte, error) {
 	if !validUTF8Op(op) {
 		return nil, fieldErr("", ErrFieldType, "string is not valid UTF-8")
 	}
-	n := uint64(0)
-	if withSig {
-		n = 1
+	// Keys in DRISL order: sig, prev and type (lengths 3, 4, 4) lead in
+	// every type; the rest depend on it.
+	var rest uint64
+	switch op.Type {
+	case TypeOperation, TypeCreate:
+		rest = 4
+	case TypeTombstone:
+	default:
+		return nil, fieldErr("type", ErrUnknownOpType, op.Type)
 	}
-	b := dst
+	n := 2 + rest
+	if withSig {
+		n++
+	}
+	b := appendHead(dst, 5, n)
+	if withSig {
+		b = appendText(append(b, 0x63, 's', 'i', 'g'), op.Sig)
+	}
+	b = append(b, 0x64, 'p', 'r', 'e', 'v')
+	if op.Prev == "" {
+		b = append(b, 0xf6)
+	} else {
+		b = appendText(b, op.Prev)
+	}
+	b = append(b, 0x64, 't', 'y', 'p', 'e')
+	b = appendText(b, op.Type)
 	switch op.Type {
 	case TypeOperation:
-		b = appendHead(b, 5, n+6)
-		if withSig {
-			b = appendText(append(b, 0x63, 's', 'i', 'g'), op.Sig)
-		}
-		b = append(b, 0x64, 'p', 'r', 'e', 'v')
-		if op.Prev == "" {
-			b = append(b, 0xf6)
-		} else {
-			b = appendText(b, op.Prev)
-		}
-		b = append(b, 0x64, 't', 'y', 'p', 'e')
-		b = appendText(b, op.Type)
 		b = appendText(b, "services")
 		keys := sortedKeys(op.Services)
 		b = appendHead(b, 5, uint64(len(keys)))
@@ -224,32 +233,7 @@ func (op *Op) encode(dst []byte, withSig bool) ([]byte, error) {
 			b = appendText(b, k)
 			b = appendText(b, op.VerificationMethods[k])
 		}
-	case TypeTombstone:
-		b = appendHead(b, 5, n+2)
-		if withSig {
-			b = appendText(append(b, 0x63, 's', 'i', 'g'), op.Sig)
-		}
-		b = append(b, 0x64, 'p', 'r', 'e', 'v')
-		if op.Prev == "" {
-			b = append(b, 0xf6)
-		} else {
-			b = appendText(b, op.Prev)
-		}
-		b = append(b, 0x64, 't', 'y', 'p', 'e')
-		b = appendText(b, op.Type)
 	case TypeCreate:
-		b = appendHead(b, 5, n+6)
-		if withSig {
-			b = appendText(append(b, 0x63, 's', 'i', 'g'), op.Sig)
-		}
-		b = append(b, 0x64, 'p', 'r', 'e', 'v')
-		if op.Prev == "" {
-			b = append(b, 0xf6)
-		} else {
-			b = appendText(b, op.Prev)
-		}
-		b = append(b, 0x64, 't', 'y', 'p', 'e')
-		b = appendText(b, op.Type)
 		b = appendText(b, "handle")
 		b = appendText(b, op.Handle)
 		b = appendText(b, "service")
@@ -258,8 +242,6 @@ func (op *Op) encode(dst []byte, withSig bool) ([]byte, error) {
 		b = appendText(b, op.SigningKey)
 		b = appendText(b, "recoveryKey")
 		b = appendText(b, op.RecoveryKey)
-	default:
-		return nil, fieldErr("type", ErrUnknownOpType, op.Type)
 	}
 	return b, nil
 }
