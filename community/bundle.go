@@ -176,7 +176,7 @@ func VerifyBundle(ctx context.Context, b *Bundle, opts VerifyOptions) (*Authorsh
 			return nil, bad(nil, "no key or DID document")
 		}
 		var err error
-		if key, err = documentKey(opts.Document); err != nil {
+		if key, err = opts.Document.SigningKey(); err != nil {
 			return nil, bad(err, "DID document")
 		}
 		if opts.Document.ID != b.DID {
@@ -329,14 +329,4 @@ func (r staticResolver) ResolveKey(_ context.Context, did string) (ucan.PublicKe
 		return r.key, nil
 	}
 	return nil, fmt.Errorf("%w: %s", ucan.ErrUnresolvableDID, did)
-}
-
-// documentKey returns the atproto signing key of a DID document.
-func documentKey(doc *plc.Document) (atcrypto.PublicKey, error) {
-	for _, vm := range doc.VerificationMethod {
-		if strings.HasSuffix(vm.ID, "#atproto") {
-			return atcrypto.ParsePublicMultibase(vm.PublicKeyMultibase)
-		}
-	}
-	return nil, fmt.Errorf("no #atproto verification method")
 }

@@ -198,6 +198,22 @@ func (d *Data) SigningKey() (atcrypto.PublicKey, error) {
 	return pub, nil
 }
 
+// SigningKey returns the atproto signing key of a DID document: the
+// publicKeyMultibase of its verification method "#atproto". It is what an
+// outsider holding only the document verifies a repository's commits with.
+func (d *Document) SigningKey() (atcrypto.PublicKey, error) {
+	for _, vm := range d.VerificationMethod {
+		if strings.HasSuffix(vm.ID, "#atproto") {
+			pub, err := atcrypto.ParsePublicMultibase(vm.PublicKeyMultibase)
+			if err != nil {
+				return nil, fieldErr("verificationMethod#atproto", ErrInvalidDIDKey, err.Error())
+			}
+			return pub, nil
+		}
+	}
+	return nil, fieldErr("verificationMethod#atproto", ErrMissingField, "")
+}
+
 // PDSEndpoint returns the endpoint of d's atproto_pds service, or "".
 func (d *Data) PDSEndpoint() string {
 	return d.Services["atproto_pds"].Endpoint

@@ -134,19 +134,14 @@ func verificationKey(e *env, keyArg, docArg, didArg string) (atcrypto.PublicKey,
 		if err := json.Unmarshal(b, &doc); err != nil {
 			return nil, "", invalidErr("%s is not a DID document: %v", docArg, err)
 		}
-		for _, vm := range doc.VerificationMethod {
-			if strings.HasSuffix(vm.ID, "#atproto") {
-				k, err := atcrypto.ParsePublicMultibase(vm.PublicKeyMultibase)
-				if err != nil {
-					return nil, "", invalidErr("%s: #atproto key is not a valid multibase key: %v", docArg, err)
-				}
-				if didArg == "" {
-					didArg = doc.ID
-				}
-				return k, didArg, nil
-			}
+		k, err := doc.SigningKey()
+		if err != nil {
+			return nil, "", invalidErr("%s: no usable #atproto key: %v", docArg, err)
 		}
-		return nil, "", invalidErr("%s has no #atproto verification method", docArg)
+		if didArg == "" {
+			didArg = doc.ID
+		}
+		return k, didArg, nil
 	}
 	return nil, "", usageErr("verification needs the signing key: --key did:key:... or --did-doc FILE")
 }

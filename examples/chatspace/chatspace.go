@@ -557,17 +557,6 @@ func short(s string) string {
 	return s
 }
 
-// outsiderKey is what anyone gets from the directory: the DID document, and
-// from it the #atproto signing key.
-func outsiderKey(doc *plc.Document) (atcrypto.PublicKey, error) {
-	for _, vm := range doc.VerificationMethod {
-		if strings.HasSuffix(vm.ID, "#atproto") {
-			return atcrypto.ParsePublicMultibase(vm.PublicKeyMultibase)
-		}
-	}
-	return nil, errors.New("the DID document has no #atproto key")
-}
-
 // export: com.atproto.sync.getRepo, verified as an outsider would: only the
 // CAR and the DID document from the directory; then indigo's loader, an
 // independent implementation, checks it again.
@@ -583,7 +572,7 @@ func (r *runner) export(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	key, err := outsiderKey(doc)
+	key, err := doc.SigningKey()
 	if err != nil {
 		return "", err
 	}
@@ -827,7 +816,7 @@ func (r *runner) migrate(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	key2, err := outsiderKey(doc2)
+	key2, err := doc2.SigningKey()
 	if err != nil {
 		return "", err
 	}
