@@ -74,24 +74,39 @@ func VerifyProof(ctx context.Context, root cid.Cid, key string, blocks []Block) 
 // mismatch fails with an error wrapping ErrProof. Ops must name distinct
 // keys. Missing blocks fail with an error wrapping ErrNotFound.
 //
-// A consumer of a sync 1.1 #commit message loads after from the message's
-// blocks, inverts the ops, and compares the result's Root with the
-// message's prevData.
+// Invert reads only the nodes an inversion cannot do without, whatever the
+// order of ops: the nodes of after on the paths to the ops' keys, the nodes
+// that differ between after and the result (where subtrees merge), and the
+// result's root when it is a node of after. A consumer of a sync 1.1
+// #commit message loads after from the message's blocks, inverts the ops,
+// and compares the result's Root with the message's prevData.
 func Invert(ctx context.Context, after *Tree, ops []Op) (*Tree, error) {
 	e := after.Edit()
-	if err := invertOps(ctx, e, ops); err != nil {
+	if err := invertOps(ctx, after, e, ops); err != nil {
 		return nil, err
 	}
 	return e.Tree(), nil
 }
 
-func invertOps(ctx context.Context, e *Editor, ops []Op) error {
+// invertOps checks ops against after and undoes them on e, which starts
+// from after. The order of the edits decides which nodes are read, not the
+// result: undoing a create merges the subtrees on either side of its key,
+// and undoing a delete splits the subtree its key falls in. Merging first
+// can hand a later split a subtree that lies wholly on one side of its key
+// (the split must then read it to find out), and merging before a
+// lower-layer create is undone can read a subtree that the lower undo
+// would have emptied. So invertOps first undoes deletes and updates, whose
+// splits only follow paths of after, and then creates in rising key
+// height: by then the subtrees on either side of a create's key hold
+// exactly what they hold before the ops, so every node a merge reads
+// changes.
+func invertOps(ctx context.Context, after *Tree, e *Editor, ops []Op) error {
 	ops, err := sortOps(ops)
 	if err != nil {
 		return err
 	}
 	for _, op := range ops {
-		got, found, err := e.Get(ctx, op.Key)
+		got, found, err := after.Get(ctx, op.Key)
 		if err != nil {
 			return err
 		}
@@ -100,29 +115,34 @@ func invertOps(ctx context.Context, e *Editor, ops []Op) error {
 			if !found || got != op.New {
 				return fmt.Errorf("%w: %s is %v, op says %s", ErrProof, op.Key, got, op.New)
 			}
-			if op.IsCreate() {
-				_, err = e.Delete(ctx, op.Key)
-			} else {
-				_, err = e.Put(ctx, op.Key, op.Old)
-			}
 		case op.IsDelete():
 			if found {
 				return fmt.Errorf("%w: %s is still present after its delete", ErrProof, op.Key)
 			}
-			_, err = e.Put(ctx, op.Key, op.Old)
 		default:
 			return fmt.Errorf("mst: op on %s has neither an old nor a new value", op.Key)
 		}
-		if err != nil {
+	}
+	for _, op := range ops {
+		if op.IsCreate() {
+			continue
+		}
+		if _, err := e.Put(ctx, op.Key, op.Old); err != nil {
+			return fmt.Errorf("mst: inverting op on %s: %w", op.Key, err)
+		}
+	}
+	creates := slices.DeleteFunc(ops, func(op Op) bool { return !op.IsCreate() })
+	slices.SortStableFunc(creates, func(a, b Op) int { return KeyHeight(a.Key) - KeyHeight(b.Key) })
+	for _, op := range creates {
+		if _, err := e.Delete(ctx, op.Key); err != nil {
 			return fmt.Errorf("mst: inverting op on %s: %w", op.Key, err)
 		}
 	}
 	return nil
 }
 
-// sortOps returns ops in the order Invert applies them: by key. The result
-// of an inversion does not depend on the order, but the nodes it reads do,
-// so InversionBlocks and Invert must agree.
+// sortOps returns ops sorted by key, and checks that their keys are valid
+// and distinct.
 func sortOps(ops []Op) ([]Op, error) {
 	s := slices.Clone(ops)
 	slices.SortFunc(s, func(a, b Op) int {
@@ -150,10 +170,10 @@ func sortOps(ops []Op) ([]Op, error) {
 // InversionBlocks returns the blocks of after that a sync 1.1 #commit
 // message carries for ops: for each op, the nodes on the paths to its key
 // and to the keys just before and after it (the "covering proof" of the
-// atproto reference implementation), together with every node Invert reads
-// when it undoes ops on a partial tree (the merges and splits reach into
-// neighbouring subtrees). The result matches the reference's interop
-// fixtures exactly.
+// atproto reference implementation). Every node Invert reads when it undoes
+// ops on a partial tree is among them (the paths to the neighbouring keys
+// hold the seams where subtrees merge); the result matches the reference's
+// interop fixtures exactly.
 func InversionBlocks(ctx context.Context, after *Tree, ops []Op) ([]Block, error) {
 	root, err := after.Root(ctx)
 	if err != nil {
@@ -161,8 +181,8 @@ func InversionBlocks(ctx context.Context, after *Tree, ops []Op) ([]Block, error
 	}
 	// Run the inversion and the covering reads on after itself, through a
 	// store that records the nodes of after they read (not the nodes the
-	// inversion creates). A consumer doing the same on the partial tree
-	// made of these blocks reads exactly these nodes.
+	// inversion creates). The inversion is run too, so that the blocks
+	// suffice for Invert even if its reads ever left the covering proof.
 	var out []Block
 	seen := map[string]bool{}
 	var invTok *token
@@ -180,7 +200,7 @@ func InversionBlocks(ctx context.Context, after *Tree, ops []Op) ([]Block, error
 	rt := &Tree{s: rs, root: after.root, height: after.height}
 	e := rt.Edit()
 	invTok = e.tok
-	if err := invertOps(ctx, e, ops); err != nil {
+	if err := invertOps(ctx, rt, e, ops); err != nil {
 		return nil, err
 	}
 	for _, op := range ops {
