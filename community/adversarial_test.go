@@ -31,8 +31,11 @@ func TestAdversarial(t *testing.T) {
 	eve := w.join(c, "eve", founder, testRoles[0])
 	banned := w.join(c, "banned", founder, testRoles[0])
 
-	rkAlice := newTID()
+	rkAlice, rkAlice2 := newTID(), newTID()
 	if _, err := c.Invoke(ctx, w.rq(alice.sess.Create(NSIDMessage, rkAlice, message("alice's")))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Invoke(ctx, w.rq(alice.sess.Create(NSIDMessage, rkAlice2, message("alice's second")))); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.Invoke(ctx, w.rq(mod.sess.CreateAudience("staff", "insider"))); err != nil {
@@ -85,6 +88,7 @@ func TestAdversarial(t *testing.T) {
 	if _, err := VerifyBundle(ctx, bundle, VerifyOptions{Document: doc}); err != nil {
 		t.Fatal(err)
 	}
+	other := m(c.Bundle(ctx, NSIDMessage, rkAlice2)).must(t)
 	tamper := func(f func(b *Bundle)) error {
 		data := m(bundle.Marshal()).must(t)
 		b := m(ParseBundle(data)).must(t)
@@ -170,6 +174,23 @@ func TestAdversarial(t *testing.T) {
 		{name: "founder writes a reserved collection directly", want: ErrReservedCollection,
 			run: func() error {
 				return invoke(c, w.rq(founder.sess.Create(NSIDGrant, "x", map[string]any{"$type": NSIDGrant})))
+			}},
+		{name: "one request writing the public repo and an audience", want: ErrBadRequest,
+			run: func() error {
+				rec := message("x")
+				rec["nonce"] = NewNonce()
+				return invoke(c, w.rq(carol.sess.Batch([]Write{
+					{Action: repo.ActionCreate, Collection: NSIDMessage, RKey: newTID(), Record: message("public")},
+					{Action: repo.ActionCreate, Collection: NSIDMessage, RKey: newTID(), Audience: "staff", Record: rec},
+				})))
+			}},
+		{name: "moderator deletes an invocation record", want: ErrReservedCollection,
+			run: func() error {
+				invs, _, err := c.ListRecords(ctx, NSIDInvocation, repo.ListOptions{Limit: 1})
+				if err != nil || len(invs) == 0 {
+					return fmt.Errorf("no invocation record: %w", err)
+				}
+				return invoke(c, w.rq(mod.sess.Moderate(NSIDInvocation, invs[0].RKey, "", "")))
 			}},
 		{name: "collection outside the grant", want: ucan.ErrMatchError,
 			run: func() error {
@@ -261,12 +282,17 @@ func TestAdversarial(t *testing.T) {
 				}
 				return notLeaked(leaked, "the event log")
 			}},
-		{name: "private leak: public receipts", want: ErrRecordNotFound,
+		{name: "private leak: public receipts and invocations", want: ErrRecordNotFound,
 			run: func() error {
 				recs, _, err := c.ListRecords(ctx, NSIDReceipt, repo.ListOptions{Limit: 1000})
 				if err != nil {
 					return err
 				}
+				invs, _, err := c.ListRecords(ctx, NSIDInvocation, repo.ListOptions{Limit: 1000})
+				if err != nil {
+					return err
+				}
+				recs = append(recs, invs...)
 				leaked := false
 				for _, r := range recs {
 					leaked = leaked || bytes.Contains(r.Value, privCID.Bytes()) || bytes.Contains(r.Value, []byte(rkPriv))
@@ -306,6 +332,24 @@ func TestAdversarial(t *testing.T) {
 					_ = drisl.Unmarshal(b.Receipt, &rc)
 					rc.Author = bob.did
 					b.Receipt = m(drisl.Marshal(&rc)).must(t)
+				})
+			}},
+		{name: "tampered bundle: invocation record bytes", want: ErrBadBundle,
+			run: func() error { return tamper(func(b *Bundle) { b.Invocation = flip(b.Invocation) }) }},
+		{name: "tampered bundle: invocation record dropped", want: ErrBadBundle,
+			run: func() error { return tamper(func(b *Bundle) { b.Invocation = nil }) }},
+		{name: "tampered bundle: another invocation of the author, proved", want: ErrBadBundle,
+			run: func() error {
+				return tamper(func(b *Bundle) {
+					b.Invocation = other.Invocation
+					b.Nodes = append(b.Nodes, other.Nodes...)
+				})
+			}},
+		{name: "tampered bundle: another record's receipt, proved", want: ErrBadBundle,
+			run: func() error {
+				return tamper(func(b *Bundle) {
+					b.Receipt, b.Invocation = other.Receipt, other.Invocation
+					b.Nodes = append(b.Nodes, other.Nodes...)
 				})
 			}},
 		{name: "tampered bundle: delegation chain dropped", want: ErrBadBundle,

@@ -16,15 +16,16 @@ import (
 
 // AudienceView is what a reader of an audience receives: the signed head
 // commit, the public MST nodes proving the audience's anchor record, the
-// anchor, and every block of the private tree (nodes, records, receipts),
-// so that the chain commit -> public MST -> anchor -> private MST -> record
-// verifies (VerifyAudienceCAR after WriteCAR).
+// anchor, and every block of the private tree (nodes, records, receipts,
+// invocations), so that the chain commit -> public MST -> anchor -> private
+// MST -> record verifies (VerifyAudienceCAR after WriteCAR).
 type AudienceView struct {
 	DID      string
 	Audience string
 	Commit   cid.Cid
 	Root     cid.Cid // the private tree's root, from the anchor
-	// Records are the audience's records (receipts excluded), in key order.
+	// Records are the audience's records (receipts and invocations excluded),
+	// in key order.
 	Records []repo.Record
 	// Blocks are the commit, the public proof nodes, the anchor and the
 	// private tree's blocks.
@@ -112,7 +113,7 @@ func (c *Community) audienceView(ctx context.Context, name string) (*AudienceVie
 			return err
 		}
 		add(val, data)
-		if strings.HasPrefix(k, NSIDReceipt+"/") {
+		if strings.HasPrefix(k, NSIDReceipt+"/") || strings.HasPrefix(k, NSIDInvocation+"/") {
 			return nil
 		}
 		coll, rkey, _ := strings.Cut(k, "/")
@@ -223,7 +224,7 @@ func VerifyAudienceCAR(ctx context.Context, rd io.Reader, did string, key atcryp
 		if err != nil {
 			return err
 		}
-		if strings.HasPrefix(k, NSIDReceipt+"/") {
+		if strings.HasPrefix(k, NSIDReceipt+"/") || strings.HasPrefix(k, NSIDInvocation+"/") {
 			return nil
 		}
 		coll, rkey, _ := strings.Cut(k, "/")

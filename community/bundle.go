@@ -18,11 +18,13 @@ import (
 
 // Bundle is the evidence that a member wrote a record, verifiable offline
 // with only the community's DID document (VerifyBundle): the signed commit;
-// the MST nodes proving, under the commit, the record, its receipt and the
-// author's binding (for a private record: the audience's anchor record, and
-// then, under the anchor's root, the record and its receipt); the record,
-// receipt, binding and anchor bytes; and the delegation chain the receipt's
-// invocation names. It encodes to DRISL (Marshal, ParseBundle).
+// the MST nodes proving, under the commit, the record, its receipt, the
+// invocation record the receipt names and the author's binding (for a
+// private record: the audience's anchor record, and then, under the
+// anchor's root, the record, its receipt and the invocation record); the
+// record, receipt, invocation record, binding and anchor bytes; and the
+// delegation chain the invocation names. It encodes to DRISL (Marshal,
+// ParseBundle).
 type Bundle struct {
 	DID         string   `cbor:"did"`
 	Path        string   `cbor:"path"`
@@ -30,6 +32,7 @@ type Bundle struct {
 	Commit      []byte   `cbor:"commit"`
 	Record      []byte   `cbor:"record"`
 	Receipt     []byte   `cbor:"receipt"`
+	Invocation  []byte   `cbor:"invocation"`
 	Binding     []byte   `cbor:"binding"`
 	Anchor      []byte   `cbor:"anchor,omitempty"`
 	Nodes       [][]byte `cbor:"nodes"`
@@ -111,7 +114,14 @@ func (c *Community) bundle(ctx context.Context, aud, path string) (*Bundle, erro
 	if err := drisl.Unmarshal(b.Receipt, &rc); err != nil {
 		return nil, err
 	}
-	inv, err := ucan.ParseInvocation(rc.Invocation)
+	if b.Invocation, err = prove(recTree, InvocationPath(rc.Invocation), read); err != nil {
+		return nil, err
+	}
+	var ir invocationRecord
+	if err := drisl.Unmarshal(b.Invocation, &ir); err != nil {
+		return nil, err
+	}
+	inv, err := ucan.ParseInvocation(ir.Token)
 	if err != nil {
 		return nil, err
 	}
@@ -229,20 +239,30 @@ func VerifyBundle(ctx context.Context, b *Bundle, opts VerifyOptions) (*Authorsh
 	}
 	recCID := drisl.SumCID(drisl.CodecDagCBOR, b.Record)
 	var rc Receipt
-	if err := drisl.Unmarshal(b.Receipt, &rc); err != nil {
+	if err := drisl.Unmarshal(b.Receipt, &rc); err != nil || rc.Type != NSIDReceipt {
 		return nil, bad(err, "receipt")
 	}
-	if rc.Path != b.Path || rc.Audience != b.Audience || rc.Record == nil || *rc.Record != recCID ||
-		(rc.Action != string(repo.ActionCreate) && rc.Action != string(repo.ActionUpdate)) {
-		return nil, bad(nil, "receipt does not describe this record")
+	// The receipt names the invocation; its record is proved in the same
+	// tree, and its token must hash to the CID the receipt names.
+	if err := proveIn(root, InvocationPath(rc.Invocation), b.Invocation); err != nil {
+		return nil, err
 	}
-	inv, err := ucan.ParseInvocation(rc.Invocation)
+	var ir invocationRecord
+	if err := drisl.Unmarshal(b.Invocation, &ir); err != nil || ir.Type != NSIDInvocation {
+		return nil, bad(err, "invocation record")
+	}
+	if drisl.SumCID(drisl.CodecDagCBOR, ir.Token) != rc.Invocation {
+		return nil, bad(nil, "the invocation record does not hold the invocation the receipt names")
+	}
+	inv, err := ucan.ParseInvocation(ir.Token)
 	if err != nil {
 		return nil, bad(err, "invocation")
 	}
-	if inv.CID() != rc.InvocationCID || inv.Subject != b.DID {
+	if inv.CID() != rc.Invocation || inv.Subject != b.DID {
 		return nil, bad(nil, "invocation CID or subject")
 	}
+	// What was written (action, path, audience, record CID) is what the
+	// member signed: the invocation's arguments.
 	if !invocationWrites(inv, b.Path, b.Audience, recCID) {
 		return nil, bad(nil, "the invocation does not write %s with CID %s", b.Path, recCID)
 	}
@@ -287,7 +307,7 @@ func VerifyBundle(ctx context.Context, b *Bundle, opts VerifyOptions) (*Authorsh
 		}
 		v := ucan.NewValidator(ucan.ValidatorOptions{Resolver: staticResolver{b.DID, uk},
 			Now: func() time.Time { return at }, CacheSize: -1})
-		_, chain, verr = v.ValidateChain(ctx, rc.Invocation, b.Delegations...)
+		_, chain, verr = v.ValidateChain(ctx, ir.Token, b.Delegations...)
 		if verr == nil {
 			break
 		}

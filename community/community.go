@@ -182,11 +182,11 @@ func (c *Community) load(ctx context.Context) error {
 		return err
 	}
 	// Invocations committed within the last MaxInvocationTTL may still be
-	// unexpired: the replay guard learns them again from their receipts.
+	// unexpired: the replay guard learns them again from their records.
 	ttl := c.host.limits.MaxInvocationTTL
 	now := c.host.now()
 	learn := func(data []byte) error {
-		var r Receipt
+		var r invocationRecord
 		if err := drisl.Unmarshal(data, &r); err != nil {
 			return err
 		}
@@ -194,12 +194,13 @@ func (c *Community) load(ctx context.Context) error {
 		if err != nil || at.Add(ttl).Before(now) {
 			return nil
 		}
-		if err := c.replay.Record(ctx, r.InvocationCID, at.Add(ttl)); err != nil && !errors.Is(err, ucan.ErrReplayed) {
+		ic := drisl.SumCID(drisl.CodecDagCBOR, r.Token)
+		if err := c.replay.Record(ctx, ic, at.Add(ttl)); err != nil && !errors.Is(err, ucan.ErrReplayed) {
 			return err
 		}
 		return nil
 	}
-	err = c.eachRecord(ctx, NSIDReceipt, func(rkey string, data []byte) error { return learn(data) })
+	err = c.eachRecord(ctx, NSIDInvocation, func(rkey string, data []byte) error { return learn(data) })
 	if err != nil {
 		return err
 	}
@@ -211,9 +212,10 @@ func (c *Community) load(ctx context.Context) error {
 		}
 		t := mst.Options{}.Load(src, a.Root)
 		c.audiences[a.Name] = &audience{name: a.Name, root: a.Root, readers: a.Readers, tree: t}
-		// The private receipts teach the replay guard too. An audience
-		// whose blocks did not migrate is skipped (its writes fail anyway).
-		ents, err := t.List(ctx, mst.ListOptions{Prefix: NSIDReceipt + "/"})
+		// The private invocation records teach the replay guard too. An
+		// audience whose blocks did not migrate is skipped (its writes fail
+		// anyway).
+		ents, err := t.List(ctx, mst.ListOptions{Prefix: NSIDInvocation + "/"})
 		if err != nil {
 			return nil
 		}

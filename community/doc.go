@@ -86,23 +86,32 @@
 // # Verifiable authorship
 //
 // Each write's commit also writes a receipt (dev.townhall.community.receipt,
-// key ReceiptKey(path), derived from the record's path): the path, action,
-// record CID, author (the member DID the session key is bound to, never
-// taken from the client), the invocation token and its proof CIDs; never
-// content. The evidence migrates with a normal CAR export and standard
-// verifiers accept the repo (receipts are ordinary records; indigo's
-// LoadRepoFromCAR is the test oracle).
+// key ReceiptKey(path), derived from the record's path) and, once per
+// request, the invocation itself (dev.townhall.community.invocation, key =
+// the token's CID, in the same tree as the writes). The receipt holds the
+// invocation's CID, the author (the member DID the session key is bound to,
+// never taken from the client) and the time; what was written (action,
+// path, record CID, audience) is in the invocation's arguments, signed by
+// the member. So every write of a request has byte-identical receipts (one
+// block), and a batch of 32 messages stores its ~4 KB invocation once, not
+// 32 times. Neither holds content. A request writes one tree (the public repo or
+// one audience), so a private write's invocation never reaches the public
+// repo. The evidence migrates with a normal CAR export and standard
+// verifiers accept the repo (receipts and invocations are ordinary records;
+// indigo's LoadRepoFromCAR is the test oracle).
 //
 // Community.Bundle (PrivateBundle for readers of an audience) builds an
 // authorship Bundle: the signed head commit, MST nodes proving the record,
-// its receipt and the author's binding record, the bytes of all three, and
-// the delegations the invocation names. VerifyBundle checks it offline with
-// only the community's DID document: the commit's DID and signature; each
-// proof (mst.VerifyProof) and that the bytes hash to the proved CIDs; that
-// the receipt describes this path, audience and record CID; that its
-// invocation writes exactly that CID (args) and validates with its chain
-// back to the community (package ucan, at the receipt's time, with a fresh
-// replay guard); and that the binding ties the invoking session key to the
+// its receipt, the invocation record it names and the author's binding
+// record, the bytes of all four, and the delegations the invocation names.
+// VerifyBundle checks it offline with only the community's DID document: the
+// commit's DID and signature; each proof (mst.VerifyProof) and that the
+// bytes hash to the proved CIDs; that the invocation record, proved in the
+// receipt's tree at the key the receipt names, holds a token hashing to the
+// CID the receipt names; that this invocation writes exactly this path,
+// audience and record CID (args) and validates with its chain back to the
+// community (package ucan, at the receipt's time, with a fresh replay
+// guard); and that the binding ties the invoking session key to the
 // receipt's author. Any change fails with ErrBadBundle. Records written
 // under an earlier host carry root delegations signed by that host's key:
 // pass the DID's audit log (VerifyOptions.AuditLog) to accept the keys of
@@ -181,12 +190,12 @@
 // # Limits
 //
 // The replay guard and the revocation set are in memory and rebuilt on
-// Open: revocations from their records, the replay guard from the receipts
-// (public and private) written within the last Limits.MaxInvocationTTL,
-// which is why invocations must expire within that window. A receipt keeps
-// only the latest write of its path, so after a restart an earlier,
-// superseded invocation of the same path (an older update) could be
-// replayed until it expires; creates then fail on existence. Service-auth JWTs
+// Open: revocations from their records, the replay guard from the
+// invocation records (public and private) written within the last
+// Limits.MaxInvocationTTL, which is why invocations must expire within that
+// window. Invocation records are never deleted (a later write replaces a
+// path's receipt, not the invocation that wrote it before): the repo keeps
+// every executed invocation, and Open reads them all. Service-auth JWTs
 // are checked by indigo against the real time, not HostOptions.Clock, and
 // indigo does not check their jti for reuse (the join proof binds one JWT to
 // one session key; a re-join with another key needs a new proof). Grants

@@ -75,6 +75,27 @@ func TestEndToEnd(t *testing.T) {
 	}))); err != nil {
 		t.Fatal(err)
 	}
+	// The batch's receipts are one block naming its invocation, stored once.
+	get := func(coll, rkey string) (cid.Cid, []byte) {
+		t.Helper()
+		c, data, err := c.GetRecord(ctx, coll, rkey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c, data
+	}
+	rc1, rb1 := get(NSIDReceipt, ReceiptKey(NSIDMessage+"/"+rkB1))
+	rc2, _ := get(NSIDReceipt, ReceiptKey(NSIDMessage+"/"+rkB2))
+	if rc1 != rc2 {
+		t.Fatalf("one batch, two receipt blocks: %s, %s", rc1, rc2)
+	}
+	var rcpt Receipt
+	if err := drisl.Unmarshal(rb1, &rcpt); err != nil || rcpt.Author != bob.did {
+		t.Fatalf("receipt %+v: %v", rcpt, err)
+	}
+	if _, ib := get(NSIDInvocation, InvocationKey(rcpt.Invocation)); !bytes.Contains(ib, []byte(rkB2)) {
+		t.Fatal("the invocation record does not hold the batch's invocation")
+	}
 
 	// Moderation: the moderator deletes bob's message, then bans bob.
 	if _, err := c.Invoke(ctx, w.rq(mod.sess.Moderate(NSIDMessage, rkB1, "", "spam"))); err != nil {

@@ -243,10 +243,15 @@ func (c *Community) write(ctx context.Context, inv *ucan.Invocation, member stri
 	if err != nil {
 		return nil, err
 	}
-	ops := make([]op, len(specs))
+	ops := make([]op, len(specs), len(specs)+1)
 	next := 0
-	seen := map[string]bool{}
+	seen := make(map[string]bool, len(specs))
 	for i, w := range specs {
+		if w.audience != specs[0].audience {
+			// The invocation is stored in the tree it writes: one tree per
+			// request, or a public copy would reveal the private writes.
+			return nil, errf(ErrBadRequest, i, nil, "a request writes one tree: the public repo or one audience")
+		}
 		if strings.HasPrefix(w.collection, reservedPrefix) {
 			return nil, errf(ErrReservedCollection, i, nil, "%s", w.collection)
 		}
@@ -272,12 +277,19 @@ func (c *Community) write(ctx context.Context, inv *ucan.Invocation, member stri
 			}
 			o.data = data
 		}
-		o.receipt = c.receipt(inv, member, w.action, o.path(), w.audience, o.cid)
 		ops[i] = o
 	}
 	if next != len(records) {
 		return nil, errf(ErrBadRequest, -1, nil, "%d record(s) beside the invocation that no write names", len(records)-next)
 	}
+	rb, iop, err := c.evidence(inv, member, specs[0].audience)
+	if err != nil {
+		return nil, err
+	}
+	for i := range ops {
+		ops[i].receipt = rb
+	}
+	ops = append(ops, iop)
 	return c.submit(ctx, &request{ops: ops, member: member, proofs: inv.Proofs})
 }
 
@@ -311,14 +323,31 @@ func (c *Community) checkRecord(ctx context.Context, i int, w writeSpec, data []
 // MinNonceBytes is the least random nonce a private record must carry.
 const MinNonceBytes = 16
 
-func (c *Community) receipt(inv *ucan.Invocation, member string, action repo.Action, path, aud string, rc cid.Cid) *Receipt {
-	r := &Receipt{Type: NSIDReceipt, Path: path, Action: string(action), Audience: aud,
-		Invocation: inv.Bytes(), InvocationCID: inv.CID(), Author: member, Proofs: inv.Proofs,
-		CreatedAt: timestamp(c.host.now())}
-	if rc.Defined() {
-		r.Record = &rc
+// receiptBlock is a receipt as stored: its DRISL bytes and their CID.
+type receiptBlock struct {
+	data []byte
+	cid  cid.Cid
+}
+
+// evidence returns what a request records of the invocation that asked for
+// it: the receipt each of its receipted ops carries (the same bytes for all,
+// so one block however many records the request writes) and the op that
+// stores the invocation token once, in the tree of aud (the public repo, or
+// the audience's private tree, so that a private write's invocation, which
+// names its path and CID, never reaches the public repo).
+func (c *Community) evidence(inv *ucan.Invocation, author, aud string) (*receiptBlock, op, error) {
+	now := timestamp(c.host.now())
+	data, rc, err := drisl.MarshalCID(&Receipt{Type: NSIDReceipt, Invocation: inv.CID(), Author: author, CreatedAt: now})
+	if err != nil {
+		return nil, op{}, err
 	}
-	return r
+	idata, icid, err := drisl.MarshalCID(&invocationRecord{Type: NSIDInvocation, Token: inv.Bytes(), CreatedAt: now})
+	if err != nil {
+		return nil, op{}, err
+	}
+	iop := op{action: repo.ActionCreate, collection: NSIDInvocation, rkey: InvocationKey(inv.CID()), audience: aud,
+		data: idata, cid: icid}
+	return &receiptBlock{data: data, cid: rc}, iop, nil
 }
 
 func argString(inv *ucan.Invocation, k string, required bool) (string, error) {

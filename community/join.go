@@ -326,12 +326,16 @@ func (c *Community) Join(ctx context.Context, jr JoinRequest) (*Membership, erro
 	}
 	ops := []op{{action: repo.ActionCreate, collection: NSIDBinding, rkey: key,
 		value: &bindingRecord{Type: NSIDBinding, Member: member, SessionKey: key, ServiceAuth: jr.ServiceAuth, Proof: jr.Proof, CreatedAt: now}}}
-	for _, g := range grants {
-		o := op{action: repo.ActionCreate, collection: NSIDGrant, rkey: g.TokenCID.String(), value: g}
-		if invInv != nil {
-			o.receipt = c.receipt(invInv, inviter, repo.ActionCreate, o.path(), "", cid.Undef)
+	var rb *receiptBlock
+	if invInv != nil {
+		var iop op
+		if rb, iop, err = c.evidence(invInv, inviter, ""); err != nil {
+			return nil, err
 		}
-		ops = append(ops, o)
+		ops = append(ops, iop)
+	}
+	for _, g := range grants {
+		ops = append(ops, op{action: repo.ActionCreate, collection: NSIDGrant, rkey: g.TokenCID.String(), value: g, receipt: rb})
 	}
 	_, err = c.submit(ctx, &request{ops: ops, member: inviter, proofs: invProofs, check: func() error {
 		if c.isBanned(member) {

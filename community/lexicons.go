@@ -11,7 +11,8 @@ import (
 
 // The NSIDs of the community's own records. Collections under
 // dev.townhall.community are reserved: only the community's acts (Create,
-// Join, Invite, Revoke, Ban, audiences, receipts) write them.
+// Join, Invite, Revoke, Ban, audiences, receipts and the invocations they
+// name) write them.
 const (
 	NSIDProfile    = "dev.townhall.community.profile"
 	NSIDRole       = "dev.townhall.community.role"
@@ -21,6 +22,7 @@ const (
 	NSIDBan        = "dev.townhall.community.ban"
 	NSIDReceipt    = "dev.townhall.community.receipt"
 	NSIDAudience   = "dev.townhall.community.audience"
+	NSIDInvocation = "dev.townhall.community.invocation"
 	NSIDChannel    = "dev.townhall.chat.channel"
 	NSIDMessage    = "dev.townhall.chat.message"
 

@@ -30,12 +30,20 @@ func (c *Community) moderateDelete(ctx context.Context, inv *ucan.Invocation, me
 	if _, err := argString(inv, "reason", false); err != nil {
 		return nil, err
 	}
-	if w.collection == NSIDReceipt || w.collection == NSIDAudience {
+	if w.collection == NSIDReceipt || w.collection == NSIDAudience || w.collection == NSIDInvocation {
 		return nil, errf(ErrReservedCollection, -1, nil, "%s records are deleted with the records they serve", w.collection)
 	}
-	o := op{action: repo.ActionDelete, collection: w.collection, rkey: w.rkey, audience: w.audience}
-	o.receipt = c.receipt(inv, member, repo.ActionDelete, o.path(), w.audience, cid.Undef)
-	return c.submit(ctx, &request{ops: []op{o}, member: member, proofs: inv.Proofs, moderate: true})
+	if w.audience != "" {
+		if _, err := c.treeFor(w.audience); err != nil {
+			return nil, err
+		}
+	}
+	rb, iop, err := c.evidence(inv, member, w.audience)
+	if err != nil {
+		return nil, err
+	}
+	o := op{action: repo.ActionDelete, collection: w.collection, rkey: w.rkey, audience: w.audience, receipt: rb}
+	return c.submit(ctx, &request{ops: []op{o, iop}, member: member, proofs: inv.Proofs, moderate: true})
 }
 
 // revoke records the revocation of a delegation recorded in the community.
@@ -57,17 +65,19 @@ func (c *Community) revoke(ctx context.Context, inv *ucan.Invocation, member str
 	if !known {
 		return nil, errf(ErrBadRequest, -1, nil, "delegation %s is not a grant of this community", d)
 	}
+	rb, iop, err := c.evidence(inv, member, "")
+	if err != nil {
+		return nil, err
+	}
 	now := timestamp(c.host.now())
-	o := c.revocationOp(inv, member, d, reason, now)
-	return c.submit(ctx, &request{ops: []op{o}, member: member, proofs: inv.Proofs,
+	o := c.revocationOp(inv, d, reason, now, rb)
+	return c.submit(ctx, &request{ops: []op{o, iop}, member: member, proofs: inv.Proofs,
 		after: func() { _ = c.revoked.AddRevocation(context.Background(), d, inv.CID()) }})
 }
 
-func (c *Community) revocationOp(inv *ucan.Invocation, member string, d cid.Cid, reason, now string) op {
+func (c *Community) revocationOp(inv *ucan.Invocation, d cid.Cid, reason, now string, rb *receiptBlock) op {
 	rec := &revocationRecord{Type: NSIDRevocation, Delegation: d, Invocation: inv.Bytes(), Reason: reason, CreatedAt: now}
-	o := op{action: repo.ActionCreate, collection: NSIDRevocation, rkey: d.String(), value: rec}
-	o.receipt = c.receipt(inv, member, repo.ActionCreate, o.path(), "", cid.Undef)
-	return o
+	return op{action: repo.ActionCreate, collection: NSIDRevocation, rkey: d.String(), value: rec, receipt: rb}
 }
 
 // ban records a ban and revokes every grant held by the member's session
@@ -87,10 +97,13 @@ func (c *Community) ban(ctx context.Context, inv *ucan.Invocation, member string
 	if err != nil {
 		return nil, err
 	}
+	rb, iop, err := c.evidence(inv, member, "")
+	if err != nil {
+		return nil, err
+	}
 	now := timestamp(c.host.now())
-	ops := []op{{action: repo.ActionCreate, collection: NSIDBan, rkey: target,
-		value: &banRecord{Type: NSIDBan, Member: target, Reason: reason, CreatedAt: now}}}
-	ops[0].receipt = c.receipt(inv, member, repo.ActionCreate, ops[0].path(), "", cid.Undef)
+	ops := []op{iop, {action: repo.ActionCreate, collection: NSIDBan, rkey: target,
+		value: &banRecord{Type: NSIDBan, Member: target, Reason: reason, CreatedAt: now}, receipt: rb}}
 	var revoke []cid.Cid
 	c.mu.RLock()
 	for _, g := range c.sortedGrants() {
@@ -105,7 +118,7 @@ func (c *Community) ban(ctx context.Context, inv *ucan.Invocation, member string
 	}
 	c.mu.RUnlock()
 	for _, d := range revoke {
-		ops = append(ops, c.revocationOp(inv, member, d, "ban", now))
+		ops = append(ops, c.revocationOp(inv, d, "ban", now, rb))
 	}
 	return c.submit(ctx, &request{ops: ops, member: member, proofs: inv.Proofs,
 		after: func() {
@@ -163,11 +176,14 @@ func (c *Community) createAudience(ctx context.Context, inv *ucan.Invocation, me
 	if err := c.host.private.PutPrivateBlocks(ctx, c.did, blocks); err != nil {
 		return nil, err
 	}
+	rb, iop, err := c.evidence(inv, member, "")
+	if err != nil {
+		return nil, err
+	}
 	rec := &audienceRecord{Type: NSIDAudience, Name: name, Root: root, Readers: readers, UpdatedAt: timestamp(c.host.now())}
-	o := op{action: repo.ActionCreate, collection: NSIDAudience, rkey: name, value: rec}
-	o.receipt = c.receipt(inv, member, repo.ActionCreate, o.path(), "", cid.Undef)
+	o := op{action: repo.ActionCreate, collection: NSIDAudience, rkey: name, value: rec, receipt: rb}
 	src := privateSource{c.host.private, c.did}
-	return c.submit(ctx, &request{ops: []op{o}, member: member, proofs: inv.Proofs,
+	return c.submit(ctx, &request{ops: []op{o, iop}, member: member, proofs: inv.Proofs,
 		after: func() {
 			c.mu.Lock()
 			c.audiences[name] = &audience{name: name, root: root, readers: readers, tree: mst.Options{}.Load(src, root)}
@@ -197,7 +213,11 @@ func (c *Community) RevokeUCAN(ctx context.Context, token []byte, attached ...[]
 	if m, ok := c.memberOf(rv.Revoker); ok {
 		author = m
 	}
-	o := c.revocationOp(rv.Invocation, author, rv.Delegation, "", timestamp(c.host.now()))
-	return c.submit(ctx, &request{ops: []op{o}, proofs: nil,
+	rb, iop, err := c.evidence(rv.Invocation, author, "")
+	if err != nil {
+		return nil, err
+	}
+	o := c.revocationOp(rv.Invocation, rv.Delegation, "", timestamp(c.host.now()), rb)
+	return c.submit(ctx, &request{ops: []op{o, iop}, proofs: nil,
 		after: func() { _ = c.revoked.AddRevocation(context.Background(), rv.Delegation, rv.Invocation.CID()) }})
 }

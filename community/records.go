@@ -77,19 +77,36 @@ type audienceRecord struct {
 }
 
 // Receipt is the evidence of one write, as stored in the receipt collection
-// (public records) or in the audience's private tree (private records).
+// (public records) or in the audience's private tree (private records), at
+// ReceiptKey(path): which invocation wrote the path, and the member the
+// community bound its issuer to. The invocation token itself is stored once
+// per request, as an invocation record (key InvocationKey(Invocation)) in
+// the same tree; its arguments say what it wrote (action, path, record CID,
+// audience). Every write of one request therefore has the same receipt
+// bytes, stored as one block.
 type Receipt struct {
-	Type          string    `cbor:"$type"`
-	Path          string    `cbor:"path"`
-	Action        string    `cbor:"action"`
-	Record        *cid.Cid  `cbor:"record,omitempty"`
-	Audience      string    `cbor:"audience,omitempty"`
-	Invocation    []byte    `cbor:"invocation"`
-	InvocationCID cid.Cid   `cbor:"invocationCid"`
-	Author        string    `cbor:"author"`
-	Proofs        []cid.Cid `cbor:"proofs,omitempty"`
-	CreatedAt     string    `cbor:"createdAt"`
+	Type string `cbor:"$type"`
+	// Invocation is the CID of the invocation token (DRISL) that wrote the
+	// path.
+	Invocation cid.Cid `cbor:"invocation"`
+	Author     string  `cbor:"author"`
+	CreatedAt  string  `cbor:"createdAt"`
 }
+
+// invocationRecord holds one executed invocation token
+// (dev.townhall.community.invocation, key InvocationKey(token CID)).
+type invocationRecord struct {
+	Type      string `cbor:"$type"`
+	Token     []byte `cbor:"token"`
+	CreatedAt string `cbor:"createdAt"`
+}
+
+// InvocationKey returns the record key of the invocation record of the
+// invocation token whose CID is c: the CID's string form.
+func InvocationKey(c cid.Cid) string { return c.String() }
+
+// InvocationPath returns the MST key of the invocation record of c.
+func InvocationPath(c cid.Cid) string { return NSIDInvocation + "/" + InvocationKey(c) }
 
 var receiptEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
 

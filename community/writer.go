@@ -24,8 +24,8 @@ type op struct {
 	audience   string // "" for the public tree
 	data       []byte // record bytes (create, update)
 	cid        cid.Cid
-	value      any      // a record struct written by the community itself (data == nil)
-	receipt    *Receipt // nil for records the community issues itself
+	value      any           // a record struct written by the community itself (data == nil)
+	receipt    *receiptBlock // nil for records the community issues itself
 	// receiptExists is set by the writer's admit (public ops): whether the
 	// path already has a receipt (the receipt write is then an update).
 	receiptExists bool
@@ -218,8 +218,10 @@ func (c *Community) admit(ctx context.Context, r *request, paths map[string]bool
 			// Every record outside the reserved collections is written with
 			// its receipt, so a missing receipt proves a missing record: one
 			// index query for most creates.
-			o.receiptExists, err = c.has(ctx, t, "", NSIDReceipt, ReceiptKey(o.path()))
-			if err == nil && (o.receiptExists || strings.HasPrefix(o.collection, reservedPrefix)) {
+			if o.receipt != nil {
+				o.receiptExists, err = c.has(ctx, t, "", NSIDReceipt, ReceiptKey(o.path()))
+			}
+			if err == nil && (o.receipt == nil || o.receiptExists || strings.HasPrefix(o.collection, reservedPrefix)) {
 				exists, err = c.has(ctx, t, "", o.collection, o.rkey)
 			}
 		} else {
@@ -356,7 +358,7 @@ func (c *Community) apply(ctx context.Context, rs []*request) (*repo.CommitResul
 						act = repo.ActionUpdate
 					}
 					writes = append(writes, repo.Write{Action: act, Collection: NSIDReceipt,
-						RKey: ReceiptKey(o.path()), Record: o.receipt})
+						RKey: ReceiptKey(o.path()), Record: drisl.Raw(o.receipt.data)})
 				}
 				continue
 			}
@@ -380,12 +382,8 @@ func (c *Community) apply(ctx context.Context, rs []*request) (*repo.CommitResul
 				}
 			}
 			if o.receipt != nil {
-				data, rc, err := drisl.MarshalCID(o.receipt)
-				if err != nil {
-					return nil, err
-				}
-				privBlocks = append(privBlocks, repo.Block{CID: rc, Data: data})
-				if _, err := ed.Put(ctx, ReceiptPath(o.path()), rc); err != nil {
+				privBlocks = append(privBlocks, repo.Block{CID: o.receipt.cid, Data: o.receipt.data})
+				if _, err := ed.Put(ctx, ReceiptPath(o.path()), o.receipt.cid); err != nil {
 					return nil, err
 				}
 			}

@@ -164,8 +164,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if rep.Records != len(export) {
 		return rep, fmt.Errorf("import: %d messages in the repo, want %d", rep.Records, len(export))
 	}
-	// What a message and its receipt weigh (the receipt carries the whole
-	// invocation that wrote it, so it grows with the batch).
+	// What a message and its receipt weigh (the receipt names its batch's
+	// invocation, stored once per batch as its own record).
 	if recs, _, err := env.c.ListRecords(ctx, community.NSIDMessage, repo.ListOptions{Limit: 100}); err == nil {
 		for _, r := range recs {
 			rep.MessageBytes += len(r.Value)
@@ -187,7 +187,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	fmt.Fprintf(out, "imported %d messages (%d /repo/batch invocations of up to %d writes, %d commits, %d writers) in %.2f s: %.0f messages/s, %.2f s CPU\n",
 		rep.Records, rep.Requests, o.Batch, rep.Commits, o.Writers, secs, float64(rep.Records)/secs, rep.CPUTime.Seconds())
 	fmt.Fprintf(out, "every message checked: UCAN chain, lexicon, receipt, durable commit; all %d found in the repo afterwards\n", rep.Records)
-	fmt.Fprintf(out, "a message is %d bytes of DRISL on average, its receipt %d (the receipt carries the invocation of its whole batch)\n", rep.MessageBytes, rep.ReceiptBytes)
+	fmt.Fprintf(out, "a message is %d bytes of DRISL on average, its receipt %d (shared by its batch; the batch's invocation is stored once beside it)\n", rep.MessageBytes, rep.ReceiptBytes)
 	rss := "unavailable (no /proc/self/status)"
 	if rep.RSSMeasured {
 		rss = fmt.Sprintf("%.1f MiB (RSS when it started: %.1f MiB, after generating the export and onboarding; memory held by the Go runtime at its peak: %.1f MiB; the rest is outside it: the binary's pages and SQLite's allocator)",
