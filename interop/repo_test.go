@@ -15,7 +15,6 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/townhall-dev/townhall/drisl"
-	"github.com/townhall-dev/townhall/mst"
 	"github.com/townhall-dev/townhall/repo"
 )
 
@@ -462,13 +461,6 @@ func TestRepo(t *testing.T) {
 		res := ans.Events[i]
 		ours := we.goErr == nil
 		stats[fmt.Sprintf("%s: valid=%v", we.Name, ours)]++
-		if we.Name == "missing block" && !ours && res.Valid && errors.Is(we.goErr, mst.ErrNotFound) {
-			// Exception th-inversion-extra-node (README.md): our inversion
-			// reads an MST node that the reference's inversion does not;
-			// both producers put that node in their events.
-			stats["exception th-inversion-extra-node"]++
-			continue
-		}
 		if ours != res.Valid {
 			f.add("event verdicts differ", "event %d (%s, %d ops): townhall valid=%v (%v), reference valid=%v (%s)", i, we.Name, len(we.Ops), ours, we.goErr, res.Valid, res.Error)
 		}
