@@ -29,6 +29,9 @@ type Delegation struct {
 
 	env *envelope
 	cid cid.Cid
+	// twin is the CID of the ES256 twin (S replaced by n-S), set once the
+	// signature is verified; cid.Undef for other algorithms.
+	twin cid.Cid
 }
 
 // IsPowerline reports whether the delegation has a null subject.

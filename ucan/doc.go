@@ -24,12 +24,15 @@
 //
 // Varsig headers: Ed25519 34 01 ed01 ed01 13 71; ES256 (P-256) 34 01 ec01
 // 8024 12 71; ES256K (secp256k1) 34 01 ec01 e701 12 71. ECDSA signatures
-// are raw r||s over SHA-256 of the payload and must be low-S: besides
-// atproto's rule, the replay guard keys on token CIDs, and a high-S twin of
-// a signature would be a new CID for the same invocation. (WebCrypto-based
-// signers such as iso-ucan's ES256 emit high-S about half of the time;
-// those tokens are rejected.) The header must agree with the issuer's key
-// type.
+// are raw r||s over SHA-256 of the payload. Neither UCAN nor varsig asks
+// for low-S, and WebCrypto, which the UCAN spec names as the reason P-256
+// is in its cryptosuite, signs with either S, so ES256 signatures are
+// accepted with a high S (this package writes low S); ES256K keeps
+// atproto's low-S rule (K-256 signers normalise S). An ES256 token thus has
+// a twin with S replaced by n-S and another CID, so what is keyed by CID
+// treats the two as one: the replay guard records the CID of the low-S
+// form, and a revocation of either form revokes both. The header must
+// agree with the issuer's key type.
 //
 // Principals are did:key (Ed25519 0xed, P-256 0x1200, secp256k1 0xe7).
 // Other DID methods go through a Resolver supplied by the caller: for
@@ -80,7 +83,8 @@
 // ValidatorOptions.StrictAttenuation also requires each delegation to
 // restate or narrow the previous one's command); every
 // proof's policy holds on args (MatchError); finally the ReplayGuard
-// records the invocation's CID (Replayed on a second use). Errors are
+// records the invocation's CID, of its low-S form for ES256 (Replayed on a
+// second use). Errors are
 // *Error with Name (the spec fixtures' names), Rule and Index, and match
 // the Err* sentinels with errors.Is.
 //
@@ -131,7 +135,8 @@
 // "task" CID. Only did:key is resolved without a Resolver.
 //
 // Dependencies: DRISL decoding and CIDs come from package drisl; P-256 and
-// K-256 keys, low-S signing and verification from indigo's atproto/atcrypto;
+// K-256 keys, low-S signing and verification (lenient for ES256) from
+// indigo's atproto/atcrypto;
 // Ed25519 from crypto/ed25519. The envelope, varsig, policy language and
 // validator are written here because no Go library implements UCAN 1.0
 // (go-ucan reads only @1.0.0-rc.1 tokens and cannot read the 1.0 fixtures).

@@ -1,6 +1,8 @@
 package ucan
 
 import (
+	"math/big"
+
 	"github.com/ipfs/go-cid"
 	"github.com/townhall-dev/townhall/drisl"
 )
@@ -119,6 +121,43 @@ func encodeEnvelope(s Signer, tag string, payload map[string]any) ([]byte, error
 		return nil, err
 	}
 	return drisl.Marshal([]any{sig, drisl.Raw(sp)})
+}
+
+// p256N is the order of P-256's base point.
+var p256N, _ = new(big.Int).SetString("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551", 16)
+
+// es256Twin returns, for an ES256 token, the CID of its twin: the same
+// token with the signature's S replaced by n-S, which verifies just as well
+// (this package accepts high-S ES256 signatures, see the package doc), and
+// whether the token's own S is the high one. ok is false for other
+// algorithms and for signatures that are not 64 bytes.
+func (env *envelope) es256Twin() (twin cid.Cid, high, ok bool) {
+	if env.alg != ES256 || len(env.signature) != 64 {
+		return cid.Undef, false, false
+	}
+	// The signature is the envelope's first element and the signature
+	// payload is the rest of the token, so S ends where it starts.
+	end := len(env.raw) - len(env.sigPayload)
+	t := append([]byte(nil), env.raw...)
+	sb := t[end-32 : end]
+	s := new(big.Int).SetBytes(sb)
+	high = s.Cmp(new(big.Int).Rsh(p256N, 1)) > 0
+	s.Sub(p256N, s)
+	if s.Sign() <= 0 {
+		return cid.Undef, false, false
+	}
+	s.FillBytes(sb)
+	return tokenCID(t), high, true
+}
+
+// replayCID is the CID the replay guard records for a token: its CID, or
+// for an ES256 token with a high S the CID of its low-S twin, so that the
+// twin of a used invocation is a replay too.
+func (env *envelope) replayCID(c cid.Cid) cid.Cid {
+	if twin, high, ok := env.es256Twin(); ok && high {
+		return twin
+	}
+	return c
 }
 
 // tokenCID is the CID of a token: CIDv1, dag-cbor, sha2-256 of its bytes.

@@ -36,11 +36,9 @@ func highS(t *testing.T, tok []byte) bool {
 
 // TestISOUCAN validates tokens written by iso-ucan 0.5.0 (TypeScript), which
 // tags them @1.0.0-rc.1, for all three key types (testdata/iso-ucan).
-//
-// Exception, asserted: iso-ucan signs ES256 with WebCrypto, which does not
-// normalise S, and this package enforces low-S (as atproto does), so a
-// token chain containing a high-S signature fails with InvalidSignature.
-// The file holds one of each (see its SOURCE.md).
+// iso-ucan signs ES256 with WebCrypto, which does not normalise S; the file
+// holds ES256 chains with a high-S signature and chains with only low S
+// (see its SOURCE.md), and both get iso-ucan's verdict here.
 func TestISOUCAN(t *testing.T) {
 	var f struct {
 		Cases []struct {
@@ -93,7 +91,6 @@ func TestISOUCAN(t *testing.T) {
 				high = high || highS(t, p)
 			}
 			if high {
-				want = NameInvalidSignature
 				sawHigh++
 			} else if c.Alg == "ES256" {
 				sawLow++

@@ -16,7 +16,8 @@ type PublicKey interface {
 	// Algorithm is the signature algorithm of the key.
 	Algorithm() Algorithm
 	// Verify checks sig over payload, exactly as the varsig header of
-	// Algorithm prescribes (ECDSA: SHA-256 of payload, raw r||s, low-S).
+	// Algorithm prescribes (ECDSA: SHA-256 of payload, raw r||s; ES256K
+	// low-S, ES256 either S).
 	Verify(payload, sig []byte) error
 	// DIDKey is the did:key form of the key.
 	DIDKey() string
@@ -67,7 +68,14 @@ func (k *atKey) Verify(payload, sig []byte) error {
 	if len(sig) != 64 {
 		return atcrypto.ErrInvalidSignature
 	}
-	// HashAndVerify hashes with SHA-256 and requires low-S.
+	// Both hash with SHA-256. UCAN does not require low-S, and WebCrypto
+	// signs ES256 with either S (see the package doc); K-256 signers
+	// normalise S, and the low-S rule is kept for them.
+	if k.alg == ES256 {
+		if p, ok := k.pub.(*atcrypto.PublicKeyP256); ok {
+			return p.HashAndVerifyLenient(payload, sig)
+		}
+	}
 	return k.pub.HashAndVerify(payload, sig)
 }
 

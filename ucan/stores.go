@@ -22,14 +22,17 @@ type ProofStore interface {
 }
 
 // RevocationStore records revoked delegations. The validator consults it
-// for every proof on every validation; Validator.Revoke adds to it.
+// for every proof on every validation (for an ES256 delegation, under the
+// CIDs of both forms of its signature); Validator.Revoke adds to it.
 // Revocations are permanent: a store must never forget one.
 type RevocationStore interface {
 	IsRevoked(ctx context.Context, delegation cid.Cid) (bool, error)
 	AddRevocation(ctx context.Context, delegation, revocation cid.Cid) error
 }
 
-// ReplayGuard remembers invocation CIDs. Record must atomically check and
+// ReplayGuard remembers invocation CIDs (an ES256 token's as of its low-S
+// form, so that both forms of its signature count as one use). Record
+// must atomically check and
 // record c: it returns an error wrapping ErrReplayed if c was already
 // recorded. until is when the invocation expires (zero: never); a guard may
 // forget a CID after that time, since the validator rejects the invocation

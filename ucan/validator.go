@@ -189,6 +189,9 @@ func (v *Validator) loadProof(ctx context.Context, c cid.Cid, index int, attache
 	if err := v.verifySignature(ctx, env, d.Issuer, index); err != nil {
 		return nil, err
 	}
+	if twin, _, ok := env.es256Twin(); ok {
+		d.twin = twin
+	}
 	v.verified.add(c, d)
 	return d, nil
 }
@@ -230,7 +233,8 @@ func attachedByCID(attached [][]byte, maxBytes int) map[cid.Cid][]byte {
 // Validate parses token as an invocation and validates it and its proof
 // chain at the validator's clock. attached are delegation tokens that may
 // be named in prf (looked up by their CID before the proof store). On
-// success the invocation's CID is recorded in the replay guard.
+// success the invocation's CID (of its low-S form, for an ES256 token with
+// a high S) is recorded in the replay guard.
 //
 // The checks, in order: token size and structure; the invocation's
 // signature; its exp; the reserved /ucan namespace; the executor; a
@@ -328,7 +332,7 @@ func (v *Validator) validate(ctx context.Context, token []byte, attached [][]byt
 	if inv.Expiration != nil {
 		until = time.Unix(*inv.Expiration, 0).Add(v.opts.ClockSkew)
 	}
-	if err := v.opts.Replay.Record(ctx, inv.CID(), until); err != nil {
+	if err := v.opts.Replay.Record(ctx, inv.env.replayCID(inv.CID()), until); err != nil {
 		if errors.Is(err, ErrReplayed) {
 			return nil, nil, newErr(NameReplayed, RuleReplay, -1, inv.CID().String())
 		}
@@ -374,6 +378,11 @@ func (v *Validator) chain(ctx context.Context, inv *Invocation, attached [][]byt
 		}
 		if v.opts.Revocations != nil {
 			revoked, err := v.opts.Revocations.IsRevoked(ctx, inv.Proofs[i])
+			if err == nil && !revoked && d.twin.Defined() {
+				// The ES256 twin is the same delegation: a revocation
+				// naming either form revokes both.
+				revoked, err = v.opts.Revocations.IsRevoked(ctx, d.twin)
+			}
 			if err != nil {
 				return nil, wrapErr(NameRevoked, RuleRevoked, i, err)
 			}

@@ -65,33 +65,96 @@ func resign(t testing.TB, token []byte, f func([]byte) []byte) []byte {
 	return out
 }
 
-// TestHighS checks that ECDSA signatures with a high S (the other valid
-// signature n-s) are rejected.
+var curveOrders = map[Algorithm]string{
+	ES256:  "ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551",
+	ES256K: "fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141",
+}
+
+// flipS returns token with the other valid ECDSA signature: S replaced by
+// n-S.
+func flipS(t testing.TB, alg Algorithm, token []byte) []byte {
+	t.Helper()
+	n, _ := new(big.Int).SetString(curveOrders[alg], 16)
+	return resign(t, token, func(sig []byte) []byte {
+		s := new(big.Int).SetBytes(sig[32:])
+		s.Sub(n, s)
+		s.FillBytes(sig[32:])
+		return sig
+	})
+}
+
+// TestHighS checks ECDSA signatures with a high S (the other valid
+// signature n-S of a low-S one, which this package writes): accepted for
+// ES256, since UCAN does not ask for low-S and WebCrypto signs with either
+// S; rejected for ES256K, which keeps atproto's low-S rule.
 func TestHighS(t *testing.T) {
-	orders := map[Algorithm]string{
-		ES256:  "ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551",
-		ES256K: "fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141",
-	}
-	for alg, hexN := range orders {
+	for alg := range curveOrders {
 		t.Run(alg.String(), func(t *testing.T) {
-			n, _ := new(big.Int).SetString(hexN, 16)
+			n, _ := new(big.Int).SetString(curveOrders[alg], 16)
 			w := newWorld(t, alg, 0, "/")
 			inv, err := NewInvocation(w.signer[0], InvocationFields{Subject: w.signer[0].DID(), Command: "/x", NoExpiration: true})
 			if err != nil {
 				t.Fatal(err)
 			}
+			if s := new(big.Int).SetBytes(inv.Signature[32:]); s.Cmp(new(big.Int).Rsh(n, 1)) > 0 {
+				t.Fatal("NewInvocation wrote a high S")
+			}
 			if _, err := w.validator(ValidatorOptions{}).Validate(ctx, inv.Bytes()); err != nil {
 				t.Fatal(err)
 			}
-			high := resign(t, inv.Bytes(), func(sig []byte) []byte {
-				s := new(big.Int).SetBytes(sig[32:])
-				s.Sub(n, s)
-				s.FillBytes(sig[32:])
-				return sig
-			})
-			_, err = w.validator(ValidatorOptions{}).Validate(ctx, high)
-			wantName(t, err, NameInvalidSignature)
+			_, err = w.validator(ValidatorOptions{}).Validate(ctx, flipS(t, alg, inv.Bytes()))
+			if alg == ES256K {
+				wantName(t, err, NameInvalidSignature)
+			} else if err != nil {
+				t.Fatalf("high-S ES256 invocation: %v", err)
+			}
 		})
+	}
+}
+
+// TestES256Twins checks that the two forms of an ES256 signature (S and
+// n-S, both valid) count as one token where a CID identifies it: an
+// invocation and its twin are one use for the replay guard, and a
+// revocation of a delegation under either CID revokes both forms.
+func TestES256Twins(t *testing.T) {
+	w := newWorld(t, ES256, 1, "/repo")
+	inv := w.invoke("/repo/create", nil)
+	twin := flipS(t, ES256, inv.Bytes())
+	if tokenCID(twin).Equals(inv.CID()) {
+		t.Fatal("twin has the same CID")
+	}
+	for _, order := range [][2][]byte{{inv.Bytes(), twin}, {twin, inv.Bytes()}} {
+		v := w.validator(ValidatorOptions{})
+		if _, err := v.Validate(ctx, order[0]); err != nil {
+			t.Fatal(err)
+		}
+		_, err := v.Validate(ctx, order[1])
+		wantName(t, err, NameReplayed)
+	}
+
+	d := w.chain[0]
+	dTwin := flipS(t, ES256, d.Bytes())
+	invOfTwin, err := NewInvocation(w.invoker(), InvocationFields{
+		Subject:    w.signer[0].DID(),
+		Command:    "/repo/create",
+		Proofs:     []cid.Cid{tokenCID(dTwin)},
+		Expiration: t0.Add(time.Hour),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.validator(ValidatorOptions{}).Validate(ctx, invOfTwin.Bytes(), dTwin); err != nil {
+		t.Fatalf("invocation over the delegation's twin: %v", err)
+	}
+	for _, revoked := range []cid.Cid{d.CID(), tokenCID(dTwin)} {
+		for _, tok := range []*Invocation{inv, invOfTwin} {
+			rs := NewMemoryRevocationStore()
+			if err := rs.AddRevocation(ctx, revoked, drisl.SumCID(drisl.CodecDagCBOR, []byte("revocation"))); err != nil {
+				t.Fatal(err)
+			}
+			_, err := w.validator(ValidatorOptions{Revocations: rs}).Validate(ctx, tok.Bytes(), dTwin)
+			wantName(t, err, NameRevoked)
+		}
 	}
 }
 

@@ -10,7 +10,8 @@ const (
 	// Ed25519 is EdDSA over edwards25519 (SHA-512 inside the algorithm);
 	// the signature covers the payload bytes.
 	Ed25519 Algorithm = iota + 1
-	// ES256 is ECDSA on P-256 over SHA-256 of the payload, raw r||s, low-S.
+	// ES256 is ECDSA on P-256 over SHA-256 of the payload, raw r||s; S may
+	// be high (written low).
 	ES256
 	// ES256K is ECDSA on secp256k1 over SHA-256 of the payload, raw r||s,
 	// low-S.
