@@ -111,6 +111,11 @@ func TestPolicyStatements(t *testing.T) {
 		`[["!=", ".nope.x", 1]]`:                          false, // unresolvable selector: false
 		`[["not", ["==", ".nope.x", 1]]]`:                 true,
 		`[["==", ".nope", null]]`:                         true, // a missing key selects null
+		`[["!=", ".nope", 1]]`:                            true, // null != 1
+		`[["==", ".m.z", null]]`:                          true, // missing key in a nested map
+		`[["==", ".m.z?", null]]`:                         true, // optional: null on failure, here null anyway
+		`[["==", ".nope?", null]]`:                        true,
+		`[["!=", ".m.z?", null]]`:                         false,
 		`[["<", ".a", 1.5]]`:                              true,
 		`[[">", ".f", 2]]`:                                true,
 		`[[">=", ".s", 0]]`:                               false, // not a number
