@@ -3,7 +3,10 @@ package community
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
+
+	"github.com/bluesky-social/indigo/atproto/syntax"
 
 	"github.com/townhall-dev/townhall/drisl"
 	"github.com/townhall-dev/townhall/repo"
@@ -146,5 +149,28 @@ func TestChanged(t *testing.T) {
 	<-ch // closed right after the commit has answered its requests
 	if next := m(c.Events(ctx, cursor, 1000)).must(t); len(next) != 1 {
 		t.Fatalf("%d new events", len(next))
+	}
+}
+
+// TestReceiptKey: receipt keys are valid record keys, sort like the records
+// they describe, and fall back to a hash (without "~") for record keys too
+// long to carry.
+func TestReceiptKey(t *testing.T) {
+	a, b := ReceiptKey(NSIDMessage+"/3kabc2222222a"), ReceiptKey(NSIDMessage+"/3kabc2222222b")
+	if !(a < b) || !strings.HasSuffix(a, "~3kabc2222222a") || len(a) != 16+1+13 {
+		t.Errorf("receipt keys %q, %q do not sort like their records", a, b)
+	}
+	if ReceiptKey(NSIDChannel+"/3kabc2222222a") == a {
+		t.Error("two collections, one receipt key")
+	}
+	long := strings.Repeat("k", 496)
+	for _, p := range []string{NSIDMessage + "/" + long, NSIDMessage + "/" + long[:495], "no-slash"} {
+		k := ReceiptKey(p)
+		if _, err := syntax.ParseRecordKey(k); err != nil {
+			t.Errorf("ReceiptKey(%d-byte path) = %q: %v", len(p), k, err)
+		}
+	}
+	if k := ReceiptKey(NSIDMessage + "/" + long); len(k) != 32 || strings.Contains(k, "~") {
+		t.Errorf("long record key: receipt key %q", k)
 	}
 }

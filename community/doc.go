@@ -86,7 +86,8 @@
 // # Verifiable authorship
 //
 // Each write's commit also writes a receipt (dev.townhall.community.receipt,
-// key ReceiptKey(path), derived from the record's path) and, once per
+// key ReceiptKey(path), derived from the record's path so that receipts sort
+// like their records) and, once per
 // request, the invocation itself (dev.townhall.community.invocation, key =
 // the token's CID, in the same tree as the writes). The receipt holds the
 // invocation's CID, the author (the member DID the session key is bound to,

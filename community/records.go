@@ -3,6 +3,7 @@ package community
 import (
 	"crypto/sha256"
 	"encoding/base32"
+	"strings"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -111,14 +112,37 @@ func InvocationPath(c cid.Cid) string { return NSIDInvocation + "/" + Invocation
 var receiptEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
 
 // ReceiptKey returns the record key of the receipt of the record at path
-// ("collection/rkey"): 32 lower-case base32 characters of SHA-256(path).
-// A record's receipt is therefore found (and proved) from its path alone;
-// each write of the path replaces the receipt, which always describes the
-// record's current version (or its deletion).
+// ("collection/rkey"): 16 lower-case base32 characters of
+// SHA-256(collection), "~", and the record key, so that receipts sort like
+// the records they describe (a commit of consecutive records, such as TIDs,
+// rewrites a few MST nodes for their receipts, not one path per receipt);
+// for a record key too long for that (more than 495 characters), 32
+// lower-case base32 characters of SHA-256(path), without "~". Either way a
+// record's receipt is found (and proved) from its path alone; each write of
+// the path replaces the receipt, which always describes the record's
+// current version (or its deletion).
 func ReceiptKey(path string) string {
-	sum := sha256.Sum256([]byte(path))
-	s := receiptEncoding.EncodeToString(sum[:20])
-	b := []byte(s)
+	coll, rkey, ok := strings.Cut(path, "/")
+	if !ok || len(rkey) > maxRecordKeyBytes-receiptPrefixLen-1 {
+		sum := sha256.Sum256([]byte(path))
+		return lowerBase32(sum[:20])
+	}
+	sum := sha256.Sum256([]byte(coll))
+	var b strings.Builder
+	b.Grow(receiptPrefixLen + 1 + len(rkey))
+	b.WriteString(lowerBase32(sum[:10]))
+	b.WriteByte('~')
+	b.WriteString(rkey)
+	return b.String()
+}
+
+const (
+	maxRecordKeyBytes = 512 // atproto's limit on a record key
+	receiptPrefixLen  = 16  // base32 characters of 10 bytes
+)
+
+func lowerBase32(p []byte) string {
+	b := receiptEncoding.AppendEncode(nil, p)
 	for i, ch := range b {
 		if ch >= 'A' && ch <= 'Z' {
 			b[i] = ch + ('a' - 'A')

@@ -217,15 +217,15 @@ func (c *Community) admit(ctx context.Context, r *request, paths map[string]bool
 		if o.audience == "" {
 			// Every record outside the reserved collections is written with
 			// its receipt, so a missing receipt proves a missing record: one
-			// index query for most creates.
+			// lookup for most creates.
 			if o.receipt != nil {
-				o.receiptExists, err = c.has(ctx, t, "", NSIDReceipt, ReceiptKey(o.path()))
+				o.receiptExists, err = c.has(ctx, t, NSIDReceipt, ReceiptKey(o.path()))
 			}
 			if err == nil && (o.receipt == nil || o.receiptExists || strings.HasPrefix(o.collection, reservedPrefix)) {
-				exists, err = c.has(ctx, t, "", o.collection, o.rkey)
+				exists, err = c.has(ctx, t, o.collection, o.rkey)
 			}
 		} else {
-			exists, err = c.has(ctx, t, o.audience, o.collection, o.rkey)
+			exists, err = c.has(ctx, t, o.collection, o.rkey)
 		}
 		if err != nil {
 			return errf(ErrMigration, i, err, "reading the tree")
@@ -273,18 +273,7 @@ func (c *Community) treeFor(aud string) (*mst.Tree, error) {
 // ownerOf returns the author of the record at path, from its receipt, or the
 // community's DID for records without a receipt (written by the community).
 func (c *Community) ownerOf(ctx context.Context, t *mst.Tree, aud, path string) (string, error) {
-	var rc cid.Cid
-	var ok bool
-	var err error
-	if aud == "" {
-		rc, err = c.repo.Store().Record(ctx, c.did, NSIDReceipt, ReceiptKey(path))
-		ok = err == nil
-		if errors.Is(err, repo.ErrRecordNotFound) {
-			err = nil
-		}
-	} else {
-		rc, ok, err = t.Get(ctx, ReceiptPath(path))
-	}
+	rc, ok, err := t.Get(ctx, ReceiptPath(path))
 	if err != nil {
 		return "", errf(ErrMigration, -1, err, "reading receipt")
 	}
@@ -463,16 +452,10 @@ func landed(ctx context.Context) {
 	}
 }
 
-// has reports whether a record exists: public records through the store's
-// record index (one query, no MST walk), private ones in the audience tree.
-func (c *Community) has(ctx context.Context, t *mst.Tree, aud, collection, rkey string) (bool, error) {
-	if aud == "" {
-		_, err := c.repo.Store().Record(ctx, c.did, collection, rkey)
-		if errors.Is(err, repo.ErrRecordNotFound) {
-			return false, nil
-		}
-		return err == nil, err
-	}
+// has reports whether a record exists in t (the public MST or an
+// audience's): one descent through nodes that are mostly cached, since the
+// commit that follows edits the same paths.
+func (c *Community) has(ctx context.Context, t *mst.Tree, collection, rkey string) (bool, error) {
 	_, ok, err := t.Get(ctx, collection+"/"+rkey)
 	return ok, err
 }
