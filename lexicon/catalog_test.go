@@ -250,11 +250,15 @@ func TestSelfReferentialRecord(t *testing.T) {
 	if err := cat.CheckRefs(ctx); err != nil {
 		t.Fatal(err)
 	}
-	rec := mustJSON(`{"$type":"com.example.thread","text":"a","quote":{"text":"b"},
+	rec := mustJSON(`{"$type":"com.example.thread","text":"a","quote":{"$type":"com.example.thread","text":"b"},
 		"parent":{"$type":"com.example.thread","text":"c","parent":{"$type":"com.example.thread","text":"toolong"}}}`)
 	err := cat.ValidateRecord(ctx, "com.example.thread", "", rec, ValidateOptions{})
 	wantVErr(t, "self-referential", err, "parent.parent.text", ConstraintMaxLength)
-	rec = mustJSON(`{"$type":"com.example.thread","text":"a","quote":{"text":7}}`)
+	rec = mustJSON(`{"$type":"com.example.thread","text":"a","quote":{"$type":"com.example.thread","text":7}}`)
 	err = cat.ValidateRecord(ctx, "com.example.thread", "", rec, ValidateOptions{})
 	wantVErr(t, "self-referential ref", err, "quote.text", ConstraintType)
+	// A ref to a record carries the record's $type (see TestRefToRecord).
+	rec = mustJSON(`{"$type":"com.example.thread","text":"a","quote":{"text":"b"}}`)
+	err = cat.ValidateRecord(ctx, "com.example.thread", "", rec, ValidateOptions{})
+	wantVErr(t, "self-referential ref without $type", err, "quote.$type", ConstraintRecordType)
 }

@@ -40,7 +40,10 @@
 // know is accepted unchecked; one it knows is checked) and strict with
 // ValidateOptions.StrictUnions. Unlisted open-union types are looked up in
 // the catalog only, never through the Resolver, so data cannot make the
-// validator fetch schemas.
+// validator fetch schemas. A ref may name a record definition: its value is
+// the record's object with the record's $type, as the spec's ref section
+// says ("references to `record` types, which always include the `$type`
+// discriminator").
 //
 // # What is reused, and why
 //

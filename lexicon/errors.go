@@ -76,7 +76,7 @@ const (
 	ConstraintUnion        Constraint = "union"        // union member missing or without $type
 	ConstraintClosed       Constraint = "closed"       // $type not in a closed union
 	ConstraintUnknownType  Constraint = "strict"       // $type of an open union not in the catalog (strict mode)
-	ConstraintRecordType   Constraint = "$type"        // record $type does not match its collection
+	ConstraintRecordType   Constraint = "$type"        // record $type does not match its collection, or the record a ref names
 	ConstraintRecordKey    Constraint = "key"          // record key does not match the record's key type
 	ConstraintEncoding     Constraint = "encoding"     // body encoding does not match the schema
 	ConstraintToken        Constraint = "token"        // a token cannot hold data

@@ -258,10 +258,19 @@ func (v validator) value(n *node, val any, depth int) *verr {
 		return nil
 	case kToken:
 		return fail(ConstraintToken, fmt.Sprintf("%s is a token and cannot hold data", n.ref))
-	case kRecord: // referenced as data: its object
+	case kRecord: // referenced as data: its object, with its $type
 		m, ok := val.(map[string]any)
 		if !ok {
 			return wrongType("object", val)
+		}
+		// Lexicon spec, ref: "This does not apply to references to
+		// `record` types, which always include the `$type` discriminator."
+		t, present := m["$type"]
+		if !present {
+			return fail(ConstraintRecordType, "missing $type of record "+quote(n.ref)).field("$type")
+		}
+		if t != n.ref {
+			return fail(ConstraintRecordType, fmt.Sprintf("$type must be %q", n.ref)).field("$type")
 		}
 		return v.object(n.body, m, depth)
 	}
@@ -412,7 +421,7 @@ func (v validator) union(n *node, val any, typ string, depth int) *verr {
 		}
 	}
 	if member := n.variants[typ]; member != nil {
-		return v.value(member, m, depth)
+		return v.member(member, m, depth)
 	}
 	if n.closed {
 		return fail(ConstraintClosed, "$type "+quote(typ)+" is not a member of the closed union").field("$type")
@@ -432,7 +441,17 @@ func (v validator) union(n *node, val any, typ string, depth int) *verr {
 		}
 		return nil
 	}
-	return v.value(member, m, depth)
+	return v.member(member, m, depth)
+}
+
+// member validates m against the union member n, whose $type the union has
+// checked (or was given out of band): a record member validates as its
+// object.
+func (v validator) member(n *node, m map[string]any, depth int) *verr {
+	if n.kind == kRecord {
+		return v.object(n.body, m, depth)
+	}
+	return v.value(n, m, depth)
 }
 
 func (v validator) blob(n *node, val any) *verr {

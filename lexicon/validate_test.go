@@ -124,6 +124,66 @@ func TestConstraints(t *testing.T) {
 	}
 }
 
+// TestRefToRecord checks a ref that names a record definition, which the
+// lexicon spec allows and gives a rule (https://atproto.com/specs/lexicon,
+// ref): "When a `ref` points to an `object` type, the type of the encoded
+// data is unambiguous. This means that the `$type` field should not be
+// included in encoded data as a discriminator. This does not apply to
+// references to `record` types, which always include the `$type`
+// discriminator." The value is the record's object with the record's $type
+// (without "#main"). A union member that is a record keeps the union's
+// $type check. The TypeScript reference refuses any such ref (interop
+// exception ts-ref-to-record).
+func TestRefToRecord(t *testing.T) {
+	cat := NewCatalog(CatalogOptions{})
+	for _, s := range []string{
+		`{"lexicon":1,"id":"com.example.theme","defs":{"main":{"type":"record","key":"tid","record":{"type":"object","required":["color"],"properties":{"color":{"type":"string","maxLength":8}}}}}}`,
+		`{"lexicon":1,"id":"com.example.pub","defs":{"main":{"type":"record","key":"tid","record":{"type":"object","properties":{
+		  "theme":{"type":"ref","ref":"com.example.theme"},
+		  "either":{"type":"union","refs":["com.example.theme"],"closed":true}}}}}}`,
+	} {
+		if err := cat.AddJSON([]byte(s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	theme := func(typ any, color string) map[string]any {
+		m := map[string]any{"color": color}
+		if typ != nil {
+			m["$type"] = typ
+		}
+		return m
+	}
+	cases := []struct {
+		name  string
+		field string
+		value any
+		path  string
+		c     Constraint
+	}{
+		{"with $type", "theme", theme("com.example.theme", "red"), "", ""},
+		{"without $type", "theme", theme(nil, "red"), "theme.$type", ConstraintRecordType},
+		{"other $type", "theme", theme("com.example.pub", "red"), "theme.$type", ConstraintRecordType},
+		{"#main $type", "theme", theme("com.example.theme#main", "red"), "theme.$type", ConstraintRecordType},
+		{"$type not a string", "theme", theme(int64(1), "red"), "theme.$type", ConstraintRecordType},
+		{"object checked", "theme", theme("com.example.theme", "too long!"), "theme.color", ConstraintMaxLength},
+		{"not an object", "theme", "red", "theme", ConstraintType},
+		{"union member", "either", theme("com.example.theme", "red"), "", ""},
+		{"union member object checked", "either", theme("com.example.theme", "too long!"), "either.color", ConstraintMaxLength},
+	}
+	for _, tc := range cases {
+		rec := map[string]any{"$type": "com.example.pub", tc.field: tc.value}
+		err := cat.ValidateRecord(ctx, "com.example.pub", "", rec, ValidateOptions{})
+		if tc.c == "" {
+			if err != nil {
+				t.Errorf("%s: %v", tc.name, err)
+			}
+			continue
+		}
+		wantVErr(t, tc.name, err, tc.path, tc.c)
+	}
+}
+
 // TestErrorDetailBounded checks that errors quote at most a prefix of
 // offending data, so that a huge value does not make a huge error.
 func TestErrorDetailBounded(t *testing.T) {
