@@ -158,35 +158,54 @@ func (d *decodeState) head() (major, info byte, arg uint64, start int, err error
 	if major == 7 {
 		return major, info, 0, start, nil
 	}
-	switch {
-	case info < 24:
+	if info < 24 {
 		return major, info, uint64(info), start, nil
-	case info == 31:
-		return 0, 0, 0, start, d.fail(RuleIndefinite, start, "")
-	case info > 27:
-		return 0, 0, 0, start, d.fail(RuleReserved, start, "")
 	}
-	n := 1 << (info - 24)
-	if len(d.data)-d.off < n {
-		return 0, 0, 0, start, d.fail(RuleTruncated, start, "")
-	}
-	p := d.data[d.off:]
-	var min uint64
-	switch n {
-	case 1:
-		arg, min = uint64(p[0]), 24
-	case 2:
-		arg, min = uint64(binary.BigEndian.Uint16(p)), 1<<8
-	case 4:
-		arg, min = uint64(binary.BigEndian.Uint32(p)), 1<<16
-	default:
-		arg, min = binary.BigEndian.Uint64(p), 1<<32
-	}
-	d.off += n
-	if arg < min {
-		return 0, 0, 0, start, d.fail(RuleNonShortest, start, "")
+	if arg, err = d.longArg(info, start); err != nil {
+		return 0, 0, 0, start, err
 	}
 	return major, info, arg, start, nil
+}
+
+// longArg reads the argument that follows the head byte at start, whose
+// additional information info is 24 or more, checks that it is in its
+// shortest form and moves past it.
+func (d *decodeState) longArg(info byte, start int) (uint64, error) {
+	switch {
+	case info == 31:
+		return 0, d.fail(RuleIndefinite, start, "")
+	case info > 27:
+		return 0, d.fail(RuleReserved, start, "")
+	}
+	p := d.data[start+1:]
+	var arg, min uint64
+	switch info {
+	case 24:
+		if len(p) < 1 {
+			return 0, d.fail(RuleTruncated, start, "")
+		}
+		arg, min = uint64(p[0]), 24
+	case 25:
+		if len(p) < 2 {
+			return 0, d.fail(RuleTruncated, start, "")
+		}
+		arg, min = uint64(binary.BigEndian.Uint16(p)), 1<<8
+	case 26:
+		if len(p) < 4 {
+			return 0, d.fail(RuleTruncated, start, "")
+		}
+		arg, min = uint64(binary.BigEndian.Uint32(p)), 1<<16
+	default:
+		if len(p) < 8 {
+			return 0, d.fail(RuleTruncated, start, "")
+		}
+		arg, min = binary.BigEndian.Uint64(p), 1<<32
+	}
+	if arg < min {
+		return 0, d.fail(RuleNonShortest, start, "")
+	}
+	d.off = start + 1 + 1<<(info-24)
+	return arg, nil
 }
 
 // payload returns the n bytes after a string head, checking they exist
@@ -340,11 +359,38 @@ func (d *decodeState) simple(info byte, start int) (any, error) {
 	return nil, d.fail(RuleSimple, start, "")
 }
 
-// value decodes the next item into the generic value model.
+// value decodes the next item into the generic value model. Items whose
+// head is one byte (small integers, short strings, arrays and maps, simple
+// values) take the fast path here; the others go through head.
 func (d *decodeState) value() (any, error) {
-	major, info, arg, start, err := d.head()
-	if err != nil {
-		return nil, err
+	start := d.off
+	if start >= len(d.data) {
+		return nil, d.fail(RuleTruncated, start, "")
+	}
+	b := d.data[start]
+	major := b >> 5
+	var arg uint64
+	switch {
+	case b&0x1f < 24 && major != 7:
+		arg = uint64(b & 0x1f)
+		d.off = start + 1
+	case b == 0xf6:
+		d.off = start + 1
+		return nil, nil
+	case b == 0xf4:
+		d.off = start + 1
+		return false, nil
+	case b == 0xf5:
+		d.off = start + 1
+		return true, nil
+	case major == 7:
+		d.off = start + 1
+		return d.simple(b&0x1f, start)
+	default:
+		var err error
+		if arg, err = d.longArg(b&0x1f, start); err != nil {
+			return nil, err
+		}
 	}
 	switch major {
 	case 0:
@@ -364,11 +410,15 @@ func (d *decodeState) value() (any, error) {
 		}
 		return append([]byte{}, b...), nil
 	case 3:
-		b, err := d.text(arg, start)
-		if err != nil {
-			return nil, err
+		if arg > uint64(len(d.data)-d.off) {
+			return nil, d.fail(RuleTruncated, start, "length beyond end of input")
 		}
-		return d.boxString(d.strAt(d.off, len(b))), nil
+		end := d.off + int(arg)
+		if !validText(d.data[d.off:end]) {
+			return nil, d.fail(RuleUTF8, start, "")
+		}
+		d.off = end
+		return d.boxString(d.strAt(end, int(arg))), nil
 	case 4:
 		n, err := d.container(arg, 1, start)
 		if err != nil {
@@ -383,34 +433,60 @@ func (d *decodeState) value() (any, error) {
 		d.depth--
 		return d.boxSlice(out), nil
 	case 5:
-		n, err := d.container(arg, 2, start)
+		return d.genericMap(arg, start)
+	}
+	if err := d.tag(arg, start); err != nil {
+		return nil, err
+	}
+	return d.link(start)
+}
+
+// genericMap decodes a map, whose head at start declared n pairs, into a
+// map[string]any.
+func (d *decodeState) genericMap(arg uint64, start int) (any, error) {
+	n, err := d.container(arg, 2, start)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]any, n)
+	if n > 0 && len(d.arena) != len(d.data) {
+		d.arena = string(d.data)
+	}
+	var prev string
+	for i := 0; i < n; i++ {
+		// Fast path for the usual key, a text string shorter than 24
+		// bytes, whose head is one byte and always shortest.
+		ko := d.off
+		var k string
+		if ko < len(d.data) && d.data[ko]-0x60 < 24 && int(d.data[ko]-0x60) < len(d.data)-ko {
+			end := ko + 1 + int(d.data[ko]-0x60)
+			if !validText(d.data[ko+1 : end]) {
+				return nil, d.fail(RuleUTF8, ko, "")
+			}
+			k = d.arena[ko+1 : end]
+			d.off = end
+		} else {
+			kb, err := d.mapKey(nil, true)
+			if err != nil {
+				return nil, err
+			}
+			k = d.arena[d.off-len(kb) : d.off]
+		}
+		if i > 0 && (len(k) < len(prev) || len(k) == len(prev) && k <= prev) {
+			if k == prev {
+				return nil, d.fail(RuleMapKeyDuplicate, ko, k)
+			}
+			return nil, d.fail(RuleMapKeyOrder, ko, k)
+		}
+		v, err := d.value()
 		if err != nil {
 			return nil, err
 		}
-		out := make(map[string]any, n)
-		var prev []byte
-		for i := 0; i < n; i++ {
-			k, err := d.mapKey(prev, i == 0)
-			if err != nil {
-				return nil, err
-			}
-			keyEnd := d.off
-			v, err := d.value()
-			if err != nil {
-				return nil, err
-			}
-			out[d.strAt(keyEnd, len(k))] = v
-			prev = k
-		}
-		d.depth--
-		return out, nil
-	case 6:
-		if err := d.tag(arg, start); err != nil {
-			return nil, err
-		}
-		return d.link(start)
+		out[k] = v
+		prev = k
 	}
-	return d.simple(info, start)
+	d.depth--
+	return out, nil
 }
 
 // skip validates the next item without building it.

@@ -62,3 +62,31 @@ func word(s string) uint64 {
 	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
 		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
+
+// validText is validUTF8 with a fast path for short ASCII strings, such as
+// map keys: a few overlapping loads instead of a loop.
+func validText(b []byte) bool {
+	switch n := len(b); {
+	case n > 24:
+		return validUTF8(b)
+	case n >= 8:
+		x := binary.LittleEndian.Uint64(b) | binary.LittleEndian.Uint64(b[n-8:])
+		if n > 16 {
+			x |= binary.LittleEndian.Uint64(b[8:])
+		}
+		if x&hiBits64 == 0 {
+			return true
+		}
+	case n >= 4:
+		if (binary.LittleEndian.Uint32(b)|binary.LittleEndian.Uint32(b[n-4:]))&0x80808080 == 0 {
+			return true
+		}
+	case n > 0:
+		if b[0]|b[n/2]|b[n-1] < utf8.RuneSelf {
+			return true
+		}
+	default:
+		return true
+	}
+	return validUTF8(b)
+}

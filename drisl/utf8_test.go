@@ -16,6 +16,9 @@ func TestValidUTF8(t *testing.T) {
 		if got := validUTF8(b); got != want {
 			t.Fatalf("validUTF8(%q) = %v, want %v", b, got, want)
 		}
+		if got := validText(b); got != want {
+			t.Fatalf("validText(%q) = %v, want %v", b, got, want)
+		}
 		if got := validUTF8String(string(b)); got != want {
 			t.Fatalf("validUTF8String(%q) = %v, want %v", b, got, want)
 		}
@@ -39,7 +42,7 @@ func TestValidUTF8(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	alphabet := []byte{'a', 0x7f, 0x80, 0xbf, 0xc2, 0xdf, 0xe0, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff, 0xa0, 0x9f, 0x90}
 	for range 200000 {
-		b := make([]byte, r.IntN(24))
+		b := make([]byte, r.IntN(30))
 		for i := range b {
 			if r.IntN(3) == 0 {
 				b[i] = alphabet[r.IntN(len(alphabet))]
