@@ -161,16 +161,26 @@ func fastATURI(s string) bool {
 	return fastRecordKey(rkey)
 }
 
+// fastCID accepts the usual atproto CIDs: base32 CIDv1 of dag-cbor
+// ("bafyrei") or raw ("bafkrei") data with a sha2-256 digest, 59 characters.
+// The prefix fixes the first 30 bits (version, codec, hash code, length
+// 0x20), the next character holds the last 2 bits of the length (zero) and
+// 3 of the digest, and the last character ends in 2 zero padding bits.
 func fastCID(s string) bool {
-	if len(s) < 8 || len(s) > 256 || strings.HasPrefix(s, "Qmb") {
+	if len(s) != 59 || (s[:7] != "bafyrei" && s[:7] != "bafkrei") || s[7] < 'a' || s[7] > 'h' {
 		return false
 	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !isAlnum(c) && c != '+' && c != '=' {
+	for i := 8; i < len(s); i++ {
+		if c := s[i]; !isLower(c) && (c < '2' || c > '7') {
 			return false
 		}
 	}
-	return true
+	last := s[58]
+	v := last - 'a'
+	if last <= '7' {
+		v = last - '2' + 26
+	}
+	return v%4 == 0
 }
 
 func fastTID(s string) bool {

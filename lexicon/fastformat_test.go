@@ -36,10 +36,30 @@ func readLines(t *testing.T, path string) []string {
 	return out
 }
 
+// notCIDs are the strings of cid_syntax_valid.txt that are no CID: a
+// documented exception of the vectors, asserted. The lexicon spec defines
+// the cid format as "CID in string format, details specified in Data
+// Model" (https://atproto.com/specs/lexicon, String Formats), and the data
+// model lists a "`string` field type, with Lexicon string format `cid`"
+// among the "ways to include a CID hash reference in an atproto object"
+// (https://atproto.com/specs/data-model, Link and CID Formats). These three
+// come from is-ipfs's multibase tests and do not decode as CIDs (a base64
+// string that is not even valid base64, a base58btc string whose multihash
+// runs past its end, and base10, which no CID decoder supports), so the
+// format rejects them; so does the TypeScript reference, which parses the
+// string with CID.parse.
+var notCIDs = map[string]string{
+	"mBcDxtdWx0aWhhc2g+":                 "not valid base64",
+	"z7x3CtScH765HvShXT":                 "multihash longer than the input",
+	"7134036155352661643226414134664076": "base10 multibase",
+}
+
 // TestFastFormats checks, on the atproto interop syntax vectors, that the
-// fast paths accept only what indigo's syntax package accepts, reject every
-// invalid vector, and take most valid ones.
+// fast paths accept only what the slow check (indigo's syntax package, and
+// a CID decode for cid) accepts, reject every invalid vector, and take most
+// valid ones. Valid vectors in notCIDs must be rejected.
 func TestFastFormats(t *testing.T) {
+	seenNotCIDs := 0
 	files, err := filepath.Glob("testdata/interop/syntax/*.txt")
 	if err != nil || len(files) == 0 {
 		t.Fatal("no syntax vectors", err)
@@ -73,14 +93,55 @@ func TestFastFormats(t *testing.T) {
 			if strings.HasSuffix(base, "_syntax_invalid.txt") && slow == nil {
 				t.Errorf("%s: invalid vector %q accepted", base, s)
 			}
+			if _, notCID := notCIDs[s]; valid && f == fmtCID && notCID {
+				seenNotCIDs++
+				if slow == nil {
+					t.Errorf("%s: %q (%s) accepted as a CID", base, s, notCIDs[s])
+				}
+				continue
+			}
 			if valid && authority != nil {
 				t.Errorf("%s: syntax rejects valid vector %q: %v", base, s, authority)
 			}
 		}
 		if valid {
 			t.Logf("%s: fast path takes %d of %d", base, fast, total)
+			if f == fmtCID && fast != 0 {
+				t.Errorf("%s: fast path takes %d vectors, none of which is a base32 sha2-256 CID", base, fast)
+			}
 		} else if !parseInvalid && fast != 0 {
 			t.Errorf("%s: fast path accepts %d invalid vectors", base, fast)
+		}
+	}
+	if seenNotCIDs != len(notCIDs) {
+		t.Errorf("%d of the %d non-CID vectors found in cid_syntax_valid.txt", seenNotCIDs, len(notCIDs))
+	}
+}
+
+// TestCIDFormat checks that the cid format is a real CIDv1 string, and that
+// the fast path takes the usual atproto CIDs.
+func TestCIDFormat(t *testing.T) {
+	for _, c := range []struct {
+		s           string
+		valid, fast bool
+	}{
+		{"bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm", true, true},
+		{"bafkreieqcmpfqfgcrrtg5wqtjiyxomqcw77akmhstpmwg4b64nkb56jnwy", true, true},
+		{"bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hp", false, false},   // last character dropped
+		{"bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpmq", false, false}, // one too many
+		{"bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi", true, false},   // dag-pb: valid, slow path
+		{"f017012202c5f688262e0ece8569aa6f94d60aad55ca8d9d83734e4a7430d0cff6588ec2b", true, false},
+		{"QmbWqxBEKC3P8tqsKc98xmWNzrzDtRLMiMPL8wBuTGsMnR", false, false},
+		{"QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG", false, false}, // CIDv0 not starting Qmb
+		{"bafyrei" + strings.Repeat("a", 52), true, true},                // zero digest
+		{"bafyrei" + strings.Repeat("a", 51) + "b", false, false},        // padding bits set
+	} {
+		err := fmtCID.check(c.s, false)
+		if (err == nil) != c.valid {
+			t.Errorf("%q: check %v, want valid %v", c.s, err, c.valid)
+		}
+		if got := fastCID(c.s); got != c.fast {
+			t.Errorf("%q: fast path %v, want %v", c.s, got, c.fast)
 		}
 	}
 }

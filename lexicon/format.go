@@ -1,12 +1,14 @@
 package lexicon
 
 import (
+	"errors"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/bluesky-social/indigo/atproto/syntax"
 	uax29 "github.com/clipperhouse/uax29/v2/graphemes"
+	"github.com/ipfs/go-cid"
 )
 
 // format is a string format, checked through indigo's syntax package.
@@ -49,7 +51,8 @@ func (f format) check(s string, lenientDatetime bool) error {
 	return f.slowCheck(s, lenientDatetime)
 }
 
-// slowCheck is check without the fast path: indigo's syntax package alone.
+// slowCheck is check without the fast path: indigo's syntax package (and,
+// for cid, a CID decode).
 func (f format) slowCheck(s string, lenientDatetime bool) error {
 	var err error
 	switch f {
@@ -64,7 +67,7 @@ func (f format) slowCheck(s string, lenientDatetime bool) error {
 	case fmtATURI:
 		_, err = syntax.ParseATURI(s)
 	case fmtCID:
-		_, err = syntax.ParseCID(s)
+		err = checkCID(s)
 	case fmtDatetime:
 		if lenientDatetime {
 			_, err = syntax.ParseDatetimeLenient(s)
@@ -84,6 +87,43 @@ func (f format) slowCheck(s string, lenientDatetime bool) error {
 		}
 	}
 	return err
+}
+
+// errCIDv0 rejects CIDv0 strings that pass syntax.ParseCID (it refuses only
+// those starting "Qmb"); the interop vectors list CIDv0 as invalid ("old
+// CIDv0 not supported").
+var errCIDv0 = errors.New("CIDv0 not allowed in atproto")
+
+// errCIDNotCanonical rejects a base32 CID string that is not the canonical
+// encoding of its bytes.
+var errCIDNotCanonical = errors.New("base32 CID string is not canonical")
+
+// checkCID checks the cid format: the lexicon spec's "CID in string format,
+// details specified in Data Model", where the data model names the string
+// field with format cid as one way "to include a CID hash reference". So
+// the string must be a CID: it passes syntax.ParseCID (characters and
+// length) and decodes as a CIDv1 in any multibase with any codec and hash
+// (the most expansive reading, as the spec asks of identifier formats; the
+// "blessed" CID types are an application matter). syntax.ParseCID alone
+// accepts strings that are no CID, such as a real CID with its last
+// character dropped.
+func checkCID(s string) error {
+	if _, err := syntax.ParseCID(s); err != nil {
+		return err
+	}
+	c, err := cid.Decode(s)
+	if err != nil {
+		return err
+	}
+	if c.Version() != 1 {
+		return errCIDv0
+	}
+	if s[0] == 'b' && c.String() != s {
+		// Base32 with padding bits set: go-cid's decoder ignores them,
+		// the TypeScript reference's rejects them.
+		return errCIDNotCanonical
+	}
+	return nil
 }
 
 // privateUseLanguage reports whether s is an RFC 5646 private-use tag

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/bluesky-social/indigo/atproto/syntax"
 	"github.com/ipfs/go-cid"
 	"github.com/townhall-dev/townhall/drisl"
 )
@@ -485,7 +484,7 @@ func (v validator) blob(n *node, val any) *verr {
 		if !ok {
 			return fail(ConstraintBlob, "legacy blob cid must be a string").field("cid")
 		}
-		if _, err := syntax.ParseCID(c); err != nil {
+		if err := checkCID(c); err != nil {
 			return &verr{constraint: ConstraintBlob, detail: "legacy blob cid is not a CID", err: err, segs: []seg{{name: "cid"}}}
 		}
 		mime, ok = m["mimeType"].(string)
