@@ -89,7 +89,7 @@
 // encoded to DRISL by hand, without reflection; a whole log's signatures
 // are verified on GOMAXPROCS goroutines in contiguous chunks. A K-256 key
 // that signs many operations gets a precomputed fixed-base table
-// (k256table.go), which makes its verifications about 2.5 times cheaper.
+// (k256.go), which makes its verifications about 2.5 times cheaper.
 // P-256 verification is the standard library's (through atcrypto).
 //
 // Everything here is pure Go; no global state; I/O takes a context.

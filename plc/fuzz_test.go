@@ -121,3 +121,19 @@ func FuzzDirectorySubmit(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseRotationKey checks parseRotationKey's K-256 fast path against
+// atcrypto.ParsePublicDIDKey on arbitrary strings: same acceptance, same
+// curve, same point. The seed corpus in testdata/fuzz/FuzzParseRotationKey
+// holds valid keys of both curves and near misses.
+func FuzzParseRotationKey(f *testing.F) {
+	for _, s := range parseCases(f) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if len(s) > 512 {
+			return
+		}
+		checkParseMatchesAtcrypto(t, s)
+	})
+}

@@ -8,7 +8,7 @@ import (
 )
 
 // P-256 verification with a per-key precomputed table: the same idea as
-// k256table.go. u1·G uses nistec's constant-time base multiplication (it
+// k256.go. u1·G uses nistec's constant-time base multiplication (it
 // already has a generator table); u2·Q uses a 32×256 table of the key
 // built after tableThreshold verifications (768 KiB, about 40
 // verifications' work), with at most 32 point additions. The group

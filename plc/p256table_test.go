@@ -4,6 +4,8 @@ import (
 	"crypto/rand"
 	"math/big"
 	"testing"
+
+	"filippo.io/nistec"
 )
 
 // TestP256TableMatchesAtcrypto checks the table-based P-256 verification
@@ -14,9 +16,13 @@ func TestP256TableMatchesAtcrypto(t *testing.T) {
 		k := newKey(t, false)
 		rk := parseRotationKey(k.did)
 		if rk.p256 == nil {
-			t.Fatal("no point")
+			t.Fatal("not a P-256 key")
 		}
-		tbl := newP256Table(rk.p256)
+		pt, err := nistec.NewP256Point().SetBytes(rk.p256.UncompressedBytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		tbl := newP256Table(pt)
 		other := newKey(t, false)
 		pub := mustPub(t, k)
 		for i := 0; i < 12; i++ {

@@ -3,12 +3,14 @@ package plc
 import (
 	"encoding/base64"
 	"math/big"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 
 	"filippo.io/nistec"
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
+	"github.com/mr-tron/base58"
 	secp256k1 "gitlab.com/yawning/secp256k1-voi"
 )
 
@@ -121,11 +123,10 @@ type KeyCache struct {
 }
 
 type rotationKey struct {
-	pub   atcrypto.PublicKey
 	k256  bool
 	err   error
-	point *secp256k1.Point  // K-256 only
-	p256  *nistec.P256Point // P-256 only
+	point *secp256k1.Point        // K-256 only (verified in k256.go)
+	p256  *atcrypto.PublicKeyP256 // P-256 only (verified by atcrypto)
 
 	uses   atomic.Int32
 	once   sync.Once
@@ -133,41 +134,57 @@ type rotationKey struct {
 	ptable atomic.Pointer[p256Table]
 }
 
-// verify reports whether sig is k's valid low-S signature over msg. A
-// K-256 key that keeps signing gets a precomputed table (k256table.go).
-func (c *KeyCache) verify(k *rotationKey, msg, sig []byte) bool {
+// sigCheck is one operation's signature on its way to being checked
+// against candidate keys.
+type sigCheck struct {
+	msg, sig []byte
+	k256     k256Sig // prepared on the first K-256 key tried
+}
+
+func newSigCheck(msg, sig []byte) *sigCheck {
+	return &sigCheck{msg: msg, sig: sig, k256: k256Sig{msg: msg, bytes: sig}}
+}
+
+// verify reports whether sc is k's valid low-S signature. A key that keeps
+// signing gets a precomputed table (k256.go, p256table.go).
+func (c *KeyCache) verify(k *rotationKey, sc *sigCheck) bool {
 	if k.p256 != nil {
 		if t := k.ptable.Load(); t != nil {
-			return t.verify(msg, sig)
+			return t.verify(sc.msg, sc.sig)
 		}
 		if k.uses.Add(1) >= tableThreshold {
 			k.once.Do(func() {
-				if c.tables.Add(1) <= maxTables {
-					k.ptable.Store(newP256Table(k.p256))
+				if c.tables.Add(1) > maxTables {
+					return
+				}
+				if pt, err := nistec.NewP256Point().SetBytes(k.p256.UncompressedBytes()); err == nil {
+					k.ptable.Store(newP256Table(pt))
 				}
 			})
 			if t := k.ptable.Load(); t != nil {
-				return t.verify(msg, sig)
+				return t.verify(sc.msg, sc.sig)
 			}
 		}
+		return k.p256.HashAndVerify(sc.msg, sc.sig) == nil
 	}
-	if k.point != nil {
+	if k.point == nil {
+		return false
+	}
+	if t := k.table.Load(); t != nil {
+		return sc.k256.verifyTables(c.gTable, t)
+	}
+	if k.uses.Add(1) >= tableThreshold {
+		k.once.Do(func() {
+			if c.tables.Add(1) <= maxTables {
+				c.gOnce.Do(func() { c.gTable = newK256Table(secp256k1.NewGeneratorPoint()) })
+				k.table.Store(newK256Table(k.point))
+			}
+		})
 		if t := k.table.Load(); t != nil {
-			return verifyK256Tables(c.gTable, t, msg, sig)
-		}
-		if k.uses.Add(1) >= tableThreshold {
-			k.once.Do(func() {
-				if c.tables.Add(1) <= maxTables {
-					c.gOnce.Do(func() { c.gTable = newK256Table(secp256k1.NewGeneratorPoint()) })
-					k.table.Store(newK256Table(k.point))
-				}
-			})
-			if t := k.table.Load(); t != nil {
-				return verifyK256Tables(c.gTable, t, msg, sig)
-			}
+			return sc.k256.verifyTables(c.gTable, t)
 		}
 	}
-	return k.pub.HashAndVerify(msg, sig) == nil
+	return sc.k256.verify(k.point)
 }
 
 func (c *KeyCache) get(s string) *rotationKey {
@@ -192,60 +209,84 @@ func (c *KeyCache) get(s string) *rotationKey {
 	return k
 }
 
+// parseRotationKey parses a did:key as atcrypto.ParsePublicDIDKey does,
+// accepting exactly what it accepts. A K-256 key (multicodec 0xe7, varint
+// e7 01, then a 33-byte compressed point) is decompressed here with
+// secp256k1-voi's SetCompressedBytes, the call atcrypto makes, but without
+// the uncompressed encoding atcrypto then computes and never needs (a field
+// inversion, 30% of the parse). Anything else goes to atcrypto itself.
+// TestParseRotationKeyMatchesAtcrypto and FuzzParseRotationKey check the
+// equivalence.
 func parseRotationKey(s string) *rotationKey {
+	if rest, ok := strings.CutPrefix(s, "did:key:z"); ok && rest != "" {
+		if data, err := base58.Decode(rest); err == nil && len(data) >= 3 && data[0] == 0xe7 && data[1] == 0x01 {
+			pt, err := secp256k1.NewIdentityPoint().SetCompressedBytes(data[2:])
+			if err != nil {
+				return &rotationKey{k256: true, err: fieldErr("rotationKeys", ErrUnsupportedKey, s)}
+			}
+			return &rotationKey{k256: true, point: pt}
+		}
+	}
 	pub, err := atcrypto.ParsePublicDIDKey(s)
 	if err != nil {
 		return &rotationKey{err: fieldErr("rotationKeys", ErrUnsupportedKey, s)}
 	}
-	rk := &rotationKey{pub: pub}
-	if kp, ok := pub.(*atcrypto.PublicKeyP256); ok {
-		if pt, err := nistec.NewP256Point().SetBytes(kp.UncompressedBytes()); err == nil {
-			rk.p256 = pt
+	switch kp := pub.(type) {
+	case *atcrypto.PublicKeyP256:
+		return &rotationKey{p256: kp}
+	case *atcrypto.PublicKeyK256:
+		// Unreachable: every K-256 did:key takes the path above. Kept
+		// so that a future atcrypto encoding still verifies.
+		pt, err := secp256k1.NewIdentityPoint().SetCompressedBytes(kp.Bytes())
+		if err != nil {
+			return &rotationKey{k256: true, err: fieldErr("rotationKeys", ErrUnsupportedKey, s)}
 		}
+		return &rotationKey{k256: true, point: pt}
 	}
-	if kp, ok := pub.(*atcrypto.PublicKeyK256); ok {
-		rk.k256 = true
-		if pt, err := secp256k1.NewPointFromBytes(kp.UncompressedBytes()); err == nil {
-			rk.point = pt
-		}
-	}
-	return rk
+	return &rotationKey{err: fieldErr("rotationKeys", ErrUnsupportedKey, s)}
 }
 
 // verifyAny finds the first of keys that verifies sig over msg and returns
-// its index. hint, when in range, is tried first (the signer of the previous
-// operation usually signs the next one too); because distinct did:key
-// strings are distinct keys, a hit there is mapped back to the first index
-// holding the same string, which is what trying the keys in order would give.
+// its index. hint, when in range, is tried first (see verifyAll for how
+// callers guess); because distinct did:key strings are distinct keys, a hit
+// there is mapped back to the first index holding the same string, which
+// is what trying the keys in order would give. (Two distinct keys verify
+// the same signature only if someone solved a discrete logarithm to make
+// them.) A string that has failed is not tried again at a later index.
 func verifyAny(cache *KeyCache, keys []string, msg, sig []byte, hint int) (int, error) {
 	if len(keys) == 0 {
 		return -1, ErrNoRotationKeys
 	}
+	sc := newSigCheck(msg, sig)
+	failed := ""
 	if hint >= 0 && hint < len(keys) {
 		k := cache.get(keys[hint])
-		if k.err == nil && cache.verify(k, msg, sig) {
-			// Any earlier key that fails to parse would have made the
-			// in-order search fail first, as in the reference.
-			for i := 0; i < hint; i++ {
-				if keys[i] == keys[hint] {
-					return i, nil
+		if k.err == nil {
+			if cache.verify(k, sc) {
+				// Any earlier key that fails to parse would have made
+				// the in-order search fail first, as in the reference.
+				for i := 0; i < hint; i++ {
+					if keys[i] == keys[hint] {
+						return i, nil
+					}
+					if e := cache.get(keys[i]).err; e != nil {
+						return -1, e
+					}
 				}
-				if e := cache.get(keys[i]).err; e != nil {
-					return -1, e
-				}
+				return hint, nil
 			}
-			return hint, nil
+			failed = keys[hint]
 		}
 	}
 	for i, s := range keys {
-		if i == hint {
-			continue
+		if s == failed || slices.Contains(keys[:i], s) {
+			continue // same string, same answer: it failed already
 		}
 		k := cache.get(s)
 		if k.err != nil {
 			return -1, k.err
 		}
-		if cache.verify(k, msg, sig) {
+		if cache.verify(k, sc) {
 			return i, nil
 		}
 	}

@@ -12,10 +12,10 @@ import (
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
 )
 
-// TestK256TableMatchesAtcrypto checks the table-based K-256 verification
-// against indigo atcrypto's on valid signatures and on every way we know
-// to break one.
-func TestK256TableMatchesAtcrypto(t *testing.T) {
+// TestK256MatchesAtcrypto checks both K-256 verifications of this package
+// (one-shot and table-based) against indigo atcrypto's on valid signatures
+// and on every way we know to break one.
+func TestK256MatchesAtcrypto(t *testing.T) {
 	gt := newK256Table(secp256k1.NewGeneratorPoint())
 	for range 2 {
 		k := newKey(t, true)
@@ -70,8 +70,18 @@ func TestK256TableMatchesAtcrypto(t *testing.T) {
 			}
 			for _, c := range cases {
 				want := mustPub(t, k).HashAndVerify(c.msg, c.sig) == nil
-				if got := verifyK256Tables(gt, tbl, c.msg, c.sig); got != want {
+				if got := newSigCheck(c.msg, c.sig).k256.verifyTables(gt, tbl); got != want {
 					t.Fatalf("%s: table says %v, atcrypto %v", c.name, got, want)
+				}
+				if got := newSigCheck(c.msg, c.sig).k256.verify(rk.point); got != want {
+					t.Fatalf("%s: one-shot says %v, atcrypto %v", c.name, got, want)
+				}
+				// One prepared signature tried against two keys, in
+				// both orders, as verifyAny does.
+				wantOther := mustPub(t, other).HashAndVerify(c.msg, c.sig) == nil
+				sc := newSigCheck(c.msg, c.sig)
+				if sc.k256.verify(parseRotationKey(other.did).point) != wantOther || sc.k256.verify(rk.point) != want {
+					t.Fatalf("%s: reused scalars give a different answer", c.name)
 				}
 				if c.name == "valid" && !want {
 					t.Fatal("valid signature rejected")
@@ -100,7 +110,7 @@ func TestKeyCacheBuildsTables(t *testing.T) {
 	bad[5] ^= 1
 	for i := 0; i < tableThreshold+3; i++ {
 		rk := c.get(k.did)
-		if !c.verify(rk, msg, sig) || c.verify(rk, msg, bad) {
+		if !c.verify(rk, newSigCheck(msg, sig)) || c.verify(rk, newSigCheck(msg, bad)) {
 			t.Fatalf("round %d: wrong answer", i)
 		}
 	}
@@ -111,7 +121,7 @@ func TestKeyCacheBuildsTables(t *testing.T) {
 	psig, _ := p.priv.HashAndSign(msg)
 	for i := 0; i < tableThreshold+3; i++ {
 		rk := c.get(p.did)
-		if !c.verify(rk, msg, psig) || c.verify(rk, msg, sig) {
+		if !c.verify(rk, newSigCheck(msg, psig)) || c.verify(rk, newSigCheck(msg, sig)) {
 			t.Fatalf("P-256 round %d: wrong answer", i)
 		}
 	}
