@@ -1,6 +1,7 @@
 package ucan
 
 import (
+	"bytes"
 	"math/big"
 
 	"github.com/ipfs/go-cid"
@@ -123,17 +124,27 @@ func encodeEnvelope(s Signer, tag string, payload map[string]any) ([]byte, error
 	return drisl.Marshal([]any{sig, drisl.Raw(sp)})
 }
 
-// p256N is the order of P-256's base point.
-var p256N, _ = new(big.Int).SetString("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551", 16)
+// p256N is the order of P-256's base point; p256HalfOrder is n/2 rounded down,
+// as 32 big-endian bytes: an S above it is high.
+var (
+	p256N, _      = new(big.Int).SetString("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551", 16)
+	p256HalfOrder = new(big.Int).Rsh(p256N, 1).FillBytes(make([]byte, 32))
+)
+
+// es256HighS reports whether env is an ES256 token whose signature has a
+// high S.
+func (env *envelope) es256HighS() bool {
+	return env.alg == ES256 && len(env.signature) == 64 && bytes.Compare(env.signature[32:], p256HalfOrder) > 0
+}
 
 // es256Twin returns, for an ES256 token, the CID of its twin: the same
 // token with the signature's S replaced by n-S, which verifies just as well
-// (this package accepts high-S ES256 signatures, see the package doc), and
-// whether the token's own S is the high one. ok is false for other
-// algorithms and for signatures that are not 64 bytes.
-func (env *envelope) es256Twin() (twin cid.Cid, high, ok bool) {
+// (this package accepts high-S ES256 signatures, see the package doc). ok
+// is false for other algorithms and for signatures that are not 64 bytes
+// or whose S is not in [1, n-1].
+func (env *envelope) es256Twin() (twin cid.Cid, ok bool) {
 	if env.alg != ES256 || len(env.signature) != 64 {
-		return cid.Undef, false, false
+		return cid.Undef, false
 	}
 	// The signature is the envelope's first element and the signature
 	// payload is the rest of the token, so S ends where it starts.
@@ -141,21 +152,22 @@ func (env *envelope) es256Twin() (twin cid.Cid, high, ok bool) {
 	t := append([]byte(nil), env.raw...)
 	sb := t[end-32 : end]
 	s := new(big.Int).SetBytes(sb)
-	high = s.Cmp(new(big.Int).Rsh(p256N, 1)) > 0
 	s.Sub(p256N, s)
-	if s.Sign() <= 0 {
-		return cid.Undef, false, false
+	if s.Sign() <= 0 || s.Cmp(p256N) >= 0 {
+		return cid.Undef, false
 	}
 	s.FillBytes(sb)
-	return tokenCID(t), high, true
+	return tokenCID(t), true
 }
 
 // replayCID is the CID the replay guard records for a token: its CID, or
 // for an ES256 token with a high S the CID of its low-S twin, so that the
 // twin of a used invocation is a replay too.
 func (env *envelope) replayCID(c cid.Cid) cid.Cid {
-	if twin, high, ok := env.es256Twin(); ok && high {
-		return twin
+	if env.es256HighS() {
+		if twin, ok := env.es256Twin(); ok {
+			return twin
+		}
 	}
 	return c
 }

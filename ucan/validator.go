@@ -189,7 +189,7 @@ func (v *Validator) loadProof(ctx context.Context, c cid.Cid, index int, attache
 	if err := v.verifySignature(ctx, env, d.Issuer, index); err != nil {
 		return nil, err
 	}
-	if twin, _, ok := env.es256Twin(); ok {
+	if twin, ok := env.es256Twin(); ok {
 		d.twin = twin
 	}
 	v.verified.add(c, d)
