@@ -1,27 +1,46 @@
 package mst
 
 import (
-	"slices"
+	"hash/maphash"
+	"unsafe"
 
 	"github.com/ipfs/go-cid"
 )
 
 // bulkSet is the content of an Editor that started from an empty tree:
-// the entries in the order they were first put, with their layers, and an
-// open-addressing index over them keyed by the SHA-256 of the key, which
-// the layer needs anyway. A deleted entry keeps its slot with an undefined
-// value.
+// the entries in the order they were first put, in fixed-size chunks (so
+// that growing never copies them), and an open-addressing index over them
+// keyed by a seeded hash of the key (hash/maphash). A deleted entry keeps
+// its slot with an undefined value. The keys' layers (one SHA-256 each) are
+// computed once, in a batch, when the tree is built.
 type bulkSet struct {
-	kvs    []kv
-	hashes []uint64 // per entry, for growing the index
-	slots  []int32  // 1 + index into kvs; 0 is empty
+	chunks []*[bulkChunk]bulkEntry
+	n      int     // entries, live or deleted
+	slots  []int32 // 1 + index of the entry; 0 is empty
 	live   int
+	seed   maphash.Seed
 }
 
+const bulkChunkBits = 8
+const bulkChunk = 1 << bulkChunkBits
+
+type bulkEntry struct {
+	key string
+	val cid.Cid // undefined once deleted
+	hv  uint64  // maphash of key, for growing the index
+}
+
+// kv is one entry of a build, in key order.
 type kv struct {
 	key string
 	val cid.Cid
 	h   uint8 // layer
+}
+
+func newBulkSet() *bulkSet { return &bulkSet{seed: maphash.MakeSeed()} }
+
+func (b *bulkSet) at(i int) *bulkEntry {
+	return &b.chunks[i>>bulkChunkBits][i&(bulkChunk-1)]
 }
 
 // find returns the slot of key, or of the empty slot where it would go.
@@ -30,38 +49,38 @@ func (b *bulkSet) find(key string, hv uint64) int {
 	i := int(hv) & mask
 	for {
 		s := b.slots[i]
-		if s == 0 || (b.hashes[s-1] == hv && b.kvs[s-1].key == key) {
+		if s == 0 {
+			return i
+		}
+		if e := b.at(int(s) - 1); e.hv == hv && e.key == key {
 			return i
 		}
 		i = (i + 1) & mask
 	}
 }
 
-func keyHash(key string) (layer int, hv uint64) {
-	sum := keySum(key)
-	hv = uint64(sum[24]) | uint64(sum[25])<<8 | uint64(sum[26])<<16 | uint64(sum[27])<<24 |
-		uint64(sum[28])<<32 | uint64(sum[29])<<40 | uint64(sum[30])<<48 | uint64(sum[31])<<56
-	return sumLayer(sum), hv
-}
-
 // put sets key to val and returns the previous value.
 func (b *bulkSet) put(key string, val cid.Cid) cid.Cid {
-	layer, hv := keyHash(key)
-	if (len(b.kvs)+1)*4 > len(b.slots)*3 {
+	hv := maphash.String(b.seed, key)
+	if (b.n+1)*4 > len(b.slots)*3 {
 		b.grow()
 	}
 	i := b.find(key, hv)
 	if s := b.slots[i]; s != 0 {
-		prev := b.kvs[s-1].val
+		e := b.at(int(s) - 1)
+		prev := e.val
 		if !prev.Defined() {
 			b.live++
 		}
-		b.kvs[s-1].val = val
+		e.val = val
 		return prev
 	}
-	b.kvs = append(b.kvs, kv{key: key, val: val, h: uint8(layer)})
-	b.hashes = append(b.hashes, hv)
-	b.slots[i] = int32(len(b.kvs))
+	if b.n == len(b.chunks)*bulkChunk {
+		b.chunks = append(b.chunks, new([bulkChunk]bulkEntry))
+	}
+	*b.at(b.n) = bulkEntry{key: key, val: val, hv: hv}
+	b.n++
+	b.slots[i] = int32(b.n)
 	b.live++
 	return cid.Undef
 }
@@ -72,14 +91,14 @@ func (b *bulkSet) get(key string, del bool) cid.Cid {
 	if len(b.slots) == 0 {
 		return cid.Undef
 	}
-	_, hv := keyHash(key)
-	s := b.slots[b.find(key, hv)]
+	s := b.slots[b.find(key, maphash.String(b.seed, key))]
 	if s == 0 {
 		return cid.Undef
 	}
-	prev := b.kvs[s-1].val
+	e := b.at(int(s) - 1)
+	prev := e.val
 	if del && prev.Defined() {
-		b.kvs[s-1].val = cid.Undef
+		e.val = cid.Undef
 		b.live--
 	}
 	return prev
@@ -87,17 +106,10 @@ func (b *bulkSet) get(key string, del bool) cid.Cid {
 
 func (b *bulkSet) grow() {
 	n := max(64, 2*len(b.slots))
-	// Reserve the entries the new index can take before it grows again:
-	// append alone grows large slices by 1.25x, which for 100,000 puts
-	// allocates (and clears, and the GC scans) five times the final size.
-	if c := n * 3 / 4; c > cap(b.kvs) {
-		b.kvs = slices.Grow(b.kvs, c-len(b.kvs))
-		b.hashes = slices.Grow(b.hashes, c-len(b.hashes))
-	}
 	b.slots = make([]int32, n)
 	mask := n - 1
-	for idx, hv := range b.hashes {
-		i := int(hv) & mask
+	for idx := range b.n {
+		i := int(b.at(idx).hv) & mask
 		for b.slots[i] != 0 {
 			i = (i + 1) & mask
 		}
@@ -106,20 +118,30 @@ func (b *bulkSet) grow() {
 }
 
 // buildSorted builds the tree holding the live entries of b in one pass
-// over their sorted keys. It takes b's entries over.
+// over their sorted keys.
 func buildSorted(b *bulkSet, tok *token) (ref, int) {
 	if b.live == 0 {
 		return ref{}, 0
 	}
-	kvs := b.kvs
-	if b.live < len(kvs) {
-		kvs = slices.DeleteFunc(kvs, func(x kv) bool { return !x.val.Defined() })
+	kvs := make([]kv, 0, b.live)
+	for ci, c := range b.chunks {
+		for i := range min(bulkChunk, b.n-ci*bulkChunk) {
+			if e := &c[i]; e.val.Defined() {
+				kvs = append(kvs, kv{key: e.key, val: e.val})
+			}
+		}
 	}
-	sortKVs(kvs)
+	// Every key's layer: one SHA-256 each, eight at a time.
 	top := 0
-	for i := range kvs {
-		top = max(top, int(kvs[i].h))
-	}
+	sumMany(len(kvs), func(i, _ int) []byte {
+		k := kvs[i].key
+		return unsafe.Slice(unsafe.StringData(k), len(k))
+	}, func(i int, sum *[32]byte) {
+		h := sumLayer(*sum)
+		kvs[i].h = uint8(h)
+		top = max(top, h)
+	})
+	sortKVs(kvs)
 	bl := builder{kvs: kvs, tok: tok, entries: make([]entry, len(kvs))}
 	return bl.build(0, len(kvs), top), top
 }

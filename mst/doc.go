@@ -81,6 +81,19 @@
 // keys on mixed layers is then
 // accepted. Never set it for blocks from the network or a CAR file.
 //
+// # Hashing
+//
+// SHA-256 is most of the cost of building a tree: one hash per key (its
+// layer) and one per node (its CID). crypto/sha256 hashes one message at a
+// time; on CPUs without the SHA extensions that is a chain of dependent
+// scalar steps. This package therefore hashes independent messages eight
+// at a time in the 32-bit lanes of AVX2 registers (sha256x8_amd64.s, written
+// here from FIPS 180-4 because no library in the module graph does
+// multi-message hashing, and tested against crypto/sha256): a bulk build
+// hashes all keys in one batch, and Root hashes new nodes rank by rank,
+// children before parents, each node encoded and hashed exactly once.
+// Without AVX2, or with the purego build tag, crypto/sha256 is used.
+//
 // # Errors
 //
 // Missing blocks wrap ErrNotFound, bad keys are *KeyError (ErrInvalidKey),

@@ -83,10 +83,10 @@ func (e *Editor) Put(ctx context.Context, key string, val cid.Cid) (cid.Cid, err
 		return cid.Undef, errUndefValue
 	}
 	if e.bulk == nil && e.root.empty() {
-		e.bulk = &bulkSet{}
+		e.bulk = newBulkSet()
 	}
 	if e.bulk != nil {
-		if len(e.bulk.kvs) >= 1<<31-2 {
+		if e.bulk.n >= 1<<31-2 {
 			return cid.Undef, errors.New("mst: too many keys in one Editor batch")
 		}
 		return e.bulk.put(key, val), nil

@@ -17,7 +17,7 @@ type ref struct {
 func (r ref) empty() bool { return r.n == nil && !r.cid.Defined() }
 
 // id returns the subtree's CID; for an in-memory node it must have been
-// hashed (see hashNode).
+// hashed (see hashNew).
 func (r ref) id() cid.Cid {
 	if r.n != nil {
 		return r.n.cid
@@ -32,7 +32,7 @@ type entry struct {
 }
 
 // node is one MST node. Nodes reachable from a Tree are never modified,
-// except the memoised cid of a new node, which hashNode sets once. An
+// except the memoised cid of a new node, which hashNew sets once. An
 // Editor modifies in place only the nodes it created itself (owner).
 type node struct {
 	left    ref // subtree of keys below the first entry
@@ -165,9 +165,14 @@ func appendNode(dst []byte, n *node) []byte {
 
 // sumCID returns the dag-cbor CIDv1 (sha2-256) of data.
 func sumCID(data []byte) cid.Cid {
+	sum := sha256.Sum256(data)
+	return sumToCID(&sum)
+}
+
+// sumToCID returns the dag-cbor CIDv1 whose sha2-256 digest is sum.
+func sumToCID(sum *[32]byte) cid.Cid {
 	var buf [36]byte
 	buf[0], buf[1], buf[2], buf[3] = 0x01, codecDag, sha256Mh, digestLen
-	sum := sha256.Sum256(data)
 	copy(buf[4:], sum[:])
 	return cidFromBinary(string(buf[:]))
 }

@@ -17,7 +17,7 @@ func sortKVs(kvs []kv) {
 	for i := range kvs {
 		items[i] = chunkItem{chunk: chunkAt(kvs[i].key, 0), idx: int32(i)}
 	}
-	sortChunks(items, kvs, 0)
+	sortChunks(items, make([]chunkItem, len(items)), kvs, 0)
 	// Apply the permutation in place, following its cycles.
 	for i := range items {
 		if items[i].idx < 0 {
@@ -61,10 +61,10 @@ func chunkAt(s string, d int) uint64 {
 }
 
 // sortChunks sorts items whose keys share their first d bytes and whose
-// chunk holds bytes d to d+8.
-func sortChunks(items []chunkItem, kvs []kv, d int) {
+// chunk holds bytes d to d+8. tmp is scratch space as long as items.
+func sortChunks(items, tmp []chunkItem, kvs []kv, d int) {
 	if len(items) >= 512 {
-		radixSortChunks(items)
+		radixSortChunks(items, tmp)
 	} else {
 		slices.SortFunc(items, func(a, b chunkItem) int {
 			switch {
@@ -88,7 +88,7 @@ func sortChunks(items []chunkItem, kvs []kv, d int) {
 			for k := range run {
 				run[k].chunk = chunkAt(kvs[run[k].idx].key, d+8)
 			}
-			sortChunks(run, kvs, d+8)
+			sortChunks(run, tmp[i:j], kvs, d+8)
 		}
 		i = j
 	}
@@ -96,8 +96,9 @@ func sortChunks(items []chunkItem, kvs []kv, d int) {
 
 // radixSortChunks sorts items by chunk with an LSD radix sort, one byte per
 // pass, skipping the bytes on which all items agree (the shared prefixes).
-// One read pass counts all eight bytes' histograms at once.
-func radixSortChunks(items []chunkItem) {
+// One read pass counts all eight bytes' histograms at once. tmp is scratch
+// space as long as items.
+func radixSortChunks(items, tmp []chunkItem) {
 	var counts [8][256]int
 	for i := range items {
 		c := items[i].chunk
@@ -106,15 +107,11 @@ func radixSortChunks(items []chunkItem) {
 		}
 	}
 	first := items[0].chunk
-	var tmp []chunkItem
 	src := items
 	for b := range counts {
 		count := &counts[b]
 		if count[byte(first>>(8*b))] == len(src) {
 			continue // every item has the same byte here
-		}
-		if tmp == nil {
-			tmp = make([]chunkItem, len(items))
 		}
 		dst := tmp
 		if &src[0] == &tmp[0] {

@@ -287,36 +287,52 @@ func (t *Tree) Root(ctx context.Context) (cid.Cid, error) {
 	}
 	t.s.hashMu.Lock()
 	defer t.s.hashMu.Unlock()
-	var buf []byte
-	if err := hashNode(ctx, t.root.n, &buf, 0); err != nil {
+	if err := hashNew(ctx, t.root.n); err != nil {
 		return cid.Undef, err
 	}
 	return t.root.n.cid, nil
 }
 
-// hashNode computes and memoises the CID of n and of the new nodes under it.
-func hashNode(ctx context.Context, n *node, buf *[]byte, depth int) error {
+// hashNew computes and memoises the CIDs of n and of the new nodes under it.
+// Every node is encoded and hashed once, children before parents: the new
+// nodes are grouped by rank (0 for those whose children all have CIDs, else
+// one more than their highest-ranked new child), and each rank is hashed as
+// one batch (sumMany, eight nodes at a time).
+func hashNew(ctx context.Context, n *node) error {
 	if n.cid.Defined() {
 		return nil
 	}
-	if depth&63 == 0 {
+	var ranks [][]*node
+	rankNew(n, &ranks)
+	var bufs [8][]byte
+	for _, nodes := range ranks {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		sumMany(len(nodes), func(i, lane int) []byte {
+			bufs[lane] = appendNode(bufs[lane][:0], nodes[i])
+			return bufs[lane]
+		}, func(i int, sum *[32]byte) {
+			nodes[i].cid = sumToCID(sum)
+		})
 	}
+	return nil
+}
+
+// rankNew adds n and the new nodes under it to ranks and returns n's rank.
+func rankNew(n *node, ranks *[][]*node) int {
+	r := 0
 	if c := n.left.n; c != nil && !c.cid.Defined() {
-		if err := hashNode(ctx, c, buf, depth+1); err != nil {
-			return err
-		}
+		r = rankNew(c, ranks) + 1
 	}
 	for i := range n.entries {
 		if c := n.entries[i].right.n; c != nil && !c.cid.Defined() {
-			if err := hashNode(ctx, c, buf, depth+1); err != nil {
-				return err
-			}
+			r = max(r, rankNew(c, ranks)+1)
 		}
 	}
-	*buf = appendNode((*buf)[:0], n)
-	n.cid = sumCID(*buf)
-	return nil
+	for len(*ranks) <= r {
+		*ranks = append(*ranks, nil)
+	}
+	(*ranks)[r] = append((*ranks)[r], n)
+	return r
 }
