@@ -3,6 +3,7 @@ package plc
 import (
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -232,15 +233,15 @@ func cidString(signed []byte) string {
 }
 
 // verifyAll finds the signer of every prepared operation among its
-// candidate keys, splitting the log into one contiguous chunk per worker;
-// within a chunk the previous operation's signing key is tried first.
+// candidate keys, splitting the log into one contiguous chunk per worker,
+// trying first the key guessSigner names.
 func verifyAll(keys *KeyCache, preps []prepared, cands [][]string, workers int) {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
 	// A verification costs ~0.1 ms and a goroutine ~1 µs, so even short
 	// logs are worth splitting; two operations per chunk at least, since
-	// each chunk starts without a hint.
+	// each chunk starts without the previous operation's signer.
 	if workers > len(preps)/2 {
 		workers = max(1, len(preps)/2)
 	}
@@ -251,21 +252,12 @@ func verifyAll(keys *KeyCache, preps []prepared, cands [][]string, workers int) 
 			if p.err != nil {
 				continue
 			}
-			// A fork (prev is not the operation just before) must be
-			// signed by a key that outranks the signer of what it
-			// nullifies, so try the keys in priority order; otherwise
-			// start with the previous operation's signer.
-			hint := -1
-			if i > lo && p.op.Prev == preps[i-1].cid {
-				for j, k := range cands[i] {
-					if k == lastKey {
-						hint = j
-						break
-					}
-				}
-			}
+			hint := guessSigner(preps, cands, i, lo, lastKey)
 			p.signer, p.sigErr = verifyAny(keys, cands[i], p.unsigned, p.sig, hint)
-			if p.sigErr == nil {
+			// A fork's signer (a recovery key) rarely signs what
+			// follows: forget it.
+			lastKey = ""
+			if p.sigErr == nil && hint >= 0 {
 				lastKey = cands[i][p.signer]
 			}
 		}
@@ -282,6 +274,29 @@ func verifyAll(keys *KeyCache, preps []prepared, cands [][]string, workers int) 
 		go func() { defer wg.Done(); run(lo, hi) }()
 	}
 	wg.Wait()
+}
+
+// guessSigner returns the index in cands[i] of the key most likely to have
+// signed operation i, to be tried first (a wrong guess costs one more
+// verification, never a different answer), or -1 for priority order:
+//
+//   - a fork (prev is not the operation just before) nullifies, so it is
+//     signed by a key that outranks another signer: priority order;
+//   - else the previous operation's signing key (lastKey, known within a
+//     chunk, and not kept after a fork) while it is still a rotation key;
+//   - else the last key: communities and PDSs list rotation keys as
+//     [recovery keys..., host key], and the host signs genesis and routine
+//     operations.
+func guessSigner(preps []prepared, cands [][]string, i, lo int, lastKey string) int {
+	if i > 0 && preps[i].op.Prev != preps[i-1].cid {
+		return -1
+	}
+	if i > lo && lastKey != "" {
+		if j := slices.Index(cands[i], lastKey); j >= 0 {
+			return j
+		}
+	}
+	return len(cands[i]) - 1
 }
 
 // plan is what applying a checked operation changes.

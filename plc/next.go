@@ -75,7 +75,9 @@ func (s *AuditState) checkNext(op *Op, at time.Time) (prepared, plan, error) {
 		keys, limit = s.entries[i].keys, s.entries[i].limit
 	}
 	if len(s.entries) == 0 || keys != nil {
-		p.signer, p.sigErr = verifyAny(s.keys, keys[:limit], p.unsigned, p.sig, -1)
+		// The host key, conventionally last, signs most operations
+		// (see guessSigner).
+		p.signer, p.sigErr = verifyAny(s.keys, keys[:limit], p.unsigned, p.sig, limit-1)
 		if p.sigErr != nil && limit < len(keys) {
 			if j, err := verifyAny(s.keys, keys, p.unsigned, p.sig, -1); err == nil {
 				p.signer, p.sigErr = j, nil

@@ -216,3 +216,27 @@ func TestNontrivialNullification(t *testing.T) {
 		}
 	}
 }
+
+// TestVectorsOneVerificationPerOp: guessSigner picks the right key first
+// on every operation of the vector logs (genesis signed by the last key,
+// nullifications by the first, key rotations), serially and in chunks, so
+// each operation costs one signature verification. Counted through the
+// per-key use counters of a fresh KeyCache.
+func TestVectorsOneVerificationPerOp(t *testing.T) {
+	for _, v := range validVectors {
+		log := loadLog(t, v.file)
+		for _, workers := range []int{1, 2} {
+			keys := &KeyCache{}
+			if _, err := ValidateAuditLog(log[0].DID, log, ValidateOptions{Keys: keys, Workers: workers}); err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for _, k := range keys.m {
+				n += int(k.uses.Load())
+			}
+			if n != len(log) {
+				t.Errorf("%s, workers=%d: %d verifications for %d operations", v.file, workers, n, len(log))
+			}
+		}
+	}
+}
