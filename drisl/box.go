@@ -48,7 +48,9 @@ type boxes struct {
 	strs                  []string
 	ints                  []int64
 	slices                [][]any
-	nStrs, nInts, nSlices int // sizes of the last chunks
+	elems                 []any // backing arrays of decoded arrays
+	nStrs, nInts, nSlices int   // sizes of the last chunks
+	nElems                int
 }
 
 // chunkLen returns the size of the next chunk of one kind, whose last chunk
@@ -104,4 +106,25 @@ func (d *decodeState) boxSlice(s []any) any {
 	*p = s
 	d.boxes.slices = d.boxes.slices[1:]
 	return box(sliceType, unsafe.Pointer(p))
+}
+
+// array returns a slice of length and capacity n for the elements of a
+// decoded array. Arrays share chunks of elements as values share boxes: a
+// chunk holds the elements of many small arrays (those of up to boxChunk/4
+// elements), each a full slice expression, so an append to one allocates
+// anew instead of writing into its neighbour. The caller has checked n
+// against the input that remains.
+func (d *decodeState) array(n int) []any {
+	if n == 0 {
+		return []any{} // not nil: an empty array is not null
+	}
+	if n > len(d.boxes.elems) {
+		if n > boxChunk/4 {
+			return make([]any, n)
+		}
+		d.boxes.elems = make([]any, max(n, chunkLen(&d.boxes.nElems, len(d.data)-d.off)))
+	}
+	s := d.boxes.elems[:n:n]
+	d.boxes.elems = d.boxes.elems[n:]
+	return s
 }

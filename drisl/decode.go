@@ -134,6 +134,15 @@ func (d *decodeState) strAt(end, n int) string {
 	return d.arena[end-n : end]
 }
 
+// peek returns the next byte of input, or 0xff (a break code, which value
+// refuses) at the end.
+func (d *decodeState) peek() byte {
+	if d.off < len(d.data) {
+		return d.data[d.off]
+	}
+	return 0xff
+}
+
 func (d *decodeState) fail(rule Rule, off int, detail string) error {
 	return &SyntaxError{Rule: rule, Offset: off, Detail: detail}
 }
@@ -424,7 +433,7 @@ func (d *decodeState) value() (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		out := make([]any, n)
+		out := d.array(n)
 		for i := range out {
 			if out[i], err = d.value(); err != nil {
 				return nil, err
@@ -478,9 +487,26 @@ func (d *decodeState) genericMap(arg uint64, start int) (any, error) {
 			}
 			return nil, d.fail(RuleMapKeyOrder, ko, k)
 		}
-		v, err := d.value()
-		if err != nil {
-			return nil, err
+		// Null, booleans and integers below 24, frequent values, without
+		// the call.
+		var v any
+		switch b := d.peek(); {
+		case b < 0x18:
+			d.off++
+			v = int64(b) // boxed without allocating (below 256)
+		case b == 0xf6:
+			d.off++
+		case b == 0xf4:
+			d.off++
+			v = false
+		case b == 0xf5:
+			d.off++
+			v = true
+		default:
+			var err error
+			if v, err = d.value(); err != nil {
+				return nil, err
+			}
 		}
 		out[k] = v
 		prev = k
