@@ -113,10 +113,10 @@ type HostOptions struct {
 	Limits Limits
 	// CacheNodes bounds the MST nodes each repository keeps decoded.
 	CacheNodes int
-	// BlockCacheBlocks bounds the host's in-memory cache of repository
-	// blocks in front of Store (default DefaultBlockCacheBlocks; negative:
-	// no cache).
-	BlockCacheBlocks int
+	// BlockCacheBytes bounds the host's in-memory cache of repository
+	// blocks (MST nodes mostly) in front of Store, in bytes (default
+	// DefaultBlockCacheBytes; negative: no cache).
+	BlockCacheBytes int
 }
 
 // Host runs communities on one store: one writer goroutine per open
@@ -154,11 +154,11 @@ func NewHost(ctx context.Context, opts HostOptions) (*Host, error) {
 	if opts.Clock == nil {
 		opts.Clock = time.Now
 	}
-	if opts.BlockCacheBlocks == 0 {
-		opts.BlockCacheBlocks = DefaultBlockCacheBlocks
+	if opts.BlockCacheBytes == 0 {
+		opts.BlockCacheBytes = DefaultBlockCacheBytes
 	}
-	if opts.BlockCacheBlocks > 0 {
-		opts.Store = newBlockCache(opts.Store, opts.BlockCacheBlocks)
+	if opts.BlockCacheBytes > 0 {
+		opts.Store = newBlockCache(opts.Store, opts.BlockCacheBytes)
 	}
 	h := &Host{opts: opts, catalog: cat, signer: signer, pubKey: pub, limits: opts.Limits.withDefaults(),
 		private: opts.Private, open: map[string]*Community{}}
