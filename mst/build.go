@@ -143,7 +143,7 @@ func buildSorted(b *bulkSet, tok *token) (ref, int) {
 	})
 	sortKVs(kvs)
 	bl := builder{kvs: kvs, tok: tok, entries: make([]entry, len(kvs))}
-	return bl.build(0, len(kvs), top), top
+	return bl.build(top), top
 }
 
 type builder struct {
@@ -163,32 +163,60 @@ func (b *builder) newNode(h int) *node {
 	return n
 }
 
-// build returns the subtree on layer h holding keys[lo:hi], all of which
-// are on layer h or below.
-func (b *builder) build(lo, hi, h int) ref {
-	if lo == hi {
+// build returns the tree holding b.kvs (sorted, layers set, top the
+// highest), in one pass over them. It keeps one open node per layer: a key
+// on layer h closes the open nodes below h (each becomes the last gap of
+// the one above it, a node without entries wrapping a lower one where a
+// layer has no keys in that range) and joins layer h's open node.
+func (b *builder) build(top int) ref {
+	open := make([]openNode, top+1)
+	for i := range b.kvs {
+		kv := &b.kvs[i]
+		h := int(kv.h)
+		var carry ref
+		for l := 0; l < h; l++ {
+			carry = b.close(&open[l], l, carry)
+		}
+		o := &open[h]
+		o.setLastGap(carry)
+		o.entries = append(o.entries, entry{key: kv.key, val: kv.val})
+	}
+	var carry ref
+	for l := range open {
+		carry = b.close(&open[l], l, carry)
+	}
+	return carry
+}
+
+// openNode is a node being built: its entries so far, and its left gap.
+type openNode struct {
+	left    ref
+	entries []entry
+}
+
+func (o *openNode) setLastGap(r ref) {
+	if len(o.entries) == 0 {
+		o.left = r
+	} else {
+		o.entries[len(o.entries)-1].right = r
+	}
+}
+
+// close completes o (layer h) with carry as its last gap and returns it
+// (empty if it holds nothing); o is then reset.
+func (b *builder) close(o *openNode, h int, carry ref) ref {
+	o.setLastGap(carry)
+	if len(o.entries) == 0 && o.left.empty() {
 		return ref{}
 	}
-	count := 0
-	for i := lo; i < hi; i++ {
-		if int(b.kvs[i].h) == h {
-			count++
-		}
-	}
 	n := b.newNode(h)
+	k := len(o.entries)
 	// Capacity is capped so that appends made later by an Editor copy.
-	n.entries = b.entries[:0:count]
-	b.entries = b.entries[count:]
-	start := lo
-	for i := lo; i < hi; i++ {
-		if int(b.kvs[i].h) != h {
-			continue
-		}
-		g := b.build(start, i, h-1)
-		n.setGap(len(n.entries), g)
-		n.entries = append(n.entries, entry{key: b.kvs[i].key, val: b.kvs[i].val})
-		start = i + 1
-	}
-	n.setGap(len(n.entries), b.build(start, hi, h-1))
+	n.entries = b.entries[:k:k]
+	b.entries = b.entries[k:]
+	copy(n.entries, o.entries)
+	n.left = o.left
+	o.entries = o.entries[:0]
+	o.left = ref{}
 	return ref{n: n}
 }

@@ -19,20 +19,19 @@ const MaxKeyBytes = 1024
 // accepts any such segment in a tree (the interop vectors use keys like
 // "A0/374913"), and the repo layer checks NSIDs and record keys itself.
 func ValidateKey(key string) error {
-	// Fast path for the common case, a valid key: one table lookup per
-	// byte, and the slash found with IndexByte. Any failure takes the loop
-	// below, which names the first rule broken.
+	// Fast path for the common case, a valid key: one table lookup and one
+	// addition per byte (keyCount counts allowed bytes, slashes and other
+	// bytes in separate fields), then one IndexByte for the slash's place.
+	// Any failure takes the loop below, which names the first rule broken.
 	if len(key) > 0 && len(key) <= MaxKeyBytes {
-		ok := true
+		var sum uint64
 		for i := 0; i < len(key); i++ {
-			if !keyOrSlash[key[i]] {
-				ok = false
-				break
-			}
+			sum += keyCount[key[i]]
 		}
-		if slash := strings.IndexByte(key, '/'); ok && slash > 0 && slash < len(key)-1 &&
-			strings.IndexByte(key[slash+1:], '/') < 0 {
-			return nil
+		if sum>>countSlash == 1 && sum&(1<<countSlash-1)>>countBad == 0 {
+			if slash := strings.IndexByte(key, '/'); slash > 0 && slash < len(key)-1 {
+				return nil
+			}
 		}
 	}
 	if len(key) == 0 {
@@ -73,12 +72,27 @@ func keyErr(key, reason string) *KeyError {
 	return &KeyError{Key: key, Reason: reason}
 }
 
-// keyOrSlash is keyChar plus '/'.
-var keyOrSlash = func() [256]bool {
-	t := keyChar
-	t['/'] = true
+// keyCount maps a byte to 1 if it is allowed in a key, 1<<countSlash for
+// '/' and 1<<countBad otherwise. Keys are at most 1024 bytes, so each
+// field's count fits in its 16 bits (countBad's has 32).
+var keyCount = func() (t [256]uint64) {
+	for c := range t {
+		switch {
+		case c == '/':
+			t[c] = 1 << countSlash
+		case keyChar[c]:
+			t[c] = 1
+		default:
+			t[c] = 1 << countBad
+		}
+	}
 	return t
 }()
+
+const (
+	countBad   = 16
+	countSlash = 48
+)
 
 var keyChar = func() (t [256]bool) {
 	for c := 'a'; c <= 'z'; c++ {
