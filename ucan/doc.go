@@ -135,9 +135,10 @@
 // "task" CID. Only did:key is resolved without a Resolver.
 //
 // Dependencies: DRISL decoding and CIDs come from package drisl; P-256 and
-// K-256 keys, low-S signing and verification (lenient for ES256) from
-// indigo's atproto/atcrypto;
-// Ed25519 from crypto/ed25519. The envelope, varsig, policy language and
-// validator are written here because no Go library implements UCAN 1.0
+// K-256 keys, low-S signing and K-256 verification from indigo's
+// atproto/atcrypto; ES256 verification (either S) from crypto/ecdsa, on
+// the atcrypto key converted once (atcrypto's lenient check converts the
+// key and the signature on every call); Ed25519 from crypto/ed25519. The
+// envelope, varsig, policy language and validator are written here because no Go library implements UCAN 1.0
 // (go-ucan reads only @1.0.0-rc.1 tokens and cannot read the 1.0 fixtures).
 package ucan

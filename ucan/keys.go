@@ -2,7 +2,10 @@ package ucan
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"strings"
@@ -60,6 +63,8 @@ func (k *ed25519Key) Verify(payload, sig []byte) error {
 type atKey struct {
 	alg Algorithm
 	pub atcrypto.PublicKey
+	// p256 is pub as a crypto/ecdsa key (ES256 only), converted once.
+	p256 *ecdsa.PublicKey
 }
 
 func (k *atKey) Algorithm() Algorithm { return k.alg }
@@ -71,20 +76,58 @@ func (k *atKey) Verify(payload, sig []byte) error {
 	// Both hash with SHA-256. UCAN does not require low-S, and WebCrypto
 	// signs ES256 with either S (see the package doc); K-256 signers
 	// normalise S, and the low-S rule is kept for them.
-	if k.alg == ES256 {
-		if p, ok := k.pub.(*atcrypto.PublicKeyP256); ok {
-			return p.HashAndVerifyLenient(payload, sig)
+	if k.p256 != nil {
+		// What atcrypto's HashAndVerifyLenient does, without its
+		// conversions on every call (r and s to big.Int and back to
+		// ASN.1, the key from big.Int coordinates to bytes):
+		// crypto/ecdsa checks r and s in [1, n-1] and the equation.
+		h := sha256.Sum256(payload)
+		var der [maxP256DER]byte
+		if !ecdsa.VerifyASN1(k.p256, h[:], p256DER(der[:0], sig)) {
+			return atcrypto.ErrInvalidSignature
 		}
+		return nil
 	}
 	return k.pub.HashAndVerify(payload, sig)
+}
+
+// maxP256DER is the longest DER encoding of a P-256 signature: a SEQUENCE
+// of two INTEGERs of at most 33 bytes (a zero byte before a high bit).
+const maxP256DER = 2 + 2*(2+33)
+
+// p256DER appends the DER form (SEQUENCE { INTEGER r, INTEGER s }, what
+// crypto/ecdsa.VerifyASN1 reads) of a raw 64-byte r||s signature to dst.
+func p256DER(dst, sig []byte) []byte {
+	dst = append(dst, 0x30, 0)
+	start := len(dst)
+	for _, x := range [2][]byte{sig[:32], sig[32:]} {
+		// Minimal encoding: no leading zero bytes (one is kept for zero),
+		// and a zero byte before a set high bit, which would make the
+		// INTEGER negative.
+		for len(x) > 1 && x[0] == 0 {
+			x = x[1:]
+		}
+		if x[0]&0x80 != 0 {
+			dst = append(dst, 0x02, byte(len(x)+1), 0)
+		} else {
+			dst = append(dst, 0x02, byte(len(x)))
+		}
+		dst = append(dst, x...)
+	}
+	dst[start-1] = byte(len(dst) - start)
+	return dst
 }
 
 // PublicKeyFromAtcrypto wraps a P-256 or K-256 key from indigo's atcrypto
 // (for instance the atproto signing key of a did:plc document).
 func PublicKeyFromAtcrypto(k atcrypto.PublicKey) (PublicKey, error) {
-	switch k.(type) {
+	switch p := k.(type) {
 	case *atcrypto.PublicKeyP256:
-		return &atKey{alg: ES256, pub: k}, nil
+		ec, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), p.UncompressedBytes())
+		if err != nil {
+			return nil, fmt.Errorf("ucan: p-256 key: %w", err)
+		}
+		return &atKey{alg: ES256, pub: k, p256: ec}, nil
 	case *atcrypto.PublicKeyK256:
 		return &atKey{alg: ES256K, pub: k}, nil
 	}

@@ -1,9 +1,14 @@
 package ucan
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"encoding/base64"
+	"fmt"
+	"math/big"
 	"testing"
+
+	"github.com/bluesky-social/indigo/atproto/atcrypto"
 )
 
 func TestParseDIDKey(t *testing.T) {
@@ -59,5 +64,90 @@ func TestCacheBound(t *testing.T) {
 	}
 	if n := v.CachedDelegations(); n != 2 {
 		t.Fatalf("%d cached, want 2", n)
+	}
+}
+
+// TestES256VerifyAgreesWithAtcrypto checks the ES256 verification (crypto/ecdsa
+// on a key converted once, the signature re-encoded as DER) against atcrypto's
+// HashAndVerifyLenient on valid signatures with either S, on r and s with
+// leading zero bytes and high bits (the DER corner cases), and on tampered
+// and out-of-range signatures.
+func TestES256VerifyAgreesWithAtcrypto(t *testing.T) {
+	k, err := atcrypto.GeneratePrivateKeyP256()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewAtcryptoSigner(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := s.PublicKey()
+	oracle := key.(*atKey).pub.(*atcrypto.PublicKeyP256)
+	n := p256N.FillBytes(make([]byte, 32))
+	check := func(name string, msg, sig []byte) bool {
+		t.Helper()
+		got := key.Verify(msg, sig) == nil
+		if want := oracle.HashAndVerifyLenient(msg, sig) == nil; got != want {
+			t.Fatalf("%s: sig %x: verified %v, atcrypto %v", name, sig, got, want)
+		}
+		return got
+	}
+	// twin replaces S by n-S.
+	twin := func(sig []byte) []byte {
+		c := append([]byte(nil), sig...)
+		sv := new(big.Int).SetBytes(c[32:])
+		new(big.Int).Sub(p256N, sv).FillBytes(c[32:])
+		return c
+	}
+	var seen [4]bool // r with a zero first byte, r with a high bit, the same for s
+	for i := 0; i < 2000 && !(seen[0] && seen[1] && seen[2] && seen[3]); i++ {
+		msg := []byte(fmt.Sprintf("message %d", i))
+		sig, err := s.Sign(msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !check("valid", msg, sig) || !check("twin", msg, twin(sig)) {
+			t.Fatalf("signature %d does not verify", i)
+		}
+		for _, x := range [][]byte{sig, twin(sig)} {
+			for j := 0; j < 2; j++ {
+				seen[2*j] = seen[2*j] || x[32*j] == 0
+				seen[2*j+1] = seen[2*j+1] || x[32*j]&0x80 != 0
+			}
+		}
+		if check("other message", append(msg, '!'), sig) {
+			t.Fatal("signature verified another message")
+		}
+		bad := append([]byte(nil), sig...)
+		bad[i%64] ^= 1 << (i % 8)
+		if check("bit flip", msg, bad) {
+			t.Fatal("tampered signature verified")
+		}
+	}
+	if !seen[0] || !seen[1] || !seen[2] || !seen[3] {
+		t.Fatalf("DER corner cases not reached: %v", seen)
+	}
+	msg := []byte("m")
+	sig, err := s.Sign(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zero := make([]byte, 32)
+	for name, bad := range map[string][]byte{
+		"r = 0":     append(append([]byte(nil), zero...), sig[32:]...),
+		"s = 0":     append(append([]byte(nil), sig[:32]...), zero...),
+		"r = n":     append(append([]byte(nil), n...), sig[32:]...),
+		"s = n":     append(append([]byte(nil), sig[:32]...), n...),
+		"all ones":  bytes.Repeat([]byte{0xff}, 64),
+		"all zeros": make([]byte, 64),
+	} {
+		if check(name, msg, bad) {
+			t.Fatalf("%s verified", name)
+		}
+	}
+	for _, l := range []int{0, 63, 65} {
+		if key.Verify(msg, make([]byte, l)) == nil {
+			t.Fatalf("%d-byte signature verified", l)
+		}
 	}
 }
