@@ -318,11 +318,20 @@ func (r *Repo) commitLocked(ctx context.Context, writes []Write, swap cid.Cid, c
 func (r *Repo) tryCommit(ctx context.Context, preps []prepared, create bool) (*CommitResult, error) {
 	base := r.tree
 	ed := base.Edit()
-	ops := make([]RepoOp, 0, len(preps))
-	mops := make([]mst.Op, 0, len(preps))
+	// A commit with more ops than a #commit event may carry is announced
+	// with a #sync event instead (sync 1.1 replaced tooBig with #sync), so
+	// it needs neither the event's ops nor the inversion's.
+	asSync := len(preps) > MaxEventOps
+	var ops []RepoOp
+	var mops []mst.Op
+	if !asSync {
+		ops = make([]RepoOp, 0, len(preps))
+		mops = make([]mst.Op, 0, len(preps))
+	}
 	results := make([]WriteResult, 0, len(preps))
 	w := &StoreWrite{Expect: r.head.Commit}
-	var recordBlocks []Block
+	recordBlocks := make([]Block, 0, len(preps))
+	w.Records = make([]RecordEntry, 0, len(preps))
 	for _, p := range preps {
 		var prev cid.Cid
 		var err error
@@ -348,22 +357,24 @@ func (r *Repo) tryCommit(ctx context.Context, preps []prepared, create bool) (*C
 		if p.w.SwapRecord != nil && *p.w.SwapRecord != prev {
 			return nil, fmt.Errorf("%w: %s is %s", ErrSwapRecord, p.path, prev)
 		}
-		op := RepoOp{Action: string(p.w.Action), Path: p.path}
-		mop := mst.Op{Key: p.path, Old: prev}
 		entry := RecordEntry{Collection: p.w.Collection, RKey: p.w.RKey}
 		if p.w.Action != ActionDelete {
-			c := p.cid
-			op.CID = &c
-			mop.New = c
-			entry.CID = c
-			recordBlocks = append(recordBlocks, Block{CID: c, Data: p.data})
+			entry.CID = p.cid
+			recordBlocks = append(recordBlocks, Block{CID: p.cid, Data: p.data})
 		}
-		if prev.Defined() {
-			pc := prev
-			op.Prev = &pc
+		if !asSync {
+			op := RepoOp{Action: string(p.w.Action), Path: p.path}
+			if entry.CID.Defined() {
+				c := entry.CID
+				op.CID = &c
+			}
+			if prev.Defined() {
+				pc := prev
+				op.Prev = &pc
+			}
+			ops = append(ops, op)
+			mops = append(mops, mst.Op{Key: p.path, Old: prev, New: entry.CID})
 		}
-		ops = append(ops, op)
-		mops = append(mops, mop)
 		w.Records = append(w.Records, entry)
 		results = append(results, WriteResult{Collection: p.w.Collection, RKey: p.w.RKey, CID: entry.CID})
 	}
@@ -380,9 +391,6 @@ func (r *Repo) tryCommit(ctx context.Context, preps []prepared, create bool) (*C
 	if err != nil {
 		return nil, err
 	}
-	// A commit with more ops than a #commit event may carry is announced
-	// with a #sync event instead (sync 1.1 replaced tooBig with #sync).
-	asSync := len(mops) > MaxEventOps
 	var inv []mst.Block
 	if len(mops) > 0 && !asSync {
 		if inv, err = mst.InversionBlocks(ctx, tree, mops); err != nil {
