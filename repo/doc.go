@@ -49,35 +49,48 @@
 // is Apply, a compare-and-swap on the head inside one transaction, so a
 // Postgres implementation needs nothing but a transaction and a row lock
 // (SELECT ... FOR UPDATE on the repos row). MemStore is in memory;
-// SQLiteStore is one SQLite file with this schema:
+// SQLiteStore is one SQLite file with this schema (version 2, in PRAGMA
+// user_version; OpenSQLite converts a version 1 file in one transaction):
 //
 //	repos   (id INTEGER PRIMARY KEY, did TEXT UNIQUE, commit_cid, rev, data_cid)
 //	blocks  (id INTEGER PRIMARY KEY, repo, h INTEGER, cid BLOB, data BLOB)
-//	        INDEX blocks_by_hash (repo, h)   -- h: last 8 bytes of the digest
+//	        INDEX blocks_by_key (h)   -- h: 4 digest bytes XOR a hash of repo
 //	commits (repo, rev, first_block, PRIMARY KEY (repo, rev)) WITHOUT ROWID
-//	records (repo, collection, rkey, cid, PRIMARY KEY (repo, collection, rkey)) WITHOUT ROWID
 //	events  (seq INTEGER PRIMARY KEY AUTOINCREMENT, repo, kind, data)
 //	        INDEX events_by_repo (repo, seq)
 //
 // Blocks are append-only: a commit appends its records, MST nodes and commit
 // block, and the commits table records where they start, so ExportSince is
-// one range scan. The index on an 8-byte digest tail instead of the 36-byte
-// CID keeps random index inserts small (the first schema, keyed by CID in a
-// WITHOUT ROWID table, spent twice the CPU writing pages, see below). A block
-// written again by a later commit is stored again; nothing is ever deleted
-// (no garbage collection yet).
+// one range scan. The index key is 4 bytes of the digest mixed with the
+// repository id, one integer column: index entries are small (fewer pages
+// to rewrite per commit, since the keys land at random) and SQLite compares
+// them on the integer alone; a lookup checks the row's repo and CID, so a
+// key collision costs a row read, never a wrong block. (Earlier layouts:
+// blocks keyed by CID in a WITHOUT ROWID table spent twice the CPU writing
+// pages; version 1's index on (repo, 8-byte digest tail) compared the equal
+// repo column first at every step, and its records table cost a row per
+// record.) A block written again by a later commit is stored again; nothing
+// is ever deleted (no garbage collection yet).
+//
+// SQLiteStore keeps no record table: its record index is the head's tree.
+// Record, ListRecords and Collections read the repos row and walk the tree
+// at its data CID (mst.Options.TrustedSource: blocks were hashed or
+// verified when written; a node cache per repository, for up to 64
+// repositories), so a commit writes nothing per record beyond the
+// record's block. StoreWrite.Records is for stores that keep a table
+// (MemStore does).
 //
 // Atomicity: Repo.Apply builds the whole commit in memory (new tree, new
 // blocks, signed commit, event) and hands it to Store.Apply, which runs one
 // BEGIN IMMEDIATE transaction: check the head is still the expected commit
 // (else ErrConflict, retried internally unless a swapCommit was given), insert
-// the blocks, the commit row, the record-index changes and the event, update
-// the head, COMMIT. SQLite's WAL makes that all or nothing: a process killed
-// at any point leaves either the previous head with its blocks, index and
-// events, or the new one; TestCrashRecovery SIGKILLs writers at random points
-// and checks the reopened repository verifies, its record index equals its
-// tree, its event log verifies inductively up to the head, and the head is
-// the last commit the child reported (or the one it was reporting). With the
+// the blocks, the commit row and the event, update the head, COMMIT.
+// SQLite's WAL makes that all or nothing: a process killed at any point
+// leaves either the previous head with its blocks and events, or the new
+// one; TestCrashRecovery SIGKILLs writers at random points and checks the
+// reopened repository verifies, its record index equals its tree, its event
+// log verifies inductively up to the head, and the head is the last commit
+// the child reported (or the one it was reporting). With the
 // default synchronous=FULL a commit is on disk when Apply returns;
 // SQLiteOptions.NoSync trades that for speed (a power loss may then lose the
 // last commits, never corrupt them). Writers in one process are serialised

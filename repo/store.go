@@ -55,7 +55,11 @@ type StoreWrite struct {
 	Head Head
 	// Blocks are the new blocks: records, MST nodes and the commit.
 	Blocks []Block
-	// Records are record index changes; an undefined CID deletes the entry.
+	// Records are the record index changes the commit makes (the
+	// difference between the old and the new tree); an undefined CID
+	// deletes the entry. A store either applies them (MemStore) or derives
+	// its record index from the tree at Head.Data (SQLiteStore), so they
+	// must agree with that tree.
 	Records []RecordEntry
 	// Events are appended to the event log in order; Apply returns the
 	// sequence number of the last one.
@@ -63,7 +67,7 @@ type StoreWrite struct {
 }
 
 // Store keeps blocks and per-repository state: the head commit and rev, a
-// record index for listing, and an event log. The interface is shaped for
+// record index for listing (a table, or the head's tree), and an event log. The interface is shaped for
 // SQL databases: every method is one query or one transaction, and the only
 // read-modify-write (Apply) is a compare-and-swap on the head, so a Postgres
 // implementation needs nothing beyond a transaction and a row lock.

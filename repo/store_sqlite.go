@@ -1,18 +1,19 @@
 package repo
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/url"
+	"sort"
 	"strings"
 	"sync"
 
 	"github.com/ipfs/go-cid"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/townhall-dev/townhall/mst"
 )
 
 // SQLiteOptions configures OpenSQLite. The zero value means the defaults:
@@ -38,7 +39,14 @@ type SQLiteStore struct {
 	mu    sync.Mutex
 	ids   map[string]int64 // did -> repos.id, filled lazily; ids never change
 	stmts map[string]*sql.Stmt
+	trees map[string]*mst.Tree // did -> the tree last read, for its node cache
 }
+
+// sqliteVersion is the schema version kept in PRAGMA user_version.
+// Version 1 (user_version 0) indexed blocks by (repo, h) and kept a
+// records table; version 2 indexes them by (h, repo) and derives the
+// record index from the tree.
+const sqliteVersion = 2
 
 const sqliteSchema = `
 CREATE TABLE IF NOT EXISTS repos (
@@ -55,19 +63,12 @@ CREATE TABLE IF NOT EXISTS blocks (
 	cid  BLOB NOT NULL,
 	data BLOB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS blocks_by_hash ON blocks (repo, h);
+CREATE INDEX IF NOT EXISTS blocks_by_key ON blocks (h);
 CREATE TABLE IF NOT EXISTS commits (
 	repo        INTEGER NOT NULL,
 	rev         TEXT NOT NULL,
 	first_block INTEGER NOT NULL,
 	PRIMARY KEY (repo, rev)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS records (
-	repo       INTEGER NOT NULL,
-	collection TEXT NOT NULL,
-	rkey       TEXT NOT NULL,
-	cid        BLOB NOT NULL,
-	PRIMARY KEY (repo, collection, rkey)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS events (
 	seq  INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -78,10 +79,28 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_by_repo ON events (repo, seq);
 `
 
+// sqliteMigrate1 converts a version 1 database (a no-op on an empty one).
+// The key is blockKey in SQL: the low 32 bits of the old 8-byte key, XOR
+// (as (a | b) & ~(a & b)) the repository's hash, as a signed 32-bit value.
+const sqliteMigrate1 = `
+DROP INDEX IF EXISTS blocks_by_hash;
+DROP TABLE IF EXISTS records;
+CREATE TABLE IF NOT EXISTS blocks (id INTEGER PRIMARY KEY, repo INTEGER NOT NULL, h INTEGER NOT NULL, cid BLOB NOT NULL, data BLOB NOT NULL);
+UPDATE blocks SET h = ((((h & 4294967295) | ((repo * 2654435761) & 4294967295)) & ~((h & 4294967295) & ((repo * 2654435761) & 4294967295))) + 2147483648) % 4294967296 - 2147483648;
+`
+
 // sqliteBatch is how many rows one multi-row INSERT carries.
 const sqliteBatch = 64
 
-// OpenSQLite opens (creating if needed) the database at path.
+// Record-index trees: the node cache of each repository's tree, and how
+// many repositories keep one.
+const (
+	sqliteTreeNodes = 1024
+	sqliteTrees     = 64
+)
+
+// OpenSQLite opens (creating if needed) the database at path. A database
+// of an earlier schema version is converted in place, in one transaction.
 func OpenSQLite(ctx context.Context, path string, opts SQLiteOptions) (*SQLiteStore, error) {
 	if opts.BusyTimeoutMillis <= 0 {
 		opts.BusyTimeoutMillis = 10000
@@ -106,11 +125,50 @@ func OpenSQLite(ctx context.Context, path string, opts SQLiteOptions) (*SQLiteSt
 	}
 	db.SetMaxOpenConns(4)
 	db.SetMaxIdleConns(4)
-	if _, err := db.ExecContext(ctx, sqliteSchema); err != nil {
+	if err := migrateSQLite(ctx, db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("repo: sqlite schema: %w", err)
 	}
-	return &SQLiteStore{db: db, ids: map[string]int64{}, stmts: map[string]*sql.Stmt{}}, nil
+	return &SQLiteStore{db: db, ids: map[string]int64{}, stmts: map[string]*sql.Stmt{}, trees: map[string]*mst.Tree{}}, nil
+}
+
+// migrateSQLite creates the schema, or brings an older one to
+// sqliteVersion, in one transaction.
+func migrateSQLite(ctx context.Context, db *sql.DB) error {
+	var v int
+	if err := db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil {
+		return err
+	}
+	if v == sqliteVersion {
+		return nil
+	}
+	if v > sqliteVersion {
+		return fmt.Errorf("database schema version %d is newer than this package's (%d)", v, sqliteVersion)
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if err := tx.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil {
+		return err
+	}
+	if v == 0 {
+		// Version 1 (or an empty file): blocks keyed by (repo, h) with h
+		// the 8-byte digest tail, and a records table. Rekey the blocks,
+		// drop the old index and the records table (the record index is
+		// now the tree).
+		if _, err := tx.ExecContext(ctx, sqliteMigrate1); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, sqliteSchema); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, sqliteVersion)); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // stmt returns a prepared statement for query, preparing it once.
@@ -207,22 +265,22 @@ func (s *SQLiteStore) GetBlock(ctx context.Context, did string, c cid.Cid) ([]by
 	if err != nil {
 		return nil, err
 	}
-	st, err := s.stmt(ctx, `SELECT cid, data FROM blocks WHERE repo = ? AND h = ?`)
+	st, err := s.stmt(ctx, `SELECT cid, data FROM blocks WHERE h = ? AND repo = ?`)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := st.QueryContext(ctx, id, blockHash(c))
+	rows, err := st.QueryContext(ctx, blockKey(id, c), id)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	want := c.Bytes()
+	want := c.KeyString()
 	for rows.Next() {
 		var cb, data []byte
 		if err := rows.Scan(&cb, &data); err != nil {
 			return nil, err
 		}
-		if bytes.Equal(cb, want) {
+		if string(cb) == want {
 			return data, nil
 		}
 	}
@@ -232,17 +290,24 @@ func (s *SQLiteStore) GetBlock(ctx context.Context, did string, c cid.Cid) ([]by
 	return nil, fmt.Errorf("%w: %s", ErrBlockNotFound, c)
 }
 
-// blockHash is the index key of a block: the last 8 bytes of its CID (the
-// tail of the digest) as an int64.
-func blockHash(c cid.Cid) int64 {
+// blockKey is the index key of a block of repository repo: the last four
+// bytes of its CID (the tail of the digest) XOR a multiplicative hash of
+// repo, as a signed 32-bit integer (four bytes in an index entry). Mixing
+// in repo spreads a block that many repositories share (the empty tree's
+// node) over different keys; rows are still checked for repo and CID, so
+// a collision costs one more row read, never a wrong block.
+func blockKey(repo int64, c cid.Cid) int64 {
 	k := c.KeyString()
-	if len(k) < 8 {
-		var b [8]byte
-		copy(b[8-len(k):], k)
-		return int64(binary.BigEndian.Uint64(b[:]))
+	var tail uint32
+	for i := max(0, len(k)-4); i < len(k); i++ {
+		tail = tail<<8 | uint32(k[i])
 	}
-	return int64(binary.BigEndian.Uint64([]byte(k[len(k)-8:])))
+	return int64(int32(tail ^ repoMix(repo)))
 }
+
+// repoMix is blockKey's hash of a repository id. sqliteBlockKeySQL computes
+// the same in SQL for the migration from schema version 1.
+func repoMix(repo int64) uint32 { return uint32(repo * 2654435761) }
 
 // chunkLen is how many of n remaining rows the next INSERT carries: 64, or
 // the largest power of two <= n, so that a handful of statement shapes
@@ -263,8 +328,18 @@ func valuesList(rows, cols int) string {
 	return strings.Repeat(one+",", rows-1) + one
 }
 
+// blockInserts are the multi-row block INSERTs, by number of rows.
+var blockInserts = func() map[int]string {
+	m := map[int]string{}
+	for n := 1; n <= sqliteBatch; n *= 2 {
+		m[n] = `INSERT INTO blocks (repo, h, cid, data) VALUES ` + valuesList(n, 4)
+	}
+	return m
+}()
+
 // Apply implements Store. Everything happens in one BEGIN IMMEDIATE
-// transaction, which first checks the head (compare-and-swap).
+// transaction, which first checks the head (compare-and-swap). The record
+// index is the tree at w.Head.Data, so w.Records is not stored.
 func (s *SQLiteStore) Apply(ctx context.Context, did string, w *StoreWrite) (int64, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -302,88 +377,9 @@ func (s *SQLiteStore) Apply(ctx context.Context, did string, w *StoreWrite) (int
 			return 0, err
 		}
 	}
-
-	// Blocks are appended, in multi-row INSERTs of up to sqliteBatch rows;
-	// the commits table remembers where this commit's blocks start. A write
-	// without blocks (a #sync event for the same head) adds no commit row.
-	if len(w.Blocks) > 0 {
-		var first int64
-		if err := s.txQueryRow(ctx, tx, `SELECT COALESCE(MAX(id), 0) + 1 FROM blocks`).Scan(&first); err != nil {
-			return 0, err
-		}
-		if _, err := s.txExec(ctx, tx, `INSERT INTO commits (repo, rev, first_block) VALUES (?, ?, ?)`, id, w.Head.Rev, first); err != nil {
-			return 0, err
-		}
-	}
-	const blockSQL = `INSERT INTO blocks (repo, h, cid, data) VALUES %s`
-	args := make([]any, 0, 4*sqliteBatch)
-	seen := make(map[cid.Cid]struct{}, len(w.Blocks))
-	blocks := make([]Block, 0, len(w.Blocks))
-	for _, b := range w.Blocks {
-		if _, dup := seen[b.CID]; !dup {
-			seen[b.CID] = struct{}{}
-			blocks = append(blocks, b)
-		}
-	}
-	for rest := blocks; len(rest) > 0; {
-		chunk := rest[:chunkLen(len(rest))]
-		rest = rest[len(chunk):]
-		args = args[:0]
-		for _, b := range chunk {
-			args = append(args, id, blockHash(b.CID), b.CID.Bytes(), b.Data)
-		}
-		st, err := s.stmt(ctx, fmt.Sprintf(blockSQL, valuesList(len(chunk), 4)))
-		if err != nil {
-			return 0, err
-		}
-		if _, err := tx.StmtContext(ctx, st).ExecContext(ctx, args...); err != nil {
-			return 0, err
-		}
-	}
-
-	// Record index: upserts batched, deletes one by one.
-	const recSQL = `INSERT INTO records (repo, collection, rkey, cid) VALUES %s ON CONFLICT (repo, collection, rkey) DO UPDATE SET cid = excluded.cid`
-	var ups []RecordEntry
-	flush := func() error {
-		for rest := ups; len(rest) > 0; {
-			chunk := rest[:chunkLen(len(rest))]
-			rest = rest[len(chunk):]
-			args = args[:0]
-			for _, e := range chunk {
-				args = append(args, id, e.Collection, e.RKey, e.CID.Bytes())
-			}
-			st, err := s.stmt(ctx, fmt.Sprintf(recSQL, valuesList(len(chunk), 4)))
-			if err != nil {
-				return err
-			}
-			if _, err := tx.StmtContext(ctx, st).ExecContext(ctx, args...); err != nil {
-				return err
-			}
-		}
-		ups = ups[:0]
-		return nil
-	}
-	for _, e := range w.Records {
-		if e.CID.Defined() {
-			ups = append(ups, e)
-			if len(ups) == sqliteBatch {
-				if err := flush(); err != nil {
-					return 0, err
-				}
-			}
-			continue
-		}
-		if err := flush(); err != nil {
-			return 0, err
-		}
-		if _, err := s.txExec(ctx, tx, `DELETE FROM records WHERE repo = ? AND collection = ? AND rkey = ?`, id, e.Collection, e.RKey); err != nil {
-			return 0, err
-		}
-	}
-	if err := flush(); err != nil {
+	if err := s.insertBlocks(ctx, tx, id, w.Head.Rev, w.Blocks); err != nil {
 		return 0, err
 	}
-
 	var seq int64
 	for _, e := range w.Events {
 		if err := s.txQueryRow(ctx, tx, `INSERT INTO events (repo, kind, data) VALUES (?, ?, ?) RETURNING seq`, id, e.Kind, e.Data).Scan(&seq); err != nil {
@@ -399,29 +395,91 @@ func (s *SQLiteStore) Apply(ctx context.Context, did string, w *StoreWrite) (int
 	return seq, nil
 }
 
-// Record implements Store.
-func (s *SQLiteStore) Record(ctx context.Context, did, collection, rkey string) (cid.Cid, error) {
-	id, err := s.repoID(ctx, did)
-	if err != nil {
-		return cid.Undef, err
+// insertBlocks appends the blocks of one commit (each once), in multi-row
+// INSERTs of up to sqliteBatch rows, and records in commits where they
+// start. A write without blocks (a #sync event for the same head) adds no
+// commit row.
+func (s *SQLiteStore) insertBlocks(ctx context.Context, tx *sql.Tx, id int64, rev string, all []Block) error {
+	if len(all) == 0 {
+		return nil
 	}
-	st, err := s.stmt(ctx, `SELECT cid FROM records WHERE repo = ? AND collection = ? AND rkey = ?`)
-	if err != nil {
-		return cid.Undef, err
+	var first int64
+	if err := s.txQueryRow(ctx, tx, `SELECT COALESCE(MAX(id), 0) + 1 FROM blocks`).Scan(&first); err != nil {
+		return err
 	}
-	var cb []byte
-	if err := st.QueryRowContext(ctx, id, collection, rkey).Scan(&cb); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return cid.Undef, fmt.Errorf("%w: %s/%s", ErrRecordNotFound, collection, rkey)
+	if _, err := s.txExec(ctx, tx, `INSERT INTO commits (repo, rev, first_block) VALUES (?, ?, ?)`, id, rev, first); err != nil {
+		return err
+	}
+	seen := make(map[cid.Cid]struct{}, len(all))
+	blocks := make([]Block, 0, len(all))
+	for _, b := range all {
+		if _, dup := seen[b.CID]; !dup {
+			seen[b.CID] = struct{}{}
+			blocks = append(blocks, b)
 		}
-		return cid.Undef, err
 	}
-	return castCID(cb)
+	repo := any(id)
+	args := make([]any, 0, 4*min(len(blocks), sqliteBatch))
+	for rest := blocks; len(rest) > 0; {
+		chunk := rest[:chunkLen(len(rest))]
+		rest = rest[len(chunk):]
+		args = args[:0]
+		for _, b := range chunk {
+			args = append(args, repo, blockKey(id, b.CID), b.CID.Bytes(), b.Data)
+		}
+		st, err := s.stmt(ctx, blockInserts[len(chunk)])
+		if err != nil {
+			return err
+		}
+		if _, err := tx.StmtContext(ctx, st).ExecContext(ctx, args...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-// ListRecords implements Store.
+// headTree returns the tree of did's head, continuing from the tree last
+// read for did so that its node cache stays warm. Blocks in the store were
+// hashed or verified when written, so the tree trusts them.
+func (s *SQLiteStore) headTree(ctx context.Context, did string) (*mst.Tree, error) {
+	h, err := s.Head(ctx, did)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.trees[did]
+	if ok {
+		t = t.LoadRoot(h.Data)
+	} else {
+		if len(s.trees) >= sqliteTrees {
+			clear(s.trees)
+		}
+		t = mst.Options{CacheNodes: sqliteTreeNodes, TrustedSource: true}.Load(&storeSource{s: s, did: did}, h.Data)
+	}
+	s.trees[did] = t
+	return t, nil
+}
+
+// Record implements Store: a lookup in the head's tree.
+func (s *SQLiteStore) Record(ctx context.Context, did, collection, rkey string) (cid.Cid, error) {
+	t, err := s.headTree(ctx, did)
+	if err != nil {
+		return cid.Undef, err
+	}
+	c, ok, err := t.Get(ctx, collection+"/"+rkey)
+	if err != nil {
+		return cid.Undef, err
+	}
+	if !ok {
+		return cid.Undef, fmt.Errorf("%w: %s/%s", ErrRecordNotFound, collection, rkey)
+	}
+	return c, nil
+}
+
+// ListRecords implements Store: a range of the head's tree.
 func (s *SQLiteStore) ListRecords(ctx context.Context, did string, q ListQuery) ([]RecordEntry, error) {
-	id, err := s.repoID(ctx, did)
+	t, err := s.headTree(ctx, did)
 	if err != nil {
 		return nil, err
 	}
@@ -429,67 +487,48 @@ func (s *SQLiteStore) ListRecords(ctx context.Context, did string, q ListQuery) 
 	if limit <= 0 {
 		limit = 50
 	}
-	var query string
-	switch {
-	case q.Reverse && q.Cursor != "":
-		query = `SELECT rkey, cid FROM records WHERE repo = ? AND collection = ? AND rkey < ? ORDER BY rkey DESC LIMIT ?`
-	case q.Reverse:
-		query = `SELECT rkey, cid FROM records WHERE repo = ? AND collection = ? AND ? = '' ORDER BY rkey DESC LIMIT ?`
-	case q.Cursor != "":
-		query = `SELECT rkey, cid FROM records WHERE repo = ? AND collection = ? AND rkey > ? ORDER BY rkey LIMIT ?`
-	default:
-		query = `SELECT rkey, cid FROM records WHERE repo = ? AND collection = ? AND ? = '' ORDER BY rkey LIMIT ?`
+	prefix := q.Collection + "/"
+	opts := mst.ListOptions{Prefix: prefix, Limit: limit, Reverse: q.Reverse}
+	if q.Cursor != "" {
+		opts.Cursor = prefix + q.Cursor
 	}
-	st, err := s.stmt(ctx, query)
+	ents, err := t.List(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := st.QueryContext(ctx, id, q.Collection, q.Cursor, limit)
-	if err != nil {
-		return nil, err
+	out := make([]RecordEntry, len(ents))
+	for i, e := range ents {
+		out[i] = RecordEntry{Collection: q.Collection, RKey: e.Key[len(prefix):], CID: e.Value}
 	}
-	defer rows.Close()
-	var out []RecordEntry
-	for rows.Next() {
-		e := RecordEntry{Collection: q.Collection}
-		var cb []byte
-		if err := rows.Scan(&e.RKey, &cb); err != nil {
-			return nil, err
-		}
-		if e.CID, err = castCID(cb); err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
-// Collections implements Store.
+// Collections implements Store: one descent of the head's tree per
+// collection.
 func (s *SQLiteStore) Collections(ctx context.Context, did string) ([]string, error) {
-	id, err := s.repoID(ctx, did)
+	t, err := s.headTree(ctx, did)
 	if err != nil {
 		return nil, err
 	}
-	// A skip-scan over the primary key: one probe per collection.
-	rows, err := s.db.QueryContext(ctx, `
-		WITH RECURSIVE c(name) AS (
-			SELECT MIN(collection) FROM records WHERE repo = ?1
-			UNION ALL
-			SELECT (SELECT MIN(collection) FROM records WHERE repo = ?1 AND collection > c.name) FROM c WHERE c.name IS NOT NULL
-		) SELECT name FROM c WHERE name IS NOT NULL`, id)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
 	var out []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
+	cursor := ""
+	for {
+		ents, err := t.List(ctx, mst.ListOptions{Cursor: cursor, Limit: 1})
+		if err != nil {
 			return nil, err
 		}
-		out = append(out, n)
+		if len(ents) == 0 {
+			break
+		}
+		coll, _, _ := strings.Cut(ents[0].Key, "/")
+		out = append(out, coll)
+		// Record keys are printable ASCII: every key of coll sorts
+		// before coll+"/\x7f", every key of a later collection after.
+		cursor = coll + "/\x7f"
 	}
-	return out, rows.Err()
+	// "a.b/..." sorts after "a.b.c/..." as keys, before it as names.
+	sort.Strings(out)
+	return out, nil
 }
 
 // BlocksSince implements Store.
@@ -505,8 +544,7 @@ func (s *SQLiteStore) BlocksSince(ctx context.Context, did, since string, fn fun
 	if !first.Valid {
 		return nil
 	}
-	// "+repo" keeps SQLite on the rowid range: the (repo, h) index would
-	// mean visiting every block of the repository and sorting them.
+	// "+repo" keeps SQLite on the rowid range.
 	rows, err := s.db.QueryContext(ctx, `SELECT cid, data FROM blocks WHERE id >= ? AND +repo = ? ORDER BY id`, first.Int64, id)
 	if err != nil {
 		return err
@@ -571,6 +609,7 @@ func (s *SQLiteStore) Close() error {
 		st.Close()
 	}
 	s.stmts = map[string]*sql.Stmt{}
+	clear(s.trees)
 	s.mu.Unlock()
 	return s.db.Close()
 }

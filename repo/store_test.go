@@ -2,6 +2,8 @@ package repo
 
 import (
 	"context"
+	"database/sql"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -10,6 +12,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/townhall-dev/townhall/drisl"
+	"github.com/townhall-dev/townhall/mst"
 )
 
 func testStores(t *testing.T, fn func(t *testing.T, s Store)) {
@@ -36,6 +39,39 @@ func blk(s string) Block {
 	return Block{CID: c, Data: b}
 }
 
+// treeWrite applies puts (an undefined CID deletes) to base and returns
+// the new tree, its root and its new nodes as blocks.
+func treeWrite(t *testing.T, base *mst.Tree, puts map[string]cid.Cid) (*mst.Tree, cid.Cid, []Block) {
+	t.Helper()
+	ctx := context.Background()
+	ed := base.Edit()
+	for k, v := range puts {
+		var err error
+		if v.Defined() {
+			_, err = ed.Put(ctx, k, v)
+		} else {
+			_, err = ed.Delete(ctx, k)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	tree := ed.Tree()
+	root, err := tree.Root(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes, err := tree.NewBlocks(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []Block
+	for _, n := range nodes {
+		out = append(out, Block{CID: n.CID, Data: n.Data})
+	}
+	return tree, root, out
+}
+
 func TestStoreContract(t *testing.T) {
 	testStores(t, func(t *testing.T, s Store) {
 		ctx := context.Background()
@@ -43,10 +79,13 @@ func TestStoreContract(t *testing.T) {
 		if _, err := s.Head(ctx, did); !errors.Is(err, ErrRepoNotFound) {
 			t.Fatalf("Head on empty store: %v", err)
 		}
-		c1, d1, r1 := blk("commit1"), blk("data1"), blk("rec1")
+		// The store may keep its record index from w.Records or derive it
+		// from the tree at w.Head.Data: both agree here.
+		c1, r1 := blk("commit1"), blk("rec1")
+		tree1, d1, nodes1 := treeWrite(t, mst.Options{}.Empty(&mst.MemBlocks{}), map[string]cid.Cid{"a.b.c/k1": r1.CID})
 		w := &StoreWrite{
-			Head:    Head{DID: did, Commit: c1.CID, Rev: "2222222222222", Data: d1.CID},
-			Blocks:  []Block{c1, d1, r1},
+			Head:    Head{DID: did, Commit: c1.CID, Rev: "2222222222222", Data: d1},
+			Blocks:  append([]Block{c1, r1}, nodes1...),
 			Records: []RecordEntry{{Collection: "a.b.c", RKey: "k1", CID: r1.CID}},
 			Events:  []StoredEvent{{Kind: KindCommit, Data: []byte{0xa0}}},
 		}
@@ -58,7 +97,7 @@ func TestStoreContract(t *testing.T) {
 			t.Fatalf("second create: %v", err)
 		}
 		h, err := s.Head(ctx, did)
-		if err != nil || h.Commit != c1.CID || h.Rev != "2222222222222" || h.Data != d1.CID {
+		if err != nil || h.Commit != c1.CID || h.Rev != "2222222222222" || h.Data != d1 {
 			t.Fatalf("Head: %+v %v", h, err)
 		}
 		got, err := s.GetBlock(ctx, did, r1.CID)
@@ -70,19 +109,25 @@ func TestStoreContract(t *testing.T) {
 		}
 
 		// Second commit: many records (more than one INSERT batch), a delete.
-		c2, d2 := blk("commit2"), blk("data2")
-		w2 := &StoreWrite{Expect: c1.CID, Head: Head{DID: did, Commit: c2.CID, Rev: "2222222222223", Data: d2.CID},
-			Blocks: []Block{c2, d2}}
+		c2 := blk("commit2")
+		puts := map[string]cid.Cid{"a.b.c/k1": cid.Undef}
+		var recs []Block
 		for i := 0; i < 150; i++ {
 			r := blk(fmt.Sprint("r", i))
-			w2.Blocks = append(w2.Blocks, r)
+			recs = append(recs, r)
+			puts[fmt.Sprintf("x.y.z/k%03d", i)] = r.CID
+		}
+		_, d2, nodes2 := treeWrite(t, tree1, puts)
+		w2 := &StoreWrite{Expect: c1.CID, Head: Head{DID: did, Commit: c2.CID, Rev: "2222222222223", Data: d2},
+			Blocks: append(append([]Block{c2}, recs...), nodes2...)}
+		for i, r := range recs {
 			w2.Records = append(w2.Records, RecordEntry{Collection: "x.y.z", RKey: fmt.Sprintf("k%03d", i), CID: r.CID})
 		}
 		w2.Records = append(w2.Records, RecordEntry{Collection: "a.b.c", RKey: "k1"})
 		w2.Events = []StoredEvent{{Kind: KindCommit, Data: []byte{0xa1}}, {Kind: KindSync, Data: []byte{0xa2}}}
 		// Wrong expectation: conflict, and nothing changes.
 		bad := *w2
-		bad.Expect = d1.CID
+		bad.Expect = r1.CID
 		if _, err := s.Apply(ctx, did, &bad); !errors.Is(err, ErrConflict) {
 			t.Fatalf("conflict: %v", err)
 		}
@@ -92,7 +137,7 @@ func TestStoreContract(t *testing.T) {
 		if _, err := s.Record(ctx, did, "a.b.c", "k1"); !errors.Is(err, ErrRecordNotFound) {
 			t.Fatalf("deleted record: %v", err)
 		}
-		if c, err := s.Record(ctx, did, "x.y.z", "k007"); err != nil || c != w2.Blocks[9].CID {
+		if c, err := s.Record(ctx, did, "x.y.z", "k007"); err != nil || c != recs[7].CID {
 			t.Fatalf("Record: %v %v", c, err)
 		}
 		colls, err := s.Collections(ctx, did)
@@ -118,7 +163,7 @@ func TestStoreContract(t *testing.T) {
 			}
 			n++
 			return nil
-		}); err != nil || n != 152 {
+		}); err != nil || n != 1+150+len(nodes2) {
 			t.Fatalf("BlocksSince: %d %v", n, err)
 		}
 		evs, err := s.Events(ctx, did, 1, 10)
@@ -134,4 +179,94 @@ func TestStoreContract(t *testing.T) {
 		}
 		_ = cid.Undef
 	})
+}
+
+// TestSQLiteMigratesVersion1 opens a database in the first schema (blocks
+// indexed by (repo, h) with h the 8-byte digest tail, a records table) and
+// checks that the blocks are found under the new key and the records
+// through the tree.
+func TestSQLiteMigratesVersion1(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v1.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `
+CREATE TABLE repos (id INTEGER PRIMARY KEY, did TEXT NOT NULL UNIQUE, commit_cid BLOB NOT NULL, rev TEXT NOT NULL, data_cid BLOB NOT NULL);
+CREATE TABLE blocks (id INTEGER PRIMARY KEY, repo INTEGER NOT NULL, h INTEGER NOT NULL, cid BLOB NOT NULL, data BLOB NOT NULL);
+CREATE INDEX blocks_by_hash ON blocks (repo, h);
+CREATE TABLE commits (repo INTEGER NOT NULL, rev TEXT NOT NULL, first_block INTEGER NOT NULL, PRIMARY KEY (repo, rev)) WITHOUT ROWID;
+CREATE TABLE records (repo INTEGER NOT NULL, collection TEXT NOT NULL, rkey TEXT NOT NULL, cid BLOB NOT NULL, PRIMARY KEY (repo, collection, rkey)) WITHOUT ROWID;
+CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, repo INTEGER NOT NULL, kind TEXT NOT NULL, data BLOB NOT NULL);
+CREATE INDEX events_by_repo ON events (repo, seq);`); err != nil {
+		t.Fatal(err)
+	}
+	v1Key := func(c cid.Cid) int64 {
+		k := c.Bytes()
+		return int64(binary.BigEndian.Uint64(k[len(k)-8:]))
+	}
+	// Two repositories (ids 1 and 7), so that the migrated key depends on
+	// the repository id; each holds a record, its tree and a commit block.
+	type repoV1 struct {
+		did    string
+		id     int64
+		commit Block
+		rec    Block
+	}
+	var repos []repoV1
+	for i, id := range []int64{1, 7} {
+		r := repoV1{did: fmt.Sprintf("did:example:r%d", i), id: id, commit: blk(fmt.Sprint("commit", i)), rec: blk(fmt.Sprint("rec", i))}
+		_, root, nodes := treeWrite(t, mst.Options{}.Empty(&mst.MemBlocks{}), map[string]cid.Cid{"a.b.c/k1": r.rec.CID})
+		if _, err := db.ExecContext(ctx, `INSERT INTO repos (id, did, commit_cid, rev, data_cid) VALUES (?, ?, ?, ?, ?)`,
+			id, r.did, r.commit.CID.Bytes(), "2222222222222", root.Bytes()); err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range append([]Block{r.commit, r.rec}, nodes...) {
+			if _, err := db.ExecContext(ctx, `INSERT INTO blocks (repo, h, cid, data) VALUES (?, ?, ?, ?)`, id, v1Key(b.CID), b.CID.Bytes(), b.Data); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := db.ExecContext(ctx, `INSERT INTO records VALUES (?, 'a.b.c', 'k1', ?)`, id, r.rec.CID.Bytes()); err != nil {
+			t.Fatal(err)
+		}
+		repos = append(repos, r)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err := OpenSQLite(ctx, path, SQLiteOptions{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, r := range repos {
+		for _, b := range []Block{r.commit, r.rec} {
+			got, err := s.GetBlock(ctx, r.did, b.CID)
+			if err != nil || string(got) != string(b.Data) {
+				t.Fatalf("%s: GetBlock after migration: %v", r.did, err)
+			}
+		}
+		if c, err := s.Record(ctx, r.did, "a.b.c", "k1"); err != nil || c != r.rec.CID {
+			t.Fatalf("%s: Record after migration: %v %v", r.did, c, err)
+		}
+	}
+	var v int
+	if err := s.db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil || v != sqliteVersion {
+		t.Fatalf("user_version %d %v", v, err)
+	}
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE name IN ('records', 'blocks_by_hash')`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("version 1 objects left: %d %v", n, err)
+	}
+	// A reopened, migrated database is left as it is.
+	s2, err := OpenSQLite(ctx, path, SQLiteOptions{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s2.GetBlock(ctx, repos[1].did, repos[1].rec.CID); err != nil {
+		t.Fatal(err)
+	}
+	s2.Close()
 }
