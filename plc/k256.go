@@ -83,8 +83,8 @@ func (t *k256Table) mulVartime(s *secp256k1.Scalar) *secp256k1.Point {
 // once per operation however many candidate keys are tried.
 type k256Sig struct {
 	ok         bool // r, s in [1, n-1] and s ≤ n/2
-	r, u1, u2  *secp256k1.Scalar
 	prepared   bool
+	r, u1, u2  secp256k1.Scalar
 	msg, bytes []byte
 }
 
@@ -111,9 +111,9 @@ func (k *k256Sig) prepare() {
 	}
 	h := sha256.Sum256(k.msg)
 	e, _ := secp256k1.NewScalarFromBytes(&h) // reduced mod n
-	k.r = r
-	k.u1 = secp256k1.NewScalar().Multiply(e, w)
-	k.u2 = secp256k1.NewScalar().Multiply(r, w)
+	k.r.Set(r)
+	k.u1.Multiply(e, w)
+	k.u2.Multiply(r, w)
 	k.ok = true
 }
 
@@ -124,7 +124,7 @@ func (k *k256Sig) verify(q *secp256k1.Point) bool {
 	if !k.ok {
 		return false
 	}
-	return k.check(secp256k1.NewIdentityPoint().DoubleScalarMultBasepointVartime(k.u1, k.u2, q))
+	return k.check(secp256k1.NewIdentityPoint().DoubleScalarMultBasepointVartime(&k.u1, &k.u2, q))
 }
 
 // verifyTables is verify with the precomputed tables of G (g) and of the
@@ -134,8 +134,8 @@ func (k *k256Sig) verifyTables(g, q *k256Table) bool {
 	if !k.ok {
 		return false
 	}
-	R := g.mulVartime(k.u1)
-	return k.check(R.Add(R, q.mulVartime(k.u2)))
+	R := g.mulVartime(&k.u1)
+	return k.check(R.Add(R, q.mulVartime(&k.u2)))
 }
 
 // check finishes a verification: R ≠ O and x(R) mod n = r.
@@ -148,5 +148,5 @@ func (k *k256Sig) check(R *secp256k1.Point) bool {
 		return false
 	}
 	v, _ := secp256k1.NewScalarFromBytes((*[32]byte)(x))
-	return v.Equal(k.r) == 1
+	return v.Equal(&k.r) == 1
 }

@@ -70,16 +70,18 @@ func TestK256MatchesAtcrypto(t *testing.T) {
 			}
 			for _, c := range cases {
 				want := mustPub(t, k).HashAndVerify(c.msg, c.sig) == nil
-				if got := newSigCheck(c.msg, c.sig).k256.verifyTables(gt, tbl); got != want {
+				sc := newSigCheck(c.msg, c.sig)
+				if got := sc.k256.verifyTables(gt, tbl); got != want {
 					t.Fatalf("%s: table says %v, atcrypto %v", c.name, got, want)
 				}
-				if got := newSigCheck(c.msg, c.sig).k256.verify(rk.point); got != want {
+				sc = newSigCheck(c.msg, c.sig)
+				if got := sc.k256.verify(rk.point); got != want {
 					t.Fatalf("%s: one-shot says %v, atcrypto %v", c.name, got, want)
 				}
 				// One prepared signature tried against two keys, in
 				// both orders, as verifyAny does.
 				wantOther := mustPub(t, other).HashAndVerify(c.msg, c.sig) == nil
-				sc := newSigCheck(c.msg, c.sig)
+				sc = newSigCheck(c.msg, c.sig)
 				if sc.k256.verify(parseRotationKey(other.did).point) != wantOther || sc.k256.verify(rk.point) != want {
 					t.Fatalf("%s: reused scalars give a different answer", c.name)
 				}
@@ -110,7 +112,8 @@ func TestKeyCacheBuildsTables(t *testing.T) {
 	bad[5] ^= 1
 	for i := 0; i < tableThreshold+3; i++ {
 		rk := c.get(k.did)
-		if !c.verify(rk, newSigCheck(msg, sig)) || c.verify(rk, newSigCheck(msg, bad)) {
+		good, forged := newSigCheck(msg, sig), newSigCheck(msg, bad)
+		if !c.verify(rk, &good) || c.verify(rk, &forged) {
 			t.Fatalf("round %d: wrong answer", i)
 		}
 	}
@@ -121,7 +124,8 @@ func TestKeyCacheBuildsTables(t *testing.T) {
 	psig, _ := p.priv.HashAndSign(msg)
 	for i := 0; i < tableThreshold+3; i++ {
 		rk := c.get(p.did)
-		if !c.verify(rk, newSigCheck(msg, psig)) || c.verify(rk, newSigCheck(msg, sig)) {
+		good, other := newSigCheck(msg, psig), newSigCheck(msg, sig)
+		if !c.verify(rk, &good) || c.verify(rk, &other) {
 			t.Fatalf("P-256 round %d: wrong answer", i)
 		}
 	}

@@ -141,8 +141,8 @@ type sigCheck struct {
 	k256     k256Sig // prepared on the first K-256 key tried
 }
 
-func newSigCheck(msg, sig []byte) *sigCheck {
-	return &sigCheck{msg: msg, sig: sig, k256: k256Sig{msg: msg, bytes: sig}}
+func newSigCheck(msg, sig []byte) sigCheck {
+	return sigCheck{msg: msg, sig: sig, k256: k256Sig{msg: msg, bytes: sig}}
 }
 
 // verify reports whether sc is k's valid low-S signature. A key that keeps
@@ -262,7 +262,7 @@ func verifyAny(cache *KeyCache, keys []string, msg, sig []byte, hint int) (int, 
 	if hint >= 0 && hint < len(keys) {
 		k := cache.get(keys[hint])
 		if k.err == nil {
-			if cache.verify(k, sc) {
+			if cache.verify(k, &sc) {
 				// Any earlier key that fails to parse would have made
 				// the in-order search fail first, as in the reference.
 				for i := 0; i < hint; i++ {
@@ -286,7 +286,7 @@ func verifyAny(cache *KeyCache, keys []string, msg, sig []byte, hint int) (int, 
 		if k.err != nil {
 			return -1, k.err
 		}
-		if cache.verify(k, sc) {
+		if cache.verify(k, &sc) {
 			return i, nil
 		}
 	}
