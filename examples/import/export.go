@@ -40,42 +40,69 @@ type exportOptions struct {
 // generate returns a deterministic chat export: authors with a Zipf-like
 // share of the messages (a few talk a lot), channels of uneven traffic,
 // 3-60 words per message, a timestamp 1-90 s after the previous one over
-// working hours, and one message in five a reply to a recent one.
+// working hours, and one message in five a reply to a recent one. The
+// import streams the same messages from an exporter instead, as it would
+// read an export file, so that the whole export is never in memory.
 func generate(o exportOptions) []message {
-	rng := rand.New(rand.NewPCG(o.Seed, 54930))
-	zipf := func(n int) int { // index in [0,n), small ones more often
-		return int(math.Floor(math.Pow(rng.Float64(), 2.2) * float64(n)))
-	}
-	out := make([]message, o.Messages)
-	t := time.Date(2025, 3, 3, 8, 0, 0, 0, time.UTC)
-	var sb strings.Builder
-	for i := range out {
-		t = t.Add(time.Duration(1+rng.IntN(90)) * time.Second)
-		if t.Hour() >= 22 { // the community sleeps
-			t = time.Date(t.Year(), t.Month(), t.Day()+1, 8, rng.IntN(60), 0, 0, time.UTC)
-		}
-		sb.Reset()
-		n := 3 + zipf(58)
-		for w := 0; w < n; w++ {
-			if w > 0 {
-				sb.WriteByte(' ')
-			}
-			sb.WriteString(words[rng.IntN(len(words))])
-		}
-		m := message{
-			Author:  zipf(o.Authors),
-			Channel: channels[zipf(len(channels))],
-			// Clock id from the index keeps TIDs unique within a second.
-			RKey: syntax.NewTID(t.UnixMicro(), uint(i%1024)).String(),
-			Text: sb.String(),
-			At:   t,
-		}
-		if i > 10 && rng.IntN(5) == 0 {
-			m.ReplyTo = out[i-1-rng.IntN(10)].RKey
-		}
-		out[i] = m
+	e := newExporter(o)
+	out := make([]message, 0, o.Messages)
+	for m, ok := e.next(); ok; m, ok = e.next() {
+		out = append(out, m)
 	}
 	return out
+}
+
+// exporter yields the messages of the export in order.
+type exporter struct {
+	o      exportOptions
+	rng    *rand.Rand
+	t      time.Time
+	i      int
+	recent [16]string // rkeys of the last messages, for replies
+	sb     strings.Builder
+}
+
+func newExporter(o exportOptions) *exporter {
+	return &exporter{o: o, rng: rand.New(rand.NewPCG(o.Seed, 54930)), t: time.Date(2025, 3, 3, 8, 0, 0, 0, time.UTC)}
+}
+
+// zipf returns an index in [0,n), small ones more often.
+func (e *exporter) zipf(n int) int {
+	return int(math.Floor(math.Pow(e.rng.Float64(), 2.2) * float64(n)))
+}
+
+// next returns the next message, or false after the last one.
+func (e *exporter) next() (message, bool) {
+	if e.i >= e.o.Messages {
+		return message{}, false
+	}
+	i, rng := e.i, e.rng
+	e.i++
+	e.t = e.t.Add(time.Duration(1+rng.IntN(90)) * time.Second)
+	if e.t.Hour() >= 22 { // the community sleeps
+		e.t = time.Date(e.t.Year(), e.t.Month(), e.t.Day()+1, 8, rng.IntN(60), 0, 0, time.UTC)
+	}
+	e.sb.Reset()
+	n := 3 + e.zipf(58)
+	for w := 0; w < n; w++ {
+		if w > 0 {
+			e.sb.WriteByte(' ')
+		}
+		e.sb.WriteString(words[rng.IntN(len(words))])
+	}
+	m := message{
+		Author:  e.zipf(e.o.Authors),
+		Channel: channels[e.zipf(len(channels))],
+		// Clock id from the index keeps TIDs unique within a second.
+		RKey: syntax.NewTID(e.t.UnixMicro(), uint(i%1024)).String(),
+		Text: e.sb.String(),
+		At:   e.t,
+	}
+	if i > 10 && rng.IntN(5) == 0 {
+		m.ReplyTo = e.recent[(i-1-rng.IntN(10))%len(e.recent)]
+	}
+	e.recent[i%len(e.recent)] = m.RKey
+	return m, true
 }
 
 func authorName(i int) string { return fmt.Sprintf("author%03d", i) }

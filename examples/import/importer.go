@@ -9,7 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"runtime"
+	"runtime/debug"
 	"runtime/metrics"
 	"strconv"
 	"strings"
@@ -28,6 +28,11 @@ import (
 	"github.com/townhall-dev/townhall/ucan"
 )
 
+// maxBatch bounds -batch: the host this command runs accepts /repo/batch
+// invocations of up to maxBatch writes (community.Limits.MaxBatchWrites);
+// a 256-write invocation is about 35 KB, under UCAN's 64 KiB token limit.
+const maxBatch = 256
+
 // Goals of issue 10, and Roomy's figures for the same import.
 const (
 	goalSeconds  = 1.0
@@ -43,11 +48,22 @@ type Options struct {
 	Authors  int
 	Batch    int
 	Writers  int
-	Seed     uint64
-	CacheKiB int       // SQLite page cache per connection (0: the store's default)
-	Out      io.Writer // the report (nil: discarded)
-	Progress io.Writer // the progress bar (nil: none)
-	profile  func(start bool)
+	// Window is how many messages of the timeline are read before every
+	// author's unfinished batch is sent (0: 2048; negative: never).
+	Window int
+	Seed   uint64
+	// CacheKiB is SQLite's page cache per connection (0: 2048; negative:
+	// the store's default).
+	CacheKiB int
+	// MemLimitMiB is the Go runtime's soft memory limit during the import
+	// (0: 40; negative: none; an explicit GOMEMLIMIT wins).
+	MemLimitMiB int
+	// BlockCacheKiB bounds the host's block cache
+	// (community.HostOptions.BlockCacheBytes; 0: the default, negative: none).
+	BlockCacheKiB int
+	Out           io.Writer // the report (nil: discarded)
+	Progress      io.Writer // the progress bar (nil: none)
+	profile       func(start bool)
 	// heapProfile, if set, is called at the end of the import.
 	heapProfile func()
 }
@@ -92,6 +108,15 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.Seed == 0 {
 		o.Seed = 1
 	}
+	if o.Window == 0 {
+		o.Window = 2048
+	}
+	if o.CacheKiB == 0 {
+		o.CacheKiB = 2048
+	}
+	if o.MemLimitMiB == 0 {
+		o.MemLimitMiB = 40
+	}
 	out := o.Out
 	if out == nil {
 		out = io.Discard
@@ -99,34 +124,36 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	rep := &Report{Messages: o.Messages, Authors: o.Authors}
 
 	t0 := time.Now()
-	export := generate(exportOptions{Messages: o.Messages, Authors: o.Authors, Seed: o.Seed})
 	env, err := setup(ctx, o)
 	if err != nil {
 		return nil, err
 	}
 	defer env.close()
 	rep.SetupTime = time.Since(t0)
-	fmt.Fprintf(out, "setup: %d messages generated, community %s, %d authors joined, in %s\n",
-		len(export), env.c.DID(), len(env.sessions), rep.SetupTime.Round(time.Millisecond))
+	fmt.Fprintf(out, "setup: community %s, %d authors joined, in %s\n",
+		env.c.DID(), len(env.sessions), rep.SetupTime.Round(time.Millisecond))
 
-	// Each author's messages in order, cut into batches.
-	var batches [][]message
-	pending := make([][]message, o.Authors)
-	for _, m := range export {
-		pending[m.Author] = append(pending[m.Author], m)
-		if len(pending[m.Author]) == o.Batch {
-			batches = append(batches, pending[m.Author])
-			pending[m.Author] = nil
-		}
+	// The import starts from what a long-running host would hold: the
+	// setup's garbage collected and its freed memory returned to the OS.
+	memLimit := "none"
+	if o.MemLimitMiB > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		prev := debug.SetMemoryLimit(int64(o.MemLimitMiB) << 20)
+		defer debug.SetMemoryLimit(prev)
+		memLimit = fmt.Sprintf("%d MiB", o.MemLimitMiB)
+	} else if v := os.Getenv("GOMEMLIMIT"); v != "" {
+		memLimit = "GOMEMLIMIT=" + v
 	}
-	for _, p := range pending {
-		if len(p) > 0 {
-			batches = append(batches, p)
-		}
+	cacheKiB := "the store's default"
+	if o.CacheKiB > 0 {
+		cacheKiB = fmt.Sprintf("%d KiB", o.CacheKiB)
 	}
-	rep.Requests = len(batches)
-
-	runtime.GC()
+	window := "never"
+	if o.Window > 0 {
+		window = fmt.Sprintf("every %d messages", o.Window)
+	}
+	fmt.Fprintf(out, "config: batches of up to %d writes, unfinished batches sent %s, %d writers, SQLite page cache %s per connection, Go soft memory limit %s\n",
+		o.Batch, window, o.Writers, cacheKiB, memLimit)
+	debug.FreeOSMemory()
 	rep.RSSMeasured = resetPeakRSS()
 	rep.BaseRSSMiB = procStatusMiB("VmRSS:")
 	cpu0 := cpuTime()
@@ -135,7 +162,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	stopSampling := sampleGoMemory(&rep.GoPeakMiB)
 	start := time.Now()
-	commits, err := env.importBatches(ctx, batches, o)
+	commits, requests, err := env.importExport(ctx, newExporter(exportOptions{Messages: o.Messages, Authors: o.Authors, Seed: o.Seed}), o)
 	rep.ImportTime = time.Since(start)
 	if o.profile != nil {
 		o.profile(false)
@@ -149,7 +176,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return rep, err
 	}
-	rep.Commits = commits
+	rep.Commits, rep.Requests = commits, requests
 
 	// Check: every message is in the repo.
 	err = env.c.Repo().Tree().Walk(ctx, func(k string, _ cid.Cid) error {
@@ -161,8 +188,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return rep, err
 	}
-	if rep.Records != len(export) {
-		return rep, fmt.Errorf("import: %d messages in the repo, want %d", rep.Records, len(export))
+	if rep.Records != o.Messages {
+		return rep, fmt.Errorf("import: %d messages in the repo, want %d", rep.Records, o.Messages)
 	}
 	// What a message and its receipt weigh (the receipt names its batch's
 	// invocation, stored once per batch as its own record).
@@ -190,7 +217,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	fmt.Fprintf(out, "a message is %d bytes of DRISL on average, its receipt %d (shared by its batch; the batch's invocation is stored once beside it)\n", rep.MessageBytes, rep.ReceiptBytes)
 	rss := "unavailable (no /proc/self/status)"
 	if rep.RSSMeasured {
-		rss = fmt.Sprintf("%.1f MiB (RSS when it started: %.1f MiB, after generating the export and onboarding; memory held by the Go runtime at its peak: %.1f MiB; the rest is outside it: the binary's pages and SQLite's allocator)",
+		rss = fmt.Sprintf("%.1f MiB (RSS when it started: %.1f MiB, after onboarding; memory held by the Go runtime at its peak: %.1f MiB; the rest is outside it: the binary's pages and SQLite's allocator)",
 			rep.PeakRSSMiB, rep.BaseRSSMiB, rep.GoPeakMiB)
 	}
 	fmt.Fprintf(out, "peak RSS during the import (VmHWM): %s\n", rss)
@@ -220,17 +247,15 @@ func memRatio(r *Report) string {
 	return fmt.Sprintf("%.0f%% of its memory", 100*r.PeakRSSMiB/roomyMiB)
 }
 
-// importBatches sends the batches from o.Writers goroutines and returns
-// the number of distinct commits that carried them.
-func (e *env) importBatches(ctx context.Context, batches [][]message, o Options) (int, error) {
-	total := 0
-	for _, b := range batches {
-		total += len(b)
-	}
-	bar := newProgress(o.Progress, total)
-	queue := make(chan []message)
+// importExport reads the export, cuts each author's messages, in order,
+// into batches of o.Batch, sends them from o.Writers goroutines, and
+// returns the number of distinct commits that carried them and of batches.
+// Only the authors' unfinished batches are held, never the whole export.
+func (e *env) importExport(ctx context.Context, ex *exporter, o Options) (commits, requests int, err error) {
+	bar := newProgress(o.Progress, ex.o.Messages)
+	queue := make(chan []message, o.Writers)
 	var mu sync.Mutex
-	commits := map[cid.Cid]bool{}
+	seen := map[cid.Cid]bool{}
 	var firstErr error
 	var wg sync.WaitGroup
 	for range o.Writers {
@@ -256,7 +281,7 @@ func (e *env) importBatches(ctx context.Context, batches [][]message, o Options)
 					firstErr = fmt.Errorf("import: batch of %s: %w", authorName(b[0].Author), err)
 				}
 				if res != nil {
-					commits[res.Commit] = true
+					seen[res.Commit] = true
 				}
 				mu.Unlock()
 				if err == nil {
@@ -265,13 +290,33 @@ func (e *env) importBatches(ctx context.Context, batches [][]message, o Options)
 			}
 		})
 	}
-	for _, b := range batches {
-		queue <- b
+	pending := make([][]message, ex.o.Authors)
+	flush := func() {
+		for a, p := range pending {
+			if len(p) > 0 {
+				queue <- p
+				requests++
+				pending[a] = nil
+			}
+		}
 	}
+	n := 0
+	for m, ok := ex.next(); ok; m, ok = ex.next() {
+		pending[m.Author] = append(pending[m.Author], m)
+		if len(pending[m.Author]) == o.Batch {
+			queue <- pending[m.Author]
+			requests++
+			pending[m.Author] = nil
+		}
+		if n++; o.Window > 0 && n%o.Window == 0 {
+			flush()
+		}
+	}
+	flush()
 	close(queue)
 	wg.Wait()
 	bar.done()
-	return len(commits), firstErr
+	return len(seen), requests, firstErr
 }
 
 // env is the host, the community and the authors' sessions.
@@ -313,7 +358,8 @@ func setup(ctx context.Context, o Options) (*env, error) {
 	}
 	e.host, err = community.NewHost(ctx, community.HostOptions{Store: store, SigningKey: signing, RotationKey: rotation,
 		Endpoint: "https://host.example", ServiceDID: "did:web:host.example",
-		PLC: plc.NewClient(e.srv.URL, plc.ClientOptions{}), Identity: ids})
+		PLC: plc.NewClient(e.srv.URL, plc.ClientOptions{}), Identity: ids, BlockCacheBytes: o.BlockCacheKiB << 10,
+		Limits: community.Limits{MaxBatchWrites: max(o.Batch, community.DefaultMaxBatchWrites)}})
 	if err != nil {
 		return nil, err
 	}

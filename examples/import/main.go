@@ -2,15 +2,21 @@
 // reports the import time and peak memory, against Roomy's server (27.3 s
 // and 65 MiB for the same 54,930 messages).
 //
-//	go run ./examples/import [-messages 54930] [-authors 120] [-batch 32] [-writers 64] [-keep]
+//	go run ./examples/import [-messages 54930] [-authors 120] [-batch 32] [-window 2048] [-writers 64] [-keep]
 //
 // The export is generated deterministically (realistic authors, channels,
-// timestamps and replies; see export.go), not read from a file. The authors
-// join the community first (service-auth JWTs from a local test PDS key,
-// open member role); then each author's messages are sent as /repo/batch
-// invocations (up to -batch writes each, signed by the author's session
-// key) from -writers goroutines, and the community's writer folds
-// concurrent requests into shared commits (group commit). Every message
+// timestamps and replies; see export.go) and streamed, as a file would be
+// read: the whole export is never in memory. The authors join the
+// community first (service-auth JWTs from a local test PDS key, open member
+// role); then the timeline is read in order and each author's messages are
+// sent as /repo/batch invocations (up to -batch writes each, signed by the
+// author's session key; after every -window messages each author's
+// unfinished batch is sent too, so that concurrent batches cover a narrow
+// stretch of the timeline and a commit edits neighbouring MST keys) from
+// -writers goroutines, and the community's writer folds concurrent
+// requests into shared commits (group commit). The host keeps SQLite's
+// page cache at -cache-kib and the Go runtime under a soft memory limit of
+// -mem-limit-mib (debug.SetMemoryLimit; both printed). Every message
 // goes through the full path: UCAN validation of the invocation and its
 // chain, the lexicon, a receipt, and a durable SQLite commit
 // (synchronous=FULL). The import time runs from the first signature to the
@@ -27,8 +33,6 @@ import (
 	"io"
 	"os"
 	"runtime/pprof"
-
-	"github.com/townhall-dev/townhall/community"
 )
 
 func main() {
@@ -41,9 +45,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var o Options
 	fs.IntVar(&o.Messages, "messages", 54930, "messages in the generated export")
 	fs.IntVar(&o.Authors, "authors", 120, "authors in the generated export")
-	fs.IntVar(&o.Batch, "batch", 32, "writes per /repo/batch invocation (at most the host's MaxBatchWrites, 32)")
+	fs.IntVar(&o.Batch, "batch", 32, "writes per /repo/batch invocation (at most 256; the host is configured to accept it)")
+	fs.IntVar(&o.Window, "window", 2048, "send every author's unfinished batch after each N messages of the timeline (negative: only full batches)")
 	fs.IntVar(&o.Writers, "writers", 64, "client goroutines sending batches at once (more: larger group commits)")
-	fs.IntVar(&o.CacheKiB, "cache-kib", 0, "SQLite page cache per connection in KiB (0: the store's default, 8192)")
+	fs.IntVar(&o.CacheKiB, "cache-kib", 2048, "SQLite page cache per connection in KiB (negative: the store's default, 8192)")
+	fs.IntVar(&o.MemLimitMiB, "mem-limit-mib", 40, "the Go runtime's soft memory limit during the import, in MiB (negative: none; GOMEMLIMIT, if set, wins)")
+	fs.IntVar(&o.BlockCacheKiB, "block-cache-kib", 0, "the host's block cache in front of SQLite in KiB (0: the default, community.DefaultBlockCacheBytes; negative: none)")
 	keep := fs.Bool("keep", false, "keep the SQLite files")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the import to this file")
 	quiet := fs.Bool("q", false, "no progress bar")
@@ -51,8 +58,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if fs.NArg() != 0 || o.Messages <= 0 || o.Authors <= 0 || o.Batch <= 0 || o.Batch > community.DefaultMaxBatchWrites || o.Writers <= 0 {
-		fmt.Fprintln(stderr, "usage: import [-messages N] [-authors N] [-batch N] [-writers N] [-keep] [-cpuprofile FILE] [-q]")
+	if fs.NArg() != 0 || o.Messages <= 0 || o.Authors <= 0 || o.Batch <= 0 || o.Batch > maxBatch || o.Writers <= 0 {
+		fmt.Fprintln(stderr, "usage: import [-messages N] [-authors N] [-batch N] [-window N] [-writers N] [-cache-kib N] [-mem-limit-mib N] [-keep] [-cpuprofile FILE] [-q]")
 		return 2
 	}
 	dir, err := os.MkdirTemp("", "townhall-import-")

@@ -11,7 +11,7 @@ import (
 // counts and that the report's verdicts follow from its figures.
 func TestImport(t *testing.T) {
 	var out, bar bytes.Buffer
-	rep, err := Run(context.Background(), Options{Dir: t.TempDir(), Messages: 400, Authors: 12, Batch: 8, Writers: 4, Out: &out, Progress: &bar})
+	rep, err := Run(context.Background(), Options{Dir: t.TempDir(), Messages: 400, Authors: 12, Batch: 8, Window: 100, Writers: 4, Out: &out, Progress: &bar})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
@@ -58,7 +58,7 @@ func TestGenerate(t *testing.T) {
 
 func TestFlags(t *testing.T) {
 	var so, se bytes.Buffer
-	for _, args := range [][]string{{"-batch", "0"}, {"-batch", "33"}, {"-nope"}, {"x"}} {
+	for _, args := range [][]string{{"-batch", "0"}, {"-batch", "257"}, {"-nope"}, {"x"}} {
 		if code := run(args, &so, &se); code != 2 {
 			t.Errorf("run(%q) = %d, want 2", args, code)
 		}
