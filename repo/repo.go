@@ -236,7 +236,15 @@ type prepared struct {
 
 func (r *Repo) prepare(writes []Write) ([]prepared, error) {
 	out := make([]prepared, len(writes))
-	seen := make(map[string]bool, len(writes))
+	// Generated record keys are TIDs from a strictly increasing clock, so
+	// a batch needs a duplicate check only if it names keys.
+	var seen map[string]bool
+	for _, w := range writes {
+		if w.RKey != "" || w.Action != ActionCreate {
+			seen = make(map[string]bool, len(writes))
+			break
+		}
+	}
 	okColl := ""
 	for i, w := range writes {
 		if w.Collection != okColl {
@@ -265,10 +273,12 @@ func (r *Repo) prepare(writes []Write) ([]prepared, error) {
 		if err := mst.ValidateKey(p.path); err != nil {
 			return nil, fmt.Errorf("%w: write %d: %w", ErrInvalidWrite, i, err)
 		}
-		if seen[p.path] {
-			return nil, fmt.Errorf("%w: write %d: %s appears twice in the batch", ErrInvalidWrite, i, p.path)
+		if seen != nil {
+			if seen[p.path] {
+				return nil, fmt.Errorf("%w: write %d: %s appears twice in the batch", ErrInvalidWrite, i, p.path)
+			}
+			seen[p.path] = true
 		}
-		seen[p.path] = true
 		if w.Action != ActionDelete {
 			data, c, err := drisl.MarshalCID(w.Record)
 			if err != nil {

@@ -328,11 +328,14 @@ func valuesList(rows, cols int) string {
 	return strings.Repeat(one+",", rows-1) + one
 }
 
-// blockInserts are the multi-row block INSERTs, by number of rows.
+// blockInserts are the multi-row block INSERTs, by number of rows. OR FAIL
+// (instead of the default ABORT) spares SQLite a statement journal: it
+// copied every page a multi-row INSERT touched so as to undo just that
+// statement, while a failed Apply rolls back the whole transaction anyway.
 var blockInserts = func() map[int]string {
 	m := map[int]string{}
 	for n := 1; n <= sqliteBatch; n *= 2 {
-		m[n] = `INSERT INTO blocks (repo, h, cid, data) VALUES ` + valuesList(n, 4)
+		m[n] = `INSERT OR FAIL INTO blocks (repo, h, cid, data) VALUES ` + valuesList(n, 4)
 	}
 	return m
 }()
