@@ -50,7 +50,8 @@ func decodeEnvelope(data []byte, maxBytes int) (*envelope, error) {
 	}
 	// The outer array and the signature's byte-string head are read here
 	// (checking DRISL's shortest-form rule); the signature payload, which
-	// is the rest of the token, goes through the strict decoder, which also
+	// is the rest of the token, goes through the strict decoder (after its
+	// usual prefix, read by decodeUsualPayload), which also
 	// rejects trailing bytes. Together that is exactly a strict decode of
 	// the whole token, in one pass.
 	if len(data) < 2 || data[0] != 0x82 {
@@ -68,20 +69,32 @@ func decodeEnvelope(data []byte, maxBytes int) (*envelope, error) {
 	sigEnd := sigStart + int(sigLen)
 	env := &envelope{raw: owned, signature: owned[sigStart:sigEnd:sigEnd], sigPayload: owned[sigEnd:]}
 	opts := drisl.DecOptions{MaxDepth: maxDecodeDepth, MaxInputBytes: maxBytes, MaxContainerLen: maxBytes}
+	if !env.decodeUsualPayload(opts) {
+		if err := env.decodePayload(opts); err != nil {
+			return nil, err
+		}
+	}
+	return env, nil
+}
+
+// decodePayload decodes env.sigPayload, {"h": header, "ucan/<tag>":
+// payload}, with the strict DRISL decoder and sets env's algorithm, kind,
+// tag and payload.
+func (env *envelope) decodePayload(opts drisl.DecOptions) error {
 	var sp map[string]any
 	if err := opts.Unmarshal(env.sigPayload, &sp); err != nil {
-		return nil, wrapErr(NameMalformedToken, RuleEncoding, -1, err)
+		return wrapErr(NameMalformedToken, RuleEncoding, -1, err)
 	}
 	if len(sp) != 2 {
-		return nil, newErr(NameMalformedToken, RuleEnvelope, -1, "signature payload must have exactly the keys h and one type tag")
+		return newErr(NameMalformedToken, RuleEnvelope, -1, "signature payload must have exactly the keys h and one type tag")
 	}
 	h, ok := sp["h"].([]byte)
 	if !ok {
-		return nil, newErr(NameMalformedToken, RuleEnvelope, -1, "h is not bytes")
+		return newErr(NameMalformedToken, RuleEnvelope, -1, "h is not bytes")
 	}
 	alg, err := ParseVarsigHeader(h)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	env.alg = alg
 	for k, v := range sp {
@@ -94,16 +107,68 @@ func decodeEnvelope(data []byte, maxBytes int) (*envelope, error) {
 		case TagInvocation, TagInvocationRC1:
 			env.kind = kindInvocation
 		default:
-			return nil, newErr(NameMalformedToken, RuleTypeTag, -1, truncate(k))
+			return newErr(NameMalformedToken, RuleTypeTag, -1, truncate(k))
 		}
 		env.tag = k
 		m, ok := v.(map[string]any)
 		if !ok {
-			return nil, newErr(NameMalformedToken, RuleEnvelope, -1, "payload is not a map")
+			return newErr(NameMalformedToken, RuleEnvelope, -1, "payload is not a map")
 		}
 		env.payload = m
 	}
-	return env, nil
+	return nil
+}
+
+// envelopeTags are the type tags with their kinds, the 1.0.0 ones first.
+var envelopeTags = [...]struct {
+	tag  string
+	kind tokenKind
+}{
+	{TagInvocation, kindInvocation},
+	{TagDelegation, kindDelegation},
+	{TagInvocationRC1, kindInvocation},
+	{TagDelegationRC1, kindDelegation},
+}
+
+// decodeUsualPayload decodes env.sigPayload when it starts as every token
+// this package accepts starts: a map of two entries, "h" (sorted first:
+// DRISL orders keys by length) with an 8-byte header of a supported
+// algorithm, then a known type tag, in shortest-form heads. Only the
+// payload after the tag goes through the strict decoder, one level less
+// deep, so no map is built for the envelope and neither h nor the tag is
+// copied. It accepts exactly the tokens that the general path in
+// decodeEnvelope accepts with the same prefix; on anything else it
+// returns false and leaves env alone, and the general path decides (and
+// reports the error).
+func (env *envelope) decodeUsualPayload(opts drisl.DecOptions) bool {
+	sp := env.sigPayload
+	const hLen = 8 // every supported varsig header
+	if len(sp) < 4+hLen || sp[0] != 0xa2 || sp[1] != 0x61 || sp[2] != 'h' || sp[3] != 0x40|hLen {
+		return false
+	}
+	alg, err := ParseVarsigHeader(sp[4 : 4+hLen])
+	if err != nil {
+		return false
+	}
+	rest := sp[4+hLen:]
+	for _, t := range envelopeTags {
+		n := len(t.tag) // below 24: a one-byte text head
+		if len(rest) <= 1+n || rest[0] != 0x60|byte(n) || string(rest[1:1+n]) != t.tag {
+			continue
+		}
+		payload := rest[1+n:]
+		if payload[0]>>5 != 5 { // not a map: the general path reports it
+			return false
+		}
+		opts.MaxDepth--
+		var m map[string]any
+		if err := opts.Unmarshal(payload, &m); err != nil {
+			return false
+		}
+		env.alg, env.kind, env.tag, env.payload = alg, t.kind, t.tag, m
+		return true
+	}
+	return false
 }
 
 // encodeEnvelope signs payload under tag and returns the token bytes.

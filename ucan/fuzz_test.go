@@ -30,6 +30,7 @@ func FuzzParseToken(f *testing.F) {
 		store.Put(tok) //nolint:errcheck // invocations are not delegations
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		usualPayloadAgrees(t, data)
 		_, derr := ParseDelegation(data)
 		_, ierr := ParseInvocation(data)
 		if (derr == nil || ierr == nil) && drisl.Validate(data) != nil {
