@@ -42,11 +42,21 @@ type envelope struct {
 // the envelope's slices point into the copy, never into the caller's
 // buffer (verified delegations are cached).
 func decodeEnvelope(data []byte, maxBytes int) (*envelope, error) {
+	env := new(envelope)
+	if err := env.decode(data, maxBytes); err != nil {
+		return nil, err
+	}
+	return env, nil
+}
+
+// decode is decodeEnvelope into env, which the caller allocates (an
+// invocation allocates itself and its envelope together).
+func (env *envelope) decode(data []byte, maxBytes int) error {
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxTokenBytes
 	}
 	if len(data) > maxBytes {
-		return nil, newErr(NameMalformedToken, RuleTokenSize, -1, "")
+		return newErr(NameMalformedToken, RuleTokenSize, -1, "")
 	}
 	// The outer array and the signature's byte-string head are read here
 	// (checking DRISL's shortest-form rule); the signature payload, which
@@ -55,26 +65,24 @@ func decodeEnvelope(data []byte, maxBytes int) (*envelope, error) {
 	// rejects trailing bytes. Together that is exactly a strict decode of
 	// the whole token, in one pass.
 	if len(data) < 2 || data[0] != 0x82 {
-		return nil, newErr(NameMalformedToken, RuleEnvelope, -1, "not a 2-element array")
+		return newErr(NameMalformedToken, RuleEnvelope, -1, "not a 2-element array")
 	}
 	sigStart, sigLen, ok := byteStringHead(data[1:])
 	if !ok {
-		return nil, newErr(NameMalformedToken, RuleEnvelope, -1, "signature is not a canonical byte string")
+		return newErr(NameMalformedToken, RuleEnvelope, -1, "signature is not a canonical byte string")
 	}
 	sigStart++
 	if sigLen > uint64(len(data)-sigStart) {
-		return nil, newErr(NameMalformedToken, RuleEnvelope, -1, "signature runs past the end")
+		return newErr(NameMalformedToken, RuleEnvelope, -1, "signature runs past the end")
 	}
 	owned := append([]byte(nil), data...)
 	sigEnd := sigStart + int(sigLen)
-	env := &envelope{raw: owned, signature: owned[sigStart:sigEnd:sigEnd], sigPayload: owned[sigEnd:]}
+	*env = envelope{raw: owned, signature: owned[sigStart:sigEnd:sigEnd], sigPayload: owned[sigEnd:]}
 	opts := drisl.DecOptions{MaxDepth: maxDecodeDepth, MaxInputBytes: maxBytes, MaxContainerLen: maxBytes}
-	if !env.decodeUsualPayload(opts) {
-		if err := env.decodePayload(opts); err != nil {
-			return nil, err
-		}
+	if env.decodeUsualPayload(opts) {
+		return nil
 	}
-	return env, nil
+	return env.decodePayload(opts)
 }
 
 // decodePayload decodes env.sigPayload, {"h": header, "ucan/<tag>":
@@ -161,11 +169,12 @@ func (env *envelope) decodeUsualPayload(opts drisl.DecOptions) bool {
 			return false
 		}
 		opts.MaxDepth--
-		var m map[string]any
-		if err := opts.Unmarshal(payload, &m); err != nil {
+		// Into env's own field: a local map would escape to the heap.
+		if err := opts.Unmarshal(payload, &env.payload); err != nil {
+			env.payload = nil
 			return false
 		}
-		env.alg, env.kind, env.tag, env.payload = alg, t.kind, t.tag, m
+		env.alg, env.kind, env.tag = alg, t.kind, t.tag
 		return true
 	}
 	return false

@@ -47,15 +47,21 @@ func ParseInvocation(data []byte) (*Invocation, error) {
 }
 
 func parseInvocation(data []byte, maxBytes int) (*Invocation, error) {
-	env, err := decodeEnvelope(data, maxBytes)
-	if err != nil {
+	// One allocation for the invocation and its envelope.
+	both := new(struct {
+		inv Invocation
+		env envelope
+	})
+	env := &both.env
+	if err := env.decode(data, maxBytes); err != nil {
 		return nil, err
 	}
 	if env.kind != kindInvocation {
 		return nil, newErr(NameMalformedToken, RuleTypeTag, -1, "not an invocation: "+env.tag)
 	}
 	r := &payloadReader{m: env.payload}
-	inv := &Invocation{
+	inv := &both.inv
+	*inv = Invocation{
 		Issuer:    r.did("iss", true),
 		Subject:   r.did("sub", true),
 		Audience:  r.did("aud", false),
