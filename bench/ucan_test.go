@@ -149,6 +149,22 @@ func BenchmarkUCANValidate(b *testing.B) {
 	}
 }
 
+// BenchmarkUCANParseInvocation parses (strict DRISL decode, fields, CID)
+// the invocation of BenchmarkUCANValidate without verifying anything: the
+// part of the warm case that is neither the signature check nor the chain.
+func BenchmarkUCANParseInvocation(b *testing.B) {
+	now := time.Unix(1_800_000_000, 0)
+	for _, alg := range []ucan.Algorithm{ucan.Ed25519, ucan.ES256, ucan.ES256K} {
+		_, tok := ucanChain(b, alg, now)
+		b.Run("townhall/"+strings.ToLower(alg.String()), func(b *testing.B) {
+			ucanLoop(b, func() error {
+				_, err := ucan.ParseInvocation(tok)
+				return err
+			})
+		})
+	}
+}
+
 // BenchmarkUCANSignatureFloor verifies one invocation signature and
 // nothing else: the floor under BenchmarkUCANValidate's warm case.
 func BenchmarkUCANSignatureFloor(b *testing.B) {
