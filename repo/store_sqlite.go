@@ -398,7 +398,7 @@ func (s *SQLiteStore) Apply(ctx context.Context, did string, w *StoreWrite) (int
 	return seq, nil
 }
 
-// insertBlocks appends the blocks of one commit (each once), in multi-row
+// insertBlocks appends the blocks of one commit, in multi-row
 // INSERTs of up to sqliteBatch rows, and records in commits where they
 // start. A write without blocks (a #sync event for the same head) adds no
 // commit row.
@@ -413,17 +413,12 @@ func (s *SQLiteStore) insertBlocks(ctx context.Context, tx *sql.Tx, id int64, re
 	if _, err := s.txExec(ctx, tx, `INSERT INTO commits (repo, rev, first_block) VALUES (?, ?, ?)`, id, rev, first); err != nil {
 		return err
 	}
-	seen := make(map[cid.Cid]struct{}, len(all))
-	blocks := make([]Block, 0, len(all))
-	for _, b := range all {
-		if _, dup := seen[b.CID]; !dup {
-			seen[b.CID] = struct{}{}
-			blocks = append(blocks, b)
-		}
-	}
+	// A block that appears twice in one write (two equal records) is
+	// stored twice, as one a later commit writes again is: GetBlock reads
+	// one copy, BlocksSince reports it once.
 	repo := any(id)
-	args := make([]any, 0, 4*min(len(blocks), sqliteBatch))
-	for rest := blocks; len(rest) > 0; {
+	args := make([]any, 0, 4*min(len(all), sqliteBatch))
+	for rest := all; len(rest) > 0; {
 		chunk := rest[:chunkLen(len(rest))]
 		rest = rest[len(chunk):]
 		args = args[:0]
