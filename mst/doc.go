@@ -43,9 +43,12 @@
 // to a key and VerifyProof checks them against a root, proving a value or an
 // absence. Sync 1.1: InversionBlocks returns the blocks a #commit message
 // must carry for a batch of ops (the reference's covering proofs: the paths
-// to each key and to its neighbours, plus every node the inversion reads),
-// and Invert applies the ops backwards on the partial tree those blocks
-// form, giving the previous root. Both match the interop fixtures exactly.
+// to each key and to its neighbours, which hold every node the inversion
+// reads), and Invert applies the ops backwards on the partial tree those
+// blocks form, giving the previous root; it reads only the nodes any
+// inversion needs, whatever the order of the ops, so it also accepts a
+// message trimmed of covering-proof nodes it does not need. Both match the
+// interop fixtures exactly.
 //
 // # Keys
 //
