@@ -113,6 +113,11 @@ func testEndToEnd(t *testing.T, s Store, key atcrypto.PrivateKey) {
 	if err != nil || len(recs) != 10 || cursor != recs[9].RKey || recs[0].RKey != first[0].RKey {
 		t.Fatalf("ListRecords: %v %q", err, cursor)
 	}
+	for _, rec := range recs {
+		if drisl.SumCID(drisl.CodecDagCBOR, rec.Value) != rec.CID {
+			t.Fatalf("ListRecords: %s: value does not hash to %s", rec.RKey, rec.CID)
+		}
+	}
 	all := 0
 	for cursor = ""; ; {
 		page, next, err := r.ListRecords(ctx, "app.bsky.feed.post", ListOptions{Limit: 7, Cursor: cursor, Reverse: true})

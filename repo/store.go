@@ -99,3 +99,12 @@ type Store interface {
 	// Close releases the store.
 	Close() error
 }
+
+// BlocksGetter is implemented by stores that read many blocks of one
+// repository in one query. Repo.ListRecords uses it when its store has it,
+// and GetBlock per record otherwise.
+type BlocksGetter interface {
+	// GetBlocks returns the data of each block in cids, in order, or an
+	// error wrapping ErrBlockNotFound that names a missing one.
+	GetBlocks(ctx context.Context, did string, cids []cid.Cid) ([][]byte, error)
+}

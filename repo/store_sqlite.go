@@ -290,6 +290,77 @@ func (s *SQLiteStore) GetBlock(ctx context.Context, did string, c cid.Cid) ([]by
 	return nil, fmt.Errorf("%w: %s", ErrBlockNotFound, c)
 }
 
+// blockSelects are the block lookups by up to sqliteBatch keys, by number
+// of keys.
+var blockSelects = func() map[int]string {
+	m := map[int]string{}
+	for n := 1; n <= sqliteBatch; n *= 2 {
+		m[n] = `SELECT cid, data FROM blocks WHERE h IN (?` + strings.Repeat(",?", n-1) + `) AND repo = ?`
+	}
+	return m
+}()
+
+// GetBlocks implements BlocksGetter: one query per up to sqliteBatch
+// blocks.
+func (s *SQLiteStore) GetBlocks(ctx context.Context, did string, cids []cid.Cid) ([][]byte, error) {
+	id, err := s.repoID(ctx, did)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]byte, len(cids))
+	found := make([]bool, len(cids))
+	want := make(map[string][]int, len(cids)) // CID -> its places in cids
+	for i, c := range cids {
+		want[c.KeyString()] = append(want[c.KeyString()], i)
+	}
+	args := make([]any, 0, sqliteBatch+1)
+	for rest := cids; len(rest) > 0; {
+		chunk := rest[:chunkLen(len(rest))]
+		rest = rest[len(chunk):]
+		args = args[:0]
+		for _, c := range chunk {
+			args = append(args, blockKey(id, c))
+		}
+		args = append(args, id)
+		st, err := s.stmt(ctx, blockSelects[len(chunk)])
+		if err != nil {
+			return nil, err
+		}
+		if err := s.scanBlocks(ctx, st, args, want, out, found); err != nil {
+			return nil, err
+		}
+	}
+	for i, ok := range found {
+		if !ok {
+			return nil, fmt.Errorf("%w: %s", ErrBlockNotFound, cids[i])
+		}
+	}
+	return out, nil
+}
+
+// scanBlocks runs a block query and files each row's data under the places
+// its CID has in out (rows under a colliding key, or a copy already filed,
+// are skipped).
+func (s *SQLiteStore) scanBlocks(ctx context.Context, st *sql.Stmt, args []any, want map[string][]int, out [][]byte, found []bool) error {
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var cb, data []byte
+		if err := rows.Scan(&cb, &data); err != nil {
+			return err
+		}
+		for _, i := range want[string(cb)] {
+			if !found[i] {
+				out[i], found[i] = data, true
+			}
+		}
+	}
+	return rows.Err()
+}
+
 // blockKey is the index key of a block of repository repo: the last four
 // bytes of its CID (the tail of the digest) XOR a multiplicative hash of
 // repo, as a signed 32-bit integer (four bytes in an index entry). Mixing

@@ -270,3 +270,49 @@ CREATE INDEX events_by_repo ON events (repo, seq);`); err != nil {
 	}
 	s2.Close()
 }
+
+// TestSQLiteGetBlocks checks the batched block read against GetBlock: more
+// blocks than one query carries, a CID asked twice, and a missing block.
+func TestSQLiteGetBlocks(t *testing.T) {
+	ctx := context.Background()
+	s, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "b.db"), SQLiteOptions{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	did := "did:example:alice"
+	c1 := blk("commit")
+	w := &StoreWrite{Head: Head{DID: did, Commit: c1.CID, Rev: "2222222222222", Data: c1.CID}, Blocks: []Block{c1}}
+	var cids []cid.Cid
+	for i := 0; i < 150; i++ {
+		b := blk(fmt.Sprint("b", i))
+		w.Blocks = append(w.Blocks, b)
+		cids = append(cids, b.CID)
+	}
+	// Another repository holds some of the same blocks: they must not
+	// answer for alice (nor alice's for bob).
+	if _, err := s.Apply(ctx, did, w); err != nil {
+		t.Fatal(err)
+	}
+	wb := &StoreWrite{Head: Head{DID: "did:example:bob", Commit: c1.CID, Rev: "2222222222222", Data: c1.CID}, Blocks: []Block{c1, blk("b3"), blk("bob")}}
+	if _, err := s.Apply(ctx, "did:example:bob", wb); err != nil {
+		t.Fatal(err)
+	}
+	ask := append(append([]cid.Cid{}, cids...), cids[7], c1.CID)
+	got, err := s.GetBlocks(ctx, did, ask)
+	if err != nil || len(got) != len(ask) {
+		t.Fatalf("GetBlocks: %d %v", len(got), err)
+	}
+	for i, c := range ask {
+		one, err := s.GetBlock(ctx, did, c)
+		if err != nil || string(one) != string(got[i]) || drisl.SumCID(drisl.CodecDagCBOR, got[i]) != c {
+			t.Fatalf("block %d (%s): %v", i, c, err)
+		}
+	}
+	if _, err := s.GetBlocks(ctx, did, []cid.Cid{cids[0], blk("bob").CID}); !errors.Is(err, ErrBlockNotFound) {
+		t.Fatalf("bob's block read as alice's: %v", err)
+	}
+	if got, err := s.GetBlocks(ctx, did, nil); err != nil || len(got) != 0 {
+		t.Fatalf("no blocks: %v %v", got, err)
+	}
+}
