@@ -2,6 +2,7 @@ package community
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -299,10 +300,13 @@ func VerifyBundle(ctx context.Context, b *Bundle, opts VerifyOptions) (*Authorsh
 		}
 	}
 	var chain []*ucan.Delegation
-	var verr error
+	// Fail closed: a key the ucan package cannot use is a verification
+	// failure, never a pass (with no usable key the chain is unchecked).
+	verr := errors.New("no usable community key")
 	for _, k := range keys {
 		uk, err := ucan.PublicKeyFromAtcrypto(k)
 		if err != nil {
+			verr = fmt.Errorf("community key: %w", err)
 			continue
 		}
 		v := ucan.NewValidator(ucan.ValidatorOptions{Resolver: staticResolver{b.DID, uk},
@@ -317,7 +321,9 @@ func VerifyBundle(ctx context.Context, b *Bundle, opts VerifyOptions) (*Authorsh
 	}
 	out := &Authorship{DID: b.DID, Path: b.Path, Audience: b.Audience, Record: recCID, Author: rc.Author,
 		SessionKey: inv.Issuer, Invocation: inv.CID(), Command: inv.Command, WrittenAt: at, Rev: commit.Rev}
-	_, out.Commit, _ = commit.Encode()
+	if _, out.Commit, err = commit.Encode(); err != nil {
+		return nil, bad(err, "commit")
+	}
 	for _, d := range chain {
 		out.Chain = append(out.Chain, d.CID())
 	}

@@ -134,3 +134,33 @@ func TestFuzzSeedVerifies(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// wrappedKey is an atcrypto.PublicKey that package ucan cannot convert.
+type wrappedKey struct{ atcrypto.PublicKey }
+
+// TestVerifyBundleFailsClosed: a bundle whose delegations are gone does not
+// verify, whatever key the caller passes, including one package ucan cannot
+// use (VerifyBundle once skipped such a key and, having tried none,
+// reported success without checking the chain).
+func TestVerifyBundleFailsClosed(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("testdata", "fuzz", "FuzzVerifyBundle", "valid-bundle"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+	s, err := strconv.Unquote(strings.TrimSuffix(strings.TrimPrefix(lines[1], "[]byte("), ")"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := m(fuzzKey(t).PublicKey()).must(t)
+	for name, key := range map[string]atcrypto.PublicKey{"raw": pub, "wrapped": wrappedKey{pub}} {
+		b := m(ParseBundle([]byte(s))).must(t)
+		if _, err := VerifyBundle(context.Background(), b, VerifyOptions{Key: key}); name == "wrapped" && !errors.Is(err, ErrBadBundle) {
+			t.Errorf("%s key, intact bundle: %v, want ErrBadBundle (unusable key)", name, err)
+		}
+		b.Delegations = nil
+		if _, err := VerifyBundle(context.Background(), b, VerifyOptions{Key: key}); !errors.Is(err, ErrBadBundle) {
+			t.Errorf("%s key, no delegations: %v, want ErrBadBundle", name, err)
+		}
+	}
+}
