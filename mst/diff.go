@@ -51,6 +51,7 @@ type walker struct {
 	done   bool
 	opened []*node // nodes expanded, if record is set
 	record bool
+	checks *deferred // strict loads not yet checked, shared by both walkers
 }
 
 func newWalker(ctx context.Context, t *Tree, record bool) (*walker, error) {
@@ -69,7 +70,7 @@ func newWalker(ctx context.Context, t *Tree, record bool) (*walker, error) {
 
 // expand opens the current item, which must be a subtree.
 func (w *walker) expand(ctx context.Context) error {
-	n, err := w.s.load(ctx, w.cur.sub, w.cur.h, w.cur.lo, w.cur.hi)
+	n, err := w.s.loadDeferred(ctx, w.cur.sub, w.cur.h, w.cur.lo, w.cur.hi, w.checks)
 	if err != nil {
 		return err
 	}
@@ -133,6 +134,9 @@ func diffWalk(ctx context.Context, a, b *Tree, record bool, emit func(Op)) ([]*n
 	if err != nil {
 		return nil, nil, err
 	}
+	// Nodes read from strict sources are checked in batches (deferred.go).
+	d := &deferred{}
+	wa.checks, wb.checks = d, d
 	steps := 0
 	for !wa.done || !wb.done {
 		if steps++; steps&1023 == 0 {
@@ -193,6 +197,9 @@ func diffWalk(ctx context.Context, a, b *Tree, record bool, emit func(Op)) ([]*n
 		if err != nil {
 			return nil, nil, err
 		}
+	}
+	if err := d.flush(); err != nil {
+		return nil, nil, err
 	}
 	return wa.opened, wb.opened, nil
 }

@@ -106,31 +106,51 @@ func (s *store) load(ctx context.Context, r ref, h int, lo, hi string) (*node, e
 	k := r.cid.KeyString()
 	n := s.cache.get(k)
 	if n == nil {
-		if s.src == nil {
-			return nil, fmt.Errorf("mst: node %s: %w (tree has no block source)", r.cid, ErrNotFound)
-		}
-		if err := ctx.Err(); err != nil {
+		data, err := s.fetch(ctx, r.cid)
+		if err != nil {
 			return nil, err
 		}
-		data, err := s.src.GetBlock(ctx, r.cid)
-		if err != nil {
-			return nil, fmt.Errorf("mst: reading node %s: %w", r.cid, err)
-		}
-		if !s.trusted && !hashMatches(r.cid, data) {
-			return nil, nodeErr(r.cid, RuleHash, -1, "block does not hash to its CID")
-		}
-		n, err = decodeNode(data, r.cid, s.trusted, h)
-		if err != nil {
+		if n, err = s.check(r.cid, data, h); err != nil {
 			return nil, err
 		}
 		s.cache.add(k, n)
 	}
+	return s.place(n, r.cid, h, lo, hi)
+}
+
+// fetch reads block c from the source.
+func (s *store) fetch(ctx context.Context, c cid.Cid) ([]byte, error) {
+	if s.src == nil {
+		return nil, fmt.Errorf("mst: node %s: %w (tree has no block source)", c, ErrNotFound)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	data, err := s.src.GetBlock(ctx, c)
+	if err != nil {
+		return nil, fmt.Errorf("mst: reading node %s: %w", c, err)
+	}
+	return data, nil
+}
+
+// check verifies block c (unless the source is trusted) and decodes it as a
+// node meant for layer h.
+func (s *store) check(c cid.Cid, data []byte, h int) (*node, error) {
+	if !s.trusted && !hashMatches(c, data) {
+		return nil, nodeErr(c, RuleHash, -1, "block does not hash to its CID")
+	}
+	return decodeNode(data, c, s.trusted, h)
+}
+
+// place makes the checks of node n (CID c) that depend on its place: layer
+// h, every key strictly between lo and hi.
+func (s *store) place(n *node, c cid.Cid, h int, lo, hi string) (*node, error) {
 	if len(n.entries) == 0 {
 		if n.left.empty() {
-			return nil, nodeErr(r.cid, RuleEmptyNode, -1, "intermediate node on layer %d is empty", h)
+			return nil, nodeErr(c, RuleEmptyNode, -1, "intermediate node on layer %d is empty", h)
 		}
 		if h <= 0 {
-			return nil, nodeErr(r.cid, RuleLeafChild, -1, "node on layer 0 has a left child")
+			return nil, nodeErr(c, RuleLeafChild, -1, "node on layer 0 has a left child")
 		}
 		if s.record != nil {
 			s.record(n)
@@ -138,13 +158,13 @@ func (s *store) load(ctx context.Context, r ref, h int, lo, hi string) (*node, e
 		return n, nil
 	}
 	if n.height != h {
-		return nil, nodeErr(r.cid, RuleKeyHeight, 0, "node's keys are on layer %d, its place in the tree is layer %d", n.height, h)
+		return nil, nodeErr(c, RuleKeyHeight, 0, "node's keys are on layer %d, its place in the tree is layer %d", n.height, h)
 	}
 	if first := n.entries[0].key; first <= lo {
-		return nil, nodeErr(r.cid, RuleChildSide, 0, "key %q is not above %q", first, lo)
+		return nil, nodeErr(c, RuleChildSide, 0, "key %q is not above %q", first, lo)
 	}
 	if last := n.entries[len(n.entries)-1].key; last >= hi {
-		return nil, nodeErr(r.cid, RuleChildSide, len(n.entries)-1, "key %q is not below %q", last, hi)
+		return nil, nodeErr(c, RuleChildSide, len(n.entries)-1, "key %q is not below %q", last, hi)
 	}
 	if s.record != nil {
 		s.record(n)
