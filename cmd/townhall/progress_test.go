@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,7 +15,8 @@ import (
 
 // TestExportImportProgress: a community large enough for the progress
 // display (written in process through the home, then exported and
-// imported by the binary) shows its progress on stderr, and only there.
+// imported by the binary; every message distinct, so that the CAR holds
+// well over the display's 256 KiB step) shows its progress on stderr, and only there.
 func TestExportImportProgress(t *testing.T) {
 	dir := t.TempDir()
 	c := &cli{t: t, dir: dir, home: filepath.Join(dir, "home")}
@@ -46,7 +48,7 @@ func TestExportImportProgress(t *testing.T) {
 		for i := 0; i < 32; i++ {
 			ws = append(ws, community.Write{Action: repo.ActionCreate, Collection: community.NSIDMessage,
 				RKey: tids.Next().String(), Record: map[string]any{"$type": community.NSIDMessage,
-					"channel": "general", "text": text, "createdAt": "2026-11-21T09:00:00.000Z"}})
+					"channel": "general", "text": fmt.Sprintf("%d.%d %s", b, i, text), "createdAt": "2026-11-21T09:00:00.000Z"}})
 		}
 		req, err := s.Batch(ws)
 		if err == nil {
