@@ -78,11 +78,17 @@
 // that verified its imports) may set Options.TrustedSource: the tree then
 // skips the two SHA-256 checks, each block's hash and the layer of every
 // key (a node's layer is then its place in the tree), which are most of the
-// cost of a cold read (a cold 100,000-key diff in about a third of the CPU
-// time). Every other rule is still checked, so a bad block is still an
-// error and never a panic, but a block under the wrong CID or a node with
-// keys on mixed layers is then
-// accepted. Never set it for blocks from the network or a CAR file.
+// cost of a cold read. Every other rule is still checked, so a bad block is
+// still an error and never a panic, but a block under the wrong CID or a
+// node with keys on mixed layers is then accepted. Never set it for blocks
+// from the network or a CAR file. (This is what indigo does: its block
+// reads check no hash, and it hashes one key per node for the layer.)
+//
+// Diff (and NewBlocks) on a strict source defers both checks: it decodes
+// each node as a trusted read would, keeps it out of the shared cache, and
+// checks the hashes and layers of every 256 nodes read in one batch (see
+// Hashing); a failure discards the walk and is reported as an eager read
+// would report it, naming the first bad node in read order.
 //
 // # Hashing
 //
@@ -93,8 +99,9 @@
 // at a time in the 32-bit lanes of AVX2 registers (sha256x8_amd64.s, written
 // here from FIPS 180-4 because no library in the module graph does
 // multi-message hashing, and tested against crypto/sha256): a bulk build
-// hashes all keys in one batch, and Root hashes new nodes rank by rank,
-// children before parents, each node encoded and hashed exactly once.
+// hashes all keys in one batch, Root hashes new nodes rank by rank,
+// children before parents, each node encoded and hashed exactly once, and a
+// strict Diff checks the blocks it read in batches.
 // Without AVX2, or with the purego build tag, crypto/sha256 is used.
 //
 // # Errors
@@ -113,6 +120,7 @@
 // Go strings compared bytewise, as the spec orders them. Nodes larger than
 // MaxNodeBytes (8 MiB) are rejected. Every node read is hash-checked and
 // every key's layer recomputed, so a first (cold) read costs two SHA-256
-// passes (none with Options.TrustedSource); the cache makes later reads
-// free of both. A decoded node holds its keys and links in one string.
+// passes (none with Options.TrustedSource; batched in Diff); the cache
+// makes later reads free of both. A decoded node holds its keys and links
+// in one string.
 package mst
