@@ -199,7 +199,11 @@ func mstApply(ctx context.Context, t *mst.Tree, ops []mst.Op) *mst.Tree {
 
 // BenchmarkMSTBuild100k inserts 100,000 keys (random order) into an empty
 // tree and computes the root CID. townhall uses an Editor (the batch API);
-// indigo inserts into its mutable tree.
+// indigo inserts into its mutable tree. Both do the same work: the same
+// keys put one by one in the same order, each previous value returned,
+// then the root CID of the same tree (both are checked against d.root).
+// Both hash every key once (townhall in one batch when the tree is built,
+// indigo at insert) and every node once (at Root / RootCID).
 func BenchmarkMSTBuild100k(b *testing.B) {
 	d := mstCorpusData(b)
 	ctx := context.Background()
@@ -308,11 +312,18 @@ func BenchmarkMSTCommit100(b *testing.B) {
 // the 100 ops, reading nodes from a block store. "townhall": both trees
 // opened from one Load (LoadRoot), as a repo holds its commits, with the
 // node cache warm; "townhall-cold": a fresh Load each time, so every node
-// Diff opens is fetched, hash-checked and decoded; "townhall-cold-trusted":
-// the same with Options.TrustedSource, for a store that checked its blocks
-// when they were written (no hash check, one key layer per node: the work
-// indigo does); indigo: the legacy
-// mst.DiffTrees, which fetches and decodes every node it opens.
+// Diff opens is fetched, decoded and checked strictly (its block hash and
+// every key's layer, checked in batches); "townhall-cold-trusted": the same
+// with Options.TrustedSource, for a store that checked its blocks when they
+// were written (no hash check, layers from the nodes' places); indigo: the
+// legacy mst.DiffTrees, which fetches and decodes every node it opens.
+//
+// Cold, like for like, is "townhall-cold-trusted": indigo reads blocks
+// with blocks.NewBlockWithCid, which checks the hash only when
+// go-block-format's debug flag is set (off by default), and computes one
+// SHA-256 per node (its first key's layer), checking no other key's layer,
+// order or encoding. "townhall-cold" does strictly more: one SHA-256 over
+// every block read and one per key.
 func BenchmarkMSTDiff100k(b *testing.B) {
 	d := mstCorpusData(b)
 	ctx := context.Background()
