@@ -116,7 +116,9 @@
 // of the input, so keeping one string keeps that copy alive; likewise the
 // interfaces holding decoded strings, integers and arrays point into shared
 // chunks of up to 256 values (box.go explains why this use of unsafe is
-// sound), so keeping one such value keeps its chunk alive. UnmarshalJSON
+// sound), and arrays of up to 64 elements keep their elements in shared
+// chunks of up to 256 elements, so keeping one such value keeps its chunk
+// alive. UnmarshalJSON
 // is built on encoding/json's tokenizer and is not tuned for speed. Decoding
 // into structs goes through reflect and is slower than the generic path; it
 // has no custom unmarshaler hook. CheckAtproto does not check NSID syntax or
