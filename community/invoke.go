@@ -131,7 +131,9 @@ type writeSpec struct {
 
 var writeKeys = map[string]bool{"collection": true, "rkey": true, "cid": true, "audience": true, "action": true}
 
-func parseWrite(m map[string]any, action repo.Action, i int, inBatch bool) (writeSpec, error) {
+// parseWrite reads one write's arguments. known is a collection already
+// parsed as an NSID (the previous write's), or "".
+func parseWrite(m map[string]any, action repo.Action, i int, inBatch bool, known string) (writeSpec, error) {
 	w := writeSpec{action: action}
 	for k := range m {
 		if !writeKeys[k] || (k == "action" && !inBatch) {
@@ -166,14 +168,17 @@ func parseWrite(m map[string]any, action repo.Action, i int, inBatch bool) (writ
 	if w.collection, err = str("collection", true); err != nil {
 		return w, err
 	}
-	if _, err := syntax.ParseNSID(w.collection); err != nil {
-		return w, errf(ErrBadRequest, i, err, "collection")
+	if w.collection != known {
+		if _, err := syntax.ParseNSID(w.collection); err != nil {
+			return w, errf(ErrBadRequest, i, err, "collection")
+		}
 	}
 	if w.rkey, err = str("rkey", true); err != nil {
 		return w, err
 	}
-	if _, err := syntax.ParseRecordKey(w.rkey); err != nil {
-		return w, errf(ErrBadRequest, i, err, "rkey")
+	if !validRecordKey(w.rkey) {
+		_, err := syntax.ParseRecordKey(w.rkey) // for its message
+		return w, errf(ErrBadRequest, i, err, "rkey %q", w.rkey)
 	}
 	if w.audience, err = str("audience", false); err != nil {
 		return w, err
@@ -202,6 +207,26 @@ func parseWrite(m map[string]any, action repo.Action, i int, inBatch bool) (writ
 	return w, nil
 }
 
+// validRecordKey reports whether k is an atproto record key: 1 to 512
+// characters of A-Z a-z 0-9 . - _ : ~, and neither "." nor "..". It is the
+// grammar indigo's syntax.ParseRecordKey checks with a regular expression,
+// written out because that costs microseconds per key and every write of a
+// batch has one (TestValidRecordKey holds it to indigo's answers).
+func validRecordKey(k string) bool {
+	if len(k) == 0 || len(k) > 512 || k == "." || k == ".." {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		switch c := k[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '.' || c == '-' || c == '_' || c == ':' || c == '~':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 func parseWrites(inv *ucan.Invocation, max int) ([]writeSpec, error) {
 	switch inv.Command {
 	case CmdBatch:
@@ -216,21 +241,22 @@ func parseWrites(inv *ucan.Invocation, max int) ([]writeSpec, error) {
 			return nil, errf(ErrRecordTooLarge, -1, nil, "%d writes, limit %d", len(list), max)
 		}
 		out := make([]writeSpec, len(list))
+		known := ""
 		for i, e := range list {
 			m, ok := e.(map[string]any)
 			if !ok {
 				return nil, errf(ErrBadRequest, i, nil, "write is not a map")
 			}
-			w, err := parseWrite(m, "", i, true)
+			w, err := parseWrite(m, "", i, true, known)
 			if err != nil {
 				return nil, err
 			}
-			out[i] = w
+			out[i], known = w, w.collection
 		}
 		return out, nil
 	default:
 		action := repo.Action(strings.TrimPrefix(inv.Command, "/repo/"))
-		w, err := parseWrite(inv.Args, action, -1, false)
+		w, err := parseWrite(inv.Args, action, -1, false, "")
 		if err != nil {
 			return nil, err
 		}

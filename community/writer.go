@@ -324,7 +324,9 @@ func (c *Community) applyGroup(ctx context.Context, rs []*request) {
 // stored before the public commit; if the commit fails they are unreferenced
 // garbage and the audiences' trees are left as they were.
 func (c *Community) apply(ctx context.Context, rs []*request) (*repo.CommitResult, error) {
-	var writes []repo.Write
+	// Records first, then their receipts: the repository parses a
+	// collection once per run of writes to it, not once per write.
+	var writes, receipts []repo.Write
 	newTrees := map[string]*mst.Editor{}
 	var privBlocks []repo.Block
 	now := timestamp(c.host.now())
@@ -346,7 +348,7 @@ func (c *Community) apply(ctx context.Context, rs []*request) (*repo.CommitResul
 					if o.receiptExists {
 						act = repo.ActionUpdate
 					}
-					writes = append(writes, repo.Write{Action: act, Collection: NSIDReceipt,
+					receipts = append(receipts, repo.Write{Action: act, Collection: NSIDReceipt,
 						RKey: ReceiptKey(o.path()), Record: drisl.Raw(o.receipt.data)})
 				}
 				continue
@@ -378,6 +380,7 @@ func (c *Community) apply(ctx context.Context, rs []*request) (*repo.CommitResul
 			}
 		}
 	}
+	writes = append(writes, receipts...)
 	type newRoot struct {
 		a    *audience
 		tree *mst.Tree
