@@ -64,7 +64,8 @@
 // invocation and its chain with package ucan (signatures, time bounds,
 // revocation, attenuation, policies, replay); its subject and lifetime
 // (exp required, at most Limits.MaxInvocationTTL ahead); the invoker bound to
-// a member who is not banned; the arguments (exactly the keys above);
+// a member who is not banned; the arguments (exactly the keys above; every
+// write of a request in one tree: the public repo or one audience);
 // reserved collections; per record: the bytes hash to the CID the
 // invocation names, strict DRISL, the atproto data model, the lexicon
 // (package lexicon; unknown collections are refused), a nonce for private
@@ -189,6 +190,12 @@
 // send. Anyone: VerifyBundle, VerifyAudienceCAR, PLCResolver.
 //
 // # Limits
+//
+// Verifiable authorship has a price: every record write is two repository
+// writes (the record and its receipt, plus one invocation record per
+// request), so a bulk import does about twice the MST and SQLite work of a
+// plain repository holding the same records, on top of one signature and
+// one verification per request (examples/import measures it).
 //
 // The replay guard and the revocation set are in memory and rebuilt on
 // Open: revocations from their records, the replay guard from the
