@@ -340,7 +340,8 @@ func (r *Repo) tryCommit(ctx context.Context, preps []prepared, create bool) (*C
 	}
 	results := make([]WriteResult, 0, len(preps))
 	w := &StoreWrite{Expect: r.head.Commit}
-	recordBlocks := make([]Block, 0, len(preps))
+	// Blocks to store: new records (in this loop), new nodes, the commit.
+	w.Blocks = make([]Block, 0, len(preps)+len(preps)/2+16)
 	w.Records = make([]RecordEntry, 0, len(preps))
 	for _, p := range preps {
 		var prev cid.Cid
@@ -370,7 +371,7 @@ func (r *Repo) tryCommit(ctx context.Context, preps []prepared, create bool) (*C
 		entry := RecordEntry{Collection: p.w.Collection, RKey: p.w.RKey}
 		if p.w.Action != ActionDelete {
 			entry.CID = p.cid
-			recordBlocks = append(recordBlocks, Block{CID: p.cid, Data: p.data})
+			w.Blocks = append(w.Blocks, Block{CID: p.cid, Data: p.data})
 		}
 		if !asSync {
 			op := RepoOp{Action: string(p.w.Action), Path: p.path}
@@ -418,9 +419,6 @@ func (r *Repo) tryCommit(ctx context.Context, preps []prepared, create bool) (*C
 		return nil, err
 	}
 
-	// Blocks to store: new records, new nodes, the commit.
-	w.Blocks = make([]Block, 0, len(recordBlocks)+len(nodes)+1)
-	w.Blocks = append(w.Blocks, recordBlocks...)
 	for _, n := range nodes {
 		w.Blocks = append(w.Blocks, Block{CID: n.CID, Data: n.Data})
 	}
