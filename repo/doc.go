@@ -103,25 +103,33 @@
 // serves here, and pure Go is required (go run without cgo), so the choice
 // was between its settings, measured with bench/repo_test.go. WAL with
 // synchronous=FULL; statements prepared once; multi-row INSERTs of 64 rows
-// (one database/sql call per 64 blocks instead of one per block);
-// temp_store=MEMORY (the statement journal of multi-row upserts went to a
-// temporary file). Profiling the 54,930-message import showed 6.3 s of CPU
-// with the first schema (blocks keyed by CID in a WITHOUT ROWID table; 45%
-// in SQLite, much of it random page writes and statement-journal syscalls)
-// and 3.0 s after the changes above. Reloading the tree after each commit,
-// hashing each block once, keeping to a few prepared statement shapes
-// (64, 32, ..., 1 rows) and announcing commits of more than 200 ops with
-// #sync (so a bulk import builds no inversion blocks) bring it to a median
-// of 1.9 s of CPU (55% in SQLite), 47 MiB peak RSS; with 200-record
-// batches, each a full #commit, 2.8-3.0 s. Continuing after each commit
-// from mst's Tree.Stored (the new nodes move into the warm node cache)
-// instead of reloading the tree from its root, and one MST descent per
-// create, bring it to 1.3 s (65% in SQLite), 54 MiB. Durable single-record commits
-// are fsync-bound: 150-310 per second on the test machine's disk (4 ms
-// per synchronous 4 KiB write). A larger page size (16 KiB) and a larger
-// WAL checkpoint interval were measured and did not help. See
-// bench/README.md for the medians; the test machine was shared and loaded,
-// so wall times there are several times the CPU times.
+// (one database/sql call per 64 blocks instead of one per block), OR FAIL
+// so that SQLite keeps no statement journal; temp_store=MEMORY. Profiling
+// the 54,930-message import showed 6.3 s of CPU with the first schema
+// (blocks keyed by CID in a WITHOUT ROWID table; 45% in SQLite, much of it
+// random page writes and statement-journal syscalls) and 3.0 s after
+// multi-row INSERTs. Reloading the tree after each commit, hashing each
+// block once, keeping to a few prepared statement shapes (64, 32, ..., 1
+// rows) and announcing commits of more than 200 ops with #sync (so a bulk
+// import builds no inversion blocks) brought it to 1.9 s; continuing after
+// each commit from mst's Tree.Stored and one MST descent per create, to
+// 1.3 s (65% in SQLite). Schema version 2 (no records table, the 4-byte
+// integer block key, no statement journal) takes it from 5.80 G to 4.21 G
+// instructions for the whole benchmark process (callgrind; SQLite's share
+// 1.74 G -> 0.96 G) and from a median of 1.43 s to 0.99 s of CPU (5 runs
+// each, interleaved, on the shared machine at load average 16-21), 50 MiB
+// peak RSS; what remains is SHA-256 of records and nodes (20% of the
+// instructions), SQLite's two B-tree inserts per block and its WAL writes
+// (about 175 frames per 500-record commit, most of them index pages that
+// the random keys touch; about 180 fsyncs per import). Tried and not kept:
+// a two-level key index (a small table of recent keys merged into the main
+// one every 4,096 blocks: COMMIT 40% cheaper, 16% more instructions),
+// 8 and 16 KiB pages (no CPU gain, 20 and 55 MiB more RSS), checkpoints
+// every 4,000 or 16,000 frames instead of 1,000 (within noise). Durable
+// single-record commits are fsync-bound: 150-310 per second on the test
+// machine's disk (4 ms per synchronous 4 KiB write). See bench/README.md
+// for the medians; the test machine was shared and loaded, so wall times
+// there are several times the CPU times.
 //
 // # CAR
 //
