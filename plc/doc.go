@@ -90,11 +90,23 @@
 // vector logs. did:keys are parsed once per KeyCache; operations are
 // encoded to DRISL by hand, without reflection; a whole log's signatures
 // are verified on GOMAXPROCS goroutines in contiguous chunks. K-256
-// verification is secp256k1-voi's arranged here (k256.go): about 7% cheaper
-// than atcrypto's for a one-shot key and 2.5 times cheaper with the
-// precomputed fixed-base table a key gets after signing 32 operations.
-// P-256 verification is the standard library's (through atcrypto), with
-// the same kind of table for hot keys (p256table.go).
+// verification is written here (k256.go) on secp256k1-voi's scalar and
+// point arithmetic, not through atcrypto: about 7% cheaper for a one-shot
+// key (no re-encoding of the key, s inverted once per operation with
+// math/big, public data needing no constant time) and 2.5 times cheaper
+// with the precomputed fixed-base table a key gets after signing 32
+// operations. P-256 verification of a one-shot key is atcrypto's (the
+// standard library's crypto/ecdsa underneath); a key past 32 operations
+// gets the same kind of table, an ECDSA verification written here on
+// filippo.io/nistec point arithmetic (p256table.go), because no library
+// offers verification with a per-key precomputed table. Both hand-written
+// paths accept exactly what atcrypto accepts (low-S, r and s in range):
+// TestK256MatchesAtcrypto and TestP256TableMatchesAtcrypto check every
+// known way to break a signature, and FuzzVerifyMatchesAtcrypto compares
+// them with atcrypto on arbitrary inputs. The figures are in
+// bench/README.md; on this project's 2.5 GHz machine one fresh K-256
+// verification alone costs about 0.13 ms, which bounds the cost per
+// operation of a log whose keys sign once each.
 //
 // Everything here is pure Go; no global state; I/O takes a context.
 package plc
