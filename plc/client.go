@@ -157,32 +157,47 @@ func didPath(did string) string { return "/" + url.PathEscape(did) }
 // Resolve fetches the DID document of did.
 func (c *Client) Resolve(ctx context.Context, did string) (*Document, error) {
 	var doc Document
-	return &doc, c.getJSON(ctx, didPath(did), &doc)
+	if err := c.getJSON(ctx, didPath(did), &doc); err != nil {
+		return nil, err
+	}
+	return &doc, nil
 }
 
 // Data fetches the current data of did (/:did/data).
 func (c *Client) Data(ctx context.Context, did string) (*Data, error) {
 	var d Data
-	return &d, c.getJSON(ctx, didPath(did)+"/data", &d)
+	if err := c.getJSON(ctx, didPath(did)+"/data", &d); err != nil {
+		return nil, err
+	}
+	return &d, nil
 }
 
 // OpLog fetches the active operations of did (/:did/log).
 func (c *Client) OpLog(ctx context.Context, did string) ([]Op, error) {
 	var ops []Op
-	return ops, c.getJSON(ctx, didPath(did)+"/log", &ops)
+	if err := c.getJSON(ctx, didPath(did)+"/log", &ops); err != nil {
+		return nil, err
+	}
+	return ops, nil
 }
 
 // AuditLog fetches the full audit log of did (/:did/log/audit). Check it
 // with ValidateAuditLog before trusting it.
 func (c *Client) AuditLog(ctx context.Context, did string) ([]LogEntry, error) {
 	var log []LogEntry
-	return log, c.getJSON(ctx, didPath(did)+"/log/audit", &log)
+	if err := c.getJSON(ctx, didPath(did)+"/log/audit", &log); err != nil {
+		return nil, err
+	}
+	return log, nil
 }
 
 // LastOp fetches the latest active operation of did (/:did/log/last).
 func (c *Client) LastOp(ctx context.Context, did string) (*Op, error) {
 	var op Op
-	return &op, c.getJSON(ctx, didPath(did)+"/log/last", &op)
+	if err := c.getJSON(ctx, didPath(did)+"/log/last", &op); err != nil {
+		return nil, err
+	}
+	return &op, nil
 }
 
 // VerifiedState fetches the audit log of did and validates it, so the
