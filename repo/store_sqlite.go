@@ -536,7 +536,12 @@ func (s *SQLiteStore) Record(ctx context.Context, did, collection, rkey string) 
 	if err != nil {
 		return cid.Undef, err
 	}
-	c, ok, err := t.Get(ctx, collection+"/"+rkey)
+	path := collection + "/" + rkey
+	if mst.ValidateKey(path) != nil {
+		// No such key can be in a tree.
+		return cid.Undef, fmt.Errorf("%w: %s", ErrRecordNotFound, path)
+	}
+	c, ok, err := t.Get(ctx, path)
 	if err != nil {
 		return cid.Undef, err
 	}

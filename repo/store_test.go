@@ -137,6 +137,11 @@ func TestStoreContract(t *testing.T) {
 		if _, err := s.Record(ctx, did, "a.b.c", "k1"); !errors.Is(err, ErrRecordNotFound) {
 			t.Fatalf("deleted record: %v", err)
 		}
+		for _, bad := range [][2]string{{"a.b.c", "k/1"}, {"", "k1"}, {"a.b.c", ""}, {"a.b.c", "k 1"}} {
+			if _, err := s.Record(ctx, did, bad[0], bad[1]); !errors.Is(err, ErrRecordNotFound) {
+				t.Fatalf("Record(%q, %q): %v", bad[0], bad[1], err)
+			}
+		}
 		if c, err := s.Record(ctx, did, "x.y.z", "k007"); err != nil || c != recs[7].CID {
 			t.Fatalf("Record: %v %v", c, err)
 		}
