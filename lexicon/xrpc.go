@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -63,7 +65,9 @@ func (c *Catalog) ParseParams(ctx context.Context, nsid string, query url.Values
 		return nil, err
 	}
 	out := make(map[string]any, len(query))
-	for name, vals := range query {
+	// In name order, so that the first fault reported is the same each run.
+	for _, name := range slices.Sorted(maps.Keys(query)) {
+		vals := query[name]
 		p := findProp(n.params, name)
 		if p == nil {
 			if len(vals) == 1 {
