@@ -25,59 +25,64 @@ var majorNames = [8]string{"unsigned integer", "negative integer", "byte string"
 // into decodes the next item into rv, which must be settable.
 func (d *decodeState) into(rv reflect.Value) error {
 	t := rv.Type()
-	switch t {
-	case rawType:
-		start := d.off
-		if err := d.skip(); err != nil {
-			return err
-		}
-		rv.SetBytes(append([]byte{}, d.data[start:d.off]...))
-		return nil
-	case mapAnyType, sliceAny:
-		// The generic model's own containers: build them without reflect.
-		want := byte(5)
-		if t == sliceAny {
-			want = 4
-		}
-		if d.off < len(d.data) && d.data[d.off]>>5 == want {
+	kind := t.Kind()
+	// The special types are slices, maps and structs; comparing types
+	// costs a call each, so other kinds (strings, integers) skip it.
+	if kind == reflect.Slice || kind == reflect.Map || kind == reflect.Struct {
+		switch t {
+		case rawType:
+			start := d.off
+			if err := d.skip(); err != nil {
+				return err
+			}
+			rv.SetBytes(append([]byte{}, d.data[start:d.off]...))
+			return nil
+		case mapAnyType, sliceAny:
+			// The generic model's own containers: build them without reflect.
+			want := byte(5)
+			if t == sliceAny {
+				want = 4
+			}
+			if d.off < len(d.data) && d.data[d.off]>>5 == want {
+				v, err := d.value()
+				if err != nil {
+					return err
+				}
+				rv.Set(reflect.ValueOf(v))
+				return nil
+			}
+		case blobType:
+			start := d.off
 			v, err := d.value()
 			if err != nil {
 				return err
 			}
-			rv.Set(reflect.ValueOf(v))
+			b, err := ParseBlob(v)
+			if err != nil {
+				return d.fail(RuleMismatch, start, err.Error())
+			}
+			rv.Set(reflect.ValueOf(b))
+			return nil
+		case cidType:
+			major, _, arg, start, err := d.head()
+			if err != nil {
+				return err
+			}
+			if major != 6 {
+				return d.mismatch(start, t, majorNames[major])
+			}
+			if err := d.tag(arg, start); err != nil {
+				return err
+			}
+			c, err := d.link(start)
+			if err != nil {
+				return err
+			}
+			rv.Set(reflect.ValueOf(c))
 			return nil
 		}
-	case blobType:
-		start := d.off
-		v, err := d.value()
-		if err != nil {
-			return err
-		}
-		b, err := ParseBlob(v)
-		if err != nil {
-			return d.fail(RuleMismatch, start, err.Error())
-		}
-		rv.Set(reflect.ValueOf(b))
-		return nil
-	case cidType:
-		major, _, arg, start, err := d.head()
-		if err != nil {
-			return err
-		}
-		if major != 6 {
-			return d.mismatch(start, t, majorNames[major])
-		}
-		if err := d.tag(arg, start); err != nil {
-			return err
-		}
-		c, err := d.link(start)
-		if err != nil {
-			return err
-		}
-		rv.Set(reflect.ValueOf(c))
-		return nil
 	}
-	switch t.Kind() {
+	switch kind {
 	case reflect.Pointer:
 		if d.off < len(d.data) && d.data[d.off] == 0xf6 {
 			d.off++
