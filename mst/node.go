@@ -2,6 +2,7 @@ package mst
 
 import (
 	"crypto/sha256"
+	"strings"
 	"unsafe"
 
 	"github.com/ipfs/go-cid"
@@ -214,6 +215,17 @@ var cidLayoutOK = func() bool {
 	got := *(*cid.Cid)(unsafe.Pointer(&s))
 	return got == want && got.KeyString() == s && got.String() == want.String() && got.Prefix() == want.Prefix()
 }()
+
+// keySuffixOK reports whether every byte of s is allowed in a key and is
+// not '/'.
+func keySuffixOK(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !keyChar[s[i]] {
+			return false
+		}
+	}
+	return true
+}
 
 // hashMatches reports whether c is the dag-cbor sha2-256 CIDv1 of data.
 func hashMatches(c cid.Cid, data []byte) bool {
@@ -433,14 +445,20 @@ func decodeNode(data []byte, c cid.Cid, firstLayerOnly bool, knownLayer int) (*n
 	}
 	height := -1
 	prev := ""
+	prevSlash := MaxKeyBytes // where prev's '/' is; none yet
 	start := 0
 	for i := range entries {
 		mt := &metas[i]
 		end := start + int(mt.p+mt.sufLen)
 		k := all[start:end]
 		start = end
-		if err := ValidateKey(k); err != nil {
-			return nil, nodeErr(c, RuleKey, i, "%v", err)
+		// k's first p bytes are the previous key's, already valid: if its
+		// slash is among them, only the suffix's bytes need checking.
+		if p := int(mt.p); !(prevSlash < p && prevSlash < len(k)-1 && keySuffixOK(k[p:])) {
+			if err := ValidateKey(k); err != nil {
+				return nil, nodeErr(c, RuleKey, i, "%v", err)
+			}
+			prevSlash = strings.IndexByte(k, '/')
 		}
 		// k's first p bytes are prev's (it was built so), so k sorts after
 		// prev with p their whole shared prefix if k's next byte is

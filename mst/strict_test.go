@@ -116,6 +116,17 @@ func TestStrictLoading(t *testing.T) {
 		root := put(t, &mb, rawNode(t, &leaf, []rawEntry{full(k2)})) // layer 0 under layer 2
 		expectRule(t, &mb, root, RuleKeyHeight)
 	})
+	t.Run("bad key after a shared prefix", func(t *testing.T) {
+		// The second key shares the first one's collection and slash, so
+		// only its suffix is new: a bad byte, a second slash, or nothing
+		// after the slash must still be caught.
+		p := len("app.bsky.feed.post/")
+		for _, suffix := range []string{"b c", "b/c", "b\x00", ""} {
+			var mb MemBlocks
+			root := put(t, &mb, rawNode(t, nil, []rawEntry{full(k0a), {p: p, suffix: suffix, v: v}}))
+			expectRule(t, &mb, root, RuleKey)
+		}
+	})
 	t.Run("unsorted keys", func(t *testing.T) {
 		var mb MemBlocks
 		a, b := k0a, k0b // k0a < k0b
