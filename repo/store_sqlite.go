@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"github.com/ipfs/go-cid"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
@@ -494,7 +495,7 @@ func (s *SQLiteStore) insertBlocks(ctx context.Context, tx *sql.Tx, id int64, re
 		rest = rest[len(chunk):]
 		args = args[:0]
 		for _, b := range chunk {
-			args = append(args, repo, blockKey(id, b.CID), b.CID.Bytes(), b.Data)
+			args = append(args, repo, blockKey(id, b.CID), cidBytes(b.CID), b.Data)
 		}
 		st, err := s.stmt(ctx, blockInserts[len(chunk)])
 		if err != nil {
@@ -505,6 +506,14 @@ func (s *SQLiteStore) insertBlocks(ctx context.Context, tx *sql.Tx, id int64, re
 		}
 	}
 	return nil
+}
+
+// cidBytes returns the bytes of c without copying them, for binding as a
+// statement argument only: the driver copies a blob when it binds it
+// (modernc.org/sqlite's bindBlob), and nothing may write to the result.
+func cidBytes(c cid.Cid) []byte {
+	k := c.KeyString()
+	return unsafe.Slice(unsafe.StringData(k), len(k))
 }
 
 // headTree returns the tree of did's head, continuing from the tree last
