@@ -89,21 +89,22 @@
 // usually with one verification per operation: exactly one on each of the
 // vector logs. did:keys are parsed once per KeyCache; operations are
 // encoded to DRISL by hand, without reflection; a whole log's signatures
-// are verified on GOMAXPROCS goroutines in contiguous chunks. K-256
-// verification is written here (k256.go) on secp256k1-voi's scalar and
-// point arithmetic, not through atcrypto: about 7% cheaper for a one-shot
-// key (no re-encoding of the key, s inverted once per operation with
-// math/big, public data needing no constant time) and 2.5 times cheaper
-// with the precomputed fixed-base table a key gets after signing 32
-// operations. P-256 verification of a one-shot key is atcrypto's (the
-// standard library's crypto/ecdsa underneath); a key past 32 operations
-// gets the same kind of table, an ECDSA verification written here on
-// filippo.io/nistec point arithmetic (p256table.go), because no library
-// offers verification with a per-key precomputed table. Both hand-written
-// paths accept exactly what atcrypto accepts (low-S, r and s in range):
-// TestK256MatchesAtcrypto and TestP256TableMatchesAtcrypto check every
-// known way to break a signature, and FuzzVerifyMatchesAtcrypto compares
-// them with atcrypto on arbitrary inputs. The figures are in
+// are verified on GOMAXPROCS goroutines in contiguous chunks. Signatures
+// are verified with internal/ecverify, written by hand on library
+// arithmetic rather than through atcrypto. K-256: about 7% cheaper for a
+// one-shot key (no re-encoding of the key, s inverted once per operation
+// with math/big, public data needing no constant time) and 2.5 times
+// cheaper with the precomputed fixed-base table (832 KiB) a key gets after
+// signing 32 operations. P-256 verification of a one-shot key is
+// atcrypto's (the standard library's crypto/ecdsa underneath); a key past
+// 32 operations gets the same kind of table (768 KiB), because no library
+// offers verification with a per-key precomputed table. At most 32 tables
+// live in a KeyCache. Both hand-written paths accept exactly what atcrypto
+// accepts (low-S, r and s in range): TestK256MatchesAtcrypto and
+// TestP256TableMatchesAtcrypto check every known way to break a signature,
+// here and in internal/ecverify, and FuzzVerifyMatchesAtcrypto compares
+// them with atcrypto on arbitrary inputs (the verifications in
+// internal/ecverify, their use by KeyCache here). The figures are in
 // bench/README.md; on this project's 2.5 GHz machine one fresh K-256
 // verification alone costs about 0.13 ms, which bounds the cost per
 // operation of a log whose keys sign once each.

@@ -4,26 +4,27 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	secp256k1 "gitlab.com/yawning/secp256k1-voi"
 	"math/big"
 	"testing"
 	"time"
 
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
+
+	"github.com/townhall-dev/townhall/internal/ecverify"
 )
 
 // TestK256MatchesAtcrypto checks both K-256 verifications of this package
 // (one-shot and table-based) against indigo atcrypto's on valid signatures
 // and on every way we know to break one.
 func TestK256MatchesAtcrypto(t *testing.T) {
-	gt := newK256Table(secp256k1.NewGeneratorPoint())
+	gt := ecverify.NewK256GeneratorTable()
 	for range 2 {
 		k := newKey(t, true)
 		rk := parseRotationKey(k.did)
 		if rk.point == nil {
 			t.Fatal("no point")
 		}
-		tbl := newK256Table(rk.point)
+		tbl := ecverify.NewK256Table(rk.point)
 		other := newKey(t, true)
 		for i := 0; i < 12; i++ {
 			msg := make([]byte, 10+i*13)
@@ -71,18 +72,18 @@ func TestK256MatchesAtcrypto(t *testing.T) {
 			for _, c := range cases {
 				want := mustPub(t, k).HashAndVerify(c.msg, c.sig) == nil
 				sc := newSigCheck(c.msg, c.sig)
-				if got := sc.k256.verifyTables(gt, tbl); got != want {
+				if got := sc.k256.VerifyTables(gt, tbl); got != want {
 					t.Fatalf("%s: table says %v, atcrypto %v", c.name, got, want)
 				}
 				sc = newSigCheck(c.msg, c.sig)
-				if got := sc.k256.verify(rk.point); got != want {
+				if got := sc.k256.Verify(rk.point); got != want {
 					t.Fatalf("%s: one-shot says %v, atcrypto %v", c.name, got, want)
 				}
 				// One prepared signature tried against two keys, in
 				// both orders, as verifyAny does.
 				wantOther := mustPub(t, other).HashAndVerify(c.msg, c.sig) == nil
 				sc = newSigCheck(c.msg, c.sig)
-				if sc.k256.verify(parseRotationKey(other.did).point) != wantOther || sc.k256.verify(rk.point) != want {
+				if sc.k256.Verify(parseRotationKey(other.did).point) != wantOther || sc.k256.Verify(rk.point) != want {
 					t.Fatalf("%s: reused scalars give a different answer", c.name)
 				}
 				if c.name == "valid" && !want {

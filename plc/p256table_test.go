@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"filippo.io/nistec"
+
+	"github.com/townhall-dev/townhall/internal/ecverify"
 )
 
 // TestP256TableMatchesAtcrypto checks the table-based P-256 verification
@@ -22,7 +24,7 @@ func TestP256TableMatchesAtcrypto(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tbl := newP256Table(pt)
+		tbl := ecverify.NewP256Table(pt)
 		other := newKey(t, false)
 		pub := mustPub(t, k)
 		for i := 0; i < 12; i++ {
@@ -65,7 +67,7 @@ func TestP256TableMatchesAtcrypto(t *testing.T) {
 			}
 			for _, c := range cases {
 				want := pub.HashAndVerify(c.msg, c.sig) == nil
-				if got := tbl.verify(c.msg, c.sig); got != want {
+				if got := tbl.Verify(c.msg, c.sig, ecverify.LowS); got != want {
 					t.Fatalf("%s: table says %v, atcrypto %v", c.name, got, want)
 				}
 				if c.name == "valid" && !want {

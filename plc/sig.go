@@ -12,6 +12,8 @@ import (
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
 	"github.com/mr-tron/base58"
 	secp256k1 "gitlab.com/yawning/secp256k1-voi"
+
+	"github.com/townhall-dev/townhall/internal/ecverify"
 )
 
 // Sign signs op in place with key: it sets op.Sig to the unpadded base64url
@@ -105,13 +107,30 @@ func isHighS(s []byte, k256 bool) bool {
 	return new(big.Int).SetBytes(s).Cmp(half) > 0
 }
 
+// Signature verification, here rather than through atcrypto (see the
+// Performance section of the package doc, and internal/ecverify for the
+// verifications themselves). K-256: every verification is ecverify's, on
+// secp256k1-voi's arithmetic: one-shot keys with the scalars of a
+// signature computed once per operation whichever keys are then tried, and
+// the key decompressed from its did:key without the uncompressed
+// re-encoding atcrypto's parser computes; hot keys with a precomputed table
+// of the key and one of the generator. P-256: one-shot keys are atcrypto's
+// (crypto/ecdsa underneath); hot keys get an ecverify table. Both under
+// atproto's low-S rule.
+
+const (
+	tableThreshold = 32 // verifications by one key before its table is built
+	maxTables      = 32 // key tables per KeyCache, to bound memory (≈ 26 MiB)
+)
+
 // KeyCache holds parsed rotation keys so that each did:key string is decoded
 // (and its curve point decompressed) once. It is safe for concurrent use and
 // its zero value is ready; share one across validations of many logs. It
 // holds at most MaxEntries keys (default 65536), dropping all when full.
-// A key that has verified 32 signatures also gets a 768 KiB precomputed
-// table that makes its verifications about 2.3 times cheaper; at most 32
-// such tables (≈ 25 MiB) live in one cache.
+// A key that has verified 32 signatures also gets a precomputed table
+// (832 KiB for K-256, 768 KiB for P-256) that makes its verifications
+// about 2.5 (K-256) to 4 (P-256) times cheaper; at most 32 such tables
+// (≈ 26 MiB, plus one of the K-256 generator) live in one cache.
 type KeyCache struct {
 	MaxEntries int
 
@@ -119,38 +138,38 @@ type KeyCache struct {
 	m      map[string]*rotationKey
 	tables atomic.Int32 // K-256 tables built for keys in m
 	gOnce  sync.Once
-	gTable *k256Table // the generator's table, built with the first key table
+	gTable *ecverify.K256Table // the generator's table, built with the first key table
 }
 
 type rotationKey struct {
 	k256  bool
 	err   error
-	point *secp256k1.Point        // K-256 only (verified in k256.go)
+	point *secp256k1.Point        // K-256 only (verified by ecverify)
 	p256  *atcrypto.PublicKeyP256 // P-256 only (verified by atcrypto)
 
 	uses   atomic.Int32
 	once   sync.Once
-	table  atomic.Pointer[k256Table]
-	ptable atomic.Pointer[p256Table]
+	table  atomic.Pointer[ecverify.K256Table]
+	ptable atomic.Pointer[ecverify.P256Table]
 }
 
 // sigCheck is one operation's signature on its way to being checked
 // against candidate keys.
 type sigCheck struct {
 	msg, sig []byte
-	k256     k256Sig // prepared on the first K-256 key tried
+	k256     ecverify.K256Sig // prepared on the first K-256 key tried
 }
 
 func newSigCheck(msg, sig []byte) sigCheck {
-	return sigCheck{msg: msg, sig: sig, k256: k256Sig{msg: msg, bytes: sig}}
+	return sigCheck{msg: msg, sig: sig, k256: ecverify.NewK256Sig(msg, sig, ecverify.LowS)}
 }
 
 // verify reports whether sc is k's valid low-S signature. A key that keeps
-// signing gets a precomputed table (k256.go, p256table.go).
+// signing gets a precomputed table.
 func (c *KeyCache) verify(k *rotationKey, sc *sigCheck) bool {
 	if k.p256 != nil {
 		if t := k.ptable.Load(); t != nil {
-			return t.verify(sc.msg, sc.sig)
+			return t.Verify(sc.msg, sc.sig, ecverify.LowS)
 		}
 		if k.uses.Add(1) >= tableThreshold {
 			k.once.Do(func() {
@@ -158,11 +177,11 @@ func (c *KeyCache) verify(k *rotationKey, sc *sigCheck) bool {
 					return
 				}
 				if pt, err := nistec.NewP256Point().SetBytes(k.p256.UncompressedBytes()); err == nil {
-					k.ptable.Store(newP256Table(pt))
+					k.ptable.Store(ecverify.NewP256Table(pt))
 				}
 			})
 			if t := k.ptable.Load(); t != nil {
-				return t.verify(sc.msg, sc.sig)
+				return t.Verify(sc.msg, sc.sig, ecverify.LowS)
 			}
 		}
 		return k.p256.HashAndVerify(sc.msg, sc.sig) == nil
@@ -171,20 +190,20 @@ func (c *KeyCache) verify(k *rotationKey, sc *sigCheck) bool {
 		return false
 	}
 	if t := k.table.Load(); t != nil {
-		return sc.k256.verifyTables(c.gTable, t)
+		return sc.k256.VerifyTables(c.gTable, t)
 	}
 	if k.uses.Add(1) >= tableThreshold {
 		k.once.Do(func() {
 			if c.tables.Add(1) <= maxTables {
-				c.gOnce.Do(func() { c.gTable = newK256Table(secp256k1.NewGeneratorPoint()) })
-				k.table.Store(newK256Table(k.point))
+				c.gOnce.Do(func() { c.gTable = ecverify.NewK256GeneratorTable() })
+				k.table.Store(ecverify.NewK256Table(k.point))
 			}
 		})
 		if t := k.table.Load(); t != nil {
-			return sc.k256.verifyTables(c.gTable, t)
+			return sc.k256.VerifyTables(c.gTable, t)
 		}
 	}
-	return sc.k256.verify(k.point)
+	return sc.k256.Verify(k.point)
 }
 
 func (c *KeyCache) get(s string) *rotationKey {

@@ -3,9 +3,6 @@ package plc
 import (
 	"testing"
 
-	"filippo.io/nistec"
-	secp256k1 "gitlab.com/yawning/secp256k1-voi"
-
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
 )
 
@@ -22,13 +19,16 @@ func fuzzSigKeys(t testing.TB) (*atcrypto.PrivateKeyK256, *atcrypto.PrivateKeyP2
 	return k, p
 }
 
-// FuzzVerifyMatchesAtcrypto is a differential target for the signature
-// checks this package arranges itself (k256.go: one-shot and table-based
-// K-256 on secp256k1-voi; p256table.go: table-based P-256 on
-// filippo.io/nistec): on any message and signature bytes, each must give
-// indigo atcrypto's verdict for the same key. The seeds are valid
-// signatures of both keys (from which the fuzzer mutates near misses) and
-// the committed corpus in testdata/fuzz/FuzzVerifyMatchesAtcrypto.
+// FuzzVerifyMatchesAtcrypto is a differential target for this package's
+// signature checks as KeyCache composes them: a key's first verifications
+// (K-256: ecverify's one-shot; P-256: atcrypto's) and those after its
+// table is built (ecverify's tables), under atproto's low-S rule. On any
+// message and signature bytes each must give indigo atcrypto's verdict for
+// the same key. The verifications themselves have their own differential
+// target, under both S rules, in internal/ecverify (same keys, same
+// seeds); this one checks plc's wiring of them. The seeds are valid
+// signatures of both keys and the committed corpus in
+// testdata/fuzz/FuzzVerifyMatchesAtcrypto.
 func FuzzVerifyMatchesAtcrypto(f *testing.F) {
 	kpriv, ppriv := fuzzSigKeys(f)
 	for i, msg := range []string{"", "a", "plc operation", string(make([]byte, 200))} {
@@ -52,31 +52,43 @@ func FuzzVerifyMatchesAtcrypto(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	kpt, err := secp256k1.NewIdentityPoint().SetCompressedBytes(kpub.Bytes())
-	if err != nil {
-		f.Fatal(err)
-	}
-	ppt, err := nistec.NewP256Point().SetBytes(ppub.(*atcrypto.PublicKeyP256).UncompressedBytes())
-	if err != nil {
-		f.Fatal(err)
-	}
-	gt, kt, pt := newK256Table(secp256k1.NewGeneratorPoint()), newK256Table(kpt), newP256Table(ppt)
-	f.Fuzz(func(t *testing.T, p256 bool, msg, sig []byte) {
-		if p256 {
-			want := ppub.HashAndVerify(msg, sig) == nil
-			if got := pt.verify(msg, sig); got != want {
-				t.Fatalf("P-256 table says %v, atcrypto %v", got, want)
-			}
-			return
+	// hot holds both keys past tableThreshold, so with their tables.
+	hot := &KeyCache{}
+	for _, k := range []struct {
+		priv atcrypto.PrivateKey
+		pub  atcrypto.PublicKey
+	}{{kpriv, kpub}, {ppriv, ppub}} {
+		msg := []byte("warm-up")
+		sig, err := k.priv.HashAndSign(msg)
+		if err != nil {
+			f.Fatal(err)
 		}
-		want := kpub.HashAndVerify(msg, sig) == nil
+		rk := hot.get(k.pub.DIDKey())
+		for range tableThreshold {
+			sc := newSigCheck(msg, sig)
+			if !hot.verify(rk, &sc) {
+				f.Fatal("warm-up signature rejected")
+			}
+		}
+		if rk.table.Load() == nil && rk.ptable.Load() == nil {
+			f.Fatal("no table after warm-up")
+		}
+	}
+	f.Fuzz(func(t *testing.T, p256 bool, msg, sig []byte) {
+		pub := atcrypto.PublicKey(kpub)
+		if p256 {
+			pub = ppub
+		}
+		want := pub.HashAndVerify(msg, sig) == nil
+		// A fresh cache: the key's first use, one-shot.
+		cold := &KeyCache{}
 		sc := newSigCheck(msg, sig)
-		if got := sc.k256.verify(kpt); got != want {
-			t.Fatalf("K-256 one-shot says %v, atcrypto %v", got, want)
+		if got := cold.verify(cold.get(pub.DIDKey()), &sc); got != want {
+			t.Fatalf("one-shot (P-256 %v) says %v, atcrypto %v", p256, got, want)
 		}
 		sc = newSigCheck(msg, sig)
-		if got := sc.k256.verifyTables(gt, kt); got != want {
-			t.Fatalf("K-256 table says %v, atcrypto %v", got, want)
+		if got := hot.verify(hot.get(pub.DIDKey()), &sc); got != want {
+			t.Fatalf("table (P-256 %v) says %v, atcrypto %v", p256, got, want)
 		}
 	})
 }

@@ -1,26 +1,24 @@
-package plc
+package ecverify
 
 import (
 	"crypto/sha256"
 	"math/big"
+	"unsafe"
 
 	"filippo.io/nistec"
 )
 
-// P-256 verification with a per-key precomputed table: the same idea as
-// k256.go. u1·G uses nistec's constant-time base multiplication (it
-// already has a generator table); u2·Q uses a 32×256 table of the key
-// built after tableThreshold verifications (768 KiB, about 40
-// verifications' work), with at most 32 point additions. The group
-// arithmetic is filippo.io/nistec (the standard library's P-256 code,
-// exported); scalars mod n use math/big. The checks are SEC 1 v2 §4.1.4
-// plus atproto's low-S rule, as in atcrypto: r, s in [1, n-1], s ≤ n/2,
-// R ≠ O, x(R) mod n = r. p256table_test.go checks it against atcrypto.
+// P256Table holds j·256^i·P for the 32 byte positions i of a scalar and
+// every byte value j, as K256Table does for secp256k1.
+type P256Table [32][256]nistec.P256Point
 
-type p256Table [32][256]nistec.P256Point
+// P256TableBytes is the memory one P256Table holds (8192 points).
+const P256TableBytes = unsafe.Sizeof(P256Table{})
 
-func newP256Table(q *nistec.P256Point) *p256Table {
-	t := new(p256Table)
+// NewP256Table computes the table of q: 8192 point additions and 256
+// doublings.
+func NewP256Table(q *nistec.P256Point) *P256Table {
+	t := new(P256Table)
 	base := nistec.NewP256Point().Set(q)
 	for i := range t {
 		t[i][0].Set(nistec.NewP256Point())
@@ -35,13 +33,20 @@ func newP256Table(q *nistec.P256Point) *p256Table {
 	return t
 }
 
-func (t *p256Table) verify(msg, sig []byte) bool {
+// Verify reports whether sig (raw r||s, 64 bytes) is a valid ECDSA
+// signature over SHA-256 of msg by the table's key, under rule: u1·G with
+// nistec's base multiplication (which has its own generator table), u2·Q
+// with at most 32 additions from the table.
+func (t *P256Table) Verify(msg, sig []byte, rule SRule) bool {
 	if len(sig) != 64 {
 		return false
 	}
 	r := new(big.Int).SetBytes(sig[:32])
 	s := new(big.Int).SetBytes(sig[32:])
-	if r.Sign() == 0 || s.Sign() == 0 || r.Cmp(orderP256) >= 0 || s.Cmp(halfP256) > 0 {
+	if r.Sign() == 0 || s.Sign() == 0 || r.Cmp(orderP256) >= 0 || s.Cmp(orderP256) >= 0 {
+		return false
+	}
+	if rule == LowS && s.Cmp(halfP256) > 0 {
 		return false
 	}
 	h := sha256.Sum256(msg)
