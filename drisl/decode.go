@@ -502,6 +502,14 @@ func (d *decodeState) genericMap(arg uint64, start int) (any, error) {
 		case b == 0xf5:
 			d.off++
 			v = true
+		case b-0x60 < 24 && int(b-0x60) < len(d.data)-d.off:
+			// A text string shorter than 24 bytes.
+			o, n := d.off+1, int(b-0x60)
+			if !validText(d.data[o : o+n]) {
+				return nil, d.fail(RuleUTF8, d.off, "")
+			}
+			d.off = o + n
+			v = d.boxString(d.arena[o : o+n])
 		default:
 			var err error
 			if v, err = d.value(); err != nil {
