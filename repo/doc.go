@@ -114,11 +114,12 @@
 // import builds no inversion blocks) brought it to 1.9 s; continuing after
 // each commit from mst's Tree.Stored and one MST descent per create, to
 // 1.3 s (65% in SQLite). Schema version 2 (no records table, the 4-byte
-// integer block key, no statement journal) takes it from 5.80 G to 4.21 G
-// instructions for the whole benchmark process (callgrind; SQLite's share
-// 1.74 G -> 0.96 G) and from a median of 1.43 s to 0.99 s of CPU (5 runs
-// each, interleaved, on the shared machine at load average 16-21), 50 MiB
-// peak RSS; what remains is SHA-256 of records and nodes (20% of the
+// integer block key, no statement journal, CIDs bound without a copy)
+// takes it from 5.80 G to 4.13 G instructions for the whole benchmark
+// process (callgrind; SQLite's share 1.74 G -> 0.96 G), from 1.04 M to
+// 0.66 M allocations, and to 0.64-0.69 of the CPU time (medians of 5
+// interleaved runs each, four times, on the shared machine at load
+// average 13-21: 1.43 s -> 0.99 s in the quietest), 50 MiB peak RSS; what remains is SHA-256 of records and nodes (20% of the
 // instructions), SQLite's two B-tree inserts per block and its WAL writes
 // (about 175 frames per 500-record commit, most of them index pages that
 // the random keys touch; about 180 fsyncs per import). Tried and not kept:
