@@ -119,10 +119,11 @@
 // process (callgrind; SQLite's share 1.74 G -> 0.96 G), from 1.04 M to
 // 0.66 M allocations, and to 0.64-0.69 of the CPU time (medians of 5
 // interleaved runs each, four times, on the shared machine at load
-// average 13-21: 1.43 s -> 0.99 s in the quietest), 50 MiB peak RSS; what remains is SHA-256 of records and nodes (20% of the
-// instructions), SQLite's two B-tree inserts per block and its WAL writes
-// (about 175 frames per 500-record commit, most of them index pages that
-// the random keys touch; about 180 fsyncs per import). Tried and not kept:
+// average 13-21: 1.43 s -> 0.99 s in the quietest), 50 MiB peak RSS.
+// What remains is SHA-256 of records and nodes (20% of the instructions),
+// SQLite's two B-tree inserts per block and its WAL writes (about 175
+// frames per 500-record commit, most of them index pages that the random
+// keys touch; about 180 fsyncs per import). Tried and not kept:
 // a two-level key index (a small table of recent keys merged into the main
 // one every 4,096 blocks: COMMIT 40% cheaper, 16% more instructions),
 // 8 and 16 KiB pages (no CPU gain, 20 and 55 MiB more RSS), checkpoints
