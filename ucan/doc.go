@@ -129,6 +129,21 @@
 // guard's lifetime, so a long-lived executor should supply a persistent
 // ReplayGuard (and RevocationStore).
 //
+// Hot keys: an invoker's session key signs many invocations in a row, and
+// once the delegations of its chain are cached its signature is most of a
+// validation. An ES256 or ES256K did:key in a Validator's key cache that
+// has verified 16 (ES256) or 64 (ES256K) signatures gets a precomputed
+// table of its point (internal/ecverify), which makes each of its
+// verifications about 4 (P-256) or 2.5 (K-256) times cheaper; the
+// thresholds are where a table pays for its construction. Keys are parsed
+// from the did string alone, so a cache entry is always that string's key,
+// and every signature is still verified, under the same S rule (either S
+// for ES256, low S for ES256K). A Validator keeps at most 4 tables (768 KiB
+// for P-256, 832 KiB for K-256, plus 832 KiB for the K-256 generator once
+// an ES256K key is hot: at most 4.1 MiB); a key that becomes hot when all
+// 4 are taken takes the least recently used one's, which must then earn
+// its table again. Keys from a Resolver and Ed25519 keys get no table.
+//
 // Not implemented: receipts and the cause field's semantics (cause is
 // parsed and kept), promises, delegated revocation, payload encodings
 // other than DAG-CBOR, RSA and other varsig algorithms, and the invocation
@@ -138,7 +153,10 @@
 // K-256 keys, low-S signing and K-256 verification from indigo's
 // atproto/atcrypto; ES256 verification (either S) from crypto/ecdsa, on
 // the atcrypto key converted once (atcrypto's lenient check converts the
-// key and the signature on every call); Ed25519 from crypto/ed25519. The
+// key and the signature on every call); the table-based verification of
+// hot keys from internal/ecverify (written by hand on secp256k1-voi and
+// filippo.io/nistec, checked against atcrypto; see its doc); Ed25519 from
+// crypto/ed25519. The
 // envelope, varsig, policy language and validator are written here because no Go library implements UCAN 1.0
 // (go-ucan reads only @1.0.0-rc.1 tokens and cannot read the 1.0 fixtures).
 package ucan

@@ -65,6 +65,7 @@ type Validator struct {
 	opts     ValidatorOptions
 	verified *lru[cid.Cid, *Delegation]
 	keys     *lru[string, PublicKey]
+	hot      *hotTables // tables of hot did:keys, bounded (hotkeys.go)
 }
 
 // NewValidator returns a validator with opts.
@@ -97,6 +98,7 @@ func NewValidator(opts ValidatorOptions) *Validator {
 		opts:     opts,
 		verified: newLRU[cid.Cid, *Delegation](opts.CacheSize),
 		keys:     newLRU[string, PublicKey](defaultKeyCacheSize),
+		hot:      &hotTables{},
 	}
 }
 
@@ -110,6 +112,7 @@ func (v *Validator) CachedDelegations() int { return v.verified.len() }
 func (v *Validator) ClearCache() {
 	v.verified.clear()
 	v.keys.clear()
+	v.hot.clear()
 }
 
 // resolveKey returns the key of a principal: did:key directly (cached),
@@ -123,6 +126,12 @@ func (v *Validator) resolveKey(ctx context.Context, did string) (PublicKey, erro
 		k, err := ParseDIDKey(did)
 		if err != nil {
 			return nil, err
+		}
+		// The key is parsed from the did string alone, so what the cache
+		// holds for a string is always that string's key; ECDSA keys get
+		// a table once hot (hotkeys.go).
+		if ak, ok := k.(*atKey); ok {
+			k = newHotKey(ak, v.hot)
 		}
 		v.keys.add(did, k)
 		return k, nil

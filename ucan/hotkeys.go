@@ -1,0 +1,175 @@
+package ucan
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"filippo.io/nistec"
+	"github.com/bluesky-social/indigo/atproto/atcrypto"
+	secp256k1 "gitlab.com/yawning/secp256k1-voi"
+
+	"github.com/townhall-dev/townhall/internal/ecverify"
+)
+
+// Hot keys. An invoker's session key signs many invocations in a row, and
+// with the delegations of its chain cached, its signature is most of a
+// validation. A did:key ES256 or ES256K key held in a Validator's key cache
+// that has verified enough signatures gets a precomputed table
+// (internal/ecverify) that makes its verifications about 4 (P-256) and 2.5
+// (K-256) times cheaper. The thresholds are where a table has paid for
+// itself in instructions (ecverify's doc.go): building one costs about 7.4
+// one-shot P-256 verifications and saves 2.1 M instructions on each
+// verification after, paid back after about 10; for K-256, about 40
+// one-shot verifications, saving 0.7 M each, paid back after about 65.
+const (
+	hotUsesES256  = 16 // verifications before an ES256 key gets a table
+	hotUsesES256K = 64 // verifications before an ES256K key gets a table
+	// maxHotTables bounds the tables of one Validator: 4 key tables of
+	// at most 832 KiB, plus the generator's K-256 table (832 KiB) once
+	// an ES256K key is hot: at most 4.1 MiB.
+	maxHotTables = 4
+)
+
+// hotTables is the set of keys of one Validator that have tables, most
+// recently used first. A key that becomes hot when the set is full takes
+// the place of the least recently used, which loses its table and must
+// again verify the threshold's worth of signatures to get one back (so
+// that more hot keys than slots cost at most about twice their one-shot
+// verifications, not a table build each).
+type hotTables struct {
+	mu    sync.Mutex
+	keys  []*hotKey
+	gOnce sync.Once
+	g     *ecverify.K256Table // the K-256 generator's table, built once
+}
+
+func (h *hotTables) generator() *ecverify.K256Table {
+	h.gOnce.Do(func() { h.g = ecverify.NewK256GeneratorTable() })
+	return h.g
+}
+
+// touch moves k to the front, if it is still in the set.
+func (h *hotTables) touch(k *hotKey) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i, x := range h.keys {
+		if x == k {
+			copy(h.keys[1:i+1], h.keys[:i])
+			h.keys[0] = k
+			return
+		}
+	}
+}
+
+// install puts k, whose table is built, at the front, evicting the least
+// recently used key when the set is full.
+func (h *hotTables) install(k *hotKey) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.keys) >= maxHotTables {
+		last := h.keys[len(h.keys)-1]
+		h.keys = h.keys[:len(h.keys)-1]
+		last.drop()
+	}
+	h.keys = append([]*hotKey{k}, h.keys...)
+}
+
+// clear drops every table (ClearCache).
+func (h *hotTables) clear() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, k := range h.keys {
+		k.drop()
+	}
+	h.keys = nil
+}
+
+// hotKey is an ES256 or ES256K did:key held in a Validator's key cache:
+// the key parsed from the did string (verification without a table, as
+// any atKey) and, once hot, its table. Every signature is verified, with
+// or without a table, under the same S rule: any S for ES256, low S for
+// ES256K.
+type hotKey struct {
+	*atKey
+	set      *hotTables
+	uses     atomic.Int32
+	building atomic.Bool // a table is being built, or is in the set
+	p256     atomic.Pointer[ecverify.P256Table]
+	k256     atomic.Pointer[ecverify.K256Table]
+}
+
+func newHotKey(k *atKey, set *hotTables) *hotKey {
+	return &hotKey{atKey: k, set: set}
+}
+
+// drop forgets k's table; called with the set's lock held.
+func (k *hotKey) drop() {
+	k.p256.Store(nil)
+	k.k256.Store(nil)
+	k.uses.Store(0)
+	k.building.Store(false)
+}
+
+func (k *hotKey) Verify(payload, sig []byte) error {
+	if len(sig) != 64 {
+		return atcrypto.ErrInvalidSignature
+	}
+	if ok, has := k.verifyTable(payload, sig); has {
+		if !ok {
+			return atcrypto.ErrInvalidSignature
+		}
+		k.set.touch(k)
+		return nil
+	}
+	threshold := int32(hotUsesES256)
+	if k.alg == ES256K {
+		threshold = hotUsesES256K
+	}
+	if k.uses.Add(1) >= threshold && k.building.CompareAndSwap(false, true) && k.build() {
+		k.set.install(k)
+	}
+	if ok, has := k.verifyTable(payload, sig); has {
+		if !ok {
+			return atcrypto.ErrInvalidSignature
+		}
+		return nil
+	}
+	return k.atKey.Verify(payload, sig)
+}
+
+// verifyTable reports whether k has a table (has) and whether sig
+// verifies with it (ok).
+func (k *hotKey) verifyTable(payload, sig []byte) (ok, has bool) {
+	if t := k.p256.Load(); t != nil {
+		return t.Verify(payload, sig, ecverify.AnyS), true
+	}
+	if t := k.k256.Load(); t != nil {
+		s := ecverify.NewK256Sig(payload, sig, ecverify.LowS)
+		return s.VerifyTables(k.set.generator(), t), true
+	}
+	return false, false
+}
+
+// build computes k's table from its parsed key. It reports false (and k
+// stays on one-shot verification) if the key cannot be converted, which
+// no key atcrypto parsed should do.
+func (k *hotKey) build() bool {
+	switch p := k.pub.(type) {
+	case *atcrypto.PublicKeyP256:
+		q, err := nistec.NewP256Point().SetBytes(p.UncompressedBytes())
+		if err != nil {
+			return false
+		}
+		k.p256.Store(ecverify.NewP256Table(q))
+		return true
+	case *atcrypto.PublicKeyK256:
+		q, err := secp256k1.NewIdentityPoint().SetCompressedBytes(p.Bytes())
+		if err != nil {
+			return false
+		}
+		k.set.generator()
+		k.k256.Store(ecverify.NewK256Table(q))
+		return true
+	}
+	return false
+}

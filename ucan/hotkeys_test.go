@@ -1,0 +1,181 @@
+package ucan
+
+import (
+	"math/big"
+	"testing"
+)
+
+// hotThreshold is the number of verifications after which alg's keys get
+// a table.
+func hotThreshold(alg Algorithm) int {
+	if alg == ES256K {
+		return hotUsesES256K
+	}
+	return hotUsesES256
+}
+
+func hasTable(k *hotKey) bool { return k.p256.Load() != nil || k.k256.Load() != nil }
+
+// TestHotKeyMatchesOneShot drives a cached ES256 and ES256K did:key past
+// its threshold and checks that, before and after it gets a table, it
+// gives the verdict of the same key without a cache on a valid signature,
+// its high-S twin (ES256 accepts it, ES256K does not), tampered and
+// out-of-range signatures and another key's signature.
+func TestHotKeyMatchesOneShot(t *testing.T) {
+	for _, alg := range []Algorithm{ES256, ES256K} {
+		t.Run(alg.String(), func(t *testing.T) {
+			s, other := newSigner(t, alg), newSigner(t, alg)
+			v := NewValidator(ValidatorOptions{})
+			k, err := v.resolveKey(ctx, s.DID())
+			if err != nil {
+				t.Fatal(err)
+			}
+			hk, ok := k.(*hotKey)
+			if !ok {
+				t.Fatalf("cached key is a %T", k)
+			}
+			plain, err := ParseDIDKey(s.DID())
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, _ := new(big.Int).SetString(curveOrders[alg], 16)
+			msg := []byte("an invocation payload")
+			sig, err := s.Sign(msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			otherSig, _ := other.Sign(msg)
+			set := func(lo int, x *big.Int) []byte {
+				c := append([]byte{}, sig...)
+				x.FillBytes(c[lo : lo+32])
+				return c
+			}
+			flip := func(b []byte, i int) []byte {
+				c := append([]byte{}, b...)
+				c[i] ^= 1
+				return c
+			}
+			cases := []struct {
+				name     string
+				msg, sig []byte
+			}{
+				{"valid", msg, sig},
+				{"high-S twin", msg, set(32, new(big.Int).Sub(n, new(big.Int).SetBytes(sig[32:])))},
+				{"other key", msg, otherSig},
+				{"message bit", flip(msg, 3), sig},
+				{"r bit", msg, flip(sig, 7)},
+				{"s bit", msg, flip(sig, 40)},
+				{"r = 0", msg, set(0, new(big.Int))},
+				{"s = n", msg, set(32, n)},
+				{"short", msg, sig[:63]},
+			}
+			for round := 0; ; round++ {
+				tabled := hasTable(hk)
+				for _, c := range cases {
+					want := plain.Verify(c.msg, c.sig) == nil
+					if got := hk.Verify(c.msg, c.sig) == nil; got != want {
+						t.Fatalf("round %d (table %v), %s: hot key says %v, one-shot %v", round, tabled, c.name, got, want)
+					}
+					if wantOK := c.name == "valid" || c.name == "high-S twin" && alg == ES256; want != wantOK {
+						t.Fatalf("%s: one-shot says %v", c.name, want)
+					}
+				}
+				if tabled {
+					break
+				}
+				if round > hotThreshold(alg) {
+					t.Fatal("no table built")
+				}
+			}
+		})
+	}
+}
+
+// TestHotTablesBounded makes more keys hot than a Validator keeps tables
+// for: the least recently used lose theirs (and start counting again),
+// every key still verifies, and ClearCache drops every table.
+func TestHotTablesBounded(t *testing.T) {
+	v := NewValidator(ValidatorOptions{})
+	msg := []byte("payload")
+	type signed struct {
+		k   *hotKey
+		sig []byte
+	}
+	var keys []signed
+	for i := 0; i < maxHotTables+2; i++ {
+		s := newSigner(t, ES256)
+		k, err := v.resolveKey(ctx, s.DID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		sig, _ := s.Sign(msg)
+		keys = append(keys, signed{k.(*hotKey), sig})
+		for range hotUsesES256 {
+			if err := k.Verify(msg, sig); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !hasTable(k.(*hotKey)) {
+			t.Fatalf("key %d: no table", i)
+		}
+	}
+	for i, s := range keys {
+		if want := i >= 2; hasTable(s.k) != want {
+			t.Fatalf("key %d: table %v, want %v", i, hasTable(s.k), want)
+		}
+		if err := s.k.Verify(msg, s.sig); err != nil {
+			t.Fatalf("key %d: %v", i, err)
+		}
+	}
+	if n := len(v.hot.keys); n != maxHotTables {
+		t.Fatalf("%d tables", n)
+	}
+	if keys[0].k.uses.Load() != 1 {
+		t.Fatalf("evicted key has %d uses, want 1", keys[0].k.uses.Load())
+	}
+	v.ClearCache()
+	for i, s := range keys {
+		if hasTable(s.k) {
+			t.Fatalf("key %d kept its table", i)
+		}
+	}
+}
+
+// TestValidateHotInvoker validates more invocations by one invoker than
+// its key's threshold, over a cached 3-delegation chain: every one
+// validates, the key gets a table, and then a tampered signature is still
+// rejected, an ES256 high-S twin still accepted once and then replayed.
+func TestValidateHotInvoker(t *testing.T) {
+	for _, alg := range []Algorithm{ES256, ES256K} {
+		t.Run(alg.String(), func(t *testing.T) {
+			w := newWorld(t, alg, 3, "/repo")
+			v := w.validator(ValidatorOptions{})
+			for i := 0; i < hotThreshold(alg)+4; i++ {
+				if _, err := v.Validate(ctx, w.invoke("/repo/create", nil).Bytes()); err != nil {
+					t.Fatalf("invocation %d: %v", i, err)
+				}
+			}
+			k, _ := v.keys.get(w.invoker().DID())
+			if hk, ok := k.(*hotKey); !ok || !hasTable(hk) {
+				t.Fatal("the invoker's key has no table")
+			}
+			bad := resign(t, w.invoke("/repo/create", nil).Bytes(), func(sig []byte) []byte {
+				sig[9] ^= 4
+				return sig
+			})
+			_, err := v.Validate(ctx, bad)
+			wantName(t, err, NameInvalidSignature)
+			twin := flipS(t, alg, w.invoke("/repo/create", nil).Bytes())
+			_, err = v.Validate(ctx, twin)
+			if alg == ES256K {
+				wantName(t, err, NameInvalidSignature)
+				return
+			}
+			if err != nil {
+				t.Fatalf("high-S twin: %v", err)
+			}
+			_, err = v.Validate(ctx, twin)
+			wantName(t, err, NameReplayed)
+		})
+	}
+}
