@@ -406,3 +406,19 @@ func TestUnmarshalGenericContainers(t *testing.T) {
 		t.Fatalf("null into map: %v %v", m, err)
 	}
 }
+
+var errFailingMarshaler = errors.New("the value refuses")
+
+type failingMarshaler struct{}
+
+func (failingMarshaler) MarshalCBOR() ([]byte, error) { return nil, errFailingMarshaler }
+
+// TestMarshalerErrorIsKept: the error of a value's own MarshalCBOR stays
+// reachable with errors.Is, beside ErrUnsupported.
+func TestMarshalerErrorIsKept(t *testing.T) {
+	_, err := Marshal(map[string]any{"a": failingMarshaler{}})
+	var ee *EncodeError
+	if !errors.As(err, &ee) || ee.Path != "a" || !errors.Is(err, errFailingMarshaler) || !errors.Is(err, ErrUnsupported) {
+		t.Fatalf("got %v", err)
+	}
+}

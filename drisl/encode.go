@@ -197,13 +197,13 @@ func (e *encodeState) marshaler(v any) (bool, error) {
 	case bytesMarshaler:
 		out, err := m.MarshalCBOR()
 		if err != nil {
-			return true, &EncodeError{Rule: RuleType, Detail: "MarshalCBOR: " + err.Error()}
+			return true, &EncodeError{Rule: RuleType, Detail: "MarshalCBOR: " + err.Error(), Err: err}
 		}
 		b = out
 	case writerMarshaler:
 		var w bytes.Buffer
 		if err := m.MarshalCBOR(&w); err != nil {
-			return true, &EncodeError{Rule: RuleType, Detail: "MarshalCBOR: " + err.Error()}
+			return true, &EncodeError{Rule: RuleType, Detail: "MarshalCBOR: " + err.Error(), Err: err}
 		}
 		b = w.Bytes()
 	default:

@@ -68,6 +68,7 @@ type EncodeError struct {
 	Rule   Rule
 	Path   string
 	Detail string
+	Err    error // the error of a value's own MarshalCBOR, if that failed
 }
 
 func (e *EncodeError) Error() string {
@@ -81,5 +82,11 @@ func (e *EncodeError) Error() string {
 	return fmt.Sprintf("drisl: cannot encode %s: %s", p, e.Rule)
 }
 
-// Unwrap returns ErrUnsupported.
-func (e *EncodeError) Unwrap() error { return ErrUnsupported }
+// Unwrap returns ErrUnsupported, and the error of a value's MarshalCBOR
+// method when that is what failed.
+func (e *EncodeError) Unwrap() []error {
+	if e.Err != nil {
+		return []error{ErrUnsupported, e.Err}
+	}
+	return []error{ErrUnsupported}
+}
