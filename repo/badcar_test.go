@@ -3,11 +3,13 @@ package repo
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
@@ -175,6 +177,32 @@ func badCARs(t testing.TB, key atcrypto.PrivateKey) []badCase {
 	cases = append(cases, badCase{"bad-record", rawCAR([]cid.Cid{bccid}, bblocks), ErrBadRecord})
 	cases = append(cases, badCase{"bad-commit", rawCAR([]cid.Cid{blocks[recIdx].CID}, blocks), ErrBadCommit})
 	cases = append(cases, badCase{"not-a-car", []byte("\x05hello"), ErrMalformedCAR})
+
+	// Non-canonical varint framing (CARv1 uses multiformats unsigned
+	// varints: minimal, at most 9 bytes). The good CAR's header length is
+	// one byte; each case spells the same length differently.
+	hlen, rest := good[0], good[1:]
+	if hlen >= 0x80 {
+		t.Fatal("header length is not a one-byte varint")
+	}
+	reframe := func(prefix ...byte) []byte { return append(append([]byte(nil), prefix...), rest...) }
+	// 10 bytes whose high bits overflow 64 bits: a plain LEB128 reader
+	// wraps this to the real header length.
+	cases = append(cases, badCase{"varint-overflow", reframe(hlen|0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x02), ErrMalformedCAR})
+	// 10 bytes that fit in 64 bits, still longer than 9.
+	cases = append(cases, badCase{"varint-ten-bytes", reframe(hlen|0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01), ErrMalformedCAR})
+	cases = append(cases, badCase{"varint-non-minimal", reframe(hlen|0x80, 0x00), ErrMalformedCAR})
+	// The same in a block's section length (the first block follows the
+	// header).
+	first := 1 + int(hlen)
+	slen, n := binary.Uvarint(good[first:])
+	if n <= 0 {
+		t.Fatal("first section length")
+	}
+	padded := binary.AppendUvarint(nil, slen)
+	padded[len(padded)-1] |= 0x80
+	padded = append(padded, 0x00)
+	cases = append(cases, badCase{"section-varint-non-minimal", append(append(bytes.Clone(good[:first]), padded...), good[first+n:]...), ErrMalformedCAR})
 	return cases
 }
 
@@ -193,6 +221,9 @@ func TestBadCARCorpus(t *testing.T) {
 			_, err := VerifyCAR(ctx, bytes.NewReader(c.car), VerifyOptions{Key: pub, DID: testDID})
 			if !errors.Is(err, c.want) {
 				t.Fatalf("got %v, want %v", err, c.want)
+			}
+			if strings.Contains(c.name, "varint") && !strings.Contains(err.Error(), "varint") {
+				t.Fatalf("refused for another reason than the varint: %v", err)
 			}
 			for _, r := range allRules {
 				if r != c.want && errors.Is(err, r) {

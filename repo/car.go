@@ -147,11 +147,20 @@ func (cr *CARReader) readByte() (byte, error) {
 	return cr.r.ReadByte()
 }
 
-// uvarint reads a varint; at a clean end of stream it returns io.EOF.
+// maxVarintLen is the longest varint the CARv1 spec allows: it frames
+// sections with multiformats unsigned varints, which are at most 9 bytes
+// (63 bits) and minimally encoded
+// (https://github.com/multiformats/unsigned-varint); go-varint, which
+// go-car v2 uses, enforces the same two rules.
+const maxVarintLen = 9
+
+// uvarint reads a varint; at a clean end of stream it returns io.EOF. It
+// rejects varints that are not minimally encoded or longer than
+// maxVarintLen bytes (so it never overflows 63 bits).
 func (cr *CARReader) uvarint() (uint64, error) {
 	var x uint64
 	var s uint
-	for i := 0; i < binary.MaxVarintLen64; i++ {
+	for i := 0; i < maxVarintLen; i++ {
 		b, err := cr.readByte()
 		if err != nil {
 			if i == 0 && errors.Is(err, io.EOF) {
@@ -172,7 +181,7 @@ func (cr *CARReader) uvarint() (uint64, error) {
 		x |= uint64(b&0x7f) << s
 		s += 7
 	}
-	return 0, &VerifyError{Rule: ErrMalformedCAR, Offset: cr.off, Detail: "varint too long"}
+	return 0, &VerifyError{Rule: ErrMalformedCAR, Offset: cr.off - 1, Detail: "varint longer than 9 bytes"}
 }
 
 // Next returns the next block and its CID, or io.EOF at the clean end of
