@@ -119,9 +119,68 @@ func ucanChain(b *testing.B, alg ucan.Algorithm, now time.Time) (*ucan.MemoryPro
 	return store, inv.Bytes()
 }
 
+// ucanInvokers builds subject -> a -> b as ucanChain does, then n invokers,
+// each with its own delegation from b and one invocation: tokens[i] is
+// invoker i's invocation.
+func ucanInvokers(b *testing.B, alg ucan.Algorithm, now time.Time, n int) (*ucan.MemoryProofStore, [][]byte) {
+	signers := []*ucan.KeySigner{ucanSigner(b, alg), ucanSigner(b, alg), ucanSigner(b, alg)}
+	pol, err := ucan.ParsePolicyJSON([]byte(`[["==", ".collection", "dev.townhall.chat.message"]]`))
+	if err != nil {
+		b.Fatal(err)
+	}
+	store := ucan.NewMemoryProofStore()
+	delegate := func(from *ucan.KeySigner, to, cmd string) cid.Cid {
+		d, err := ucan.NewDelegation(from, ucan.DelegationFields{
+			Audience:   to,
+			Subject:    signers[0].DID(),
+			Command:    cmd,
+			Policy:     pol,
+			Expiration: now.Add(24 * time.Hour),
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := store.Put(d.Bytes()); err != nil {
+			b.Fatal(err)
+		}
+		return d.CID()
+	}
+	c0 := delegate(signers[0], signers[1].DID(), "/repo")
+	c1 := delegate(signers[1], signers[2].DID(), "/repo/create")
+	tokens := make([][]byte, n)
+	for i := range tokens {
+		s := ucanSigner(b, alg)
+		c2 := delegate(signers[2], s.DID(), "/repo/create")
+		inv, err := ucan.NewInvocation(s, ucan.InvocationFields{
+			Subject: signers[0].DID(),
+			Command: "/repo/create",
+			Args: map[string]any{
+				"collection": "dev.townhall.chat.message",
+				"record":     map[string]any{"text": "hello, community", "createdAt": "2026-11-20T23:00:00Z"},
+			},
+			Proofs:     []cid.Cid{c0, c1, c2},
+			Expiration: now.Add(time.Minute),
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		tokens[i] = inv.Bytes()
+	}
+	return store, tokens
+}
+
+// ucanNewKeyInvokers is the number of invokers of the newkey case: more
+// than the validator's did:key cache holds (1024), so that cycling through
+// them, every invoker key is parsed afresh and never becomes hot.
+const ucanNewKeyInvokers = 1100
+
 // BenchmarkUCANValidate validates an invocation with a 3-delegation chain:
-// cold (a new validator: 4 signature verifications, 4 did:key parses) and
-// warm (the delegations are in the verified cache: 1 verification).
+// cold (a new validator: 4 signature verifications, 4 did:key parses),
+// warm (the delegations are in the verified cache: 1 verification, by an
+// invoker key that signs every invocation, so a hot key) and warm-newkey
+// (the delegations are in the verified cache, but each invocation comes
+// from another of ucanNewKeyInvokers invokers: 1 did:key parse and 1
+// verification by a key the validator does not hold).
 func BenchmarkUCANValidate(b *testing.B) {
 	now := time.Unix(1_800_000_000, 0)
 	clock := func() time.Time { return now }
@@ -143,6 +202,21 @@ func BenchmarkUCANValidate(b *testing.B) {
 			}
 			ucanLoop(b, func() error {
 				_, err := v.Validate(ctx, tok)
+				return err
+			})
+		})
+		b.Run(name+"/warm-newkey", func(b *testing.B) {
+			store, toks := ucanInvokers(b, alg, now, ucanNewKeyInvokers)
+			v := ucan.NewValidator(ucan.ValidatorOptions{Proofs: store, Now: clock, Replay: noReplay{}})
+			for _, tok := range toks {
+				if _, err := v.Validate(ctx, tok); err != nil {
+					b.Fatal(err)
+				}
+			}
+			i := 0
+			ucanLoop(b, func() error {
+				_, err := v.Validate(ctx, toks[i%len(toks)])
+				i++
 				return err
 			})
 		})
