@@ -159,26 +159,69 @@ func (c *Community) PrivateBundle(ctx context.Context, req *Request, collection,
 }
 
 // VerifyAudienceCAR checks an audience CAR (AudienceView.WriteCAR) of the
-// community did whose signing key is key: the commit's signature, the
-// public proof of the anchor, and the whole private tree under the anchor's
-// root (every node and record present and hashing to its CID). It returns
-// the verified view.
-func VerifyAudienceCAR(ctx context.Context, rd io.Reader, did string, key atcrypto.PublicKey, audience string) (*AudienceView, error) {
+// community did: the commit's signature by opts.Key (or the signing key of
+// opts.Document, which must be did's document), the public proof of the
+// anchor, and the whole private tree under the anchor's root (every node and
+// record present and hashing to its CID). It returns the verified view. The
+// CAR is held in memory: one larger than opts.MaxBytes (default
+// DefaultMaxMigrationBytes, the bound Migrate applies) is refused with
+// ErrRecordTooLarge before it is parsed; every other failure wraps
+// ErrBadBundle. opts.AuditLog is not used.
+func VerifyAudienceCAR(ctx context.Context, rd io.Reader, did, audience string, opts VerifyOptions) (*AudienceView, error) {
+	key := opts.Key
+	if key == nil && opts.Document != nil {
+		var err error
+		if key, err = opts.Document.SigningKey(); err != nil {
+			return nil, &Error{Kind: ErrBadBundle, Index: -1, Detail: "DID document", Err: err}
+		}
+		if opts.Document.ID != did {
+			return nil, errf(ErrBadBundle, -1, nil, "DID document is for %s, the CAR for %s", opts.Document.ID, did)
+		}
+	}
+	if rd == nil || key == nil {
+		return nil, errf(ErrBadBundle, -1, nil, "no CAR or no key")
+	}
+	car, err := readAudienceCAR(ctx, rd, did, key, opts.MaxBytes)
+	if err != nil {
+		return nil, err
+	}
+	return car.view(ctx, audience)
+}
+
+// audienceCAR is an audience CAR read into memory whose commit verified.
+type audienceCAR struct {
+	did    string
+	root   cid.Cid
+	commit *repo.Commit
+	mem    mst.MemBlocks
+	blocks []repo.Block
+}
+
+// readAudienceCAR reads at most max bytes (DefaultMaxMigrationBytes if max
+// <= 0) of an audience CAR, parses it once and checks its commit: did's,
+// signed by key.
+func readAudienceCAR(ctx context.Context, rd io.Reader, did string, key atcrypto.PublicKey, max int64) (*audienceCAR, error) {
 	bad := func(cause error, detail string) error {
 		return &Error{Kind: ErrBadBundle, Index: -1, Detail: detail, Err: cause}
 	}
-	if rd == nil || key == nil {
-		return nil, bad(nil, "no CAR or no key")
+	if max <= 0 {
+		max = DefaultMaxMigrationBytes
 	}
-	cr, err := repo.NewCARReader(rd, repo.CAROptions{})
+	data, err := io.ReadAll(io.LimitReader(rd, max+1))
+	if err != nil {
+		return nil, bad(err, "reading the CAR")
+	}
+	if int64(len(data)) > max {
+		return nil, errf(ErrRecordTooLarge, -1, nil, "audience CAR larger than %d bytes", max)
+	}
+	cr, err := repo.NewCARReaderBytes(data, repo.CAROptions{MaxCARBytes: max})
 	if err != nil {
 		return nil, bad(err, "CAR")
 	}
 	if len(cr.Roots) != 1 {
 		return nil, bad(nil, "CAR must have one root")
 	}
-	var mem mst.MemBlocks
-	var blocks []repo.Block
+	a := &audienceCAR{did: did, root: cr.Roots[0]}
 	for {
 		x, data, err := cr.Next()
 		if errors.Is(err, io.EOF) {
@@ -187,40 +230,48 @@ func VerifyAudienceCAR(ctx context.Context, rd io.Reader, did string, key atcryp
 		if err != nil {
 			return nil, bad(err, "CAR")
 		}
-		_ = mem.PutBlock(ctx, x, data)
-		blocks = append(blocks, repo.Block{CID: x, Data: data})
+		_ = a.mem.PutBlock(ctx, x, data)
+		a.blocks = append(a.blocks, repo.Block{CID: x, Data: data})
 	}
-	cb, err := mem.GetBlock(ctx, cr.Roots[0])
+	cb, err := a.mem.GetBlock(ctx, a.root)
 	if err != nil {
 		return nil, bad(err, "commit block")
 	}
-	commit, err := repo.DecodeCommit(cb)
-	if err != nil {
+	if a.commit, err = repo.DecodeCommit(cb); err != nil {
 		return nil, bad(err, "commit")
 	}
-	if commit.DID != did {
+	if a.commit.DID != did {
 		return nil, bad(nil, "commit of another repository")
 	}
-	if err := commit.VerifySignature(key); err != nil {
+	if err := a.commit.VerifySignature(key); err != nil {
 		return nil, bad(err, "commit signature")
 	}
-	pub := mst.Options{}.Load(&mem, commit.Data)
+	return a, nil
+}
+
+// view checks the anchor of audience under the commit and the whole private
+// tree under the anchor's root, and returns the verified view.
+func (a *audienceCAR) view(ctx context.Context, audience string) (*AudienceView, error) {
+	bad := func(cause error, detail string) error {
+		return &Error{Kind: ErrBadBundle, Index: -1, Detail: detail, Err: cause}
+	}
+	pub := mst.Options{}.Load(&a.mem, a.commit.Data)
 	ac, ok, err := pub.Get(ctx, NSIDAudience+"/"+audience)
 	if err != nil || !ok {
 		return nil, bad(err, "anchor not proved")
 	}
-	ab, err := mem.GetBlock(ctx, ac)
+	ab, err := a.mem.GetBlock(ctx, ac)
 	if err != nil {
 		return nil, bad(err, "anchor record")
 	}
-	var a audienceRecord
-	if err := drisl.Unmarshal(ab, &a); err != nil || a.Name != audience {
+	var anchor audienceRecord
+	if err := drisl.Unmarshal(ab, &anchor); err != nil || anchor.Name != audience {
 		return nil, bad(err, "anchor record")
 	}
-	v := &AudienceView{DID: did, Audience: audience, Commit: cr.Roots[0], Root: a.Root, Blocks: blocks}
-	priv := mst.Options{}.Load(&mem, a.Root)
+	v := &AudienceView{DID: a.did, Audience: audience, Commit: a.root, Root: anchor.Root, Blocks: a.blocks}
+	priv := mst.Options{}.Load(&a.mem, anchor.Root)
 	err = priv.Walk(ctx, func(k string, val cid.Cid) error {
-		data, err := mem.GetBlock(ctx, val)
+		data, err := a.mem.GetBlock(ctx, val)
 		if err != nil {
 			return err
 		}

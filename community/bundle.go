@@ -144,10 +144,15 @@ func (c *Community) bundle(ctx context.Context, aud, path string) (*Bundle, erro
 // signed, in their delegation chains, by that host's key: pass the DID's
 // audit log to accept the atproto keys of its active history for the root
 // delegation (the commit itself must be signed by the current key).
+// VerifyAudienceCAR takes the same options.
 type VerifyOptions struct {
 	Document *plc.Document
 	Key      atcrypto.PublicKey
 	AuditLog []plc.LogEntry
+	// MaxBytes bounds the audience CAR VerifyAudienceCAR reads (default
+	// DefaultMaxMigrationBytes). VerifyBundle does not use it: a Bundle is
+	// already in memory.
+	MaxBytes int64
 }
 
 // Authorship is what a verified bundle proves.

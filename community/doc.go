@@ -211,6 +211,11 @@
 // chains by walking grant records (newest first, at most 16 deep); a
 // community with very many grants would want an index. Audience CARs hold
 // the whole private tree: fine for chat channels, not for huge audiences.
+// VerifyAudienceCAR and Migrate read such a CAR whole into memory, up to
+// VerifyOptions.MaxBytes or MigrateOptions.MaxBytes (default
+// DefaultMaxMigrationBytes, 256 MiB; Migrate applies its bound to the
+// repository CAR and to each audience CAR), and refuse a larger one with
+// ErrRecordTooLarge.
 // No Go library implements community repos, so this layer is written here;
 // its parts come from this module's packages and indigo (atproto/auth for
 // service-auth JWTs, atproto/identity for members' DID documents).

@@ -148,7 +148,7 @@ func TestEndToEnd(t *testing.T) {
 	if err := view.WriteCAR(&backup); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := VerifyAudienceCAR(ctx, bytes.NewReader(backup.Bytes()), c.DID(), c.SigningKey(), "staff"); err != nil {
+	if _, err := VerifyAudienceCAR(ctx, bytes.NewReader(backup.Bytes()), c.DID(), "staff", VerifyOptions{Key: c.SigningKey()}); err != nil {
 		t.Fatal(err)
 	}
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
@@ -17,7 +18,9 @@ import (
 	"github.com/townhall-dev/townhall/ucan"
 )
 
-// DefaultMaxMigrationBytes bounds the repository CAR Migrate reads.
+// DefaultMaxMigrationBytes bounds each CAR Migrate reads (the repository
+// and every audience CAR) and, by default, the audience CAR
+// VerifyAudienceCAR reads.
 const DefaultMaxMigrationBytes = 256 << 20
 
 // MigrateOptions describes a move of a community to this host.
@@ -38,7 +41,9 @@ type MigrateOptions struct {
 	// old host pointing the DID to its own key) that the move forks around,
 	// nullifying it and everything after it. Only within plc.RecoveryWindow.
 	Nullify string
-	// MaxBytes bounds Repo (default DefaultMaxMigrationBytes).
+	// MaxBytes bounds Repo and each of Audiences (default
+	// DefaultMaxMigrationBytes); a larger one is refused with
+	// ErrRecordTooLarge.
 	MaxBytes int64
 }
 
@@ -121,7 +126,7 @@ func (h *Host) Migrate(ctx context.Context, did string, opts MigrateOptions) (*C
 	}
 	var private [][]repo.Block
 	for i, rd := range opts.Audiences {
-		blocks, err := verifyAudienceBackup(ctx, rd, did, vkey, anchors)
+		blocks, err := verifyAudienceBackup(ctx, rd, did, vkey, anchors, max)
 		if err != nil {
 			return nil, bad(err, "audience CAR %d", i)
 		}
@@ -177,24 +182,33 @@ func (h *Host) Migrate(ctx context.Context, did string, opts MigrateOptions) (*C
 	return c, nil
 }
 
-// verifyAudienceBackup checks an audience CAR against the anchors of the
-// repository being imported and returns its blocks.
-func verifyAudienceBackup(ctx context.Context, rd io.Reader, did string, key atcrypto.PublicKey, anchors map[string]cid.Cid) ([]repo.Block, error) {
-	data, err := io.ReadAll(io.LimitReader(rd, DefaultMaxMigrationBytes))
+// verifyAudienceBackup checks an audience CAR (at most max bytes, parsed
+// once) against the anchors of the repository being imported and returns
+// its blocks.
+func verifyAudienceBackup(ctx context.Context, rd io.Reader, did string, key atcrypto.PublicKey, anchors map[string]cid.Cid, max int64) ([]repo.Block, error) {
+	if rd == nil {
+		return nil, errf(ErrBadBundle, -1, nil, "no CAR")
+	}
+	car, err := readAudienceCAR(ctx, rd, did, key, max)
 	if err != nil {
 		return nil, err
 	}
-	for name, root := range anchors {
-		v, err := VerifyAudienceCAR(ctx, bytes.NewReader(data), did, key, name)
+	names := make([]string, 0, len(anchors))
+	for name := range anchors {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		v, err := car.view(ctx, name)
 		if err != nil {
 			continue
 		}
-		if v.Root != root {
-			return nil, fmt.Errorf("audience %q: the CAR holds root %s, the repository anchors %s", name, v.Root, root)
+		if v.Root != anchors[name] {
+			return nil, errf(ErrBadBundle, -1, nil, "audience %q: the CAR holds root %s, the repository anchors %s", name, v.Root, anchors[name])
 		}
 		return v.Blocks, nil
 	}
-	return nil, errors.New("the CAR proves no audience of the repository")
+	return nil, errf(ErrBadBundle, -1, nil, "the CAR proves no audience of the repository")
 }
 
 // reissueRoots re-signs every unrevoked root delegation with the current

@@ -91,7 +91,7 @@ func TestReopen(t *testing.T) {
 	}
 }
 
-func newHostOn(t *testing.T, w *world, s repo.Store, p PrivateStore) *Host {
+func newHostOn(t testing.TB, w *world, s repo.Store, p PrivateStore) *Host {
 	t.Helper()
 	if w.hostKey == nil {
 		w.hostKey, _ = atcrypto.GeneratePrivateKeyP256()

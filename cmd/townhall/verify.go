@@ -66,7 +66,7 @@ func runVerify(e *env, args []string) error {
 		if *audience == "" || did == "" {
 			return usageErr("verify audience needs --audience NAME and the DID (--did, or --did-doc)")
 		}
-		view, err := community.VerifyAudienceCAR(e.ctx, bytes.NewReader(data), did, key, *audience)
+		view, err := community.VerifyAudienceCAR(e.ctx, bytes.NewReader(data), did, *audience, community.VerifyOptions{Key: key})
 		if err != nil {
 			return invalidErr("audience CAR does not verify: %v", err)
 		}
