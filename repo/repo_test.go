@@ -525,18 +525,49 @@ func TestSyncEvents(t *testing.T) {
 		if err != nil || len(evs) != 3 || evs[2].Sync == nil || evs[2].Seq != sev.Seq {
 			t.Fatalf("events: %+v %v", evs, err)
 		}
-		st, err := VerifySyncEvent(ctx, evs[2].Sync, pub)
+		st, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: pub})
 		if err != nil || st.Commit != head.Commit || st.Data != head.Data {
 			t.Fatalf("VerifySyncEvent: %v", err)
 		}
 		other, _ := testKeys(t)["K-256"].PublicKey()
-		if _, err := VerifySyncEvent(ctx, evs[2].Sync, other); !errors.Is(err, ErrBadSignature) {
+		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: other}); !errors.Is(err, ErrBadSignature) {
 			t.Fatalf("wrong key: %v", err)
 		}
 		bad := *evs[2].Sync
 		bad.Rev = "3zzzzzzzzzzzz"
-		if _, err := VerifySyncEvent(ctx, &bad, pub); !errors.Is(err, ErrBadEvent) {
+		if _, err := VerifySyncEvent(ctx, &bad, SyncCheckOptions{Key: pub}); !errors.Is(err, ErrBadEvent) {
 			t.Fatalf("wrong rev: %v", err)
+		}
+		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{}); !errors.Is(err, ErrBadSignature) {
+			t.Fatalf("no key: %v", err)
+		}
+		if st2, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: other, InsecureSkipSignature: true}); err != nil || st2.Commit != head.Commit {
+			t.Fatalf("InsecureSkipSignature: %v", err)
+		}
+		// Known: the rev must move forward, the DID must match.
+		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: pub, Known: &SyncState{DID: testDID, Rev: head.Rev}}); !errors.Is(err, ErrRevOrder) {
+			t.Fatalf("known rev: %v", err)
+		}
+		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: pub, Known: &SyncState{DID: "did:plc:someoneelse", Rev: "2222222222222"}}); !errors.Is(err, ErrBadEvent) {
+			t.Fatalf("known DID: %v", err)
+		}
+		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: pub, Known: &SyncState{DID: testDID, Rev: "2222222222222"}}); err != nil {
+			t.Fatalf("older known rev: %v", err)
+		}
+		// Clock: a rev far in the future of the consumer's clock.
+		past := func() time.Time { return time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC) }
+		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: pub, Clock: past}); !errors.Is(err, ErrRevOrder) {
+			t.Fatalf("future rev: %v", err)
+		}
+		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: pub, Clock: fakeClock()}); err != nil {
+			t.Fatalf("clock: %v", err)
+		}
+		// CAR: the bound applies.
+		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: pub, CAR: CAROptions{MaxCARBytes: int64(len(evs[2].Sync.Blocks) - 1)}}); !errors.Is(err, ErrMalformedCAR) {
+			t.Fatalf("CAR bound: %v", err)
+		}
+		if _, err := VerifySyncEvent(ctx, nil, SyncCheckOptions{Key: pub}); !errors.Is(err, ErrBadEvent) {
+			t.Fatalf("nil event: %v", err)
 		}
 		// Writing continues after a #sync.
 		if _, err := r.Apply(ctx, []Write{{Action: ActionCreate, Collection: "a.b.c", Record: post(2)}}, ApplyOptions{SwapCommit: head.Commit}); err != nil {
@@ -620,7 +651,7 @@ func TestLargeMixedBatchesIndigo(t *testing.T) {
 	var st *SyncState
 	for i, ev := range evs {
 		if ev.Sync != nil {
-			if st, err = VerifySyncEvent(ctx, ev.Sync, pub); err != nil {
+			if st, err = VerifySyncEvent(ctx, ev.Sync, SyncCheckOptions{Key: pub}); err != nil {
 				t.Fatalf("event %d: %v", i, err)
 			}
 			continue
