@@ -265,8 +265,8 @@ func (r *Repo) prepare(writes []Write) ([]prepared, error) {
 			return nil, fmt.Errorf("%w: write %d: action %q", ErrInvalidWrite, i, w.Action)
 		}
 		if !generated {
-			if _, err := syntax.ParseRecordKey(w.RKey); err != nil {
-				return nil, fmt.Errorf("%w: write %d: record key: %w", ErrInvalidWrite, i, err)
+			if err := checkRecordKey(w.RKey); err != nil {
+				return nil, fmt.Errorf("%w: write %d: %w", ErrInvalidWrite, i, err)
 			}
 		}
 		p := prepared{w: w, path: w.Collection + "/" + w.RKey}
