@@ -2,6 +2,7 @@ package repo
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"sync"
@@ -172,6 +173,14 @@ type Write struct {
 	// Record is the record value for create and update: any value package
 	// drisl encodes to a map (a struct, map[string]any, or drisl.Raw).
 	Record any
+	// RecordCID, if defined, is the CID of a record the caller has already
+	// encoded: Record must then be a drisl.Raw of its bytes. Apply still
+	// checks that the bytes are one strict DRISL map and that RecordCID is
+	// their dag-cbor sha2-256 CID (it re-hashes them: a wrong CID would store
+	// a block no verifier accepts), but does not copy them: the repository
+	// keeps the slice (MemStore stores it as it is), so the caller must not
+	// modify it afterwards.
+	RecordCID cid.Cid
 	// SwapRecord, if set on update or delete, is the CID the record must
 	// have now; otherwise the batch fails with ErrSwapRecord.
 	SwapRecord *cid.Cid
@@ -280,7 +289,14 @@ func (r *Repo) prepare(writes []Write) ([]prepared, error) {
 			seen[p.path] = true
 		}
 		if w.Action != ActionDelete {
-			data, c, err := drisl.MarshalCID(w.Record)
+			var data []byte
+			var c cid.Cid
+			var err error
+			if w.RecordCID.Defined() {
+				data, c, err = preEncoded(w.Record, w.RecordCID)
+			} else {
+				data, c, err = drisl.MarshalCID(w.Record)
+			}
 			if err != nil {
 				return nil, fmt.Errorf("%w: write %d: %w", ErrInvalidWrite, i, err)
 			}
@@ -292,6 +308,32 @@ func (r *Repo) prepare(writes []Write) ([]prepared, error) {
 		out[i] = p
 	}
 	return out, nil
+}
+
+// errRecordCID is the rule a pre-encoded record breaks when its CID is not
+// the CID of its bytes.
+var errRecordCID = errors.New("RecordCID is not the dag-cbor sha2-256 CID of the record's bytes")
+
+// preEncoded checks a pre-encoded record (Write.RecordCID): strict DRISL
+// bytes whose dag-cbor sha2-256 digest is the one c names.
+func preEncoded(record any, c cid.Cid) ([]byte, cid.Cid, error) {
+	raw, ok := record.(drisl.Raw)
+	if !ok {
+		return nil, cid.Undef, fmt.Errorf("RecordCID set but Record is %T, not drisl.Raw", record)
+	}
+	if err := drisl.Validate(raw); err != nil {
+		return nil, cid.Undef, err
+	}
+	// A CIDv1 dag-cbor sha2-256 CID is 01 71 12 20 and the 32-byte digest.
+	k := c.KeyString()
+	if len(k) != 36 || k[0] != 0x01 || k[1] != drisl.CodecDagCBOR || k[2] != drisl.HashSHA256 || k[3] != 32 {
+		return nil, cid.Undef, fmt.Errorf("%w: %s is not CIDv1 dag-cbor sha2-256", errRecordCID, c)
+	}
+	sum := sha256.Sum256(raw)
+	if string(sum[:]) != k[4:] {
+		return nil, cid.Undef, errRecordCID
+	}
+	return raw, c, nil
 }
 
 // commitLocked builds, signs and stores one commit. With create set it

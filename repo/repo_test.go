@@ -678,3 +678,80 @@ func TestLargeMixedBatchesIndigo(t *testing.T) {
 		t.Fatalf("oversized event: %v", err)
 	}
 }
+
+// TestApplyPreEncoded checks Write.RecordCID: pre-encoded records commit
+// to the same tree as encoded ones, and every mismatch is refused.
+func TestApplyPreEncoded(t *testing.T) {
+	ctx := context.Background()
+	key := fixedKey(t)
+	plain, err := Create(ctx, NewMemStore(), testDID, key, Options{Clock: fakeClock()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pre, err := Create(ctx, NewMemStore(), testDID, key, Options{Clock: fakeClock()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pws, ews []Write
+	for i := 0; i < 10; i++ {
+		data, c, err := drisl.MarshalCID(post(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rkey := fmt.Sprintf("3k%011d", i)
+		pws = append(pws, Write{Action: ActionCreate, Collection: "app.bsky.feed.post", RKey: rkey, Record: post(i)})
+		ews = append(ews, Write{Action: ActionCreate, Collection: "app.bsky.feed.post", RKey: rkey, Record: drisl.Raw(data), RecordCID: c})
+	}
+	a, err := plain.Apply(ctx, pws, ApplyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := pre.Apply(ctx, ews, ApplyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Data != b.Data {
+		t.Fatalf("data roots differ: %s %s", a.Data, b.Data)
+	}
+	for i := range a.Results {
+		if a.Results[i].CID != b.Results[i].CID {
+			t.Fatalf("write %d: %s %s", i, a.Results[i].CID, b.Results[i].CID)
+		}
+	}
+	var buf bytes.Buffer
+	if err := pre.Export(ctx, &buf); err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := key.PublicKey()
+	if _, err := VerifyCAR(ctx, bytes.NewReader(buf.Bytes()), VerifyOptions{Key: pub, DID: testDID}); err != nil {
+		t.Fatalf("exported repository: %v", err)
+	}
+
+	data, c, _ := drisl.MarshalCID(post(100))
+	other, _, _ := drisl.MarshalCID(post(101))
+	list, lc, _ := drisl.MarshalCID([]any{int64(1)})
+	nan := []byte{0xa1, 0x61, 0x61, 0xfb, 0x7f, 0xf8, 0, 0, 0, 0, 0, 0} // {"a": NaN}
+	bad := map[string]Write{
+		"other bytes": {Record: drisl.Raw(other), RecordCID: c},
+		"raw codec":   {Record: drisl.Raw(data), RecordCID: drisl.SumCID(drisl.CodecRaw, data)},
+		"not Raw":     {Record: post(100), RecordCID: c},
+		"bytes slice": {Record: data, RecordCID: c},
+		"not DRISL":   {Record: drisl.Raw(nan), RecordCID: drisl.SumCID(drisl.CodecDagCBOR, nan)},
+		"trailing":    {Record: drisl.Raw(append(bytes.Clone(data), 0x01)), RecordCID: drisl.SumCID(drisl.CodecDagCBOR, append(bytes.Clone(data), 0x01))},
+		"not a map":   {Record: drisl.Raw(list), RecordCID: lc},
+		"empty":       {Record: drisl.Raw(nil), RecordCID: drisl.SumCID(drisl.CodecDagCBOR, nil)},
+	}
+	head := pre.Head()
+	for name, w := range bad {
+		w.Action, w.Collection, w.RKey = ActionCreate, "app.bsky.feed.post", "3kbad"
+		if _, err := pre.Apply(ctx, []Write{w}, ApplyOptions{}); !errors.Is(err, ErrInvalidWrite) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if _, err := pre.Apply(ctx, []Write{{Action: ActionCreate, Collection: "app.bsky.feed.post", RKey: "3kbad", Record: drisl.Raw(other), RecordCID: c}}, ApplyOptions{}); !errors.Is(err, errRecordCID) {
+		t.Errorf("wrong CID: %v", err)
+	}
+	if pre.Head() != head {
+		t.Fatal("a refused write moved the head")
+	}
+}
