@@ -39,7 +39,9 @@ type Request struct {
 	// omitted when the community recorded them (every grant is recorded).
 	Proofs [][]byte
 	// Records are the DRISL bytes of the records the invocation writes, in
-	// the order of its writes that carry a cid.
+	// the order of its writes that carry a cid. Invoke keeps these slices
+	// without copying them (a memory store holds them as the record
+	// blocks): the caller must not modify them afterwards.
 	Records [][]byte
 }
 

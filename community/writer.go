@@ -337,7 +337,7 @@ func (c *Community) apply(ctx context.Context, rs []*request) (*repo.CommitResul
 				w := repo.Write{Action: o.action, Collection: o.collection, RKey: o.rkey}
 				if o.action != repo.ActionDelete {
 					if o.data != nil {
-						w.Record = drisl.Raw(o.data)
+						w.Record, w.RecordCID = drisl.Raw(o.data), o.cid
 					} else {
 						w.Record = o.value
 					}
@@ -349,7 +349,7 @@ func (c *Community) apply(ctx context.Context, rs []*request) (*repo.CommitResul
 						act = repo.ActionUpdate
 					}
 					receipts = append(receipts, repo.Write{Action: act, Collection: NSIDReceipt,
-						RKey: ReceiptKey(o.path()), Record: drisl.Raw(o.receipt.data)})
+						RKey: ReceiptKey(o.path()), Record: drisl.Raw(o.receipt.data), RecordCID: o.receipt.cid})
 				}
 				continue
 			}
