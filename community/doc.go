@@ -201,7 +201,12 @@
 // Open: revocations from their records, the replay guard from the
 // invocation records (public and private) written within the last
 // Limits.MaxInvocationTTL, which is why invocations must expire within that
-// window. Invocation records are never deleted (a later write replaces a
+// window. The guard is consulted when an invocation validates, before the
+// checks that follow (arguments, records, an invitation's grants...), so a
+// request refused after validation has spent its invocation: the client
+// signs a new one (a join refused so spends its invitation too). Only
+// executed invocations are written, so after a restart such a refused
+// invocation would validate again. Invocation records are never deleted (a later write replaces a
 // path's receipt, not the invocation that wrote it before): the repo keeps
 // every executed invocation, and Open reads them all. Service-auth JWTs
 // are checked by indigo against the real time, not HostOptions.Clock, and
