@@ -25,14 +25,17 @@ func (op Op) IsUpdate() bool { return op.Old.Defined() && op.New.Defined() }
 // IsDelete reports whether op removes its key.
 func (op Op) IsDelete() bool { return op.Old.Defined() && !op.New.Defined() }
 
-// item is what a walker stands on: a subtree not yet opened, or an entry.
+// item is what a walker stands on: a subtree not yet opened (in gap gap of
+// the node on top of the stack, or the root if the stack is empty), or an
+// entry. It is kept small, as the walk writes one for every step; a
+// subtree's key bounds are found from its gap when it is opened.
 type item struct {
-	sub    ref
-	h      int
-	lo, hi string
-	key    string
-	val    cid.Cid
-	isSub  bool
+	sub   ref
+	key   string
+	val   cid.Cid
+	h     int32
+	gap   int32
+	isSub bool
 }
 
 type frame struct {
@@ -64,20 +67,26 @@ func newWalker(ctx context.Context, t *Tree, record bool) (*walker, error) {
 		w.done = true
 		return w, nil
 	}
-	w.cur = item{isSub: true, sub: ref{n: n, cid: t.root.id()}, h: H, lo: "", hi: keyMax}
+	w.cur = item{isSub: true, sub: ref{n: n, cid: t.root.id()}, h: int32(H)}
 	return w, nil
 }
 
 // expand opens the current item, which must be a subtree.
 func (w *walker) expand(ctx context.Context) error {
-	n, err := w.s.loadDeferred(ctx, w.cur.sub, w.cur.h, w.cur.lo, w.cur.hi, w.checks)
+	lo, hi := "", keyMax
+	if len(w.stack) > 0 {
+		f := &w.stack[len(w.stack)-1]
+		lo, hi = f.n.gapBounds(int(w.cur.gap), f.lo, f.hi)
+	}
+	h := int(w.cur.h)
+	n, err := w.s.loadDeferred(ctx, w.cur.sub, h, lo, hi, w.checks)
 	if err != nil {
 		return err
 	}
 	if w.record {
 		w.opened = append(w.opened, n)
 	}
-	w.stack = append(w.stack, frame{n: n, h: w.cur.h, lo: w.cur.lo, hi: w.cur.hi, j: -1})
+	w.stack = append(w.stack, frame{n: n, h: h, lo: lo, hi: hi, j: -1})
 	w.advance()
 	return nil
 }
@@ -101,8 +110,7 @@ func (w *walker) advance() {
 		if g.empty() {
 			continue
 		}
-		lo, hi := f.n.gapBounds(i, f.lo, f.hi)
-		w.cur = item{isSub: true, sub: g, h: f.h - 1, lo: lo, hi: hi}
+		w.cur = item{isSub: true, sub: g, h: int32(f.h - 1), gap: int32(i)}
 		return
 	}
 	w.done = true

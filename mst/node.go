@@ -2,6 +2,7 @@ package mst
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"strings"
 	"unsafe"
 
@@ -330,6 +331,112 @@ func (r *reader) link(nullable, child bool) (off int, linkBad bool) {
 	return r.off - 36, false
 }
 
+// linkHead8 is the first eight bytes of a dag-cbor link, read little-endian:
+// tag 42, a 37-byte string, 0x00, then CIDv1, dag-cbor, sha2-256; the
+// ninth byte is the digest length (digestLen).
+const linkHead8 = 0xd8 | 0x2a<<8 | 0x58<<16 | 0x25<<24 | 0x00<<32 | 0x01<<40 | codecDag<<48 | sha256Mh<<56
+
+// isDagLink reports whether b starts with a dag-cbor sha2-256 link (41
+// bytes: linkHead8, digestLen, 32 bytes of digest).
+func isDagLink(b []byte) bool {
+	return len(b) >= 41 && binary.LittleEndian.Uint64(b) == linkHead8 && b[8] == digestLen
+}
+
+// fastEntryInfo is what fastEntry reads of one entry: the offsets in the node's
+// bytes of its key suffix, its links' binary CIDs (t is -1 for a null
+// subtree) and the entry's end, the suffix length and the prefix length.
+type fastEntryInfo struct {
+	suf, sufLen, p, t, v, next int
+}
+
+// fastEntry reads the entry at data[off:] if it has the common shape: a
+// canonical map {k, p, t, v} with a key suffix shorter than 24 bytes, a
+// prefix length below 24 (one-byte heads, minimal), a null or dag-cbor
+// subtree link and a dag-cbor value link. Anything else, well-formed or
+// not, is left to the general reader (ok false), which names what is wrong.
+// What it accepts, the general reader accepts with the same result.
+func fastEntry(data []byte, off int) (fastEntryInfo, bool) {
+	b := data[off:]
+	// The shortest such entry: map head, "k", suffix head, "p", p, "t",
+	// null, "v", link: 53 bytes plus the suffix.
+	if len(b) < 53 || b[0] != cborMap4 || b[1] != textLen1 || b[2] != 'k' || b[3]-majBytes<<5 >= 24 {
+		return fastEntryInfo{}, false
+	}
+	n := int(b[3] - majBytes<<5)
+	q := b[4+n:]
+	if len(q) < 49 || q[0] != textLen1 || q[1] != 'p' || q[2] >= 24 || q[3] != textLen1 || q[4] != 't' {
+		return fastEntryInfo{}, false
+	}
+	fe := fastEntryInfo{suf: off + 4, sufLen: n, p: int(q[2]), t: -1}
+	at := off + 4 + n + 5 // the subtree link or null
+	if q[5] == cborNull {
+		at++
+	} else if isDagLink(q[5:]) {
+		fe.t = at + 5
+		at += 41
+	} else {
+		return fastEntryInfo{}, false
+	}
+	v := data[at:]
+	if len(v) < 43 || v[0] != textLen1 || v[1] != 'v' || !isDagLink(v[2:]) {
+		return fastEntryInfo{}, false
+	}
+	fe.v = at + 7
+	fe.next = at + 43
+	return fe, true
+}
+
+// nodeWith is a node and its entries (A is an array of entries) in one
+// allocation.
+type nodeWith[A any] struct {
+	n node
+	e A
+}
+
+func allocNode[A any](count int) *node {
+	p := new(nodeWith[A])
+	p.n.entries = unsafe.Slice((*entry)(unsafe.Pointer(&p.e)), count)
+	return &p.n
+}
+
+// newLoadedNode returns a node with count zero entries, allocated together
+// for the common sizes: a decoded node then costs two allocations (this
+// and its string). The entries' capacity is count, so an append copies
+// them; a loaded node is never modified anyway.
+func newLoadedNode(count int) *node {
+	switch {
+	case count == 0:
+		return &node{}
+	case count == 1:
+		return allocNode[[1]entry](count)
+	case count == 2:
+		return allocNode[[2]entry](count)
+	case count == 3:
+		return allocNode[[3]entry](count)
+	case count == 4:
+		return allocNode[[4]entry](count)
+	case count == 5:
+		return allocNode[[5]entry](count)
+	case count == 6:
+		return allocNode[[6]entry](count)
+	case count == 7:
+		return allocNode[[7]entry](count)
+	case count == 8:
+		return allocNode[[8]entry](count)
+	case count <= 10:
+		return allocNode[[10]entry](count)
+	case count <= 12:
+		return allocNode[[12]entry](count)
+	case count <= 16:
+		return allocNode[[16]entry](count)
+	case count <= 24:
+		return allocNode[[24]entry](count)
+	case count <= 32:
+		return allocNode[[32]entry](count)
+	}
+	return &node{entries: make([]entry, count)}
+}
+
 // decodeNode parses and checks one node on its own: shape, canonical
 // encoding, links, keys, prefix compression, order and a single layer. The
 // checks that depend on the node's place (bounds, expected layer, emptiness)
@@ -340,7 +447,7 @@ func (r *reader) link(nullable, child bool) (off int, linkBad bool) {
 //
 // The node's keys and links are substrings of one string (the rebuilt keys,
 // then the links' binary CIDs), so a node costs three allocations whatever
-// its size.
+// its size (two for up to 32 entries, see newLoadedNode).
 func decodeNode(data []byte, c cid.Cid, firstLayerOnly bool, knownLayer int) (*node, error) {
 	if len(data) > MaxNodeBytes {
 		return nil, nodeErr(c, RuleEncoding, -1, "node is %d bytes, more than %d", len(data), MaxNodeBytes)
@@ -355,7 +462,8 @@ func decodeNode(data []byte, c cid.Cid, firstLayerOnly bool, knownLayer int) (*n
 	if count > uint64(len(data)/53) {
 		return nil, nodeErr(c, RuleEncoding, -1, "entry count %d exceeds what %d bytes can hold", count, len(data))
 	}
-	entries := make([]entry, count)
+	n := newLoadedNode(int(count))
+	entries := n.entries
 	// Per entry: the key suffix's offset in data and length, the prefix
 	// length, and the offsets of its links in data (-1 for a null subtree).
 	type meta struct{ suf, sufLen, p, t, v int32 }
@@ -366,6 +474,20 @@ func decodeNode(data []byte, c cid.Cid, firstLayerOnly bool, knownLayer int) (*n
 	}
 	keysLen, links, prevLen := 0, 0, 0
 	for i := range entries {
+		if fe, ok := fastEntry(data, r.off); ok {
+			if fe.p > prevLen {
+				return nil, nodeErr(c, RulePrefixLength, i, "prefix length %d exceeds the previous key's %d bytes", fe.p, prevLen)
+			}
+			r.off = fe.next
+			prevLen = fe.p + fe.sufLen
+			keysLen += prevLen
+			links++
+			if fe.t >= 0 {
+				links++
+			}
+			metas = append(metas, meta{suf: int32(fe.suf), sufLen: int32(fe.sufLen), p: int32(fe.p), t: int32(fe.t), v: int32(fe.v)})
+			continue
+		}
 		r.lit("\xa4ak")
 		suffix := r.bytes()
 		suf := r.off - len(suffix)
@@ -487,7 +609,7 @@ func decodeNode(data []byte, c cid.Cid, firstLayerOnly bool, knownLayer int) (*n
 		entries[i] = entry{key: k, val: v, right: ref{cid: link(mt.t)}}
 		prev = k
 	}
-	n := &node{left: ref{cid: link(int32(left))}, entries: entries, cid: c, height: height}
+	n.left, n.cid, n.height = ref{cid: link(int32(left))}, c, height
 	if height == 0 {
 		if !n.left.empty() {
 			return nil, nodeErr(c, RuleLeafChild, -1, "layer-0 node has a left child")
