@@ -28,7 +28,8 @@ func (op Op) IsDelete() bool { return op.Old.Defined() && !op.New.Defined() }
 // item is what a walker stands on: a subtree not yet opened (in gap gap of
 // the node on top of the stack, or the root if the stack is empty), or an
 // entry. It is kept small, as the walk writes one for every step; a
-// subtree's key bounds are found from its gap when it is opened.
+// subtree's key bounds are found from its gap when it is opened. The
+// fields that do not apply to the current kind are stale.
 type item struct {
 	sub   ref
 	key   string
@@ -57,18 +58,20 @@ type walker struct {
 	checks *deferred // strict loads not yet checked, shared by both walkers
 }
 
-func newWalker(ctx context.Context, t *Tree, record bool) (*walker, error) {
-	w := &walker{s: t.s, record: record}
+// init sets w to walk t. Walkers live on diffWalk's stack, so that the
+// items and frames they write need no write barriers.
+func (w *walker) init(ctx context.Context, t *Tree, record bool) error {
+	*w = walker{s: t.s, record: record}
 	n, H, err := t.s.rootNode(ctx, t.root, t.height)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if n == nil {
 		w.done = true
-		return w, nil
+		return nil
 	}
 	w.cur = item{isSub: true, sub: ref{n: n, cid: t.root.id()}, h: int32(H)}
-	return w, nil
+	return nil
 }
 
 // expand opens the current item, which must be a subtree.
@@ -102,7 +105,10 @@ func (w *walker) advance() {
 		}
 		if f.j&1 == 1 {
 			e := &f.n.entries[f.j/2]
-			w.cur = item{key: e.key, val: e.val}
+			// Field by field: a whole-struct store into the heap-held
+			// walker costs a bulk write barrier while the GC marks.
+			// An entry item's sub, h and gap are stale and unused.
+			w.cur.isSub, w.cur.key, w.cur.val = false, e.key, e.val
 			return
 		}
 		i := f.j / 2
@@ -110,7 +116,7 @@ func (w *walker) advance() {
 		if g.empty() {
 			continue
 		}
-		w.cur = item{isSub: true, sub: g, h: int32(f.h - 1), gap: int32(i)}
+		w.cur.isSub, w.cur.sub, w.cur.h, w.cur.gap = true, g, int32(f.h-1), int32(i)
 		return
 	}
 	w.done = true
@@ -134,11 +140,11 @@ func diffWalk(ctx context.Context, a, b *Tree, record bool, emit func(Op)) ([]*n
 	if _, err := b.Root(ctx); err != nil {
 		return nil, nil, err
 	}
-	wa, err := newWalker(ctx, a, record)
-	if err != nil {
+	var wa, wb walker
+	if err := wa.init(ctx, a, record); err != nil {
 		return nil, nil, err
 	}
-	wb, err := newWalker(ctx, b, record)
+	err := wb.init(ctx, b, record)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -423,16 +423,22 @@ func newLoadedNode(count int) *node {
 		return allocNode[[7]entry](count)
 	case count == 8:
 		return allocNode[[8]entry](count)
-	case count <= 10:
+	case count == 9:
+		return allocNode[[9]entry](count)
+	case count == 10:
 		return allocNode[[10]entry](count)
-	case count <= 12:
+	case count == 11:
+		return allocNode[[11]entry](count)
+	case count == 12:
 		return allocNode[[12]entry](count)
-	case count <= 16:
+	case count == 13:
+		return allocNode[[13]entry](count)
+	case count == 14:
+		return allocNode[[14]entry](count)
+	case count == 15:
+		return allocNode[[15]entry](count)
+	case count == 16:
 		return allocNode[[16]entry](count)
-	case count <= 24:
-		return allocNode[[24]entry](count)
-	case count <= 32:
-		return allocNode[[32]entry](count)
 	}
 	return &node{entries: make([]entry, count)}
 }
@@ -447,7 +453,7 @@ func newLoadedNode(count int) *node {
 //
 // The node's keys and links are substrings of one string (the rebuilt keys,
 // then the links' binary CIDs), so a node costs three allocations whatever
-// its size (two for up to 32 entries, see newLoadedNode).
+// its size (two for up to 16 entries, see newLoadedNode).
 func decodeNode(data []byte, c cid.Cid, firstLayerOnly bool, knownLayer int) (*node, error) {
 	if len(data) > MaxNodeBytes {
 		return nil, nodeErr(c, RuleEncoding, -1, "node is %d bytes, more than %d", len(data), MaxNodeBytes)
