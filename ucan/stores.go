@@ -127,7 +127,14 @@ type MemoryReplayGuard struct {
 	opts     MemoryReplayGuardOptions
 	m        map[cid.Cid]time.Time
 	earliest time.Time // earliest expiry among entries; zero if none expire
+	// sweepAt is the size at which expired entries are next dropped: twice
+	// the size after the last sweep (at least minReplaySweep), so memory
+	// follows the live entries at an amortised O(1) cost per Record.
+	sweepAt int
 }
+
+// minReplaySweep is the smallest size at which a MemoryReplayGuard sweeps.
+const minReplaySweep = 1024
 
 // ErrReplayGuardFull is returned when a MemoryReplayGuard is full of
 // unexpired entries.
@@ -151,22 +158,25 @@ func (g *MemoryReplayGuard) Record(_ context.Context, c cid.Cid, until time.Time
 	if _, ok := g.m[c]; ok {
 		return ErrReplayed
 	}
-	if len(g.m) >= g.opts.MaxEntries {
+	if full := len(g.m) >= g.opts.MaxEntries; full || len(g.m) >= max(g.sweepAt, minReplaySweep) {
 		// Sweep only when something has expired, so a guard full of live
 		// entries fails fast instead of scanning on every call.
 		now := g.opts.Now()
-		if g.earliest.IsZero() || !g.earliest.Before(now) {
-			return ErrReplayGuardFull
-		}
-		g.earliest = time.Time{}
-		for k, t := range g.m {
-			switch {
-			case t.IsZero():
-			case t.Before(now):
-				delete(g.m, k)
-			case g.earliest.IsZero() || t.Before(g.earliest):
-				g.earliest = t
+		if !g.earliest.IsZero() && g.earliest.Before(now) {
+			g.earliest = time.Time{}
+			for k, t := range g.m {
+				switch {
+				case t.IsZero():
+				case t.Before(now):
+					delete(g.m, k)
+				case g.earliest.IsZero() || t.Before(g.earliest):
+					g.earliest = t
+				}
 			}
+		}
+		g.sweepAt = 2 * len(g.m)
+		if len(g.m) >= g.opts.MaxEntries {
+			return ErrReplayGuardFull
 		}
 	}
 	g.m[c] = until

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -305,6 +306,28 @@ func TestReplayGuardBound(t *testing.T) {
 	}
 	if err := g.Record(ctx, c(2), time.Time{}); !errors.Is(err, ErrReplayed) {
 		t.Fatalf("replay: %v", err)
+	}
+}
+
+// TestReplayGuardSweepsAsItGrows: a guard far from its bound still drops
+// expired entries as it grows, so its size follows the live entries (here
+// about 1,000 at a time) rather than everything ever recorded.
+func TestReplayGuardSweepsAsItGrows(t *testing.T) {
+	now := t0
+	g := NewMemoryReplayGuard(MemoryReplayGuardOptions{Now: func() time.Time { return now }})
+	peak := 0
+	for i := 0; i < 50_000; i++ {
+		if i%1000 == 0 {
+			now = now.Add(time.Minute) // everything recorded before has expired
+		}
+		c := drisl.SumCID(drisl.CodecRaw, []byte(strconv.Itoa(i)))
+		if err := g.Record(ctx, c, now.Add(30*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		peak = max(peak, g.Len())
+	}
+	if peak > 4*minReplaySweep {
+		t.Fatalf("guard grew to %d entries with about 1,000 live", peak)
 	}
 }
 
