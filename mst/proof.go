@@ -120,7 +120,7 @@ func invertOps(ctx context.Context, after *Tree, e *Editor, ops []Op) error {
 				return fmt.Errorf("%w: %s is still present after its delete", ErrProof, op.Key)
 			}
 		default:
-			return fmt.Errorf("mst: op on %s has neither an old nor a new value", op.Key)
+			return fmt.Errorf("%w: op on %s has neither an old nor a new value", ErrProof, op.Key)
 		}
 	}
 	for _, op := range ops {
@@ -128,14 +128,14 @@ func invertOps(ctx context.Context, after *Tree, e *Editor, ops []Op) error {
 			continue
 		}
 		if _, err := e.Put(ctx, op.Key, op.Old); err != nil {
-			return fmt.Errorf("mst: inverting op on %s: %w", op.Key, err)
+			return fmt.Errorf("%w: inverting op on %s: %w", ErrProof, op.Key, err)
 		}
 	}
 	creates := slices.DeleteFunc(ops, func(op Op) bool { return !op.IsCreate() })
 	slices.SortStableFunc(creates, func(a, b Op) int { return KeyHeight(a.Key) - KeyHeight(b.Key) })
 	for _, op := range creates {
 		if _, err := e.Delete(ctx, op.Key); err != nil {
-			return fmt.Errorf("mst: inverting op on %s: %w", op.Key, err)
+			return fmt.Errorf("%w: inverting op on %s: %w", ErrProof, op.Key, err)
 		}
 	}
 	return nil
@@ -156,7 +156,7 @@ func sortOps(ops []Op) ([]Op, error) {
 	})
 	for i := 1; i < len(s); i++ {
 		if s[i].Key == s[i-1].Key {
-			return nil, fmt.Errorf("mst: two ops on key %s", s[i].Key)
+			return nil, fmt.Errorf("%w: two ops on key %s", ErrProof, s[i].Key)
 		}
 	}
 	for _, op := range s {
