@@ -350,39 +350,63 @@ type fastEntryInfo struct {
 }
 
 // fastEntry reads the entry at data[off:] if it has the common shape: a
-// canonical map {k, p, t, v} with a key suffix shorter than 24 bytes, a
-// prefix length below 24 (one-byte heads, minimal), a null or dag-cbor
-// subtree link and a dag-cbor value link. Anything else, well-formed or
-// not, is left to the general reader (ok false), which names what is wrong.
-// What it accepts, the general reader accepts with the same result.
+// canonical map {k, p, t, v} whose key suffix length and prefix length take
+// minimal one- or two-byte heads (below 256), a null or dag-cbor subtree
+// link and a dag-cbor value link. Anything else, well-formed or not, is left
+// to the general reader (ok false), which names what is wrong. What it
+// accepts, the general reader accepts with the same result.
 func fastEntry(data []byte, off int) (fastEntryInfo, bool) {
 	b := data[off:]
 	// The shortest such entry: map head, "k", suffix head, "p", p, "t",
 	// null, "v", link: 53 bytes plus the suffix.
-	if len(b) < 53 || b[0] != cborMap4 || b[1] != textLen1 || b[2] != 'k' || b[3]-majBytes<<5 >= 24 {
+	if len(b) < 53 || b[0] != cborMap4 || b[1] != textLen1 || b[2] != 'k' {
 		return fastEntryInfo{}, false
 	}
-	n := int(b[3] - majBytes<<5)
-	q := b[4+n:]
-	if len(q) < 49 || q[0] != textLen1 || q[1] != 'p' || q[2] >= 24 || q[3] != textLen1 || q[4] != 't' {
+	var n, at int // suffix length; offset in b of the suffix
+	switch h := b[3]; {
+	case h >= majBytes<<5 && h < majBytes<<5+24:
+		n, at = int(h-majBytes<<5), 4
+	case h == majBytes<<5+24 && b[4] >= 24:
+		n, at = int(b[4]), 5
+	default:
 		return fastEntryInfo{}, false
 	}
-	fe := fastEntryInfo{suf: off + 4, sufLen: n, p: int(q[2]), t: -1}
-	at := off + 4 + n + 5 // the subtree link or null
-	if q[5] == cborNull {
-		at++
-	} else if isDagLink(q[5:]) {
-		fe.t = at + 5
-		at += 41
+	if len(b)-at < n {
+		return fastEntryInfo{}, false
+	}
+	fe := fastEntryInfo{suf: off + at, sufLen: n, t: -1}
+	at += n
+	// "p" and its head, "t" and null or a link, "v" and a link.
+	q := b[at:]
+	if len(q) < 49 || q[0] != textLen1 || q[1] != 'p' {
+		return fastEntryInfo{}, false
+	}
+	switch h := q[2]; {
+	case h < 24:
+		fe.p, at = int(h), at+3
+	case h == 24 && q[3] >= 24:
+		fe.p, at = int(q[3]), at+4
+	default:
+		return fastEntryInfo{}, false
+	}
+	q = b[at:]
+	if len(q) < 46 || q[0] != textLen1 || q[1] != 't' {
+		return fastEntryInfo{}, false
+	}
+	if q[2] == cborNull {
+		at += 3
+	} else if isDagLink(q[2:]) {
+		fe.t = off + at + 2 + 5
+		at += 2 + 41
 	} else {
 		return fastEntryInfo{}, false
 	}
-	v := data[at:]
-	if len(v) < 43 || v[0] != textLen1 || v[1] != 'v' || !isDagLink(v[2:]) {
+	q = b[at:]
+	if len(q) < 43 || q[0] != textLen1 || q[1] != 'v' || !isDagLink(q[2:]) {
 		return fastEntryInfo{}, false
 	}
-	fe.v = at + 7
-	fe.next = at + 43
+	fe.v = off + at + 2 + 5
+	fe.next = off + at + 43
 	return fe, true
 }
 
