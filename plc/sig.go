@@ -219,6 +219,12 @@ func (c *KeyCache) get(s string) *rotationKey {
 	if max <= 0 {
 		max = 1 << 16
 	}
+	if prev, ok := c.m[s]; ok {
+		// Another goroutine parsed it meanwhile: keep one entry, so that
+		// its use count (and the table it may earn) is not split.
+		c.mu.Unlock()
+		return prev
+	}
 	if c.m == nil || len(c.m) >= max {
 		c.m = make(map[string]*rotationKey)
 		c.tables.Store(0)
