@@ -1,98 +1,17 @@
 package plc
 
 import (
-	"crypto/rand"
 	"errors"
 	"fmt"
-	"math/big"
 	"testing"
 	"time"
 
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
-
-	"github.com/townhall-dev/townhall/internal/ecverify"
 )
 
-// TestK256MatchesAtcrypto checks both K-256 verifications of this package
-// (one-shot and table-based) against indigo atcrypto's on valid signatures
-// and on every way we know to break one.
-func TestK256MatchesAtcrypto(t *testing.T) {
-	gt := ecverify.NewK256GeneratorTable()
-	for range 2 {
-		k := newKey(t, true)
-		rk := parseRotationKey(k.did)
-		if rk.point == nil {
-			t.Fatal("no point")
-		}
-		tbl := ecverify.NewK256Table(rk.point)
-		other := newKey(t, true)
-		for i := 0; i < 12; i++ {
-			msg := make([]byte, 10+i*13)
-			rand.Read(msg)
-			sig, err := k.priv.HashAndSign(msg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			otherSig, _ := other.priv.HashAndSign(msg)
-			flip := func(b []byte, i int) []byte {
-				c := append([]byte{}, b...)
-				c[i%len(c)] ^= 1 << (i % 8)
-				return c
-			}
-			s := new(big.Int).SetBytes(sig[32:])
-			twin := append([]byte{}, sig...)
-			new(big.Int).Sub(orderK256, s).FillBytes(twin[32:])
-			rN := append([]byte{}, sig...)
-			orderK256.FillBytes(rN[:32])
-			sN := append([]byte{}, sig...)
-			orderK256.FillBytes(sN[32:])
-			half := append([]byte{}, sig...)
-			halfK256.FillBytes(half[32:])
-			halfPlus := append([]byte{}, sig...)
-			new(big.Int).Add(halfK256, big.NewInt(1)).FillBytes(halfPlus[32:])
-			cases := []struct {
-				name string
-				msg  []byte
-				sig  []byte
-			}{
-				{"valid", msg, sig},
-				{"other key", msg, otherSig},
-				{"message bit", flip(msg, i), sig},
-				{"r bit", msg, flip(sig, i)},
-				{"s bit", msg, flip(sig, 32+i)},
-				{"high-S twin", msg, twin},
-				{"r zero", msg, append(make([]byte, 32), sig[32:]...)},
-				{"s zero", msg, append(append([]byte{}, sig[:32]...), make([]byte, 32)...)},
-				{"r = n", msg, rN},
-				{"s = n", msg, sN},
-				{"s = n/2", msg, half},
-				{"s = n/2+1", msg, halfPlus},
-				{"short", msg, sig[:63]},
-			}
-			for _, c := range cases {
-				want := mustPub(t, k).HashAndVerify(c.msg, c.sig) == nil
-				sc := newSigCheck(c.msg, c.sig)
-				if got := sc.k256.VerifyTables(gt, tbl); got != want {
-					t.Fatalf("%s: table says %v, atcrypto %v", c.name, got, want)
-				}
-				sc = newSigCheck(c.msg, c.sig)
-				if got := sc.k256.Verify(rk.point); got != want {
-					t.Fatalf("%s: one-shot says %v, atcrypto %v", c.name, got, want)
-				}
-				// One prepared signature tried against two keys, in
-				// both orders, as verifyAny does.
-				wantOther := mustPub(t, other).HashAndVerify(c.msg, c.sig) == nil
-				sc = newSigCheck(c.msg, c.sig)
-				if sc.k256.Verify(parseRotationKey(other.did).point) != wantOther || sc.k256.Verify(rk.point) != want {
-					t.Fatalf("%s: reused scalars give a different answer", c.name)
-				}
-				if c.name == "valid" && !want {
-					t.Fatal("valid signature rejected")
-				}
-			}
-		}
-	}
-}
+// The verifiers themselves (one-shot, tables, both S rules) are checked
+// against atcrypto in internal/ecverify; FuzzVerifyMatchesAtcrypto
+// (sigfuzz_test.go) checks them as KeyCache uses them.
 
 func mustPub(t *testing.T, k testKey) atcrypto.PublicKey {
 	pub, err := k.priv.PublicKey()
