@@ -103,19 +103,9 @@ func VerifyCommitEvent(ctx context.Context, ev *CommitEvent, opts CommitCheckOpt
 	if root != ev.Commit {
 		return nil, verr(ErrWrongRoot, root, "CAR root is not the event's commit "+ev.Commit.String(), nil)
 	}
-	if _, ok := blocks[root]; !ok {
-		return nil, verr(ErrMissingBlock, root, "commit block", nil)
-	}
-	cdata, err := blocks.checkBlock(root)
+	commit, err := eventCommit(blocks, root, ev.Repo, ev.Rev)
 	if err != nil {
 		return nil, err
-	}
-	commit, err := DecodeCommit(cdata)
-	if err != nil {
-		return nil, err
-	}
-	if commit.DID != ev.Repo || commit.Rev != ev.Rev {
-		return nil, verr(ErrBadEvent, root, "commit repo or rev differs from the event's", nil)
 	}
 	if !opts.InsecureSkipSignature {
 		if opts.Key == nil {
@@ -312,6 +302,22 @@ func VerifySyncEvent(ctx context.Context, ev *SyncEvent, opts SyncCheckOptions) 
 	if err != nil {
 		return nil, err
 	}
+	commit, err := eventCommit(blocks, root, ev.DID, ev.Rev)
+	if err != nil {
+		return nil, err
+	}
+	if !opts.InsecureSkipSignature {
+		if err := commit.VerifySignature(opts.Key); err != nil {
+			return nil, err
+		}
+	}
+	return &SyncState{DID: ev.DID, Rev: ev.Rev, Commit: root, Data: commit.Data}, nil
+}
+
+// eventCommit reads and checks the commit block root of an event's CAR: it
+// must be present, hash to its CID, decode, and name the event's DID and
+// rev.
+func eventCommit(blocks blockMap, root cid.Cid, did, rev string) (*Commit, error) {
 	if _, ok := blocks[root]; !ok {
 		return nil, verr(ErrMissingBlock, root, "commit block", nil)
 	}
@@ -323,13 +329,8 @@ func VerifySyncEvent(ctx context.Context, ev *SyncEvent, opts SyncCheckOptions) 
 	if err != nil {
 		return nil, err
 	}
-	if commit.DID != ev.DID || commit.Rev != ev.Rev {
-		return nil, verr(ErrBadEvent, root, "commit did or rev differs from the event's", nil)
+	if commit.DID != did || commit.Rev != rev {
+		return nil, verr(ErrBadEvent, root, "commit DID or rev differs from the event's", nil)
 	}
-	if !opts.InsecureSkipSignature {
-		if err := commit.VerifySignature(opts.Key); err != nil {
-			return nil, err
-		}
-	}
-	return &SyncState{DID: ev.DID, Rev: ev.Rev, Commit: root, Data: commit.Data}, nil
+	return commit, nil
 }
