@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
 	"github.com/bluesky-social/indigo/atproto/syntax"
@@ -255,6 +256,8 @@ func (r *Repo) prepare(writes []Write) ([]prepared, error) {
 		}
 	}
 	okColl := ""
+	var lastRaw []byte
+	var lastCID cid.Cid
 	for i, w := range writes {
 		if w.Collection != okColl {
 			if _, err := syntax.ParseNSID(w.Collection); err != nil {
@@ -293,7 +296,13 @@ func (r *Repo) prepare(writes []Write) ([]prepared, error) {
 			var c cid.Cid
 			var err error
 			if w.RecordCID.Defined() {
-				data, c, err = preEncoded(w.Record, w.RecordCID)
+				// Writes often share one pre-encoded block (community
+				// receipts of a request are one slice): checked once.
+				if raw, ok := w.Record.(drisl.Raw); ok && w.RecordCID == lastCID && sameSlice(raw, lastRaw) {
+					data, c = lastRaw, lastCID
+				} else if data, c, err = preEncoded(w.Record, w.RecordCID); err == nil {
+					lastRaw, lastCID = data, c
+				}
 			} else {
 				data, c, err = drisl.MarshalCID(w.Record)
 			}
@@ -316,6 +325,11 @@ var errRecordCID = errors.New("RecordCID is not the dag-cbor sha2-256 CID of the
 
 // preEncoded checks a pre-encoded record (Write.RecordCID): strict DRISL
 // bytes whose dag-cbor sha2-256 digest is the one c names.
+// sameSlice reports whether a and b are the same bytes in memory.
+func sameSlice(a, b []byte) bool {
+	return len(a) == len(b) && len(a) > 0 && unsafe.SliceData(a) == unsafe.SliceData(b)
+}
+
 func preEncoded(record any, c cid.Cid) ([]byte, cid.Cid, error) {
 	raw, ok := record.(drisl.Raw)
 	if !ok {
@@ -413,7 +427,11 @@ func (r *Repo) tryCommit(ctx context.Context, preps []prepared, create bool) (*C
 		entry := RecordEntry{Collection: p.w.Collection, RKey: p.w.RKey}
 		if p.w.Action != ActionDelete {
 			entry.CID = p.cid
-			w.Blocks = append(w.Blocks, Block{CID: p.cid, Data: p.data})
+			// Consecutive writes of one block (community receipts) store
+			// it once.
+			if n := len(w.Blocks); n == 0 || w.Blocks[n-1].CID != p.cid {
+				w.Blocks = append(w.Blocks, Block{CID: p.cid, Data: p.data})
+			}
 		}
 		if !asSync {
 			op := RepoOp{Action: string(p.w.Action), Path: p.path}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -752,6 +753,61 @@ func TestApplyPreEncoded(t *testing.T) {
 		t.Errorf("wrong CID: %v", err)
 	}
 	if pre.Head() != head {
+		t.Fatal("a refused write moved the head")
+	}
+}
+
+// TestApplySharedBlock: writes that share one pre-encoded slice (as a
+// community's receipts of one request do) store their block once (one
+// SQLite row, not one per write), and the commit still verifies; bytes of
+// the same CID in another slice are checked on their own.
+func TestApplySharedBlock(t *testing.T) {
+	ctx := context.Background()
+	key := fixedKey(t)
+	st, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "r.db"), SQLiteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	r, err := Create(ctx, st, testDID, key, Options{Clock: fakeClock()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, c, err := drisl.MarshalCID(post(7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ws []Write
+	for i := 0; i < 3; i++ {
+		ws = append(ws, Write{Action: ActionCreate, Collection: "app.bsky.feed.post", RKey: fmt.Sprintf("3k%011d", i), Record: drisl.Raw(data), RecordCID: c})
+	}
+	res, err := r.Apply(ctx, ws, ApplyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, wr := range res.Results {
+		if wr.CID != c {
+			t.Fatalf("write %d: %s, want %s", i, wr.CID, c)
+		}
+	}
+	var rows int
+	if err := st.db.QueryRowContext(ctx, `SELECT count(*) FROM blocks WHERE cid = ?`, c.Bytes()).Scan(&rows); err != nil || rows != 1 {
+		t.Fatalf("the shared record is stored in %d rows (%v), want 1", rows, err)
+	}
+	pub, _ := key.PublicKey()
+	if _, err := VerifyCommitEvent(ctx, res.Event, CommitCheckOptions{Key: pub}); err != nil {
+		t.Fatalf("event: %v", err)
+	}
+	// Same CID, other memory holding other bytes: verified, refused.
+	other, _, _ := drisl.MarshalCID(post(8))
+	head := r.Head()
+	bad := []Write{ws[0], ws[0]}
+	bad[0].RKey, bad[1].RKey = "3kshared1", "3kshared2"
+	bad[1].Record = drisl.Raw(other)
+	if _, err := r.Apply(ctx, bad, ApplyOptions{}); !errors.Is(err, errRecordCID) {
+		t.Fatalf("other bytes under the shared CID: %v", err)
+	}
+	if r.Head() != head {
 		t.Fatal("a refused write moved the head")
 	}
 }
