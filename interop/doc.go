@@ -7,4 +7,12 @@
 // verdicts. They need node and an installed node_modules, so the plain
 // `go test ./...` run never builds them; run the suite with interop/run.
 // See README.md for what each family of cases checks.
+//
+// # Limits
+//
+// The suite needs node 20 or later and npm, and interop/run fetches the
+// exact npm packages of package-lock.json (npm ci), so unlike the rest of
+// the module it needs the network once per clean checkout. It compares
+// verdicts on random cases, not exhaustively: a disagreement it does not
+// draw is not found, which is why every run uses a fresh seed and prints it.
 package interop
