@@ -81,17 +81,30 @@ func (s *AuditState) DID() string { return s.did }
 func (s *AuditState) Len() int { return len(s.entries) }
 
 // Head returns a copy of the current (latest non-nullified) operation and
-// its CID.
+// its CID. On an empty state (NewAuditState before its genesis operation
+// is applied) it returns nil and "".
 func (s *AuditState) Head() (*Op, string) {
+	if len(s.entries) == 0 {
+		return nil, ""
+	}
 	e := &s.entries[s.head]
 	return e.op.clone(), e.cid
 }
 
-// Tombstoned reports whether the DID is deactivated.
-func (s *AuditState) Tombstoned() bool { return s.entries[s.head].op.Type == TypeTombstone }
+// Tombstoned reports whether the DID is deactivated. An empty state is not
+// tombstoned.
+func (s *AuditState) Tombstoned() bool {
+	return len(s.entries) > 0 && s.entries[s.head].op.Type == TypeTombstone
+}
 
-// Data returns the DID's current data, or nil when it is tombstoned.
-func (s *AuditState) Data() *Data { return DataOf(s.did, s.entries[s.head].op) }
+// Data returns the DID's current data, or nil when it is tombstoned or the
+// state is empty (no genesis operation yet).
+func (s *AuditState) Data() *Data {
+	if len(s.entries) == 0 {
+		return nil
+	}
+	return DataOf(s.did, s.entries[s.head].op)
+}
 
 // Entries returns the audit log with the nullified flags the rules give.
 func (s *AuditState) Entries() []LogEntry {
