@@ -1,6 +1,7 @@
 package plc
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
@@ -199,19 +200,32 @@ func (d *Data) SigningKey() (atcrypto.PublicKey, error) {
 }
 
 // SigningKey returns the atproto signing key of a DID document: the
-// publicKeyMultibase of its verification method "#atproto". It is what an
+// publicKeyMultibase of its verification method "#atproto", whose ID is
+// exactly d.ID+"#atproto" or the relative "#atproto" (a method of another
+// DID, such as "did:plc:other#atproto", does not count). It is what an
 // outsider holding only the document verifies a repository's commits with.
+// No such method gives an error wrapping ErrMissingField, two of them one
+// wrapping ErrDuplicateKey.
 func (d *Document) SigningKey() (atcrypto.PublicKey, error) {
-	for _, vm := range d.VerificationMethod {
-		if strings.HasSuffix(vm.ID, "#atproto") {
-			pub, err := atcrypto.ParsePublicMultibase(vm.PublicKeyMultibase)
-			if err != nil {
-				return nil, fieldErr("verificationMethod#atproto", ErrInvalidDIDKey, err.Error())
-			}
-			return pub, nil
+	found := -1
+	for i, vm := range d.VerificationMethod {
+		if vm.ID != d.ID+"#atproto" && vm.ID != "#atproto" {
+			continue
 		}
+		if found >= 0 {
+			return nil, fieldErr("verificationMethod#atproto", ErrDuplicateKey,
+				fmt.Sprintf("methods %d (%s) and %d (%s) are both the atproto key", found, d.VerificationMethod[found].ID, i, vm.ID))
+		}
+		found = i
 	}
-	return nil, fieldErr("verificationMethod#atproto", ErrMissingField, "")
+	if found < 0 {
+		return nil, fieldErr("verificationMethod#atproto", ErrMissingField, "no method "+d.ID+"#atproto")
+	}
+	pub, err := atcrypto.ParsePublicMultibase(d.VerificationMethod[found].PublicKeyMultibase)
+	if err != nil {
+		return nil, fieldErr("verificationMethod#atproto", ErrInvalidDIDKey, err.Error())
+	}
+	return pub, nil
 }
 
 // PDSEndpoint returns the endpoint of d's atproto_pds service, or "".
