@@ -240,7 +240,7 @@ func TestBadCARCorpus(t *testing.T) {
 			}
 		})
 	}
-	if _, err := VerifyCAR(ctx, bytes.NewReader(good), VerifyOptions{Key: pub, Commit: blk("x").CID}); !errors.Is(err, ErrWrongRoot) {
+	if _, err := VerifyCAR(ctx, bytes.NewReader(good), VerifyOptions{Key: pub, DID: testDID, Commit: blk("x").CID}); !errors.Is(err, ErrWrongRoot) {
 		t.Fatalf("expected commit: %v", err)
 	}
 	if _, err := VerifyCAR(ctx, bytes.NewReader(good), VerifyOptions{Key: pub, DID: "did:plc:someoneelse"}); !errors.Is(err, ErrBadCommit) {
@@ -277,7 +277,7 @@ func FuzzVerifyCAR(f *testing.F) {
 	f.Add([]byte{})
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, data []byte) {
-		opts := VerifyOptions{Key: pub, CAR: CAROptions{MaxBlockBytes: 1 << 16, MaxCARBytes: 1 << 20, MaxBlocks: 1 << 12}}
+		opts := VerifyOptions{Key: pub, DID: testDID, CAR: CAROptions{MaxBlockBytes: 1 << 16, MaxCARBytes: 1 << 20, MaxBlocks: 1 << 12}}
 		if err := readAllCAR(data, opts.CAR); err != nil && !errors.Is(err, ErrTruncated) && !errors.Is(err, ErrMalformedCAR) && !errors.Is(err, ErrBlockHash) {
 			t.Fatalf("CAR reader: %v", err)
 		}

@@ -101,7 +101,10 @@ func mstErr(err error, what string) error {
 type VerifyOptions struct {
 	// Key is the repository's signing key (from its DID document). Required.
 	Key atcrypto.PublicKey
-	// DID, if set, is the repository the CAR must hold.
+	// DID is the repository the CAR must hold: the DID whose document gave
+	// Key. Required: one key may sign many repositories (a community host
+	// signs every community it hosts with one key), so a signature by Key
+	// alone does not say which repository the CAR is.
 	DID string
 	// Commit, if defined, is the commit the CAR's root must be.
 	Commit cid.Cid
@@ -129,12 +132,17 @@ func (v *VerifiedRepo) Block(c cid.Cid) ([]byte, bool) {
 // every block it uses (blocks no path reaches are ignored, and Import does
 // not store them), the single root is the commit, the commit's structure, DID and
 // signature, the MST is canonical and complete, and every record is present
-// and valid DRISL. Each failure wraps a distinct sentinel: ErrTruncated,
-// ErrMalformedCAR, ErrWrongRoot, ErrBlockHash, ErrBadCommit,
-// ErrBadSignature, ErrBadMST, ErrMissingBlock, ErrBadRecord.
+// and valid DRISL. Each failure is a *VerifyError wrapping a distinct
+// sentinel: ErrTruncated, ErrMalformedCAR, ErrWrongRoot, ErrBlockHash,
+// ErrBadCommit, ErrBadSignature, ErrBadMST, ErrMissingBlock, ErrBadRecord.
+// Options without Key are refused with ErrBadSignature, without DID with
+// ErrBadCommit, before the CAR is read.
 func VerifyCAR(ctx context.Context, rd io.Reader, opts VerifyOptions) (*VerifiedRepo, error) {
 	if opts.Key == nil {
-		return nil, fmt.Errorf("%w: VerifyCAR needs a public key", ErrBadSignature)
+		return nil, verr(ErrBadSignature, cid.Undef, "VerifyOptions.Key is required", nil)
+	}
+	if opts.DID == "" {
+		return nil, verr(ErrBadCommit, cid.Undef, "VerifyOptions.DID is required: a key alone does not name the repository", nil)
 	}
 	cr, err := NewCARReader(rd, opts.CAR)
 	if err != nil {
@@ -159,7 +167,7 @@ func VerifyCAR(ctx context.Context, rd io.Reader, opts VerifyOptions) (*Verified
 	if err != nil {
 		return nil, err
 	}
-	if opts.DID != "" && commit.DID != opts.DID {
+	if commit.DID != opts.DID {
 		return nil, verr(ErrBadCommit, root, "commit is for "+commit.DID+", want "+opts.DID, nil)
 	}
 	if err := commit.VerifySignature(opts.Key); err != nil {

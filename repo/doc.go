@@ -27,6 +27,9 @@
 // failure (ErrTruncated, ErrMalformedCAR, ErrWrongRoot, ErrBlockHash,
 // ErrBadCommit, ErrBadSignature, ErrBadMST, ErrMissingBlock, ErrBadRecord),
 // each inside a *VerifyError that names the block or byte offset.
+// VerifyOptions needs both the key and the DID it was resolved from: one
+// key may sign many repositories (a community host signs all of its
+// communities with one), so a signature alone does not say whose CAR it is.
 //
 // Sync: every commit appends a #commit event (ops with prev CIDs, prevData,
 // a CAR of the commit, new records, new MST nodes and the blocks needed to
