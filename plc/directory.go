@@ -151,12 +151,23 @@ func (d *Directory) Submit(ctx context.Context, did string, op *Op) (*NextResult
 
 // Import validates a whole audit log with ValidateAuditLog and stores it
 // for a DID the directory does not know yet: how a mirror loads logs from
-// another directory, legacy create operations included.
+// another directory, legacy create operations included. Every entry must
+// name the DID of the first (else an *OpError wrapping ErrDIDMismatch); a
+// DID the directory already holds gives an error wrapping
+// ErrAlreadyExists, both before any signature is verified.
 func (d *Directory) Import(ctx context.Context, log []LogEntry) error {
 	if len(log) == 0 {
 		return ErrEmptyLog
 	}
 	did := log[0].DID
+	for i := range log {
+		if log[i].DID != did {
+			return &OpError{Index: i, CID: log[i].CID, Err: ErrDIDMismatch, Detail: log[i].DID + " in a log of " + did}
+		}
+	}
+	if err := d.checkNew(ctx, did); err != nil {
+		return err
+	}
 	s, err := ValidateAuditLog(did, log, ValidateOptions{Keys: d.keys})
 	if err != nil {
 		return err
@@ -164,6 +175,11 @@ func (d *Directory) Import(ctx context.Context, log []LogEntry) error {
 	mu := d.lock(did)
 	mu.Lock()
 	defer mu.Unlock()
+	// Again under the lock: a Submit or Import may have stored the DID
+	// while the log was validated.
+	if err := d.checkNew(ctx, did); err != nil {
+		return err
+	}
 	// Replay the validated log into storage, so that every operation
 	// nullifies, at its commit, exactly what it nullified when it was
 	// accepted.
@@ -188,6 +204,19 @@ func (d *Directory) Import(ctx context.Context, log []LogEntry) error {
 			return err
 		}
 		r.commit(&p, pl)
+	}
+	return nil
+}
+
+// checkNew returns an error wrapping ErrAlreadyExists if storage holds
+// operations of did.
+func (d *Directory) checkNew(ctx context.Context, did string) error {
+	ops, err := d.store.AuditLog(ctx, did)
+	if err != nil {
+		return err
+	}
+	if len(ops) > 0 {
+		return fmt.Errorf("%w: %s has %d operations here", ErrAlreadyExists, did, len(ops))
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -413,9 +414,66 @@ func TestDirectoryCorruptStorage(t *testing.T) {
 	if code, _ := get(t, srv, "/"+log[0].DID); code != http.StatusInternalServerError {
 		t.Fatalf("GET on corrupt storage: %d", code)
 	}
-	// Importing a DID twice is a conflict.
-	if err := dir.Import(context.Background(), log); !errors.Is(err, ErrConflict) {
-		t.Fatalf("second import: %v", err)
+}
+
+// TestDirectoryImportExisting: importing a DID the directory already holds
+// (imported, or submitted) is refused with ErrAlreadyExists, not as a lost
+// race (ErrConflict), and before the log's signatures are looked at;
+// storage is left unchanged.
+func TestDirectoryImportExisting(t *testing.T) {
+	ctx := context.Background()
+	log := loadLog(t, "log_bskyapp.json")
+	dir, _, _ := newTestDirectory(t, nil)
+	if err := dir.Import(ctx, log); err != nil {
+		t.Fatal(err)
+	}
+	err := dir.Import(ctx, log)
+	if !errors.Is(err, ErrAlreadyExists) || errors.Is(err, ErrConflict) {
+		t.Fatalf("second import: %v, want ErrAlreadyExists", err)
+	}
+	// A tampered copy of a known DID's log: the DID is known, so the
+	// answer is ErrAlreadyExists, not a signature error.
+	tampered := slices.Clone(log)
+	tampered[1].Operation.Sig = "AAAA"
+	if err := dir.Import(ctx, tampered); !errors.Is(err, ErrAlreadyExists) {
+		t.Fatalf("import of a tampered known log: %v, want ErrAlreadyExists", err)
+	}
+	if s, err := dir.State(ctx, log[0].DID); err != nil || s.Len() != len(log) {
+		t.Fatalf("state after refused imports: %v", err)
+	}
+
+	// A DID created by Submit cannot be imported over either.
+	host, rec := newKey(t, true), newKey(t, true)
+	g, did, err := NewGenesis(GenesisOptions{RecoveryKeys: []string{rec.did}, HostRotationKey: host.did, SigningKey: host.did, Endpoint: "https://a.test"}, host.priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := dir.Submit(ctx, did, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry := LogEntry{DID: did, Operation: *g, CID: res.CID, CreatedAt: FormatTime(res.CreatedAt)}
+	if err := dir.Import(ctx, []LogEntry{entry}); !errors.Is(err, ErrAlreadyExists) {
+		t.Fatalf("import over a submitted DID: %v, want ErrAlreadyExists", err)
+	}
+}
+
+// TestDirectoryImportMixedDIDs: every entry of an imported log must name
+// the DID of the first; the offending entry is named.
+func TestDirectoryImportMixedDIDs(t *testing.T) {
+	log := loadLog(t, "log_bskyapp.json")
+	mixed := slices.Clone(log)
+	mixed[1].DID = "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"
+	dir, _, _ := newTestDirectory(t, nil)
+	err := dir.Import(context.Background(), mixed)
+	var oe *OpError
+	if !errors.Is(err, ErrDIDMismatch) || !errors.As(err, &oe) || oe.Index != 1 {
+		t.Fatalf("import of a log with two DIDs: %v, want ErrDIDMismatch at entry 1", err)
+	}
+	for _, d := range []string{log[0].DID, mixed[1].DID} {
+		if _, err := dir.State(context.Background(), d); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("%s after the refused import: %v", d, err)
+		}
 	}
 }
 
