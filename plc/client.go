@@ -154,7 +154,10 @@ func (c *Client) getJSON(ctx context.Context, path string, v any) error {
 
 func didPath(did string) string { return "/" + url.PathEscape(did) }
 
-// Resolve fetches the DID document of did.
+// Resolve fetches the DID document of did (/:did) as the directory
+// serves it, unverified: a directory that lies is believed. To rely on
+// the key or endpoint, use State or VerifiedState (which validate the
+// audit log) or ResolveAtproto.
 func (c *Client) Resolve(ctx context.Context, did string) (*Document, error) {
 	var doc Document
 	if err := c.getJSON(ctx, didPath(did), &doc); err != nil {
@@ -163,7 +166,10 @@ func (c *Client) Resolve(ctx context.Context, did string) (*Document, error) {
 	return &doc, nil
 }
 
-// Data fetches the current data of did (/:did/data).
+// Data fetches the current data of did (/:did/data) as the directory
+// serves it, unverified: a directory that lies is believed. To rely on
+// it, use State or VerifiedState (whose AuditState.Data is computed from
+// the validated audit log) or ResolveAtproto.
 func (c *Client) Data(ctx context.Context, did string) (*Data, error) {
 	var d Data
 	if err := c.getJSON(ctx, didPath(did)+"/data", &d); err != nil {
@@ -172,7 +178,9 @@ func (c *Client) Data(ctx context.Context, did string) (*Data, error) {
 	return &d, nil
 }
 
-// OpLog fetches the active operations of did (/:did/log).
+// OpLog fetches the active operations of did (/:did/log) as the directory
+// serves them, unverified: neither signatures nor the prev chain are
+// checked. Use State or VerifiedState for a validated log.
 func (c *Client) OpLog(ctx context.Context, did string) ([]Op, error) {
 	var ops []Op
 	if err := c.getJSON(ctx, didPath(did)+"/log", &ops); err != nil {
@@ -191,7 +199,9 @@ func (c *Client) AuditLog(ctx context.Context, did string) ([]LogEntry, error) {
 	return log, nil
 }
 
-// LastOp fetches the latest active operation of did (/:did/log/last).
+// LastOp fetches the latest active operation of did (/:did/log/last) as
+// the directory serves it, unverified. Use State or VerifiedState (and
+// AuditState.Head) for a validated head.
 func (c *Client) LastOp(ctx context.Context, did string) (*Op, error) {
 	var op Op
 	if err := c.getJSON(ctx, didPath(did)+"/log/last", &op); err != nil {
