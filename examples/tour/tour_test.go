@@ -73,14 +73,15 @@ func Example() {
 		return
 	}
 
-	// Verify, as an outsider: the repo CAR and the DID document, nothing else.
+	// Verify, as an outsider: the repo CAR and the DID's did:plc audit log,
+	// which ResolveAtproto validates (signatures, prev chain) before reading
+	// the key from it; nothing else.
 	var car bytes.Buffer
 	_ = c.Export(ctx, &car)
-	data, _ := plcClient.Data(ctx, c.DID())
-	key, _ := data.SigningKey()
+	key, _, _ := plc.ResolveAtproto(ctx, plcClient, c.DID())
 	verified, err := repo.VerifyCAR(ctx, bytes.NewReader(car.Bytes()), repo.VerifyOptions{Key: key, DID: c.DID()})
 	bundle, _ := c.Bundle(ctx, "dev.townhall.chat.message", "3m2abcdefgh22")
-	who, err2 := community.VerifyBundle(ctx, bundle, community.VerifyOptions{Document: data.Document()})
+	who, err2 := community.VerifyBundle(ctx, bundle, community.VerifyOptions{Key: key, DID: c.DID()})
 	fmt.Println(err == nil, err2 == nil, len(verified.Records) > 1, who.Author == alice.DID)
 
 	// Migrate: host1 is gone; the recovery key moves the community to host2.
@@ -96,8 +97,8 @@ func Example() {
 	aliceSession.Membership, _ = c2.Membership(ctx, alice.Key.DID()) // chains re-issued by host2
 	req, _ = aliceSession.Create("dev.townhall.chat.message", "3m2abcdefgh23", msg)
 	_, err = c2.Invoke(ctx, req)
-	data, _ = plcClient.Data(ctx, c.DID())
-	fmt.Println(err == nil, data.PDSEndpoint())
+	_, endpoint, _ := plc.ResolveAtproto(ctx, plcClient, c.DID())
+	fmt.Println(err == nil, endpoint)
 	// END TOUR
 
 	// Output:
