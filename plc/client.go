@@ -43,7 +43,8 @@ type Client struct {
 }
 
 // NewClient returns a client for the directory at baseURL (for example
-// DefaultDirectory, or an httptest server running a Directory).
+// DefaultDirectory; for a Directory in process, any URL and an HTTPClient
+// whose Transport is HandlerTransport(dir)).
 func NewClient(baseURL string, opts ClientOptions) *Client {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 10 * time.Second

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -29,18 +28,33 @@ func (c *fakeClock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); ret
 func (c *fakeClock) Set(t time.Time)     { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 func (c *fakeClock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
-func newTestDirectory(t testing.TB, store Storage) (*Directory, *fakeClock, *httptest.Server) {
+// testServer reaches a handler in process through HandlerTransport: the
+// tests' directories listen on no port.
+type testServer struct {
+	URL  string
+	HTTP *http.Client
+}
+
+func newTestServer(h http.Handler) *testServer {
+	return &testServer{URL: "http://plc.test", HTTP: &http.Client{Transport: HandlerTransport(h)}}
+}
+
+// client returns a Client of the server.
+func (s *testServer) client(opts ClientOptions) *Client {
+	opts.HTTPClient = s.HTTP
+	return NewClient(s.URL, opts)
+}
+
+func newTestDirectory(t testing.TB, store Storage) (*Directory, *fakeClock, *testServer) {
 	t.Helper()
 	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	dir := NewDirectory(DirectoryOptions{Storage: store, Now: clock.Now})
-	srv := httptest.NewServer(dir)
-	t.Cleanup(srv.Close)
-	return dir, clock, srv
+	return dir, clock, newTestServer(dir)
 }
 
-func post(t testing.TB, srv *httptest.Server, did string, body []byte) (int, string) {
+func post(t testing.TB, srv *testServer, did string, body []byte) (int, string) {
 	t.Helper()
-	resp, err := http.Post(srv.URL+"/"+did, "application/json", bytes.NewReader(body))
+	resp, err := srv.HTTP.Post(srv.URL+"/"+did, "application/json", bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,9 +63,9 @@ func post(t testing.TB, srv *httptest.Server, did string, body []byte) (int, str
 	return resp.StatusCode, string(b)
 }
 
-func get(t testing.TB, srv *httptest.Server, path string) (int, []byte) {
+func get(t testing.TB, srv *testServer, path string) (int, []byte) {
 	t.Helper()
-	resp, err := http.Get(srv.URL + path)
+	resp, err := srv.HTTP.Get(srv.URL + path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +273,7 @@ func TestDirectoryExportAndClient(t *testing.T) {
 	for name, mk := range storages(t) {
 		t.Run(name, func(t *testing.T) {
 			_, clock, srv := newTestDirectory(t, mk())
-			c := NewClient(srv.URL, ClientOptions{Timeout: 5 * time.Second})
+			c := srv.client(ClientOptions{Timeout: 5 * time.Second})
 			var all []LogEntry
 			for _, f := range []string{"log_nullification_nontrivial.json", "log_tombstone.json", "log_bskyapp.json"} {
 				log := loadLog(t, f)
@@ -356,7 +370,7 @@ func TestDirectoryExportAndClient(t *testing.T) {
 // embeddable directory only gives on a race or never) with a handler that
 // answers them directly.
 func TestClientStatusErrors(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := newTestServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/did:plc:conflict":
 			writeError(w, http.StatusConflict, "prev does not match")
@@ -369,9 +383,8 @@ func TestClientStatusErrors(t *testing.T) {
 			w.WriteHeader(http.StatusTeapot)
 		}
 	}))
-	defer srv.Close()
 	ctx := context.Background()
-	c := NewClient(srv.URL, ClientOptions{Timeout: 200 * time.Millisecond})
+	c := srv.client(ClientOptions{Timeout: 200 * time.Millisecond})
 	var he *HTTPError
 	if _, err := c.Resolve(ctx, "did:plc:conflict"); !errors.Is(err, ErrConflict) {
 		t.Fatalf("409: %v", err)

@@ -74,9 +74,12 @@
 // *HTTPError wrapping ErrNotFound, ErrGone, ErrConflict, ErrRateLimited,
 // ErrRejected). Embeddable directory: NewDirectory on a Storage
 // (MemoryStorage, OpenSQLite), with an injectable clock and Policy
-// (Directory.Submit, Directory.State, and Directory.Import for mirrors). Both
+// (Directory.Submit, Directory.State, and Directory.Import for mirrors);
+// HandlerTransport lets a Client call it in process, without a listener.
+// Resolve, Data, OpLog and LastOp return what the directory says,
+// unverified; VerifiedState (Client.State) validates the audit log. Both
 // Client and Directory are Resolvers: ResolveAtproto gives a DID's atproto
-// signing key and PDS endpoint from either. The directory answers 200 for
+// signing key and PDS endpoint from either, verified. The directory answers 200 for
 // an accepted operation, 400 for any invalid one (as the reference does),
 // 409 when a concurrent writer moved the head, 404 for an unknown DID, 410
 // for a tombstoned one, 413 for a body over MaxOpJSONBytes.

@@ -59,6 +59,9 @@ var (
 	ErrUnexpectedStatus    = errors.New("plc: unexpected HTTP status from the directory")
 	ErrNotRecoveryKey      = errors.New("plc: key is not a rotation key of the operation")
 	ErrNothingToNullify    = errors.New("plc: operation is not in the active history")
+
+	// In-process transport.
+	ErrHandlerPanic = errors.New("plc: in-process handler panicked")
 )
 
 // FieldError reports a rule broken by one field of one operation.

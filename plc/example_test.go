@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http/httptest"
+	"net/http"
 	"os"
 	"time"
 
@@ -56,14 +56,14 @@ func mustKey() (atcrypto.PrivateKeyExportable, string) {
 // A community is created on host A; host A goes rogue and removes the
 // community's recovery key; two days later the recovery key nullifies that
 // and moves the community to host B. The directory runs in-process with a
-// fake clock.
+// fake clock, reached through HandlerTransport: no port is opened.
 func ExampleNullify() {
 	ctx := context.Background()
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	dir := plc.NewDirectory(plc.DirectoryOptions{Now: func() time.Time { return now }})
-	srv := httptest.NewServer(dir)
-	defer srv.Close()
-	client := plc.NewClient(srv.URL, plc.ClientOptions{})
+	client := plc.NewClient("http://plc.local", plc.ClientOptions{
+		HTTPClient: &http.Client{Transport: plc.HandlerTransport(dir)},
+	})
 
 	recovery, recoveryDID := mustKey()
 	hostA, hostADID := mustKey()

@@ -39,7 +39,7 @@ func newKey(t testing.TB, k256 bool) testKey {
 func rogueHost(t *testing.T) (c *Client, clock *fakeClock, did, hostile string, recovery, hostA testKey) {
 	ctx := context.Background()
 	_, clock, srv := newTestDirectory(t, nil)
-	c = NewClient(srv.URL, ClientOptions{})
+	c = srv.client(ClientOptions{})
 	recovery, hostA = newKey(t, true), newKey(t, false)
 	signingA, evil := newKey(t, true), newKey(t, true)
 
@@ -182,7 +182,7 @@ func TestRogueHostStory(t *testing.T) {
 
 	t.Run("a cooperative move needs no nullification", func(t *testing.T) {
 		_, clock, srv := newTestDirectory(t, nil)
-		c := NewClient(srv.URL, ClientOptions{})
+		c := srv.client(ClientOptions{})
 		recovery, hostA := newKey(t, false), newKey(t, true)
 		signingA := newKey(t, true)
 		g, did, err := NewGenesis(GenesisOptions{RecoveryKeys: []string{recovery.did}, HostRotationKey: hostA.did,
@@ -255,7 +255,7 @@ func TestGenesisErrors(t *testing.T) {
 func TestResolveAtproto(t *testing.T) {
 	ctx := context.Background()
 	dir, _, srv := newTestDirectory(t, nil)
-	c := NewClient(srv.URL, ClientOptions{})
+	c := srv.client(ClientOptions{})
 	log := loadLog(t, "log_bskyapp.json")
 	if err := dir.Import(ctx, log); err != nil {
 		t.Fatal(err)
