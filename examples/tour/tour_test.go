@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net/http/httptest"
+	"net/http"
 	"time"
 
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
@@ -29,10 +29,12 @@ func newHost(name string, dir *plc.Client, pds *fakePDS) *community.Host {
 
 // The README's tour: create, grant, write, verify, migrate.
 func Example() {
-	// The did:plc directory (here in process) and the members' PDSes.
-	directory := httptest.NewServer(plc.NewDirectory(plc.DirectoryOptions{}))
-	defer directory.Close()
-	plcClient := plc.NewClient(directory.URL, plc.ClientOptions{})
+	// The did:plc directory (here in process, called through
+	// plc.HandlerTransport: no port) and the members' PDSes.
+	directory := plc.NewDirectory(plc.DirectoryOptions{})
+	plcClient := plc.NewClient("http://plc.local", plc.ClientOptions{
+		HTTPClient: &http.Client{Transport: plc.HandlerTransport(directory)},
+	})
 	pds := newFakePDS()
 	host1 := newHost("host1.example", plcClient, pds)
 	ctx := context.Background()
