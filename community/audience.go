@@ -159,8 +159,10 @@ func (c *Community) PrivateBundle(ctx context.Context, req *Request, collection,
 }
 
 // VerifyAudienceCAR checks an audience CAR (AudienceView.WriteCAR) of the
-// community did: the commit's signature by opts.Key (or the signing key of
-// opts.Document, which must be did's document), the public proof of the
+// community did: the commit is did's and is signed by opts.Key (then
+// opts.DID, if set, must be did) or by the signing key of opts.Document
+// (which must be did's document; giving both Key and Document is an
+// error, as in VerifyBundle), the public proof of the
 // anchor, and the whole private tree under the anchor's root (every node and
 // record present and hashing to its CID). It returns the verified view. The
 // CAR is held in memory: one larger than opts.MaxBytes (default
@@ -168,18 +170,15 @@ func (c *Community) PrivateBundle(ctx context.Context, req *Request, collection,
 // ErrRecordTooLarge before it is parsed; every other failure wraps
 // ErrBadBundle. opts.AuditLog is not used.
 func VerifyAudienceCAR(ctx context.Context, rd io.Reader, did, audience string, opts VerifyOptions) (*AudienceView, error) {
-	key := opts.Key
-	if key == nil && opts.Document != nil {
-		var err error
-		if key, err = opts.Document.SigningKey(); err != nil {
-			return nil, &Error{Kind: ErrBadBundle, Index: -1, Detail: "DID document", Err: err}
-		}
-		if opts.Document.ID != did {
-			return nil, errf(ErrBadBundle, -1, nil, "DID document is for %s, the CAR for %s", opts.Document.ID, did)
-		}
+	if opts.DID == "" {
+		opts.DID = did // did is the DID the caller vouches for
 	}
-	if rd == nil || key == nil {
-		return nil, errf(ErrBadBundle, -1, nil, "no CAR or no key")
+	key, err := opts.verifyKey(did)
+	if err != nil {
+		return nil, err
+	}
+	if rd == nil {
+		return nil, errf(ErrBadBundle, -1, nil, "no CAR")
 	}
 	car, err := readAudienceCAR(ctx, rd, did, key, opts.MaxBytes)
 	if err != nil {

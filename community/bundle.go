@@ -139,20 +139,67 @@ func (c *Community) bundle(ctx context.Context, aud, path string) (*Bundle, erro
 	return b, nil
 }
 
-// VerifyOptions says what VerifyBundle trusts: the community's DID document
-// (or its signing key directly). Records written under an earlier host are
-// signed, in their delegation chains, by that host's key: pass the DID's
-// audit log to accept the atproto keys of its active history for the root
-// delegation (the commit itself must be signed by the current key).
-// VerifyAudienceCAR takes the same options.
+// VerifyOptions says what VerifyBundle and VerifyAudienceCAR trust: the
+// community's DID document, or its signing key and its DID. Give one of
+// Document and Key, not both. A key alone never suffices: one host signing
+// key (HostOptions.SigningKey) signs the commits of every community on
+// the host, so a bundle of another community on the same host verifies
+// with it; DID says which community the evidence must belong to.
 type VerifyOptions struct {
+	// Document is the community's DID document: its ID is the DID the
+	// evidence must belong to, its #atproto key must sign the commit.
 	Document *plc.Document
-	Key      atcrypto.PublicKey
+	// Key is the community's signing key, used instead of Document. It
+	// requires DID.
+	Key atcrypto.PublicKey
+	// DID is the community the evidence must belong to. Required with Key;
+	// with Document, optional, and if set it must be Document.ID.
+	// VerifyAudienceCAR takes the DID as an argument: DID, if set, must
+	// equal it.
+	DID string
+	// AuditLog is the DID's did:plc audit log. Records written under an
+	// earlier host are signed, in their delegation chains, by that host's
+	// key: VerifyBundle accepts the atproto keys of the log's active
+	// history for the root delegation (the commit itself must be signed by
+	// the current key). The log must validate for the DID. VerifyAudienceCAR
+	// does not use it.
 	AuditLog []plc.LogEntry
 	// MaxBytes bounds the audience CAR VerifyAudienceCAR reads (default
 	// DefaultMaxMigrationBytes). VerifyBundle does not use it: a Bundle is
 	// already in memory.
 	MaxBytes int64
+}
+
+// verifyKey applies the rules of VerifyOptions to evidence that says it is
+// of the community did: it returns the key the evidence's commit must be
+// signed with, or an error wrapping ErrBadBundle if the options are
+// incomplete or contradictory or vouch for another DID.
+func (o VerifyOptions) verifyKey(did string) (atcrypto.PublicKey, error) {
+	switch {
+	case o.Key != nil && o.Document != nil:
+		return nil, errf(ErrBadBundle, -1, nil, "give VerifyOptions.Key or Document, not both")
+	case o.Key != nil:
+		if o.DID == "" {
+			return nil, errf(ErrBadBundle, -1, nil, "VerifyOptions.Key needs DID: a host's key signs all of its communities")
+		}
+		if o.DID != did {
+			return nil, errf(ErrBadBundle, -1, nil, "the evidence is for %s, not %s", did, o.DID)
+		}
+		return o.Key, nil
+	case o.Document != nil:
+		if o.DID != "" && o.DID != o.Document.ID {
+			return nil, errf(ErrBadBundle, -1, nil, "VerifyOptions.DID is %s, the DID document %s", o.DID, o.Document.ID)
+		}
+		if o.Document.ID != did {
+			return nil, errf(ErrBadBundle, -1, nil, "DID document is for %s, the evidence for %s", o.Document.ID, did)
+		}
+		key, err := o.Document.SigningKey()
+		if err != nil {
+			return nil, &Error{Kind: ErrBadBundle, Index: -1, Detail: "DID document", Err: err}
+		}
+		return key, nil
+	}
+	return nil, errf(ErrBadBundle, -1, nil, "no key or DID document")
 }
 
 // Authorship is what a verified bundle proves.
@@ -171,8 +218,9 @@ type Authorship struct {
 	Rev        string
 }
 
-// VerifyBundle checks a bundle offline: the commit is the community's and
-// is signed by its key; the MST nodes prove the record, its receipt and the
+// VerifyBundle checks a bundle offline: the bundle and its commit are of
+// the community opts names (Document.ID, or DID with Key) and the commit is
+// signed by its key; the MST nodes prove the record, its receipt and the
 // author's binding under the commit (for a private record, via the
 // audience's anchor and its private tree); the receipt names this path,
 // record CID and audience; its invocation wrote exactly that CID and is
@@ -186,18 +234,9 @@ func VerifyBundle(ctx context.Context, b *Bundle, opts VerifyOptions) (*Authorsh
 	if b == nil {
 		return nil, bad(nil, "no bundle")
 	}
-	key := opts.Key
-	if key == nil {
-		if opts.Document == nil {
-			return nil, bad(nil, "no key or DID document")
-		}
-		var err error
-		if key, err = opts.Document.SigningKey(); err != nil {
-			return nil, bad(err, "DID document")
-		}
-		if opts.Document.ID != b.DID {
-			return nil, bad(nil, "DID document is for %s, the bundle for %s", opts.Document.ID, b.DID)
-		}
+	key, err := opts.verifyKey(b.DID)
+	if err != nil {
+		return nil, err
 	}
 	commit, err := repo.DecodeCommit(b.Commit)
 	if err != nil {

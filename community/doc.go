@@ -117,7 +117,11 @@
 // receipt's author. Any change fails with ErrBadBundle. Records written
 // under an earlier host carry root delegations signed by that host's key:
 // pass the DID's audit log (VerifyOptions.AuditLog) to accept the keys of
-// its active history for the chain.
+// its active history for the chain. One host key signs the commits of every
+// community on the host, so a key alone binds no community: with
+// VerifyOptions.Key, VerifyOptions.DID is required and the evidence must be
+// that DID's (VerifyAudienceCAR takes it as an argument); Key and Document
+// together are refused.
 //
 // # Private audiences
 //

@@ -216,7 +216,7 @@ func FuzzReadAudience(f *testing.F) {
 				typed(t, err)
 				return
 			}
-			if _, err := VerifyBundle(ctx, b, VerifyOptions{Key: key}); err != nil {
+			if _, err := VerifyBundle(ctx, b, VerifyOptions{Key: key, DID: c.DID()}); err != nil {
 				t.Fatalf("a private bundle that does not verify: %v", err)
 			}
 			return

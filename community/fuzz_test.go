@@ -43,7 +43,8 @@ func FuzzVerifyBundle(f *testing.F) {
 		if err != nil {
 			return
 		}
-		a, err := VerifyBundle(context.Background(), b, VerifyOptions{Key: pub})
+		// DID: b.DID, so that every check after the DID's is reached.
+		a, err := VerifyBundle(context.Background(), b, VerifyOptions{Key: pub, DID: b.DID})
 		if err == nil && (a.Author == "" || !a.Record.Defined()) {
 			t.Fatal("verified an empty authorship")
 		}
@@ -246,9 +247,10 @@ func seedValues(t *testing.T, target, name string) []string {
 func TestFuzzSeedVerifies(t *testing.T) {
 	ctx := context.Background()
 	pub := m(fuzzKey(t).PublicKey()).must(t)
+	did := m(ParseBundle([]byte(seedValues(t, "FuzzVerifyBundle", "valid-bundle")[0]))).must(t).DID
 	for _, name := range []string{"valid-bundle", "valid-private-bundle", "tampered-commit", "another-record",
 		"no-delegations", "another-audience", "private-as-public", "another-path", "another-did"} {
-		_, err := VerifyBundle(ctx, m(ParseBundle([]byte(seedValues(t, "FuzzVerifyBundle", name)[0]))).must(t), VerifyOptions{Key: pub})
+		_, err := VerifyBundle(ctx, m(ParseBundle([]byte(seedValues(t, "FuzzVerifyBundle", name)[0]))).must(t), VerifyOptions{Key: pub, DID: did})
 		if valid := strings.HasPrefix(name, "valid-"); valid != (err == nil) || (!valid && !errors.Is(err, ErrBadBundle)) {
 			t.Errorf("FuzzVerifyBundle/%s: %v", name, err)
 		}
@@ -283,11 +285,11 @@ func TestVerifyBundleFailsClosed(t *testing.T) {
 	pub := m(fuzzKey(t).PublicKey()).must(t)
 	for name, key := range map[string]atcrypto.PublicKey{"raw": pub, "wrapped": wrappedKey{pub}} {
 		b := m(ParseBundle([]byte(s))).must(t)
-		if _, err := VerifyBundle(context.Background(), b, VerifyOptions{Key: key}); name == "wrapped" && !errors.Is(err, ErrBadBundle) {
+		if _, err := VerifyBundle(context.Background(), b, VerifyOptions{Key: key, DID: b.DID}); name == "wrapped" && !errors.Is(err, ErrBadBundle) {
 			t.Errorf("%s key, intact bundle: %v, want ErrBadBundle (unusable key)", name, err)
 		}
 		b.Delegations = nil
-		if _, err := VerifyBundle(context.Background(), b, VerifyOptions{Key: key}); !errors.Is(err, ErrBadBundle) {
+		if _, err := VerifyBundle(context.Background(), b, VerifyOptions{Key: key, DID: b.DID}); !errors.Is(err, ErrBadBundle) {
 			t.Errorf("%s key, no delegations: %v, want ErrBadBundle", name, err)
 		}
 	}
