@@ -255,7 +255,7 @@ func (r *runner) create(ctx context.Context) (string, error) {
 	r.founder = &member{name: "ada", did: founderDID, key: key, sess: sess}
 	r.byName["ada"] = r.founder
 	return fmt.Sprintf("%s on host1 (SQLite); directory: %s\nrotation keys: [founders' recovery key, host1's key]; atproto key: host1's; founder ada holds \"/\"",
-		r.c.DID(), hostOf(r.w.srv.URL)), nil
+		r.c.DID(), hostOf(r.w.plcURL)), nil
 }
 
 func didKey(k *atcrypto.PrivateKeyP256) string {
@@ -567,7 +567,7 @@ func (r *runner) export(ctx context.Context) (string, error) {
 	}
 	r.car = car.Bytes()
 	r.rep.CARBytes = car.Len()
-	outsider := plc.NewClient(r.w.srv.URL, plc.ClientOptions{})
+	outsider := plc.NewClient(r.w.plcURL, plc.ClientOptions{HTTPClient: r.w.plcHTTP})
 	doc, err := outsider.Resolve(ctx, r.c.DID())
 	if err != nil {
 		return "", err

@@ -3,9 +3,9 @@
 //
 //	go run ./examples/chatspace [-keep] [-messages N] [-writers N]
 //
-// It starts an in-process did:plc directory (plc's embeddable handler on a
-// loopback httptest server, its operations in SQLite) and a host; creates a
-// community and its did:plc; onboards a moderator and three members with
+// It starts an in-process did:plc directory (plc's embeddable handler,
+// called through plc.HandlerTransport with no port open, its operations in
+// SQLite) and a host; creates a community and its did:plc; onboards a moderator and three members with
 // service-auth JWTs signed by their (simulated) PDS keys; writes about a
 // thousand messages in three public channels and one private channel;
 // revokes a member and shows her next write refused; exports the repo and

@@ -4,7 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
-	"net/http/httptest"
+	"net/http"
 	"path/filepath"
 	"sync"
 	"time"
@@ -21,14 +21,15 @@ import (
 )
 
 // world stands in for the network the example would otherwise need: a
-// did:plc directory (the embeddable one, on a loopback httptest server,
-// its operations in SQLite), members' PDSes (an identity directory holding
+// did:plc directory (the embeddable one, called in process through
+// plc.HandlerTransport: no port; its operations in SQLite), members' PDSes (an identity directory holding
 // each account's signing key, which signs service-auth JWTs), and the hosts.
 type world struct {
 	dir     string
 	clock   *stepClock
 	plcDB   *plc.SQLiteStorage
-	srv     *httptest.Server
+	plcURL  string       // the directory's base URL (no host resolves it)
+	plcHTTP *http.Client // reaches the directory in process
 	plc     *plc.Client
 	ids     *identity.MockDirectory
 	pds     map[string]*atcrypto.PrivateKeyP256
@@ -65,15 +66,14 @@ func newWorld(ctx context.Context, dir string, now func() time.Time) (*world, er
 	}
 	w.plcDB = db
 	w.closers = append(w.closers, db.Close)
-	w.srv = httptest.NewServer(plc.NewDirectory(plc.DirectoryOptions{Storage: db, Now: w.clock.Now}))
-	w.plc = plc.NewClient(w.srv.URL, plc.ClientOptions{})
+	directory := plc.NewDirectory(plc.DirectoryOptions{Storage: db, Now: w.clock.Now})
+	w.plcURL = "http://plc.local"
+	w.plcHTTP = &http.Client{Transport: plc.HandlerTransport(directory)}
+	w.plc = plc.NewClient(w.plcURL, plc.ClientOptions{HTTPClient: w.plcHTTP})
 	return w, nil
 }
 
 func (w *world) close() {
-	if w.srv != nil {
-		w.srv.Close()
-	}
 	for i := len(w.closers) - 1; i >= 0; i-- {
 		w.closers[i]()
 	}
