@@ -3,6 +3,7 @@ module github.com/townhall-dev/townhall
 go 1.26.0
 
 require (
+	filippo.io/edwards25519 v1.2.0
 	filippo.io/nistec v0.0.4
 	github.com/bluesky-social/indigo v0.0.0-20260605210604-af2fec94f34c
 	github.com/clipperhouse/uax29/v2 v2.7.0

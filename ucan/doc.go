@@ -131,18 +131,21 @@
 //
 // Hot keys: an invoker's session key signs many invocations in a row, and
 // once the delegations of its chain are cached its signature is most of a
-// validation. An ES256 or ES256K did:key in a Validator's key cache that
-// has verified 16 (ES256) or 64 (ES256K) signatures gets a precomputed
+// validation. A did:key in a Validator's key cache that has verified 16
+// (ES256), 64 (ES256K) or 32 (Ed25519) signatures gets a precomputed
 // table of its point (internal/ecverify), which makes each of its
-// verifications about 4 (P-256) or 2.5 (K-256) times cheaper; the
-// thresholds are where a table pays for its construction. Keys are parsed
-// from the did string alone, so a cache entry is always that string's key,
-// and every signature is still verified, under the same S rule (either S
-// for ES256, low S for ES256K). A Validator keeps at most 4 tables (768 KiB
-// for P-256, 832 KiB for K-256, plus 832 KiB for the K-256 generator once
-// an ES256K key is hot: at most 4.1 MiB); a key that becomes hot when all
-// 4 are taken takes the least recently used one's, which must then earn
-// its table again. Keys from a Resolver and Ed25519 keys get no table.
+// verifications about 4 (P-256), 2.5 (K-256) or 5 (Ed25519) times
+// cheaper; the thresholds are where a table pays for its construction.
+// Keys are parsed from the did string alone, so a cache entry is always
+// that string's key, and every signature is still verified, under the
+// same rules (either S for ES256, low S for ES256K, exactly crypto/ed25519's
+// for Ed25519: canonical S, R compared byte for byte, no cofactor). A
+// Validator keeps at most 4 tables (768 KiB for P-256, 832 KiB for
+// K-256, 480 KiB for Ed25519, plus the generator's table of K-256 (832 KiB)
+// or Ed25519 (480 KiB) once a key of that curve is hot: at most 4.5 MiB);
+// a key that becomes hot when all 4 are taken takes the least recently
+// used one's, which must then earn its table again. Keys from a Resolver
+// get no table.
 //
 // Not implemented: receipts and the cause field's semantics (cause is
 // parsed and kept), promises, delegated revocation, payload encodings
@@ -154,9 +157,9 @@
 // atproto/atcrypto; ES256 verification (either S) from crypto/ecdsa, on
 // the atcrypto key converted once (atcrypto's lenient check converts the
 // key and the signature on every call); the table-based verification of
-// hot keys from internal/ecverify (written by hand on secp256k1-voi and
-// filippo.io/nistec, checked against atcrypto; see its doc); Ed25519 from
-// crypto/ed25519. The
+// hot keys from internal/ecverify (written by hand on secp256k1-voi,
+// filippo.io/nistec and filippo.io/edwards25519, checked against atcrypto
+// and crypto/ed25519; see its doc); Ed25519 from crypto/ed25519. The
 // envelope, varsig, policy language and validator are written here because no Go library implements UCAN 1.0
 // (go-ucan reads only @1.0.0-rc.1 tokens and cannot read the 1.0 fixtures).
 package ucan

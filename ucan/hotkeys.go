@@ -13,20 +13,23 @@ import (
 
 // Hot keys. An invoker's session key signs many invocations in a row, and
 // with the delegations of its chain cached, its signature is most of a
-// validation. A did:key ES256 or ES256K key held in a Validator's key cache
-// that has verified enough signatures gets a precomputed table
-// (internal/ecverify) that makes its verifications about 4 (P-256) and 2.5
-// (K-256) times cheaper. The thresholds are where a table has paid for
-// itself in instructions (ecverify's doc.go): building one costs about 7.4
-// one-shot P-256 verifications and saves 2.1 M instructions on each
-// verification after, paid back after about 10; for K-256, about 40
-// one-shot verifications, saving 0.7 M each, paid back after about 65.
+// validation. A did:key held in a Validator's key cache that has verified
+// enough signatures gets a precomputed table (internal/ecverify) that
+// makes its verifications about 4 (P-256), 2.5 (K-256) and 5 (Ed25519)
+// times cheaper. The thresholds are where a table has paid for itself in
+// instructions (ecverify's doc.go): building one costs about 7.4 one-shot
+// P-256 verifications and saves 2.1 M instructions on each verification
+// after, paid back after about 10; for K-256, about 40 one-shot
+// verifications, saving 0.7 M each, paid back after about 65; for
+// Ed25519, about 29 one-shot verifications (crypto/ed25519), saving
+// 0.53 M each, paid back after about 36.
 const (
-	hotUsesES256  = 16 // verifications before an ES256 key gets a table
-	hotUsesES256K = 64 // verifications before an ES256K key gets a table
+	hotUsesES256   = 16 // verifications before an ES256 key gets a table
+	hotUsesES256K  = 64 // verifications before an ES256K key gets a table
+	hotUsesEd25519 = 32 // verifications before an Ed25519 key gets a table
 	// maxHotTables bounds the tables of one Validator: 4 key tables of
-	// at most 832 KiB, plus the generator's K-256 table (832 KiB) once
-	// an ES256K key is hot: at most 4.1 MiB.
+	// at most 832 KiB, plus the generators' tables once a key of their
+	// curve is hot (K-256 832 KiB, Ed25519 480 KiB): at most 4.5 MiB.
 	maxHotTables = 4
 )
 
@@ -37,15 +40,22 @@ const (
 // that more hot keys than slots cost at most about twice their one-shot
 // verifications, not a table build each).
 type hotTables struct {
-	mu    sync.Mutex
-	keys  []*hotKey
-	gOnce sync.Once
-	g     *ecverify.K256Table // the K-256 generator's table, built once
+	mu     sync.Mutex
+	keys   []*hotKey
+	gOnce  sync.Once
+	g      *ecverify.K256Table // the K-256 generator's table, built once
+	edOnce sync.Once
+	edG    *ecverify.Ed25519Table // the Ed25519 base point's table, built once
 }
 
 func (h *hotTables) generator() *ecverify.K256Table {
 	h.gOnce.Do(func() { h.g = ecverify.NewK256GeneratorTable() })
 	return h.g
+}
+
+func (h *hotTables) edGenerator() *ecverify.Ed25519Table {
+	h.edOnce.Do(func() { h.edG = ecverify.NewEd25519GeneratorTable() })
+	return h.edG
 }
 
 // touch moves k to the front, if it is still in the set.
@@ -84,28 +94,38 @@ func (h *hotTables) clear() {
 	h.keys = nil
 }
 
-// hotKey is an ES256 or ES256K did:key held in a Validator's key cache:
-// the key parsed from the did string (verification without a table, as
-// any atKey) and, once hot, its table. Every signature is verified, with
-// or without a table, under the same S rule: any S for ES256, low S for
-// ES256K.
+// hotKey is an ES256, ES256K or Ed25519 did:key held in a Validator's key
+// cache: the key parsed from the did string (verification without a
+// table, as any key of its type) and, once hot, its table. Every
+// signature is verified, with or without a table, under the same rules:
+// any S for ES256, low S for ES256K, exactly crypto/ed25519's for Ed25519.
 type hotKey struct {
-	*atKey
-	set      *hotTables
-	uses     atomic.Int32
-	building atomic.Bool // a table is being built, or is in the set
-	p256     atomic.Pointer[ecverify.P256Table]
-	k256     atomic.Pointer[ecverify.K256Table]
+	PublicKey // *atKey or *ed25519Key: verification without a table
+	alg       Algorithm
+	set       *hotTables
+	uses      atomic.Int32
+	building  atomic.Bool // a table is being built, or is in the set
+	p256      atomic.Pointer[ecverify.P256Table]
+	k256      atomic.Pointer[ecverify.K256Table]
+	ed        atomic.Pointer[edTable]
 }
 
-func newHotKey(k *atKey, set *hotTables) *hotKey {
-	return &hotKey{atKey: k, set: set}
+// edTable is an Ed25519 key's decoded point with its table.
+type edTable struct {
+	key *ecverify.Ed25519Key
+	t   *ecverify.Ed25519Table
+}
+
+// newHotKey wraps k, an *atKey or *ed25519Key.
+func newHotKey(k PublicKey, set *hotTables) *hotKey {
+	return &hotKey{PublicKey: k, alg: k.Algorithm(), set: set}
 }
 
 // drop forgets k's table; called with the set's lock held.
 func (k *hotKey) drop() {
 	k.p256.Store(nil)
 	k.k256.Store(nil)
+	k.ed.Store(nil)
 	k.uses.Store(0)
 	k.building.Store(false)
 }
@@ -122,8 +142,11 @@ func (k *hotKey) Verify(payload, sig []byte) error {
 		return nil
 	}
 	threshold := int32(hotUsesES256)
-	if k.alg == ES256K {
+	switch k.alg {
+	case ES256K:
 		threshold = hotUsesES256K
+	case Ed25519:
+		threshold = hotUsesEd25519
 	}
 	if k.uses.Add(1) >= threshold && k.building.CompareAndSwap(false, true) && k.build() {
 		k.set.install(k)
@@ -134,7 +157,7 @@ func (k *hotKey) Verify(payload, sig []byte) error {
 		}
 		return nil
 	}
-	return k.atKey.Verify(payload, sig)
+	return k.PublicKey.Verify(payload, sig)
 }
 
 // verifyTable reports whether k has a table (has) and whether sig
@@ -147,29 +170,44 @@ func (k *hotKey) verifyTable(payload, sig []byte) (ok, has bool) {
 		s := ecverify.NewK256Sig(payload, sig, ecverify.LowS)
 		return s.VerifyTables(k.set.generator(), t), true
 	}
+	if t := k.ed.Load(); t != nil {
+		return t.key.VerifyTables(k.set.edGenerator(), t.t, payload, sig), true
+	}
 	return false, false
 }
 
 // build computes k's table from its parsed key. It reports false (and k
 // stays on one-shot verification) if the key cannot be converted, which
-// no key atcrypto parsed should do.
+// no key atcrypto parsed should do; an Ed25519 key whose bytes are not a
+// point (which crypto/ed25519 rejects every signature of) gets none.
 func (k *hotKey) build() bool {
-	switch p := k.pub.(type) {
-	case *atcrypto.PublicKeyP256:
-		q, err := nistec.NewP256Point().SetBytes(p.UncompressedBytes())
+	switch p := k.PublicKey.(type) {
+	case *ed25519Key:
+		ek, err := ecverify.NewEd25519Key(p.pub)
 		if err != nil {
 			return false
 		}
-		k.p256.Store(ecverify.NewP256Table(q))
+		k.set.edGenerator()
+		k.ed.Store(&edTable{key: ek, t: ek.NewTable()})
 		return true
-	case *atcrypto.PublicKeyK256:
-		q, err := secp256k1.NewIdentityPoint().SetCompressedBytes(p.Bytes())
-		if err != nil {
-			return false
+	case *atKey:
+		switch q := p.pub.(type) {
+		case *atcrypto.PublicKeyP256:
+			pt, err := nistec.NewP256Point().SetBytes(q.UncompressedBytes())
+			if err != nil {
+				return false
+			}
+			k.p256.Store(ecverify.NewP256Table(pt))
+			return true
+		case *atcrypto.PublicKeyK256:
+			pt, err := secp256k1.NewIdentityPoint().SetCompressedBytes(q.Bytes())
+			if err != nil {
+				return false
+			}
+			k.set.generator()
+			k.k256.Store(ecverify.NewK256Table(pt))
+			return true
 		}
-		k.set.generator()
-		k.k256.Store(ecverify.NewK256Table(q))
-		return true
 	}
 	return false
 }

@@ -1,20 +1,30 @@
 package ucan
 
 import (
+	"crypto/ed25519"
 	"math/big"
 	"testing"
+
+	"github.com/mr-tron/base58"
+
+	"github.com/townhall-dev/townhall/internal/ecverify"
 )
 
 // hotThreshold is the number of verifications after which alg's keys get
 // a table.
 func hotThreshold(alg Algorithm) int {
-	if alg == ES256K {
+	switch alg {
+	case ES256K:
 		return hotUsesES256K
+	case Ed25519:
+		return hotUsesEd25519
 	}
 	return hotUsesES256
 }
 
-func hasTable(k *hotKey) bool { return k.p256.Load() != nil || k.k256.Load() != nil }
+func hasTable(k *hotKey) bool {
+	return k.p256.Load() != nil || k.k256.Load() != nil || k.ed.Load() != nil
+}
 
 // TestHotKeyMatchesOneShot drives a cached ES256 and ES256K did:key past
 // its threshold and checks that, before and after it gets a table, it
@@ -91,6 +101,108 @@ func TestHotKeyMatchesOneShot(t *testing.T) {
 	}
 }
 
+// TestHotEd25519KeyMatchesOneShot drives a cached Ed25519 did:key past
+// its threshold and checks that, before and after it gets a table, it
+// gives crypto/ed25519's verdict (the same key without a cache) on a valid
+// signature, its twin with S+L (not canonical: rejected), S with its top
+// bits set, tampered R, S and message, and another key's signature.
+// (internal/ecverify checks the table verification itself against
+// crypto/ed25519 on keys and signatures of every edge-case encoding.)
+func TestHotEd25519KeyMatchesOneShot(t *testing.T) {
+	s, other := newSigner(t, Ed25519), newSigner(t, Ed25519)
+	v := NewValidator(ValidatorOptions{})
+	k, err := v.resolveKey(ctx, s.DID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hk, ok := k.(*hotKey)
+	if !ok {
+		t.Fatalf("cached key is a %T", k)
+	}
+	plain, err := ParseDIDKey(s.DID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := []byte("an invocation payload")
+	sig, _ := s.Sign(msg)
+	otherSig, _ := other.Sign(msg)
+	flip := func(b []byte, i int) []byte {
+		c := append([]byte{}, b...)
+		c[i] ^= 1
+		return c
+	}
+	// S+L, little-endian: L = 2^252 + 27742317777372353535851937790883648493.
+	l, _ := new(big.Int).SetString("1000000000000000000000000000000014def9dea2f79cd65812631a5cf5d3ed", 16)
+	le := make([]byte, 32)
+	for i := range le {
+		le[i] = sig[63-i]
+	}
+	sl := new(big.Int).Add(new(big.Int).SetBytes(le), l).FillBytes(make([]byte, 32))
+	twin := append([]byte{}, sig...)
+	for i := range 32 {
+		twin[32+i] = sl[31-i]
+	}
+	high := append([]byte{}, sig...)
+	high[63] |= 0x80
+	cases := []struct {
+		name     string
+		msg, sig []byte
+	}{
+		{"valid", msg, sig},
+		{"S+L", msg, twin},
+		{"S top bit", msg, high},
+		{"other key", msg, otherSig},
+		{"message bit", flip(msg, 3), sig},
+		{"R bit", msg, flip(sig, 7)},
+		{"S bit", msg, flip(sig, 40)},
+		{"short", msg, sig[:63]},
+	}
+	for round := 0; ; round++ {
+		tabled := hasTable(hk)
+		for _, c := range cases {
+			want := plain.Verify(c.msg, c.sig) == nil
+			if got := hk.Verify(c.msg, c.sig) == nil; got != want {
+				t.Fatalf("round %d (table %v), %s: hot key says %v, one-shot %v", round, tabled, c.name, got, want)
+			}
+			if want != (c.name == "valid") {
+				t.Fatalf("%s: one-shot says %v", c.name, want)
+			}
+		}
+		if tabled {
+			break
+		}
+		if round > hotUsesEd25519 {
+			t.Fatal("no table built")
+		}
+	}
+
+	// A did:key whose 32 bytes are not a point: crypto/ed25519 rejects
+	// every signature, and so does the hot key, which gets no table.
+	var bad []byte
+	for i := 2; bad == nil; i++ {
+		b := make([]byte, 32)
+		b[0] = byte(i)
+		if _, err := ecverify.NewEd25519Key(b); err != nil {
+			bad = b
+		}
+	}
+	k, err = v.resolveKey(ctx, "did:key:z"+base58.Encode(append([]byte{0xed, 0x01}, bad...)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ed25519.Verify(bad, msg, sig) {
+		t.Fatal("crypto/ed25519 verified with a non-point key")
+	}
+	for range hotUsesEd25519 + 2 {
+		if k.Verify(msg, sig) == nil {
+			t.Fatal("non-point key verified")
+		}
+	}
+	if hasTable(k.(*hotKey)) {
+		t.Fatal("non-point key has a table")
+	}
+}
+
 // TestHotTablesBounded makes more keys hot than a Validator keeps tables
 // for: the least recently used lose theirs (and start counting again),
 // every key still verifies, and ClearCache drops every table.
@@ -144,9 +256,10 @@ func TestHotTablesBounded(t *testing.T) {
 // TestValidateHotInvoker validates more invocations by one invoker than
 // its key's threshold, over a cached 3-delegation chain: every one
 // validates, the key gets a table, and then a tampered signature is still
-// rejected, an ES256 high-S twin still accepted once and then replayed.
+// rejected, an ES256 high-S twin still accepted once and then replayed
+// (ES256K: rejected).
 func TestValidateHotInvoker(t *testing.T) {
-	for _, alg := range []Algorithm{ES256, ES256K} {
+	for _, alg := range []Algorithm{ES256, ES256K, Ed25519} {
 		t.Run(alg.String(), func(t *testing.T) {
 			w := newWorld(t, alg, 3, "/repo")
 			v := w.validator(ValidatorOptions{})
@@ -165,6 +278,9 @@ func TestValidateHotInvoker(t *testing.T) {
 			})
 			_, err := v.Validate(ctx, bad)
 			wantName(t, err, NameInvalidSignature)
+			if alg == Ed25519 {
+				return
+			}
 			twin := flipS(t, alg, w.invoke("/repo/create", nil).Bytes())
 			_, err = v.Validate(ctx, twin)
 			if alg == ES256K {

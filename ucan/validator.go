@@ -128,10 +128,11 @@ func (v *Validator) resolveKey(ctx context.Context, did string) (PublicKey, erro
 			return nil, err
 		}
 		// The key is parsed from the did string alone, so what the cache
-		// holds for a string is always that string's key; ECDSA keys get
-		// a table once hot (hotkeys.go).
-		if ak, ok := k.(*atKey); ok {
-			k = newHotKey(ak, v.hot)
+		// holds for a string is always that string's key; keys get a
+		// table once hot (hotkeys.go).
+		switch k.(type) {
+		case *atKey, *ed25519Key:
+			k = newHotKey(k, v.hot)
 		}
 		v.keys.add(did, k)
 		return k, nil
