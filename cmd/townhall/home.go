@@ -5,13 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
 	"github.com/bluesky-social/indigo/atproto/identity"
@@ -79,15 +77,6 @@ type home struct {
 	accounts []account
 }
 
-// handlerTransport sends requests straight to an http.Handler.
-type handlerTransport struct{ h http.Handler }
-
-func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	rec := httptest.NewRecorder()
-	t.h.ServeHTTP(rec, r)
-	return rec.Result(), nil
-}
-
 // openHome opens (creating if needed) the home directory and its host.
 // endpoint, if set, is the host's URL when the home is new (it is kept in
 // host.json; the service DID is did:web of its host name).
@@ -129,8 +118,11 @@ func openHome(ctx context.Context, dir, endpoint string) (*home, error) {
 	if h.plcDB, err = plc.OpenSQLite(ctx, filepath.Join(dir, "plc.db")); err != nil {
 		return nil, ioErr("cannot open the local did:plc directory: %v", err)
 	}
-	h.plcDir = plc.NewDirectory(plc.DirectoryOptions{Storage: h.plcDB, Now: strictClock()})
-	h.plc = plc.NewClient("http://plc.local", plc.ClientOptions{HTTPClient: &http.Client{Transport: handlerTransport{h.plcDir}}})
+	// The directory's own clock (time.Now) is enough: Submit gives an
+	// operation 1 ms after its DID's head when the clock has not moved
+	// past it, under the DID's lock.
+	h.plcDir = plc.NewDirectory(plc.DirectoryOptions{Storage: h.plcDB})
+	h.plc = plc.NewClient("http://plc.local", plc.ClientOptions{HTTPClient: &http.Client{Transport: plc.HandlerTransport(h.plcDir)}})
 	if h.store, err = repo.OpenSQLite(ctx, filepath.Join(dir, "repo.db"), repo.SQLiteOptions{}); err != nil {
 		return nil, ioErr("cannot open the host's store: %v", err)
 	}
@@ -148,21 +140,6 @@ func openHome(ctx context.Context, dir, endpoint string) (*home, error) {
 	}
 	ok = true
 	return h, nil
-}
-
-// strictClock stamps directory operations with the real time, strictly
-// increasing (a did:plc log needs increasing timestamps; several
-// operations can land within one millisecond).
-func strictClock() func() time.Time {
-	var last time.Time
-	return func() time.Time {
-		t := time.Now().UTC().Truncate(time.Millisecond)
-		if !t.After(last) {
-			t = last.Add(time.Millisecond)
-		}
-		last = t
-		return t
-	}
 }
 
 func (h *home) close() {
