@@ -535,15 +535,18 @@ func TestSyncEvents(t *testing.T) {
 			t.Fatalf("wrong key: %v", err)
 		}
 		bad := *evs[2].Sync
-		bad.Rev = "3zzzzzzzzzzzz"
+		bad.Rev = "2222222222222"
 		if _, err := VerifySyncEvent(ctx, &bad, SyncCheckOptions{Key: pub}); !errors.Is(err, ErrBadEvent) {
 			t.Fatalf("wrong rev: %v", err)
 		}
 		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{}); !errors.Is(err, ErrBadSignature) {
 			t.Fatalf("no key: %v", err)
 		}
-		if st2, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: other, InsecureSkipSignature: true}); err != nil || st2.Commit != head.Commit {
+		if st2, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{InsecureSkipSignature: true}); err != nil || st2.Commit != head.Commit {
 			t.Fatalf("InsecureSkipSignature: %v", err)
+		}
+		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: other, InsecureSkipSignature: true}); !errors.Is(err, ErrBadSignature) {
+			t.Fatalf("InsecureSkipSignature with a key: %v, want ErrBadSignature", err)
 		}
 		// Known: the rev must move forward, the DID must match.
 		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: pub, Known: &SyncState{DID: testDID, Rev: head.Rev}}); !errors.Is(err, ErrRevOrder) {

@@ -23,10 +23,15 @@ type SyncState struct {
 	Data   cid.Cid // MST root of the commit
 }
 
+// DefaultMaxClockSkew is how far in the future of the consumer's clock an
+// event's rev may be dated when CommitCheckOptions.MaxClockSkew or
+// SyncCheckOptions.MaxClockSkew is zero.
+const DefaultMaxClockSkew = 5 * time.Minute
+
 // CommitCheckOptions configures VerifyCommitEvent.
 type CommitCheckOptions struct {
 	// Key is the repository's current signing key. Required unless
-	// InsecureSkipSignature is set.
+	// InsecureSkipSignature is set, and refused with it.
 	Key atcrypto.PublicKey
 	// InsecureSkipSignature skips the signature check. It exists for
 	// archived events whose signing key cannot be resolved (offline tests);
@@ -36,13 +41,19 @@ type CommitCheckOptions struct {
 	// When set, the event's rev must be after Known.Rev and its prevData
 	// must equal Known.Data.
 	Known *SyncState
-	// Clock, if set, rejects revs more than MaxClockSkew in the future.
-	Clock        Clock
-	MaxClockSkew time.Duration // default 5 minutes
-	// AllowMissingRecords accepts create and update ops whose record block
-	// is not in the event. Only for test fixtures that name record CIDs
-	// without the records (the atproto commit-proof fixtures).
-	AllowMissingRecords bool
+	// Clock is the consumer's time (nil: time.Now). A rev dated more than
+	// MaxClockSkew after it is refused with ErrRevOrder, as the sync spec
+	// asks: accepted, it would make every later commit's rev look old.
+	Clock Clock
+	// MaxClockSkew is how far in the future a rev may be dated: zero means
+	// DefaultMaxClockSkew, a negative value disables the check (archived
+	// events checked long after, against another time source).
+	MaxClockSkew time.Duration
+	// InsecureAllowMissingRecords accepts create and update ops whose
+	// record block is not in the event, weakening the check. Only for test
+	// fixtures that name record CIDs without the records (the atproto
+	// commit-proof fixtures); a live consumer must never set it.
+	InsecureAllowMissingRecords bool
 	// CAR bounds the event's blocks (default: 2 MiB per block, 8 MiB in all).
 	CAR CAROptions
 }
@@ -53,7 +64,8 @@ type CommitCheckOptions struct {
 // signed by the key, the rev follows the consumer's known rev, every created
 // or updated record is in the blocks and in the new tree, and inverting the
 // ops on the partial tree gives prevData, which must be the consumer's
-// known data root. It returns the consumer's new state.
+// known data root; and the rev is not dated more than opts.MaxClockSkew
+// after opts.Clock. It returns the consumer's new state.
 //
 // Events without prevData (written before sync 1.1) skip the inversion and
 // are accepted only when the consumer knows no state for the repository.
@@ -62,6 +74,9 @@ type CommitCheckOptions struct {
 func VerifyCommitEvent(ctx context.Context, ev *CommitEvent, opts CommitCheckOptions) (*SyncState, error) {
 	if _, err := syntax.ParseDID(ev.Repo); err != nil {
 		return nil, verr(ErrBadEvent, cid.Undef, "repo", err)
+	}
+	if err := checkKeyOptions(opts.Key, opts.InsecureSkipSignature); err != nil {
+		return nil, err
 	}
 	rev, err := syntax.ParseTID(ev.Rev)
 	if err != nil {
@@ -83,14 +98,8 @@ func VerifyCommitEvent(ctx context.Context, ev *CommitEvent, opts CommitCheckOpt
 			return nil, verr(ErrRevOrder, cid.Undef, ev.Rev+" is not after "+opts.Known.Rev, nil)
 		}
 	}
-	if opts.Clock != nil {
-		skew := opts.MaxClockSkew
-		if skew <= 0 {
-			skew = 5 * time.Minute
-		}
-		if rev.Time().After(opts.Clock().Add(skew)) {
-			return nil, verr(ErrRevOrder, cid.Undef, "rev is in the future", nil)
-		}
+	if err := checkRevTime(rev, opts.Clock, opts.MaxClockSkew); err != nil {
+		return nil, err
 	}
 	copts := opts.CAR
 	if copts.MaxCARBytes <= 0 {
@@ -108,9 +117,6 @@ func VerifyCommitEvent(ctx context.Context, ev *CommitEvent, opts CommitCheckOpt
 		return nil, err
 	}
 	if !opts.InsecureSkipSignature {
-		if opts.Key == nil {
-			return nil, verr(ErrBadSignature, root, "no key to verify with", nil)
-		}
 		if err := commit.VerifySignature(opts.Key); err != nil {
 			return nil, err
 		}
@@ -158,7 +164,7 @@ func VerifyCommitEvent(ctx context.Context, ev *CommitEvent, opts CommitCheckOpt
 				if _, err := blocks.checkBlock(m.New); err != nil {
 					return nil, err
 				}
-			} else if !opts.AllowMissingRecords {
+			} else if !opts.InsecureAllowMissingRecords {
 				return nil, verr(ErrMissingBlock, m.New, "record of op "+op.Path, nil)
 			}
 			got, found, err := after.Get(ctx, op.Path)
@@ -239,12 +245,11 @@ func (r *Repo) EmitSync(ctx context.Context) (*SyncEvent, error) {
 // commit block (the lexicon allows 10,000 bytes); the bound is generous.
 const DefaultMaxSyncCARBytes = 1 << 20
 
-// SyncCheckOptions configures VerifySyncEvent. Its zero value checks
-// nothing but the event itself and needs Key set; the fields mean what
-// they mean in CommitCheckOptions.
+// SyncCheckOptions configures VerifySyncEvent. Its zero value needs Key
+// set; the fields mean what they mean in CommitCheckOptions.
 type SyncCheckOptions struct {
 	// Key is the repository's current signing key. Required unless
-	// InsecureSkipSignature is set.
+	// InsecureSkipSignature is set, and refused with it.
 	Key atcrypto.PublicKey
 	// InsecureSkipSignature skips the signature check (archived events in
 	// offline tests); a live consumer must never set it.
@@ -254,24 +259,32 @@ type SyncCheckOptions struct {
 	// be after Known.Rev; its data root may differ (that is what #sync
 	// announces).
 	Known *SyncState
-	// Clock, if set, rejects revs more than MaxClockSkew in the future.
-	Clock        Clock
-	MaxClockSkew time.Duration // default 5 minutes
+	// Clock is the consumer's time (nil: time.Now); a rev dated more than
+	// MaxClockSkew after it is refused with ErrRevOrder.
+	Clock Clock
+	// MaxClockSkew: zero means DefaultMaxClockSkew, negative disables the
+	// check.
+	MaxClockSkew time.Duration
 	// CAR bounds the event's blocks (default: DefaultMaxSyncCARBytes in
 	// all, the CAROptions defaults otherwise).
 	CAR CAROptions
 }
 
 // VerifySyncEvent checks a #sync event: its blocks are a CAR holding the
-// commit it declares, for the event's DID and rev, signed by opts.Key. It
+// commit it declares, for the event's DID and rev, signed by opts.Key, and
+// its rev is not dated more than opts.MaxClockSkew after opts.Clock. It
 // returns the state a consumer resynchronises to (fetch the repository at
 // that commit, e.g. with getRepo, and check it with VerifyCAR).
 func VerifySyncEvent(ctx context.Context, ev *SyncEvent, opts SyncCheckOptions) (*SyncState, error) {
 	if ev == nil {
 		return nil, verr(ErrBadEvent, cid.Undef, "no event", nil)
 	}
-	if opts.Key == nil && !opts.InsecureSkipSignature {
-		return nil, verr(ErrBadSignature, cid.Undef, "no key to verify with", nil)
+	if err := checkKeyOptions(opts.Key, opts.InsecureSkipSignature); err != nil {
+		return nil, err
+	}
+	rev, err := syntax.ParseTID(ev.Rev)
+	if err != nil {
+		return nil, verr(ErrBadEvent, cid.Undef, "rev", err)
 	}
 	if opts.Known != nil {
 		if opts.Known.DID != "" && opts.Known.DID != ev.DID {
@@ -281,18 +294,8 @@ func VerifySyncEvent(ctx context.Context, ev *SyncEvent, opts SyncCheckOptions) 
 			return nil, verr(ErrRevOrder, cid.Undef, ev.Rev+" is not after "+opts.Known.Rev, nil)
 		}
 	}
-	if opts.Clock != nil {
-		rev, err := syntax.ParseTID(ev.Rev)
-		if err != nil {
-			return nil, verr(ErrBadEvent, cid.Undef, "rev", err)
-		}
-		skew := opts.MaxClockSkew
-		if skew <= 0 {
-			skew = 5 * time.Minute
-		}
-		if rev.Time().After(opts.Clock().Add(skew)) {
-			return nil, verr(ErrRevOrder, cid.Undef, "rev is in the future", nil)
-		}
+	if err := checkRevTime(rev, opts.Clock, opts.MaxClockSkew); err != nil {
+		return nil, err
 	}
 	copts := opts.CAR
 	if copts.MaxCARBytes <= 0 {
@@ -312,6 +315,39 @@ func VerifySyncEvent(ctx context.Context, ev *SyncEvent, opts SyncCheckOptions) 
 		}
 	}
 	return &SyncState{DID: ev.DID, Rev: ev.Rev, Commit: root, Data: commit.Data}, nil
+}
+
+// checkKeyOptions refuses signature options that check nothing (no key)
+// or that ignore the key given (InsecureSkipSignature with a key).
+func checkKeyOptions(key atcrypto.PublicKey, skip bool) error {
+	switch {
+	case key != nil && skip:
+		return verr(ErrBadSignature, cid.Undef, "a key and InsecureSkipSignature: the key would be ignored", nil)
+	case key == nil && !skip:
+		return verr(ErrBadSignature, cid.Undef, "no key to verify with", nil)
+	}
+	return nil
+}
+
+// checkRevTime refuses a rev dated more than skew after clock's time
+// (https://atproto.com/specs/sync: consumers reject revs in the future):
+// a nil clock is time.Now, a zero skew DefaultMaxClockSkew, and a
+// negative skew disables the check.
+func checkRevTime(rev syntax.TID, clock Clock, skew time.Duration) error {
+	if skew < 0 {
+		return nil
+	}
+	if skew == 0 {
+		skew = DefaultMaxClockSkew
+	}
+	if clock == nil {
+		clock = time.Now
+	}
+	if now := clock(); rev.Time().After(now.Add(skew)) {
+		return verr(ErrRevOrder, cid.Undef, fmt.Sprintf("rev %s is dated %s, more than %s after %s",
+			rev, rev.Time().UTC().Format(time.RFC3339), skew, now.UTC().Format(time.RFC3339)), nil)
+	}
+	return nil
 }
 
 // eventCommit reads and checks the commit block root of an event's CAR: it

@@ -180,7 +180,7 @@ func TestCommitProofFixtures(t *testing.T) {
 				return &CommitEvent{Repo: testDID, Commit: ccid, Rev: commit.Rev, Since: &since, Blocks: car, Ops: ops, PrevData: &before, Time: "2026-01-02T03:04:05.000Z"}
 			}
 			known := &SyncState{DID: testDID, Rev: "3lhhvdkcby3e2", Data: before}
-			opts := CommitCheckOptions{Key: pub, Known: known, AllowMissingRecords: true}
+			opts := CommitCheckOptions{Key: pub, Known: known, InsecureAllowMissingRecords: true}
 			st, err := VerifyCommitEvent(ctx, event(""), opts)
 			if err != nil {
 				t.Fatal(err)
@@ -220,7 +220,7 @@ func TestCommitProofFixtures(t *testing.T) {
 			// A prevData that the inversion does not give.
 			ev := event("")
 			ev.PrevData = &after
-			if _, err := VerifyCommitEvent(ctx, ev, CommitCheckOptions{Key: pub, AllowMissingRecords: true}); !errors.Is(err, ErrPrevData) {
+			if _, err := VerifyCommitEvent(ctx, ev, CommitCheckOptions{Key: pub, InsecureAllowMissingRecords: true}); !errors.Is(err, ErrPrevData) {
 				t.Errorf("wrong prevData: %v", err)
 			}
 			// Another known data root: the event does not follow it.

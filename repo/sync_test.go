@@ -1,0 +1,176 @@
+package repo
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/bluesky-social/indigo/atproto/syntax"
+)
+
+// commitEvents writes one record per time in ts, each commit at its time
+// (the repository's clock), and returns the #commit events of those
+// commits and the #sync event EmitSync writes after them.
+func commitEvents(t *testing.T, ts ...time.Time) ([]*CommitEvent, *SyncEvent) {
+	t.Helper()
+	ctx := context.Background()
+	now := ts[0]
+	s := NewMemStore()
+	r, err := Create(ctx, s, testDID, fixedKey(t), Options{Clock: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, at := range ts {
+		now = at
+		if _, err := r.Apply(ctx, []Write{{Action: ActionCreate, Collection: "app.bsky.feed.post", RKey: "3k2222222222" + string(rune('a'+i)), Record: post(i)}}, ApplyOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sev, err := r.EmitSync(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := ReadEvents(ctx, s, testDID, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*CommitEvent
+	for _, e := range evs {
+		if e.Commit != nil {
+			out = append(out, e.Commit)
+		}
+	}
+	return out[len(out)-len(ts):], sev // after Create's commit, if any
+}
+
+func revTime(t *testing.T, rev string) time.Time {
+	t.Helper()
+	tid, err := syntax.ParseTID(rev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tid.Time()
+}
+
+// TestRevClock: a rev dated more than MaxClockSkew (DefaultMaxClockSkew if
+// zero) after the consumer's clock is refused with ErrRevOrder, by
+// VerifyCommitEvent and VerifySyncEvent alike; a negative MaxClockSkew
+// disables the check.
+func TestRevClock(t *testing.T) {
+	ctx := context.Background()
+	pub, _ := fixedKey(t).PublicKey()
+	t0 := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	commits, sev := commitEvents(t, t0)
+	verify := map[string]func(clock Clock, skew time.Duration) error{
+		"commit": func(clock Clock, skew time.Duration) error {
+			_, err := VerifyCommitEvent(ctx, commits[0], CommitCheckOptions{Key: pub, Clock: clock, MaxClockSkew: skew})
+			return err
+		},
+		"sync": func(clock Clock, skew time.Duration) error {
+			_, err := VerifySyncEvent(ctx, sev, SyncCheckOptions{Key: pub, Clock: clock, MaxClockSkew: skew})
+			return err
+		},
+	}
+	revs := map[string]string{"commit": commits[0].Rev, "sync": sev.Rev}
+	at := func(x time.Time) Clock { return func() time.Time { return x } }
+	for name, check := range verify {
+		rt := revTime(t, revs[name])
+		for _, c := range []struct {
+			clock time.Time
+			skew  time.Duration
+			ok    bool
+		}{
+			{rt, 0, true},
+			{rt.Add(-DefaultMaxClockSkew), 0, true},
+			{rt.Add(-DefaultMaxClockSkew - time.Microsecond), 0, false},
+			{rt.Add(-time.Hour), 0, false},
+			{rt.Add(-time.Hour), 2 * time.Hour, true},
+			{rt.Add(-3 * time.Hour), 2 * time.Hour, false},
+			{rt.Add(-10 * 365 * 24 * time.Hour), -1, true},
+		} {
+			err := check(at(c.clock), c.skew)
+			if c.ok && err != nil {
+				t.Errorf("%s: clock %s, skew %s: %v", name, c.clock, c.skew, err)
+			}
+			if !c.ok && !errors.Is(err, ErrRevOrder) {
+				t.Errorf("%s: clock %s, skew %s: %v, want ErrRevOrder", name, c.clock, c.skew, err)
+			}
+		}
+	}
+}
+
+// TestRevClockDefault: with no Clock the check runs against the time now.
+// The revs are dated 2200, so whatever the machine's clock says this
+// century, they are in the future.
+func TestRevClockDefault(t *testing.T) {
+	ctx := context.Background()
+	pub, _ := fixedKey(t).PublicKey()
+	commits, sev := commitEvents(t, time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC))
+	for _, rev := range []string{commits[0].Rev, sev.Rev} {
+		if y := revTime(t, rev).Year(); y != 2200 {
+			t.Fatalf("rev %s is dated %d", rev, y)
+		}
+	}
+	if _, err := VerifyCommitEvent(ctx, commits[0], CommitCheckOptions{Key: pub}); !errors.Is(err, ErrRevOrder) {
+		t.Errorf("VerifyCommitEvent, rev %s: %v, want ErrRevOrder", commits[0].Rev, err)
+	}
+	if _, err := VerifySyncEvent(ctx, sev, SyncCheckOptions{Key: pub}); !errors.Is(err, ErrRevOrder) {
+		t.Errorf("VerifySyncEvent, rev %s: %v, want ErrRevOrder", sev.Rev, err)
+	}
+}
+
+// TestFutureRevDoesNotWedge: a commit dated ten years ahead, once accepted,
+// would make every later honest commit fail ErrRevOrder. The default check
+// refuses it, and the consumer's state still accepts the honest commit.
+func TestFutureRevDoesNotWedge(t *testing.T) {
+	ctx := context.Background()
+	pub, _ := fixedKey(t).PublicKey()
+	t0 := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	future, _ := commitEvents(t, t0, t0.AddDate(10, 0, 0))
+	honest, _ := commitEvents(t, t0, t0.Add(time.Minute))
+	consumer := func() time.Time { return t0.Add(2 * time.Minute) }
+	st, err := VerifyCommitEvent(ctx, future[0], CommitCheckOptions{Key: pub, Clock: consumer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first commits differ only by their signatures.
+	if st2, err := VerifyCommitEvent(ctx, honest[0], CommitCheckOptions{Key: pub, Clock: consumer}); err != nil || st2.Rev != st.Rev || st2.Data != st.Data {
+		t.Fatalf("the two histories do not share their first tree and rev: %v", err)
+	}
+	if _, err := VerifyCommitEvent(ctx, future[1], CommitCheckOptions{Key: pub, Clock: consumer, Known: st}); !errors.Is(err, ErrRevOrder) {
+		t.Fatalf("a rev ten years ahead: %v, want ErrRevOrder", err)
+	}
+	if _, err := VerifyCommitEvent(ctx, honest[1], CommitCheckOptions{Key: pub, Clock: consumer, Known: st}); err != nil {
+		t.Fatalf("the honest commit after the refused one: %v", err)
+	}
+	// Without the check, the future commit is accepted and wedges the
+	// consumer: this is what the default prevents.
+	wedged, err := VerifyCommitEvent(ctx, future[1], CommitCheckOptions{Key: pub, Clock: consumer, MaxClockSkew: -1, Known: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := VerifyCommitEvent(ctx, honest[1], CommitCheckOptions{Key: pub, Clock: consumer, Known: wedged}); !errors.Is(err, ErrRevOrder) {
+		t.Fatalf("after the future commit: %v, want ErrRevOrder", err)
+	}
+}
+
+// TestSkipSignatureWithKey: InsecureSkipSignature with a key would ignore
+// the key; both event checks refuse the combination.
+func TestSkipSignatureWithKey(t *testing.T) {
+	ctx := context.Background()
+	pub, _ := fixedKey(t).PublicKey()
+	commits, sev := commitEvents(t, time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC))
+	if _, err := VerifyCommitEvent(ctx, commits[0], CommitCheckOptions{Key: pub, InsecureSkipSignature: true}); !errors.Is(err, ErrBadSignature) {
+		t.Errorf("VerifyCommitEvent: %v, want ErrBadSignature", err)
+	}
+	if _, err := VerifySyncEvent(ctx, sev, SyncCheckOptions{Key: pub, InsecureSkipSignature: true}); !errors.Is(err, ErrBadSignature) {
+		t.Errorf("VerifySyncEvent: %v, want ErrBadSignature", err)
+	}
+	if _, err := VerifyCommitEvent(ctx, commits[0], CommitCheckOptions{}); !errors.Is(err, ErrBadSignature) {
+		t.Errorf("VerifyCommitEvent, no key: %v, want ErrBadSignature", err)
+	}
+	if _, err := VerifyCommitEvent(ctx, commits[0], CommitCheckOptions{InsecureSkipSignature: true}); err != nil {
+		t.Errorf("VerifyCommitEvent, InsecureSkipSignature alone: %v", err)
+	}
+}
