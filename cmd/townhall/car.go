@@ -74,7 +74,7 @@ func runCAR(e *env, args []string) error {
 	asJSON := fs.Bool("json", false, "print JSON")
 	keyArg := fs.String("key", "", "verify: the repo's signing key, as did:key or multibase")
 	docArg := fs.String("did-doc", "", "verify: a DID document (JSON) holding the repo's #atproto key")
-	didArg := fs.String("did", "", "verify: the DID the repo must belong to")
+	didArg := fs.String("did", "", "verify: the DID the repo must belong to (required with --key; default: the DID document's)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -114,11 +114,16 @@ func runCAR(e *env, args []string) error {
 	return printSummary(e, s, *asJSON)
 }
 
-// verificationKey returns the key to verify against, from --key or --did-doc.
+// verificationKey returns the key to verify against, from --key or
+// --did-doc, and the DID the evidence must belong to: --did, required with
+// --key (one host key signs every community on the host), or the DID
+// document's.
 func verificationKey(e *env, keyArg, docArg, didArg string) (atcrypto.PublicKey, string, error) {
 	switch {
 	case keyArg != "" && docArg != "":
 		return nil, "", usageErr("give either --key or --did-doc, not both")
+	case keyArg != "" && didArg == "":
+		return nil, "", usageErr("--key needs --did: one key may sign many repositories, so a key alone does not say whose it is")
 	case keyArg != "":
 		k, err := parsePublicKey(keyArg)
 		if err != nil {

@@ -146,7 +146,8 @@ func TestCommunityCLI(t *testing.T) {
 	c.run(nil, 1, "does not verify", "verify", "record", c.save("cut.car", string(proof[:len(proof)-9])), "--did-doc", doc, "--collection", nsid, "--rkey", "3m2abcdefgh22")
 	c.run(nil, 0, `"delegations": 1`, "community", "bundle", "--collection", nsid, "--rkey", "3m2abcdefgh22", "-o", c.path("bundle.drisl"), "--json")
 	c.run(nil, 0, `"author": "`+aliceDID, "verify", "bundle", c.path("bundle.drisl"), "--did-doc", doc, "--json")
-	c.run(nil, 1, "does not verify", "verify", "bundle", c.path("bundle.drisl"), "--key", aliceKey)
+	c.run(nil, 1, "does not verify", "verify", "bundle", c.path("bundle.drisl"), "--key", aliceKey, "--did", did)
+	c.run(nil, 2, "--key needs --did", "verify", "bundle", c.path("bundle.drisl"), "--key", aliceKey)
 	c.run(nil, 1, "not an authorship bundle", "verify", "bundle", c.save("junk.drisl", "junk"), "--did-doc", doc)
 	c.run(nil, 2, "signing key", "verify", "bundle", c.path("bundle.drisl"))
 
@@ -177,4 +178,27 @@ func TestCommunityCLI(t *testing.T) {
 	c2.run(nil, 0, "written", "community", "bundle", "--collection", nsid, "--rkey", "3m2abcdefgh22", "-o", c.path("bundle2.drisl"))
 	log2 := c.save("audit2.json", c2.run(nil, 0, "nullified", "community", "audit-log"))
 	c2.run(nil, 0, "verified: "+aliceDID, "verify", "bundle", c.path("bundle2.drisl"), "--did-doc", doc2, "--audit-log", log2)
+
+	// One host key signs every community of a home: with --key, the
+	// evidence of a second community verifies only as that community's,
+	// and --did is required.
+	var info struct{ SigningKey string }
+	if err := json.Unmarshal([]byte(c.run(nil, 0, `"signingKey": "did:key:`, "community", "info", "--json")), &info); err != nil {
+		t.Fatal(err)
+	}
+	out = c.run(nil, 0, `"did": "did:plc:`, "community", "create", "--name", "Second", "--account", "carol", "--key", c.path("carol.key"),
+		"--recovery", c.path("rec.key"), "--json")
+	if err := json.Unmarshal([]byte(out), &created); err != nil {
+		t.Fatal(err)
+	}
+	did2 := created.DID
+	c.run(nil, 0, info.SigningKey, "community", "info", "--community", did2)
+	c.run(msg("second"), 0, "commit", "community", "write", "--community", did2, "--key", c.path("carol.key"), "--collection", nsid, "--rkey", "3m2abcdefgh33")
+	c.run(nil, 0, "written", "community", "bundle", "--community", did2, "--collection", nsid, "--rkey", "3m2abcdefgh33", "-o", c.path("second.drisl"))
+	c.run(nil, 0, "commit", "community", "export", "--community", did2, "-o", c.path("second.car"))
+	for _, cmd := range [][]string{{"verify", "bundle", c.path("second.drisl")}, {"car", "verify", c.path("second.car")}} {
+		c.run(nil, 2, "--key needs --did", append(cmd, "--key", info.SigningKey)...)
+		c.run(nil, 1, did2, append(cmd, "--key", info.SigningKey, "--did", did)...)
+		c.run(nil, 0, "verified", append(cmd, "--key", info.SigningKey, "--did", did2)...)
+	}
 }

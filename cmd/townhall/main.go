@@ -36,7 +36,7 @@
 //	townhall community import F.car --audit-log F.json --recovery KEY [--audience-car BACKUP.car]   (a migration here)
 //	townhall community prove | bundle --collection NSID --rkey K -o F
 //	townhall verify record F.car --collection NSID --rkey K (--did-doc F | --key K --did DID)
-//	townhall verify bundle F (--did-doc F | --key K) [--audit-log F]
+//	townhall verify bundle F (--did-doc F | --key K --did DID) [--audit-log F]
 //	townhall verify audience F.car --audience A (--did-doc F | --key K --did DID)
 //
 // Every community subcommand takes --community DID (default: the only

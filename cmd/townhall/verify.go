@@ -24,7 +24,7 @@ func runVerify(e *env, args []string) error {
 	asJSON := fs.Bool("json", false, "print JSON")
 	keyArg := fs.String("key", "", "the community's signing key, as did:key or multibase")
 	docArg := fs.String("did-doc", "", "the community's DID document (JSON), holding its #atproto key")
-	didArg := fs.String("did", "", "the DID the evidence must belong to (default: the DID document's)")
+	didArg := fs.String("did", "", "the DID the evidence must belong to (required with --key; default: the DID document's)")
 	collection := fs.String("collection", "", "record: the collection NSID")
 	rkey := fs.String("rkey", "", "record: the record key")
 	auditLog := fs.String("audit-log", "", "bundle: the DID's audit log, to accept chains signed by an earlier host")
@@ -66,7 +66,7 @@ func runVerify(e *env, args []string) error {
 		if *audience == "" || did == "" {
 			return usageErr("verify audience needs --audience NAME and the DID (--did, or --did-doc)")
 		}
-		view, err := community.VerifyAudienceCAR(e.ctx, bytes.NewReader(data), did, *audience, community.VerifyOptions{Key: key})
+		view, err := community.VerifyAudienceCAR(e.ctx, bytes.NewReader(data), did, *audience, community.VerifyOptions{Key: key, DID: did})
 		if err != nil {
 			return invalidErr("audience CAR does not verify: %v", err)
 		}
@@ -82,7 +82,7 @@ func runVerify(e *env, args []string) error {
 	if err != nil {
 		return invalidErr("not an authorship bundle: %v", err)
 	}
-	opts := community.VerifyOptions{Key: key}
+	opts := community.VerifyOptions{Key: key, DID: did}
 	if *docArg != "" {
 		raw, err := readInput(e, *docArg)
 		if err != nil {
@@ -92,7 +92,7 @@ func runVerify(e *env, args []string) error {
 		if err := json.Unmarshal(raw, &doc); err != nil {
 			return invalidErr("%s is not a DID document: %v", *docArg, err)
 		}
-		opts = community.VerifyOptions{Document: &doc}
+		opts = community.VerifyOptions{Document: &doc, DID: did}
 	}
 	if *auditLog != "" {
 		raw, err := readInput(e, *auditLog)
