@@ -42,7 +42,9 @@ type Options struct {
 	Seed uint64
 	// Out receives the account of each step (nil: discarded).
 	Out io.Writer
-	// Now is the clock of the directory and the clients (nil: time.Now).
+	// Now is the clock of the directory, the hosts and the clients (their
+	// sessions and join proofs) (nil: time.Now). Service-auth JWTs are
+	// signed and checked against the real time (indigo's).
 	Now func() time.Time
 
 	// fault, in tests, sabotages one step's action (not its check) so

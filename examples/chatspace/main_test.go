@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/townhall-dev/townhall/community"
 	"github.com/townhall-dev/townhall/ucan"
@@ -98,6 +99,26 @@ func TestChecksCatchFaults(t *testing.T) {
 			t.Log(err)
 			if !strings.Contains(out.String(), fault+" FAILED") || strings.Contains(out.String(), "steps checked") {
 				t.Fatalf("output with the %s fault:\n%s", fault, out.String())
+			}
+		})
+	}
+}
+
+// TestChatspaceClock: the whole story follows Options.Now, an hour behind
+// or ahead of the real time here: the directory's timestamps, the hosts'
+// validation, and the clients' sessions and join proofs (which must
+// neither expire by one clock's reckoning nor be dated by another).
+func TestChatspaceClock(t *testing.T) {
+	for _, offset := range []time.Duration{-time.Hour, time.Hour} {
+		t.Run(offset.String(), func(t *testing.T) {
+			now := func() time.Time { return time.Now().Add(offset) }
+			var out bytes.Buffer
+			rep, err := Run(context.Background(), Options{Dir: t.TempDir(), Messages: MinMessages, Out: &out, Now: now})
+			if err != nil {
+				t.Fatalf("Run on a clock %s off: %v\n%s", offset, err, out.String())
+			}
+			if len(rep.Steps) != 7 || rep.MigratedTo != "https://host2.example" {
+				t.Fatalf("%d steps, migrated to %q\n%s", len(rep.Steps), rep.MigratedTo, out.String())
 			}
 		})
 	}

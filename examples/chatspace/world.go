@@ -119,7 +119,7 @@ func (w *world) login(member, aud, communityDID string) (community.JoinRequest, 
 	if err != nil {
 		return community.JoinRequest{}, nil, err
 	}
-	proof, err := community.NewJoinProof(key, communityDID, member, jwt, time.Now().Add(time.Minute))
+	proof, err := community.NewJoinProof(key, communityDID, member, jwt, w.clock.now().Add(time.Minute))
 	if err != nil {
 		return community.JoinRequest{}, nil, err
 	}
@@ -132,7 +132,8 @@ type hostKeys struct {
 }
 
 // newHost starts a host on its own SQLite files (repositories and private
-// audience blocks) under the world's directory.
+// audience blocks) under the world's directory, on the world's clock (which
+// its members' sessions and join proofs follow too).
 func (w *world) newHost(ctx context.Context, name string) (*community.Host, hostKeys, error) {
 	var keys hostKeys
 	store, err := repo.OpenSQLite(ctx, filepath.Join(w.dir, name+".db"), repo.SQLiteOptions{})
@@ -154,7 +155,7 @@ func (w *world) newHost(ctx context.Context, name string) (*community.Host, host
 	h, err := community.NewHost(ctx, community.HostOptions{
 		Store: store, Private: priv, SigningKey: keys.signing, RotationKey: keys.rotation,
 		Endpoint: "https://" + name + ".example", ServiceDID: "did:web:" + name + ".example",
-		PLC: w.plc, Identity: w.ids,
+		PLC: w.plc, Identity: w.ids, Clock: w.clock.now,
 	})
 	if err != nil {
 		return nil, keys, fmt.Errorf("starting %s: %w", name, err)
