@@ -15,14 +15,14 @@ import (
 )
 
 // newHost starts a host on an in-memory store (repo.OpenSQLite for a
-// durable one).
+// durable one), on the PDSes' clock.
 func newHost(name string, dir *plc.Client, pds *fakePDS) *community.Host {
 	signing, _ := atcrypto.GeneratePrivateKeyP256()
 	rotation, _ := atcrypto.GeneratePrivateKeyP256()
 	h, _ := community.NewHost(context.Background(), community.HostOptions{
 		Store: repo.NewMemStore(), SigningKey: signing, RotationKey: rotation,
 		Endpoint: "https://" + name, ServiceDID: "did:web:" + name,
-		PLC: dir, Identity: pds.Directory,
+		PLC: dir, Identity: pds.Directory, Clock: pds.Now,
 	})
 	return h
 }
@@ -35,7 +35,7 @@ func Example() {
 	plcClient := plc.NewClient("http://plc.local", plc.ClientOptions{
 		HTTPClient: &http.Client{Transport: plc.HandlerTransport(directory)},
 	})
-	pds := newFakePDS()
+	pds := newFakePDS(time.Now) // the hosts' and the members' clock
 	host1 := newHost("host1.example", plcClient, pds)
 	ctx := context.Background()
 
