@@ -15,6 +15,10 @@ import (
 // Disabled turns all of them off. Lengths count UTF-16 code units, as the
 // reference's JavaScript does.
 type Policy struct {
+	// Disabled turns every limit off, the rate limits included. It is for
+	// mirrors (which take what another directory accepted) and tests; a
+	// directory that accepts operations from the public must not set it,
+	// or anyone may store oversized operations and unbounded logs in it.
 	Disabled bool
 
 	MaxOpBytes                 int // DRISL size of the signed operation (4000)
