@@ -60,8 +60,9 @@ var (
 	ErrNotRecoveryKey      = errors.New("plc: key is not a rotation key of the operation")
 	ErrNothingToNullify    = errors.New("plc: operation is not in the active history")
 
-	// In-process transport.
+	// In-process transport and storage.
 	ErrHandlerPanic = errors.New("plc: in-process handler panicked")
+	ErrSQLitePath   = errors.New("plc: invalid SQLite database path")
 )
 
 // FieldError reports a rule broken by one field of one operation.
