@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 	"unsafe"
@@ -255,68 +256,137 @@ func (r *Repo) prepare(writes []Write) ([]prepared, error) {
 			break
 		}
 	}
+	// First the checks that need no encoding, in order, up to the first
+	// write that fails one; then the records before it are encoded (in
+	// parallel for a large batch), so that the error reported is still
+	// the first failing write's.
 	okColl := ""
-	var lastRaw []byte
-	var lastCID cid.Cid
-	for i, w := range writes {
-		if w.Collection != okColl {
-			if _, err := syntax.ParseNSID(w.Collection); err != nil {
-				return nil, fmt.Errorf("%w: write %d: collection: %w", ErrInvalidWrite, i, err)
-			}
-			okColl = w.Collection
+	n, verr := len(writes), error(nil)
+	for i := range writes {
+		p := &out[i]
+		p.w = writes[i]
+		if p.path, verr = r.check(i, &p.w, &okColl, seen); verr != nil {
+			n = i
+			break
 		}
-		generated := false
-		switch w.Action {
-		case ActionCreate:
-			if w.RKey == "" {
-				w.RKey = r.clock.next().String()
-				generated = true
-			}
-		case ActionUpdate, ActionDelete:
-		default:
-			return nil, fmt.Errorf("%w: write %d: action %q", ErrInvalidWrite, i, w.Action)
-		}
-		if !generated {
-			if err := checkRecordKey(w.RKey); err != nil {
-				return nil, fmt.Errorf("%w: write %d: %w", ErrInvalidWrite, i, err)
-			}
-		}
-		p := prepared{w: w, path: w.Collection + "/" + w.RKey}
-		if err := mst.ValidateKey(p.path); err != nil {
-			return nil, fmt.Errorf("%w: write %d: %w", ErrInvalidWrite, i, err)
-		}
-		if seen != nil {
-			if seen[p.path] {
-				return nil, fmt.Errorf("%w: write %d: %s appears twice in the batch", ErrInvalidWrite, i, p.path)
-			}
-			seen[p.path] = true
-		}
-		if w.Action != ActionDelete {
-			var data []byte
-			var c cid.Cid
-			var err error
-			if w.RecordCID.Defined() {
-				// Writes often share one pre-encoded block (community
-				// receipts of a request are one slice): checked once.
-				if raw, ok := w.Record.(drisl.Raw); ok && w.RecordCID == lastCID && sameSlice(raw, lastRaw) {
-					data, c = lastRaw, lastCID
-				} else if data, c, err = preEncoded(w.Record, w.RecordCID); err == nil {
-					lastRaw, lastCID = data, c
-				}
-			} else {
-				data, c, err = drisl.MarshalCID(w.Record)
-			}
-			if err != nil {
-				return nil, fmt.Errorf("%w: write %d: %w", ErrInvalidWrite, i, err)
-			}
-			if len(data) == 0 || data[0]>>5 != 5 {
-				return nil, fmt.Errorf("%w: write %d: a record must be a map", ErrInvalidWrite, i)
-			}
-			p.data, p.cid = data, c
-		}
-		out[i] = p
+	}
+	if err := encodeRecords(out[:n]); err != nil {
+		return nil, err
+	}
+	if verr != nil {
+		return nil, verr
 	}
 	return out, nil
+}
+
+// check validates write i (the checks that need no encoding), gives it a
+// TID record key if it creates a record without one, and returns its path.
+// okColl is the last collection found valid; seen, if not nil, holds the
+// paths of the batch so far.
+func (r *Repo) check(i int, w *Write, okColl *string, seen map[string]bool) (string, error) {
+	if w.Collection != *okColl {
+		if _, err := syntax.ParseNSID(w.Collection); err != nil {
+			return "", fmt.Errorf("%w: write %d: collection: %w", ErrInvalidWrite, i, err)
+		}
+		*okColl = w.Collection
+	}
+	generated := false
+	switch w.Action {
+	case ActionCreate:
+		if w.RKey == "" {
+			w.RKey = r.clock.next().String()
+			generated = true
+		}
+	case ActionUpdate, ActionDelete:
+	default:
+		return "", fmt.Errorf("%w: write %d: action %q", ErrInvalidWrite, i, w.Action)
+	}
+	if !generated {
+		if err := checkRecordKey(w.RKey); err != nil {
+			return "", fmt.Errorf("%w: write %d: %w", ErrInvalidWrite, i, err)
+		}
+	}
+	path := w.Collection + "/" + w.RKey
+	if err := mst.ValidateKey(path); err != nil {
+		return "", fmt.Errorf("%w: write %d: %w", ErrInvalidWrite, i, err)
+	}
+	if seen != nil {
+		if seen[path] {
+			return "", fmt.Errorf("%w: write %d: %s appears twice in the batch", ErrInvalidWrite, i, path)
+		}
+		seen[path] = true
+	}
+	return path, nil
+}
+
+// parallelRecords is the smallest batch whose records encodeRecords
+// encodes and hashes on more than one goroutine (below it, starting them
+// costs more than it saves).
+const parallelRecords = 64
+
+// encodeRecords encodes and hashes the records of ps (all but deletes),
+// splitting a large batch into one contiguous part per processor
+// (GOMAXPROCS). The error is the first failing write's.
+func encodeRecords(ps []prepared) error {
+	workers := min(runtime.GOMAXPROCS(0), len(ps)/(parallelRecords/2))
+	if len(ps) < parallelRecords || workers < 2 {
+		return encodeRange(ps, 0)
+	}
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	per := (len(ps) + workers - 1) / workers
+	for k := 1; k < workers; k++ {
+		lo, hi := min(k*per, len(ps)), min((k+1)*per, len(ps))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[k] = encodeRange(ps[lo:hi], lo)
+		}()
+	}
+	errs[0] = encodeRange(ps[:min(per, len(ps))], 0)
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// encodeRange encodes the records of ps, whose first is write base of the
+// batch, and stops at the first that fails.
+func encodeRange(ps []prepared, base int) error {
+	var lastRaw []byte
+	var lastCID cid.Cid
+	for j := range ps {
+		p := &ps[j]
+		w := &p.w
+		if w.Action == ActionDelete {
+			continue
+		}
+		var data []byte
+		var c cid.Cid
+		var err error
+		if w.RecordCID.Defined() {
+			// Writes often share one pre-encoded block (community
+			// receipts of a request are one slice): checked once.
+			if raw, ok := w.Record.(drisl.Raw); ok && w.RecordCID == lastCID && sameSlice(raw, lastRaw) {
+				data, c = lastRaw, lastCID
+			} else if data, c, err = preEncoded(w.Record, w.RecordCID); err == nil {
+				lastRaw, lastCID = data, c
+			}
+		} else {
+			data, c, err = drisl.MarshalCID(w.Record)
+		}
+		if err != nil {
+			return fmt.Errorf("%w: write %d: %w", ErrInvalidWrite, base+j, err)
+		}
+		if len(data) == 0 || data[0]>>5 != 5 {
+			return fmt.Errorf("%w: write %d: a record must be a map", ErrInvalidWrite, base+j)
+		}
+		p.data, p.cid = data, c
+	}
+	return nil
 }
 
 // errRecordCID is the rule a pre-encoded record breaks when its CID is not

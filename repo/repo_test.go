@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -812,5 +813,66 @@ func TestApplySharedBlock(t *testing.T) {
 	}
 	if r.Head() != head {
 		t.Fatal("a refused write moved the head")
+	}
+}
+
+// A large batch, whose records are encoded in parallel, still reports the
+// first failing write whichever check fails, and its results are the
+// records' CIDs in order.
+func TestApplyLargeBatchErrors(t *testing.T) {
+	ctx := context.Background()
+	r, err := Create(ctx, NewMemStore(), testDID, testKeys(t)["P-256"], Options{Clock: fakeClock()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := func(n int) []Write {
+		ws := make([]Write, n)
+		for i := range ws {
+			ws[i] = Write{Action: ActionCreate, Collection: "a.b.c", Record: post(i)}
+		}
+		return ws
+	}
+	head := r.Head()
+	for _, c := range []struct {
+		badRecord, badColl int // -1: none
+		want               string
+	}{
+		{150, 170, "write 150:"},
+		{170, 150, "write 150:"},
+		{3, -1, "write 3:"},
+		{299, -1, "write 299:"},
+		{-1, 298, "write 298:"},
+	} {
+		ws := batch(300)
+		if c.badRecord >= 0 {
+			ws[c.badRecord].Record = "not a map"
+		}
+		if c.badColl >= 0 {
+			ws[c.badColl].Collection = "not an nsid"
+		}
+		_, err := r.Apply(ctx, ws, ApplyOptions{})
+		if !errors.Is(err, ErrInvalidWrite) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("bad record %d, bad collection %d: %v, want %q", c.badRecord, c.badColl, err, c.want)
+		}
+		if r.Head() != head {
+			t.Fatal("a refused batch changed the head")
+		}
+	}
+	ws := batch(1000)
+	res, err := r.Apply(ctx, ws, ApplyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, w := range ws {
+		_, c, err := drisl.MarshalCID(w.Record)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Results[i].CID != c {
+			t.Fatalf("write %d: CID %s, want %s", i, res.Results[i].CID, c)
+		}
+		if got, err := r.Store().Record(ctx, testDID, "a.b.c", res.Results[i].RKey); err != nil || got != c {
+			t.Fatalf("write %d: stored %s, %v", i, got, err)
+		}
 	}
 }
