@@ -50,9 +50,13 @@
 //	0  success
 //	1  the input was checked and is not valid (verification, validation or parse failure)
 //	2  usage error (unknown command, bad flags, missing arguments)
-//	3  I/O error (a file could not be read or written)
+//	3  I/O error (a file or database could not be read or written), or the
+//	   command was interrupted (Ctrl-C, SIGTERM) before it finished
 //
-// Errors are one line on stderr, saying what failed and what to do.
+// Errors are one line on stderr, saying what failed and what to do. Ctrl-C
+// (or SIGTERM) cancels the running command, which stops at its next
+// cancellable step (a SQLite transaction rolls back); a second Ctrl-C
+// kills the process at once.
 package main
 
 import (
@@ -60,8 +64,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
+
+	"modernc.org/sqlite"
 )
 
 // Exit codes.
@@ -122,8 +131,23 @@ func commands() []command {
 }
 
 func main() {
-	e := &env{ctx: context.Background(), stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}
-	os.Exit(run(e, os.Args[1:]))
+	ctx, stop := interruptContext()
+	e := &env{ctx: ctx, stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}
+	code := run(e, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+// interruptContext returns a context cancelled by the first Ctrl-C
+// (os.Interrupt) or SIGTERM; after it, the signals' default action is
+// back, so a second Ctrl-C kills the process.
+func interruptContext() (context.Context, context.CancelFunc) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	return ctx, stop
 }
 
 // run executes one command line and returns the exit code.
@@ -132,14 +156,40 @@ func run(e *env, args []string) int {
 	if err == nil {
 		return exitOK
 	}
-	code := exitInvalid
-	var xe *exitError
-	if errors.As(err, &xe) {
-		code = xe.code
-	}
+	code := exitCode(err)
 	msg := strings.ReplaceAll(err.Error(), "\n", " ")
+	if e.ctx != nil && e.ctx.Err() != nil {
+		// Interrupted: whatever the command made of its cancelled
+		// context, it did not finish.
+		code, msg = exitIO, "interrupted: "+msg
+	}
 	fmt.Fprintf(e.stderr, "townhall: %s\n", msg)
 	return code
+}
+
+// exitCode maps a command's error to the documented exit codes: an
+// *exitError carries its own; a failure to read or write a file or a
+// database (*fs.PathError, *os.LinkError, *os.SyscallError, syscall.Errno,
+// a SQLite error) or a cancelled context anywhere in the chain is an I/O
+// error (3); anything else is input that was checked and is not valid (1).
+func exitCode(err error) int {
+	var xe *exitError
+	if errors.As(err, &xe) {
+		return xe.code
+	}
+	var (
+		pe *fs.PathError
+		le *os.LinkError
+		se *os.SyscallError
+		en syscall.Errno
+		qe *sqlite.Error
+	)
+	switch {
+	case errors.As(err, &pe), errors.As(err, &le), errors.As(err, &se), errors.As(err, &en), errors.As(err, &qe),
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return exitIO
+	}
+	return exitInvalid
 }
 
 func dispatch(e *env, args []string) error {
@@ -166,7 +216,7 @@ func printHelp(w io.Writer) {
 		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, homeHelp)
-	fmt.Fprintln(w, "\nexit codes: 0 ok, 1 invalid input, 2 usage error, 3 I/O error")
+	fmt.Fprintln(w, "\nexit codes: 0 ok, 1 invalid input, 2 usage error, 3 I/O error or interrupted")
 }
 
 // subcommand picks args[0] among the names, or returns a usage error listing them.
