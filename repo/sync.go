@@ -72,6 +72,9 @@ type CommitCheckOptions struct {
 // The since field is not checked: prevData ties the event to the known
 // state more strongly than since does.
 func VerifyCommitEvent(ctx context.Context, ev *CommitEvent, opts CommitCheckOptions) (*SyncState, error) {
+	if ev == nil {
+		return nil, verr(ErrBadEvent, cid.Undef, "no event", nil)
+	}
 	if _, err := syntax.ParseDID(ev.Repo); err != nil {
 		return nil, verr(ErrBadEvent, cid.Undef, "repo", err)
 	}

@@ -174,3 +174,32 @@ func TestSkipSignatureWithKey(t *testing.T) {
 		t.Errorf("VerifyCommitEvent, InsecureSkipSignature alone: %v", err)
 	}
 }
+
+// TestVerifyNilEvent: each event check refuses a nil event with
+// ErrBadEvent instead of panicking.
+func TestVerifyNilEvent(t *testing.T) {
+	ctx := context.Background()
+	pub, _ := fixedKey(t).PublicKey()
+	checks := map[string]func() error{
+		"VerifyCommitEvent": func() error {
+			_, err := VerifyCommitEvent(ctx, nil, CommitCheckOptions{Key: pub})
+			return err
+		},
+		"VerifySyncEvent": func() error {
+			_, err := VerifySyncEvent(ctx, nil, SyncCheckOptions{Key: pub})
+			return err
+		},
+	}
+	for name, check := range checks {
+		t.Run(name, func(t *testing.T) {
+			defer func() {
+				if p := recover(); p != nil {
+					t.Fatalf("panic: %v", p)
+				}
+			}()
+			if err := check(); !errors.Is(err, ErrBadEvent) {
+				t.Fatalf("nil event: %v, want ErrBadEvent", err)
+			}
+		})
+	}
+}
