@@ -20,6 +20,12 @@ import (
 
 const crashEnv = "REPO_CRASH_CHILD_DB"
 
+// crashStart is the child's clock, fixed: each rev steps one microsecond
+// past the last (the child's tidClock reads the head's rev when it reopens),
+// so the revs stay within seconds of it and the consumer checks them
+// against crashStart plus an hour instead of the real clock.
+var crashStart = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
 // crashChild applies random batches to the SQLite repository at path
 // forever, printing "commit <cid> <rev>" after each one is durable.
 func crashChild(path string, seed uint64) {
@@ -34,9 +40,10 @@ func crashChild(path string, seed uint64) {
 		fmt.Println("error", err)
 		os.Exit(2)
 	}
-	r, err := Open(ctx, s, testDID, key, Options{})
+	opts := Options{Clock: func() time.Time { return crashStart }}
+	r, err := Open(ctx, s, testDID, key, opts)
 	if err != nil {
-		r, err = Create(ctx, s, testDID, key, Options{})
+		r, err = Create(ctx, s, testDID, key, opts)
 	}
 	if err != nil {
 		fmt.Println("error", err)
@@ -100,6 +107,7 @@ func TestCrashRecovery(t *testing.T) {
 	ctx := context.Background()
 	key := fixedKey(t)
 	pub, _ := key.PublicKey()
+	consumer := func() time.Time { return crashStart.Add(time.Hour) }
 	for round := 0; round < 6; round++ {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), crashEnv+"="+path, fmt.Sprintf("%s_SEED=%d", crashEnv, rng.Uint64()))
@@ -192,7 +200,7 @@ func TestCrashRecovery(t *testing.T) {
 				break
 			}
 			for _, ev := range evs {
-				if st, err = VerifyCommitEvent(ctx, ev.Commit, CommitCheckOptions{Key: pub, Known: st}); err != nil {
+				if st, err = VerifyCommitEvent(ctx, ev.Commit, CommitCheckOptions{Key: pub, Known: st, Clock: consumer}); err != nil {
 					t.Fatalf("round %d: event %d: %v", round, ev.Seq, err)
 				}
 				commits = append(commits, ev.Commit.Commit)

@@ -81,15 +81,19 @@ func ExampleVerifyCommitEvent() {
 	key, _ := atcrypto.GeneratePrivateKeyK256()
 	pub, _ := key.PublicKey()
 	store := repo.NewMemStore()
-	r, _ := repo.Create(ctx, store, "did:plc:w4xbfzo7kqfes5zb7r6qv3rw", key, repo.Options{})
+	r, _ := repo.Create(ctx, store, "did:plc:w4xbfzo7kqfes5zb7r6qv3rw", key, repo.Options{Clock: exampleClock()})
 	for i := 0; i < 3; i++ {
 		r.Apply(ctx, []repo.Write{{Action: repo.ActionCreate, Collection: "dev.townhall.chat.message", Record: map[string]any{"n": int64(i)}}}, repo.ApplyOptions{})
 	}
 
+	// A live consumer leaves Clock nil (time.Now); this one is fixed an
+	// hour after exampleClock starts, so the output never depends on the
+	// machine's clock.
+	consumerClock := func() time.Time { return time.Date(2026, 1, 2, 4, 4, 5, 0, time.UTC) }
 	var state *repo.SyncState
 	events, _ := repo.ReadEvents(ctx, store, "", 0, 100)
 	for _, ev := range events {
-		next, err := repo.VerifyCommitEvent(ctx, ev.Commit, repo.CommitCheckOptions{Key: pub, Known: state})
+		next, err := repo.VerifyCommitEvent(ctx, ev.Commit, repo.CommitCheckOptions{Key: pub, Known: state, Clock: consumerClock})
 		if err != nil {
 			fmt.Println("resync needed:", err)
 			return

@@ -99,7 +99,7 @@ func FuzzVerifyCommitEvent(f *testing.F) {
 		if err := drisl.Unmarshal(data, &ev); err != nil {
 			return
 		}
-		for _, opts := range []CommitCheckOptions{{Key: pub}, {InsecureSkipSignature: true, CAR: CAROptions{MaxCARBytes: 1 << 20}}} {
+		for _, opts := range []CommitCheckOptions{{Key: pub, Clock: consumerClock}, {InsecureSkipSignature: true, CAR: CAROptions{MaxCARBytes: 1 << 20}, Clock: consumerClock}} {
 			_, err := VerifyCommitEvent(ctx, &ev, opts)
 			var ve *VerifyError
 			if err != nil && !errors.As(err, &ve) {
@@ -168,7 +168,7 @@ func TestSyncSeedsVerify(t *testing.T) {
 		if err := drisl.Unmarshal(b, &ev); err != nil {
 			t.Fatal(err)
 		}
-		_, err := VerifySyncEvent(context.Background(), &ev, SyncCheckOptions{Key: pub})
+		_, err := VerifySyncEvent(context.Background(), &ev, SyncCheckOptions{Key: pub, Clock: consumerClock})
 		if valid := i < 2; valid != (err == nil) {
 			t.Errorf("seed %d: %v", i, err)
 		}
@@ -196,8 +196,8 @@ func FuzzVerifySyncEvent(f *testing.F) {
 			return
 		}
 		for _, opts := range []SyncCheckOptions{
-			{Key: pub},
-			{InsecureSkipSignature: true, CAR: CAROptions{MaxCARBytes: 1 << 16, MaxBlockBytes: 1 << 14, MaxBlocks: 64}},
+			{Key: pub, Clock: consumerClock},
+			{InsecureSkipSignature: true, CAR: CAROptions{MaxCARBytes: 1 << 16, MaxBlockBytes: 1 << 14, MaxBlocks: 64}, Clock: consumerClock},
 			{Key: pub, Known: &SyncState{DID: testDID, Rev: "3k2222222222a"}, Clock: fakeClock()},
 		} {
 			st, err := VerifySyncEvent(ctx, &ev, opts)

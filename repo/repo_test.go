@@ -153,7 +153,7 @@ func testEndToEnd(t *testing.T, s Store, key atcrypto.PrivateKey) {
 		if _, err := indigorepo.VerifyCommitMessage(ctx, toIndigo(t, ev.Commit)); err != nil {
 			t.Fatalf("indigo rejects event %d: %v", i, err)
 		}
-		state, err = VerifyCommitEvent(ctx, ev.Commit, CommitCheckOptions{Key: pub, Known: state})
+		state, err = VerifyCommitEvent(ctx, ev.Commit, CommitCheckOptions{Key: pub, Known: state, Clock: consumerClock})
 		if err != nil {
 			t.Fatalf("event %d: %v", i, err)
 		}
@@ -378,7 +378,7 @@ func TestConcurrentWriters(t *testing.T) {
 		pub, _ := key.PublicKey()
 		var st *SyncState
 		for i, ev := range evs {
-			if st, err = VerifyCommitEvent(ctx, ev.Commit, CommitCheckOptions{Key: pub, Known: st}); err != nil {
+			if st, err = VerifyCommitEvent(ctx, ev.Commit, CommitCheckOptions{Key: pub, Known: st, Clock: consumerClock}); err != nil {
 				t.Fatalf("event %d: %v", i, err)
 			}
 		}
@@ -478,7 +478,7 @@ func TestVerifyCommitEventTampered(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev := res.Event
-	if _, err := VerifyCommitEvent(ctx, ev, CommitCheckOptions{Key: pub}); err != nil {
+	if _, err := VerifyCommitEvent(ctx, ev, CommitCheckOptions{Key: pub, Clock: consumerClock}); err != nil {
 		t.Fatal(err)
 	}
 	root, blocks := carSections(t, ev.Blocks)
@@ -497,7 +497,7 @@ func TestVerifyCommitEventTampered(t *testing.T) {
 		}
 		bad := *ev
 		bad.Blocks = rawCAR([]cid.Cid{root}, bs)
-		if _, err := VerifyCommitEvent(ctx, &bad, CommitCheckOptions{Key: pub}); !errors.Is(err, ErrBlockHash) {
+		if _, err := VerifyCommitEvent(ctx, &bad, CommitCheckOptions{Key: pub, Clock: consumerClock}); !errors.Is(err, ErrBlockHash) {
 			t.Errorf("tampered %s: %v", target, err)
 		}
 	}
@@ -527,36 +527,36 @@ func TestSyncEvents(t *testing.T) {
 		if err != nil || len(evs) != 3 || evs[2].Sync == nil || evs[2].Seq != sev.Seq {
 			t.Fatalf("events: %+v %v", evs, err)
 		}
-		st, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: pub})
+		st, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: pub, Clock: consumerClock})
 		if err != nil || st.Commit != head.Commit || st.Data != head.Data {
 			t.Fatalf("VerifySyncEvent: %v", err)
 		}
 		other, _ := testKeys(t)["K-256"].PublicKey()
-		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: other}); !errors.Is(err, ErrBadSignature) {
+		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: other, Clock: consumerClock}); !errors.Is(err, ErrBadSignature) {
 			t.Fatalf("wrong key: %v", err)
 		}
 		bad := *evs[2].Sync
 		bad.Rev = "2222222222222"
-		if _, err := VerifySyncEvent(ctx, &bad, SyncCheckOptions{Key: pub}); !errors.Is(err, ErrBadEvent) {
+		if _, err := VerifySyncEvent(ctx, &bad, SyncCheckOptions{Key: pub, Clock: consumerClock}); !errors.Is(err, ErrBadEvent) {
 			t.Fatalf("wrong rev: %v", err)
 		}
-		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{}); !errors.Is(err, ErrBadSignature) {
+		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Clock: consumerClock}); !errors.Is(err, ErrBadSignature) {
 			t.Fatalf("no key: %v", err)
 		}
-		if st2, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{InsecureSkipSignature: true}); err != nil || st2.Commit != head.Commit {
+		if st2, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{InsecureSkipSignature: true, Clock: consumerClock}); err != nil || st2.Commit != head.Commit {
 			t.Fatalf("InsecureSkipSignature: %v", err)
 		}
-		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: other, InsecureSkipSignature: true}); !errors.Is(err, ErrBadSignature) {
+		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: other, InsecureSkipSignature: true, Clock: consumerClock}); !errors.Is(err, ErrBadSignature) {
 			t.Fatalf("InsecureSkipSignature with a key: %v, want ErrBadSignature", err)
 		}
 		// Known: the rev must move forward, the DID must match.
-		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: pub, Known: &SyncState{DID: testDID, Rev: head.Rev}}); !errors.Is(err, ErrRevOrder) {
+		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: pub, Known: &SyncState{DID: testDID, Rev: head.Rev}, Clock: consumerClock}); !errors.Is(err, ErrRevOrder) {
 			t.Fatalf("known rev: %v", err)
 		}
-		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: pub, Known: &SyncState{DID: "did:plc:someoneelse", Rev: "2222222222222"}}); !errors.Is(err, ErrBadEvent) {
+		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: pub, Known: &SyncState{DID: "did:plc:someoneelse", Rev: "2222222222222"}, Clock: consumerClock}); !errors.Is(err, ErrBadEvent) {
 			t.Fatalf("known DID: %v", err)
 		}
-		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: pub, Known: &SyncState{DID: testDID, Rev: "2222222222222"}}); err != nil {
+		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: pub, Known: &SyncState{DID: testDID, Rev: "2222222222222"}, Clock: consumerClock}); err != nil {
 			t.Fatalf("older known rev: %v", err)
 		}
 		// Clock: a rev far in the future of the consumer's clock.
@@ -568,10 +568,10 @@ func TestSyncEvents(t *testing.T) {
 			t.Fatalf("clock: %v", err)
 		}
 		// CAR: the bound applies.
-		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: pub, CAR: CAROptions{MaxCARBytes: int64(len(evs[2].Sync.Blocks) - 1)}}); !errors.Is(err, ErrMalformedCAR) {
+		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: pub, CAR: CAROptions{MaxCARBytes: int64(len(evs[2].Sync.Blocks) - 1)}, Clock: consumerClock}); !errors.Is(err, ErrMalformedCAR) {
 			t.Fatalf("CAR bound: %v", err)
 		}
-		if _, err := VerifySyncEvent(ctx, nil, SyncCheckOptions{Key: pub}); !errors.Is(err, ErrBadEvent) {
+		if _, err := VerifySyncEvent(ctx, nil, SyncCheckOptions{Key: pub, Clock: consumerClock}); !errors.Is(err, ErrBadEvent) {
 			t.Fatalf("nil event: %v", err)
 		}
 		// Writing continues after a #sync.
@@ -656,7 +656,7 @@ func TestLargeMixedBatchesIndigo(t *testing.T) {
 	var st *SyncState
 	for i, ev := range evs {
 		if ev.Sync != nil {
-			if st, err = VerifySyncEvent(ctx, ev.Sync, SyncCheckOptions{Key: pub}); err != nil {
+			if st, err = VerifySyncEvent(ctx, ev.Sync, SyncCheckOptions{Key: pub, Clock: consumerClock}); err != nil {
 				t.Fatalf("event %d: %v", i, err)
 			}
 			continue
@@ -667,7 +667,7 @@ func TestLargeMixedBatchesIndigo(t *testing.T) {
 		if _, err := indigorepo.VerifyCommitMessage(ctx, toIndigo(t, ev.Commit)); err != nil {
 			t.Fatalf("indigo rejects event %d: %v", i, err)
 		}
-		if st, err = VerifyCommitEvent(ctx, ev.Commit, CommitCheckOptions{Key: pub, Known: st}); err != nil {
+		if st, err = VerifyCommitEvent(ctx, ev.Commit, CommitCheckOptions{Key: pub, Known: st, Clock: consumerClock}); err != nil {
 			t.Fatalf("event %d: %v", i, err)
 		}
 	}
@@ -679,7 +679,7 @@ func TestLargeMixedBatchesIndigo(t *testing.T) {
 	for len(big.Ops) <= MaxEventOps {
 		big.Ops = append(big.Ops, big.Ops...)
 	}
-	if _, err := VerifyCommitEvent(ctx, &big, CommitCheckOptions{Key: pub}); !errors.Is(err, ErrBadEvent) {
+	if _, err := VerifyCommitEvent(ctx, &big, CommitCheckOptions{Key: pub, Clock: consumerClock}); !errors.Is(err, ErrBadEvent) {
 		t.Fatalf("oversized event: %v", err)
 	}
 }
@@ -799,7 +799,7 @@ func TestApplySharedBlock(t *testing.T) {
 		t.Fatalf("the shared record is stored in %d rows (%v), want 1", rows, err)
 	}
 	pub, _ := key.PublicKey()
-	if _, err := VerifyCommitEvent(ctx, res.Event, CommitCheckOptions{Key: pub}); err != nil {
+	if _, err := VerifyCommitEvent(ctx, res.Event, CommitCheckOptions{Key: pub, Clock: consumerClock}); err != nil {
 		t.Fatalf("event: %v", err)
 	}
 	// Same CID, other memory holding other bytes: verified, refused.

@@ -44,6 +44,24 @@ func commitEvents(t *testing.T, ts ...time.Time) ([]*CommitEvent, *SyncEvent) {
 	return out[len(out)-len(ts):], sev // after Create's commit, if any
 }
 
+// consumerClock is the consumer's clock in tests that check events from
+// repositories on fakeClock: fixed an hour after fakeClock starts, so that
+// their revs are never in its future and no result depends on the real
+// clock.
+func consumerClock() time.Time { return time.Date(2026, 1, 2, 4, 4, 5, 0, time.UTC) }
+
+// eventClock is a consumer clock fixed at an event's time field, for
+// fixtures: the time at which the event was emitted.
+func eventClock(t testing.TB, datetime string) Clock {
+	t.Helper()
+	dt, err := syntax.ParseDatetime(datetime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := dt.Time()
+	return func() time.Time { return at }
+}
+
 func revTime(t *testing.T, rev string) time.Time {
 	t.Helper()
 	tid, err := syntax.ParseTID(rev)
@@ -160,17 +178,19 @@ func TestFutureRevDoesNotWedge(t *testing.T) {
 func TestSkipSignatureWithKey(t *testing.T) {
 	ctx := context.Background()
 	pub, _ := fixedKey(t).PublicKey()
-	commits, sev := commitEvents(t, time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC))
-	if _, err := VerifyCommitEvent(ctx, commits[0], CommitCheckOptions{Key: pub, InsecureSkipSignature: true}); !errors.Is(err, ErrBadSignature) {
+	t0 := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	commits, sev := commitEvents(t, t0)
+	consumer := func() time.Time { return t0.Add(time.Minute) }
+	if _, err := VerifyCommitEvent(ctx, commits[0], CommitCheckOptions{Key: pub, InsecureSkipSignature: true, Clock: consumer}); !errors.Is(err, ErrBadSignature) {
 		t.Errorf("VerifyCommitEvent: %v, want ErrBadSignature", err)
 	}
-	if _, err := VerifySyncEvent(ctx, sev, SyncCheckOptions{Key: pub, InsecureSkipSignature: true}); !errors.Is(err, ErrBadSignature) {
+	if _, err := VerifySyncEvent(ctx, sev, SyncCheckOptions{Key: pub, InsecureSkipSignature: true, Clock: consumer}); !errors.Is(err, ErrBadSignature) {
 		t.Errorf("VerifySyncEvent: %v, want ErrBadSignature", err)
 	}
-	if _, err := VerifyCommitEvent(ctx, commits[0], CommitCheckOptions{}); !errors.Is(err, ErrBadSignature) {
+	if _, err := VerifyCommitEvent(ctx, commits[0], CommitCheckOptions{Clock: consumer}); !errors.Is(err, ErrBadSignature) {
 		t.Errorf("VerifyCommitEvent, no key: %v, want ErrBadSignature", err)
 	}
-	if _, err := VerifyCommitEvent(ctx, commits[0], CommitCheckOptions{InsecureSkipSignature: true}); err != nil {
+	if _, err := VerifyCommitEvent(ctx, commits[0], CommitCheckOptions{InsecureSkipSignature: true, Clock: consumer}); err != nil {
 		t.Errorf("VerifyCommitEvent, InsecureSkipSignature alone: %v", err)
 	}
 }

@@ -56,7 +56,8 @@ func TestFirehoseVectors(t *testing.T) {
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			ev := loadFirehoseJSON(t, f)
-			st, err := VerifyCommitEvent(ctx, ev, CommitCheckOptions{InsecureSkipSignature: true})
+			relay := eventClock(t, ev.Time) // the consumer's clock: when the event was emitted
+			st, err := VerifyCommitEvent(ctx, ev, CommitCheckOptions{InsecureSkipSignature: true, Clock: relay})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -64,15 +65,15 @@ func TestFirehoseVectors(t *testing.T) {
 				t.Fatalf("state %+v", st)
 			}
 			// Without a key and without the insecure flag: refused.
-			if _, err := VerifyCommitEvent(ctx, ev, CommitCheckOptions{}); !errors.Is(err, ErrBadSignature) {
+			if _, err := VerifyCommitEvent(ctx, ev, CommitCheckOptions{Clock: relay}); !errors.Is(err, ErrBadSignature) {
 				t.Fatalf("no key: %v", err)
 			}
 			// A known later rev: out of order.
-			if _, err := VerifyCommitEvent(ctx, ev, CommitCheckOptions{InsecureSkipSignature: true, Known: &SyncState{Rev: "3zzzzzzzzzzzz"}}); !errors.Is(err, ErrRevOrder) {
+			if _, err := VerifyCommitEvent(ctx, ev, CommitCheckOptions{InsecureSkipSignature: true, Known: &SyncState{Rev: "3zzzzzzzzzzzz"}, Clock: relay}); !errors.Is(err, ErrRevOrder) {
 				t.Fatalf("rev order: %v", err)
 			}
 			// A known earlier state: no prevData to link to it.
-			if _, err := VerifyCommitEvent(ctx, ev, CommitCheckOptions{InsecureSkipSignature: true, Known: &SyncState{Rev: "2222222222222"}}); !errors.Is(err, ErrPrevData) {
+			if _, err := VerifyCommitEvent(ctx, ev, CommitCheckOptions{InsecureSkipSignature: true, Known: &SyncState{Rev: "2222222222222"}, Clock: relay}); !errors.Is(err, ErrPrevData) {
 				t.Fatalf("missing prevData: %v", err)
 			}
 			// An op naming a record the tree does not hold.
@@ -80,13 +81,13 @@ func TestFirehoseVectors(t *testing.T) {
 			bad.Ops = append([]RepoOp(nil), ev.Ops...)
 			other := blk("other").CID
 			bad.Ops[0].CID = &other
-			if _, err := VerifyCommitEvent(ctx, &bad, CommitCheckOptions{InsecureSkipSignature: true}); !errors.Is(err, ErrMissingBlock) && !errors.Is(err, ErrBadEvent) {
+			if _, err := VerifyCommitEvent(ctx, &bad, CommitCheckOptions{InsecureSkipSignature: true, Clock: relay}); !errors.Is(err, ErrMissingBlock) && !errors.Is(err, ErrBadEvent) {
 				t.Fatalf("bad op: %v", err)
 			}
 			// A commit CID that is not the CAR root.
 			bad = *ev
 			bad.Commit = other
-			if _, err := VerifyCommitEvent(ctx, &bad, CommitCheckOptions{InsecureSkipSignature: true}); !errors.Is(err, ErrWrongRoot) {
+			if _, err := VerifyCommitEvent(ctx, &bad, CommitCheckOptions{InsecureSkipSignature: true, Clock: relay}); !errors.Is(err, ErrWrongRoot) {
 				t.Fatalf("wrong root: %v", err)
 			}
 		})
@@ -180,7 +181,8 @@ func TestCommitProofFixtures(t *testing.T) {
 				return &CommitEvent{Repo: testDID, Commit: ccid, Rev: commit.Rev, Since: &since, Blocks: car, Ops: ops, PrevData: &before, Time: "2026-01-02T03:04:05.000Z"}
 			}
 			known := &SyncState{DID: testDID, Rev: "3lhhvdkcby3e2", Data: before}
-			opts := CommitCheckOptions{Key: pub, Known: known, InsecureAllowMissingRecords: true}
+			relay := eventClock(t, event("").Time)
+			opts := CommitCheckOptions{Key: pub, Known: known, InsecureAllowMissingRecords: true, Clock: relay}
 			st, err := VerifyCommitEvent(ctx, event(""), opts)
 			if err != nil {
 				t.Fatal(err)
@@ -220,7 +222,7 @@ func TestCommitProofFixtures(t *testing.T) {
 			// A prevData that the inversion does not give.
 			ev := event("")
 			ev.PrevData = &after
-			if _, err := VerifyCommitEvent(ctx, ev, CommitCheckOptions{Key: pub, InsecureAllowMissingRecords: true}); !errors.Is(err, ErrPrevData) {
+			if _, err := VerifyCommitEvent(ctx, ev, CommitCheckOptions{Key: pub, InsecureAllowMissingRecords: true, Clock: relay}); !errors.Is(err, ErrPrevData) {
 				t.Errorf("wrong prevData: %v", err)
 			}
 			// Another known data root: the event does not follow it.
