@@ -41,7 +41,10 @@ type Community struct {
 	roles     map[string]Role
 	joinRole  string
 
-	changed  chan struct{} // closed (and replaced) after each commit; guarded by mu
+	changed  chan struct{}            // closed (and replaced) after each commit; guarded by mu
+	snap     atomic.Pointer[treeSnap] // the public tree after the writer's last commit
+	gen      uint64                   // the writer's commits so far (writer-owned)
+	rounds   [recentRounds]round      // the paths of the last commits (writer-owned)
 	reqs     chan *request
 	inflight atomic.Int64
 	quit     chan struct{}
@@ -114,6 +117,7 @@ func (h *Host) start(ctx context.Context, r *repo.Repo) (*Community, error) {
 	if err := c.load(ctx); err != nil {
 		return nil, err
 	}
+	c.snap.Store(&treeSnap{tree: r.Tree()})
 	go c.run()
 	return c, nil
 }

@@ -82,7 +82,11 @@
 // each, and turns the batch into ONE signed commit; requests touching a path
 // an earlier request of the batch touches wait for the next round; if the
 // commit fails, the requests are committed one by one so one bad request
-// cannot sink the others. Every caller gets its own result or error.
+// cannot sink the others. Every caller gets its own result or error. To
+// keep the writer's serial work small, the caller's goroutine looks its
+// paths up (receipt, record) in the tree of the latest commit before
+// queueing; the writer uses those answers only if none of its commits
+// since then wrote the paths, and looks them up itself otherwise.
 //
 // # Verifiable authorship
 //

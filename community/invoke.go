@@ -273,7 +273,7 @@ func (c *Community) write(ctx context.Context, inv *ucan.Invocation, member stri
 	}
 	ops := make([]op, len(specs), len(specs)+1)
 	next := 0
-	seen := make(map[string]bool, len(specs))
+	seen := make(map[pathKey]bool, len(specs))
 	for i, w := range specs {
 		if w.audience != specs[0].audience {
 			// The invocation is stored in the tree it writes: one tree per
@@ -283,7 +283,8 @@ func (c *Community) write(ctx context.Context, inv *ucan.Invocation, member stri
 		if strings.HasPrefix(w.collection, reservedPrefix) {
 			return nil, errf(ErrReservedCollection, i, nil, "%s", w.collection)
 		}
-		key := w.audience + "\x00" + w.collection + "/" + w.rkey
+		path := w.collection + "/" + w.rkey
+		key := pathKey{w.audience, path}
 		if seen[key] {
 			return nil, errf(ErrBadRequest, i, nil, "path written twice")
 		}
@@ -293,7 +294,7 @@ func (c *Community) write(ctx context.Context, inv *ucan.Invocation, member stri
 				return nil, err
 			}
 		}
-		o := op{action: w.action, collection: w.collection, rkey: w.rkey, audience: w.audience, cid: w.cid}
+		o := op{action: w.action, collection: w.collection, rkey: w.rkey, audience: w.audience, cid: w.cid, p: path}
 		if w.action != repo.ActionDelete {
 			if next >= len(records) {
 				return nil, errf(ErrBadRequest, i, nil, "record bytes missing")
@@ -355,6 +356,7 @@ const MinNonceBytes = 16
 type receiptBlock struct {
 	data []byte
 	cid  cid.Cid
+	raw  any // drisl.Raw(data), boxed once for all the writes that share it
 }
 
 // evidence returns what a request records of the invocation that asked for
@@ -375,7 +377,7 @@ func (c *Community) evidence(inv *ucan.Invocation, author, aud string) (*receipt
 	}
 	iop := op{action: repo.ActionCreate, collection: NSIDInvocation, rkey: InvocationKey(inv.CID()), audience: aud,
 		data: idata, cid: icid}
-	return &receiptBlock{data: data, cid: rc}, iop, nil
+	return &receiptBlock{data: data, cid: rc, raw: drisl.Raw(data)}, iop, nil
 }
 
 func argString(inv *ucan.Invocation, k string, required bool) (string, error) {

@@ -1,8 +1,11 @@
 package community
 
 import (
+	"bytes"
 	"crypto/rand"
 	"fmt"
+	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -26,6 +29,74 @@ type Session struct {
 	// lifetime (0: DefaultInvocationTTL).
 	Now func() time.Time
 	TTL time.Duration
+
+	// chains caches the parsed chains of Membership's grants and their
+	// CIDs, so that signing a request does not parse them again; it is
+	// rebuilt when Membership or a chain's bytes change. NewSession sets
+	// it; a Session built otherwise parses the chains on every request.
+	// Copies of a Session share it (it checks what it caches).
+	chains *chainCache
+}
+
+// chainCache is Session.chains.
+type chainCache struct{ p atomic.Pointer[parsedGrants] }
+
+// parsedGrants is Session.chains: the grants of one Membership, parsed.
+type parsedGrants struct {
+	m      *Membership
+	grants []parsedGrant
+}
+
+type parsedGrant struct {
+	tokens [][]byte           // copies of the chain's bytes, to notice a change
+	dels   []*ucan.Delegation // nil where a token does not parse
+	prf    []cid.Cid
+}
+
+// parsed returns the parsed grants of s.Membership, from the cache if the
+// grants are unchanged.
+func (s *Session) parsed() *parsedGrants {
+	m := s.Membership
+	if s.chains != nil {
+		if p := s.chains.p.Load(); p != nil && p.m == m && p.matches(m) {
+			return p
+		}
+	}
+	p := &parsedGrants{m: m, grants: make([]parsedGrant, len(m.Grants))}
+	for i, g := range m.Grants {
+		pg := parsedGrant{tokens: make([][]byte, len(g.Chain)), dels: make([]*ucan.Delegation, len(g.Chain)),
+			prf: make([]cid.Cid, len(g.Chain))}
+		for j, t := range g.Chain {
+			pg.tokens[j] = bytes.Clone(t)
+			if d, err := ucan.ParseDelegation(t); err == nil {
+				pg.dels[j] = d
+			}
+			pg.prf[j] = drisl.SumCID(drisl.CodecDagCBOR, t)
+		}
+		p.grants[i] = pg
+	}
+	if s.chains != nil {
+		s.chains.p.Store(p)
+	}
+	return p
+}
+
+func (p *parsedGrants) matches(m *Membership) bool {
+	if len(p.grants) != len(m.Grants) {
+		return false
+	}
+	for i, g := range m.Grants {
+		pg := &p.grants[i]
+		if len(pg.tokens) != len(g.Chain) {
+			return false
+		}
+		for j, t := range g.Chain {
+			if !bytes.Equal(pg.tokens[j], t) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // NewSession returns a session for m whose invocations signer signs. The
@@ -34,7 +105,7 @@ func NewSession(m *Membership, signer ucan.Signer) (*Session, error) {
 	if m == nil || signer.DID() != m.SessionKey {
 		return nil, fmt.Errorf("community: the signer is not the membership's session key")
 	}
-	return &Session{Membership: m, Signer: signer}, nil
+	return &Session{Membership: m, Signer: signer, chains: &chainCache{}}, nil
 }
 
 func (s *Session) now() time.Time {
@@ -65,14 +136,16 @@ func NewJoinProof(signer ucan.Signer, communityDID, member, serviceAuth string, 
 // whose chain covers cmd and whose policies hold on args, and attaches that
 // chain.
 func (s *Session) Invoke(cmd string, args map[string]any, records [][]byte) (*Request, error) {
-	for _, g := range s.Membership.Grants {
-		if !chainAllows(g.Chain, cmd, args) {
+	if s.Membership == nil {
+		return nil, fmt.Errorf("%w: the session has no membership", ErrUnauthorized)
+	}
+	pgs := s.parsed()
+	for gi, g := range s.Membership.Grants {
+		pg := &pgs.grants[gi]
+		if !chainAllows(pg.dels, cmd, args) {
 			continue
 		}
-		prf := make([]cid.Cid, len(g.Chain))
-		for i, t := range g.Chain {
-			prf[i] = drisl.SumCID(drisl.CodecDagCBOR, t)
-		}
+		prf := slices.Clone(pg.prf)
 		ttl := s.TTL
 		if ttl <= 0 {
 			ttl = DefaultInvocationTTL
@@ -88,13 +161,14 @@ func (s *Session) Invoke(cmd string, args map[string]any, records [][]byte) (*Re
 	return nil, fmt.Errorf("%w: no grant of this session covers %s with these arguments", ErrUnauthorized, cmd)
 }
 
-func chainAllows(chain [][]byte, cmd string, args map[string]any) bool {
+// chainAllows reports whether every delegation of a chain (nil: a token
+// that did not parse) covers cmd and holds on args.
+func chainAllows(chain []*ucan.Delegation, cmd string, args map[string]any) bool {
 	if len(chain) == 0 {
 		return false
 	}
-	for _, t := range chain {
-		d, err := ucan.ParseDelegation(t)
-		if err != nil || !ucan.CommandCovers(d.Command, cmd) || !d.Policy.Match(args) {
+	for _, d := range chain {
+		if d == nil || !ucan.CommandCovers(d.Command, cmd) || !d.Policy.Match(args) {
 			return false
 		}
 	}

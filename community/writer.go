@@ -29,9 +29,44 @@ type op struct {
 	// receiptExists is set by the writer's admit (public ops): whether the
 	// path already has a receipt (the receipt write is then an update).
 	receiptExists bool
+	// p and rkeyReceipt are path() and, for receipted ops, ReceiptKey(p),
+	// computed by prepare in the caller's goroutine so that the writer
+	// does not build them.
+	p           string
+	rkeyReceipt string
+	// pre is what the caller found in a recent tree (see prechecks).
+	pre precheck
 }
 
-func (o *op) path() string { return o.collection + "/" + o.rkey }
+func (o *op) path() string {
+	if o.p != "" {
+		return o.p
+	}
+	return o.collection + "/" + o.rkey
+}
+
+// receiptPath returns the MST key of the op's receipt.
+func (o *op) receiptPath() string { return NSIDReceipt + "/" + o.receiptKey() }
+
+func (o *op) receiptKey() string {
+	if o.rkeyReceipt != "" {
+		return o.rkeyReceipt
+	}
+	return ReceiptKey(o.path())
+}
+
+// prepare computes the op's path and receipt key.
+func (o *op) prepare() {
+	if o.p == "" {
+		o.p = o.collection + "/" + o.rkey
+	}
+	if o.receipt != nil {
+		o.rkeyReceipt = ReceiptKey(o.p)
+	}
+}
+
+// pathKey names a path in one tree ("" for the public repo).
+type pathKey struct{ audience, path string }
 
 // request is one authorised act queued for the writer.
 type request struct {
@@ -71,6 +106,10 @@ var errDefer = errors.New("defer")
 // submit queues r and waits for its outcome.
 func (c *Community) submit(ctx context.Context, r *request) (*Result, error) {
 	r.res = make(chan writeOutcome, 1)
+	for i := range r.ops {
+		r.ops[i].prepare()
+	}
+	c.prechecks(ctx, r.ops)
 	select {
 	case c.reqs <- r:
 		landed(ctx)
@@ -95,14 +134,15 @@ func (c *Community) submit(ctx context.Context, r *request) (*Result, error) {
 	if out.err != nil {
 		return nil, out.err
 	}
-	res := &Result{Commit: out.commit.Commit, Rev: out.commit.Rev}
-	for _, o := range r.ops {
+	res := &Result{Commit: out.commit.Commit, Rev: out.commit.Rev,
+		Paths: make([]string, len(r.ops)), CIDs: make([]cid.Cid, len(r.ops))}
+	for i := range r.ops {
+		o := &r.ops[i]
 		p := o.path()
 		if o.audience != "" {
 			p = "audience:" + o.audience + "/" + p
 		}
-		res.Paths = append(res.Paths, p)
-		res.CIDs = append(res.CIDs, o.cid)
+		res.Paths[i], res.CIDs[i] = p, o.cid
 	}
 	return res, nil
 }
@@ -165,7 +205,7 @@ func (c *Community) run() {
 func (c *Community) commitBatch(ctx context.Context, batch []*request) {
 	pending := batch
 	for len(pending) > 0 {
-		paths := map[string]bool{}
+		paths := map[pathKey]bool{}
 		var accepted, deferred []*request
 		for _, r := range pending {
 			switch err := c.admit(ctx, r, paths); {
@@ -178,7 +218,7 @@ func (c *Community) commitBatch(ctx context.Context, batch []*request) {
 			}
 		}
 		if len(accepted) > 0 {
-			c.applyGroup(ctx, accepted)
+			c.applyGroup(ctx, accepted, paths)
 		}
 		pending = deferred
 	}
@@ -187,10 +227,9 @@ func (c *Community) commitBatch(ctx context.Context, batch []*request) {
 // admit checks a request against the state only the writer sees
 // consistently: revocations and bans since validation, record existence and
 // ownership. paths holds the paths earlier requests of the batch touch.
-func (c *Community) admit(ctx context.Context, r *request, paths map[string]bool) error {
-	for _, o := range r.ops {
-		key := o.audience + "\x00" + o.path()
-		if paths[key] {
+func (c *Community) admit(ctx context.Context, r *request, paths map[pathKey]bool) error {
+	for i := range r.ops {
+		if paths[pathKey{r.ops[i].audience, r.ops[i].path()}] {
 			return errDefer
 		}
 	}
@@ -214,18 +253,20 @@ func (c *Community) admit(ctx context.Context, r *request, paths map[string]bool
 			return err
 		}
 		var exists bool
-		if o.audience == "" {
+		if pre, ok := c.prechecked(o); ok {
+			exists, o.receiptExists = pre.exists, pre.receiptExists
+		} else if o.audience == "" {
 			// Every record outside the reserved collections is written with
 			// its receipt, so a missing receipt proves a missing record: one
 			// lookup for most creates.
 			if o.receipt != nil {
-				o.receiptExists, err = c.has(ctx, t, NSIDReceipt, ReceiptKey(o.path()))
+				o.receiptExists, err = c.has(ctx, t, o.receiptPath())
 			}
 			if err == nil && (o.receipt == nil || o.receiptExists || strings.HasPrefix(o.collection, reservedPrefix)) {
-				exists, err = c.has(ctx, t, o.collection, o.rkey)
+				exists, err = c.has(ctx, t, o.path())
 			}
 		} else {
-			exists, err = c.has(ctx, t, o.collection, o.rkey)
+			exists, err = c.has(ctx, t, o.path())
 		}
 		if err != nil {
 			return errf(ErrMigration, i, err, "reading the tree")
@@ -250,8 +291,8 @@ func (c *Community) admit(ctx context.Context, r *request, paths map[string]bool
 			}
 		}
 	}
-	for _, o := range r.ops {
-		paths[o.audience+"\x00"+o.path()] = true
+	for i := range r.ops {
+		paths[pathKey{r.ops[i].audience, r.ops[i].path()}] = true
 	}
 	return nil
 }
@@ -298,8 +339,9 @@ func (c *Community) ownerOf(ctx context.Context, t *mst.Tree, aud, path string) 
 
 // applyGroup commits the accepted requests as one commit; if that fails, it
 // commits them one by one so that one bad request cannot sink the others.
-func (c *Community) applyGroup(ctx context.Context, rs []*request) {
-	res, err := c.apply(ctx, rs)
+// paths are the paths of the round's requests.
+func (c *Community) applyGroup(ctx context.Context, rs []*request, paths map[pathKey]bool) {
+	res, err := c.apply(ctx, rs, paths)
 	if err == nil {
 		for _, r := range rs {
 			if r.after != nil {
@@ -315,7 +357,7 @@ func (c *Community) applyGroup(ctx context.Context, rs []*request) {
 		return
 	}
 	for _, r := range rs {
-		c.applyGroup(ctx, []*request{r})
+		c.applyGroup(ctx, []*request{r}, paths)
 	}
 }
 
@@ -323,10 +365,15 @@ func (c *Community) applyGroup(ctx context.Context, rs []*request) {
 // anchors of the audiences whose private trees changed. Private blocks are
 // stored before the public commit; if the commit fails they are unreferenced
 // garbage and the audiences' trees are left as they were.
-func (c *Community) apply(ctx context.Context, rs []*request) (*repo.CommitResult, error) {
+func (c *Community) apply(ctx context.Context, rs []*request, paths map[pathKey]bool) (*repo.CommitResult, error) {
 	// Records first, then their receipts: the repository parses a
 	// collection once per run of writes to it, not once per write.
-	var writes, receipts []repo.Write
+	n := 0
+	for _, r := range rs {
+		n += len(r.ops)
+	}
+	writes := make([]repo.Write, 0, 2*n+1)
+	var receipts []repo.Write
 	newTrees := map[string]*mst.Editor{}
 	var privBlocks []repo.Block
 	now := timestamp(c.host.now())
@@ -348,8 +395,11 @@ func (c *Community) apply(ctx context.Context, rs []*request) (*repo.CommitResul
 					if o.receiptExists {
 						act = repo.ActionUpdate
 					}
+					if receipts == nil {
+						receipts = make([]repo.Write, 0, n)
+					}
 					receipts = append(receipts, repo.Write{Action: act, Collection: NSIDReceipt,
-						RKey: ReceiptKey(o.path()), Record: drisl.Raw(o.receipt.data), RecordCID: o.receipt.cid})
+						RKey: o.receiptKey(), Record: o.receipt.raw, RecordCID: o.receipt.cid})
 				}
 				continue
 			}
@@ -374,7 +424,7 @@ func (c *Community) apply(ctx context.Context, rs []*request) (*repo.CommitResul
 			}
 			if o.receipt != nil {
 				privBlocks = append(privBlocks, repo.Block{CID: o.receipt.cid, Data: o.receipt.data})
-				if _, err := ed.Put(ctx, ReceiptPath(o.path()), o.receipt.cid); err != nil {
+				if _, err := ed.Put(ctx, o.receiptPath(), o.receipt.cid); err != nil {
 					return nil, err
 				}
 			}
@@ -417,6 +467,7 @@ func (c *Community) apply(ctx context.Context, rs []*request) (*repo.CommitResul
 	if err != nil {
 		return nil, fmt.Errorf("community: commit: %w", err)
 	}
+	c.endRound(paths, c.repo.Tree())
 	c.mu.Lock()
 	for _, nr := range roots {
 		nr.a.root = nr.root
@@ -458,7 +509,7 @@ func landed(ctx context.Context) {
 // has reports whether a record exists in t (the public MST or an
 // audience's): one descent through nodes that are mostly cached, since the
 // commit that follows edits the same paths.
-func (c *Community) has(ctx context.Context, t *mst.Tree, collection, rkey string) (bool, error) {
-	_, ok, err := t.Get(ctx, collection+"/"+rkey)
+func (c *Community) has(ctx context.Context, t *mst.Tree, path string) (bool, error) {
+	_, ok, err := t.Get(ctx, path)
 	return ok, err
 }

@@ -1,0 +1,94 @@
+package community
+
+import (
+	"context"
+	"strings"
+
+	"github.com/townhall-dev/townhall/mst"
+)
+
+// The writer is the only goroutine that commits, so whatever it does per
+// write is paid serially. Its existence checks (admit) are tree lookups
+// that the caller's goroutine can do instead, against the public tree of
+// a recent commit, if the writer can tell that no later commit touched the
+// paths: it remembers, for its last recentRounds commits, the paths of the
+// round each belonged to. A precheck whose snapshot is older than that, or
+// whose path a later commit may have written, is ignored and admit looks
+// the path up itself, so the outcome is the same as without prechecks.
+
+// recentRounds is how many commits' written paths the writer remembers.
+const recentRounds = 16
+
+// treeSnap is the public tree after the writer's commit gen.
+type treeSnap struct {
+	tree *mst.Tree
+	gen  uint64
+}
+
+// round is the paths one commit of the writer wrote (a superset: every
+// path of the requests its round admitted).
+type round struct {
+	gen   uint64
+	paths map[pathKey]bool
+}
+
+// precheck is what the caller's goroutine found for one public op: whether
+// its receipt and its record existed in the tree of commit gen.
+type precheck struct {
+	gen           uint64
+	valid         bool
+	exists        bool
+	receiptExists bool
+}
+
+// prechecks looks up, for each public receipted op outside the reserved
+// collections, its receipt and (if the receipt exists) its record in the
+// latest published tree. Errors leave the op to admit.
+func (c *Community) prechecks(ctx context.Context, ops []op) {
+	s := c.snap.Load()
+	if s == nil {
+		return
+	}
+	for i := range ops {
+		o := &ops[i]
+		if o.audience != "" || o.receipt == nil || strings.HasPrefix(o.collection, reservedPrefix) {
+			continue
+		}
+		re, err := c.has(ctx, s.tree, o.receiptPath())
+		if err != nil {
+			continue
+		}
+		ex := false
+		if re {
+			if ex, err = c.has(ctx, s.tree, o.path()); err != nil {
+				continue
+			}
+		}
+		o.pre = precheck{gen: s.gen, valid: true, exists: ex, receiptExists: re}
+	}
+}
+
+// prechecked returns the precheck of a public op if no commit after its
+// snapshot wrote its path; the writer calls it.
+func (c *Community) prechecked(o *op) (precheck, bool) {
+	if !o.pre.valid || c.gen-o.pre.gen >= recentRounds {
+		return precheck{}, false
+	}
+	k := pathKey{o.audience, o.path()}
+	for g := o.pre.gen + 1; g <= c.gen; g++ {
+		r := &c.rounds[g%recentRounds]
+		if r.gen != g || r.paths[k] {
+			return precheck{}, false
+		}
+	}
+	return o.pre, true
+}
+
+// endRound records that a commit wrote (at most) paths and publishes the
+// tree after it, t; the writer calls it after each commit, before it
+// answers the commit's requests.
+func (c *Community) endRound(paths map[pathKey]bool, t *mst.Tree) {
+	c.gen++
+	c.rounds[c.gen%recentRounds] = round{gen: c.gen, paths: paths}
+	c.snap.Store(&treeSnap{tree: t, gen: c.gen})
+}
