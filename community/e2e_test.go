@@ -162,7 +162,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	verifyWithIndigo(t, c, car.Bytes())
 	validateAll(t, c)
-	verifyEvents(t, c)
+	verifyEvents(t, c, w.clock.Now)
 	ab := m(c.Bundle(ctx, NSIDMessage, rkA)).must(t)
 	if a, err := VerifyBundle(ctx, ab, VerifyOptions{Document: doc}); err != nil || a.Author != alice.did {
 		t.Fatalf("bundle: %v", err)
@@ -330,8 +330,9 @@ func validateAll(t *testing.T, c *Community) {
 
 // verifyEvents replays the community's #commit events through the sync 1.1
 // consumer check (repo.VerifyCommitEvent), as a relay would, chaining the
-// consumer state from one event to the next.
-func verifyEvents(t *testing.T, c *Community) {
+// consumer state from one event to the next. now is the consumer's clock:
+// the world's, which dated the revs, not the machine's.
+func verifyEvents(t *testing.T, c *Community, now repo.Clock) {
 	t.Helper()
 	ctx := context.Background()
 	evs, err := c.Events(ctx, 0, 100000)
@@ -344,7 +345,7 @@ func verifyEvents(t *testing.T, c *Community) {
 		if e.Commit == nil {
 			continue
 		}
-		st, err := repo.VerifyCommitEvent(ctx, e.Commit, repo.CommitCheckOptions{Key: c.SigningKey(), Known: known})
+		st, err := repo.VerifyCommitEvent(ctx, e.Commit, repo.CommitCheckOptions{Key: c.SigningKey(), Known: known, Clock: now})
 		if err != nil {
 			t.Fatalf("event %d: %v", e.Seq, err)
 		}
