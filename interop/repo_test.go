@@ -268,7 +268,11 @@ func TestRepo(t *testing.T) {
 		proofs = append(proofs, &pc)
 	}
 
-	// #commit events: as produced, and tampered.
+	// #commit events: as produced, and tampered. The consumer's clock is
+	// fixed at the repository clock's last reading, which dated every rev,
+	// instead of the machine's.
+	consumerAt := clockAt
+	consumer := func() time.Time { return consumerAt }
 	var wire []*wireEvent
 	var known *repo.SyncState
 	for i, ev := range events {
@@ -277,7 +281,7 @@ func TestRepo(t *testing.T) {
 			continue
 		}
 		we := toWire(ev, "as produced")
-		st, err := repo.VerifyCommitEvent(ctx, ev, repo.CommitCheckOptions{Key: pub, Known: known})
+		st, err := repo.VerifyCommitEvent(ctx, ev, repo.CommitCheckOptions{Key: pub, Known: known, Clock: consumer})
 		we.goErr = err
 		if err == nil {
 			known = st
@@ -295,7 +299,7 @@ func TestRepo(t *testing.T) {
 				continue
 			}
 			we := toWire(bad, kind)
-			_, we.goErr = repo.VerifyCommitEvent(ctx, bad, repo.CommitCheckOptions{Key: pub, Known: prevKnown})
+			_, we.goErr = repo.VerifyCommitEvent(ctx, bad, repo.CommitCheckOptions{Key: pub, Known: prevKnown, Clock: consumer})
 			wire = append(wire, we)
 		}
 	}
