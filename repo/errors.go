@@ -33,6 +33,11 @@ var (
 	ErrInvalidWrite = errors.New("repo: invalid write")
 	// ErrClosed: the store was closed.
 	ErrClosed = errors.New("repo: store closed")
+	// ErrClockRange: the repository's clock reads a time no TID can carry
+	// (before 1970 or after 2255-06-05T23:47:34.740991Z, the end of a TID's
+	// 53 bits of microseconds), or the last rev or generated record key is
+	// already the latest TID: there is no rev or key to issue after it.
+	ErrClockRange = errors.New("repo: clock outside the range of TIDs")
 
 	// Verification failures: CAR files, commits, proofs, #commit events.
 

@@ -21,6 +21,8 @@ import (
 // Options configures Create and Open. The zero value means the defaults.
 type Options struct {
 	// Clock gives the time for revs, TIDs and event times (default time.Now).
+	// A reading no TID can carry (before 1970, after mid-2255) fails the
+	// write with ErrClockRange.
 	Clock Clock
 	// ClockID is the 10-bit clock identifier in the TIDs this repository
 	// issues (default 0).
@@ -294,7 +296,11 @@ func (r *Repo) check(i int, w *Write, okColl *string, seen map[string]bool) (str
 	switch w.Action {
 	case ActionCreate:
 		if w.RKey == "" {
-			w.RKey = r.clock.next().String()
+			tid, err := r.clock.next()
+			if err != nil {
+				return "", fmt.Errorf("write %d: record key: %w", i, err)
+			}
+			w.RKey = tid.String()
 			generated = true
 		}
 	case ActionUpdate, ActionDelete:
@@ -539,7 +545,11 @@ func (r *Repo) tryCommit(ctx context.Context, preps []prepared, create bool) (*C
 		}
 	}
 
-	rev := r.clock.next().String()
+	tid, err := r.clock.next()
+	if err != nil {
+		return nil, fmt.Errorf("rev: %w", err)
+	}
+	rev := tid.String()
 	commit := Commit{DID: r.did, Version: Version, Data: root, Rev: rev}
 	if err := commit.Sign(r.key); err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"fmt"
 	"sync"
 	"time"
 
@@ -11,9 +12,21 @@ import (
 // means time.Now.
 type Clock func() time.Time
 
+// maxTIDMicros is the latest timestamp a TID carries: 53 bits of
+// microseconds since the UNIX epoch (https://atproto.com/specs/tid), which
+// end at 2255-06-05T23:47:34.740991Z.
+const maxTIDMicros = 1<<53 - 1
+
 // tidClock issues strictly increasing TIDs from an injected clock: when the
 // clock does not move (or moves back) it steps one microsecond past the last
 // TID. It plays the role of syntax.TIDClock, which reads time.Now itself.
+//
+// syntax.NewTID keeps only the low 53 bits of the timestamp, so a reading
+// after 2255 would wrap to a TID dated centuries earlier, a rev that sorts
+// before the revs already issued. A reading before 1970 has no TID either
+// (NewTID wraps it to the top of the range; stepping past the last TID
+// would hide a broken clock behind revs dated 1970). next refuses both
+// with ErrClockRange, and refuses to step past the latest TID.
 type tidClock struct {
 	mu      sync.Mutex
 	now     Clock
@@ -38,13 +51,23 @@ func (c *tidClock) observe(t syntax.TID) {
 	c.mu.Unlock()
 }
 
-func (c *tidClock) next() syntax.TID {
-	um := c.now().UnixMicro()
+func (c *tidClock) next() (syntax.TID, error) {
+	t := c.now()
+	// Compare times, not t.UnixMicro(), which is undefined far outside
+	// the range.
+	if t.Before(time.Unix(0, 0)) || !t.Before(time.UnixMicro(maxTIDMicros+1)) {
+		return "", fmt.Errorf("%w: it reads %s; a TID dates 1970-01-01T00:00:00Z to %s", ErrClockRange,
+			t.UTC().Format(time.RFC3339Nano), time.UnixMicro(maxTIDMicros).UTC().Format(time.RFC3339Nano))
+	}
+	um := t.UnixMicro()
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if um <= c.last {
+		if c.last >= maxTIDMicros {
+			return "", fmt.Errorf("%w: the last TID issued or seen is the latest there is", ErrClockRange)
+		}
 		um = c.last + 1
 	}
 	c.last = um
-	c.mu.Unlock()
-	return syntax.NewTID(um, c.clockID)
+	return syntax.NewTID(um, c.clockID), nil
 }
