@@ -48,26 +48,33 @@ func NewEd25519Key(pub []byte) (*Ed25519Key, error) {
 	return k, nil
 }
 
-// scalars returns k = SHA-512(R||A||msg) mod L and S of sig, or ok false if
-// sig is not 64 bytes or S is not canonical.
-func (k *Ed25519Key) scalars(msg, sig []byte) (h, s *edwards25519.Scalar, ok bool) {
+// digits returns the signed radix-256 digits of k = SHA-512(R||A||msg)
+// mod L and of S, or ok false if sig is not 64 bytes or S is not
+// canonical. It allocates nothing for messages up to 960 bytes.
+func (k *Ed25519Key) digits(msg, sig []byte) (kd, sd [32]int8, ok bool) {
 	if len(sig) != 64 || sig[63]&0xe0 != 0 {
-		return nil, nil, false
+		return kd, sd, false
 	}
-	s, err := new(edwards25519.Scalar).SetCanonicalBytes(sig[32:])
-	if err != nil {
-		return nil, nil, false
+	var s edwards25519.Scalar
+	if _, err := s.SetCanonicalBytes(sig[32:]); err != nil {
+		return kd, sd, false
 	}
-	d := sha512.New()
-	d.Write(sig[:32])
-	d.Write(k.enc[:])
-	d.Write(msg)
 	var sum [64]byte
-	h, err = new(edwards25519.Scalar).SetUniformBytes(d.Sum(sum[:0]))
-	if err != nil {
-		return nil, nil, false // 64 bytes: unreachable
+	var buf [1024]byte
+	if len(msg) <= len(buf)-64 {
+		sum = sha512.Sum512(append(append(append(buf[:0], sig[:32]...), k.enc[:]...), msg...))
+	} else {
+		d := sha512.New()
+		d.Write(sig[:32])
+		d.Write(k.enc[:])
+		d.Write(msg)
+		d.Sum(sum[:0])
 	}
-	return h, s, true
+	var h edwards25519.Scalar
+	if _, err := h.SetUniformBytes(sum[:]); err != nil {
+		return kd, sd, false // 64 bytes: unreachable
+	}
+	return signedRadix256(h.Bytes()), signedRadix256(sig[32:]), true
 }
 
 // Ed25519Table holds j·256^i·P, in affine Niels form, for the 32 byte
@@ -163,12 +170,10 @@ func newEd25519Table(p *edwards25519.Point) *Ed25519Table {
 // (k.NewTable): [S]B − [k]A as at most 64 mixed additions. The caller
 // pairs a with k.
 func (k *Ed25519Key) VerifyTables(g, a *Ed25519Table, msg, sig []byte) bool {
-	h, s, ok := k.scalars(msg, sig)
+	hd, sd, ok := k.digits(msg, sig)
 	if !ok {
 		return false
 	}
-	hd := signedRadix256(h.Bytes())
-	sd := signedRadix256(s.Bytes())
 	var acc edP3
 	acc.Y.One()
 	acc.Z.One()

@@ -91,6 +91,9 @@ func edCases(t testing.TB) []edCase {
 	}
 	add("valid", pub, msg, sig)
 	add("valid empty", pub, nil, ed25519.Sign(priv, nil))
+	long := make([]byte, 2000) // past digits' stack buffer
+	add("valid long", pub, long, ed25519.Sign(priv, long))
+	add("long, other msg", pub, long[1:], ed25519.Sign(priv, long))
 	for i := 0; i < 64*8; i += 7 {
 		c := append([]byte{}, sig...)
 		c[i/8] ^= 1 << (i % 8)
@@ -228,8 +231,8 @@ func TestEd25519MatchesStdlib(t *testing.T) {
 		}
 	}
 	t.Logf("accepted: %v", accepted)
-	if accepted["valid"] != 2 || accepted["small"] == 0 || accepted["key+T"] < 8 {
-		t.Fatalf("crafted cases accepted: %v (want both valid, some small-order, at least one per torsion key)", accepted)
+	if accepted["valid"] != 3 || accepted["small"] == 0 || accepted["key+T"] < 8 {
+		t.Fatalf("crafted cases accepted: %v (want the 3 valid, some small-order, at least one per torsion key)", accepted)
 	}
 }
 
