@@ -526,3 +526,67 @@ func BenchmarkDrislEncodeTwitter(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkDrislEncodeRecord encodes small Go struct records, as a repo
+// import does: 1,000 chatMessage values (five or six string fields with
+// cbor tags, about 200 bytes each), each passed as an any, each Marshal
+// returning its own slice. fxamacker encodes the same values with its
+// default options (not canonical) and with its core deterministic options,
+// whose output is checked to equal townhall's.
+func BenchmarkDrislEncodeRecord(b *testing.B) {
+	g := newChatGen()
+	recs := make([]any, 1000)
+	n := 0
+	for i := range recs {
+		recs[i] = g.next(i)
+		enc, err := drisl.Marshal(recs[i])
+		if err != nil {
+			b.Fatal(err)
+		}
+		n += len(enc)
+	}
+	b.Run("townhall", func(b *testing.B) {
+		b.SetBytes(int64(n))
+		b.ReportAllocs()
+		for b.Loop() {
+			for _, v := range recs {
+				if _, err := drisl.Marshal(v); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+	b.Run("fxamacker", func(b *testing.B) {
+		b.SetBytes(int64(n))
+		b.ReportAllocs()
+		for b.Loop() {
+			for _, v := range recs {
+				if _, err := cbor.Marshal(v); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+	b.Run("fxamacker-canonical", func(b *testing.B) {
+		em, err := cbor.CoreDetEncOptions().EncMode()
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, v := range recs {
+			want, _ := drisl.Marshal(v)
+			got, err := em.Marshal(v)
+			if err != nil || !bytes.Equal(got, want) {
+				b.Fatalf("fxamacker's deterministic encoding differs from townhall's: %v", err)
+			}
+		}
+		b.SetBytes(int64(n))
+		b.ReportAllocs()
+		for b.Loop() {
+			for _, v := range recs {
+				if _, err := em.Marshal(v); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+}
