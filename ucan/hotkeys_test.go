@@ -203,8 +203,8 @@ func TestHotEd25519KeyMatchesOneShot(t *testing.T) {
 	}
 }
 
-// TestHotTablesBounded makes more keys hot than a Validator keeps tables
-// for: the least recently used lose theirs (and start counting again),
+// TestHotTablesBounded makes more keys (ES256 and Ed25519, alternately)
+// hot than a Validator keeps tables for: the least recently used lose theirs (and start counting again),
 // every key still verifies, and ClearCache drops every table.
 func TestHotTablesBounded(t *testing.T) {
 	v := NewValidator(ValidatorOptions{})
@@ -215,14 +215,18 @@ func TestHotTablesBounded(t *testing.T) {
 	}
 	var keys []signed
 	for i := 0; i < maxHotTables+2; i++ {
-		s := newSigner(t, ES256)
+		alg := ES256
+		if i%2 == 1 {
+			alg = Ed25519
+		}
+		s := newSigner(t, alg)
 		k, err := v.resolveKey(ctx, s.DID())
 		if err != nil {
 			t.Fatal(err)
 		}
 		sig, _ := s.Sign(msg)
 		keys = append(keys, signed{k.(*hotKey), sig})
-		for range hotUsesES256 {
+		for range hotThreshold(alg) {
 			if err := k.Verify(msg, sig); err != nil {
 				t.Fatal(err)
 			}
