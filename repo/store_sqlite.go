@@ -46,8 +46,10 @@ type SQLiteStore struct {
 // sqliteVersion is the schema version kept in PRAGMA user_version.
 // Version 1 (user_version 0) indexed blocks by (repo, h) and kept a
 // records table; version 2 indexes them by (h, repo) and derives the
-// record index from the tree.
-const sqliteVersion = 2
+// record index from the tree; version 3 keeps the keys in two tables, a
+// small one for the blocks written since the last merge and a large one
+// for the rest.
+const sqliteVersion = 3
 
 const sqliteSchema = `
 CREATE TABLE IF NOT EXISTS repos (
@@ -64,7 +66,16 @@ CREATE TABLE IF NOT EXISTS blocks (
 	cid  BLOB NOT NULL,
 	data BLOB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS blocks_by_key ON blocks (h);
+CREATE TABLE IF NOT EXISTS block_keys (
+	h  INTEGER NOT NULL,
+	id INTEGER NOT NULL,
+	PRIMARY KEY (h, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS recent_keys (
+	h  INTEGER NOT NULL,
+	id INTEGER NOT NULL,
+	PRIMARY KEY (h, id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS commits (
 	repo        INTEGER NOT NULL,
 	rev         TEXT NOT NULL,
@@ -89,6 +100,21 @@ DROP TABLE IF EXISTS records;
 CREATE TABLE IF NOT EXISTS blocks (id INTEGER PRIMARY KEY, repo INTEGER NOT NULL, h INTEGER NOT NULL, cid BLOB NOT NULL, data BLOB NOT NULL);
 UPDATE blocks SET h = ((((h & 4294967295) | ((repo * 2654435761) & 4294967295)) & ~((h & 4294967295) & ((repo * 2654435761) & 4294967295))) + 2147483648) % 4294967296 - 2147483648;
 `
+
+// sqliteMigrate2 converts a version 2 database (a no-op on an empty one):
+// the keys of its index go to block_keys, in key order.
+const sqliteMigrate2 = `
+INSERT OR FAIL INTO block_keys (h, id) SELECT h, id FROM blocks ORDER BY h, id;
+DROP INDEX IF EXISTS blocks_by_key;
+`
+
+// sqliteRecentKeys is how many keys recent_keys holds before a commit
+// merges them into block_keys. A commit's keys land at random in the key
+// order, so a commit rewrites nearly every page of the key table it inserts
+// into: the small recent_keys (up to about 35 pages) at each commit, the
+// large block_keys only at a merge, once per about sqliteRecentKeys
+// blocks, in key order.
+const sqliteRecentKeys = 8192
 
 // sqliteBatch is how many rows one multi-row INSERT carries.
 const sqliteBatch = 64
@@ -165,6 +191,12 @@ func migrateSQLite(ctx context.Context, db *sql.DB) error {
 	}
 	if _, err := tx.ExecContext(ctx, sqliteSchema); err != nil {
 		return err
+	}
+	if v < 3 {
+		// Version 2, or version 1 converted to it above.
+		if _, err := tx.ExecContext(ctx, sqliteMigrate2); err != nil {
+			return err
+		}
 	}
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, sqliteVersion)); err != nil {
 		return err
@@ -266,7 +298,7 @@ func (s *SQLiteStore) GetBlock(ctx context.Context, did string, c cid.Cid) ([]by
 	if err != nil {
 		return nil, err
 	}
-	st, err := s.stmt(ctx, `SELECT cid, data FROM blocks WHERE h = ? AND repo = ?`)
+	st, err := s.stmt(ctx, blockSelects[1])
 	if err != nil {
 		return nil, err
 	}
@@ -292,11 +324,19 @@ func (s *SQLiteStore) GetBlock(ctx context.Context, did string, c cid.Cid) ([]by
 }
 
 // blockSelects are the block lookups by up to sqliteBatch keys, by number
-// of keys.
+// of keys: parameters 1 to n are the keys, n+1 the repository. A key is in
+// recent_keys or in block_keys.
 var blockSelects = func() map[int]string {
 	m := map[int]string{}
 	for n := 1; n <= sqliteBatch; n *= 2 {
-		m[n] = `SELECT cid, data FROM blocks WHERE h IN (?` + strings.Repeat(",?", n-1) + `) AND repo = ?`
+		var in strings.Builder
+		for i := 1; i <= n; i++ {
+			if i > 1 {
+				in.WriteByte(',')
+			}
+			fmt.Fprintf(&in, "?%d", i)
+		}
+		m[n] = fmt.Sprintf(`SELECT b.cid, b.data FROM (SELECT id FROM recent_keys WHERE h IN (%[1]s) UNION ALL SELECT id FROM block_keys WHERE h IN (%[1]s)) k JOIN blocks b ON b.id = k.id WHERE b.repo = ?%[2]d`, in.String(), n+1)
 	}
 	return m
 }()
@@ -497,15 +537,44 @@ func (s *SQLiteStore) insertBlocks(ctx context.Context, tx *sql.Tx, id int64, re
 		for _, b := range chunk {
 			args = append(args, repo, blockKey(id, b.CID), cidBytes(b.CID), b.Data)
 		}
-		st, err := s.stmt(ctx, blockInserts[len(chunk)])
-		if err != nil {
-			return err
-		}
-		if _, err := tx.StmtContext(ctx, st).ExecContext(ctx, args...); err != nil {
+		if err := s.execStmt(ctx, tx, blockInserts[len(chunk)], args); err != nil {
 			return err
 		}
 	}
-	return nil
+	// Their keys, read back from the rows just written (one statement, no
+	// arguments per row).
+	if _, err := s.txExec(ctx, tx, `INSERT OR FAIL INTO recent_keys (h, id) SELECT h, id FROM blocks WHERE id >= ?`, first); err != nil {
+		return err
+	}
+	return s.mergeKeys(ctx, tx)
+}
+
+// execStmt runs the prepared statement for query in tx.
+func (s *SQLiteStore) execStmt(ctx context.Context, tx *sql.Tx, query string, args []any) error {
+	st, err := s.stmt(ctx, query)
+	if err != nil {
+		return err
+	}
+	_, err = tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	return err
+}
+
+// mergeKeys moves the keys of recent_keys into block_keys once there are
+// sqliteRecentKeys of them (in key order, so that each page of block_keys
+// is read and written once).
+func (s *SQLiteStore) mergeKeys(ctx context.Context, tx *sql.Tx) error {
+	var n int
+	if err := s.txQueryRow(ctx, tx, `SELECT count(*) FROM recent_keys`).Scan(&n); err != nil {
+		return err
+	}
+	if n < sqliteRecentKeys {
+		return nil
+	}
+	if _, err := s.txExec(ctx, tx, `INSERT OR FAIL INTO block_keys (h, id) SELECT h, id FROM recent_keys ORDER BY h, id`); err != nil {
+		return err
+	}
+	_, err := s.txExec(ctx, tx, `DELETE FROM recent_keys`)
+	return err
 }
 
 // cidBytes returns the bytes of c without copying them, for binding as a

@@ -321,3 +321,155 @@ func TestSQLiteGetBlocks(t *testing.T) {
 		t.Fatalf("no blocks: %v %v", got, err)
 	}
 }
+
+// TestSQLiteMigratesVersion2 converts a version 2 file (blocks indexed by
+// blocks_by_key) to version 3 (keys in block_keys and recent_keys).
+func TestSQLiteMigratesVersion2(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v2.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `
+CREATE TABLE repos (id INTEGER PRIMARY KEY, did TEXT NOT NULL UNIQUE, commit_cid BLOB NOT NULL, rev TEXT NOT NULL, data_cid BLOB NOT NULL);
+CREATE TABLE blocks (id INTEGER PRIMARY KEY, repo INTEGER NOT NULL, h INTEGER NOT NULL, cid BLOB NOT NULL, data BLOB NOT NULL);
+CREATE INDEX blocks_by_key ON blocks (h);
+CREATE TABLE commits (repo INTEGER NOT NULL, rev TEXT NOT NULL, first_block INTEGER NOT NULL, PRIMARY KEY (repo, rev)) WITHOUT ROWID;
+CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, repo INTEGER NOT NULL, kind TEXT NOT NULL, data BLOB NOT NULL);
+CREATE INDEX events_by_repo ON events (repo, seq);
+PRAGMA user_version = 2;`); err != nil {
+		t.Fatal(err)
+	}
+	type repoV2 struct {
+		did    string
+		id     int64
+		commit Block
+		rec    Block
+	}
+	var repos []repoV2
+	for i, id := range []int64{1, 7} {
+		r := repoV2{did: fmt.Sprintf("did:example:r%d", i), id: id, commit: blk(fmt.Sprint("commit", i)), rec: blk(fmt.Sprint("rec", i))}
+		_, root, nodes := treeWrite(t, mst.Options{}.Empty(&mst.MemBlocks{}), map[string]cid.Cid{"a.b.c/k1": r.rec.CID})
+		if _, err := db.ExecContext(ctx, `INSERT INTO repos (id, did, commit_cid, rev, data_cid) VALUES (?, ?, ?, ?, ?)`,
+			id, r.did, r.commit.CID.Bytes(), "2222222222222", root.Bytes()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ExecContext(ctx, `INSERT INTO commits VALUES (?, '2222222222222', (SELECT COALESCE(MAX(id), 0) + 1 FROM blocks))`, id); err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range append([]Block{r.commit, r.rec}, nodes...) {
+			if _, err := db.ExecContext(ctx, `INSERT INTO blocks (repo, h, cid, data) VALUES (?, ?, ?, ?)`, id, blockKey(id, b.CID), b.CID.Bytes(), b.Data); err != nil {
+				t.Fatal(err)
+			}
+		}
+		repos = append(repos, r)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err := OpenSQLite(ctx, path, SQLiteOptions{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range repos {
+		for _, b := range []Block{r.commit, r.rec} {
+			got, err := s.GetBlock(ctx, r.did, b.CID)
+			if err != nil || string(got) != string(b.Data) {
+				t.Fatalf("%s: GetBlock after migration: %v", r.did, err)
+			}
+		}
+		if c, err := s.Record(ctx, r.did, "a.b.c", "k1"); err != nil || c != r.rec.CID {
+			t.Fatalf("%s: Record after migration: %v %v", r.did, c, err)
+		}
+	}
+	var v, nIndex, nBlocks, nKeys, nRecent int
+	if err := s.db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil || v != sqliteVersion {
+		t.Fatalf("user_version %d %v", v, err)
+	}
+	if err := s.db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM sqlite_schema WHERE name = 'blocks_by_key'), (SELECT count(*) FROM blocks), (SELECT count(*) FROM block_keys), (SELECT count(*) FROM recent_keys)`).Scan(&nIndex, &nBlocks, &nKeys, &nRecent); err != nil {
+		t.Fatal(err)
+	}
+	if nIndex != 0 || nKeys != nBlocks || nRecent != 0 {
+		t.Fatalf("after migration: blocks_by_key %d, %d blocks, %d keys, %d recent keys", nIndex, nBlocks, nKeys, nRecent)
+	}
+	// The migrated repositories take new commits, and a reopened, migrated
+	// database is left as it is.
+	r1, err := Open(ctx, s, repos[1].did, testKeys(t)["P-256"], Options{Clock: fakeClock()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := r1.Apply(ctx, []Write{{Action: ActionCreate, Collection: "a.b.c", RKey: "k2", Record: post(2)}}, ApplyOptions{})
+	s.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := OpenSQLite(ctx, path, SQLiteOptions{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	for _, c := range []cid.Cid{repos[1].rec.CID, res.Results[0].CID, res.Commit} {
+		if _, err := s2.GetBlock(ctx, repos[1].did, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestSQLiteKeyMerge writes more blocks than recent_keys holds before a
+// merge: every block stays readable, by one and in batches, before and after
+// each merge, and each block has exactly one key.
+func TestSQLiteKeyMerge(t *testing.T) {
+	ctx := context.Background()
+	s, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "m.db"), SQLiteOptions{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	did := "did:example:alice"
+	var all []cid.Cid
+	prev := cid.Undef
+	merged := false
+	const perCommit = 1500
+	for c := 0; c < sqliteRecentKeys/perCommit+3; c++ {
+		head := blk(fmt.Sprint("commit", c))
+		w := &StoreWrite{Expect: prev, Head: Head{DID: did, Commit: head.CID, Rev: fmt.Sprintf("22222222222%02d", c), Data: head.CID}}
+		for i := 0; i < perCommit; i++ {
+			b := blk(fmt.Sprint(c, "/", i))
+			w.Blocks = append(w.Blocks, b)
+			all = append(all, b.CID)
+		}
+		w.Blocks = append(w.Blocks, head)
+		all = append(all, head.CID)
+		if _, err := s.Apply(ctx, did, w); err != nil {
+			t.Fatal(err)
+		}
+		prev = head.CID
+		got, err := s.GetBlocks(ctx, did, all)
+		if err != nil {
+			t.Fatalf("commit %d: %v", c, err)
+		}
+		for i, data := range got {
+			if drisl.SumCID(drisl.CodecDagCBOR, data) != all[i] {
+				t.Fatalf("commit %d: block %d is another block", c, i)
+			}
+		}
+		for _, i := range []int{0, len(all) / 2, len(all) - 2, len(all) - 1} {
+			if _, err := s.GetBlock(ctx, did, all[i]); err != nil {
+				t.Fatalf("commit %d: block %d: %v", c, i, err)
+			}
+		}
+		var nBlocks, nKeys, nRecent int
+		if err := s.db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM blocks), (SELECT count(*) FROM block_keys), (SELECT count(*) FROM recent_keys)`).Scan(&nBlocks, &nKeys, &nRecent); err != nil {
+			t.Fatal(err)
+		}
+		if nBlocks != len(all) || nKeys+nRecent != nBlocks || nRecent >= sqliteRecentKeys {
+			t.Fatalf("commit %d: %d blocks, %d keys, %d recent keys", c, nBlocks, nKeys, nRecent)
+		}
+		merged = merged || nKeys > 0
+	}
+	if !merged {
+		t.Fatal("no merge")
+	}
+}
