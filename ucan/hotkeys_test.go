@@ -204,8 +204,9 @@ func TestHotEd25519KeyMatchesOneShot(t *testing.T) {
 }
 
 // TestHotTablesBounded makes more keys (ES256 and Ed25519, alternately)
-// hot than a Validator keeps tables for: the least recently used lose theirs (and start counting again),
-// every key still verifies, and ClearCache drops every table.
+// hot than a Validator keeps tables for: the least recently used lose
+// theirs (and start counting again), every key still verifies, and
+// ClearCache drops every table.
 func TestHotTablesBounded(t *testing.T) {
 	v := NewValidator(ValidatorOptions{})
 	msg := []byte("payload")
