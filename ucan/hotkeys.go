@@ -15,14 +15,14 @@ import (
 // with the delegations of its chain cached, its signature is most of a
 // validation. A did:key held in a Validator's key cache that has verified
 // enough signatures gets a precomputed table (internal/ecverify) that
-// makes its verifications about 4 (P-256), 2.5 (K-256) and 5 (Ed25519)
+// makes its verifications about 4 (P-256), 2.5 (K-256) and 4.4 (Ed25519)
 // times cheaper. The thresholds are where a table has paid for itself in
 // instructions (ecverify's doc.go): building one costs about 7.4 one-shot
 // P-256 verifications and saves 2.1 M instructions on each verification
 // after, paid back after about 10; for K-256, about 40 one-shot
 // verifications, saving 0.7 M each, paid back after about 65; for
 // Ed25519, about 29 one-shot verifications (crypto/ed25519), saving
-// 0.53 M each, paid back after about 36.
+// 0.5 M each, paid back after about 38.
 const (
 	hotUsesES256   = 16 // verifications before an ES256 key gets a table
 	hotUsesES256K  = 64 // verifications before an ES256K key gets a table
