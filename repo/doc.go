@@ -100,7 +100,12 @@
 // blocks, signed commit, event) and hands it to Store.Apply, which runs one
 // BEGIN IMMEDIATE transaction: check the head is still the expected commit
 // (else ErrConflict, retried internally unless a swapCommit was given), insert
-// the blocks, the commit row and the event, update the head, COMMIT.
+// the blocks, the commit row and the event, update the head, COMMIT. With
+// SQLiteStore, a batch of 64 records or more overlaps the two: the
+// transaction begins, checks the head and inserts the encoded records on a
+// goroutine of its own while Apply builds the tree and signs the commit;
+// the rest follows in the same transaction, and a batch refused meanwhile
+// (an existing record, a swapRecord mismatch) rolls it back.
 // SQLite's WAL makes that all or nothing: a process killed at any point
 // leaves either the previous head with its blocks and events, or the new
 // one; TestCrashRecovery SIGKILLs writers at random points and checks the

@@ -426,6 +426,12 @@ func preEncoded(record any, c cid.Cid) ([]byte, cid.Cid, error) {
 	return raw, c, nil
 }
 
+// pipelinedStore is a Store whose Apply can begin, and write the first
+// blocks, before the rest of the write is known (SQLiteStore).
+type pipelinedStore interface {
+	startApply(ctx context.Context, did string, expect cid.Cid, first []Block) *applyPipe
+}
+
 // commitLocked builds, signs and stores one commit. With create set it
 // makes the first commit of a new repository (writes is empty).
 func (r *Repo) commitLocked(ctx context.Context, writes []Write, swap cid.Cid, create bool) (*CommitResult, error) {
@@ -472,8 +478,25 @@ func (r *Repo) tryCommit(ctx context.Context, preps []prepared, create bool) (*C
 	}
 	results := make([]WriteResult, 0, len(preps))
 	w := &StoreWrite{Expect: r.head.Commit}
-	// Blocks to store: new records (in this loop), new nodes, the commit.
+	// Blocks to store: new records, new nodes, the commit. Consecutive
+	// writes of one block (community receipts) store it once.
 	w.Blocks = make([]Block, 0, len(preps)+len(preps)/2+16)
+	for _, p := range preps {
+		if n := len(w.Blocks); p.w.Action != ActionDelete && (n == 0 || w.Blocks[n-1].CID != p.cid) {
+			w.Blocks = append(w.Blocks, Block{CID: p.cid, Data: p.data})
+		}
+	}
+	// A store that can begins its transaction and writes the records
+	// while the tree and the commit are built here.
+	var pipe *applyPipe
+	if ps, ok := r.store.(pipelinedStore); ok && !create && len(w.Blocks) >= parallelRecords {
+		pipe = ps.startApply(ctx, r.did, w.Expect, w.Blocks[:len(w.Blocks):len(w.Blocks)])
+		defer func() {
+			if pipe != nil {
+				pipe.abort()
+			}
+		}()
+	}
 	w.Records = make([]RecordEntry, 0, len(preps))
 	for _, p := range preps {
 		var prev cid.Cid
@@ -503,11 +526,6 @@ func (r *Repo) tryCommit(ctx context.Context, preps []prepared, create bool) (*C
 		entry := RecordEntry{Collection: p.w.Collection, RKey: p.w.RKey}
 		if p.w.Action != ActionDelete {
 			entry.CID = p.cid
-			// Consecutive writes of one block (community receipts) store
-			// it once.
-			if n := len(w.Blocks); n == 0 || w.Blocks[n-1].CID != p.cid {
-				w.Blocks = append(w.Blocks, Block{CID: p.cid, Data: p.data})
-			}
 		}
 		if !asSync {
 			op := RepoOp{Action: string(p.w.Action), Path: p.path}
@@ -623,7 +641,13 @@ func (r *Repo) tryCommit(ctx context.Context, preps []prepared, create bool) (*C
 	if create {
 		w.Expect = cid.Undef
 	}
-	seq, err := r.store.Apply(ctx, r.did, w)
+	var seq int64
+	if pipe != nil {
+		seq, err = pipe.finish(w)
+		pipe = nil
+	} else {
+		seq, err = r.store.Apply(ctx, r.did, w)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -456,48 +456,126 @@ var blockInserts = func() map[int]string {
 // transaction, which first checks the head (compare-and-swap). The record
 // index is the tree at w.Head.Data, so w.Records is not stored.
 func (s *SQLiteStore) Apply(ctx context.Context, did string, w *StoreWrite) (int64, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
+	a, err := s.beginApply(ctx, did, w)
 	if err != nil {
 		return 0, err
 	}
-	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	defer a.rollback()
+	return a.finish(ctx, w, 0)
+}
 
-	var id int64
+// sqliteApply is the transaction of one Apply, in steps: beginApply (the
+// compare-and-swap on the head), blocks (any number of times), finish.
+type sqliteApply struct {
+	s       *SQLiteStore
+	tx      *sql.Tx
+	did     string
+	id      int64 // repos.id
+	created bool  // the transaction inserted the repos row
+	first   int64 // id of the first block written, 0 before any
+	args    []any
+}
+
+// beginApply begins the transaction of a write that builds on w.Expect and,
+// if it creates the repository, has the head w.Head.
+func (s *SQLiteStore) beginApply(ctx context.Context, did string, w *StoreWrite) (*sqliteApply, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	a := &sqliteApply{s: s, tx: tx, did: did}
 	var cur []byte
-	err = s.txQueryRow(ctx, tx, `SELECT id, commit_cid FROM repos WHERE did = ?`, did).Scan(&id, &cur)
+	err = s.txQueryRow(ctx, tx, `SELECT id, commit_cid FROM repos WHERE did = ?`, did).Scan(&a.id, &cur)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		if w.Expect.Defined() {
-			return 0, fmt.Errorf("%w: %s", ErrRepoNotFound, did)
+			err = fmt.Errorf("%w: %s", ErrRepoNotFound, did)
+			break
 		}
-		res, err := s.txExec(ctx, tx, `INSERT INTO repos (did, commit_cid, rev, data_cid) VALUES (?, ?, ?, ?)`,
-			did, w.Head.Commit.Bytes(), w.Head.Rev, w.Head.Data.Bytes())
-		if err != nil {
-			return 0, err
-		}
-		if id, err = res.LastInsertId(); err != nil {
-			return 0, err
+		var res sql.Result
+		if res, err = s.txExec(ctx, tx, `INSERT INTO repos (did, commit_cid, rev, data_cid) VALUES (?, ?, ?, ?)`,
+			did, w.Head.Commit.Bytes(), w.Head.Rev, w.Head.Data.Bytes()); err == nil {
+			a.id, err = res.LastInsertId()
+			a.created = true
 		}
 	case err != nil:
+	case !w.Expect.Defined():
+		err = fmt.Errorf("%w: %s", ErrRepoExists, did)
+	case string(cur) != w.Expect.KeyString():
+		err = ErrConflict
+	}
+	if err != nil {
+		a.rollback()
+		return nil, err
+	}
+	return a, nil
+}
+
+// rollback ends the transaction if finish has not committed it.
+func (a *sqliteApply) rollback() {
+	a.tx.Rollback() //nolint:errcheck // a no-op after Commit
+}
+
+// blocks appends blocks, in multi-row INSERTs of up to sqliteBatch rows.
+// A block that appears twice in one write (two equal records) is stored
+// twice, as one a later commit writes again is: GetBlock reads one copy,
+// BlocksSince reports it once.
+func (a *sqliteApply) blocks(ctx context.Context, bs []Block) error {
+	if len(bs) == 0 {
+		return nil
+	}
+	if a.first == 0 {
+		if err := a.s.txQueryRow(ctx, a.tx, `SELECT COALESCE(MAX(id), 0) + 1 FROM blocks`).Scan(&a.first); err != nil {
+			return err
+		}
+		a.args = make([]any, 0, 4*sqliteBatch)
+	}
+	repo := any(a.id)
+	for rest := bs; len(rest) > 0; {
+		chunk := rest[:chunkLen(len(rest))]
+		rest = rest[len(chunk):]
+		args := a.args[:0]
+		for _, b := range chunk {
+			args = append(args, repo, blockKey(a.id, b.CID), cidBytes(b.CID), b.Data)
+		}
+		if err := a.s.execStmt(ctx, a.tx, blockInserts[len(chunk)], args); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// finish writes the rest of w (its blocks after the first done ones, which
+// blocks wrote), moves the head, records in commits where the commit's
+// blocks start, files their keys, appends the events and commits. A write
+// without blocks (a #sync event for the same head) adds no commit row.
+func (a *sqliteApply) finish(ctx context.Context, w *StoreWrite, done int) (int64, error) {
+	s, tx := a.s, a.tx
+	if err := a.blocks(ctx, w.Blocks[done:]); err != nil {
 		return 0, err
-	default:
-		if !w.Expect.Defined() {
-			return 0, fmt.Errorf("%w: %s", ErrRepoExists, did)
-		}
-		if string(cur) != w.Expect.KeyString() {
-			return 0, ErrConflict
-		}
+	}
+	if !a.created {
 		if _, err := s.txExec(ctx, tx, `UPDATE repos SET commit_cid = ?, rev = ?, data_cid = ? WHERE id = ?`,
-			w.Head.Commit.Bytes(), w.Head.Rev, w.Head.Data.Bytes(), id); err != nil {
+			w.Head.Commit.Bytes(), w.Head.Rev, w.Head.Data.Bytes(), a.id); err != nil {
 			return 0, err
 		}
 	}
-	if err := s.insertBlocks(ctx, tx, id, w.Head.Rev, w.Blocks); err != nil {
-		return 0, err
+	if a.first != 0 {
+		if _, err := s.txExec(ctx, tx, `INSERT INTO commits (repo, rev, first_block) VALUES (?, ?, ?)`, a.id, w.Head.Rev, a.first); err != nil {
+			return 0, err
+		}
+		// The keys, read back from the rows just written (one statement,
+		// no arguments per row).
+		if _, err := s.txExec(ctx, tx, `INSERT OR FAIL INTO recent_keys (h, id) SELECT h, id FROM blocks WHERE id >= ?`, a.first); err != nil {
+			return 0, err
+		}
+		if err := s.mergeKeys(ctx, tx); err != nil {
+			return 0, err
+		}
 	}
 	var seq int64
 	for _, e := range w.Events {
-		if err := s.txQueryRow(ctx, tx, `INSERT INTO events (repo, kind, data) VALUES (?, ?, ?) RETURNING seq`, id, e.Kind, e.Data).Scan(&seq); err != nil {
+		if err := s.txQueryRow(ctx, tx, `INSERT INTO events (repo, kind, data) VALUES (?, ?, ?) RETURNING seq`, a.id, e.Kind, e.Data).Scan(&seq); err != nil {
 			return 0, err
 		}
 	}
@@ -505,48 +583,67 @@ func (s *SQLiteStore) Apply(ctx context.Context, did string, w *StoreWrite) (int
 		return 0, err
 	}
 	s.mu.Lock()
-	s.ids[did] = id
+	s.ids[a.did] = a.id
 	s.mu.Unlock()
 	return seq, nil
 }
 
-// insertBlocks appends the blocks of one commit, in multi-row
-// INSERTs of up to sqliteBatch rows, and records in commits where they
-// start. A write without blocks (a #sync event for the same head) adds no
-// commit row.
-func (s *SQLiteStore) insertBlocks(ctx context.Context, tx *sql.Tx, id int64, rev string, all []Block) error {
-	if len(all) == 0 {
-		return nil
-	}
-	var first int64
-	if err := s.txQueryRow(ctx, tx, `SELECT COALESCE(MAX(id), 0) + 1 FROM blocks`).Scan(&first); err != nil {
-		return err
-	}
-	if _, err := s.txExec(ctx, tx, `INSERT INTO commits (repo, rev, first_block) VALUES (?, ?, ?)`, id, rev, first); err != nil {
-		return err
-	}
-	// A block that appears twice in one write (two equal records) is
-	// stored twice, as one a later commit writes again is: GetBlock reads
-	// one copy, BlocksSince reports it once.
-	repo := any(id)
-	args := make([]any, 0, 4*min(len(all), sqliteBatch))
-	for rest := all; len(rest) > 0; {
-		chunk := rest[:chunkLen(len(rest))]
-		rest = rest[len(chunk):]
-		args = args[:0]
-		for _, b := range chunk {
-			args = append(args, repo, blockKey(id, b.CID), cidBytes(b.CID), b.Data)
+// errApplyAborted is what an applyPipe's transaction ends with when its
+// caller gives up on the write.
+var errApplyAborted = errors.New("repo: write abandoned")
+
+// applyPipe is an Apply that runs on its own goroutine: it begins the
+// transaction (checking the head) and writes the first blocks while the
+// caller builds the rest of the write, then waits for finish or abort.
+// Everything is still one transaction: all of it or nothing.
+type applyPipe struct {
+	fin  chan *StoreWrite // nil: abort
+	done chan applyResult
+}
+
+type applyResult struct {
+	seq int64
+	err error
+}
+
+// startApply starts an Apply of a write that builds on expect and whose
+// blocks begin with first (the caller must not modify them).
+func (s *SQLiteStore) startApply(ctx context.Context, did string, expect cid.Cid, first []Block) *applyPipe {
+	p := &applyPipe{fin: make(chan *StoreWrite, 1), done: make(chan applyResult, 1)}
+	go func() {
+		a, err := s.beginApply(ctx, did, &StoreWrite{Expect: expect})
+		if err == nil {
+			err = a.blocks(ctx, first)
 		}
-		if err := s.execStmt(ctx, tx, blockInserts[len(chunk)], args); err != nil {
-			return err
+		w := <-p.fin
+		var seq int64
+		switch {
+		case err != nil:
+		case w == nil:
+			err = errApplyAborted
+		default:
+			seq, err = a.finish(ctx, w, len(first))
 		}
-	}
-	// Their keys, read back from the rows just written (one statement, no
-	// arguments per row).
-	if _, err := s.txExec(ctx, tx, `INSERT OR FAIL INTO recent_keys (h, id) SELECT h, id FROM blocks WHERE id >= ?`, first); err != nil {
-		return err
-	}
-	return s.mergeKeys(ctx, tx)
+		if a != nil {
+			a.rollback() // before the caller goes on (and perhaps retries)
+		}
+		p.done <- applyResult{seq, err}
+	}()
+	return p
+}
+
+// finish completes the write w, whose blocks begin with the ones given to
+// startApply, and returns what Apply would.
+func (p *applyPipe) finish(w *StoreWrite) (int64, error) {
+	p.fin <- w
+	r := <-p.done
+	return r.seq, r.err
+}
+
+// abort rolls the write back and waits until it is.
+func (p *applyPipe) abort() {
+	p.fin <- nil
+	<-p.done
 }
 
 // execStmt runs the prepared statement for query in tx.

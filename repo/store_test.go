@@ -473,3 +473,81 @@ func TestSQLiteKeyMerge(t *testing.T) {
 		t.Fatal("no merge")
 	}
 }
+
+// TestSQLitePipelinedApply: a large batch's transaction begins, and its
+// records are written, while the tree is built (startApply); a batch
+// refused after that leaves nothing behind and releases the write lock,
+// and a second handle's batches build on the first's.
+func TestSQLitePipelinedApply(t *testing.T) {
+	ctx := context.Background()
+	s, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "p.db"), SQLiteOptions{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	key := testKeys(t)["P-256"]
+	r1, err := Create(ctx, s, testDID, key, Options{Clock: fakeClock()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := Open(ctx, s, testDID, key, Options{Clock: fakeClock(), ClockID: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := func(n, from int) []Write {
+		ws := make([]Write, n)
+		for i := range ws {
+			ws[i] = Write{Action: ActionCreate, Collection: "a.b.c", RKey: fmt.Sprintf("k%05d", from+i), Record: post(from + i)}
+		}
+		return ws
+	}
+	counts := func() (blocks, commits int) {
+		t.Helper()
+		if err := s.db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM blocks), (SELECT count(*) FROM commits)`).Scan(&blocks, &commits); err != nil {
+			t.Fatal(err)
+		}
+		return blocks, commits
+	}
+	if _, err := r1.Apply(ctx, batch(100, 0), ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// r2 has not seen r1's commit: it builds on it.
+	res, err := r2.Apply(ctx, batch(100, 100), ApplyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, err := s.Head(ctx, testDID); err != nil || h.Commit != res.Commit {
+		t.Fatalf("head %v %v, want r2's commit", h, err)
+	}
+	for i := 0; i < 200; i++ {
+		if _, err := s.Record(ctx, testDID, "a.b.c", fmt.Sprintf("k%05d", i)); err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+	}
+	// Refused after the records were handed to the store: a create of an
+	// existing record, found while the tree is edited.
+	head := r2.Head()
+	nb, nc := counts()
+	ws := batch(100, 200)
+	ws[80].RKey = "k00007"
+	if _, err := r2.Apply(ctx, ws, ApplyOptions{}); !errors.Is(err, ErrRecordExists) {
+		t.Fatalf("create of an existing record: %v", err)
+	}
+	wrong := blk("x").CID
+	ws = batch(100, 200)
+	ws[99] = Write{Action: ActionDelete, Collection: "a.b.c", RKey: "k00001", SwapRecord: &wrong}
+	if _, err := r2.Apply(ctx, ws, ApplyOptions{}); !errors.Is(err, ErrSwapRecord) {
+		t.Fatalf("wrong swapRecord: %v", err)
+	}
+	if h, err := s.Head(ctx, testDID); err != nil || h != head {
+		t.Fatalf("a refused batch moved the head: %v %v", h, err)
+	}
+	if b, c := counts(); b != nb || c != nc {
+		t.Fatalf("a refused batch left %d blocks and %d commits behind", b-nb, c-nc)
+	}
+	// The write lock was released: the next batch commits (a held lock
+	// would fail it with SQLITE_BUSY after the busy timeout instead).
+	if _, err := r1.Apply(ctx, batch(100, 200), ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
