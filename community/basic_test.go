@@ -2,8 +2,12 @@ package community
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base32"
 	"errors"
+	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/bluesky-social/indigo/atproto/syntax"
@@ -194,5 +198,28 @@ func TestValidRecordKey(t *testing.T) {
 		if got := validRecordKey(k); got != (err == nil) {
 			t.Errorf("validRecordKey(%q) = %v, indigo says %v", k, got, err)
 		}
+	}
+}
+
+// TestReceiptKeyMemo: the writer's memoised receipt keys are ReceiptKey's,
+// whatever the order of collections.
+func TestReceiptKeyMemo(t *testing.T) {
+	want := func(coll, rkey string) string {
+		sum := sha256.Sum256([]byte(coll))
+		return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(sum[:10])) + "~" + rkey
+	}
+	var memo atomic.Pointer[receiptPrefix]
+	long := strings.Repeat("k", 496)
+	for i, coll := range []string{NSIDMessage, NSIDMessage, NSIDChannel, NSIDMessage, NSIDChannel, NSIDChannel} {
+		rkey := fmt.Sprintf("3kabc222222%02d", i)
+		if got, w := receiptKey(coll+"/"+rkey, &memo), want(coll, rkey); got != w {
+			t.Errorf("%d: receiptKey(%s/%s) = %q, want %q", i, coll, rkey, got, w)
+		}
+		if got, w := receiptKey(coll+"/"+long, &memo), ReceiptKey(coll+"/"+long); got != w {
+			t.Errorf("%d: long key: %q, want %q", i, got, w)
+		}
+	}
+	if got := ReceiptKey(NSIDMessage + "/3kabc2222222a"); got != want(NSIDMessage, "3kabc2222222a") {
+		t.Errorf("ReceiptKey = %q", got)
 	}
 }

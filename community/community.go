@@ -41,15 +41,17 @@ type Community struct {
 	roles     map[string]Role
 	joinRole  string
 
-	changed  chan struct{}            // closed (and replaced) after each commit; guarded by mu
-	snap     atomic.Pointer[treeSnap] // the public tree after the writer's last commit
-	gen      uint64                   // the writer's commits so far (writer-owned)
-	rounds   [recentRounds]round      // the paths of the last commits (writer-owned)
-	reqs     chan *request
-	inflight atomic.Int64
-	quit     chan struct{}
-	done     chan struct{}
-	stopOnce sync.Once
+	changed chan struct{}            // closed (and replaced) after each commit; guarded by mu
+	snap    atomic.Pointer[treeSnap] // the public tree after the writer's last commit
+	gen     uint64                   // the writer's commits so far (writer-owned)
+	rounds  [recentRounds]round      // the paths of the last commits (writer-owned)
+	// receiptPrefix memoises the receipt key prefix of the last collection.
+	receiptPrefix atomic.Pointer[receiptPrefix]
+	reqs          chan *request
+	inflight      atomic.Int64
+	quit          chan struct{}
+	done          chan struct{}
+	stopOnce      sync.Once
 }
 
 type keyHolder struct {

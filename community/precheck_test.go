@@ -14,7 +14,7 @@ import (
 func TestPrecheckedRounds(t *testing.T) {
 	c := &Community{}
 	o := &op{collection: NSIDMessage, rkey: "3kabcdefghij2", receipt: &receiptBlock{}}
-	o.prepare()
+	o.prepare(nil)
 	o.pre = precheck{gen: 0, valid: true, receiptExists: true}
 	other := map[pathKey]bool{{"", NSIDMessage + "/3kabcdefghij3"}: true, {"staff", o.path()}: true}
 	c.endRound(other, nil)

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/base32"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -121,19 +122,37 @@ var receiptEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
 // record's receipt is found (and proved) from its path alone; each write of
 // the path replaces the receipt, which always describes the record's
 // current version (or its deletion).
-func ReceiptKey(path string) string {
+func ReceiptKey(path string) string { return receiptKey(path, nil) }
+
+// receiptPrefix is a collection and the prefix of its receipts' keys.
+type receiptPrefix struct{ collection, prefix string }
+
+// receiptKey is ReceiptKey; memo, if not nil, holds the last collection's
+// key prefix (most requests write one collection), saving its SHA-256.
+func receiptKey(path string, memo *atomic.Pointer[receiptPrefix]) string {
 	coll, rkey, ok := strings.Cut(path, "/")
 	if !ok || len(rkey) > maxRecordKeyBytes-receiptPrefixLen-1 {
 		sum := sha256.Sum256([]byte(path))
 		return lowerBase32(sum[:20])
 	}
-	sum := sha256.Sum256([]byte(coll))
-	var b strings.Builder
-	b.Grow(receiptPrefixLen + 1 + len(rkey))
-	b.WriteString(lowerBase32(sum[:10]))
-	b.WriteByte('~')
-	b.WriteString(rkey)
-	return b.String()
+	var prefix string
+	if memo != nil {
+		if m := memo.Load(); m != nil && m.collection == coll {
+			prefix = m.prefix
+		}
+	}
+	if prefix == "" {
+		sum := sha256.Sum256([]byte(coll))
+		prefix = lowerBase32(sum[:10])
+		if memo != nil {
+			memo.Store(&receiptPrefix{strings.Clone(coll), prefix})
+		}
+	}
+	b := make([]byte, 0, receiptPrefixLen+1+len(rkey))
+	b = append(b, prefix...)
+	b = append(b, '~')
+	b = append(b, rkey...)
+	return string(b)
 }
 
 const (

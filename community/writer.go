@@ -55,13 +55,13 @@ func (o *op) receiptKey() string {
 	return ReceiptKey(o.path())
 }
 
-// prepare computes the op's path and receipt key.
-func (o *op) prepare() {
+// prepare computes the op's path and receipt key (memo: see receiptKey).
+func (o *op) prepare(memo *atomic.Pointer[receiptPrefix]) {
 	if o.p == "" {
 		o.p = o.collection + "/" + o.rkey
 	}
 	if o.receipt != nil {
-		o.rkeyReceipt = ReceiptKey(o.p)
+		o.rkeyReceipt = receiptKey(o.p, memo)
 	}
 }
 
@@ -107,7 +107,7 @@ var errDefer = errors.New("defer")
 func (c *Community) submit(ctx context.Context, r *request) (*Result, error) {
 	r.res = make(chan writeOutcome, 1)
 	for i := range r.ops {
-		r.ops[i].prepare()
+		r.ops[i].prepare(&c.receiptPrefix)
 	}
 	c.prechecks(ctx, r.ops)
 	select {
