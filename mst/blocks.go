@@ -12,6 +12,9 @@ import (
 // with an error wrapping ErrNotFound. Implementations must be safe for
 // concurrent use if trees that share them are used concurrently. The tree
 // verifies that every block it reads hashes to its CID, so a source need not.
+// The tree may keep a returned slice (a diff keeps the blocks it reads in
+// the node cache instead of copying them), so neither the source nor its
+// caller may modify it afterwards.
 type BlockSource interface {
 	GetBlock(ctx context.Context, c cid.Cid) ([]byte, error)
 }
@@ -91,12 +94,15 @@ func (m *MemBlocks) CIDs() []cid.Cid {
 
 // nodeCache is a bounded cache of decoded nodes keyed by CID: two
 // generations, each at most half the capacity; when the young one fills, the
-// old one is dropped. Nodes in it are immutable.
+// old one is dropped. Each node is held either decoded (a *node) or as a
+// diff walk read it (a *view, in maps of their own, made on the first);
+// both are immutable.
 type nodeCache struct {
-	mu       sync.Mutex
-	young    map[string]*node
-	old      map[string]*node
-	halfSize int
+	mu         sync.Mutex
+	young, old map[string]*node
+	youngV     map[string]*view
+	oldV       map[string]*view
+	halfSize   int
 }
 
 func newNodeCache(size int) *nodeCache {
@@ -104,29 +110,53 @@ func newNodeCache(size int) *nodeCache {
 	return &nodeCache{young: make(map[string]*node), halfSize: h}
 }
 
-func (c *nodeCache) get(k string) *node {
+// get returns the node cached under k, as a node or as a view, or neither.
+func (c *nodeCache) get(k string) (*node, *view) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if n, ok := c.young[k]; ok {
-		return n
+		return n, nil
+	}
+	if v, ok := c.youngV[k]; ok {
+		return nil, v
 	}
 	if n, ok := c.old[k]; ok {
-		c.addLocked(k, n)
-		return n
+		c.addLocked(k, n, nil)
+		return n, nil
 	}
-	return nil
+	if v, ok := c.oldV[k]; ok {
+		c.addLocked(k, nil, v)
+		return nil, v
+	}
+	return nil, nil
 }
 
 func (c *nodeCache) add(k string, n *node) {
 	c.mu.Lock()
-	c.addLocked(k, n)
+	c.addLocked(k, n, nil)
 	c.mu.Unlock()
 }
 
-func (c *nodeCache) addLocked(k string, n *node) {
-	if len(c.young) >= c.halfSize {
-		c.old = c.young
+func (c *nodeCache) addView(k string, v *view) {
+	c.mu.Lock()
+	c.addLocked(k, nil, v)
+	c.mu.Unlock()
+}
+
+// addLocked caches n or v under k (a node replaces a view).
+func (c *nodeCache) addLocked(k string, n *node, v *view) {
+	if len(c.young)+len(c.youngV) >= c.halfSize {
+		c.old, c.oldV = c.young, c.youngV
 		c.young = make(map[string]*node, min(c.halfSize, 1024))
+		c.youngV = nil
 	}
-	c.young[k] = n
+	if n != nil {
+		c.young[k] = n
+		delete(c.youngV, k)
+		return
+	}
+	if c.youngV == nil {
+		c.youngV = make(map[string]*view)
+	}
+	c.youngV[k] = v
 }

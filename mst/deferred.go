@@ -2,7 +2,6 @@ package mst
 
 import (
 	"context"
-	"unsafe"
 
 	"github.com/ipfs/go-cid"
 )
@@ -17,59 +16,104 @@ import (
 // other checks made at once) and keeps it in a deferred list, out of the
 // shared node cache; every deferBatch nodes, and at the end of the walk,
 // the list's block hashes and key layers are checked in batches, and only
-// then do its nodes enter the cache. If any check fails, the walk's result
-// is discarded and the error is the one an eager load would have returned
-// first: the first failing node in read order is checked again eagerly,
-// and any other error the walk meets is reported only after the nodes read
-// before it passed. Memory stays bounded by deferBatch blocks.
+// then do its nodes enter the cache (as views, see view). If any check
+// fails, the walk's result is discarded and the error is the one an eager
+// load would have returned first: the first failing node in read order is
+// checked again eagerly, and any other error the walk meets is reported
+// only after the nodes read before it passed. Memory stays bounded by
+// deferBatch blocks.
 
 // deferBatch is the number of nodes a walk reads before checking them.
 const deferBatch = 256
 
 type deferredNode struct {
-	s      *store
-	c      cid.Cid
-	data   []byte
-	n      *node
-	h      int
-	lo, hi string
+	s *store
+	c cid.Cid
+	v *view
+	h int
 }
 
 // deferred is the list of nodes read but not yet checked by one walk (both
 // sides of a diff share it, so that read order is kept).
 type deferred struct {
 	items []deferredNode
-	keys  []string
-	owner []int32
+	keys  []byte // the items' keys, one after the other
+	spans []keySpan
 }
 
-// loadDeferred is load for a walk with deferred checks: nodes read from a
-// strict source are checked later, by flush.
-func (s *store) loadDeferred(ctx context.Context, r ref, h int, lo, hi string, d *deferred) (*node, error) {
-	if r.n != nil || s.trusted || s.record != nil {
-		return s.load(ctx, r, h, lo, hi)
+// keySpan is one key in deferred.keys and the item it belongs to.
+type keySpan struct{ start, end, owner int32 }
+
+// loadWalk is load for a diff walk. A node read from the source is
+// decoded as a view (see view): its keys are appended to keys, which is
+// returned, it is cached as a view, and if the source is strict its checks
+// are deferred (flush). A node already in memory or in the cache is
+// returned as it is (a view's keys appended). With s.record set
+// (InversionBlocks), every node is loaded with load.
+func (s *store) loadWalk(ctx context.Context, r ref, h int, lo, hi string, d *deferred, keys []byte) (*node, *view, []byte, error) {
+	if r.n != nil || s.record != nil {
+		n, err := s.load(ctx, r, h, lo, hi)
+		return n, nil, keys, err
 	}
-	if n := s.cache.get(r.cid.KeyString()); n != nil {
-		return s.place(n, r.cid, h, lo, hi)
+	k := r.cid.KeyString()
+	base := len(keys)
+	if n, v := s.cache.get(k); n != nil {
+		n, err := s.place(n, r.cid, h, lo, hi)
+		return n, nil, keys, err
+	} else if v != nil {
+		// A node read again is decoded for good (see store.cached): views
+		// save memory on one walk, decoded nodes time on many.
+		n, err := s.cached(k, r.cid)
+		if err == nil {
+			n, err = s.place(n, r.cid, h, lo, hi)
+		}
+		return n, nil, keys, err
 	}
 	data, err := s.fetch(ctx, r.cid)
 	if err != nil {
-		return nil, d.before(err)
+		if s.trusted {
+			return nil, nil, keys, err
+		}
+		return nil, nil, keys, d.before(err)
 	}
-	n, err := decodeNode(data, r.cid, true, h)
+	if keys == nil {
+		keys = make([]byte, 0, 2048) // the keys of a path of views
+	}
+	v, keys, err := decodeView(data, r.cid, h, keys)
 	if err == nil {
-		n, err = s.place(n, r.cid, h, lo, hi)
+		err = v.place(r.cid, h, lo, hi, keys[base:])
 	}
 	if err != nil {
-		return nil, d.before(s.eagerErr(r.cid, data, h, lo, hi, err))
+		if s.trusted {
+			return nil, nil, keys[:base], err
+		}
+		return nil, nil, keys[:base], d.before(s.eagerErr(r.cid, data, h, lo, hi, err))
 	}
-	d.items = append(d.items, deferredNode{s: s, c: r.cid, data: data, n: n, h: h, lo: lo, hi: hi})
+	if s.trusted {
+		s.cache.addView(k, v)
+		return nil, v, keys, nil
+	}
+	if d.items == nil {
+		d.items = make([]deferredNode, 0, deferBatch)
+	}
+	d.items = append(d.items, deferredNode{s: s, c: r.cid, v: v, h: h})
 	if len(d.items) >= deferBatch {
 		if err := d.flush(); err != nil {
-			return nil, err
+			return nil, nil, keys[:base], err
 		}
 	}
-	return n, nil
+	return nil, v, keys, nil
+}
+
+// place makes the checks of view v (CID c) that depend on its place (see
+// store.place); keys are its keys (view.keys).
+func (v *view) place(c cid.Cid, h int, lo, hi string, keys []byte) error {
+	first, last := "", ""
+	if k := len(v.ents); k > 0 {
+		first = bstr(keys[:v.ents[0].keyLen()])
+		last = bstr(keys[len(keys)-v.ents[k-1].keyLen():])
+	}
+	return checkPlace(c, len(v.ents), v.left >= 0, int(v.height), h, first, last, lo, hi)
 }
 
 // eagerErr returns the error an eager load of block c gives, or err if it
@@ -104,42 +148,52 @@ func (d *deferred) flush() error {
 	}
 	first := len(items)
 	sumMany(len(items), func(i, _ int) []byte {
-		return items[i].data
+		return items[i].v.data
 	}, func(i int, sum *[32]byte) {
 		if i < first && !digestMatches(items[i].c, sum) {
 			first = i
 		}
 	})
-	d.keys, d.owner = d.keys[:0], d.owner[:0]
-	for i := range items[:first] {
-		for _, e := range items[i].n.entries {
-			d.keys = append(d.keys, e.key)
-			d.owner = append(d.owner, int32(i))
+	// Keys are rebuilt and hashed for a few nodes at a time, which keeps
+	// the buffers small and the eight lanes full.
+	for lo := 0; lo < first; {
+		d.keys, d.spans = d.keys[:0], d.spans[:0]
+		hi := lo
+		for ; hi < first && len(d.spans) < 128; hi++ {
+			v := items[hi].v
+			at := len(d.keys)
+			d.keys = v.keys(d.keys)
+			for j := range v.ents {
+				end := at + v.ents[j].keyLen()
+				d.spans = append(d.spans, keySpan{start: int32(at), end: int32(end), owner: int32(hi)})
+				at = end
+			}
 		}
+		sumMany(len(d.spans), func(j, _ int) []byte {
+			return d.keys[d.spans[j].start:d.spans[j].end]
+		}, func(j int, sum *[32]byte) {
+			if i := int(d.spans[j].owner); i < first && sumLayer(*sum) != items[i].h {
+				first = i
+			}
+		})
+		lo = hi
 	}
-	sumMany(len(d.keys), func(j, _ int) []byte {
-		k := d.keys[j]
-		return unsafe.Slice(unsafe.StringData(k), len(k))
-	}, func(j int, sum *[32]byte) {
-		if i := int(d.owner[j]); i < first && sumLayer(*sum) != items[i].h {
-			first = i
-		}
-	})
 	var err error
 	if first < len(items) {
+		// The node passed its other checks, those of its place too, when it
+		// was read; the bounds no longer matter.
 		it := &items[first]
-		err = it.s.eagerErr(it.c, it.data, it.h, it.lo, it.hi, nil)
+		err = it.s.eagerErr(it.c, it.v.data, it.h, "", keyMax, nil)
 		if err == nil { // unreachable: a check failed above
 			err = nodeErr(it.c, RuleHash, -1, "block failed a deferred check")
 		}
 	} else {
 		for i := range items {
-			items[i].s.cache.add(items[i].c.KeyString(), items[i].n)
+			items[i].s.cache.addView(items[i].c.KeyString(), items[i].v)
 		}
 	}
 	clear(items)
 	d.items = items[:0]
-	clear(d.keys)
 	return err
 }
 

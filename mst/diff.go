@@ -31,31 +31,69 @@ func (op Op) IsDelete() bool { return op.Old.Defined() && !op.New.Defined() }
 // subtree's key bounds are found from its gap when it is opened. The
 // fields that do not apply to the current kind are stale.
 type item struct {
-	sub   ref
-	key   string
-	val   cid.Cid
-	h     int32
-	gap   int32
-	isSub bool
+	sub    ref
+	key    string
+	val    cid.Cid
+	h      int32
+	gap    int32
+	isSub  bool
+	inKeys bool // key is in the walker's keys buffer
 }
 
+// ownKey returns the key of w's current entry as a string that stays
+// valid after the walk: a key in the walker's buffer is copied into
+// arena, which only grows (see walker), so one allocation serves many.
+func (w *walker) ownKey(arena *[]byte) string {
+	k := w.cur.key
+	if !w.cur.inKeys {
+		return k
+	}
+	*arena = append(*arena, k...)
+	return bstr((*arena)[len(*arena)-len(k):])
+}
+
+// frame is one open node of a walk: a node, or a view whose keys are in
+// the walker's keys buffer from ko on (those of the entries not yet passed).
 type frame struct {
 	n      *node
+	v      *view
 	h      int
 	lo, hi string
-	j      int // position in gap0, entry0, gap1, ... gapN
+	j      int    // position in gap0, entry0, gap1, ... gapN
+	count  int    // entries
+	ko     int    // view: offset in walker.keys of the next entry's key
+	base   int    // view: offset in walker.keys of its first key
+	prev   string // view: the key of the last entry passed
+}
+
+// opened is what a recording walk opened, in order: nodes, and nil for
+// each view, which views holds in the same order (the common case, nodes,
+// costs a pointer each).
+type opened struct {
+	nodes []*node
+	views []openedView
+}
+
+type openedView struct {
+	c cid.Cid
+	v *view
 }
 
 // walker steps through a tree in key order, opening subtrees only when
 // asked (expand), so that equal subtrees of two trees can be skipped whole.
+// The keys of the views on its stack are rebuilt into keys, one node after
+// the other, and read from there in place: a string taken from keys stays
+// valid, because keys only grows (into a new array when full, leaving the
+// old one unchanged) or drops the keys of a node that is closed.
 type walker struct {
 	s      *store
 	stack  []frame
 	cur    item
 	done   bool
-	opened []*node // nodes expanded, if record is set
+	opened opened // nodes expanded, if record is set
 	record bool
 	checks *deferred // strict loads not yet checked, shared by both walkers
+	keys   []byte
 }
 
 // init sets w to walk t. Walkers live on diffWalk's stack, so that the
@@ -74,22 +112,48 @@ func (w *walker) init(ctx context.Context, t *Tree, record bool) error {
 	return nil
 }
 
+// gapBounds returns the exclusive key bounds of gap i of frame f.
+func (w *walker) gapBounds(f *frame, i int) (string, string) {
+	if f.v == nil {
+		return f.n.gapBounds(i, f.lo, f.hi)
+	}
+	lo, hi := f.lo, f.hi
+	if i > 0 {
+		lo = f.prev // the walk passed entry i-1 last
+	}
+	if i < f.count {
+		hi = bstr(w.keys[f.ko : f.ko+f.v.ents[i].keyLen()])
+	}
+	return lo, hi
+}
+
 // expand opens the current item, which must be a subtree.
 func (w *walker) expand(ctx context.Context) error {
 	lo, hi := "", keyMax
 	if len(w.stack) > 0 {
-		f := &w.stack[len(w.stack)-1]
-		lo, hi = f.n.gapBounds(int(w.cur.gap), f.lo, f.hi)
+		lo, hi = w.gapBounds(&w.stack[len(w.stack)-1], int(w.cur.gap))
 	}
 	h := int(w.cur.h)
-	n, err := w.s.loadDeferred(ctx, w.cur.sub, h, lo, hi, w.checks)
+	base := len(w.keys)
+	n, v, keys, err := w.s.loadWalk(ctx, w.cur.sub, h, lo, hi, w.checks, w.keys)
+	w.keys = keys
 	if err != nil {
 		return err
 	}
-	if w.record {
-		w.opened = append(w.opened, n)
+	f := frame{n: n, v: v, h: h, lo: lo, hi: hi, j: -1, ko: base, base: base}
+	if v != nil {
+		f.count = len(v.ents)
+		if w.record {
+			w.opened.nodes = append(w.opened.nodes, nil)
+			w.opened.views = append(w.opened.views, openedView{c: w.cur.sub.cid, v: v})
+		}
+	} else {
+		f.count = len(n.entries)
+		if w.record {
+			w.opened.nodes = append(w.opened.nodes, n)
+		}
 	}
-	w.stack = append(w.stack, frame{n: n, h: h, lo: lo, hi: hi, j: -1})
+	w.stack = append(w.stack, f)
 	w.advance()
 	return nil
 }
@@ -99,21 +163,36 @@ func (w *walker) advance() {
 	for len(w.stack) > 0 {
 		f := &w.stack[len(w.stack)-1]
 		f.j++
-		if f.j > 2*len(f.n.entries) {
+		if f.j > 2*f.count {
+			w.keys = w.keys[:f.base]
 			w.stack = w.stack[:len(w.stack)-1]
 			continue
 		}
+		i := f.j / 2
 		if f.j&1 == 1 {
-			e := &f.n.entries[f.j/2]
 			// Field by field: a whole-struct store into the heap-held
 			// walker costs a bulk write barrier while the GC marks.
 			// An entry item's sub, h and gap are stale and unused.
-			w.cur.isSub, w.cur.key, w.cur.val = false, e.key, e.val
+			if v := f.v; v != nil {
+				e := &v.ents[i]
+				end := f.ko + e.keyLen()
+				k := bstr(w.keys[f.ko:end])
+				f.ko, f.prev = end, k
+				w.cur.isSub, w.cur.inKeys, w.cur.key, w.cur.val = false, true, k, cidAt(v.data, e.v)
+				return
+			}
+			e := &f.n.entries[i]
+			w.cur.isSub, w.cur.inKeys, w.cur.key, w.cur.val = false, false, e.key, e.val
 			return
 		}
-		i := f.j / 2
-		g := f.n.gap(i)
-		if g.empty() {
+		var g ref
+		if v := f.v; v != nil {
+			c, ok := v.gap(i)
+			if !ok {
+				continue
+			}
+			g = ref{cid: c}
+		} else if g = f.n.gap(i); g.empty() {
 			continue
 		}
 		w.cur.isSub, w.cur.sub, w.cur.h, w.cur.gap = true, g, int32(f.h-1), int32(i)
@@ -132,30 +211,32 @@ func Diff(ctx context.Context, a, b *Tree) ([]Op, error) {
 }
 
 // diffWalk walks a and b together, calling emit for each difference, and
-// returns the nodes it opened on each side if record is set.
-func diffWalk(ctx context.Context, a, b *Tree, record bool, emit func(Op)) ([]*node, []*node, error) {
+// returns the nodes it opened on each side if record is set. The ops'
+// links may point into blocks the trees keep, which never change.
+func diffWalk(ctx context.Context, a, b *Tree, record bool, emit func(Op)) (opened, opened, error) {
 	if _, err := a.Root(ctx); err != nil {
-		return nil, nil, err
+		return opened{}, opened{}, err
 	}
 	if _, err := b.Root(ctx); err != nil {
-		return nil, nil, err
+		return opened{}, opened{}, err
 	}
 	var wa, wb walker
 	if err := wa.init(ctx, a, record); err != nil {
-		return nil, nil, err
+		return opened{}, opened{}, err
 	}
 	err := wb.init(ctx, b, record)
 	if err != nil {
-		return nil, nil, err
+		return opened{}, opened{}, err
 	}
 	// Nodes read from strict sources are checked in batches (deferred.go).
 	d := &deferred{}
 	wa.checks, wb.checks = d, d
+	var arena []byte // the ops' keys (ownKey)
 	steps := 0
 	for !wa.done || !wb.done {
 		if steps++; steps&1023 == 0 {
 			if err := ctx.Err(); err != nil {
-				return nil, nil, err
+				return opened{}, opened{}, err
 			}
 		}
 		switch {
@@ -163,14 +244,14 @@ func diffWalk(ctx context.Context, a, b *Tree, record bool, emit func(Op)) ([]*n
 			if wb.cur.isSub {
 				err = wb.expand(ctx)
 			} else {
-				emit(Op{Key: wb.cur.key, New: wb.cur.val})
+				emit(Op{Key: wb.ownKey(&arena), New: wb.cur.val})
 				wb.advance()
 			}
 		case wb.done:
 			if wa.cur.isSub {
 				err = wa.expand(ctx)
 			} else {
-				emit(Op{Key: wa.cur.key, Old: wa.cur.val})
+				emit(Op{Key: wa.ownKey(&arena), Old: wa.cur.val})
 				wa.advance()
 			}
 		case wa.cur.isSub && wb.cur.isSub:
@@ -196,24 +277,24 @@ func diffWalk(ctx context.Context, a, b *Tree, record bool, emit func(Op)) ([]*n
 			switch {
 			case ka == kb:
 				if wa.cur.val != wb.cur.val {
-					emit(Op{Key: ka, Old: wa.cur.val, New: wb.cur.val})
+					emit(Op{Key: wa.ownKey(&arena), Old: wa.cur.val, New: wb.cur.val})
 				}
 				wa.advance()
 				wb.advance()
 			case ka < kb:
-				emit(Op{Key: ka, Old: wa.cur.val})
+				emit(Op{Key: wa.ownKey(&arena), Old: wa.cur.val})
 				wa.advance()
 			default:
-				emit(Op{Key: kb, New: wb.cur.val})
+				emit(Op{Key: wb.ownKey(&arena), New: wb.cur.val})
 				wb.advance()
 			}
 		}
 		if err != nil {
-			return nil, nil, err
+			return opened{}, opened{}, err
 		}
 	}
 	if err := d.flush(); err != nil {
-		return nil, nil, err
+		return opened{}, opened{}, err
 	}
 	return wa.opened, wb.opened, nil
 }
@@ -235,20 +316,37 @@ func (t *Tree) NewBlocks(ctx context.Context, base *Tree) ([]Block, error) {
 	// diffWalk opens a node of t only where t differs from base at that
 	// place; a node opened on both sides (the same subtree met at different
 	// depths of the walk) is not new.
-	seen := make(map[string]bool, len(opened)+len(baseOpened))
-	for _, n := range baseOpened {
-		seen[n.cid.KeyString()] = true
+	seen := make(map[string]bool, len(opened.nodes)+len(baseOpened.nodes))
+	for _, n := range baseOpened.nodes {
+		if n != nil {
+			seen[n.cid.KeyString()] = true
+		}
+	}
+	for _, o := range baseOpened.views {
+		seen[o.c.KeyString()] = true
 	}
 	var out []Block
 	var buf []byte
-	for _, n := range opened {
-		k := n.cid.KeyString()
+	views := opened.views
+	for _, n := range opened.nodes {
+		var c cid.Cid
+		var data []byte
+		if n != nil {
+			c = n.cid
+		} else {
+			c, data = views[0].c, views[0].v.data
+			views = views[1:]
+		}
+		k := c.KeyString()
 		if seen[k] {
 			continue
 		}
 		seen[k] = true
-		buf = appendNode(buf[:0], n)
-		out = append(out, Block{CID: n.cid, Data: append([]byte(nil), buf...)})
+		if n != nil {
+			buf = appendNode(buf[:0], n)
+			data = buf
+		}
+		out = append(out, Block{CID: c, Data: append([]byte(nil), data...)})
 	}
 	// The empty tree is one node with no entries, which the walk never opens.
 	tEmpty, err := t.IsEmpty(ctx)

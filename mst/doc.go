@@ -90,6 +90,19 @@
 // Hashing); a failure discards the walk and is reported as an eager read
 // would report it, naming the first bad node in read order.
 //
+// # Diff's nodes
+//
+// A cold Diff reads hundreds of nodes and looks at each entry once, so it
+// does not decode them into keys and links as other reads do: it keeps
+// each block as the BlockSource returned it (never copied; see
+// BlockSource) with the offsets of each entry's key suffix and links, 16
+// bytes per entry and no pointers, after the same checks with the same
+// errors. Links are read in place; keys are rebuilt from their prefixes
+// into a buffer per walker that holds the keys of the nodes on its path
+// (the ops get copies). Such nodes enter the cache in this form, a fifth of
+// the memory of a decoded node, and are decoded from their blocks (no
+// hashing, no read) when a later operation, or a second Diff, reads them.
+//
 // # Hashing
 //
 // SHA-256 is most of the cost of building a tree: one hash per key (its
@@ -122,5 +135,5 @@
 // every key's layer recomputed, so a first (cold) read costs two SHA-256
 // passes (none with Options.TrustedSource; batched in Diff); the cache
 // makes later reads free of both. A decoded node holds its keys and links
-// in one string.
+// in one string; a node a Diff read holds its block (see Diff's nodes).
 package mst

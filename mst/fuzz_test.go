@@ -58,7 +58,8 @@ func TestEncodingMatchesDrisl(t *testing.T) {
 }
 
 // FuzzDecodeNode feeds arbitrary bytes to the node decoder: it must never
-// panic, and a node it accepts must be DRISL and re-encode identically.
+// panic, and a node it accepts must be DRISL and re-encode identically;
+// decodeView must read it as decodeNode does.
 func FuzzDecodeNode(f *testing.F) {
 	f.Add(emptyNodeBytes)
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -69,6 +70,11 @@ func FuzzDecodeNode(f *testing.F) {
 		nt, errt := decodeNode(data, c, true, -1)
 		if err == nil && (errt != nil || string(appendNode(nil, nt)) != string(data)) {
 			t.Fatalf("trusted decoder differs on an accepted node: %v", errt)
+		}
+		// A diff's view decoder agrees with the trusted one, errors too.
+		checkViewMatches(t, data, c, 1)
+		if errt == nil {
+			checkViewMatches(t, data, c, nt.height)
 		}
 		if err != nil {
 			var ne *NodeError

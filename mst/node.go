@@ -467,46 +467,59 @@ func newLoadedNode(count int) *node {
 	return &node{entries: make([]entry, count)}
 }
 
-// decodeNode parses and checks one node on its own: shape, canonical
-// encoding, links, keys, prefix compression, order and a single layer. The
-// checks that depend on the node's place (bounds, expected layer, emptiness)
-// are made by the loader. c is used only in errors. If firstLayerOnly is set
-// (a trusted source, see Options.TrustedSource), only the first key's layer
-// is computed and taken as the node's, or, if knownLayer is not negative,
-// none: the node's layer is knownLayer (its place in the tree).
-//
-// The node's keys and links are substrings of one string (the rebuilt keys,
-// then the links' binary CIDs), so a node costs three allocations whatever
-// its size (two for up to 16 entries, see newLoadedNode).
-func decodeNode(data []byte, c cid.Cid, firstLayerOnly bool, knownLayer int) (*node, error) {
+// vent is where one entry of a node lies in the node's block: the offset
+// and length of its key suffix, its prefix length, and the offsets of its
+// links' binary CIDs (t is -1 for a null subtree). It holds no pointer.
+type vent struct {
+	suf, v, t int32
+	p, sufLen uint16
+}
+
+// keyLen returns the length of the entry's key.
+func (e *vent) keyLen() int { return int(e.p) + int(e.sufLen) }
+
+// bstr returns b as a string without a copy; b must not change while the
+// string is in use.
+func bstr(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// cidAt returns the CID whose 36-byte binary form is at data[off:], which
+// parseEntries checked, without a copy: data must not change while the CID
+// is in use.
+func cidAt(data []byte, off int32) cid.Cid {
+	return cidFromBinary(bstr(data[off : off+36]))
+}
+
+// nodeHead reads the start of a node, up to its entry count, and returns
+// the count and the offset of the first entry.
+func nodeHead(data []byte, c cid.Cid) (int, int, error) {
 	if len(data) > MaxNodeBytes {
-		return nil, nodeErr(c, RuleEncoding, -1, "node is %d bytes, more than %d", len(data), MaxNodeBytes)
+		return 0, 0, nodeErr(c, RuleEncoding, -1, "node is %d bytes, more than %d", len(data), MaxNodeBytes)
 	}
 	r := reader{b: data}
 	r.expect(cborMap2, textLen1, 'e')
 	m, count := r.head()
 	if r.bad || m != majArray {
-		return nil, nodeErr(c, RuleEncoding, -1, "not a map {e, l} starting with an entry array")
+		return 0, 0, nodeErr(c, RuleEncoding, -1, "not a map {e, l} starting with an entry array")
 	}
 	// Each entry takes at least 53 bytes, which bounds the allocation.
 	if count > uint64(len(data)/53) {
-		return nil, nodeErr(c, RuleEncoding, -1, "entry count %d exceeds what %d bytes can hold", count, len(data))
+		return 0, 0, nodeErr(c, RuleEncoding, -1, "entry count %d exceeds what %d bytes can hold", count, len(data))
 	}
-	n := newLoadedNode(int(count))
-	entries := n.entries
-	// Per entry: the key suffix's offset in data and length, the prefix
-	// length, and the offsets of its links in data (-1 for a null subtree).
-	type meta struct{ suf, sufLen, p, t, v int32 }
-	var metaBuf [32]meta
-	metas := metaBuf[:0]
-	if count > uint64(len(metaBuf)) {
-		metas = make([]meta, 0, count)
-	}
-	keysLen, links, prevLen := 0, 0, 0
-	for i := range entries {
+	return int(count), r.off, nil
+}
+
+// parseEntries reads the len(ents) entries of a node from data[off:] into
+// ents, and the left link after them: the node's shape, canonical encoding,
+// links and prefix lengths (not above the previous key's length). It
+// returns the offset of the left link's binary CID (-1 for null), the total
+// length of the keys and the number of links.
+func parseEntries(data []byte, c cid.Cid, off int, ents []vent) (left, keysLen, links int, err error) {
+	r := reader{b: data, off: off}
+	prevLen := 0
+	for i := range ents {
 		if fe, ok := fastEntry(data, r.off); ok {
 			if fe.p > prevLen {
-				return nil, nodeErr(c, RulePrefixLength, i, "prefix length %d exceeds the previous key's %d bytes", fe.p, prevLen)
+				return 0, 0, 0, nodeErr(c, RulePrefixLength, i, "prefix length %d exceeds the previous key's %d bytes", fe.p, prevLen)
 			}
 			r.off = fe.next
 			prevLen = fe.p + fe.sufLen
@@ -515,7 +528,7 @@ func decodeNode(data []byte, c cid.Cid, firstLayerOnly bool, knownLayer int) (*n
 			if fe.t >= 0 {
 				links++
 			}
-			metas = append(metas, meta{suf: int32(fe.suf), sufLen: int32(fe.sufLen), p: int32(fe.p), t: int32(fe.t), v: int32(fe.v)})
+			ents[i] = vent{suf: int32(fe.suf), sufLen: uint16(fe.sufLen), p: uint16(fe.p), t: int32(fe.t), v: int32(fe.v)}
 			continue
 		}
 		r.lit("\xa4ak")
@@ -531,16 +544,16 @@ func decodeNode(data []byte, c cid.Cid, firstLayerOnly bool, knownLayer int) (*n
 		r.lit("av")
 		v, vBad := r.link(false, false)
 		if r.bad {
-			return nil, nodeErr(c, RuleEncoding, i, "entry is not a canonical map {k, p, t, v} of the right types")
+			return 0, 0, 0, nodeErr(c, RuleEncoding, i, "entry is not a canonical map {k, p, t, v} of the right types")
 		}
 		if tBad || vBad {
-			return nil, nodeErr(c, RuleLink, i, "link is not a CIDv1 sha2-256 (dag-cbor, or raw for values)")
+			return 0, 0, 0, nodeErr(c, RuleLink, i, "link is not a CIDv1 sha2-256 (dag-cbor, or raw for values)")
 		}
 		if p > uint64(prevLen) {
-			return nil, nodeErr(c, RulePrefixLength, i, "prefix length %d exceeds the previous key's %d bytes", p, prevLen)
+			return 0, 0, 0, nodeErr(c, RulePrefixLength, i, "prefix length %d exceeds the previous key's %d bytes", p, prevLen)
 		}
 		if int(p)+len(suffix) > MaxKeyBytes {
-			return nil, nodeErr(c, RuleKey, i, "key longer than %d bytes", MaxKeyBytes)
+			return 0, 0, 0, nodeErr(c, RuleKey, i, "key longer than %d bytes", MaxKeyBytes)
 		}
 		prevLen = int(p) + len(suffix)
 		keysLen += prevLen
@@ -548,67 +561,60 @@ func decodeNode(data []byte, c cid.Cid, firstLayerOnly bool, knownLayer int) (*n
 		if t >= 0 {
 			links++
 		}
-		metas = append(metas, meta{suf: int32(suf), sufLen: int32(len(suffix)), p: int32(p), t: int32(t), v: int32(v)})
+		ents[i] = vent{suf: int32(suf), sufLen: uint16(len(suffix)), p: uint16(p), t: int32(t), v: int32(v)}
 	}
 	r.expect(textLen1, 'l')
 	left, lBad := r.link(true, true)
 	if r.bad || r.off != len(data) {
-		return nil, nodeErr(c, RuleEncoding, -1, "not a canonical map {e, l} ending after l")
+		return 0, 0, 0, nodeErr(c, RuleEncoding, -1, "not a canonical map {e, l} ending after l")
 	}
 	if lBad {
-		return nil, nodeErr(c, RuleLink, -1, "left link is not a CIDv1 dag-cbor sha2-256")
+		return 0, 0, 0, nodeErr(c, RuleLink, -1, "left link is not a CIDv1 dag-cbor sha2-256")
 	}
 	if left >= 0 {
 		links++
 	}
-	// The node's keys, rebuilt from their prefixes and suffixes, and the
-	// binary CIDs of its links share one allocation, which becomes a string
-	// without a copy (nothing writes to it after this function).
-	var all string
-	if total := keysLen + 36*links; total > 0 {
-		buf := make([]byte, 0, total)
-		prevStart := 0
-		for i := range metas {
-			mt := &metas[i]
-			start := len(buf)
-			buf = append(buf, buf[prevStart:prevStart+int(mt.p)]...)
-			buf = append(buf, data[mt.suf:mt.suf+mt.sufLen]...)
-			prevStart = start
-		}
-		// Links in the order link takes them below: v, t of each entry, l.
-		for i := range metas {
-			buf = append(buf, data[metas[i].v:metas[i].v+36]...)
-			if t := metas[i].t; t >= 0 {
-				buf = append(buf, data[t:t+36]...)
-			}
-		}
-		if left >= 0 {
-			buf = append(buf, data[left:left+36]...)
-		}
-		all = unsafe.String(unsafe.SliceData(buf), len(buf))
+	return left, keysLen, links, nil
+}
+
+// appendKeys appends the keys of ents, rebuilt from their prefixes and the
+// suffixes in data, to buf, one after the other.
+func appendKeys(buf, data []byte, ents []vent) []byte {
+	prevStart := len(buf)
+	for i := range ents {
+		e := &ents[i]
+		start := len(buf)
+		buf = append(buf, buf[prevStart:prevStart+int(e.p)]...)
+		buf = append(buf, data[e.suf:e.suf+int32(e.sufLen)]...)
+		prevStart = start
 	}
-	linkAt := keysLen
-	link := func(off int32) cid.Cid {
-		if off < 0 {
-			return cid.Undef
-		}
-		linkAt += 36
-		return cidFromBinary(all[linkAt-36 : linkAt])
-	}
+	return buf
+}
+
+// checkKeys appends the keys of ents (parsed from data by parseEntries) to
+// buf as appendKeys does, and checks them: each a valid key, strictly
+// increasing, with a minimal prefix length, and (unless firstLayerOnly)
+// all on one layer. It returns buf and the node's layer (-1 without
+// entries): the first key's, or knownLayer if firstLayerOnly is set and
+// knownLayer is not negative (see decodeNode). It then checks that a
+// layer-0 node has no subtree links (left is the left link's offset).
+func checkKeys(buf, data []byte, c cid.Cid, ents []vent, left int, firstLayerOnly bool, knownLayer int) ([]byte, int, error) {
 	height := -1
 	prev := ""
 	prevSlash := MaxKeyBytes // where prev's '/' is; none yet
-	start := 0
-	for i := range entries {
-		mt := &metas[i]
-		end := start + int(mt.p+mt.sufLen)
-		k := all[start:end]
-		start = end
+	prevStart := len(buf)
+	for i := range ents {
+		e := &ents[i]
+		start := len(buf)
+		buf = append(buf, buf[prevStart:prevStart+int(e.p)]...)
+		buf = append(buf, data[e.suf:e.suf+int32(e.sufLen)]...)
+		prevStart = start
+		k := bstr(buf[start:])
 		// k's first p bytes are the previous key's, already valid: if its
 		// slash is among them, only the suffix's bytes need checking.
-		if p := int(mt.p); !(prevSlash < p && prevSlash < len(k)-1 && keySuffixOK(k[p:])) {
+		if p := int(e.p); !(prevSlash < p && prevSlash < len(k)-1 && keySuffixOK(k[p:])) {
 			if err := ValidateKey(k); err != nil {
-				return nil, nodeErr(c, RuleKey, i, "%v", err)
+				return buf, -1, nodeErr(c, RuleKey, i, "%v", err)
 			}
 			prevSlash = strings.IndexByte(k, '/')
 		}
@@ -616,12 +622,12 @@ func decodeNode(data []byte, c cid.Cid, firstLayerOnly bool, knownLayer int) (*n
 		// prev with p their whole shared prefix if k's next byte is
 		// greater than prev's, or if prev ends there and k does not. Any
 		// other case takes the full checks, which name the rule broken.
-		if p := int(mt.p); !(p < len(prev) && p < len(k) && k[p] > prev[p]) && !(p == len(prev) && len(k) > p) {
+		if p := int(e.p); !(p < len(prev) && p < len(k) && k[p] > prev[p]) && !(p == len(prev) && len(k) > p) {
 			if i > 0 && k <= prev {
-				return nil, nodeErr(c, RuleKeyOrder, i, "key %q does not sort after %q", k, prev)
+				return buf, -1, nodeErr(c, RuleKeyOrder, i, "key %q does not sort after %q", k, prev)
 			}
 			if cp := CommonPrefixLen(prev, k); p != cp {
-				return nil, nodeErr(c, RulePrefixMinimal, i, "prefix length %d, shared prefix is %d", p, cp)
+				return buf, -1, nodeErr(c, RulePrefixMinimal, i, "prefix length %d, shared prefix is %d", p, cp)
 			}
 		}
 		if i == 0 {
@@ -632,25 +638,199 @@ func decodeNode(data []byte, c cid.Cid, firstLayerOnly bool, knownLayer int) (*n
 			}
 		} else if !firstLayerOnly {
 			if h := KeyHeight(k); h != height {
-				return nil, nodeErr(c, RuleKeyHeight, i, "key %q is on layer %d, the node's first key on %d", k, h, height)
+				return buf, -1, nodeErr(c, RuleKeyHeight, i, "key %q is on layer %d, the node's first key on %d", k, h, height)
 			}
 		}
-		v := link(mt.v)
-		entries[i] = entry{key: k, val: v, right: ref{cid: link(mt.t)}}
 		prev = k
 	}
-	n.left, n.cid, n.height = ref{cid: link(int32(left))}, c, height
 	if height == 0 {
-		if !n.left.empty() {
-			return nil, nodeErr(c, RuleLeafChild, -1, "layer-0 node has a left child")
+		if left >= 0 {
+			return buf, -1, nodeErr(c, RuleLeafChild, -1, "layer-0 node has a left child")
 		}
-		for i := range entries {
-			if !entries[i].right.empty() {
-				return nil, nodeErr(c, RuleLeafChild, i, "layer-0 node has a right child")
+		for i := range ents {
+			if ents[i].t >= 0 {
+				return buf, -1, nodeErr(c, RuleLeafChild, i, "layer-0 node has a right child")
 			}
 		}
 	}
+	return buf, height, nil
+}
+
+// decodeNode parses and checks one node on its own: shape, canonical
+// encoding, links, keys, prefix compression, order and a single layer. The
+// checks that depend on the node's place (bounds, expected layer, emptiness)
+// are made by the loader. c is used only in errors. If firstLayerOnly is set
+// (a trusted source, see Options.TrustedSource), only the first key's layer
+// is computed and taken as the node's, or, if knownLayer is not negative,
+// none: the node's layer is knownLayer (its place in the tree).
+//
+// The node's keys and links are substrings of one string (the rebuilt keys,
+// then the links' binary CIDs), so a node costs three allocations whatever
+// its size (two for up to 16 entries, see newLoadedNode). decodeView reads
+// the same nodes with the same checks, and keeps only offsets.
+func decodeNode(data []byte, c cid.Cid, firstLayerOnly bool, knownLayer int) (*node, error) {
+	count, off, err := nodeHead(data, c)
+	if err != nil {
+		return nil, err
+	}
+	var entBuf [32]vent
+	ents := entBuf[:0]
+	if count <= len(entBuf) {
+		ents = entBuf[:count]
+	} else {
+		ents = make([]vent, count)
+	}
+	left, keysLen, links, err := parseEntries(data, c, off, ents)
+	if err != nil {
+		return nil, err
+	}
+	// The node's keys, rebuilt from their prefixes and suffixes, and the
+	// binary CIDs of its links share one allocation, which becomes a string
+	// without a copy (nothing writes to it after this function).
+	var all string
+	height := -1
+	if total := keysLen + 36*links; total > 0 {
+		buf := make([]byte, 0, total)
+		if buf, height, err = checkKeys(buf, data, c, ents, left, firstLayerOnly, knownLayer); err != nil {
+			return nil, err
+		}
+		// Links in the order link takes them below: v, t of each entry, l.
+		for i := range ents {
+			buf = append(buf, data[ents[i].v:ents[i].v+36]...)
+			if t := ents[i].t; t >= 0 {
+				buf = append(buf, data[t:t+36]...)
+			}
+		}
+		if left >= 0 {
+			buf = append(buf, data[left:left+36]...)
+		}
+		all = unsafe.String(unsafe.SliceData(buf), len(buf))
+	}
+	n := newLoadedNode(count)
+	entries := n.entries
+	linkAt := keysLen
+	link := func(off int32) cid.Cid {
+		if off < 0 {
+			return cid.Undef
+		}
+		linkAt += 36
+		return cidFromBinary(all[linkAt-36 : linkAt])
+	}
+	start := 0
+	for i := range entries {
+		e := &ents[i]
+		end := start + e.keyLen()
+		v := link(e.v)
+		entries[i] = entry{key: all[start:end], val: v, right: ref{cid: link(e.t)}}
+		start = end
+	}
+	n.left, n.cid, n.height = ref{cid: link(int32(left))}, c, height
 	// The shape is fixed and every head was checked to be minimal, so n
 	// re-encodes to exactly data (FuzzDecodeNode checks this).
 	return n, nil
+}
+
+// view is a node as a diff walk reads it (decodeView): the block itself and
+// where each entry lies in it, with no key or link copied out. Its links
+// are read in place (cidAt), and its keys are rebuilt into the walker's
+// buffer when the walk opens it (appendKeys). A view holds a fifth of the
+// memory of a decoded node, none of it pointers but the block's, which the
+// BlockSource owns: views are never modified, and neither is the block.
+type view struct {
+	data   []byte
+	ents   []vent
+	left   int32 // offset in data of the left link's binary CID, or -1
+	height int32 // layer of the entries; -1 for a node without entries
+}
+
+// viewWith is a view and its entries (A is an array of vent) in one
+// allocation.
+type viewWith[A any] struct {
+	v view
+	e A
+}
+
+func allocView[A any](count int) *view {
+	p := new(viewWith[A])
+	p.v.ents = unsafe.Slice((*vent)(unsafe.Pointer(&p.e)), count)
+	return &p.v
+}
+
+// newView returns a view with count zero entries, in one allocation for up
+// to 16 entries.
+func newView(count int) *view {
+	switch count {
+	case 0:
+		return &view{}
+	case 1:
+		return allocView[[1]vent](count)
+	case 2:
+		return allocView[[2]vent](count)
+	case 3:
+		return allocView[[3]vent](count)
+	case 4:
+		return allocView[[4]vent](count)
+	case 5:
+		return allocView[[5]vent](count)
+	case 6:
+		return allocView[[6]vent](count)
+	case 7:
+		return allocView[[7]vent](count)
+	case 8:
+		return allocView[[8]vent](count)
+	case 9:
+		return allocView[[9]vent](count)
+	case 10:
+		return allocView[[10]vent](count)
+	case 11:
+		return allocView[[11]vent](count)
+	case 12:
+		return allocView[[12]vent](count)
+	case 13:
+		return allocView[[13]vent](count)
+	case 14:
+		return allocView[[14]vent](count)
+	case 15:
+		return allocView[[15]vent](count)
+	case 16:
+		return allocView[[16]vent](count)
+	}
+	return &view{ents: make([]vent, count)}
+}
+
+// decodeView reads and checks block data (CID c) as decodeNode(data, c,
+// true, h) does, with the same errors, into a view that keeps data. It
+// appends the node's keys to keys (see appendKeys) and returns it.
+func decodeView(data []byte, c cid.Cid, h int, keys []byte) (*view, []byte, error) {
+	count, off, err := nodeHead(data, c)
+	if err != nil {
+		return nil, keys, err
+	}
+	v := newView(count)
+	left, _, _, err := parseEntries(data, c, off, v.ents)
+	if err != nil {
+		return nil, keys, err
+	}
+	keys, height, err := checkKeys(keys, data, c, v.ents, left, true, h)
+	if err != nil {
+		return nil, keys, err
+	}
+	v.data, v.left, v.height = data, int32(left), int32(height)
+	return v, keys, nil
+}
+
+// keys appends v's keys to buf.
+func (v *view) keys(buf []byte) []byte { return appendKeys(buf, v.data, v.ents) }
+
+// gap returns the CID of the subtree in gap i (see node.gap), or false if
+// the gap is empty.
+func (v *view) gap(i int) (cid.Cid, bool) {
+	off := v.left
+	if i > 0 {
+		off = v.ents[i-1].t
+	}
+	if off < 0 {
+		return cid.Undef, false
+	}
+	return cidAt(v.data, off), true
 }

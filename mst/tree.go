@@ -104,7 +104,10 @@ func (s *store) load(ctx context.Context, r ref, h int, lo, hi string) (*node, e
 		return r.n, nil
 	}
 	k := r.cid.KeyString()
-	n := s.cache.get(k)
+	n, err := s.cached(k, r.cid)
+	if err != nil {
+		return nil, err
+	}
 	if n == nil {
 		data, err := s.fetch(ctx, r.cid)
 		if err != nil {
@@ -116,6 +119,22 @@ func (s *store) load(ctx context.Context, r ref, h int, lo, hi string) (*node, e
 		s.cache.add(k, n)
 	}
 	return s.place(n, r.cid, h, lo, hi)
+}
+
+// cached returns the node cached under k (CID c), or nil. A view a diff
+// walk cached (see view) is decoded again from its block, which was checked
+// when it was read, and replaces the view.
+func (s *store) cached(k string, c cid.Cid) (*node, error) {
+	n, v := s.cache.get(k)
+	if n != nil || v == nil {
+		return n, nil
+	}
+	n, err := decodeNode(v.data, c, true, int(v.height))
+	if err != nil {
+		return nil, err // unreachable: the view passed the same checks
+	}
+	s.cache.add(k, n)
+	return n, nil
 }
 
 // fetch reads block c from the source.
@@ -145,31 +164,42 @@ func (s *store) check(c cid.Cid, data []byte, h int) (*node, error) {
 // place makes the checks of node n (CID c) that depend on its place: layer
 // h, every key strictly between lo and hi.
 func (s *store) place(n *node, c cid.Cid, h int, lo, hi string) (*node, error) {
-	if len(n.entries) == 0 {
-		if n.left.empty() {
-			return nil, nodeErr(c, RuleEmptyNode, -1, "intermediate node on layer %d is empty", h)
-		}
-		if h <= 0 {
-			return nil, nodeErr(c, RuleLeafChild, -1, "node on layer 0 has a left child")
-		}
-		if s.record != nil {
-			s.record(n)
-		}
-		return n, nil
+	first, last := "", ""
+	if k := len(n.entries); k > 0 {
+		first, last = n.entries[0].key, n.entries[k-1].key
 	}
-	if n.height != h {
-		return nil, nodeErr(c, RuleKeyHeight, 0, "node's keys are on layer %d, its place in the tree is layer %d", n.height, h)
-	}
-	if first := n.entries[0].key; first <= lo {
-		return nil, nodeErr(c, RuleChildSide, 0, "key %q is not above %q", first, lo)
-	}
-	if last := n.entries[len(n.entries)-1].key; last >= hi {
-		return nil, nodeErr(c, RuleChildSide, len(n.entries)-1, "key %q is not below %q", last, hi)
+	if err := checkPlace(c, len(n.entries), !n.left.empty(), n.height, h, first, last, lo, hi); err != nil {
+		return nil, err
 	}
 	if s.record != nil {
 		s.record(n)
 	}
 	return n, nil
+}
+
+// checkPlace makes the checks of a node (CID c) that depend on its place:
+// layer h, every key strictly between lo and hi. The node has count entries
+// on layer height, from first to last, and a left link if hasLeft.
+func checkPlace(c cid.Cid, count int, hasLeft bool, height, h int, first, last, lo, hi string) error {
+	if count == 0 {
+		if !hasLeft {
+			return nodeErr(c, RuleEmptyNode, -1, "intermediate node on layer %d is empty", h)
+		}
+		if h <= 0 {
+			return nodeErr(c, RuleLeafChild, -1, "node on layer 0 has a left child")
+		}
+		return nil
+	}
+	if height != h {
+		return nodeErr(c, RuleKeyHeight, 0, "node's keys are on layer %d, its place in the tree is layer %d", height, h)
+	}
+	if first <= lo {
+		return nodeErr(c, RuleChildSide, 0, "key %q is not above %q", first, lo)
+	}
+	if last >= hi {
+		return nodeErr(c, RuleChildSide, count-1, "key %q is not below %q", last, hi)
+	}
+	return nil
 }
 
 // rootNode returns the root node and its layer, or nil for an empty tree.
@@ -185,9 +215,11 @@ func (s *store) rootNode(ctx context.Context, r ref, height int) (*node, int, er
 	}
 	// The root's layer is that of its keys; a root without keys is either
 	// the empty tree or not trimmed.
-	n := s.cache.get(r.cid.KeyString())
+	n, err := s.cached(r.cid.KeyString(), r.cid)
+	if err != nil {
+		return nil, 0, err
+	}
 	if n == nil {
-		var err error
 		// Load with a layer that matches whatever the node holds; the real
 		// check is made below.
 		if n, err = s.loadUnchecked(ctx, r.cid); err != nil {
