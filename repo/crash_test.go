@@ -53,9 +53,15 @@ func crashChild(path string, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, 7))
 	for i := 0; ; i++ {
 		n := 1 + rng.IntN(60)
+		if rng.IntN(3) == 0 {
+			// 64 writes or more: the records are encoded in parallel
+			// and written while the tree is built (startApply); under
+			// 200, so that the commit is still a #commit event.
+			n = 64 + rng.IntN(130)
+		}
 		ws := make([]Write, 0, n)
 		seen := map[string]bool{}
-		for j := 0; j < n; j++ {
+		for j := 0; len(ws) < n && j < 4*n; j++ {
 			rk := fmt.Sprintf("k%04d", rng.IntN(400))
 			if seen[rk] {
 				continue
