@@ -2,7 +2,6 @@ package community
 
 import (
 	"context"
-	"strings"
 
 	"github.com/townhall-dev/townhall/mst"
 )
@@ -26,7 +25,7 @@ type treeSnap struct {
 }
 
 // round is the paths one commit of the writer wrote (a superset: every
-// path of the requests its round admitted).
+// path of the requests its round admitted, and the audience anchors).
 type round struct {
 	gen   uint64
 	paths map[pathKey]bool
@@ -41,9 +40,8 @@ type precheck struct {
 	receiptExists bool
 }
 
-// prechecks looks up, for each public receipted op outside the reserved
-// collections, its receipt and (if the receipt exists) its record in the
-// latest published tree. Errors leave the op to admit.
+// prechecks does admit's lookups (record, receipt) for each public op in
+// the latest published tree. Errors leave the op to admit.
 func (c *Community) prechecks(ctx context.Context, ops []op) {
 	s := c.snap.Load()
 	if s == nil {
@@ -51,20 +49,12 @@ func (c *Community) prechecks(ctx context.Context, ops []op) {
 	}
 	for i := range ops {
 		o := &ops[i]
-		if o.audience != "" || o.receipt == nil || strings.HasPrefix(o.collection, reservedPrefix) {
+		if o.audience != "" {
 			continue
 		}
-		re, err := c.has(ctx, s.tree, o.receiptPath())
-		if err != nil {
-			continue
+		if ex, re, err := c.lookup(ctx, s.tree, o); err == nil {
+			o.pre = precheck{gen: s.gen, valid: true, exists: ex, receiptExists: re}
 		}
-		ex := false
-		if re {
-			if ex, err = c.has(ctx, s.tree, o.path()); err != nil {
-				continue
-			}
-		}
-		o.pre = precheck{gen: s.gen, valid: true, exists: ex, receiptExists: re}
 	}
 }
 

@@ -255,18 +255,8 @@ func (c *Community) admit(ctx context.Context, r *request, paths map[pathKey]boo
 		var exists bool
 		if pre, ok := c.prechecked(o); ok {
 			exists, o.receiptExists = pre.exists, pre.receiptExists
-		} else if o.audience == "" {
-			// Every record outside the reserved collections is written with
-			// its receipt, so a missing receipt proves a missing record: one
-			// lookup for most creates.
-			if o.receipt != nil {
-				o.receiptExists, err = c.has(ctx, t, o.receiptPath())
-			}
-			if err == nil && (o.receipt == nil || o.receiptExists || strings.HasPrefix(o.collection, reservedPrefix)) {
-				exists, err = c.has(ctx, t, o.path())
-			}
 		} else {
-			exists, err = c.has(ctx, t, o.path())
+			exists, o.receiptExists, err = c.lookup(ctx, t, o)
 		}
 		if err != nil {
 			return errf(ErrMigration, i, err, "reading the tree")
@@ -295,6 +285,27 @@ func (c *Community) admit(ctx context.Context, r *request, paths map[pathKey]boo
 		paths[pathKey{r.ops[i].audience, r.ops[i].path()}] = true
 	}
 	return nil
+}
+
+// lookup reports whether o's record and (public ops) its receipt exist in
+// t, the tree of o's audience.
+func (c *Community) lookup(ctx context.Context, t *mst.Tree, o *op) (exists, receiptExists bool, err error) {
+	if o.audience != "" {
+		exists, err = c.has(ctx, t, o.path())
+		return exists, false, err
+	}
+	// Every record outside the reserved collections is written with its
+	// receipt, so a missing receipt proves a missing record: one lookup
+	// for most creates.
+	if o.receipt != nil {
+		if receiptExists, err = c.has(ctx, t, o.receiptPath()); err != nil {
+			return false, false, err
+		}
+	}
+	if o.receipt == nil || receiptExists || strings.HasPrefix(o.collection, reservedPrefix) {
+		exists, err = c.has(ctx, t, o.path())
+	}
+	return exists, receiptExists, err
 }
 
 // treeFor returns the tree a path lives in: the public MST or an audience's.
@@ -455,6 +466,8 @@ func (c *Community) apply(ctx context.Context, rs []*request, paths map[pathKey]
 			privBlocks = append(privBlocks, repo.Block{CID: b.CID, Data: b.Data})
 		}
 		roots = append(roots, newRoot{a, t, root})
+		// The anchor is written too: callers' prechecks of it are stale.
+		paths[pathKey{"", NSIDAudience + "/" + name}] = true
 		writes = append(writes, repo.Write{Action: repo.ActionUpdate, Collection: NSIDAudience, RKey: name,
 			Record: &audienceRecord{Type: NSIDAudience, Name: name, Root: root, Readers: a.readers, UpdatedAt: now}})
 	}
