@@ -134,7 +134,7 @@
 // validation. A did:key in a Validator's key cache that has verified 16
 // (ES256), 64 (ES256K) or 32 (Ed25519) signatures gets a precomputed
 // table of its point (internal/ecverify), which makes each of its
-// verifications about 4 (P-256), 2.5 (K-256) or 4.4 (Ed25519) times
+// verifications about 4 (P-256), 2.5 (K-256) or 4 (Ed25519) times
 // cheaper; the thresholds are where a table pays for its construction.
 // Keys are parsed from the did string alone, so a cache entry is always
 // that string's key, and every signature is still verified, under the

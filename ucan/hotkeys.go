@@ -15,7 +15,7 @@ import (
 // with the delegations of its chain cached, its signature is most of a
 // validation. A did:key held in a Validator's key cache that has verified
 // enough signatures gets a precomputed table (internal/ecverify) that
-// makes its verifications about 4 (P-256), 2.5 (K-256) and 4.4 (Ed25519)
+// makes its verifications about 4 (P-256), 2.5 (K-256) and 4 (Ed25519)
 // times cheaper. The thresholds are where a table has paid for itself in
 // instructions (ecverify's doc.go): building one costs about 7.4 one-shot
 // P-256 verifications and saves 2.1 M instructions on each verification

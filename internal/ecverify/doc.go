@@ -68,9 +68,12 @@
 // valgrind's CPU model) about 2.8 M one-shot, 0.66 M with a table; a
 // table about 21 M, paid back after about 10 verifications. Ed25519 (a
 // 400-byte message): crypto/ed25519 about 0.65 M, with tables about
-// 0.15 M (a sixth of it the inversion of Z, by math/big); a table about
-// 18.9 M (about 29 crypto/ed25519 verifications), paid back after about
-// 38.
+// 0.16 M (a fifth of it the one inversion, to encode the result); a table
+// about 18.9 M (about 29 crypto/ed25519 verifications), paid back after
+// about 38. VerifyTables allocates nothing (for messages up to 960
+// bytes): math/big's GCD inverts in half the instructions of the
+// exponentiation but allocates ten times, and cost as much CPU time in
+// BenchmarkUCANValidate.
 //
 // Memory: a table is 8192 points, K256TableBytes = 832 KiB for secp256k1
 // (104-byte points) and P256TableBytes = 768 KiB for P-256 (96-byte

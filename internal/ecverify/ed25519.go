@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha512"
 	"errors"
-	"math/big"
 	"unsafe"
 
 	"filippo.io/edwards25519"
@@ -246,38 +245,11 @@ func (p *edP3) addNiels(q *edNiels, neg bool) {
 // §5.1.2: y, with the sign of x in the top bit).
 func (p *edP3) encodes(r []byte) bool {
 	var zinv, x, y field.Element
-	invertVarTime(&zinv, &p.Z)
+	zinv.Invert(&p.Z)
 	x.Multiply(&p.X, &zinv)
 	y.Multiply(&p.Y, &zinv)
 	var enc [32]byte
 	copy(enc[:], y.Bytes())
 	enc[31] |= byte(x.IsNegative() << 7)
 	return bytes.Equal(r, enc[:])
-}
-
-// fieldP is 2^255 − 19.
-var fieldP = mustHex("7fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffed")
-
-// invertVarTime sets v = 1/z (0 for z = 0) with math/big's variable-time
-// GCD: about a fifth of the instructions of field.Element.Invert's
-// constant-time exponentiation (254 squarings), and only public values
-// are inverted here.
-func invertVarTime(v, z *field.Element) {
-	var b [32]byte
-	le := z.Bytes()
-	for i := range b {
-		b[i] = le[31-i]
-	}
-	n := new(big.Int).SetBytes(b[:])
-	if n.ModInverse(n, fieldP) == nil {
-		v.Zero()
-		return
-	}
-	n.FillBytes(b[:])
-	for i := 0; i < 16; i++ {
-		b[i], b[31-i] = b[31-i], b[i]
-	}
-	if _, err := v.SetBytes(b[:]); err != nil {
-		v.Zero() // 32 bytes: unreachable
-	}
 }
