@@ -141,16 +141,23 @@
 // 0.66 M allocations, and to 0.64-0.69 of the CPU time (medians of 5
 // interleaved runs each, four times, on the shared machine at load
 // average 13-21: 1.43 s -> 0.99 s in the quietest), 50 MiB peak RSS.
-// What remains is SHA-256 of records and nodes (20% of the instructions),
-// SQLite's two B-tree inserts per block and its WAL writes (about 175
+// Then it was SHA-256 of records and nodes (20% of the instructions),
+// SQLite's two B-tree inserts per block and its WAL writes (about 210
 // frames per 500-record commit, most of them index pages that the random
-// keys touch; about 180 fsyncs per import). Tried and not kept:
-// a two-level key index (a small table of recent keys merged into the main
-// one every 4,096 blocks: COMMIT 40% cheaper, 16% more instructions),
-// 8 and 16 KiB pages (no CPU gain, 20 and 55 MiB more RSS), checkpoints
-// every 4,000 or 16,000 frames instead of 1,000 (within noise). Durable
-// single-record commits are fsync-bound: 150-310 per second on the test
-// machine's disk (4 ms per synchronous 4 KiB write). See bench/README.md
+// keys touch; 171 fsyncs per import). Since: records encoded and hashed
+// on GOMAXPROCS goroutines; schema version 3 (the two key tables: 47,300
+// -> 25,800 WAL and database writes, for 14% more instructions, every key
+// being inserted twice); the record INSERTs overlapped with the tree work
+// (startApply); checkpoints every 4,000 pages (144 -> 126 fsyncs). The
+// import is now 4.54 G instructions and 126 fsyncs. The new layout's CPU
+// cost is the price of its I/O: on a disk where a synchronous write costs
+// milliseconds, each commit's fsync waits for fewer pages. Tried and not
+// kept: checkpoints on a goroutine of the store's own (PASSIVE, every 4
+// MiB committed), which cannot restart the WAL under a steady stream of
+// commits and measured no faster; 8 and 16 KiB pages (no CPU gain, 20 and
+// 55 MiB more RSS). Durable single-record commits are fsync-bound:
+// 150-310 per second on the test machine's disk (4 ms per synchronous
+// 4 KiB write). See bench/README.md
 // for the medians; the test machine was shared and loaded, so wall times
 // there are several times the CPU times.
 //
