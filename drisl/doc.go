@@ -125,6 +125,9 @@
 // lexicon schemas: that is package lexicon's work.
 //
 // The package keeps no state between calls except two caches that hold no
-// data of callers: struct layouts per Go type, and a pool of scratch buffers
-// for encoding. All functions are safe for concurrent use.
+// data of callers: struct layouts per Go type (with each field's encoder
+// chosen once, so encoding a struct looks nothing up on its type), and a
+// pool of scratch buffers for encoding, each of which also remembers the
+// layout of the struct type it encoded last. All functions are safe for
+// concurrent use.
 package drisl

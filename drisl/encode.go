@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"unsafe"
 
 	"github.com/ipfs/go-cid"
 )
@@ -61,6 +62,13 @@ type encodeState struct {
 	order []int32    // their sort order
 	depth int
 	opts  EncOptions
+
+	// The struct type encoded last and its layout: a memo of facts about
+	// a Go type, like typeCache, not state of any value. lastType is the
+	// type's runtime type word (what reflect.Type and an interface's type
+	// word point at), compared by address.
+	lastType unsafe.Pointer
+	lastInfo *structInfo
 }
 
 type keyValue struct {
@@ -124,6 +132,23 @@ func atPath(err error, elem string) error {
 }
 
 func indexElem(i int) string { return "[" + strconv.Itoa(i) + "]" }
+
+// appendHead appends the head of an item of the given major type and
+// argument n, in its shortest form.
+func appendHead(buf []byte, major byte, n uint64) []byte {
+	m := major << 5
+	switch {
+	case n < 24:
+		return append(buf, m|byte(n))
+	case n <= math.MaxUint8:
+		return append(buf, m|24, byte(n))
+	case n <= math.MaxUint16:
+		return binary.BigEndian.AppendUint16(append(buf, m|25), uint16(n))
+	case n <= math.MaxUint32:
+		return binary.BigEndian.AppendUint32(append(buf, m|26), uint32(n))
+	}
+	return binary.BigEndian.AppendUint64(append(buf, m|27), n)
+}
 
 func (e *encodeState) head(major byte, n uint64) {
 	m := major << 5
@@ -290,6 +315,20 @@ func (e *encodeState) value(v any) error {
 		return err
 	default:
 		rv := reflect.ValueOf(v)
+		if rv.Kind() == reflect.Struct {
+			// A struct record: its layout says whether it may have a
+			// Marshaler, so the interface checks run only if it may.
+			t := rv.Type()
+			si := e.structInfo(t)
+			if !si.methods && t != blobType && t != cidType {
+				if err := e.enter(); err != nil {
+					return err
+				}
+				err := e.structValue(rv, si)
+				e.depth--
+				return err
+			}
+		}
 		if rv.Kind() == reflect.Pointer && rv.IsNil() {
 			e.buf = append(e.buf, 0xf6) // never call a method on a nil pointer
 			return nil
@@ -465,6 +504,16 @@ func (e *encodeState) reflectValue(rv reflect.Value) error {
 		b := rv.Interface().(Blob)
 		return e.blob(&b)
 	}
+	if t.Kind() == reflect.Struct {
+		if si := e.structInfo(t); !si.methods {
+			if err := e.enter(); err != nil {
+				return err
+			}
+			err := e.structValue(rv, si)
+			e.depth--
+			return err
+		}
+	}
 	if hasMethods(t) && t.Kind() != reflect.Pointer && t.Kind() != reflect.Interface {
 		v := rv.Interface()
 		if rv.CanAddr() {
@@ -546,7 +595,7 @@ func (e *encodeState) reflectValue(rv reflect.Value) error {
 		if err := e.enter(); err != nil {
 			return err
 		}
-		err := e.structValue(rv)
+		err := e.structValue(rv, e.structInfo(t))
 		e.depth--
 		return err
 	default:
@@ -555,44 +604,118 @@ func (e *encodeState) reflectValue(rv reflect.Value) error {
 	return nil
 }
 
-func (e *encodeState) structValue(rv reflect.Value) error {
-	t := rv.Type()
-	if t.NumField() > 0 && !hasCBORFields(t) {
+// structInfo returns the layout of struct type t, from a one-entry cache
+// in the encodeState (records of one type are usually encoded in a row)
+// or else from fieldsOf.
+func (e *encodeState) structInfo(t reflect.Type) *structInfo {
+	if p := typePointer(t); p != e.lastType {
+		e.lastType, e.lastInfo = p, fieldsOf(t)
+	}
+	return e.lastInfo
+}
+
+// typePointer returns the address of t's runtime type: the data word of
+// the reflect.Type interface, which is the same for every reflect.Type of
+// one type.
+func typePointer(t reflect.Type) unsafe.Pointer {
+	return (*[2]unsafe.Pointer)(unsafe.Pointer(&t))[1]
+}
+
+func (e *encodeState) structValue(rv reflect.Value, si *structInfo) error {
+	if si.opaque {
 		// Only unexported state, like time.Time or big.Int: no faithful
 		// DRISL form.
-		return &EncodeError{Rule: RuleType, Detail: t.String()}
+		return &EncodeError{Rule: RuleType, Detail: rv.Type().String()}
 	}
-	si := fieldsOf(t)
 	if si.dup != "" {
+		t := rv.Type()
 		return &EncodeError{Rule: RuleMapKeyDuplicate, Detail: t.String() + " has two fields named " + strconv.Quote(si.dup)}
 	}
+	// The map head counts the fields written, which omitempty makes
+	// unknown until they are: below 24 fields the head is one byte, patched
+	// at the end; otherwise a first pass counts them.
+	at := -1
+	if len(si.fields) < 24 {
+		at = len(e.buf)
+		e.buf = append(e.buf, 0xa0)
+	} else {
+		n := 0
+		for i := range si.fields {
+			f := &si.fields[i]
+			if !f.omitEmpty || !rv.Field(f.index).IsZero() {
+				n++
+			}
+		}
+		e.head(5, uint64(n))
+	}
+	// The plain kinds append to a local slice: no write back to e (and no
+	// write barrier) per field.
+	buf := e.buf
 	n := 0
-	for _, f := range si.fields {
-		if f.omitEmpty && rv.Field(f.index).IsZero() {
-			continue
+	for i := range si.fields {
+		f := &si.fields[i]
+		fv := rv.Field(f.index)
+		switch f.enc {
+		case encString:
+			s := fv.String()
+			if f.omitEmpty && s == "" {
+				continue
+			}
+			if !validUTF8String(s) {
+				e.buf = buf
+				return atPath(&EncodeError{Rule: RuleUTF8}, f.name)
+			}
+			buf = append(buf, f.key...)
+			if len(s) < 24 {
+				buf = append(buf, 0x60|byte(len(s)))
+			} else {
+				buf = appendHead(buf, 3, uint64(len(s)))
+			}
+			buf = append(buf, s...)
+		case encBool:
+			b := fv.Bool()
+			if f.omitEmpty && !b {
+				continue
+			}
+			buf = append(buf, f.key...)
+			if b {
+				buf = append(buf, 0xf5)
+			} else {
+				buf = append(buf, 0xf4)
+			}
+		case encInt:
+			x := fv.Int()
+			if f.omitEmpty && x == 0 {
+				continue
+			}
+			buf = append(buf, f.key...)
+			if x >= 0 {
+				buf = appendHead(buf, 0, uint64(x))
+			} else {
+				buf = appendHead(buf, 1, uint64(-1-x))
+			}
+		case encUint:
+			x := fv.Uint()
+			if f.omitEmpty && x == 0 {
+				continue
+			}
+			buf = append(buf, f.key...)
+			buf = appendHead(buf, 0, x)
+		default:
+			if f.omitEmpty && fv.IsZero() {
+				continue
+			}
+			e.buf = append(buf, f.key...)
+			if err := e.reflectValue(fv); err != nil {
+				return atPath(err, f.name)
+			}
+			buf = e.buf
 		}
 		n++
 	}
-	e.head(5, uint64(n))
-	for _, f := range si.fields {
-		fv := rv.Field(f.index)
-		if f.omitEmpty && fv.IsZero() {
-			continue
-		}
-		e.buf = append(e.buf, f.key...)
-		if err := e.reflectValue(fv); err != nil {
-			return atPath(err, f.name)
-		}
+	e.buf = buf
+	if at >= 0 {
+		e.buf[at] = 0xa0 | byte(n)
 	}
 	return nil
-}
-
-// hasCBORFields reports whether t has any exported field.
-func hasCBORFields(t reflect.Type) bool {
-	for i := 0; i < t.NumField(); i++ {
-		if t.Field(i).IsExported() {
-			return true
-		}
-	}
-	return false
 }

@@ -7,19 +7,39 @@ import (
 	"sync"
 )
 
-// field is one struct field as DRISL sees it: its map key and options.
+// field is one struct field as DRISL sees it: its map key, options and
+// how to encode it.
 type field struct {
 	name      string
 	key       []byte // the name encoded as a DRISL text string
 	index     int
 	omitEmpty bool
+	enc       fieldEnc
 }
 
-// structInfo lists a struct's fields in DRISL key order, and by name.
+// fieldEnc says how the encoder writes a field. Fields of a plain kind,
+// whose type has no methods (so no MarshalCBOR) and is not one of the
+// package's own types, are written directly; the others go through
+// reflectValue.
+type fieldEnc uint8
+
+const (
+	encReflect fieldEnc = iota
+	encString
+	encBool
+	encInt
+	encUint
+)
+
+// structInfo lists a struct's fields in DRISL key order, and by name, with
+// the facts about the struct type that encoding needs, so that encoding a
+// struct looks nothing up on its type but this.
 type structInfo struct {
-	fields []field
-	byName map[string]int // name -> position in fields
-	dup    string         // a key two fields share, if any: not encodable
+	fields  []field
+	byName  map[string]int // name -> position in fields
+	dup     string         // a key two fields share, if any: not encodable
+	opaque  bool           // fields, none exported (time.Time, big.Int): not encodable
+	methods bool           // hasMethods(t): the struct may implement a Marshaler
 }
 
 // typeCache memoises struct layouts. Like encoding/json's, it only ever
@@ -32,12 +52,13 @@ func fieldsOf(t reflect.Type) *structInfo {
 	if si, ok := typeCache.Load(t); ok {
 		return si.(*structInfo)
 	}
-	si := &structInfo{byName: map[string]int{}}
+	si := &structInfo{byName: map[string]int{}, methods: hasMethods(t), opaque: t.NumField() > 0}
 	for i := 0; i < t.NumField(); i++ {
 		sf := t.Field(i)
 		if !sf.IsExported() {
 			continue
 		}
+		si.opaque = false
 		tag := sf.Tag.Get("cbor")
 		if tag == "-" {
 			continue
@@ -46,7 +67,7 @@ func fieldsOf(t reflect.Type) *structInfo {
 		if name == "" {
 			name = sf.Name
 		}
-		si.fields = append(si.fields, field{name: name, index: i, omitEmpty: strings.Contains(opts, "omitempty")})
+		si.fields = append(si.fields, field{name: name, index: i, omitEmpty: strings.Contains(opts, "omitempty"), enc: fieldEncOf(sf.Type)})
 	}
 	sort.Slice(si.fields, func(a, b int) bool {
 		return compareKeys([]byte(si.fields[a].name), []byte(si.fields[b].name)) < 0
@@ -60,6 +81,28 @@ func fieldsOf(t reflect.Type) *structInfo {
 	}
 	actual, _ := typeCache.LoadOrStore(t, si)
 	return actual.(*structInfo)
+}
+
+// fieldEncOf chooses how to encode a field of type t.
+func fieldEncOf(t reflect.Type) fieldEnc {
+	switch t {
+	case cidType, rawType, negIntType, blobType:
+		return encReflect
+	}
+	if hasMethods(t) {
+		return encReflect
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return encString
+	case reflect.Bool:
+		return encBool
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return encInt
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return encUint
+	}
+	return encReflect
 }
 
 // appendText appends s as a DRISL text string.

@@ -1,0 +1,131 @@
+package drisl
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"reflect"
+	"testing"
+)
+
+type plainName string // a named string without methods: written directly
+
+// upperName has a MarshalCBOR method, so its fields must not be written
+// as plain strings.
+type upperName string
+
+func (u upperName) MarshalCBOR() ([]byte, error) {
+	return Marshal(map[string]any{"u": string(u)})
+}
+
+type planKinds struct {
+	S   string    `cbor:"s,omitempty"`
+	N   plainName `cbor:"n,omitempty"`
+	U   upperName `cbor:"up,omitempty"`
+	B   bool      `cbor:"b,omitempty"`
+	I8  int8      `cbor:"i8,omitempty"`
+	I   int       `cbor:"i,omitempty"`
+	I64 int64     `cbor:"i64,omitempty"`
+	U8  uint8     `cbor:"u8,omitempty"`
+	U64 uint64    `cbor:"u64,omitempty"`
+	Neg NegInt    `cbor:"neg,omitempty"`
+	Sub *planSub  `cbor:"sub,omitempty"`
+	Raw Raw       `cbor:"raw,omitempty"`
+	Str string    `cbor:"str"` // no omitempty: written even when empty
+}
+
+type planSub struct {
+	A string `cbor:"a"`
+	Z int64  `cbor:"z,omitempty"`
+}
+
+// TestStructPlans checks the per-type struct encoder against the generic
+// map encoding of the same content: every plain kind, omitempty on zero and
+// non-zero values, fields whose types must keep their own encoding (a
+// MarshalCBOR method, NegInt, Raw), nested and pointed-to structs, and
+// types that alternate through the encoder's one-entry layout cache.
+func TestStructPlans(t *testing.T) {
+	full := planKinds{S: "é", N: "n", U: "x", B: true, I8: -128, I: -1 << 40, I64: math.MaxInt64, U8: 255,
+		U64: math.MaxUint64, Neg: 5, Sub: &planSub{A: "a", Z: -2}, Raw: Raw{0x01}, Str: "s"}
+	fullMap := map[string]any{"s": "é", "n": "n", "up": map[string]any{"u": "x"}, "b": true, "i8": int64(-128),
+		"i": int64(-1 << 40), "i64": int64(math.MaxInt64), "u8": int64(255), "u64": uint64(math.MaxUint64),
+		"neg": NegInt(5), "sub": map[string]any{"a": "a", "z": int64(-2)}, "raw": int64(1), "str": "s"}
+	cases := []struct {
+		v    any
+		want any
+	}{
+		{full, fullMap},
+		{&full, fullMap},
+		{planKinds{}, map[string]any{"str": ""}},
+		{planSub{}, map[string]any{"a": ""}},
+		{planKinds{Sub: &planSub{}}, map[string]any{"str": "", "sub": map[string]any{"a": ""}}},
+		{[]planSub{{A: "1"}, {A: "2", Z: 3}}, []any{map[string]any{"a": "1"}, map[string]any{"a": "2", "z": int64(3)}}},
+		{map[string]planKinds{"k": {B: true}}, map[string]any{"k": map[string]any{"b": true, "str": ""}}},
+	}
+	for round := range 2 { // the second round meets every type again through the cache
+		for i, c := range cases {
+			got, err := Marshal(c.v)
+			if err != nil {
+				t.Fatalf("round %d case %d: %v", round, i, err)
+			}
+			want := mustMarshal(t, c.want)
+			if !bytes.Equal(got, want) {
+				t.Fatalf("round %d case %d: struct %x, map %x", round, i, got, want)
+			}
+		}
+	}
+}
+
+// TestStructManyFields checks structs of 24 fields and more, whose map head
+// is counted before the fields are written, against the map encoding.
+func TestStructManyFields(t *testing.T) {
+	for _, n := range []int{23, 24, 25, 300} {
+		var fields []reflect.StructField
+		for i := range n {
+			fields = append(fields, reflect.StructField{
+				Name: fmt.Sprintf("F%d", i),
+				Type: reflect.TypeFor[string](),
+				Tag:  reflect.StructTag(fmt.Sprintf(`cbor:"f%d,omitempty"`, i)),
+			})
+		}
+		v := reflect.New(reflect.StructOf(fields)).Elem()
+		m := map[string]any{}
+		for i := range n {
+			if i%3 != 0 {
+				v.Field(i).SetString(fmt.Sprint(i))
+				m[fmt.Sprintf("f%d", i)] = fmt.Sprint(i)
+			}
+		}
+		got, err := Marshal(v.Interface())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := mustMarshal(t, m); !bytes.Equal(got, want) {
+			t.Fatalf("%d fields: struct %x, map %x", n, got, want)
+		}
+	}
+}
+
+func TestStructFieldErrors(t *testing.T) {
+	var ee *EncodeError
+	_, err := Marshal(planSub{A: "\xff"})
+	if !errors.As(err, &ee) || ee.Rule != RuleUTF8 || ee.Path != "a" {
+		t.Fatalf("invalid UTF-8 in a field: %v", err)
+	}
+	_, err = Marshal(planKinds{Sub: &planSub{A: "ok\xc3"}})
+	if !errors.As(err, &ee) || ee.Rule != RuleUTF8 || ee.Path != "sub.a" {
+		t.Fatalf("invalid UTF-8 in a nested field: %v", err)
+	}
+	type dup struct {
+		A string `cbor:"x"`
+		B string `cbor:"x"`
+	}
+	if _, err := Marshal(dup{}); !errors.As(err, &ee) || ee.Rule != RuleMapKeyDuplicate {
+		t.Fatalf("two fields of one name: %v", err)
+	}
+	type opaque struct{ a int }
+	if _, err := Marshal(opaque{}); !errors.As(err, &ee) || ee.Rule != RuleType {
+		t.Fatalf("a struct without exported fields: %v", err)
+	}
+}
