@@ -328,7 +328,13 @@ func (p Policy) MatchLimit(args any, maxSteps int) (ok, exceeded bool) {
 	if maxSteps <= 0 {
 		maxSteps = DefaultMaxPolicySteps
 	}
-	st := &evalState{max: maxSteps}
+	return p.match(&evalState{max: maxSteps}, args)
+}
+
+// match is MatchLimit with st, whose budget the caller sets (Validate
+// evaluates every policy of a chain with one evalState, reset for each,
+// which escapes to the heap once instead of once per policy).
+func (p Policy) match(st *evalState, args any) (ok, exceeded bool) {
 	for _, s := range p.stmts {
 		if !s.eval(st, args) || st.exceeded {
 			return false, st.exceeded

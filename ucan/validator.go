@@ -328,8 +328,10 @@ func (v *Validator) validate(ctx context.Context, token []byte, attached [][]byt
 			return nil, nil, newErr(NameInvalidClaim, RuleCommandCoverage, i, fmt.Sprintf("%s does not cover %s", d.Command, inv.Command))
 		}
 	}
+	st := new(evalState)
 	for i, d := range chain {
-		ok, exceeded := d.Policy.MatchLimit(inv.Args, v.opts.MaxPolicySteps)
+		*st = evalState{max: v.opts.MaxPolicySteps} // NewValidator made it > 0
+		ok, exceeded := d.Policy.match(st, inv.Args)
 		if !ok {
 			detail := ""
 			if exceeded {
