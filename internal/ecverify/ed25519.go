@@ -4,29 +4,30 @@ import (
 	"bytes"
 	"crypto/sha512"
 	"errors"
+	"fmt"
 	"unsafe"
 
 	"filippo.io/edwards25519"
 	"filippo.io/edwards25519/field"
 )
 
-// ErrEd25519Key is returned by NewEd25519Key for bytes that are not the
-// encoding of a point (crypto/ed25519 rejects every signature of such a
-// key).
-var ErrEd25519Key = errors.New("ecverify: ed25519 public key is not a point encoding")
+// ErrEd25519Key is returned (wrapped, with the reason) by NewEd25519Key
+// for bytes that are not 32 bytes or not the encoding of a point
+// (crypto/ed25519 rejects every signature of such a key).
+var ErrEd25519Key = errors.New("ecverify: not an ed25519 public key")
 
 // Ed25519Key is an Ed25519 public key A whose point is decoded once, for
 // verification with tables (VerifyTables; a one-shot verification is best
 // left to crypto/ed25519, whose field arithmetic is faster than
 // filippo.io/edwards25519's). Its verifications accept and reject exactly
-// what crypto/ed25519.Verify does (RFC 8032
-// §5.1.7 as Go reads it): a 64-byte signature R||S with S < L (canonical),
-// A decoded as filippo.io/edwards25519's Point.SetBytes decodes it (which
-// accepts a non-reduced y and x = 0 with the sign bit set, like the
-// standard library, which runs the same code), k = SHA-512(R||A||M) mod L
-// over the key's bytes as given, and the canonical encoding of
-// [S]B − [k]A equal to R byte for byte (so a non-canonical R never
-// verifies). No cofactor is applied.
+// what crypto/ed25519.Verify does (RFC 8032 §5.1.7 as Go reads it): a
+// 64-byte signature R||S with S < L (canonical), A decoded as
+// filippo.io/edwards25519's Point.SetBytes decodes it (which accepts a
+// non-reduced y and x = 0 with the sign bit set, like the standard
+// library, which runs the same code), k = SHA-512(R||A||M) mod L over the
+// key's bytes as given, and the canonical encoding of [S]B − [k]A equal
+// to R byte for byte (so a non-canonical R never verifies). No cofactor
+// is applied.
 type Ed25519Key struct {
 	enc  [32]byte           // A as received: hashed into k
 	negA edwards25519.Point // −A
@@ -35,11 +36,11 @@ type Ed25519Key struct {
 // NewEd25519Key decodes a 32-byte Ed25519 public key.
 func NewEd25519Key(pub []byte) (*Ed25519Key, error) {
 	if len(pub) != 32 {
-		return nil, ErrEd25519Key
+		return nil, fmt.Errorf("%w: %d bytes, not 32", ErrEd25519Key, len(pub))
 	}
 	a, err := new(edwards25519.Point).SetBytes(pub)
 	if err != nil {
-		return nil, ErrEd25519Key
+		return nil, fmt.Errorf("%w: not the encoding of a point", ErrEd25519Key)
 	}
 	k := &Ed25519Key{}
 	k.negA.Negate(a)

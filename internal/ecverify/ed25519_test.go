@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"crypto/sha512"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math/big"
 	"testing"
@@ -191,6 +192,9 @@ func leBytes(v *big.Int) []byte {
 // standard library's verdict.
 func edCheck(t testing.TB, g *Ed25519Table, tables map[string]*Ed25519Table, pub, msg, sig []byte) bool {
 	k, err := NewEd25519Key(pub)
+	if err != nil && !errors.Is(err, ErrEd25519Key) {
+		t.Fatalf("NewEd25519Key: %v does not wrap ErrEd25519Key", err)
+	}
 	if len(pub) != ed25519.PublicKeySize {
 		if err == nil {
 			t.Fatalf("NewEd25519Key accepted %d bytes", len(pub))
