@@ -151,8 +151,14 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.Window > 0 {
 		window = fmt.Sprintf("every %d messages", o.Window)
 	}
-	fmt.Fprintf(out, "config: batches of up to %d writes, unfinished batches sent %s, %d writers, SQLite page cache %s per connection, Go soft memory limit %s\n",
-		o.Batch, window, o.Writers, cacheKiB, memLimit)
+	blockCache := "the host's default"
+	if o.BlockCacheKiB < 0 {
+		blockCache = "none"
+	} else if o.BlockCacheKiB > 0 {
+		blockCache = fmt.Sprintf("%d KiB", o.BlockCacheKiB)
+	}
+	fmt.Fprintf(out, "config: batches of up to %d writes, unfinished batches sent %s, %d writers, SQLite page cache %s per connection, host block cache %s, Go soft memory limit %s\n",
+		o.Batch, window, o.Writers, cacheKiB, blockCache, memLimit)
 	debug.FreeOSMemory()
 	rep.RSSMeasured = resetPeakRSS()
 	rep.BaseRSSMiB = procStatusMiB("VmRSS:")
