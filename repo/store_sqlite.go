@@ -483,6 +483,7 @@ type sqliteApply struct {
 	id      int64 // repos.id
 	created bool  // the transaction inserted the repos row
 	first   int64 // id of the first block written, 0 before any
+	n       int   // blocks written
 	args    []any
 }
 
@@ -552,6 +553,7 @@ func (a *sqliteApply) blocks(ctx context.Context, bs []Block) error {
 			return err
 		}
 	}
+	a.n += len(bs)
 	return nil
 }
 
@@ -575,8 +577,14 @@ func (a *sqliteApply) finish(ctx context.Context, w *StoreWrite, done int) (int6
 			return 0, err
 		}
 		// The keys, read back from the rows just written (one statement,
-		// no arguments per row).
-		if _, err := s.txExec(ctx, tx, `INSERT OR FAIL INTO recent_keys (h, id) SELECT h, id FROM blocks WHERE id >= ?`, a.first); err != nil {
+		// no arguments per row). A write of as many blocks as a merge
+		// moves (a CAR import) puts them straight into block_keys, in
+		// key order, instead of inserting them twice.
+		q := `INSERT OR FAIL INTO recent_keys (h, id) SELECT h, id FROM blocks WHERE id >= ?`
+		if a.n >= sqliteRecentKeys {
+			q = `INSERT OR FAIL INTO block_keys (h, id) SELECT h, id FROM blocks WHERE id >= ? ORDER BY h, id`
+		}
+		if _, err := s.txExec(ctx, tx, q, a.first); err != nil {
 			return 0, err
 		}
 		if err := s.mergeKeys(ctx, tx); err != nil {

@@ -472,6 +472,34 @@ func TestSQLiteKeyMerge(t *testing.T) {
 	if !merged {
 		t.Fatal("no merge")
 	}
+	// A write of as many blocks as a merge moves (a CAR import) files its
+	// keys in block_keys directly: recent_keys is left as it was.
+	var recentBefore int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM recent_keys`).Scan(&recentBefore); err != nil {
+		t.Fatal(err)
+	}
+	head := blk("big commit")
+	w := &StoreWrite{Expect: prev, Head: Head{DID: did, Commit: head.CID, Rev: "2222222222299", Data: head.CID}}
+	for i := 0; i < sqliteRecentKeys; i++ {
+		b := blk(fmt.Sprint("big/", i))
+		w.Blocks = append(w.Blocks, b)
+		all = append(all, b.CID)
+	}
+	w.Blocks = append(w.Blocks, head)
+	all = append(all, head.CID)
+	if _, err := s.Apply(ctx, did, w); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetBlocks(ctx, did, all); err != nil {
+		t.Fatal(err)
+	}
+	var nBlocks, nKeys, nRecent int
+	if err := s.db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM blocks), (SELECT count(*) FROM block_keys), (SELECT count(*) FROM recent_keys)`).Scan(&nBlocks, &nKeys, &nRecent); err != nil {
+		t.Fatal(err)
+	}
+	if nBlocks != len(all) || nKeys+nRecent != nBlocks || nRecent != recentBefore {
+		t.Fatalf("large write: %d blocks, %d keys, %d recent keys (%d before)", nBlocks, nKeys, nRecent, recentBefore)
+	}
 }
 
 // TestSQLitePipelinedApply: a large batch's transaction begins, and its
