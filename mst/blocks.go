@@ -94,14 +94,15 @@ func (m *MemBlocks) CIDs() []cid.Cid {
 
 // nodeCache is a bounded cache of decoded nodes keyed by CID: two
 // generations, each at most half the capacity; when the young one fills, the
-// old one is dropped. Each node is held either decoded (a *node) or as a
-// diff walk read it (a *view, in maps of their own, made on the first);
+// old one is dropped. Each node is held either decoded (a *node) or as the
+// block a diff walk read and checked (see view), in maps of their own (made
+// on the first block, which is kept as a string to keep the maps small);
 // both are immutable.
 type nodeCache struct {
 	mu         sync.Mutex
 	young, old map[string]*node
-	youngV     map[string]*view
-	oldV       map[string]*view
+	youngB     map[string]string
+	oldB       map[string]string
 	halfSize   int
 }
 
@@ -110,53 +111,56 @@ func newNodeCache(size int) *nodeCache {
 	return &nodeCache{young: make(map[string]*node), halfSize: h}
 }
 
-// get returns the node cached under k, as a node or as a view, or neither.
-func (c *nodeCache) get(k string) (*node, *view) {
+// get returns the node cached under k, decoded or as its checked block, or
+// neither (nil, "").
+func (c *nodeCache) get(k string) (*node, string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if n, ok := c.young[k]; ok {
-		return n, nil
+		return n, ""
 	}
-	if v, ok := c.youngV[k]; ok {
-		return nil, v
+	if b, ok := c.youngB[k]; ok {
+		return nil, b
 	}
 	if n, ok := c.old[k]; ok {
-		c.addLocked(k, n, nil)
-		return n, nil
+		c.addLocked(k, n, "")
+		return n, ""
 	}
-	if v, ok := c.oldV[k]; ok {
-		c.addLocked(k, nil, v)
-		return nil, v
+	if b, ok := c.oldB[k]; ok {
+		c.addLocked(k, nil, b)
+		return nil, b
 	}
-	return nil, nil
+	return nil, ""
 }
 
 func (c *nodeCache) add(k string, n *node) {
 	c.mu.Lock()
-	c.addLocked(k, n, nil)
+	c.addLocked(k, n, "")
 	c.mu.Unlock()
 }
 
-func (c *nodeCache) addView(k string, v *view) {
+// addChecked caches block b under k: the block of a node that passed every
+// check (see view); it must never change.
+func (c *nodeCache) addChecked(k string, b []byte) {
 	c.mu.Lock()
-	c.addLocked(k, nil, v)
+	c.addLocked(k, nil, bstr(b))
 	c.mu.Unlock()
 }
 
-// addLocked caches n or v under k (a node replaces a view).
-func (c *nodeCache) addLocked(k string, n *node, v *view) {
-	if len(c.young)+len(c.youngV) >= c.halfSize {
-		c.old, c.oldV = c.young, c.youngV
+// addLocked caches n or block b under k (a node replaces a block).
+func (c *nodeCache) addLocked(k string, n *node, b string) {
+	if len(c.young)+len(c.youngB) >= c.halfSize {
+		c.old, c.oldB = c.young, c.youngB
 		c.young = make(map[string]*node, min(c.halfSize, 1024))
-		c.youngV = nil
+		c.youngB = nil
 	}
 	if n != nil {
 		c.young[k] = n
-		delete(c.youngV, k)
+		delete(c.youngB, k)
 		return
 	}
-	if c.youngV == nil {
-		c.youngV = make(map[string]*view)
+	if c.youngB == nil {
+		c.youngB = make(map[string]string)
 	}
-	c.youngV[k] = v
+	c.youngB[k] = b
 }

@@ -16,93 +16,101 @@ import (
 // other checks made at once) and keeps it in a deferred list, out of the
 // shared node cache; every deferBatch nodes, and at the end of the walk,
 // the list's block hashes and key layers are checked in batches, and only
-// then do its nodes enter the cache (as views, see view). If any check
-// fails, the walk's result is discarded and the error is the one an eager
-// load would have returned first: the first failing node in read order is
-// checked again eagerly, and any other error the walk meets is reported
-// only after the nodes read before it passed. Memory stays bounded by
-// deferBatch blocks.
+// then do its nodes enter the cache (as checked blocks, see view). If any
+// check fails, the walk's result is discarded and the error is the one an
+// eager load would have returned first: the first failing node in read
+// order is checked again eagerly, and any other error the walk meets is
+// reported only after the nodes read before it passed. Memory stays bounded
+// by deferBatch blocks.
 
 // deferBatch is the number of nodes a walk reads before checking them.
 const deferBatch = 256
 
 type deferredNode struct {
-	s *store
-	c cid.Cid
-	v *view
-	h int
+	s     *store
+	c     cid.Cid
+	data  []byte
+	h     int   // the layer it was read for
+	ents  int32 // its entries: deferred.ents[ents:ents+count]
+	count int32
 }
 
 // deferred is the list of nodes read but not yet checked by one walk (both
 // sides of a diff share it, so that read order is kept).
 type deferred struct {
 	items []deferredNode
-	keys  []byte // the items' keys, one after the other
+	ents  []vent // the items' entries
+	keys  []byte // keys being hashed, one after the other
 	spans []keySpan
 }
 
 // keySpan is one key in deferred.keys and the item it belongs to.
 type keySpan struct{ start, end, owner int32 }
 
-// loadWalk is load for a diff walk. A node read from the source is
-// decoded as a view (see view): its keys are appended to keys, which is
-// returned, it is cached as a view, and if the source is strict its checks
-// are deferred (flush). A node already in memory or in the cache is
-// returned as it is (a view's keys appended). With s.record set
-// (InversionBlocks), every node is loaded with load.
-func (s *store) loadWalk(ctx context.Context, r ref, h int, lo, hi string, d *deferred, keys []byte) (*node, *view, []byte, error) {
+// loadWalk is load for walker w. A node read from the source is decoded
+// as a view (see view), its entries and keys appended to w's buffers, and
+// cached as its checked block; if the source is strict, its checks are
+// deferred (flush) and it is cached only once they pass. A node in memory
+// or in the cache is returned decoded (a cached block is decoded for good:
+// views save memory on one walk, decoded nodes time on many). With
+// s.record set (InversionBlocks), every node is loaded with load.
+func (s *store) loadWalk(ctx context.Context, r ref, h int, lo, hi string, d *deferred, w *walker) (*node, view, error) {
 	if r.n != nil || s.record != nil {
 		n, err := s.load(ctx, r, h, lo, hi)
-		return n, nil, keys, err
+		return n, view{}, err
 	}
 	k := r.cid.KeyString()
-	base := len(keys)
-	if n, v := s.cache.get(k); n != nil {
-		n, err := s.place(n, r.cid, h, lo, hi)
-		return n, nil, keys, err
-	} else if v != nil {
-		// A node read again is decoded for good (see store.cached): views
-		// save memory on one walk, decoded nodes time on many.
-		n, err := s.cached(k, r.cid)
-		if err == nil {
-			n, err = s.place(n, r.cid, h, lo, hi)
+	if n, b := s.cache.get(k); n != nil || b != "" {
+		if n == nil {
+			var err error
+			if n, err = s.cached(k, r.cid); err != nil {
+				return nil, view{}, err
+			}
 		}
-		return n, nil, keys, err
+		n, err := s.place(n, r.cid, h, lo, hi)
+		return n, view{}, err
 	}
 	data, err := s.fetch(ctx, r.cid)
 	if err != nil {
 		if s.trusted {
-			return nil, nil, keys, err
+			return nil, view{}, err
 		}
-		return nil, nil, keys, d.before(err)
+		return nil, view{}, d.before(err)
 	}
-	if keys == nil {
-		keys = make([]byte, 0, 2048) // the keys of a path of views
+	if w.keys == nil {
+		w.keys = make([]byte, 0, 2048) // the keys of a path of views
+		w.ents = make([]vent, 0, 128)
 	}
-	v, keys, err := decodeView(data, r.cid, h, keys)
+	kbase, ebase := len(w.keys), len(w.ents)
+	v, keys, ents, err := decodeView(data, r.cid, h, w.keys, w.ents)
+	w.keys, w.ents = keys, ents
 	if err == nil {
-		err = v.place(r.cid, h, lo, hi, keys[base:])
+		err = v.place(r.cid, h, lo, hi, keys[kbase:])
 	}
 	if err != nil {
+		w.keys, w.ents = keys[:kbase], ents[:ebase]
 		if s.trusted {
-			return nil, nil, keys[:base], err
+			return nil, view{}, err
 		}
-		return nil, nil, keys[:base], d.before(s.eagerErr(r.cid, data, h, lo, hi, err))
+		return nil, view{}, d.before(s.eagerErr(r.cid, data, h, lo, hi, err))
 	}
 	if s.trusted {
-		s.cache.addView(k, v)
-		return nil, v, keys, nil
+		s.cache.addChecked(k, data)
+		return nil, v, nil
 	}
 	if d.items == nil {
 		d.items = make([]deferredNode, 0, deferBatch)
+		d.ents = make([]vent, 0, 8*deferBatch) // nodes hold 2-8 entries on average
 	}
-	d.items = append(d.items, deferredNode{s: s, c: r.cid, v: v, h: h})
+	d.items = append(d.items, deferredNode{s: s, c: r.cid, data: data, h: h, ents: int32(len(d.ents)), count: int32(len(v.ents))})
+	d.ents = append(d.ents, v.ents...)
 	if len(d.items) >= deferBatch {
 		if err := d.flush(); err != nil {
-			return nil, nil, keys[:base], err
+			w.keys, w.ents = keys[:kbase], ents[:ebase]
+			return nil, view{}, err
 		}
 	}
-	return nil, v, keys, nil
+	return nil, v, nil
 }
 
 // place makes the checks of view v (CID c) that depend on its place (see
@@ -148,7 +156,7 @@ func (d *deferred) flush() error {
 	}
 	first := len(items)
 	sumMany(len(items), func(i, _ int) []byte {
-		return items[i].v.data
+		return items[i].data
 	}, func(i int, sum *[32]byte) {
 		if i < first && !digestMatches(items[i].c, sum) {
 			first = i
@@ -160,11 +168,12 @@ func (d *deferred) flush() error {
 		d.keys, d.spans = d.keys[:0], d.spans[:0]
 		hi := lo
 		for ; hi < first && len(d.spans) < 128; hi++ {
-			v := items[hi].v
+			it := &items[hi]
+			ents := d.ents[it.ents : it.ents+it.count]
 			at := len(d.keys)
-			d.keys = v.keys(d.keys)
-			for j := range v.ents {
-				end := at + v.ents[j].keyLen()
+			d.keys = appendKeys(d.keys, it.data, ents)
+			for j := range ents {
+				end := at + ents[j].keyLen()
 				d.spans = append(d.spans, keySpan{start: int32(at), end: int32(end), owner: int32(hi)})
 				at = end
 			}
@@ -183,17 +192,17 @@ func (d *deferred) flush() error {
 		// The node passed its other checks, those of its place too, when it
 		// was read; the bounds no longer matter.
 		it := &items[first]
-		err = it.s.eagerErr(it.c, it.v.data, it.h, "", keyMax, nil)
+		err = it.s.eagerErr(it.c, it.data, it.h, "", keyMax, nil)
 		if err == nil { // unreachable: a check failed above
 			err = nodeErr(it.c, RuleHash, -1, "block failed a deferred check")
 		}
 	} else {
 		for i := range items {
-			items[i].s.cache.addView(items[i].c.KeyString(), items[i].v)
+			items[i].s.cache.addChecked(items[i].c.KeyString(), items[i].data)
 		}
 	}
 	clear(items)
-	d.items = items[:0]
+	d.items, d.ents = items[:0], d.ents[:0]
 	return err
 }
 

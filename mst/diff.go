@@ -52,17 +52,19 @@ func (w *walker) ownKey(arena *[]byte) string {
 	return bstr((*arena)[len(*arena)-len(k):])
 }
 
-// frame is one open node of a walk: a node, or a view whose keys are in
-// the walker's keys buffer from ko on (those of the entries not yet passed).
+// frame is one open node of a walk: a node, or (n nil) a view whose
+// entries are in the walker's ents buffer from ebase on and whose keys are
+// in its keys buffer from ko on (those of the entries not yet passed).
 type frame struct {
 	n      *node
-	v      *view
+	v      view
 	h      int
 	lo, hi string
 	j      int    // position in gap0, entry0, gap1, ... gapN
 	count  int    // entries
 	ko     int    // view: offset in walker.keys of the next entry's key
-	base   int    // view: offset in walker.keys of its first key
+	kbase  int    // view: offset in walker.keys of its first key
+	ebase  int    // view: offset in walker.ents of its first entry
 	prev   string // view: the key of the last entry passed
 }
 
@@ -75,16 +77,17 @@ type opened struct {
 }
 
 type openedView struct {
-	c cid.Cid
-	v *view
+	c    cid.Cid
+	data []byte
 }
 
 // walker steps through a tree in key order, opening subtrees only when
 // asked (expand), so that equal subtrees of two trees can be skipped whole.
-// The keys of the views on its stack are rebuilt into keys, one node after
-// the other, and read from there in place: a string taken from keys stays
-// valid, because keys only grows (into a new array when full, leaving the
-// old one unchanged) or drops the keys of a node that is closed.
+// The entries of the views on its stack are in ents, and their keys are
+// rebuilt into keys, one node after the other, and read from there in
+// place: a string or slice taken from these buffers stays valid, because
+// they only grow (into a new array when full, leaving the old one
+// unchanged) or drop the part of a node that is closed.
 type walker struct {
 	s      *store
 	stack  []frame
@@ -94,6 +97,7 @@ type walker struct {
 	record bool
 	checks *deferred // strict loads not yet checked, shared by both walkers
 	keys   []byte
+	ents   []vent
 }
 
 // init sets w to walk t. Walkers live on diffWalk's stack, so that the
@@ -114,7 +118,7 @@ func (w *walker) init(ctx context.Context, t *Tree, record bool) error {
 
 // gapBounds returns the exclusive key bounds of gap i of frame f.
 func (w *walker) gapBounds(f *frame, i int) (string, string) {
-	if f.v == nil {
+	if f.n != nil {
 		return f.n.gapBounds(i, f.lo, f.hi)
 	}
 	lo, hi := f.lo, f.hi
@@ -134,18 +138,17 @@ func (w *walker) expand(ctx context.Context) error {
 		lo, hi = w.gapBounds(&w.stack[len(w.stack)-1], int(w.cur.gap))
 	}
 	h := int(w.cur.h)
-	base := len(w.keys)
-	n, v, keys, err := w.s.loadWalk(ctx, w.cur.sub, h, lo, hi, w.checks, w.keys)
-	w.keys = keys
+	kbase, ebase := len(w.keys), len(w.ents)
+	n, v, err := w.s.loadWalk(ctx, w.cur.sub, h, lo, hi, w.checks, w)
 	if err != nil {
 		return err
 	}
-	f := frame{n: n, v: v, h: h, lo: lo, hi: hi, j: -1, ko: base, base: base}
-	if v != nil {
+	f := frame{n: n, v: v, h: h, lo: lo, hi: hi, j: -1, ko: kbase, kbase: kbase, ebase: ebase}
+	if n == nil {
 		f.count = len(v.ents)
 		if w.record {
 			w.opened.nodes = append(w.opened.nodes, nil)
-			w.opened.views = append(w.opened.views, openedView{c: w.cur.sub.cid, v: v})
+			w.opened.views = append(w.opened.views, openedView{c: w.cur.sub.cid, data: v.data})
 		}
 	} else {
 		f.count = len(n.entries)
@@ -164,7 +167,9 @@ func (w *walker) advance() {
 		f := &w.stack[len(w.stack)-1]
 		f.j++
 		if f.j > 2*f.count {
-			w.keys = w.keys[:f.base]
+			if f.n == nil {
+				w.keys, w.ents = w.keys[:f.kbase], w.ents[:f.ebase]
+			}
 			w.stack = w.stack[:len(w.stack)-1]
 			continue
 		}
@@ -173,7 +178,8 @@ func (w *walker) advance() {
 			// Field by field: a whole-struct store into the heap-held
 			// walker costs a bulk write barrier while the GC marks.
 			// An entry item's sub, h and gap are stale and unused.
-			if v := f.v; v != nil {
+			if f.n == nil {
+				v := &f.v
 				e := &v.ents[i]
 				end := f.ko + e.keyLen()
 				k := bstr(w.keys[f.ko:end])
@@ -186,8 +192,8 @@ func (w *walker) advance() {
 			return
 		}
 		var g ref
-		if v := f.v; v != nil {
-			c, ok := v.gap(i)
+		if f.n == nil {
+			c, ok := f.v.gap(i)
 			if !ok {
 				continue
 			}
@@ -334,7 +340,7 @@ func (t *Tree) NewBlocks(ctx context.Context, base *Tree) ([]Block, error) {
 		if n != nil {
 			c = n.cid
 		} else {
-			c, data = views[0].c, views[0].v.data
+			c, data = views[0].c, views[0].data
 			views = views[1:]
 		}
 		k := c.KeyString()

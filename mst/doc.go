@@ -95,13 +95,14 @@
 // A cold Diff reads hundreds of nodes and looks at each entry once, so it
 // does not decode them into keys and links as other reads do: it keeps
 // each block as the BlockSource returned it (never copied; see
-// BlockSource) with the offsets of each entry's key suffix and links, 16
-// bytes per entry and no pointers, after the same checks with the same
-// errors. Links are read in place; keys are rebuilt from their prefixes
-// into a buffer per walker that holds the keys of the nodes on its path
-// (the ops get copies). Such nodes enter the cache in this form, a fifth of
-// the memory of a decoded node, and are decoded from their blocks (no
-// hashing, no read) when a later operation, or a second Diff, reads them.
+// BlockSource) with the offsets of each entry's key suffix and links (16
+// bytes per entry, no pointers) in a buffer of its walker, after the same
+// checks with the same errors. Links are read in place; keys are rebuilt
+// from their prefixes into another buffer of the walker, which holds the
+// keys of the nodes on its path (the ops get copies). A node read this way
+// costs no allocation: only its checked block enters the cache, and a later
+// operation, or a second Diff, that reads it decodes it from there (no
+// read, no hashing but its first key's layer).
 //
 // # Hashing
 //
@@ -135,5 +136,6 @@
 // every key's layer recomputed, so a first (cold) read costs two SHA-256
 // passes (none with Options.TrustedSource; batched in Diff); the cache
 // makes later reads free of both. A decoded node holds its keys and links
-// in one string; a node a Diff read holds its block (see Diff's nodes).
+// in one string; a node a Diff read is cached as its block (see Diff's
+// nodes).
 package mst

@@ -3,6 +3,7 @@ package mst
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"slices"
 	"strings"
 	"unsafe"
 
@@ -733,9 +734,9 @@ func decodeNode(data []byte, c cid.Cid, firstLayerOnly bool, knownLayer int) (*n
 // view is a node as a diff walk reads it (decodeView): the block itself and
 // where each entry lies in it, with no key or link copied out. Its links
 // are read in place (cidAt), and its keys are rebuilt into the walker's
-// buffer when the walk opens it (appendKeys). A view holds a fifth of the
-// memory of a decoded node, none of it pointers but the block's, which the
-// BlockSource owns: views are never modified, and neither is the block.
+// buffer (appendKeys). A view costs no allocation: its entries are in the
+// walker's buffer too, and only the block and its layer are cached (see
+// nodeCache). The block is the BlockSource's, never modified.
 type view struct {
 	data   []byte
 	ents   []vent
@@ -743,80 +744,28 @@ type view struct {
 	height int32 // layer of the entries; -1 for a node without entries
 }
 
-// viewWith is a view and its entries (A is an array of vent) in one
-// allocation.
-type viewWith[A any] struct {
-	v view
-	e A
-}
-
-func allocView[A any](count int) *view {
-	p := new(viewWith[A])
-	p.v.ents = unsafe.Slice((*vent)(unsafe.Pointer(&p.e)), count)
-	return &p.v
-}
-
-// newView returns a view with count zero entries, in one allocation for up
-// to 16 entries.
-func newView(count int) *view {
-	switch count {
-	case 0:
-		return &view{}
-	case 1:
-		return allocView[[1]vent](count)
-	case 2:
-		return allocView[[2]vent](count)
-	case 3:
-		return allocView[[3]vent](count)
-	case 4:
-		return allocView[[4]vent](count)
-	case 5:
-		return allocView[[5]vent](count)
-	case 6:
-		return allocView[[6]vent](count)
-	case 7:
-		return allocView[[7]vent](count)
-	case 8:
-		return allocView[[8]vent](count)
-	case 9:
-		return allocView[[9]vent](count)
-	case 10:
-		return allocView[[10]vent](count)
-	case 11:
-		return allocView[[11]vent](count)
-	case 12:
-		return allocView[[12]vent](count)
-	case 13:
-		return allocView[[13]vent](count)
-	case 14:
-		return allocView[[14]vent](count)
-	case 15:
-		return allocView[[15]vent](count)
-	case 16:
-		return allocView[[16]vent](count)
-	}
-	return &view{ents: make([]vent, count)}
-}
-
 // decodeView reads and checks block data (CID c) as decodeNode(data, c,
 // true, h) does, with the same errors, into a view that keeps data. It
-// appends the node's keys to keys (see appendKeys) and returns it.
-func decodeView(data []byte, c cid.Cid, h int, keys []byte) (*view, []byte, error) {
+// appends the node's entries to ents and its keys to keys (see appendKeys),
+// and returns both; the view's entries are the ones appended.
+func decodeView(data []byte, c cid.Cid, h int, keys []byte, ents []vent) (view, []byte, []vent, error) {
 	count, off, err := nodeHead(data, c)
 	if err != nil {
-		return nil, keys, err
+		return view{}, keys, ents, err
 	}
-	v := newView(count)
+	base := len(ents)
+	ents = slices.Grow(ents, count)[:base+count]
+	v := view{data: data, ents: ents[base:]}
 	left, _, _, err := parseEntries(data, c, off, v.ents)
 	if err != nil {
-		return nil, keys, err
+		return view{}, keys, ents[:base], err
 	}
 	keys, height, err := checkKeys(keys, data, c, v.ents, left, true, h)
 	if err != nil {
-		return nil, keys, err
+		return view{}, keys, ents[:base], err
 	}
-	v.data, v.left, v.height = data, int32(left), int32(height)
-	return v, keys, nil
+	v.left, v.height = int32(left), int32(height)
+	return v, keys, ents, nil
 }
 
 // keys appends v's keys to buf.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"unsafe"
 
 	"github.com/ipfs/go-cid"
 )
@@ -121,17 +122,18 @@ func (s *store) load(ctx context.Context, r ref, h int, lo, hi string) (*node, e
 	return s.place(n, r.cid, h, lo, hi)
 }
 
-// cached returns the node cached under k (CID c), or nil. A view a diff
-// walk cached (see view) is decoded again from its block, which was checked
-// when it was read, and replaces the view.
+// cached returns the node cached under k (CID c), or nil. A block a diff
+// walk cached (see view) is decoded again, and replaces the block: it was
+// checked when it was read, so only its first key's layer is computed (all
+// its keys are on that layer).
 func (s *store) cached(k string, c cid.Cid) (*node, error) {
-	n, v := s.cache.get(k)
-	if n != nil || v == nil {
+	n, b := s.cache.get(k)
+	if n != nil || b == "" {
 		return n, nil
 	}
-	n, err := decodeNode(v.data, c, true, int(v.height))
+	n, err := decodeNode(unsafe.Slice(unsafe.StringData(b), len(b)), c, true, -1)
 	if err != nil {
-		return nil, err // unreachable: the view passed the same checks
+		return nil, err // unreachable: the block passed the same checks
 	}
 	s.cache.add(k, n)
 	return n, nil

@@ -10,7 +10,7 @@ import (
 )
 
 // TestDiffViewsThenReads checks the nodes a Diff leaves in the cache as
-// views: later reads of the same trees (Get, Walk, Prove, another Diff,
+// checked blocks (see view): later reads of the same trees (Get, Walk, Prove, another Diff,
 // NewBlocks) decode them again and give the same answers as fresh trees,
 // and the ops of a Diff keep their keys and links after later walks reuse
 // the walkers' buffers.
@@ -136,14 +136,14 @@ func checkViewMatches(t *testing.T, data []byte, c cid.Cid, h int) {
 	t.Helper()
 	nd, nerr := decodeNode(data, c, true, h)
 	prefix := []byte("xyz")
-	v, keys, verr := decodeView(data, c, h, prefix)
+	v, keys, ents, verr := decodeView(data, c, h, prefix, make([]vent, 2))
 	if (nerr == nil) != (verr == nil) || (nerr != nil && nerr.Error() != verr.Error()) {
 		t.Fatalf("decodeNode error %v, decodeView error %v", nerr, verr)
 	}
 	if nerr != nil {
 		return
 	}
-	if string(keys[:3]) != "xyz" || len(v.ents) != len(nd.entries) || int(v.height) != nd.height {
+	if string(keys[:3]) != "xyz" || len(v.ents) != len(nd.entries) || len(ents) != 2+len(v.ents) || int(v.height) != nd.height {
 		t.Fatalf("view: %d entries on layer %d, node: %d on %d", len(v.ents), v.height, len(nd.entries), nd.height)
 	}
 	if again := v.keys(nil); string(again) != string(keys[3:]) {
