@@ -383,6 +383,11 @@ func (d *decodeState) value() (any, error) {
 	case b&0x1f < 24 && major != 7:
 		arg = uint64(b & 0x1f)
 		d.off = start + 1
+	case b&0x1f == 24 && major != 7 && start+1 < len(d.data) && d.data[start+1] >= 24:
+		// A one-byte argument in its shortest form (strings of 24 to 255
+		// bytes, integers up to 255, tag 42), without the call to longArg.
+		arg = uint64(d.data[start+1])
+		d.off = start + 2
 	case b == 0xf6:
 		d.off = start + 1
 		return nil, nil
@@ -473,6 +478,14 @@ func (d *decodeState) genericMap(arg uint64, start int) (any, error) {
 				return nil, d.fail(RuleUTF8, ko, "")
 			}
 			k = d.arena[ko+1 : end]
+			d.off = end
+		} else if ko+1 < len(d.data) && d.data[ko] == 0x78 && d.data[ko+1] >= 24 && int(d.data[ko+1]) <= len(d.data)-ko-2 {
+			// A key of 24 to 255 bytes, whose head is two bytes.
+			end := ko + 2 + int(d.data[ko+1])
+			if !validText(d.data[ko+2 : end]) {
+				return nil, d.fail(RuleUTF8, ko, "")
+			}
+			k = d.arena[ko+2 : end]
 			d.off = end
 		} else {
 			kb, err := d.mapKey(nil, true)
