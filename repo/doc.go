@@ -78,8 +78,9 @@
 // of a commit land at random in key order, so a commit rewrites nearly
 // every page of the key table it inserts into: that is why the keys of the
 // latest blocks go to the small recent_keys (at most about 35 pages), which
-// a commit merges into block_keys, in key order, once it holds 8,192 keys;
-// a lookup searches both. (Version 2 kept one index on blocks (h): at the
+// a commit merges into block_keys, in key order, once it holds 8,192 keys
+// (a write of that many blocks, a CAR import, files its own keys in
+// block_keys directly); a lookup searches both. (Version 2 kept one index on blocks (h): at the
 // end of the 54,930-record import each 500-record commit rewrote its ~250
 // pages, 60% of the frames the import wrote to the WAL. Earlier layouts:
 // blocks keyed by CID in a WITHOUT ROWID table spent twice the CPU writing
