@@ -661,7 +661,7 @@ func (e *encodeState) structValue(rv reflect.Value, si *structInfo) error {
 			if f.omitEmpty && s == "" {
 				continue
 			}
-			if !validUTF8String(s) {
+			if !validUTF8StringWide(s) {
 				e.buf = buf
 				return atPath(&EncodeError{Rule: RuleUTF8}, f.name)
 			}

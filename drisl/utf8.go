@@ -57,6 +57,51 @@ func validUTF8String(s string) bool {
 	return true
 }
 
+// validUTF8StringWide is validUTF8String for strings that are usually all
+// ASCII, such as the text fields of records: it tests 32 bytes per step,
+// then the last bytes with a few overlapping loads (no byte loop), and
+// hands the string to the standard library if any of them is non-ASCII.
+// On text with non-ASCII bytes near its start it costs a step more than
+// validUTF8String, which is why the generic encoder keeps that one.
+func validUTF8StringWide(s string) bool {
+	n := len(s)
+	i := 0
+	for ; n-i > 32; i += 32 {
+		c := s[i : i+32]
+		if (word(c)|word(c[8:])|word(c[16:])|word(c[24:]))&hiBits64 != 0 {
+			return utf8.ValidString(s[i:])
+		}
+	}
+	// At most 32 bytes remain after i, all within the last 32 of s.
+	var x uint64
+	switch {
+	case n >= 32:
+		c := s[n-32:]
+		x = word(c) | word(c[8:]) | word(c[16:]) | word(c[24:])
+	case n >= 8:
+		x = word(s) | word(s[n-8:])
+		if n > 16 {
+			x |= word(s[8:])
+		}
+		if n > 24 {
+			x |= word(s[16:])
+		}
+	case n >= 4:
+		x = uint64(word32(s) | word32(s[n-4:]))
+	case n > 0:
+		x = uint64(s[0] | s[n/2] | s[n-1])
+	}
+	if x&hiBits64 == 0 {
+		return true
+	}
+	return utf8.ValidString(s[i:])
+}
+
+// word32 loads the first four bytes of s, little-endian (one load).
+func word32(s string) uint32 {
+	return uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
+}
+
 // word loads the first eight bytes of s, little-endian (one load).
 func word(s string) uint64 {
 	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |

@@ -22,9 +22,12 @@ func TestValidUTF8(t *testing.T) {
 		if got := validUTF8String(string(b)); got != want {
 			t.Fatalf("validUTF8String(%q) = %v, want %v", b, got, want)
 		}
+		if got := validUTF8StringWide(string(b)); got != want {
+			t.Fatalf("validUTF8StringWide(%q) = %v, want %v", b, got, want)
+		}
 	}
 	tails := [][]byte{nil, []byte("é"), []byte("日"), []byte("🦋"), {0x80}, {0xc3}, {0xe6, 0x97}, {0xed, 0xa0, 0x80}, {0xff}, {0xf4, 0x90, 0x80, 0x80}}
-	for n := 0; n <= 40; n++ {
+	for n := 0; n <= 72; n++ { // past two 32-byte steps
 		for _, tail := range tails {
 			for m := 0; m <= 9; m++ {
 				b := make([]byte, 0, n+len(tail)+m)
