@@ -540,7 +540,7 @@ func toWire(ev *repo.CommitEvent, name string) *wireEvent {
 			Path   string `json:"path"`
 			CID    string `json:"cid,omitempty"`
 			Prev   string `json:"prev,omitempty"`
-		}{Action: op.Action, Path: op.Path}
+		}{Action: string(op.Action), Path: op.Path}
 		if op.CID != nil {
 			o.CID = op.CID.String()
 		}

@@ -16,11 +16,14 @@ const (
 	KindSync   = "#sync"
 )
 
-// RepoOp is one record operation of a #commit event. CID is the new record
-// (nil for a delete); Prev is the record it replaces (nil for a create).
-type RepoOp struct {
-	Action string   `cbor:"action"` // "create", "update" or "delete"
-	Path   string   `cbor:"path"`   // collection/rkey
+// EventOp is one record operation of a #commit event (the repoOp of
+// com.atproto.sync.subscribeRepos). CID is the new record (nil for a
+// delete); Prev is the record it replaces (nil for a create). A decoded
+// event may hold any Action string; VerifyCommitEvent refuses one that is
+// not ActionCreate, ActionUpdate or ActionDelete.
+type EventOp struct {
+	Action Action   `cbor:"action"`
+	Path   string   `cbor:"path"` // collection/rkey
 	CID    *cid.Cid `cbor:"cid"`
 	Prev   *cid.Cid `cbor:"prev,omitempty"`
 }
@@ -38,7 +41,7 @@ type CommitEvent struct {
 	Rev      string    `cbor:"rev"`
 	Since    *string   `cbor:"since"` // rev of the previous commit, nil for the first
 	Blocks   []byte    `cbor:"blocks"`
-	Ops      []RepoOp  `cbor:"ops"`
+	Ops      []EventOp `cbor:"ops"`
 	Blobs    []cid.Cid `cbor:"blobs"`
 	PrevData *cid.Cid  `cbor:"prevData,omitempty"` // MST root of the previous commit
 	Time     string    `cbor:"time"`

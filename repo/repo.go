@@ -470,10 +470,10 @@ func (r *Repo) tryCommit(ctx context.Context, preps []prepared, create bool) (*C
 	// with a #sync event instead (sync 1.1 replaced tooBig with #sync), so
 	// it needs neither the event's ops nor the inversion's.
 	asSync := len(preps) > MaxEventOps
-	var ops []RepoOp
+	var ops []EventOp
 	var mops []mst.Op
 	if !asSync {
-		ops = make([]RepoOp, 0, len(preps))
+		ops = make([]EventOp, 0, len(preps))
 		mops = make([]mst.Op, 0, len(preps))
 	}
 	results := make([]WriteResult, 0, len(preps))
@@ -528,7 +528,7 @@ func (r *Repo) tryCommit(ctx context.Context, preps []prepared, create bool) (*C
 			entry.CID = p.cid
 		}
 		if !asSync {
-			op := RepoOp{Action: string(p.w.Action), Path: p.path}
+			op := EventOp{Action: p.w.Action, Path: p.path}
 			if entry.CID.Defined() {
 				c := entry.CID
 				op.CID = &c

@@ -140,17 +140,17 @@ func VerifyCommitEvent(ctx context.Context, ev *CommitEvent, opts CommitCheckOpt
 		}
 		m := mst.Op{Key: op.Path}
 		switch op.Action {
-		case "create":
+		case ActionCreate:
 			if op.CID == nil || op.Prev != nil {
 				return nil, verr(ErrBadEvent, cid.Undef, fmt.Sprintf("op %d: create needs cid and no prev", i), nil)
 			}
 			m.New = *op.CID
-		case "update":
+		case ActionUpdate:
 			if op.CID == nil {
 				return nil, verr(ErrBadEvent, cid.Undef, fmt.Sprintf("op %d: update needs cid", i), nil)
 			}
 			m.New = *op.CID
-		case "delete":
+		case ActionDelete:
 			if op.CID != nil {
 				return nil, verr(ErrBadEvent, cid.Undef, fmt.Sprintf("op %d: delete has a cid", i), nil)
 			}
@@ -159,7 +159,7 @@ func VerifyCommitEvent(ctx context.Context, ev *CommitEvent, opts CommitCheckOpt
 		}
 		if op.Prev != nil {
 			m.Old = *op.Prev
-		} else if op.Action != "create" {
+		} else if op.Action != ActionCreate {
 			invertible = false // legacy op without prev
 		}
 		if m.New.Defined() {

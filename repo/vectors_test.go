@@ -78,7 +78,7 @@ func TestFirehoseVectors(t *testing.T) {
 			}
 			// An op naming a record the tree does not hold.
 			bad := *ev
-			bad.Ops = append([]RepoOp(nil), ev.Ops...)
+			bad.Ops = append([]EventOp(nil), ev.Ops...)
 			other := blk("other").CID
 			bad.Ops[0].CID = &other
 			if _, err := VerifyCommitEvent(ctx, &bad, CommitCheckOptions{InsecureSkipSignature: true, Clock: relay}); !errors.Is(err, ErrMissingBlock) && !errors.Is(err, ErrBadEvent) {
@@ -137,16 +137,16 @@ func TestCommitProofFixtures(t *testing.T) {
 			if before.String() != f.RootBefore {
 				t.Fatalf("root before %s", before)
 			}
-			var ops []RepoOp
+			var ops []EventOp
 			for _, k := range f.Adds {
 				tree, _, _ = tree.Put(ctx, k, leaf)
 				l := leaf
-				ops = append(ops, RepoOp{Action: "create", Path: k, CID: &l})
+				ops = append(ops, EventOp{Action: ActionCreate, Path: k, CID: &l})
 			}
 			for _, k := range f.Dels {
 				tree, _, _ = tree.Delete(ctx, k)
 				l := leaf
-				ops = append(ops, RepoOp{Action: "delete", Path: k, Prev: &l})
+				ops = append(ops, EventOp{Action: ActionDelete, Path: k, Prev: &l})
 			}
 			after, _ := tree.Root(ctx)
 			if after.String() != f.RootAfter {
