@@ -41,10 +41,11 @@ type Community struct {
 	roles     map[string]Role
 	joinRole  string
 
-	changed chan struct{}            // closed (and replaced) after each commit; guarded by mu
-	snap    atomic.Pointer[treeSnap] // the public tree after the writer's last commit
-	gen     uint64                   // the writer's commits so far (writer-owned)
-	rounds  [recentRounds]round      // the paths of the last commits (writer-owned)
+	changed    chan struct{}            // closed (and replaced) after each commit; guarded by mu
+	snap       atomic.Pointer[treeSnap] // the public tree after the writer's last commit
+	gen        uint64                   // the writer's commits so far (writer-owned)
+	rounds     [recentRounds]round      // the paths of the last commits (writer-owned)
+	precheckMu sync.Mutex               // one caller's prechecks at a time
 	// receiptPrefix memoises the receipt key prefix of the last collection.
 	receiptPrefix atomic.Pointer[receiptPrefix]
 	reqs          chan *request

@@ -52,6 +52,11 @@ func (c *Community) prechecks(ctx context.Context, ops []op) {
 	if s == nil {
 		return
 	}
+	// One caller at a time: a lookup that misses the node cache reads the
+	// store, and concurrent reads would each hold a SQLite connection (and
+	// its page cache) of their own.
+	c.precheckMu.Lock()
+	defer c.precheckMu.Unlock()
 	for i := range ops {
 		o := &ops[i]
 		if o.audience != "" || o.receipt == nil {
