@@ -257,7 +257,7 @@ func TestRepo(t *testing.T) {
 			t.Fatalf("ProveRecord %s/%s: %v", pc.Collection, pc.RKey, err)
 		}
 		pc.CAR = buf.Bytes()
-		c, _, err := repo.VerifyRecordProof(ctx, bytes.NewReader(pc.CAR), did, pub, pc.Collection, pc.RKey)
+		c, _, err := repo.VerifyRecordProof(ctx, bytes.NewReader(pc.CAR), pc.Collection, pc.RKey, repo.VerifyOptions{Key: pub, DID: did})
 		switch {
 		case err == nil:
 			pc.ours = c.String()
@@ -431,7 +431,7 @@ func TestRepo(t *testing.T) {
 				f.add("the reference cannot make a proof", "%s/%s: %s", pc.Collection, pc.RKey, rp.Error)
 				continue
 			}
-			c, _, err := repo.VerifyRecordProof(ctx, bytes.NewReader(rp.CAR), did, pub, pc.Collection, pc.RKey)
+			c, _, err := repo.VerifyRecordProof(ctx, bytes.NewReader(rp.CAR), pc.Collection, pc.RKey, repo.VerifyOptions{Key: pub, DID: did})
 			want, present := live[pc.Collection+"/"+pc.RKey]
 			switch {
 			case present && (err != nil || !c.Equals(want)):

@@ -97,7 +97,7 @@ func mstErr(err error, what string) error {
 	return err
 }
 
-// VerifyOptions configures VerifyCAR and Import.
+// VerifyOptions configures VerifyCAR, Import and VerifyRecordProof.
 type VerifyOptions struct {
 	// Key is the repository's signing key (from its DID document). Required.
 	Key atcrypto.PublicKey

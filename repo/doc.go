@@ -27,7 +27,8 @@
 // failure (ErrTruncated, ErrMalformedCAR, ErrWrongRoot, ErrBlockHash,
 // ErrBadCommit, ErrBadSignature, ErrBadMST, ErrMissingBlock, ErrBadRecord),
 // each inside a *VerifyError that names the block or byte offset.
-// VerifyOptions needs both the key and the DID it was resolved from: one
+// VerifyOptions (for VerifyCAR, Import and VerifyRecordProof) needs both
+// the key and the DID it was resolved from: one
 // key may sign many repositories (a community host signs all of its
 // communities with one), so a signature alone does not say whose CAR it is.
 //

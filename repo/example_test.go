@@ -114,7 +114,7 @@ func ExampleVerifyRecordProof() {
 
 	var proof bytes.Buffer
 	r.ProveRecord(ctx, &proof, "dev.townhall.chat.message", "3kaaaaaaaaaa2")
-	c, _, err := repo.VerifyRecordProof(ctx, &proof, r.DID(), pub, "dev.townhall.chat.message", "3kaaaaaaaaaa2")
+	c, _, err := repo.VerifyRecordProof(ctx, &proof, "dev.townhall.chat.message", "3kaaaaaaaaaa2", repo.VerifyOptions{Key: pub, DID: r.DID()})
 	fmt.Println(c, err)
 	// Output: bafyreidefdycgbfy3oglcb6ism3eqhyp5llsrpzxjsuac2gsy4mtrtx244 <nil>
 }

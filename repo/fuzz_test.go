@@ -229,7 +229,7 @@ func FuzzVerifyRecordProof(f *testing.F) {
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, rkey := range []string{"3k00000000000a", "3kzzzzzzzzzzz"} {
-			_, _, err := VerifyRecordProof(ctx, bytes.NewReader(data), testDID, pub, "app.bsky.feed.post", rkey)
+			_, _, err := VerifyRecordProof(ctx, bytes.NewReader(data), "app.bsky.feed.post", rkey, VerifyOptions{Key: pub, DID: testDID})
 			var ve *VerifyError
 			if err != nil && !errors.As(err, &ve) {
 				t.Fatalf("untyped error %T: %v", err, err)

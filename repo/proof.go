@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 
-	"github.com/bluesky-social/indigo/atproto/atcrypto"
 	"github.com/ipfs/go-cid"
 
 	"github.com/townhall-dev/townhall/mst"
@@ -59,19 +58,43 @@ func (r *Repo) ProveRecord(ctx context.Context, w io.Writer, collection, rkey st
 	return bw.Flush()
 }
 
-// VerifyRecordProof checks a getRecord CAR: the root is a commit of did
-// signed by key, the MST nodes prove the record's key under the commit's
-// data root, and the record block matches. It returns the record's CID and
-// bytes, or an error wrapping ErrRecordNotFound when the CAR proves the
-// record absent. Failures wrap ErrBadProof, ErrWrongRoot, ErrBadCommit,
-// ErrBadSignature, ErrBadMST, ErrMissingBlock or a CAR error.
-func VerifyRecordProof(ctx context.Context, rd io.Reader, did string, key atcrypto.PublicKey, collection, rkey string) (cid.Cid, []byte, error) {
-	if key == nil {
-		return cid.Undef, nil, verr(ErrBadSignature, cid.Undef, "no public key", nil)
+// Bounds of a record proof CAR where VerifyOptions.CAR leaves them zero: a
+// getRecord CAR holds one commit, one MST path and one record.
+const (
+	proofMaxCARBytes = 8 << 20
+	proofMaxBlocks   = 4096
+)
+
+// VerifyRecordProof checks a getRecord CAR for the record collection/rkey:
+// the root is a commit of opts.DID signed by opts.Key (both required, as for
+// VerifyCAR; the root must be opts.Commit if that is defined), the MST nodes
+// prove the record's key under the commit's data root, and the record block
+// matches. opts.CAR bounds the input; its zero MaxCARBytes and MaxBlocks
+// mean 8 MiB and 4,096 blocks here (a proof is small), its other zero fields
+// the CAROptions defaults. It returns the record's CID and bytes, or an
+// error wrapping ErrRecordNotFound when the CAR proves the record absent.
+// Failures wrap ErrBadProof, ErrWrongRoot, ErrBadCommit, ErrBadSignature,
+// ErrBadMST, ErrMissingBlock or a CAR error.
+func VerifyRecordProof(ctx context.Context, rd io.Reader, collection, rkey string, opts VerifyOptions) (cid.Cid, []byte, error) {
+	if opts.Key == nil {
+		return cid.Undef, nil, verr(ErrBadSignature, cid.Undef, "VerifyOptions.Key is required", nil)
 	}
-	root, blocks, err := readCAR(rd, CAROptions{MaxCARBytes: 8 << 20, MaxBlocks: 4096})
+	if opts.DID == "" {
+		return cid.Undef, nil, verr(ErrBadCommit, cid.Undef, "VerifyOptions.DID is required: a key alone does not name the repository", nil)
+	}
+	bounds := opts.CAR
+	if bounds.MaxCARBytes <= 0 {
+		bounds.MaxCARBytes = proofMaxCARBytes
+	}
+	if bounds.MaxBlocks <= 0 {
+		bounds.MaxBlocks = proofMaxBlocks
+	}
+	root, blocks, err := readCAR(rd, bounds)
 	if err != nil {
 		return cid.Undef, nil, err
+	}
+	if opts.Commit.Defined() && root != opts.Commit {
+		return cid.Undef, nil, verr(ErrWrongRoot, root, "want "+opts.Commit.String(), nil)
 	}
 	cdata, ok := blocks[root]
 	if !ok {
@@ -81,10 +104,10 @@ func VerifyRecordProof(ctx context.Context, rd io.Reader, did string, key atcryp
 	if err != nil {
 		return cid.Undef, nil, err
 	}
-	if commit.DID != did {
-		return cid.Undef, nil, verr(ErrBadCommit, root, "commit is for "+commit.DID, nil)
+	if commit.DID != opts.DID {
+		return cid.Undef, nil, verr(ErrBadCommit, root, "commit is for "+commit.DID+", want "+opts.DID, nil)
 	}
-	if err := commit.VerifySignature(key); err != nil {
+	if err := commit.VerifySignature(opts.Key); err != nil {
 		return cid.Undef, nil, err
 	}
 	val, found, err := mst.Load(blocks, commit.Data).Get(ctx, collection+"/"+rkey)

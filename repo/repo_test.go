@@ -237,7 +237,7 @@ func testEndToEnd(t *testing.T, s Store, key atcrypto.PrivateKey) {
 	if err := r.ProveRecord(ctx, &proof, "app.bsky.feed.post", first[0].RKey); err != nil {
 		t.Fatal(err)
 	}
-	pc, pdata, err := VerifyRecordProof(ctx, bytes.NewReader(proof.Bytes()), testDID, pub, "app.bsky.feed.post", first[0].RKey)
+	pc, pdata, err := VerifyRecordProof(ctx, bytes.NewReader(proof.Bytes()), "app.bsky.feed.post", first[0].RKey, VerifyOptions{Key: pub, DID: testDID})
 	if err != nil || pc != first[0].CID || drisl.SumCID(drisl.CodecDagCBOR, pdata) != pc {
 		t.Fatalf("proof: %v", err)
 	}
@@ -245,11 +245,11 @@ func testEndToEnd(t *testing.T, s Store, key atcrypto.PrivateKey) {
 	if err := r.ProveRecord(ctx, &proof, "app.bsky.feed.post", first[7].RKey); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := VerifyRecordProof(ctx, bytes.NewReader(proof.Bytes()), testDID, pub, "app.bsky.feed.post", first[7].RKey); !errors.Is(err, ErrRecordNotFound) {
+	if _, _, err := VerifyRecordProof(ctx, bytes.NewReader(proof.Bytes()), "app.bsky.feed.post", first[7].RKey, VerifyOptions{Key: pub, DID: testDID}); !errors.Is(err, ErrRecordNotFound) {
 		t.Fatalf("absence proof: %v", err)
 	}
 	// The absence proof does not prove another, present record.
-	if _, _, err := VerifyRecordProof(ctx, bytes.NewReader(proof.Bytes()), testDID, pub, "app.bsky.feed.post", first[0].RKey); err == nil {
+	if _, _, err := VerifyRecordProof(ctx, bytes.NewReader(proof.Bytes()), "app.bsky.feed.post", first[0].RKey, VerifyOptions{Key: pub, DID: testDID}); err == nil {
 		t.Fatal("proof of the wrong key verified")
 	}
 

@@ -47,7 +47,7 @@ func runVerify(e *env, args []string) error {
 		if *collection == "" || *rkey == "" || did == "" {
 			return usageErr("verify record needs --collection, --rkey and the DID (--did, or --did-doc)")
 		}
-		c, rec, err := repo.VerifyRecordProof(e.ctx, bytes.NewReader(data), did, key, *collection, *rkey)
+		c, rec, err := repo.VerifyRecordProof(e.ctx, bytes.NewReader(data), *collection, *rkey, repo.VerifyOptions{Key: key, DID: did})
 		if err != nil {
 			return invalidErr("record proof does not verify: %v", err)
 		}
