@@ -23,8 +23,10 @@ import (
 // reported only after the nodes read before it passed. Memory stays bounded
 // by deferBatch blocks.
 
-// deferBatch is the number of nodes a walk reads before checking them.
-const deferBatch = 256
+// deferBatch is the number of nodes a walk reads before checking them:
+// enough to keep sumMany's eight lanes busy (hundreds of keys), few enough
+// that the walk's buffers stay small.
+const deferBatch = 64
 
 type deferredNode struct {
 	s     *store

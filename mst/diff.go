@@ -52,20 +52,21 @@ func (w *walker) ownKey(arena *[]byte) string {
 	return bstr((*arena)[len(*arena)-len(k):])
 }
 
-// frame is one open node of a walk: a node, or (n nil) a view whose
-// entries are in the walker's ents buffer from ebase on and whose keys are
-// in its keys buffer from ko on (those of the entries not yet passed).
+// frame is one open node of a walk: a node, or (n nil) a view, whose
+// block is data, whose entries are in the walker's ents buffer from ebase
+// on, and whose keys are in its keys buffer from kbase on (ko: the next
+// entry's key). It is kept small: a walk pushes one per node it opens.
 type frame struct {
 	n      *node
-	v      view
-	h      int
+	data   []byte
 	lo, hi string
-	j      int    // position in gap0, entry0, gap1, ... gapN
-	count  int    // entries
-	ko     int    // view: offset in walker.keys of the next entry's key
-	kbase  int    // view: offset in walker.keys of its first key
-	ebase  int    // view: offset in walker.ents of its first entry
-	prev   string // view: the key of the last entry passed
+	h      int32
+	j      int32 // position in gap0, entry0, gap1, ... gapN
+	count  int32 // entries
+	left   int32 // view: offset of the left link in data, or -1
+	ko     int32
+	kbase  int32
+	ebase  int32
 }
 
 // opened is what a recording walk opened, in order: nodes, and nil for
@@ -122,11 +123,11 @@ func (w *walker) gapBounds(f *frame, i int) (string, string) {
 		return f.n.gapBounds(i, f.lo, f.hi)
 	}
 	lo, hi := f.lo, f.hi
-	if i > 0 {
-		lo = f.prev // the walk passed entry i-1 last
+	if i > 0 { // the walk passed entry i-1 last: its key ends at ko
+		lo = bstr(w.keys[int(f.ko)-w.ents[int(f.ebase)+i-1].keyLen() : f.ko])
 	}
-	if i < f.count {
-		hi = bstr(w.keys[f.ko : f.ko+f.v.ents[i].keyLen()])
+	if i < int(f.count) {
+		hi = bstr(w.keys[f.ko : int(f.ko)+w.ents[int(f.ebase)+i].keyLen()])
 	}
 	return lo, hi
 }
@@ -143,18 +144,22 @@ func (w *walker) expand(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	f := frame{n: n, v: v, h: h, lo: lo, hi: hi, j: -1, ko: kbase, kbase: kbase, ebase: ebase}
+	f := frame{n: n, lo: lo, hi: hi, h: int32(h), j: -1}
 	if n == nil {
-		f.count = len(v.ents)
+		f.data, f.left, f.count = v.data, v.left, int32(len(v.ents))
+		f.ko, f.kbase, f.ebase = int32(kbase), int32(kbase), int32(ebase)
 		if w.record {
 			w.opened.nodes = append(w.opened.nodes, nil)
 			w.opened.views = append(w.opened.views, openedView{c: w.cur.sub.cid, data: v.data})
 		}
 	} else {
-		f.count = len(n.entries)
+		f.count = int32(len(n.entries))
 		if w.record {
 			w.opened.nodes = append(w.opened.nodes, n)
 		}
+	}
+	if w.stack == nil {
+		w.stack = make([]frame, 0, 16) // deeper than most trees
 	}
 	w.stack = append(w.stack, f)
 	w.advance()
@@ -173,18 +178,17 @@ func (w *walker) advance() {
 			w.stack = w.stack[:len(w.stack)-1]
 			continue
 		}
-		i := f.j / 2
+		i := int(f.j / 2)
 		if f.j&1 == 1 {
 			// Field by field: a whole-struct store into the heap-held
 			// walker costs a bulk write barrier while the GC marks.
 			// An entry item's sub, h and gap are stale and unused.
 			if f.n == nil {
-				v := &f.v
-				e := &v.ents[i]
-				end := f.ko + e.keyLen()
+				e := &w.ents[int(f.ebase)+i]
+				end := f.ko + int32(e.keyLen())
 				k := bstr(w.keys[f.ko:end])
-				f.ko, f.prev = end, k
-				w.cur.isSub, w.cur.inKeys, w.cur.key, w.cur.val = false, true, k, cidAt(v.data, e.v)
+				f.ko = end
+				w.cur.isSub, w.cur.inKeys, w.cur.key, w.cur.val = false, true, k, cidAt(f.data, e.v)
 				return
 			}
 			e := &f.n.entries[i]
@@ -193,15 +197,18 @@ func (w *walker) advance() {
 		}
 		var g ref
 		if f.n == nil {
-			c, ok := f.v.gap(i)
-			if !ok {
+			off := f.left
+			if i > 0 {
+				off = w.ents[int(f.ebase)+i-1].t
+			}
+			if off < 0 {
 				continue
 			}
-			g = ref{cid: c}
+			g = ref{cid: cidAt(f.data, off)}
 		} else if g = f.n.gap(i); g.empty() {
 			continue
 		}
-		w.cur.isSub, w.cur.sub, w.cur.h, w.cur.gap = true, g, int32(f.h-1), int32(i)
+		w.cur.isSub, w.cur.sub, w.cur.h, w.cur.gap = true, g, f.h-1, int32(i)
 		return
 	}
 	w.done = true

@@ -86,7 +86,7 @@
 //
 // Diff (and NewBlocks) on a strict source defers both checks: it decodes
 // each node as a trusted read would, keeps it out of the shared cache, and
-// checks the hashes and layers of every 256 nodes read in one batch (see
+// checks the hashes and layers of every 64 nodes read in one batch (see
 // Hashing); a failure discards the walk and is reported as an eager read
 // would report it, naming the first bad node in read order.
 //
