@@ -33,6 +33,11 @@ import (
 // a 256-write invocation is about 35 KB, under UCAN's 64 KiB token limit.
 const maxBatch = 256
 
+// defaultBatch is the writes per invocation the command sends by default
+// (Options.Batch 0): more than community.DefaultMaxBatchWrites, which the
+// host is configured to accept (see the package doc).
+const defaultBatch = 64
+
 // Goals of issue 10, and Roomy's figures for the same import.
 const (
 	goalSeconds  = 1.0
@@ -49,10 +54,10 @@ type Options struct {
 	Batch    int
 	Writers  int
 	// Window is how many messages of the timeline are read before every
-	// author's unfinished batch is sent (0: 2048; negative: never).
+	// author's unfinished batch is sent (0: 4096; negative: never).
 	Window int
 	Seed   uint64
-	// CacheKiB is SQLite's page cache per connection (0: 2048; negative:
+	// CacheKiB is SQLite's page cache per connection (0: 1024; negative:
 	// the store's default).
 	CacheKiB int
 	// MemLimitMiB is the Go runtime's soft memory limit during the import
@@ -100,7 +105,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		o.Authors = 120
 	}
 	if o.Batch <= 0 {
-		o.Batch = community.DefaultMaxBatchWrites
+		o.Batch = defaultBatch
 	}
 	if o.Writers <= 0 {
 		o.Writers = 64
@@ -109,10 +114,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		o.Seed = 1
 	}
 	if o.Window == 0 {
-		o.Window = 2048
+		o.Window = 4096
 	}
 	if o.CacheKiB == 0 {
-		o.CacheKiB = 2048
+		o.CacheKiB = 1024
 	}
 	if o.MemLimitMiB == 0 {
 		o.MemLimitMiB = 40

@@ -2,7 +2,7 @@
 // reports the import time and peak memory, against Roomy's server (27.3 s
 // and 65 MiB for the same 54,930 messages).
 //
-//	go run ./examples/import [-messages 54930] [-authors 120] [-batch 32] [-window 2048] [-writers 64] [-keep]
+//	go run ./examples/import [-messages 54930] [-authors 120] [-batch 64] [-window 4096] [-writers 64] [-keep]
 //
 // The export is generated deterministically (realistic authors, channels,
 // timestamps and replies; see export.go) and streamed, as a file would be
@@ -14,7 +14,23 @@
 // unfinished batch is sent too, so that concurrent batches cover a narrow
 // stretch of the timeline and a commit edits neighbouring MST keys) from
 // -writers goroutines, and the community's writer folds concurrent
-// requests into shared commits (group commit). The host keeps SQLite's
+// requests into shared commits (group commit).
+//
+// The batch size is the importer's choice. Every invocation costs a
+// signature (client), a verification and a policy check (host) and an
+// invocation record, whatever it writes, and in a chat export most
+// invocations are an occasional author's few messages sent at a window's
+// end; so this importer asks the host to accept batches of up to 64 writes
+// (community.Limits.MaxBatchWrites; the default is 32, the most is
+// maxBatch) and sends unfinished batches every 4096 messages: 1,889
+// invocations instead of 3,665 with 32-write batches every 2048 messages,
+// and 5-8% fewer blocks in the repository (a commit carries more
+// writes). Nothing per message is skipped: each write still has its CID,
+// DRISL, lexicon and existence checked and gets its own receipt. Wider
+// windows spread a commit's keys over more of the tree (8192 wrote more
+// blocks), and larger batches hold more memory in flight.
+//
+// The host keeps SQLite's
 // page cache at -cache-kib and the Go runtime under a soft memory limit of
 // -mem-limit-mib (debug.SetMemoryLimit; both printed), and runs without the
 // host's block cache (-block-cache-kib -1): the repository's MST node cache
@@ -49,10 +65,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var o Options
 	fs.IntVar(&o.Messages, "messages", 54930, "messages in the generated export")
 	fs.IntVar(&o.Authors, "authors", 120, "authors in the generated export")
-	fs.IntVar(&o.Batch, "batch", 32, "writes per /repo/batch invocation (at most 256; the host is configured to accept it)")
-	fs.IntVar(&o.Window, "window", 2048, "send every author's unfinished batch after each N messages of the timeline (negative: only full batches)")
+	fs.IntVar(&o.Batch, "batch", defaultBatch, "writes per /repo/batch invocation (at most 256; the host is configured to accept it)")
+	fs.IntVar(&o.Window, "window", 4096, "send every author's unfinished batch after each N messages of the timeline (negative: only full batches)")
 	fs.IntVar(&o.Writers, "writers", 64, "client goroutines sending batches at once (more: larger group commits)")
-	fs.IntVar(&o.CacheKiB, "cache-kib", 2048, "SQLite page cache per connection in KiB (negative: the store's default, 8192)")
+	fs.IntVar(&o.CacheKiB, "cache-kib", 1024, "SQLite page cache per connection in KiB (negative: the store's default, 8192)")
 	fs.IntVar(&o.MemLimitMiB, "mem-limit-mib", 40, "the Go runtime's soft memory limit during the import, in MiB (negative: none; GOMEMLIMIT, if set, wins)")
 	fs.IntVar(&o.BlockCacheKiB, "block-cache-kib", -1, "the host's block cache in front of SQLite in KiB (0: the default, community.DefaultBlockCacheBytes; negative: none)")
 	keep := fs.Bool("keep", false, "keep the SQLite files")
