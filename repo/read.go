@@ -29,23 +29,36 @@ type Record struct {
 	Value      []byte // DRISL bytes
 }
 
-// ListOptions selects a page of ListRecords. The zero value lists the
-// first 50 records in ascending record-key order.
+// Page sizes of ListOptions.Limit: the default, and the most that
+// Repo.ListRecords returns (as com.atproto.repo.listRecords).
+const (
+	DefaultListLimit = 50
+	MaxListLimit     = 1000
+)
+
+// ListOptions selects a page of records of one collection, ordered by
+// record key, for Repo.ListRecords and Store.ListRecords. The zero value is
+// the first DefaultListLimit records in ascending record-key order.
 type ListOptions struct {
-	Cursor  string // the RKey of the last record of the previous page
-	Limit   int    // default 50, at most 1000
+	// Cursor is the RKey of the last record of the previous page: the page
+	// starts after it (before it, with Reverse). "" starts at the first.
+	Cursor string
+	// Limit is the most records a page holds; <= 0 means DefaultListLimit.
+	// Repo.ListRecords lowers a larger Limit to MaxListLimit; a Store
+	// returns up to Limit.
+	Limit int
+	// Reverse lists in descending record-key order.
 	Reverse bool
 }
 
 // ListRecords lists the records of one collection by record key. It
 // returns the records and the cursor of the next page ("" at the end).
 func (r *Repo) ListRecords(ctx context.Context, collection string, opts ListOptions) ([]Record, string, error) {
-	limit := opts.Limit
-	if limit <= 0 {
-		limit = 50
+	if opts.Limit <= 0 {
+		opts.Limit = DefaultListLimit
 	}
-	limit = min(limit, 1000)
-	entries, err := r.store.ListRecords(ctx, r.did, ListQuery{Collection: collection, Cursor: opts.Cursor, Limit: limit, Reverse: opts.Reverse})
+	opts.Limit = min(opts.Limit, MaxListLimit)
+	entries, err := r.store.ListRecords(ctx, r.did, collection, opts)
 	if err != nil {
 		return nil, "", err
 	}
@@ -72,7 +85,7 @@ func (r *Repo) ListRecords(ctx context.Context, collection string, opts ListOpti
 		}
 	}
 	next := ""
-	if len(out) == limit {
+	if len(out) == opts.Limit {
 		next = out[len(out)-1].RKey
 	}
 	return out, next, nil

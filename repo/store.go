@@ -36,14 +36,6 @@ type StoredEvent struct {
 	Data []byte
 }
 
-// ListQuery selects records of one collection, ordered by record key.
-type ListQuery struct {
-	Collection string
-	Cursor     string // exclusive: start after (or before, when Reverse) this rkey
-	Limit      int    // at most this many; <= 0 means 50
-	Reverse    bool   // descending record keys
-}
-
 // StoreWrite is everything one commit changes, applied by Store.Apply in one
 // transaction: all of it or nothing.
 type StoreWrite struct {
@@ -86,8 +78,10 @@ type Store interface {
 	// Record returns the CID of one record from the index, or an error
 	// wrapping ErrRecordNotFound.
 	Record(ctx context.Context, did, collection, rkey string) (cid.Cid, error)
-	// ListRecords lists the index for one collection.
-	ListRecords(ctx context.Context, did string, q ListQuery) ([]RecordEntry, error)
+	// ListRecords lists a page of the index for one collection, as
+	// ListOptions documents (Limit <= 0 means 50; a Store applies no upper
+	// bound of its own).
+	ListRecords(ctx context.Context, did, collection string, opts ListOptions) ([]RecordEntry, error)
 	// Collections lists the collections that hold records, sorted.
 	Collections(ctx context.Context, did string) ([]string, error)
 	// BlocksSince calls fn for every block written by a commit with a rev

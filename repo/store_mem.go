@@ -139,7 +139,7 @@ func (s *MemStore) Record(ctx context.Context, did, collection, rkey string) (ci
 }
 
 // ListRecords implements Store.
-func (s *MemStore) ListRecords(ctx context.Context, did string, q ListQuery) ([]RecordEntry, error) {
+func (s *MemStore) ListRecords(ctx context.Context, did, collection string, q ListOptions) ([]RecordEntry, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	r, err := s.repo(did)
@@ -148,9 +148,9 @@ func (s *MemStore) ListRecords(ctx context.Context, did string, q ListQuery) ([]
 	}
 	limit := q.Limit
 	if limit <= 0 {
-		limit = 50
+		limit = DefaultListLimit
 	}
-	coll := r.records[q.Collection]
+	coll := r.records[collection]
 	keys := make([]string, 0, len(coll))
 	for k := range coll {
 		if q.Cursor != "" && ((!q.Reverse && k <= q.Cursor) || (q.Reverse && k >= q.Cursor)) {
@@ -169,7 +169,7 @@ func (s *MemStore) ListRecords(ctx context.Context, did string, q ListQuery) ([]
 	}
 	out := make([]RecordEntry, len(keys))
 	for i, k := range keys {
-		out[i] = RecordEntry{Collection: q.Collection, RKey: k, CID: coll[k]}
+		out[i] = RecordEntry{Collection: collection, RKey: k, CID: coll[k]}
 	}
 	return out, nil
 }

@@ -745,16 +745,16 @@ func (s *SQLiteStore) Record(ctx context.Context, did, collection, rkey string) 
 }
 
 // ListRecords implements Store: a range of the head's tree.
-func (s *SQLiteStore) ListRecords(ctx context.Context, did string, q ListQuery) ([]RecordEntry, error) {
+func (s *SQLiteStore) ListRecords(ctx context.Context, did, collection string, q ListOptions) ([]RecordEntry, error) {
 	t, err := s.headTree(ctx, did)
 	if err != nil {
 		return nil, err
 	}
 	limit := q.Limit
 	if limit <= 0 {
-		limit = 50
+		limit = DefaultListLimit
 	}
-	prefix := q.Collection + "/"
+	prefix := collection + "/"
 	opts := mst.ListOptions{Prefix: prefix, Limit: limit, Reverse: q.Reverse}
 	if q.Cursor != "" {
 		opts.Cursor = prefix + q.Cursor
@@ -765,7 +765,7 @@ func (s *SQLiteStore) ListRecords(ctx context.Context, did string, q ListQuery) 
 	}
 	out := make([]RecordEntry, len(ents))
 	for i, e := range ents {
-		out[i] = RecordEntry{Collection: q.Collection, RKey: e.Key[len(prefix):], CID: e.Value}
+		out[i] = RecordEntry{Collection: collection, RKey: e.Key[len(prefix):], CID: e.Value}
 	}
 	return out, nil
 }

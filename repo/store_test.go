@@ -149,15 +149,15 @@ func TestStoreContract(t *testing.T) {
 		if err != nil || fmt.Sprint(colls) != "[x.y.z]" {
 			t.Fatalf("Collections: %v %v", colls, err)
 		}
-		page, err := s.ListRecords(ctx, did, ListQuery{Collection: "x.y.z", Limit: 3, Cursor: "k010"})
+		page, err := s.ListRecords(ctx, did, "x.y.z", ListOptions{Limit: 3, Cursor: "k010"})
 		if err != nil || len(page) != 3 || page[0].RKey != "k011" || page[2].RKey != "k013" {
 			t.Fatalf("List: %v %v", page, err)
 		}
-		page, err = s.ListRecords(ctx, did, ListQuery{Collection: "x.y.z", Limit: 2, Reverse: true})
+		page, err = s.ListRecords(ctx, did, "x.y.z", ListOptions{Limit: 2, Reverse: true})
 		if err != nil || len(page) != 2 || page[0].RKey != "k149" {
 			t.Fatalf("List reverse: %v %v", page, err)
 		}
-		page, err = s.ListRecords(ctx, did, ListQuery{Collection: "x.y.z", Limit: 2, Reverse: true, Cursor: "k001"})
+		page, err = s.ListRecords(ctx, did, "x.y.z", ListOptions{Limit: 2, Reverse: true, Cursor: "k001"})
 		if err != nil || len(page) != 1 || page[0].RKey != "k000" {
 			t.Fatalf("List reverse cursor: %v %v", page, err)
 		}
