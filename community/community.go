@@ -396,7 +396,7 @@ func (c *Community) Export(ctx context.Context, w io.Writer) error {
 // Events returns up to limit sync events of the community's repository
 // after cursor.
 func (c *Community) Events(ctx context.Context, cursor int64, limit int) ([]repo.Event, error) {
-	return repo.ReadEvents(ctx, c.repo.Store(), c.did, cursor, limit)
+	return repo.ReadEvents(ctx, c.repo.Store(), repo.EventsOptions{DID: c.did, Cursor: cursor, Limit: limit})
 }
 
 // Audiences returns the names of the community's audiences.

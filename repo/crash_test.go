@@ -198,7 +198,7 @@ func TestCrashRecovery(t *testing.T) {
 		var st *SyncState
 		var commits []cid.Cid
 		for cursor := int64(0); ; {
-			evs, err := ReadEvents(ctx, s, testDID, cursor, 500)
+			evs, err := ReadEvents(ctx, s, EventsOptions{DID: testDID, Cursor: cursor, Limit: 500})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -113,11 +113,28 @@ func decodeStoredEvent(se StoredEvent) (Event, error) {
 	return ev, nil
 }
 
-// ReadEvents returns up to limit events with seq > cursor from the store's
-// log, of one repository (did != "") or of all, in order. Pass the last
-// Seq returned as the next cursor.
-func ReadEvents(ctx context.Context, s Store, did string, cursor int64, limit int) ([]Event, error) {
-	stored, err := s.Events(ctx, did, cursor, limit)
+// DefaultEventsLimit is the page size of ReadEvents and Store.Events when
+// the caller gives none.
+const DefaultEventsLimit = 100
+
+// EventsOptions selects a page of the event log for ReadEvents. The zero
+// value is the first DefaultEventsLimit events of every repository.
+type EventsOptions struct {
+	// DID reads the events of one repository; "" reads those of every
+	// repository in the store.
+	DID string
+	// Cursor is the Seq of the last event already read: the page holds
+	// events with a greater Seq. 0 reads from the start.
+	Cursor int64
+	// Limit is the most events a page holds; <= 0 means
+	// DefaultEventsLimit.
+	Limit int
+}
+
+// ReadEvents returns a page of the store's event log, in order, as opts
+// selects. Pass the last Seq returned as the next Cursor.
+func ReadEvents(ctx context.Context, s Store, opts EventsOptions) ([]Event, error) {
+	stored, err := s.Events(ctx, opts.DID, opts.Cursor, opts.Limit)
 	if err != nil {
 		return nil, err
 	}

@@ -91,7 +91,7 @@ func ExampleVerifyCommitEvent() {
 	// machine's clock.
 	consumerClock := func() time.Time { return time.Date(2026, 1, 2, 4, 4, 5, 0, time.UTC) }
 	var state *repo.SyncState
-	events, _ := repo.ReadEvents(ctx, store, "", 0, 100)
+	events, _ := repo.ReadEvents(ctx, store, repo.EventsOptions{Limit: 100})
 	for _, ev := range events {
 		next, err := repo.VerifyCommitEvent(ctx, ev.Commit, repo.CommitCheckOptions{Key: pub, Known: state, Clock: consumerClock})
 		if err != nil {

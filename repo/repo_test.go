@@ -141,7 +141,7 @@ func testEndToEnd(t *testing.T, s Store, key atcrypto.PrivateKey) {
 	}
 
 	// Events: every #commit passes indigo's check and ours, inductively.
-	evs, err := ReadEvents(ctx, s, testDID, 0, 1000)
+	evs, err := ReadEvents(ctx, s, EventsOptions{DID: testDID, Limit: 1000})
 	if err != nil || len(evs) != len(results)+1 {
 		t.Fatalf("events: %d %v", len(evs), err)
 	}
@@ -210,7 +210,7 @@ func testEndToEnd(t *testing.T, s Store, key atcrypto.PrivateKey) {
 	if err != nil || c2 != first[0].CID {
 		t.Fatalf("imported record: %v", err)
 	}
-	sevs, _ := ReadEvents(ctx, dst, "", 0, 10)
+	sevs, _ := ReadEvents(ctx, dst, EventsOptions{Limit: 10})
 	if len(sevs) != 1 || sevs[0].Sync == nil || sevs[0].Sync.Rev != r.Head().Rev {
 		t.Fatalf("import events: %+v", sevs)
 	}
@@ -371,7 +371,7 @@ func TestConcurrentWriters(t *testing.T) {
 		if err := ro.Tree().Walk(ctx, func(string, cid.Cid) error { n++; return nil }); err != nil || n != 4*per {
 			t.Fatalf("%d records, %v", n, err)
 		}
-		evs, _ := ReadEvents(ctx, s, testDID, 0, 1000)
+		evs, _ := ReadEvents(ctx, s, EventsOptions{DID: testDID, Limit: 1000})
 		if len(evs) != 4*per+1 {
 			t.Fatalf("%d events", len(evs))
 		}
@@ -523,7 +523,7 @@ func TestSyncEvents(t *testing.T) {
 		if r.Head() != head {
 			t.Fatal("EmitSync moved the head")
 		}
-		evs, err := ReadEvents(ctx, s, testDID, 0, 10)
+		evs, err := ReadEvents(ctx, s, EventsOptions{DID: testDID, Limit: 10})
 		if err != nil || len(evs) != 3 || evs[2].Sync == nil || evs[2].Seq != sev.Seq {
 			t.Fatalf("events: %+v %v", evs, err)
 		}
@@ -645,7 +645,7 @@ func TestLargeMixedBatchesIndigo(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	evs, err := ReadEvents(ctx, s, testDID, 0, 100)
+	evs, err := ReadEvents(ctx, s, EventsOptions{DID: testDID, Limit: 100})
 	if err != nil || len(evs) != 5 {
 		t.Fatalf("%d events, %v", len(evs), err)
 	}

@@ -88,7 +88,8 @@ type Store interface {
 	// greater than since ("" means all blocks of the repository).
 	BlocksSince(ctx context.Context, did, since string, fn func(Block) error) error
 	// Events returns up to limit events with seq > after, in order, of one
-	// repository (did != "") or of all.
+	// repository (did != "") or of all; limit <= 0 means
+	// DefaultEventsLimit.
 	Events(ctx context.Context, did string, after int64, limit int) ([]StoredEvent, error)
 	// Close releases the store.
 	Close() error

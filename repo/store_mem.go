@@ -223,7 +223,7 @@ func (s *MemStore) Events(ctx context.Context, did string, after int64, limit in
 		return nil, ErrClosed
 	}
 	if limit <= 0 {
-		limit = 100
+		limit = DefaultEventsLimit
 	}
 	var out []StoredEvent
 	if after < 0 {

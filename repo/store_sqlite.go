@@ -841,7 +841,7 @@ func (s *SQLiteStore) BlocksSince(ctx context.Context, did, since string, fn fun
 // Events implements Store.
 func (s *SQLiteStore) Events(ctx context.Context, did string, after int64, limit int) ([]StoredEvent, error) {
 	if limit <= 0 {
-		limit = 100
+		limit = DefaultEventsLimit
 	}
 	var rows *sql.Rows
 	var err error

@@ -31,7 +31,7 @@ func commitEvents(t *testing.T, ts ...time.Time) ([]*CommitEvent, *SyncEvent) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	evs, err := ReadEvents(ctx, s, testDID, 0, 100)
+	evs, err := ReadEvents(ctx, s, EventsOptions{DID: testDID, Limit: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
