@@ -46,6 +46,11 @@ type Resolver interface {
 // ErrUnsupportedKey is returned for keys of a type this package cannot use.
 var ErrUnsupportedKey = errors.New("ucan: unsupported key type")
 
+// ErrInvalidDIDKey is wrapped by the errors of ParseDIDKey for a string
+// that is not a well-formed did:key (prefix, base58btc, length); a
+// well-formed did:key of an unsupported key type is ErrUnsupportedKey.
+var ErrInvalidDIDKey = errors.New("ucan: invalid did:key")
+
 type ed25519Key struct {
 	pub    ed25519.PublicKey
 	didKey string
@@ -144,29 +149,30 @@ func PublicKeyFromEd25519(pub ed25519.PublicKey) (PublicKey, error) {
 }
 
 // ParseDIDKey parses a did:key for Ed25519 (multicodec 0xed), P-256
-// (0x1200) or secp256k1 (0xe7) into a PublicKey.
+// (0x1200) or secp256k1 (0xe7) into a PublicKey. A malformed did:key is an
+// error wrapping ErrInvalidDIDKey; another key type, ErrUnsupportedKey.
 func ParseDIDKey(did string) (PublicKey, error) {
 	mb, ok := strings.CutPrefix(did, "did:key:z")
 	if !ok {
-		return nil, fmt.Errorf("ucan: %q is not a base58btc did:key", truncate(did))
+		return nil, fmt.Errorf("%w: %q is not a base58btc did:key", ErrInvalidDIDKey, truncate(did))
 	}
 	if len(mb) > 128 {
-		return nil, fmt.Errorf("ucan: did:key too long")
+		return nil, fmt.Errorf("%w: longer than 128 characters after did:key:z", ErrInvalidDIDKey)
 	}
 	raw, err := base58.Decode(mb)
 	if err != nil || len(raw) < 3 {
-		return nil, fmt.Errorf("ucan: did:key is not valid base58btc")
+		return nil, fmt.Errorf("%w: not valid base58btc or shorter than 3 bytes", ErrInvalidDIDKey)
 	}
 	switch {
 	case raw[0] == 0xed && raw[1] == 0x01:
 		if len(raw) != 2+ed25519.PublicKeySize {
-			return nil, fmt.Errorf("ucan: ed25519 did:key of %d bytes", len(raw)-2)
+			return nil, fmt.Errorf("%w: ed25519 key of %d bytes, want %d", ErrInvalidDIDKey, len(raw)-2, ed25519.PublicKeySize)
 		}
 		return &ed25519Key{pub: ed25519.PublicKey(raw[2:]), didKey: did}, nil
 	case raw[0] == 0x80 && raw[1] == 0x24, raw[0] == 0xe7 && raw[1] == 0x01:
 		k, err := atcrypto.ParsePublicDIDKey(did)
 		if err != nil {
-			return nil, fmt.Errorf("ucan: %w", err)
+			return nil, fmt.Errorf("%w: %w", ErrInvalidDIDKey, err)
 		}
 		return PublicKeyFromAtcrypto(k)
 	}

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"math/big"
+	"strings"
 	"testing"
 
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
+	"github.com/mr-tron/base58"
 )
 
 func TestParseDIDKey(t *testing.T) {
@@ -36,14 +39,20 @@ func TestParseDIDKey(t *testing.T) {
 	if bob.DID() != "did:key:z6MkmT9j6fVZqzXV8u2wVVSu49gYSRYGSQnduWXF6foAJrqz" {
 		t.Fatalf("bob is %s", bob.DID())
 	}
-	for _, bad := range []string{
-		"", "did:key:", "did:key:z", "did:plc:abc", "did:key:zzzz0OIl",
-		"did:key:z6Mkp", // truncated ed25519
-		"did:key:z2J9gaYxrKVpdoG9A4gRnmpnRCcxU6agDtFVVBVdn1JedouoZN7SzcyREXXzWgt3gGiwpoHq7K68X4m32D8HgzG8wv3sY5j7", // P-384, unsupported
-		"did:key:zQ3shokFTS3brHcDQrn82RUDfCZESWL1ZdCEJwekUDPQiYBmX",                                                // bad K-256 point
+	for bad, want := range map[string]error{
+		"":                                     ErrInvalidDIDKey,
+		"did:key:":                             ErrInvalidDIDKey,
+		"did:key:z":                            ErrInvalidDIDKey,
+		"did:plc:abc":                          ErrInvalidDIDKey,
+		"did:key:zzzz0OIl":                     ErrInvalidDIDKey,
+		"did:key:z" + strings.Repeat("1", 129): ErrInvalidDIDKey,
+		"did:key:z6Mkp":                        ErrUnsupportedKey, // multicodec 0xff3
+		"did:key:z" + base58.Encode(append([]byte{0xed, 0x01}, make([]byte, 31)...)):                               ErrInvalidDIDKey,  // truncated ed25519
+		"did:key:z2J9gaYxrKVpdoG9A4gRnmpnRCcxU6agDtFVVBVdn1JedouoZN7SzcyREXXzWgt3gGiwpoHq7K68X4m32D8HgzG8wv3sY5j7": ErrUnsupportedKey, // P-384
+		"did:key:zQ3shokFTS3brHcDQrn82RUDfCZESWL1ZdCEJwekUDPQiYBmX":                                                ErrInvalidDIDKey,  // bad K-256 point
 	} {
-		if _, err := ParseDIDKey(bad); err == nil {
-			t.Errorf("%q parsed", bad)
+		if _, err := ParseDIDKey(bad); !errors.Is(err, want) {
+			t.Errorf("ParseDIDKey(%q): %v, want %v", bad, err, want)
 		}
 	}
 	if _, err := NewEd25519Signer(make([]byte, 10)); err == nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"math/big"
@@ -118,7 +119,7 @@ func ParsePolicy(v any) (Policy, error) {
 func ParsePolicyJSON(data []byte) (Policy, error) {
 	v, err := jsonToIPLD(data)
 	if err != nil {
-		return Policy{}, policyErr(err.Error())
+		return Policy{}, policyWrap("", err)
 	}
 	return ParsePolicy(v)
 }
@@ -128,7 +129,7 @@ func parsePolicyList(list []any) (Policy, error) {
 	for i, s := range list {
 		stmt, err := parseStatement(s, 1)
 		if err != nil {
-			return Policy{}, policyErr(fmt.Sprintf("statement %d: %v", i, err))
+			return Policy{}, policyWrap(fmt.Sprintf("statement %d", i), err)
 		}
 		p.stmts = append(p.stmts, stmt)
 	}
@@ -139,6 +140,13 @@ func policyErr(detail string) error {
 	return newErr(NameMalformedToken, RulePolicySyntax, -1, detail)
 }
 
+// policyWrap is policyErr with a cause, kept for errors.Is and errors.As.
+func policyWrap(detail string, err error) error {
+	e := wrapErr(NameMalformedToken, RulePolicySyntax, -1, err)
+	e.Detail = detail
+	return e
+}
+
 // normalise converts a Go value to the generic IPLD model drisl decodes
 // (int64, float64, string, []byte, bool, nil, cid.Cid, []any,
 // map[string]any) by encoding and decoding it.
@@ -147,11 +155,11 @@ func normalise(v any) (any, error) {
 	case []any, map[string]any:
 		b, err := drisl.Marshal(v)
 		if err != nil {
-			return nil, policyErr(err.Error())
+			return nil, policyWrap("", err)
 		}
 		var out any
 		if err := drisl.Unmarshal(b, &out); err != nil {
-			return nil, policyErr(err.Error())
+			return nil, policyWrap("", err)
 		}
 		return out, nil
 	}
@@ -200,11 +208,11 @@ func parseStatement(v any, depth int) (statement, error) {
 	}
 	l, ok := v.([]any)
 	if !ok || len(l) == 0 {
-		return nil, fmt.Errorf("statement is not a non-empty list")
+		return nil, errors.New("statement is not a non-empty list")
 	}
 	op, ok := l[0].(string)
 	if !ok {
-		return nil, fmt.Errorf("operator is not a string")
+		return nil, errors.New("operator is not a string")
 	}
 	want := func(n int) error {
 		if len(l) != n {
@@ -257,7 +265,7 @@ func parseStatement(v any, depth int) (statement, error) {
 		}
 		pat, ok := l[2].(string)
 		if !ok {
-			return nil, fmt.Errorf("like pattern is not a string")
+			return nil, errors.New("like pattern is not a string")
 		}
 		like := &likeStmt{sel: s, parts: splitGlob(pat), cost: 1}
 		if n := len(like.parts); n > 2 {
@@ -631,7 +639,7 @@ func jsonToIPLD(data []byte) (any, error) {
 		return nil, err
 	}
 	if dec.More() {
-		return nil, fmt.Errorf("trailing data after JSON value")
+		return nil, errors.New("trailing data after JSON value")
 	}
 	return fromJSON(v)
 }

@@ -1,7 +1,10 @@
 package ucan
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"reflect"
 	"strings"
@@ -371,5 +374,27 @@ func TestPolicyBudgetCountsBytes(t *testing.T) {
 	}
 	if _, exceeded := p.MatchLimit(args, DefaultMaxPolicySteps); !exceeded {
 		t.Error("100 scans of 60 KB for a 64-byte part fit in the default budget")
+	}
+}
+
+// TestPolicyErrorsWrap: a malformed policy is an *Error matching
+// ErrMalformedToken that keeps its cause for errors.As.
+func TestPolicyErrorsWrap(t *testing.T) {
+	_, err := ParsePolicyJSON([]byte(`[["==", ".a", 1]`))
+	var syn *json.SyntaxError
+	var ue *Error
+	if !errors.Is(err, ErrMalformedToken) || !errors.As(err, &ue) || ue.Rule != RulePolicySyntax {
+		t.Errorf("truncated JSON: %v, want an *Error for RulePolicySyntax", err)
+	}
+	if !errors.As(err, &syn) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("truncated JSON: %v (%T) does not keep the JSON error", err, errors.Unwrap(err))
+	}
+	for _, src := range []string{`[["==", ".a", 1]] x`, `[[]]`, `[[1]]`, `[["nope", ".a"]]`, `{}`} {
+		if _, err := ParsePolicyJSON([]byte(src)); !errors.Is(err, ErrMalformedToken) || !errors.As(err, &ue) || ue.Rule != RulePolicySyntax {
+			t.Errorf("%s: %v, want an *Error for RulePolicySyntax", src, err)
+		}
+	}
+	if _, err := ParsePolicyJSON([]byte(`[[1]]`)); errors.Unwrap(err) == nil {
+		t.Errorf("[[1]]: %v has no cause", err)
 	}
 }
