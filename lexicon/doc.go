@@ -1,7 +1,8 @@
 // Package lexicon parses atproto Lexicon schemas (language version 1),
 // checks them, and validates data against them: records of a collection
 // (with their $type and record-key type), XRPC query parameters, procedure
-// input and output bodies, and subscription messages.
+// input and output bodies, subscription messages, and XRPC error bodies
+// (ValidateErrorBody).
 //
 // The specification is https://atproto.com/specs/lexicon; data follows the
 // data model of https://atproto.com/specs/data-model.

@@ -19,6 +19,12 @@ var ErrInvalidData = errors.New("lexicon: invalid data")
 // catalog and no Resolver could supply it.
 var ErrNotFound = errors.New("lexicon: schema not found")
 
+// ErrWrongKind is returned (wrapped) when a reference names a definition of
+// another kind than the call needs (a query where a record is expected...),
+// or one without the part the call validates (a subscription that declares
+// no message schema).
+var ErrWrongKind = errors.New("lexicon: definition of the wrong kind")
+
 // ErrDuplicate is returned (wrapped) when a catalog already holds a schema
 // with the same NSID.
 var ErrDuplicate = errors.New("lexicon: duplicate schema")

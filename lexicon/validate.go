@@ -2,7 +2,6 @@ package lexicon
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -15,10 +14,6 @@ import (
 // DefaultMaxDepth is the nesting limit of validated data when
 // ValidateOptions.MaxDepth is zero.
 const DefaultMaxDepth = 128
-
-// ErrWrongKind is returned (wrapped) when a reference names a definition of
-// another kind than the call needs (a query where a record is expected...).
-var ErrWrongKind = errors.New("lexicon: definition of the wrong kind")
 
 // ValidateOptions tunes validation. The zero value means the defaults: open
 // unions are lenient, legacy blobs and lenient datetimes are rejected.

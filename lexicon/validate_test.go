@@ -198,7 +198,7 @@ func TestErrorDetailBounded(t *testing.T) {
 			return err
 		}(),
 		"encoding":   cat.ValidateInput(ctx, "com.atproto.repo.createRecord", huge, nil, ValidateOptions{}),
-		"error name": ValidateError(map[string]any{"error": huge}),
+		"error name": ValidateErrorBody(map[string]any{"error": huge}),
 	}
 	for name, err := range checks {
 		if err == nil {

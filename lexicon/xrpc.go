@@ -208,7 +208,7 @@ func (c *Catalog) ValidateMessage(ctx context.Context, nsid, msgType string, bod
 		return err
 	}
 	if n.message == nil {
-		return fmt.Errorf("%w: subscription %s declares no message schema", ErrNotFound, nsid)
+		return fmt.Errorf("%w: subscription %s declares no message schema", ErrWrongKind, nsid)
 	}
 	if strings.HasPrefix(msgType, "#") {
 		msgType = nsid + msgType
@@ -220,13 +220,13 @@ func (c *Catalog) ValidateMessage(ctx context.Context, nsid, msgType string, bod
 	return nil
 }
 
-// ValidateError validates the JSON body of an XRPC error response
+// ValidateErrorBody validates the JSON body of an XRPC error response
 // (https://atproto.com/specs/xrpc): an object whose "error" is a non-empty
 // ASCII name without whitespace and whose optional "message" is a string.
 // The name need not be one the method declares: generic errors
 // (InvalidRequest, AuthenticationRequired, ...) apply to every method; see
 // DeclaresError.
-func ValidateError(body any) error {
+func ValidateErrorBody(body any) error {
 	m, ok := body.(map[string]any)
 	if !ok {
 		return wrongType("object", body).finish()

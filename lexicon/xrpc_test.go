@@ -107,17 +107,27 @@ func TestMessages(t *testing.T) {
 	if err := cat.ValidateParams(ctx, "com.atproto.sync.subscribeRepos", map[string]any{"cursor": int64(7)}, ValidateOptions{}); err != nil {
 		t.Errorf("subscription params: %v", err)
 	}
+	// A subscription without a message schema is found, but has no
+	// messages to validate against.
+	quiet := NewCatalog(CatalogOptions{})
+	if err := quiet.AddJSON([]byte(`{"lexicon": 1, "id": "town.example.subscribeQuiet", "defs": {"main": {"type": "subscription"}}}`)); err != nil {
+		t.Fatal(err)
+	}
+	err = quiet.ValidateMessage(ctx, "town.example.subscribeQuiet", "#x", ident, ValidateOptions{})
+	if !errors.Is(err, ErrWrongKind) || errors.Is(err, ErrNotFound) {
+		t.Errorf("message of a subscription without messages: %v, want ErrWrongKind", err)
+	}
 }
 
 func TestErrors(t *testing.T) {
 	cat := realCatalog(t)
 	ctx := context.Background()
-	if err := ValidateError(mustJSON(`{"error":"RecordNotFound","message":"no such record"}`)); err != nil {
+	if err := ValidateErrorBody(mustJSON(`{"error":"RecordNotFound","message":"no such record"}`)); err != nil {
 		t.Fatal(err)
 	}
-	wantVErr(t, "no error", ValidateError(mustJSON(`{"message":"x"}`)), "error", ConstraintRequired)
-	wantVErr(t, "spaces", ValidateError(mustJSON(`{"error":"Not Found"}`)), "error", ConstraintFormat)
-	wantVErr(t, "message type", ValidateError(mustJSON(`{"error":"X","message":3}`)), "message", ConstraintType)
+	wantVErr(t, "no error", ValidateErrorBody(mustJSON(`{"message":"x"}`)), "error", ConstraintRequired)
+	wantVErr(t, "spaces", ValidateErrorBody(mustJSON(`{"error":"Not Found"}`)), "error", ConstraintFormat)
+	wantVErr(t, "message type", ValidateErrorBody(mustJSON(`{"error":"X","message":3}`)), "message", ConstraintType)
 	ok, err := cat.DeclaresError(ctx, "com.atproto.repo.getRecord", "RecordNotFound")
 	if err != nil || !ok {
 		t.Fatalf("getRecord RecordNotFound: %v %v", ok, err)
