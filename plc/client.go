@@ -30,7 +30,7 @@ type ClientOptions struct {
 	// MaxResponseBytes bounds a response body (default 16 MiB).
 	MaxResponseBytes int64
 	// Keys caches parsed rotation keys across validations (State,
-	// ResolveSigningKey); nil means a cache owned by the client.
+	// VerifiedState, ResolveAtproto); nil means a cache owned by the client.
 	Keys *KeyCache
 }
 
@@ -225,23 +225,6 @@ func (c *Client) VerifiedState(ctx context.Context, did string, opts ValidateOpt
 		}
 	}
 	return ValidateAuditLog(did, log, opts)
-}
-
-// ResolveSigningKey returns the atproto signing key and PDS endpoint of
-// did from its verified audit log.
-func (c *Client) ResolveSigningKey(ctx context.Context, did string) (key string, endpoint string, err error) {
-	s, err := c.State(ctx, did)
-	if err != nil {
-		return "", "", err
-	}
-	d := s.Data()
-	if d == nil {
-		return "", "", fmt.Errorf("%w: %s", ErrGone, did)
-	}
-	if _, err := d.SigningKey(); err != nil {
-		return "", "", err
-	}
-	return d.VerificationMethods["atproto"], d.PDSEndpoint(), nil
 }
 
 // Submit posts a signed operation for did.

@@ -345,9 +345,9 @@ func TestDirectoryExportAndClient(t *testing.T) {
 			if err != nil || !reflect.DeepEqual(*last, bsky[1].Operation) {
 				t.Fatalf("last: %v", err)
 			}
-			key, endpoint, err := c.ResolveSigningKey(ctx, did)
-			if err != nil || key != bsky[1].Operation.VerificationMethods["atproto"] || endpoint != "https://bsky.social" {
-				t.Fatalf("signing key: %s %s %v", key, endpoint, err)
+			key, endpoint, err := ResolveAtproto(ctx, c, did)
+			if err != nil || key.DIDKey() != bsky[1].Operation.VerificationMethods["atproto"] || endpoint != "https://bsky.social" {
+				t.Fatalf("signing key: %v %s %v", key, endpoint, err)
 			}
 			// Typed errors: 404, 410, 400.
 			if _, err := c.Resolve(ctx, "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"); !errors.Is(err, ErrNotFound) {

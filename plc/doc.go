@@ -70,7 +70,7 @@
 // [recovery keys..., host key]), Move (a recovery-key-signed move to a new
 // host), Nullify (undo a hostile operation and move, within 72 h), Update,
 // Tombstone. Directory access: Client (Resolve, Data, OpLog, AuditLog,
-// LastOp, Submit, Export, VerifiedState, ResolveSigningKey; errors are
+// LastOp, Submit, Export, State, VerifiedState; errors are
 // *HTTPError wrapping ErrNotFound, ErrGone, ErrConflict, ErrRateLimited,
 // ErrRejected). Embeddable directory: NewDirectory on a Storage
 // (MemoryStorage, OpenSQLite), with an injectable clock and Policy

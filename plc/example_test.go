@@ -106,9 +106,12 @@ func ExampleNullify() {
 	if err := client.Submit(ctx, did, rec); err != nil {
 		panic(err)
 	}
-	key, endpoint, _ := client.ResolveSigningKey(ctx, did)
+	key, endpoint, err := plc.ResolveAtproto(ctx, client, did)
+	if err != nil {
+		panic(err)
+	}
 	fmt.Println(len(res.Nullified), "operation nullified")
-	fmt.Println(endpoint, key == signingB)
+	fmt.Println(endpoint, key.DIDKey() == signingB)
 	// Output:
 	// 1 operation nullified
 	// https://host-b.example true

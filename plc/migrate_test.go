@@ -109,9 +109,9 @@ func TestRogueHostStory(t *testing.T) {
 		if err := c.Submit(ctx, did, rec); err != nil {
 			t.Fatal(err)
 		}
-		key, endpoint, err := c.ResolveSigningKey(ctx, did)
-		if err != nil || key != signingB.did || endpoint != "https://host-b.example" {
-			t.Fatalf("after recovery: %s %s %v", key, endpoint, err)
+		key, endpoint, err := ResolveAtproto(ctx, c, did)
+		if err != nil || key.DIDKey() != signingB.did || endpoint != "https://host-b.example" {
+			t.Fatalf("after recovery: %v %s %v", key, endpoint, err)
 		}
 		log, err := c.AuditLog(ctx, did)
 		if err != nil || len(log) != 3 || !log[1].Nullified || log[2].Nullified {
@@ -175,8 +175,8 @@ func TestRogueHostStory(t *testing.T) {
 		if err := c.Submit(ctx, did, rec); !errors.Is(err, ErrRejected) || !errors.As(err, &he) || he.Status != 400 {
 			t.Fatalf("directory: %v", err)
 		}
-		if _, endpoint, _ := c.ResolveSigningKey(ctx, did); endpoint != "https://host-a.example" {
-			t.Fatalf("endpoint %s", endpoint)
+		if _, endpoint, err := ResolveAtproto(ctx, c, did); err != nil || endpoint != "https://host-a.example" {
+			t.Fatalf("endpoint %s: %v", endpoint, err)
 		}
 	})
 
@@ -203,8 +203,8 @@ func TestRogueHostStory(t *testing.T) {
 		if err := c.Submit(ctx, did, mv); err != nil {
 			t.Fatal(err)
 		}
-		if key, _, _ := c.ResolveSigningKey(ctx, did); key != signingB.did {
-			t.Fatalf("key %s", key)
+		if key, _, err := ResolveAtproto(ctx, c, did); err != nil || key.DIDKey() != signingB.did {
+			t.Fatalf("key %v: %v", key, err)
 		}
 		// and the community can later deactivate itself
 		clock.Add(time.Hour)
