@@ -26,7 +26,7 @@ import (
 const repoBenchDID = "did:plc:w4xbfzo7kqfes5zb7r6qv3rw"
 
 // repoClock is a deterministic clock: one millisecond per call.
-func repoClock() repo.Clock {
+func repoClock() func() time.Time {
 	var mu sync.Mutex
 	t := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	return func() time.Time {
@@ -155,7 +155,7 @@ func BenchmarkRepoImportChat(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			r, err := repo.Create(ctx, s, repoBenchDID, key, repo.Options{Clock: repoClock()})
+			r, err := repo.Create(ctx, s, repoBenchDID, key, repo.Options{Now: repoClock()})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -202,7 +202,7 @@ func BenchmarkRepoDurableCommit(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer s.Close()
-		r, err := repo.Create(ctx, s, repoBenchDID, repoKey(b), repo.Options{Clock: repoClock()})
+		r, err := repo.Create(ctx, s, repoBenchDID, repoKey(b), repo.Options{Now: repoClock()})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -258,7 +258,7 @@ func loadRepoCorpus(b *testing.B) *repoCorpusT {
 		if c.store, repoErr = repo.OpenSQLite(ctx, filepath.Join(c.dir, "corpus.db"), repo.SQLiteOptions{NoSync: true}); repoErr != nil {
 			return
 		}
-		if c.r, repoErr = repo.Create(ctx, c.store, repoBenchDID, key, repo.Options{Clock: repoClock()}); repoErr != nil {
+		if c.r, repoErr = repo.Create(ctx, c.store, repoBenchDID, key, repo.Options{Now: repoClock()}); repoErr != nil {
 			return
 		}
 		g := newChatGen()

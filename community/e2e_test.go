@@ -332,7 +332,7 @@ func validateAll(t *testing.T, c *Community) {
 // consumer check (repo.VerifyCommitEvent), as a relay would, chaining the
 // consumer state from one event to the next. now is the consumer's clock:
 // the world's, which dated the revs, not the machine's.
-func verifyEvents(t *testing.T, c *Community, now repo.Clock) {
+func verifyEvents(t *testing.T, c *Community, now func() time.Time) {
 	t.Helper()
 	ctx := context.Background()
 	evs, err := c.Events(ctx, 0, 100000)
@@ -345,7 +345,7 @@ func verifyEvents(t *testing.T, c *Community, now repo.Clock) {
 		if e.Commit == nil {
 			continue
 		}
-		st, err := repo.VerifyCommitEvent(ctx, e.Commit, repo.CommitCheckOptions{Key: c.SigningKey(), Known: known, Clock: now})
+		st, err := repo.VerifyCommitEvent(ctx, e.Commit, repo.CommitCheckOptions{Key: c.SigningKey(), Known: known, Now: now})
 		if err != nil {
 			t.Fatalf("event %d: %v", e.Seq, err)
 		}

@@ -211,7 +211,7 @@ func (h *Host) Open(ctx context.Context, did string) (*Community, error) {
 }
 
 func (h *Host) repoOptions() repo.Options {
-	return repo.Options{Clock: repo.Clock(h.opts.Clock), CacheNodes: h.opts.CacheNodes}
+	return repo.Options{Now: h.opts.Clock, CacheNodes: h.opts.CacheNodes}
 }
 
 // Close stops every open community's writer. It does not close the stores.

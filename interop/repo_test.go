@@ -96,7 +96,7 @@ func TestRepo(t *testing.T) {
 		return clockAt
 	}
 	store := repo.NewMemStore()
-	rp, err := repo.Create(ctx, store, did, key.priv, repo.Options{Clock: clock})
+	rp, err := repo.Create(ctx, store, did, key.priv, repo.Options{Now: clock})
 	if err != nil {
 		t.Fatalf("Create: %v", err)
 	}
@@ -281,7 +281,7 @@ func TestRepo(t *testing.T) {
 			continue
 		}
 		we := toWire(ev, "as produced")
-		st, err := repo.VerifyCommitEvent(ctx, ev, repo.CommitCheckOptions{Key: pub, Known: known, Clock: consumer})
+		st, err := repo.VerifyCommitEvent(ctx, ev, repo.CommitCheckOptions{Key: pub, Known: known, Now: consumer})
 		we.goErr = err
 		if err == nil {
 			known = st
@@ -299,7 +299,7 @@ func TestRepo(t *testing.T) {
 				continue
 			}
 			we := toWire(bad, kind)
-			_, we.goErr = repo.VerifyCommitEvent(ctx, bad, repo.CommitCheckOptions{Key: pub, Known: prevKnown, Clock: consumer})
+			_, we.goErr = repo.VerifyCommitEvent(ctx, bad, repo.CommitCheckOptions{Key: pub, Known: prevKnown, Now: consumer})
 			wire = append(wire, we)
 		}
 	}

@@ -60,7 +60,7 @@ func rawCAR(roots []cid.Cid, blocks []Block) []byte {
 // goodRepoCAR builds a small repository and exports it.
 func goodRepoCAR(t testing.TB, key atcrypto.PrivateKey) []byte {
 	ctx := context.Background()
-	r, err := Create(ctx, NewMemStore(), testDID, key, Options{Clock: fakeClock()})
+	r, err := Create(ctx, NewMemStore(), testDID, key, Options{Now: fakeClock()})
 	if err != nil {
 		t.Fatal(err)
 	}

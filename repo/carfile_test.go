@@ -18,7 +18,7 @@ func TestVerifyCARNeedsDID(t *testing.T) {
 	good := goodRepoCAR(t, key)
 	// Another repository signed by the same key verifies as itself only.
 	const otherDID = "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"
-	r, err := Create(ctx, NewMemStore(), otherDID, key, Options{Clock: fakeClock()})
+	r, err := Create(ctx, NewMemStore(), otherDID, key, Options{Now: fakeClock()})
 	if err != nil {
 		t.Fatal(err)
 	}

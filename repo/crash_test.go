@@ -40,7 +40,7 @@ func crashChild(path string, seed uint64) {
 		fmt.Println("error", err)
 		os.Exit(2)
 	}
-	opts := Options{Clock: func() time.Time { return crashStart }}
+	opts := Options{Now: func() time.Time { return crashStart }}
 	r, err := Open(ctx, s, testDID, key, opts)
 	if err != nil {
 		r, err = Create(ctx, s, testDID, key, opts)
@@ -206,7 +206,7 @@ func TestCrashRecovery(t *testing.T) {
 				break
 			}
 			for _, ev := range evs {
-				if st, err = VerifyCommitEvent(ctx, ev.Commit, CommitCheckOptions{Key: pub, Known: st, Clock: consumer}); err != nil {
+				if st, err = VerifyCommitEvent(ctx, ev.Commit, CommitCheckOptions{Key: pub, Known: st, Now: consumer}); err != nil {
 					t.Fatalf("round %d: event %d: %v", round, ev.Seq, err)
 				}
 				commits = append(commits, ev.Commit.Commit)

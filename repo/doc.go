@@ -48,7 +48,7 @@
 // tree, and the ops inverted on the partial tree give prevData, which must
 // be the consumer's known root. Both event checks refuse a rev dated more
 // than MaxClockSkew (DefaultMaxClockSkew, 5 minutes, unless set; negative
-// disables) after the consumer's Clock (time.Now unless injected): a rev
+// disables) after the consumer's Now (time.Now unless injected): a rev
 // far in the future, once accepted, would make every later commit's rev
 // look old. Options with both a Key and InsecureSkipSignature are refused.
 //

@@ -14,7 +14,7 @@ import (
 )
 
 // exampleClock is a fixed clock, so that the examples' output is stable.
-func exampleClock() repo.Clock {
+func exampleClock() func() time.Time {
 	t := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	return func() time.Time { t = t.Add(time.Millisecond); return t }
 }
@@ -33,7 +33,7 @@ func Example() {
 	defer store.Close()
 	key, _ := atcrypto.GeneratePrivateKeyK256()
 
-	r, err := repo.Create(ctx, store, "did:plc:w4xbfzo7kqfes5zb7r6qv3rw", key, repo.Options{Clock: exampleClock()})
+	r, err := repo.Create(ctx, store, "did:plc:w4xbfzo7kqfes5zb7r6qv3rw", key, repo.Options{Now: exampleClock()})
 	if err != nil {
 		panic(err)
 	}
@@ -81,19 +81,19 @@ func ExampleVerifyCommitEvent() {
 	key, _ := atcrypto.GeneratePrivateKeyK256()
 	pub, _ := key.PublicKey()
 	store := repo.NewMemStore()
-	r, _ := repo.Create(ctx, store, "did:plc:w4xbfzo7kqfes5zb7r6qv3rw", key, repo.Options{Clock: exampleClock()})
+	r, _ := repo.Create(ctx, store, "did:plc:w4xbfzo7kqfes5zb7r6qv3rw", key, repo.Options{Now: exampleClock()})
 	for i := 0; i < 3; i++ {
 		r.Apply(ctx, []repo.Write{{Action: repo.ActionCreate, Collection: "dev.townhall.chat.message", Record: map[string]any{"n": int64(i)}}}, repo.ApplyOptions{})
 	}
 
-	// A live consumer leaves Clock nil (time.Now); this one is fixed an
+	// A live consumer leaves Now nil (time.Now); this one is fixed an
 	// hour after exampleClock starts, so the output never depends on the
 	// machine's clock.
 	consumerClock := func() time.Time { return time.Date(2026, 1, 2, 4, 4, 5, 0, time.UTC) }
 	var state *repo.SyncState
 	events, _ := repo.ReadEvents(ctx, store, repo.EventsOptions{Limit: 100})
 	for _, ev := range events {
-		next, err := repo.VerifyCommitEvent(ctx, ev.Commit, repo.CommitCheckOptions{Key: pub, Known: state, Clock: consumerClock})
+		next, err := repo.VerifyCommitEvent(ctx, ev.Commit, repo.CommitCheckOptions{Key: pub, Known: state, Now: consumerClock})
 		if err != nil {
 			fmt.Println("resync needed:", err)
 			return

@@ -25,7 +25,7 @@ func eventSeeds(t testing.TB) [][]byte {
 		}
 	}
 	ctx := context.Background()
-	r, err := Create(ctx, NewMemStore(), testDID, fixedKey(t), Options{Clock: fakeClock()})
+	r, err := Create(ctx, NewMemStore(), testDID, fixedKey(t), Options{Now: fakeClock()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func TestWriteEventFuzzCorpus(t *testing.T) {
 	}
 	writeSeeds(t, "FuzzVerifyCommitEvent", eventSeeds(t))
 	ctx := context.Background()
-	r, err := Create(ctx, NewMemStore(), testDID, fixedKey(t), Options{Clock: fakeClock()})
+	r, err := Create(ctx, NewMemStore(), testDID, fixedKey(t), Options{Now: fakeClock()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func FuzzVerifyCommitEvent(f *testing.F) {
 		if err := drisl.Unmarshal(data, &ev); err != nil {
 			return
 		}
-		for _, opts := range []CommitCheckOptions{{Key: pub, Clock: consumerClock}, {InsecureSkipSignature: true, CAR: CAROptions{MaxCARBytes: 1 << 20}, Clock: consumerClock}} {
+		for _, opts := range []CommitCheckOptions{{Key: pub, Now: consumerClock}, {InsecureSkipSignature: true, CAR: CAROptions{MaxCARBytes: 1 << 20}, Now: consumerClock}} {
 			_, err := VerifyCommitEvent(ctx, &ev, opts)
 			var ve *VerifyError
 			if err != nil && !errors.As(err, &ve) {
@@ -114,7 +114,7 @@ func FuzzVerifyCommitEvent(f *testing.F) {
 // DID, truncated blocks, blocks rooted elsewhere, no blocks).
 func syncSeeds(t testing.TB) [][]byte {
 	ctx := context.Background()
-	r, err := Create(ctx, NewMemStore(), testDID, fixedKey(t), Options{Clock: fakeClock()})
+	r, err := Create(ctx, NewMemStore(), testDID, fixedKey(t), Options{Now: fakeClock()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +168,7 @@ func TestSyncSeedsVerify(t *testing.T) {
 		if err := drisl.Unmarshal(b, &ev); err != nil {
 			t.Fatal(err)
 		}
-		_, err := VerifySyncEvent(context.Background(), &ev, SyncCheckOptions{Key: pub, Clock: consumerClock})
+		_, err := VerifySyncEvent(context.Background(), &ev, SyncCheckOptions{Key: pub, Now: consumerClock})
 		if valid := i < 2; valid != (err == nil) {
 			t.Errorf("seed %d: %v", i, err)
 		}
@@ -196,9 +196,9 @@ func FuzzVerifySyncEvent(f *testing.F) {
 			return
 		}
 		for _, opts := range []SyncCheckOptions{
-			{Key: pub, Clock: consumerClock},
-			{InsecureSkipSignature: true, CAR: CAROptions{MaxCARBytes: 1 << 16, MaxBlockBytes: 1 << 14, MaxBlocks: 64}, Clock: consumerClock},
-			{Key: pub, Known: &SyncState{DID: testDID, Rev: "3k2222222222a"}, Clock: fakeClock()},
+			{Key: pub, Now: consumerClock},
+			{InsecureSkipSignature: true, CAR: CAROptions{MaxCARBytes: 1 << 16, MaxBlockBytes: 1 << 14, MaxBlocks: 64}, Now: consumerClock},
+			{Key: pub, Known: &SyncState{DID: testDID, Rev: "3k2222222222a"}, Now: fakeClock()},
 		} {
 			st, err := VerifySyncEvent(ctx, &ev, opts)
 			if err != nil {

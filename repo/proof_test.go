@@ -14,7 +14,7 @@ func TestVerifyRecordProofOptions(t *testing.T) {
 	ctx := context.Background()
 	key := fixedKey(t)
 	pub, _ := key.PublicKey()
-	r, err := Create(ctx, NewMemStore(), testDID, key, Options{Clock: fakeClock()})
+	r, err := Create(ctx, NewMemStore(), testDID, key, Options{Now: fakeClock()})
 	if err != nil {
 		t.Fatal(err)
 	}

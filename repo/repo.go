@@ -20,10 +20,10 @@ import (
 
 // Options configures Create and Open. The zero value means the defaults.
 type Options struct {
-	// Clock gives the time for revs, TIDs and event times (default time.Now).
-	// A reading no TID can carry (before 1970, after mid-2255) fails the
-	// write with ErrClockRange.
-	Clock Clock
+	// Now gives the time for revs, TIDs and event times; nil means
+	// time.Now. A reading no TID can carry (before 1970, after mid-2255)
+	// fails the write with ErrClockRange.
+	Now func() time.Time
 	// ClockID is the 10-bit clock identifier in the TIDs this repository
 	// issues (default 0).
 	ClockID uint
@@ -46,7 +46,7 @@ type Repo struct {
 	key   atcrypto.PrivateKey // nil: read-only
 	pub   atcrypto.PublicKey
 	clock *tidClock
-	now   Clock
+	now   func() time.Time
 	opts  Options
 
 	mu   sync.Mutex // serialises writes; guards head and tree
@@ -75,7 +75,7 @@ func newRepo(s Store, did string, key atcrypto.PrivateKey, opts Options) (*Repo,
 	if opts.MaxConflictRetries <= 0 {
 		opts.MaxConflictRetries = 8
 	}
-	now := opts.Clock
+	now := opts.Now
 	if now == nil {
 		now = time.Now
 	}

@@ -23,7 +23,7 @@ import (
 const testDID = "did:plc:w4xbfzo7kqfes5zb7r6qv3rw"
 
 // fakeClock advances one millisecond per call from a fixed start.
-func fakeClock() Clock {
+func fakeClock() func() time.Time {
 	var mu sync.Mutex
 	t := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	return func() time.Time {
@@ -93,7 +93,7 @@ func TestRepoEndToEnd(t *testing.T) {
 func testEndToEnd(t *testing.T, s Store, key atcrypto.PrivateKey) {
 	ctx := context.Background()
 	pub, _ := key.PublicKey()
-	r, err := Create(ctx, s, testDID, key, Options{Clock: fakeClock()})
+	r, err := Create(ctx, s, testDID, key, Options{Now: fakeClock()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ func testEndToEnd(t *testing.T, s Store, key atcrypto.PrivateKey) {
 		if _, err := indigorepo.VerifyCommitMessage(ctx, toIndigo(t, ev.Commit)); err != nil {
 			t.Fatalf("indigo rejects event %d: %v", i, err)
 		}
-		state, err = VerifyCommitEvent(ctx, ev.Commit, CommitCheckOptions{Key: pub, Known: state, Clock: consumerClock})
+		state, err = VerifyCommitEvent(ctx, ev.Commit, CommitCheckOptions{Key: pub, Known: state, Now: consumerClock})
 		if err != nil {
 			t.Fatalf("event %d: %v", i, err)
 		}
@@ -254,7 +254,7 @@ func testEndToEnd(t *testing.T, s Store, key atcrypto.PrivateKey) {
 	}
 
 	// Reopen: same head, and writing continues.
-	r2, err := Open(ctx, s, testDID, key, Options{Clock: fakeClock()})
+	r2, err := Open(ctx, s, testDID, key, Options{Now: fakeClock()})
 	if err != nil || r2.Head() != r.Head() {
 		t.Fatalf("Open: %v", err)
 	}
@@ -274,7 +274,7 @@ func testEndToEnd(t *testing.T, s Store, key atcrypto.PrivateKey) {
 func TestApplyRejects(t *testing.T) {
 	ctx := context.Background()
 	key := testKeys(t)["K-256"]
-	r, err := Create(ctx, NewMemStore(), testDID, key, Options{Clock: fakeClock()})
+	r, err := Create(ctx, NewMemStore(), testDID, key, Options{Now: fakeClock()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,11 +334,11 @@ func TestConcurrentWriters(t *testing.T) {
 		// one handle rebuilds, and with the default 8 retries Apply would
 		// (correctly) report ErrConflict instead of committing, which this
 		// test, asserting that every write lands, does not allow.
-		r1, err := Create(ctx, s, testDID, key, Options{Clock: fakeClock(), MaxConflictRetries: 1000})
+		r1, err := Create(ctx, s, testDID, key, Options{Now: fakeClock(), MaxConflictRetries: 1000})
 		if err != nil {
 			t.Fatal(err)
 		}
-		r2, err := Open(ctx, s, testDID, key, Options{Clock: fakeClock(), ClockID: 1, MaxConflictRetries: 1000})
+		r2, err := Open(ctx, s, testDID, key, Options{Now: fakeClock(), ClockID: 1, MaxConflictRetries: 1000})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -378,7 +378,7 @@ func TestConcurrentWriters(t *testing.T) {
 		pub, _ := key.PublicKey()
 		var st *SyncState
 		for i, ev := range evs {
-			if st, err = VerifyCommitEvent(ctx, ev.Commit, CommitCheckOptions{Key: pub, Known: st, Clock: consumerClock}); err != nil {
+			if st, err = VerifyCommitEvent(ctx, ev.Commit, CommitCheckOptions{Key: pub, Known: st, Now: consumerClock}); err != nil {
 				t.Fatalf("event %d: %v", i, err)
 			}
 		}
@@ -392,7 +392,7 @@ func TestExportSinceCompletes(t *testing.T) {
 		ctx := context.Background()
 		key := testKeys(t)["K-256"]
 		pub, _ := key.PublicKey()
-		r, err := Create(ctx, s, testDID, key, Options{Clock: fakeClock()})
+		r, err := Create(ctx, s, testDID, key, Options{Now: fakeClock()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -462,7 +462,7 @@ func TestVerifyCommitEventTampered(t *testing.T) {
 	ctx := context.Background()
 	key := testKeys(t)["P-256"]
 	pub, _ := key.PublicKey()
-	r, err := Create(ctx, NewMemStore(), testDID, key, Options{Clock: fakeClock()})
+	r, err := Create(ctx, NewMemStore(), testDID, key, Options{Now: fakeClock()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -478,7 +478,7 @@ func TestVerifyCommitEventTampered(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev := res.Event
-	if _, err := VerifyCommitEvent(ctx, ev, CommitCheckOptions{Key: pub, Clock: consumerClock}); err != nil {
+	if _, err := VerifyCommitEvent(ctx, ev, CommitCheckOptions{Key: pub, Now: consumerClock}); err != nil {
 		t.Fatal(err)
 	}
 	root, blocks := carSections(t, ev.Blocks)
@@ -497,7 +497,7 @@ func TestVerifyCommitEventTampered(t *testing.T) {
 		}
 		bad := *ev
 		bad.Blocks = rawCAR([]cid.Cid{root}, bs)
-		if _, err := VerifyCommitEvent(ctx, &bad, CommitCheckOptions{Key: pub, Clock: consumerClock}); !errors.Is(err, ErrBlockHash) {
+		if _, err := VerifyCommitEvent(ctx, &bad, CommitCheckOptions{Key: pub, Now: consumerClock}); !errors.Is(err, ErrBlockHash) {
 			t.Errorf("tampered %s: %v", target, err)
 		}
 	}
@@ -508,7 +508,7 @@ func TestSyncEvents(t *testing.T) {
 		ctx := context.Background()
 		key := testKeys(t)["K-256"]
 		pub, _ := key.PublicKey()
-		r, err := Create(ctx, s, testDID, key, Options{Clock: fakeClock()})
+		r, err := Create(ctx, s, testDID, key, Options{Now: fakeClock()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -527,51 +527,51 @@ func TestSyncEvents(t *testing.T) {
 		if err != nil || len(evs) != 3 || evs[2].Sync == nil || evs[2].Seq != sev.Seq {
 			t.Fatalf("events: %+v %v", evs, err)
 		}
-		st, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: pub, Clock: consumerClock})
+		st, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: pub, Now: consumerClock})
 		if err != nil || st.Commit != head.Commit || st.Data != head.Data {
 			t.Fatalf("VerifySyncEvent: %v", err)
 		}
 		other, _ := testKeys(t)["K-256"].PublicKey()
-		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: other, Clock: consumerClock}); !errors.Is(err, ErrBadSignature) {
+		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: other, Now: consumerClock}); !errors.Is(err, ErrBadSignature) {
 			t.Fatalf("wrong key: %v", err)
 		}
 		bad := *evs[2].Sync
 		bad.Rev = "2222222222222"
-		if _, err := VerifySyncEvent(ctx, &bad, SyncCheckOptions{Key: pub, Clock: consumerClock}); !errors.Is(err, ErrBadEvent) {
+		if _, err := VerifySyncEvent(ctx, &bad, SyncCheckOptions{Key: pub, Now: consumerClock}); !errors.Is(err, ErrBadEvent) {
 			t.Fatalf("wrong rev: %v", err)
 		}
-		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Clock: consumerClock}); !errors.Is(err, ErrBadSignature) {
+		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Now: consumerClock}); !errors.Is(err, ErrBadSignature) {
 			t.Fatalf("no key: %v", err)
 		}
-		if st2, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{InsecureSkipSignature: true, Clock: consumerClock}); err != nil || st2.Commit != head.Commit {
+		if st2, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{InsecureSkipSignature: true, Now: consumerClock}); err != nil || st2.Commit != head.Commit {
 			t.Fatalf("InsecureSkipSignature: %v", err)
 		}
-		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: other, InsecureSkipSignature: true, Clock: consumerClock}); !errors.Is(err, ErrBadSignature) {
+		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: other, InsecureSkipSignature: true, Now: consumerClock}); !errors.Is(err, ErrBadSignature) {
 			t.Fatalf("InsecureSkipSignature with a key: %v, want ErrBadSignature", err)
 		}
 		// Known: the rev must move forward, the DID must match.
-		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: pub, Known: &SyncState{DID: testDID, Rev: head.Rev}, Clock: consumerClock}); !errors.Is(err, ErrRevOrder) {
+		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: pub, Known: &SyncState{DID: testDID, Rev: head.Rev}, Now: consumerClock}); !errors.Is(err, ErrRevOrder) {
 			t.Fatalf("known rev: %v", err)
 		}
-		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: pub, Known: &SyncState{DID: "did:plc:someoneelse", Rev: "2222222222222"}, Clock: consumerClock}); !errors.Is(err, ErrBadEvent) {
+		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: pub, Known: &SyncState{DID: "did:plc:someoneelse", Rev: "2222222222222"}, Now: consumerClock}); !errors.Is(err, ErrBadEvent) {
 			t.Fatalf("known DID: %v", err)
 		}
-		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: pub, Known: &SyncState{DID: testDID, Rev: "2222222222222"}, Clock: consumerClock}); err != nil {
+		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: pub, Known: &SyncState{DID: testDID, Rev: "2222222222222"}, Now: consumerClock}); err != nil {
 			t.Fatalf("older known rev: %v", err)
 		}
-		// Clock: a rev far in the future of the consumer's clock.
+		// Now: a rev far in the future of the consumer's clock.
 		past := func() time.Time { return time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC) }
-		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: pub, Clock: past}); !errors.Is(err, ErrRevOrder) {
+		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: pub, Now: past}); !errors.Is(err, ErrRevOrder) {
 			t.Fatalf("future rev: %v", err)
 		}
-		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: pub, Clock: fakeClock()}); err != nil {
+		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: pub, Now: fakeClock()}); err != nil {
 			t.Fatalf("clock: %v", err)
 		}
 		// CAR: the bound applies.
-		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: pub, CAR: CAROptions{MaxCARBytes: int64(len(evs[2].Sync.Blocks) - 1)}, Clock: consumerClock}); !errors.Is(err, ErrMalformedCAR) {
+		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: pub, CAR: CAROptions{MaxCARBytes: int64(len(evs[2].Sync.Blocks) - 1)}, Now: consumerClock}); !errors.Is(err, ErrMalformedCAR) {
 			t.Fatalf("CAR bound: %v", err)
 		}
-		if _, err := VerifySyncEvent(ctx, nil, SyncCheckOptions{Key: pub, Clock: consumerClock}); !errors.Is(err, ErrBadEvent) {
+		if _, err := VerifySyncEvent(ctx, nil, SyncCheckOptions{Key: pub, Now: consumerClock}); !errors.Is(err, ErrBadEvent) {
 			t.Fatalf("nil event: %v", err)
 		}
 		// Writing continues after a #sync.
@@ -584,7 +584,7 @@ func TestSyncEvents(t *testing.T) {
 func TestEventFrame(t *testing.T) {
 	ctx := context.Background()
 	key := testKeys(t)["P-256"]
-	r, err := Create(ctx, NewMemStore(), testDID, key, Options{Clock: fakeClock()})
+	r, err := Create(ctx, NewMemStore(), testDID, key, Options{Now: fakeClock()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -618,7 +618,7 @@ func TestLargeMixedBatchesIndigo(t *testing.T) {
 	key := testKeys(t)["K-256"]
 	pub, _ := key.PublicKey()
 	s := NewMemStore()
-	r, err := Create(ctx, s, testDID, key, Options{Clock: fakeClock()})
+	r, err := Create(ctx, s, testDID, key, Options{Now: fakeClock()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -656,7 +656,7 @@ func TestLargeMixedBatchesIndigo(t *testing.T) {
 	var st *SyncState
 	for i, ev := range evs {
 		if ev.Sync != nil {
-			if st, err = VerifySyncEvent(ctx, ev.Sync, SyncCheckOptions{Key: pub, Clock: consumerClock}); err != nil {
+			if st, err = VerifySyncEvent(ctx, ev.Sync, SyncCheckOptions{Key: pub, Now: consumerClock}); err != nil {
 				t.Fatalf("event %d: %v", i, err)
 			}
 			continue
@@ -667,7 +667,7 @@ func TestLargeMixedBatchesIndigo(t *testing.T) {
 		if _, err := indigorepo.VerifyCommitMessage(ctx, toIndigo(t, ev.Commit)); err != nil {
 			t.Fatalf("indigo rejects event %d: %v", i, err)
 		}
-		if st, err = VerifyCommitEvent(ctx, ev.Commit, CommitCheckOptions{Key: pub, Known: st, Clock: consumerClock}); err != nil {
+		if st, err = VerifyCommitEvent(ctx, ev.Commit, CommitCheckOptions{Key: pub, Known: st, Now: consumerClock}); err != nil {
 			t.Fatalf("event %d: %v", i, err)
 		}
 	}
@@ -679,7 +679,7 @@ func TestLargeMixedBatchesIndigo(t *testing.T) {
 	for len(big.Ops) <= MaxEventOps {
 		big.Ops = append(big.Ops, big.Ops...)
 	}
-	if _, err := VerifyCommitEvent(ctx, &big, CommitCheckOptions{Key: pub, Clock: consumerClock}); !errors.Is(err, ErrBadEvent) {
+	if _, err := VerifyCommitEvent(ctx, &big, CommitCheckOptions{Key: pub, Now: consumerClock}); !errors.Is(err, ErrBadEvent) {
 		t.Fatalf("oversized event: %v", err)
 	}
 }
@@ -689,11 +689,11 @@ func TestLargeMixedBatchesIndigo(t *testing.T) {
 func TestApplyPreEncoded(t *testing.T) {
 	ctx := context.Background()
 	key := fixedKey(t)
-	plain, err := Create(ctx, NewMemStore(), testDID, key, Options{Clock: fakeClock()})
+	plain, err := Create(ctx, NewMemStore(), testDID, key, Options{Now: fakeClock()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	pre, err := Create(ctx, NewMemStore(), testDID, key, Options{Clock: fakeClock()})
+	pre, err := Create(ctx, NewMemStore(), testDID, key, Options{Now: fakeClock()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -773,7 +773,7 @@ func TestApplySharedBlock(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	r, err := Create(ctx, st, testDID, key, Options{Clock: fakeClock()})
+	r, err := Create(ctx, st, testDID, key, Options{Now: fakeClock()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -799,7 +799,7 @@ func TestApplySharedBlock(t *testing.T) {
 		t.Fatalf("the shared record is stored in %d rows (%v), want 1", rows, err)
 	}
 	pub, _ := key.PublicKey()
-	if _, err := VerifyCommitEvent(ctx, res.Event, CommitCheckOptions{Key: pub, Clock: consumerClock}); err != nil {
+	if _, err := VerifyCommitEvent(ctx, res.Event, CommitCheckOptions{Key: pub, Now: consumerClock}); err != nil {
 		t.Fatalf("event: %v", err)
 	}
 	// Same CID, other memory holding other bytes: verified, refused.
@@ -821,7 +821,7 @@ func TestApplySharedBlock(t *testing.T) {
 // records' CIDs in order.
 func TestApplyLargeBatchErrors(t *testing.T) {
 	ctx := context.Background()
-	r, err := Create(ctx, NewMemStore(), testDID, testKeys(t)["P-256"], Options{Clock: fakeClock()})
+	r, err := Create(ctx, NewMemStore(), testDID, testKeys(t)["P-256"], Options{Now: fakeClock()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -396,7 +396,7 @@ PRAGMA user_version = 2;`); err != nil {
 	}
 	// The migrated repositories take new commits, and a reopened, migrated
 	// database is left as it is.
-	r1, err := Open(ctx, s, repos[1].did, testKeys(t)["P-256"], Options{Clock: fakeClock()})
+	r1, err := Open(ctx, s, repos[1].did, testKeys(t)["P-256"], Options{Now: fakeClock()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -514,11 +514,11 @@ func TestSQLitePipelinedApply(t *testing.T) {
 	}
 	defer s.Close()
 	key := testKeys(t)["P-256"]
-	r1, err := Create(ctx, s, testDID, key, Options{Clock: fakeClock()})
+	r1, err := Create(ctx, s, testDID, key, Options{Now: fakeClock()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r2, err := Open(ctx, s, testDID, key, Options{Clock: fakeClock(), ClockID: 1})
+	r2, err := Open(ctx, s, testDID, key, Options{Now: fakeClock(), ClockID: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,10 +41,10 @@ type CommitCheckOptions struct {
 	// When set, the event's rev must be after Known.Rev and its prevData
 	// must equal Known.Data.
 	Known *SyncState
-	// Clock is the consumer's time (nil: time.Now). A rev dated more than
-	// MaxClockSkew after it is refused with ErrRevOrder, as the sync spec
-	// asks: accepted, it would make every later commit's rev look old.
-	Clock Clock
+	// Now gives the consumer's time; nil means time.Now. A rev dated more
+	// than MaxClockSkew after it is refused with ErrRevOrder, as the sync
+	// spec asks: accepted, it would make every later commit's rev look old.
+	Now func() time.Time
 	// MaxClockSkew is how far in the future a rev may be dated: zero means
 	// DefaultMaxClockSkew, a negative value disables the check (archived
 	// events checked long after, against another time source).
@@ -65,7 +65,7 @@ type CommitCheckOptions struct {
 // or updated record is in the blocks and in the new tree, and inverting the
 // ops on the partial tree gives prevData, which must be the consumer's
 // known data root; and the rev is not dated more than opts.MaxClockSkew
-// after opts.Clock. It returns the consumer's new state.
+// after opts.Now. It returns the consumer's new state.
 //
 // Events without prevData (written before sync 1.1) skip the inversion and
 // are accepted only when the consumer knows no state for the repository.
@@ -101,7 +101,7 @@ func VerifyCommitEvent(ctx context.Context, ev *CommitEvent, opts CommitCheckOpt
 			return nil, verr(ErrRevOrder, cid.Undef, ev.Rev+" is not after "+opts.Known.Rev, nil)
 		}
 	}
-	if err := checkRevTime(rev, opts.Clock, opts.MaxClockSkew); err != nil {
+	if err := checkRevTime(rev, opts.Now, opts.MaxClockSkew); err != nil {
 		return nil, err
 	}
 	copts := opts.CAR
@@ -262,9 +262,9 @@ type SyncCheckOptions struct {
 	// be after Known.Rev; its data root may differ (that is what #sync
 	// announces).
 	Known *SyncState
-	// Clock is the consumer's time (nil: time.Now); a rev dated more than
-	// MaxClockSkew after it is refused with ErrRevOrder.
-	Clock Clock
+	// Now gives the consumer's time; nil means time.Now. A rev dated more
+	// than MaxClockSkew after it is refused with ErrRevOrder.
+	Now func() time.Time
 	// MaxClockSkew: zero means DefaultMaxClockSkew, negative disables the
 	// check.
 	MaxClockSkew time.Duration
@@ -275,7 +275,7 @@ type SyncCheckOptions struct {
 
 // VerifySyncEvent checks a #sync event: its blocks are a CAR holding the
 // commit it declares, for the event's DID and rev, signed by opts.Key, and
-// its rev is not dated more than opts.MaxClockSkew after opts.Clock. It
+// its rev is not dated more than opts.MaxClockSkew after opts.Now. It
 // returns the state a consumer resynchronises to (fetch the repository at
 // that commit, e.g. with getRepo, and check it with VerifyCAR).
 func VerifySyncEvent(ctx context.Context, ev *SyncEvent, opts SyncCheckOptions) (*SyncState, error) {
@@ -297,7 +297,7 @@ func VerifySyncEvent(ctx context.Context, ev *SyncEvent, opts SyncCheckOptions) 
 			return nil, verr(ErrRevOrder, cid.Undef, ev.Rev+" is not after "+opts.Known.Rev, nil)
 		}
 	}
-	if err := checkRevTime(rev, opts.Clock, opts.MaxClockSkew); err != nil {
+	if err := checkRevTime(rev, opts.Now, opts.MaxClockSkew); err != nil {
 		return nil, err
 	}
 	copts := opts.CAR
@@ -336,7 +336,7 @@ func checkKeyOptions(key atcrypto.PublicKey, skip bool) error {
 // (https://atproto.com/specs/sync: consumers reject revs in the future):
 // a nil clock is time.Now, a zero skew DefaultMaxClockSkew, and a
 // negative skew disables the check.
-func checkRevTime(rev syntax.TID, clock Clock, skew time.Duration) error {
+func checkRevTime(rev syntax.TID, clock func() time.Time, skew time.Duration) error {
 	if skew < 0 {
 		return nil
 	}

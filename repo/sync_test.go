@@ -17,7 +17,7 @@ func commitEvents(t *testing.T, ts ...time.Time) ([]*CommitEvent, *SyncEvent) {
 	ctx := context.Background()
 	now := ts[0]
 	s := NewMemStore()
-	r, err := Create(ctx, s, testDID, fixedKey(t), Options{Clock: func() time.Time { return now }})
+	r, err := Create(ctx, s, testDID, fixedKey(t), Options{Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func consumerClock() time.Time { return time.Date(2026, 1, 2, 4, 4, 5, 0, time.U
 
 // eventClock is a consumer clock fixed at an event's time field, for
 // fixtures: the time at which the event was emitted.
-func eventClock(t testing.TB, datetime string) Clock {
+func eventClock(t testing.TB, datetime string) func() time.Time {
 	t.Helper()
 	dt, err := syntax.ParseDatetime(datetime)
 	if err != nil {
@@ -80,18 +80,18 @@ func TestRevClock(t *testing.T) {
 	pub, _ := fixedKey(t).PublicKey()
 	t0 := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 	commits, sev := commitEvents(t, t0)
-	verify := map[string]func(clock Clock, skew time.Duration) error{
-		"commit": func(clock Clock, skew time.Duration) error {
-			_, err := VerifyCommitEvent(ctx, commits[0], CommitCheckOptions{Key: pub, Clock: clock, MaxClockSkew: skew})
+	verify := map[string]func(clock func() time.Time, skew time.Duration) error{
+		"commit": func(clock func() time.Time, skew time.Duration) error {
+			_, err := VerifyCommitEvent(ctx, commits[0], CommitCheckOptions{Key: pub, Now: clock, MaxClockSkew: skew})
 			return err
 		},
-		"sync": func(clock Clock, skew time.Duration) error {
-			_, err := VerifySyncEvent(ctx, sev, SyncCheckOptions{Key: pub, Clock: clock, MaxClockSkew: skew})
+		"sync": func(clock func() time.Time, skew time.Duration) error {
+			_, err := VerifySyncEvent(ctx, sev, SyncCheckOptions{Key: pub, Now: clock, MaxClockSkew: skew})
 			return err
 		},
 	}
 	revs := map[string]string{"commit": commits[0].Rev, "sync": sev.Rev}
-	at := func(x time.Time) Clock { return func() time.Time { return x } }
+	at := func(x time.Time) func() time.Time { return func() time.Time { return x } }
 	for name, check := range verify {
 		rt := revTime(t, revs[name])
 		for _, c := range []struct {
@@ -118,7 +118,7 @@ func TestRevClock(t *testing.T) {
 	}
 }
 
-// TestRevClockDefault: with no Clock the check runs against the time now.
+// TestRevClockDefault: with no Now the check runs against the time now.
 // The revs are dated 2200, so whatever the machine's clock says this
 // century, they are in the future.
 func TestRevClockDefault(t *testing.T) {
@@ -148,27 +148,27 @@ func TestFutureRevDoesNotWedge(t *testing.T) {
 	future, _ := commitEvents(t, t0, t0.AddDate(10, 0, 0))
 	honest, _ := commitEvents(t, t0, t0.Add(time.Minute))
 	consumer := func() time.Time { return t0.Add(2 * time.Minute) }
-	st, err := VerifyCommitEvent(ctx, future[0], CommitCheckOptions{Key: pub, Clock: consumer})
+	st, err := VerifyCommitEvent(ctx, future[0], CommitCheckOptions{Key: pub, Now: consumer})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The first commits differ only by their signatures.
-	if st2, err := VerifyCommitEvent(ctx, honest[0], CommitCheckOptions{Key: pub, Clock: consumer}); err != nil || st2.Rev != st.Rev || st2.Data != st.Data {
+	if st2, err := VerifyCommitEvent(ctx, honest[0], CommitCheckOptions{Key: pub, Now: consumer}); err != nil || st2.Rev != st.Rev || st2.Data != st.Data {
 		t.Fatalf("the two histories do not share their first tree and rev: %v", err)
 	}
-	if _, err := VerifyCommitEvent(ctx, future[1], CommitCheckOptions{Key: pub, Clock: consumer, Known: st}); !errors.Is(err, ErrRevOrder) {
+	if _, err := VerifyCommitEvent(ctx, future[1], CommitCheckOptions{Key: pub, Now: consumer, Known: st}); !errors.Is(err, ErrRevOrder) {
 		t.Fatalf("a rev ten years ahead: %v, want ErrRevOrder", err)
 	}
-	if _, err := VerifyCommitEvent(ctx, honest[1], CommitCheckOptions{Key: pub, Clock: consumer, Known: st}); err != nil {
+	if _, err := VerifyCommitEvent(ctx, honest[1], CommitCheckOptions{Key: pub, Now: consumer, Known: st}); err != nil {
 		t.Fatalf("the honest commit after the refused one: %v", err)
 	}
 	// Without the check, the future commit is accepted and wedges the
 	// consumer: this is what the default prevents.
-	wedged, err := VerifyCommitEvent(ctx, future[1], CommitCheckOptions{Key: pub, Clock: consumer, MaxClockSkew: -1, Known: st})
+	wedged, err := VerifyCommitEvent(ctx, future[1], CommitCheckOptions{Key: pub, Now: consumer, MaxClockSkew: -1, Known: st})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := VerifyCommitEvent(ctx, honest[1], CommitCheckOptions{Key: pub, Clock: consumer, Known: wedged}); !errors.Is(err, ErrRevOrder) {
+	if _, err := VerifyCommitEvent(ctx, honest[1], CommitCheckOptions{Key: pub, Now: consumer, Known: wedged}); !errors.Is(err, ErrRevOrder) {
 		t.Fatalf("after the future commit: %v, want ErrRevOrder", err)
 	}
 }
@@ -181,16 +181,16 @@ func TestSkipSignatureWithKey(t *testing.T) {
 	t0 := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 	commits, sev := commitEvents(t, t0)
 	consumer := func() time.Time { return t0.Add(time.Minute) }
-	if _, err := VerifyCommitEvent(ctx, commits[0], CommitCheckOptions{Key: pub, InsecureSkipSignature: true, Clock: consumer}); !errors.Is(err, ErrBadSignature) {
+	if _, err := VerifyCommitEvent(ctx, commits[0], CommitCheckOptions{Key: pub, InsecureSkipSignature: true, Now: consumer}); !errors.Is(err, ErrBadSignature) {
 		t.Errorf("VerifyCommitEvent: %v, want ErrBadSignature", err)
 	}
-	if _, err := VerifySyncEvent(ctx, sev, SyncCheckOptions{Key: pub, InsecureSkipSignature: true, Clock: consumer}); !errors.Is(err, ErrBadSignature) {
+	if _, err := VerifySyncEvent(ctx, sev, SyncCheckOptions{Key: pub, InsecureSkipSignature: true, Now: consumer}); !errors.Is(err, ErrBadSignature) {
 		t.Errorf("VerifySyncEvent: %v, want ErrBadSignature", err)
 	}
-	if _, err := VerifyCommitEvent(ctx, commits[0], CommitCheckOptions{Clock: consumer}); !errors.Is(err, ErrBadSignature) {
+	if _, err := VerifyCommitEvent(ctx, commits[0], CommitCheckOptions{Now: consumer}); !errors.Is(err, ErrBadSignature) {
 		t.Errorf("VerifyCommitEvent, no key: %v, want ErrBadSignature", err)
 	}
-	if _, err := VerifyCommitEvent(ctx, commits[0], CommitCheckOptions{InsecureSkipSignature: true, Clock: consumer}); err != nil {
+	if _, err := VerifyCommitEvent(ctx, commits[0], CommitCheckOptions{InsecureSkipSignature: true, Now: consumer}); err != nil {
 		t.Errorf("VerifyCommitEvent, InsecureSkipSignature alone: %v", err)
 	}
 }

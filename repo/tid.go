@@ -8,10 +8,6 @@ import (
 	"github.com/bluesky-social/indigo/atproto/syntax"
 )
 
-// Clock returns the current time. Tests and benchmarks inject one; nil
-// means time.Now.
-type Clock func() time.Time
-
 // maxTIDMicros is the latest timestamp a TID carries: 53 bits of
 // microseconds since the UNIX epoch (https://atproto.com/specs/tid), which
 // end at 2255-06-05T23:47:34.740991Z.
@@ -29,12 +25,12 @@ const maxTIDMicros = 1<<53 - 1
 // with ErrClockRange, and refuses to step past the latest TID.
 type tidClock struct {
 	mu      sync.Mutex
-	now     Clock
+	now     func() time.Time
 	clockID uint
 	last    int64 // unix microseconds of the last TID issued
 }
 
-func newTIDClock(now Clock, clockID uint) *tidClock {
+func newTIDClock(now func() time.Time, clockID uint) *tidClock {
 	if now == nil {
 		now = time.Now
 	}

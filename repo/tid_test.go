@@ -79,7 +79,7 @@ func TestRevClockPast2255(t *testing.T) {
 	ctx := context.Background()
 	now := tidEnd.Add(-time.Minute)
 	clock := func() time.Time { return now }
-	r, err := Create(ctx, NewMemStore(), testDID, fixedKey(t), Options{Clock: clock})
+	r, err := Create(ctx, NewMemStore(), testDID, fixedKey(t), Options{Now: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestRevClockPast2255(t *testing.T) {
 			t.Fatalf("%s: the head moved from %+v to %+v", name, head, r.Head())
 		}
 	}
-	if _, err := Create(ctx, NewMemStore(), testDID, fixedKey(t), Options{Clock: clock}); !errors.Is(err, ErrClockRange) {
+	if _, err := Create(ctx, NewMemStore(), testDID, fixedKey(t), Options{Now: clock}); !errors.Is(err, ErrClockRange) {
 		t.Errorf("Create with the clock in %d: %v, want ErrClockRange", now.Year(), err)
 	}
 }

@@ -57,7 +57,7 @@ func TestFirehoseVectors(t *testing.T) {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			ev := loadFirehoseJSON(t, f)
 			relay := eventClock(t, ev.Time) // the consumer's clock: when the event was emitted
-			st, err := VerifyCommitEvent(ctx, ev, CommitCheckOptions{InsecureSkipSignature: true, Clock: relay})
+			st, err := VerifyCommitEvent(ctx, ev, CommitCheckOptions{InsecureSkipSignature: true, Now: relay})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -65,15 +65,15 @@ func TestFirehoseVectors(t *testing.T) {
 				t.Fatalf("state %+v", st)
 			}
 			// Without a key and without the insecure flag: refused.
-			if _, err := VerifyCommitEvent(ctx, ev, CommitCheckOptions{Clock: relay}); !errors.Is(err, ErrBadSignature) {
+			if _, err := VerifyCommitEvent(ctx, ev, CommitCheckOptions{Now: relay}); !errors.Is(err, ErrBadSignature) {
 				t.Fatalf("no key: %v", err)
 			}
 			// A known later rev: out of order.
-			if _, err := VerifyCommitEvent(ctx, ev, CommitCheckOptions{InsecureSkipSignature: true, Known: &SyncState{Rev: "3zzzzzzzzzzzz"}, Clock: relay}); !errors.Is(err, ErrRevOrder) {
+			if _, err := VerifyCommitEvent(ctx, ev, CommitCheckOptions{InsecureSkipSignature: true, Known: &SyncState{Rev: "3zzzzzzzzzzzz"}, Now: relay}); !errors.Is(err, ErrRevOrder) {
 				t.Fatalf("rev order: %v", err)
 			}
 			// A known earlier state: no prevData to link to it.
-			if _, err := VerifyCommitEvent(ctx, ev, CommitCheckOptions{InsecureSkipSignature: true, Known: &SyncState{Rev: "2222222222222"}, Clock: relay}); !errors.Is(err, ErrPrevData) {
+			if _, err := VerifyCommitEvent(ctx, ev, CommitCheckOptions{InsecureSkipSignature: true, Known: &SyncState{Rev: "2222222222222"}, Now: relay}); !errors.Is(err, ErrPrevData) {
 				t.Fatalf("missing prevData: %v", err)
 			}
 			// An op naming a record the tree does not hold.
@@ -81,13 +81,13 @@ func TestFirehoseVectors(t *testing.T) {
 			bad.Ops = append([]EventOp(nil), ev.Ops...)
 			other := blk("other").CID
 			bad.Ops[0].CID = &other
-			if _, err := VerifyCommitEvent(ctx, &bad, CommitCheckOptions{InsecureSkipSignature: true, Clock: relay}); !errors.Is(err, ErrMissingBlock) && !errors.Is(err, ErrBadEvent) {
+			if _, err := VerifyCommitEvent(ctx, &bad, CommitCheckOptions{InsecureSkipSignature: true, Now: relay}); !errors.Is(err, ErrMissingBlock) && !errors.Is(err, ErrBadEvent) {
 				t.Fatalf("bad op: %v", err)
 			}
 			// A commit CID that is not the CAR root.
 			bad = *ev
 			bad.Commit = other
-			if _, err := VerifyCommitEvent(ctx, &bad, CommitCheckOptions{InsecureSkipSignature: true, Clock: relay}); !errors.Is(err, ErrWrongRoot) {
+			if _, err := VerifyCommitEvent(ctx, &bad, CommitCheckOptions{InsecureSkipSignature: true, Now: relay}); !errors.Is(err, ErrWrongRoot) {
 				t.Fatalf("wrong root: %v", err)
 			}
 		})
@@ -182,7 +182,7 @@ func TestCommitProofFixtures(t *testing.T) {
 			}
 			known := &SyncState{DID: testDID, Rev: "3lhhvdkcby3e2", Data: before}
 			relay := eventClock(t, event("").Time)
-			opts := CommitCheckOptions{Key: pub, Known: known, InsecureAllowMissingRecords: true, Clock: relay}
+			opts := CommitCheckOptions{Key: pub, Known: known, InsecureAllowMissingRecords: true, Now: relay}
 			st, err := VerifyCommitEvent(ctx, event(""), opts)
 			if err != nil {
 				t.Fatal(err)
@@ -222,7 +222,7 @@ func TestCommitProofFixtures(t *testing.T) {
 			// A prevData that the inversion does not give.
 			ev := event("")
 			ev.PrevData = &after
-			if _, err := VerifyCommitEvent(ctx, ev, CommitCheckOptions{Key: pub, InsecureAllowMissingRecords: true, Clock: relay}); !errors.Is(err, ErrPrevData) {
+			if _, err := VerifyCommitEvent(ctx, ev, CommitCheckOptions{Key: pub, InsecureAllowMissingRecords: true, Now: relay}); !errors.Is(err, ErrPrevData) {
 				t.Errorf("wrong prevData: %v", err)
 			}
 			// Another known data root: the event does not follow it.
