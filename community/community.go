@@ -109,13 +109,13 @@ func (h *Host) start(ctx context.Context, r *repo.Repo) (*Community, error) {
 	if err := c.setKey(h.pubKey); err != nil {
 		return nil, err
 	}
-	c.replay = ucan.NewMemoryReplayGuard(ucan.MemoryReplayGuardOptions{Now: h.opts.Clock})
+	c.replay = ucan.NewMemoryReplayGuard(ucan.MemoryReplayGuardOptions{Now: h.opts.Now})
 	c.validator = ucan.NewValidator(ucan.ValidatorOptions{
 		Resolver:    communityResolver{c},
 		Proofs:      c.proofs,
 		Revocations: c.revoked,
 		Replay:      c.replay,
-		Now:         h.opts.Clock,
+		Now:         h.opts.Now,
 	})
 	if err := c.load(ctx); err != nil {
 		return nil, err

@@ -217,7 +217,7 @@
 // invocation would validate again. Invocation records are never deleted (a later write replaces a
 // path's receipt, not the invocation that wrote it before): the repo keeps
 // every executed invocation, and Open reads them all. Service-auth JWTs
-// are checked by indigo against the real time, not HostOptions.Clock, and
+// are checked by indigo against the real time, not HostOptions.Now, and
 // indigo does not check their jti for reuse (the join proof binds one JWT to
 // one session key; a re-join with another key needs a new proof). Grants
 // issued at join do not expire (revocation ends them). Membership rebuilds

@@ -174,7 +174,7 @@ func (w *world) newHost(kind hostKind, name string) *Host {
 	}
 	h, err := NewHost(ctx, HostOptions{Store: store, Private: priv, SigningKey: sk, RotationKey: rk,
 		Endpoint: "https://" + name + ".example", ServiceDID: "did:web:" + name + ".example", PLC: w.plc,
-		Identity: w.ids, Clock: w.clock.Now})
+		Identity: w.ids, Now: w.clock.Now})
 	if err != nil {
 		w.t.Fatal(err)
 	}

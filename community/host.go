@@ -105,10 +105,10 @@ type HostOptions struct {
 	// Lexicons, if set, holds extra schema files (*.json) that members'
 	// records are validated against. Collections with no schema are refused.
 	Lexicons fs.FS
-	// Clock is the time of validation, revs and record timestamps (nil:
-	// time.Now). Service-auth JWTs are checked against the real time by
-	// indigo's validator.
-	Clock func() time.Time
+	// Now gives the time of validation, revs and record timestamps; nil
+	// means time.Now. Service-auth JWTs are checked against the real time
+	// by indigo's validator.
+	Now func() time.Time
 	// Limits bound requests.
 	Limits Limits
 	// CacheNodes bounds the MST nodes each repository keeps decoded.
@@ -151,8 +151,8 @@ func NewHost(ctx context.Context, opts HostOptions) (*Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("community: signing key: %w", err)
 	}
-	if opts.Clock == nil {
-		opts.Clock = time.Now
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	if opts.BlockCacheBytes == 0 {
 		opts.BlockCacheBytes = DefaultBlockCacheBytes
@@ -174,7 +174,7 @@ func (h *Host) SigningKeyDID() string { return h.pubKey.DIDKey() }
 // Catalog returns the host's lexicon catalog.
 func (h *Host) Catalog() *lexicon.Catalog { return h.catalog }
 
-func (h *Host) now() time.Time { return h.opts.Clock() }
+func (h *Host) now() time.Time { return h.opts.Now() }
 
 // Open opens a community this host already holds (after a restart). It
 // refuses (ErrMigration) when the community's DID document no longer names
@@ -211,7 +211,7 @@ func (h *Host) Open(ctx context.Context, did string) (*Community, error) {
 }
 
 func (h *Host) repoOptions() repo.Options {
-	return repo.Options{Now: h.opts.Clock, CacheNodes: h.opts.CacheNodes}
+	return repo.Options{Now: h.opts.Now, CacheNodes: h.opts.CacheNodes}
 }
 
 // Close stops every open community's writer. It does not close the stores.

@@ -98,7 +98,7 @@ func newHostOn(t testing.TB, w *world, s repo.Store, p PrivateStore) *Host {
 		w.hostRot, _ = atcrypto.GeneratePrivateKeyP256()
 	}
 	h, err := NewHost(context.Background(), HostOptions{Store: s, Private: p, SigningKey: w.hostKey, RotationKey: w.hostRot,
-		Endpoint: "https://host1.example", ServiceDID: "did:web:host1.example", PLC: w.plc, Identity: w.ids, Clock: w.clock.Now})
+		Endpoint: "https://host1.example", ServiceDID: "did:web:host1.example", PLC: w.plc, Identity: w.ids, Now: w.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -155,7 +155,7 @@ func (w *world) newHost(ctx context.Context, name string) (*community.Host, host
 	h, err := community.NewHost(ctx, community.HostOptions{
 		Store: store, Private: priv, SigningKey: keys.signing, RotationKey: keys.rotation,
 		Endpoint: "https://" + name + ".example", ServiceDID: "did:web:" + name + ".example",
-		PLC: w.plc, Identity: w.ids, Clock: w.clock.now,
+		PLC: w.plc, Identity: w.ids, Now: w.clock.now,
 	})
 	if err != nil {
 		return nil, keys, fmt.Errorf("starting %s: %w", name, err)

@@ -22,7 +22,7 @@ func newHost(name string, dir *plc.Client, pds *fakePDS) *community.Host {
 	h, _ := community.NewHost(context.Background(), community.HostOptions{
 		Store: repo.NewMemStore(), SigningKey: signing, RotationKey: rotation,
 		Endpoint: "https://" + name, ServiceDID: "did:web:" + name,
-		PLC: dir, Identity: pds.Directory, Clock: pds.Now,
+		PLC: dir, Identity: pds.Directory, Now: pds.Now,
 	})
 	return h
 }
