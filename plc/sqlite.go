@@ -6,12 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
-	"path/filepath"
-	"strings"
 	"time"
 
 	_ "modernc.org/sqlite" // pure-Go SQLite driver, registered as "sqlite"
+
+	"github.com/townhall-dev/townhall/internal/sqlitefile"
 )
 
 // SQLiteStorage is a Storage in a SQLite database (modernc.org/sqlite, pure
@@ -30,8 +29,8 @@ func OpenSQLite(ctx context.Context, path string) (*SQLiteStorage, error) {
 	dsn := "file::memory:?_txlock=immediate"
 	if path != ":memory:" {
 		var err error
-		if dsn, err = sqliteDSN(path, "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_txlock=immediate"); err != nil {
-			return nil, err
+		if dsn, err = sqlitefile.URI(path, "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_txlock=immediate"); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrSQLitePath, err)
 		}
 	}
 	db, err := sql.Open("sqlite", dsn)
@@ -59,26 +58,6 @@ CREATE INDEX IF NOT EXISTS plc_ops_created ON plc_ops (created_at, cid);`
 		return nil, fmt.Errorf("plc: creating SQLite schema: %w", err)
 	}
 	return &SQLiteStorage{db: db}, nil
-}
-
-// sqliteDSN returns the SQLite URI (https://sqlite.org/uri.html) of the
-// file at path with the query: "file:" and the absolute path,
-// percent-escaped by net/url, so that '?', '#' and '%' in path stay part
-// of the file name.
-func sqliteDSN(path, query string) (string, error) {
-	if path == "" || strings.IndexByte(path, 0) >= 0 {
-		return "", fmt.Errorf("%w: %q is empty or contains NUL", ErrSQLitePath, path)
-	}
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return "", fmt.Errorf("%w: %q: %w", ErrSQLitePath, path, err)
-	}
-	p := filepath.ToSlash(abs)
-	if !strings.HasPrefix(p, "/") {
-		p = "/" + p // a Windows volume: file:///C:/...
-	}
-	u := url.URL{Scheme: "file", Path: p, RawQuery: query}
-	return u.String(), nil
 }
 
 // Close closes the database.

@@ -396,16 +396,16 @@ func encodeRange(ps []prepared, base int) error {
 }
 
 // errRecordCID is the rule a pre-encoded record breaks when its CID is not
-// the CID of its bytes.
+// the CID of its bytes (prepare wraps it in ErrInvalidWrite).
 var errRecordCID = errors.New("RecordCID is not the dag-cbor sha2-256 CID of the record's bytes")
 
-// preEncoded checks a pre-encoded record (Write.RecordCID): strict DRISL
-// bytes whose dag-cbor sha2-256 digest is the one c names.
 // sameSlice reports whether a and b are the same bytes in memory.
 func sameSlice(a, b []byte) bool {
 	return len(a) == len(b) && len(a) > 0 && unsafe.SliceData(a) == unsafe.SliceData(b)
 }
 
+// preEncoded checks a pre-encoded record (Write.RecordCID): strict DRISL
+// bytes whose dag-cbor sha2-256 digest is the one c names.
 func preEncoded(record any, c cid.Cid) ([]byte, cid.Cid, error) {
 	raw, ok := record.(drisl.Raw)
 	if !ok {

@@ -14,6 +14,7 @@ import (
 	"github.com/ipfs/go-cid"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
+	"github.com/townhall-dev/townhall/internal/sqlitefile"
 	"github.com/townhall-dev/townhall/mst"
 )
 
@@ -156,7 +157,11 @@ func OpenSQLite(ctx context.Context, path string, opts SQLiteOptions) (*SQLiteSt
 	q.Add("_pragma", "temp_store(MEMORY)")
 	q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", sqliteCheckpointPages))
 	q.Add("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	dsn, err := sqlitefile.URI(path, q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("repo: %w", err)
+	}
+	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, err
 	}
