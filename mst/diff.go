@@ -117,11 +117,8 @@ func (w *walker) init(ctx context.Context, t *Tree, record bool) error {
 	return nil
 }
 
-// gapBounds returns the exclusive key bounds of gap i of frame f.
-func (w *walker) gapBounds(f *frame, i int) (string, string) {
-	if f.n != nil {
-		return f.n.gapBounds(i, f.lo, f.hi)
-	}
+// viewBounds returns the exclusive key bounds of gap i of frame f, a view.
+func (w *walker) viewBounds(f *frame, i int) (string, string) {
 	lo, hi := f.lo, f.hi
 	if i > 0 { // the walk passed entry i-1 last: its key ends at ko
 		lo = bstr(w.keys[int(f.ko)-w.ents[int(f.ebase)+i-1].keyLen() : f.ko])
@@ -136,7 +133,11 @@ func (w *walker) gapBounds(f *frame, i int) (string, string) {
 func (w *walker) expand(ctx context.Context) error {
 	lo, hi := "", keyMax
 	if len(w.stack) > 0 {
-		lo, hi = w.gapBounds(&w.stack[len(w.stack)-1], int(w.cur.gap))
+		if f := &w.stack[len(w.stack)-1]; f.n != nil {
+			lo, hi = f.n.gapBounds(int(w.cur.gap), f.lo, f.hi)
+		} else {
+			lo, hi = w.viewBounds(f, int(w.cur.gap))
+		}
 	}
 	h := int(w.cur.h)
 	kbase, ebase := len(w.keys), len(w.ents)
@@ -178,37 +179,39 @@ func (w *walker) advance() {
 			w.stack = w.stack[:len(w.stack)-1]
 			continue
 		}
-		i := int(f.j / 2)
-		if f.j&1 == 1 {
-			// Field by field: a whole-struct store into the heap-held
-			// walker costs a bulk write barrier while the GC marks.
-			// An entry item's sub, h and gap are stale and unused.
-			if f.n == nil {
-				e := &w.ents[int(f.ebase)+i]
-				end := f.ko + int32(e.keyLen())
-				k := bstr(w.keys[f.ko:end])
-				f.ko = end
-				w.cur.isSub, w.cur.inKeys, w.cur.key, w.cur.val = false, true, k, cidAt(f.data, e.v)
+		i := int(uint32(f.j) / 2) // j >= 0 here
+		// Field by field: a whole-struct store into the heap-held walker
+		// costs a bulk write barrier while the GC marks. An entry item's
+		// sub, h and gap are stale and unused.
+		if n := f.n; n != nil {
+			if f.j&1 == 1 {
+				e := &n.entries[i]
+				w.cur.isSub, w.cur.inKeys, w.cur.key, w.cur.val = false, false, e.key, e.val
 				return
 			}
-			e := &f.n.entries[i]
-			w.cur.isSub, w.cur.inKeys, w.cur.key, w.cur.val = false, false, e.key, e.val
-			return
-		}
-		var g ref
-		if f.n == nil {
-			off := f.left
-			if i > 0 {
-				off = w.ents[int(f.ebase)+i-1].t
-			}
-			if off < 0 {
+			g := n.gap(i)
+			if g.empty() {
 				continue
 			}
-			g = ref{cid: cidAt(f.data, off)}
-		} else if g = f.n.gap(i); g.empty() {
+			w.cur.isSub, w.cur.sub, w.cur.h, w.cur.gap = true, g, f.h-1, int32(i)
+			return
+		}
+		if f.j&1 == 1 {
+			e := &w.ents[int(f.ebase)+i]
+			end := f.ko + int32(e.keyLen())
+			k := bstr(w.keys[f.ko:end])
+			f.ko = end
+			w.cur.isSub, w.cur.inKeys, w.cur.key, w.cur.val = false, true, k, cidAt(f.data, e.v)
+			return
+		}
+		off := f.left
+		if i > 0 {
+			off = w.ents[int(f.ebase)+i-1].t
+		}
+		if off < 0 {
 			continue
 		}
-		w.cur.isSub, w.cur.sub, w.cur.h, w.cur.gap = true, g, f.h-1, int32(i)
+		w.cur.isSub, w.cur.sub, w.cur.h, w.cur.gap = true, ref{cid: cidAt(f.data, off)}, f.h-1, int32(i)
 		return
 	}
 	w.done = true

@@ -166,12 +166,15 @@ func (s *store) check(c cid.Cid, data []byte, h int) (*node, error) {
 // place makes the checks of node n (CID c) that depend on its place: layer
 // h, every key strictly between lo and hi.
 func (s *store) place(n *node, c cid.Cid, h int, lo, hi string) (*node, error) {
-	first, last := "", ""
-	if k := len(n.entries); k > 0 {
-		first, last = n.entries[0].key, n.entries[k-1].key
-	}
-	if err := checkPlace(c, len(n.entries), !n.left.empty(), n.height, h, first, last, lo, hi); err != nil {
-		return nil, err
+	// The common case first; checkPlace names the rule a node breaks.
+	if k := len(n.entries); k == 0 || n.height != h || n.entries[0].key <= lo || n.entries[k-1].key >= hi {
+		first, last := "", ""
+		if k > 0 {
+			first, last = n.entries[0].key, n.entries[k-1].key
+		}
+		if err := checkPlace(c, k, !n.left.empty(), n.height, h, first, last, lo, hi); err != nil {
+			return nil, err
+		}
 	}
 	if s.record != nil {
 		s.record(n)
