@@ -4,7 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
-	"net/http/httptest"
+	"net/http"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -50,8 +50,8 @@ func BenchmarkCommunity(b *testing.B) {
 func benchCommunityWrites(b *testing.B, members, batch int) {
 	ctx := context.Background()
 	dir := plc.NewDirectory(plc.DirectoryOptions{})
-	srv := httptest.NewServer(dir)
-	defer srv.Close()
+	// The directory is called in process (plc.HandlerTransport): no port.
+	plcClient := plc.NewClient("http://plc.local", plc.ClientOptions{HTTPClient: &http.Client{Transport: plc.HandlerTransport(dir)}})
 	store, err := repo.OpenSQLite(ctx, filepath.Join(b.TempDir(), "community.db"), repo.SQLiteOptions{})
 	if err != nil {
 		b.Fatal(err)
@@ -63,7 +63,7 @@ func benchCommunityWrites(b *testing.B, members, batch int) {
 	recovery, _ := atcrypto.GeneratePrivateKeyP256()
 	recPub, _ := recovery.PublicKey()
 	h, err := community.NewHost(ctx, community.HostOptions{Store: store, SigningKey: signing, RotationKey: rotation,
-		Endpoint: "https://host.example", ServiceDID: "did:web:host.example", PLC: plc.NewClient(srv.URL, plc.ClientOptions{}),
+		Endpoint: "https://host.example", ServiceDID: "did:web:host.example", PLC: plcClient,
 		Identity: ids})
 	if err != nil {
 		b.Fatal(err)

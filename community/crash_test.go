@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,6 +35,8 @@ func crashKeys(t testing.TB) (*atcrypto.PrivateKeyP256, *atcrypto.PrivateKeyP256
 }
 
 // crashWorld is a world whose did:plc directory lives in SQLite under dir.
+// Parent and child each run their own in-process directory over that file
+// (no socket between them): the parent reads what the child wrote.
 func crashWorld(t *testing.T, dir string) *world {
 	ctx := context.Background()
 	st, err := plc.OpenSQLite(ctx, filepath.Join(dir, "plc.db"))
@@ -45,9 +46,7 @@ func crashWorld(t *testing.T, dir string) *world {
 	t.Cleanup(func() { st.Close() })
 	w := newWorld(t)
 	w.dir = plc.NewDirectory(plc.DirectoryOptions{Storage: st, Now: w.clock.Now})
-	w.srv = httptest.NewServer(w.dir)
-	t.Cleanup(w.srv.Close)
-	w.plc = plc.NewClient(w.srv.URL, plc.ClientOptions{})
+	w.plc = inProcessPLC(w.dir)
 	w.hostKey, w.hostRot = crashKeys(t)
 	return w
 }

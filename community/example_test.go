@@ -6,7 +6,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
-	"net/http/httptest"
+	"net/http"
 	"strings"
 	"time"
 
@@ -25,18 +25,20 @@ import (
 // exampleWorld stands in for the network: a did:plc directory, members'
 // PDSes (an identity directory and their signing keys), a host.
 type exampleWorld struct {
-	directory *httptest.Server
-	plc       *plc.Client
-	ids       *identity.MockDirectory
-	pds       map[string]*atcrypto.PrivateKeyP256
-	recovery  *atcrypto.PrivateKeyP256
-	host      *community.Host
+	plc      *plc.Client
+	ids      *identity.MockDirectory
+	pds      map[string]*atcrypto.PrivateKeyP256
+	recovery *atcrypto.PrivateKeyP256
+	host     *community.Host
 }
 
 func newExampleWorld() *exampleWorld {
 	w := &exampleWorld{ids: identity.NewMockDirectory(), pds: map[string]*atcrypto.PrivateKeyP256{}}
-	w.directory = httptest.NewServer(plc.NewDirectory(plc.DirectoryOptions{}))
-	w.plc = plc.NewClient(w.directory.URL, plc.ClientOptions{})
+	// The directory is called in process (plc.HandlerTransport): no port.
+	directory := plc.NewDirectory(plc.DirectoryOptions{})
+	w.plc = plc.NewClient("http://plc.local", plc.ClientOptions{
+		HTTPClient: &http.Client{Transport: plc.HandlerTransport(directory)},
+	})
 	w.recovery, _ = atcrypto.GeneratePrivateKeyP256()
 	signing, _ := atcrypto.GeneratePrivateKeyP256()
 	rotation, _ := atcrypto.GeneratePrivateKeyP256()
@@ -48,7 +50,7 @@ func newExampleWorld() *exampleWorld {
 	return w
 }
 
-func (w *exampleWorld) close() { w.host.Close(); w.directory.Close() }
+func (w *exampleWorld) close() { w.host.Close() }
 
 // account registers an atproto account whose PDS signs with a new key.
 func (w *exampleWorld) account(name string) string {

@@ -3,7 +3,7 @@ package community
 import (
 	"context"
 	"crypto/ed25519"
-	"net/http/httptest"
+	"net/http"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -39,13 +39,13 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// world is a did:plc directory on loopback, an identity directory of
-// members with their PDS keys, and a recovery key.
+// world is a did:plc directory reached in process (plc.HandlerTransport:
+// no port), an identity directory of members with their PDS keys, and a
+// recovery key.
 type world struct {
 	t        testing.TB
 	clock    *fakeClock
 	dir      *plc.Directory
-	srv      *httptest.Server
 	plc      *plc.Client
 	ids      *identity.MockDirectory
 	recovery *atcrypto.PrivateKeyP256
@@ -58,14 +58,17 @@ func newWorld(t testing.TB) *world {
 	t.Helper()
 	clk := &fakeClock{t: time.Now().UTC().Truncate(time.Millisecond)}
 	dir := plc.NewDirectory(plc.DirectoryOptions{Now: clk.Now})
-	srv := httptest.NewServer(dir)
-	t.Cleanup(srv.Close)
 	rec, err := atcrypto.GeneratePrivateKeyP256()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &world{t: t, clock: clk, dir: dir, srv: srv, plc: plc.NewClient(srv.URL, plc.ClientOptions{}),
+	return &world{t: t, clock: clk, dir: dir, plc: inProcessPLC(dir),
 		ids: identity.NewMockDirectory(), recovery: rec, pds: map[string]*atcrypto.PrivateKeyP256{}}
+}
+
+// inProcessPLC is a directory client that calls dir in process.
+func inProcessPLC(dir *plc.Directory) *plc.Client {
+	return plc.NewClient("http://plc.local", plc.ClientOptions{HTTPClient: &http.Client{Transport: plc.HandlerTransport(dir)}})
 }
 
 func (w *world) recoveryDID() string {

@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http/httptest"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -341,7 +341,6 @@ type chatMessage struct {
 
 // env is the host, the community and the authors' sessions.
 type env struct {
-	srv      *httptest.Server
 	host     *community.Host
 	c        *community.Community
 	sessions []*community.Session
@@ -352,15 +351,17 @@ func (e *env) close() {
 	for i := len(e.closers) - 1; i >= 0; i-- {
 		e.closers[i]()
 	}
-	e.srv.Close()
 }
 
-// setup starts an in-process did:plc directory and a host on SQLite,
+// setup starts an in-process did:plc directory (called through
+// plc.HandlerTransport: no port) and a host on SQLite,
 // creates the community with an open member role, and joins every author
 // (a service-auth JWT signed by the author's PDS key, a session key).
 func setup(ctx context.Context, o Options) (*env, error) {
 	e := &env{}
-	e.srv = httptest.NewServer(plc.NewDirectory(plc.DirectoryOptions{}))
+	plcClient := plc.NewClient("http://plc.local", plc.ClientOptions{
+		HTTPClient: &http.Client{Transport: plc.HandlerTransport(plc.NewDirectory(plc.DirectoryOptions{}))},
+	})
 	ids := identity.NewMockDirectory()
 	pdsKeys := map[string]*atcrypto.PrivateKeyP256{}
 	store, err := repo.OpenSQLite(ctx, filepath.Join(o.Dir, "host.db"), repo.SQLiteOptions{CacheKiB: o.CacheKiB})
@@ -378,7 +379,7 @@ func setup(ctx context.Context, o Options) (*env, error) {
 	}
 	e.host, err = community.NewHost(ctx, community.HostOptions{Store: store, SigningKey: signing, RotationKey: rotation,
 		Endpoint: "https://host.example", ServiceDID: "did:web:host.example",
-		PLC: plc.NewClient(e.srv.URL, plc.ClientOptions{}), Identity: ids, BlockCacheBytes: o.BlockCacheKiB << 10,
+		PLC: plcClient, Identity: ids, BlockCacheBytes: o.BlockCacheKiB << 10,
 		Limits: community.Limits{MaxBatchWrites: max(o.Batch, community.DefaultMaxBatchWrites)}})
 	if err != nil {
 		return nil, err
