@@ -271,7 +271,7 @@ func TestAdversarial(t *testing.T) {
 			}},
 		{name: "private leak: sync events", want: ErrRecordNotFound,
 			run: func() error {
-				evs, err := c.Events(ctx, 0, 10000)
+				evs, err := c.Events(ctx, EventsOptions{Limit: 10000})
 				if err != nil {
 					return err
 				}

@@ -132,6 +132,54 @@ func TestPrivateLifecycle(t *testing.T) {
 	}
 }
 
+// TestEventsOptions: Events reads only the community's repository (another
+// community shares the host's store), pages by Cursor and Limit, and its
+// zero options read from the start.
+func TestEventsOptions(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	h := w.newHost(memHost, "host1")
+	c, founder := w.newCommunity(h, "member")
+	other, otherFounder := w.newCommunity(h, "member")
+	for i := range 3 {
+		if _, err := c.Invoke(ctx, w.rq(founder.sess.Create(NSIDMessage, newTID(), message(fmt.Sprint(i))))); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := other.Invoke(ctx, w.rq(otherFounder.sess.Create(NSIDMessage, newTID(), message(fmt.Sprint(i))))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all := m(c.Events(ctx, EventsOptions{})).must(t)
+	if len(all) < 4 {
+		t.Fatalf("%d events, want the creation's and 3 writes'", len(all))
+	}
+	for _, e := range all {
+		if e.Commit != nil && e.Commit.Repo != c.DID() || e.Sync != nil && e.Sync.DID != c.DID() {
+			t.Fatalf("event %d is another repository's", e.Seq)
+		}
+	}
+	var paged []repo.Event
+	for cursor := int64(0); ; {
+		page := m(c.Events(ctx, EventsOptions{Cursor: cursor, Limit: 2})).must(t)
+		if len(page) > 2 {
+			t.Fatalf("page of %d events, limit 2", len(page))
+		}
+		if len(page) == 0 {
+			break
+		}
+		paged = append(paged, page...)
+		cursor = page[len(page)-1].Seq
+	}
+	if len(paged) != len(all) {
+		t.Fatalf("paging read %d events, one read %d", len(paged), len(all))
+	}
+	for i := range all {
+		if paged[i].Seq != all[i].Seq {
+			t.Fatalf("event %d: paged seq %d, want %d", i, paged[i].Seq, all[i].Seq)
+		}
+	}
+}
+
 // TestChanged: a waiter on Changed wakes after the next commit and finds
 // the new event.
 func TestChanged(t *testing.T) {
@@ -139,7 +187,7 @@ func TestChanged(t *testing.T) {
 	w := newWorld(t)
 	h := w.newHost(memHost, "host1")
 	c, founder := w.newCommunity(h, "member")
-	evs := m(c.Events(ctx, 0, 1000)).must(t)
+	evs := m(c.Events(ctx, EventsOptions{Limit: 1000})).must(t)
 	cursor := evs[len(evs)-1].Seq
 	ch := c.Changed()
 	select {
@@ -151,7 +199,7 @@ func TestChanged(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-ch // closed right after the commit has answered its requests
-	if next := m(c.Events(ctx, cursor, 1000)).must(t); len(next) != 1 {
+	if next := m(c.Events(ctx, EventsOptions{Cursor: cursor, Limit: 1000})).must(t); len(next) != 1 {
 		t.Fatalf("%d new events", len(next))
 	}
 }

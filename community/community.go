@@ -393,10 +393,23 @@ func (c *Community) Export(ctx context.Context, w io.Writer) error {
 	return c.repo.Export(ctx, w)
 }
 
-// Events returns up to limit sync events of the community's repository
-// after cursor.
-func (c *Community) Events(ctx context.Context, cursor int64, limit int) ([]repo.Event, error) {
-	return repo.ReadEvents(ctx, c.repo.Store(), repo.EventsOptions{DID: c.did, Cursor: cursor, Limit: limit})
+// EventsOptions selects a page of Community.Events. It is
+// repo.EventsOptions without the DID, which is the community's. The zero
+// value is the first repo.DefaultEventsLimit events.
+type EventsOptions struct {
+	// Cursor is the Seq of the last event already read: the page holds
+	// events with a greater Seq. 0 reads from the start.
+	Cursor int64
+	// Limit is the most events a page holds; <= 0 means
+	// repo.DefaultEventsLimit.
+	Limit int
+}
+
+// Events returns a page of the sync events of the community's repository,
+// in order, as opts selects (repo.ReadEvents for the community's DID).
+// Pass the last Seq returned as the next Cursor.
+func (c *Community) Events(ctx context.Context, opts EventsOptions) ([]repo.Event, error) {
+	return repo.ReadEvents(ctx, c.repo.Store(), repo.EventsOptions{DID: c.did, Cursor: opts.Cursor, Limit: opts.Limit})
 }
 
 // Audiences returns the names of the community's audiences.

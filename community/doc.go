@@ -191,8 +191,8 @@
 //
 // Host side: NewHost(HostOptions), then Host.Create, Host.Open or
 // Host.Migrate give a Community: Join, Invoke, ReadAudience, RevokeUCAN,
-// Membership, GetRecord, ListRecords, Export, Events, Changed, Bundle,
-// PrivateBundle. Client side: NewJoinProof, NewSession(Membership, signer),
+// Membership, GetRecord, ListRecords, Export, Events(EventsOptions),
+// Changed, Bundle, PrivateBundle. Client side: NewJoinProof, NewSession(Membership, signer),
 // then Session.Create, Update, Delete, Private, Write, Batch, Moderate,
 // Revoke, Ban, CreateAudience, Read and Invite each return the Request to
 // send. Anyone: VerifyBundle, VerifyAudienceCAR, PLCResolver.

@@ -335,7 +335,7 @@ func validateAll(t *testing.T, c *Community) {
 func verifyEvents(t *testing.T, c *Community, now func() time.Time) {
 	t.Helper()
 	ctx := context.Background()
-	evs, err := c.Events(ctx, 0, 100000)
+	evs, err := c.Events(ctx, EventsOptions{Limit: 100000})
 	if err != nil {
 		t.Fatal(err)
 	}

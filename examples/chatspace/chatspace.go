@@ -503,7 +503,7 @@ func (r *runner) write(ctx context.Context) (string, error) {
 		return "", err
 	}
 	r.stage = backup.Bytes()
-	events, err := r.c.Events(ctx, 0, 1<<20)
+	events, err := r.c.Events(ctx, community.EventsOptions{Limit: 1 << 20})
 	if err != nil {
 		return "", err
 	}
