@@ -151,22 +151,7 @@ func appendHead(buf []byte, major byte, n uint64) []byte {
 }
 
 func (e *encodeState) head(major byte, n uint64) {
-	m := major << 5
-	switch {
-	case n < 24:
-		e.buf = append(e.buf, m|byte(n))
-	case n <= math.MaxUint8:
-		e.buf = append(e.buf, m|24, byte(n))
-	case n <= math.MaxUint16:
-		e.buf = append(e.buf, m|25)
-		e.buf = binary.BigEndian.AppendUint16(e.buf, uint16(n))
-	case n <= math.MaxUint32:
-		e.buf = append(e.buf, m|26)
-		e.buf = binary.BigEndian.AppendUint32(e.buf, uint32(n))
-	default:
-		e.buf = append(e.buf, m|27)
-		e.buf = binary.BigEndian.AppendUint64(e.buf, n)
-	}
+	e.buf = appendHead(e.buf, major, n)
 }
 
 func (e *encodeState) int(n int64) {
