@@ -93,15 +93,7 @@ func VerifyCommitEvent(ctx context.Context, ev *CommitEvent, opts CommitCheckOpt
 	if len(ev.Ops) > MaxEventOps || len(ev.Blocks) > MaxEventBlocksBytes {
 		return nil, verr(ErrBadEvent, cid.Undef, "event exceeds the #commit limits (200 ops, 2,000,000 bytes of blocks)", nil)
 	}
-	if opts.Known != nil {
-		if opts.Known.DID != "" && opts.Known.DID != ev.Repo {
-			return nil, verr(ErrBadEvent, cid.Undef, "event for "+ev.Repo+", state for "+opts.Known.DID, nil)
-		}
-		if ev.Rev <= opts.Known.Rev {
-			return nil, verr(ErrRevOrder, cid.Undef, ev.Rev+" is not after "+opts.Known.Rev, nil)
-		}
-	}
-	if err := checkRevTime(rev, opts.Now, opts.MaxClockSkew); err != nil {
+	if err := checkEventRev(ev.Repo, rev, opts.Known, opts.Now, opts.MaxClockSkew); err != nil {
 		return nil, err
 	}
 	copts := opts.CAR
@@ -289,15 +281,7 @@ func VerifySyncEvent(ctx context.Context, ev *SyncEvent, opts SyncCheckOptions) 
 	if err != nil {
 		return nil, verr(ErrBadEvent, cid.Undef, "rev", err)
 	}
-	if opts.Known != nil {
-		if opts.Known.DID != "" && opts.Known.DID != ev.DID {
-			return nil, verr(ErrBadEvent, cid.Undef, "event for "+ev.DID+", state for "+opts.Known.DID, nil)
-		}
-		if ev.Rev <= opts.Known.Rev {
-			return nil, verr(ErrRevOrder, cid.Undef, ev.Rev+" is not after "+opts.Known.Rev, nil)
-		}
-	}
-	if err := checkRevTime(rev, opts.Now, opts.MaxClockSkew); err != nil {
+	if err := checkEventRev(ev.DID, rev, opts.Known, opts.Now, opts.MaxClockSkew); err != nil {
 		return nil, err
 	}
 	copts := opts.CAR
@@ -332,11 +316,21 @@ func checkKeyOptions(key atcrypto.PublicKey, skip bool) error {
 	return nil
 }
 
-// checkRevTime refuses a rev dated more than skew after clock's time
-// (https://atproto.com/specs/sync: consumers reject revs in the future):
-// a nil clock is time.Now, a zero skew DefaultMaxClockSkew, and a
-// negative skew disables the check.
-func checkRevTime(rev syntax.TID, clock func() time.Time, skew time.Duration) error {
+// checkEventRev checks an event's repo and rev against the consumer's
+// known state (nil: none): the event must be for known.DID (if set) and its
+// rev after known.Rev. It then refuses a rev dated more than skew after
+// clock's time (https://atproto.com/specs/sync: consumers reject revs in
+// the future): a nil clock is time.Now, a zero skew DefaultMaxClockSkew,
+// and a negative skew disables the check.
+func checkEventRev(did string, rev syntax.TID, known *SyncState, clock func() time.Time, skew time.Duration) error {
+	if known != nil {
+		if known.DID != "" && known.DID != did {
+			return verr(ErrBadEvent, cid.Undef, "event for "+did+", state for "+known.DID, nil)
+		}
+		if string(rev) <= known.Rev {
+			return verr(ErrRevOrder, cid.Undef, string(rev)+" is not after "+known.Rev, nil)
+		}
+	}
 	if skew < 0 {
 		return nil
 	}
