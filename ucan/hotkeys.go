@@ -33,6 +33,18 @@ const (
 	maxHotTables = 4
 )
 
+// hotUses is the number of verifications after which a key of alg gets
+// a table.
+func hotUses(alg Algorithm) int32 {
+	switch alg {
+	case ES256K:
+		return hotUsesES256K
+	case Ed25519:
+		return hotUsesEd25519
+	}
+	return hotUsesES256
+}
+
 // hotTables is the set of keys of one Validator that have tables, most
 // recently used first. A key that becomes hot when the set is full takes
 // the place of the least recently used, which loses its table and must
@@ -141,14 +153,7 @@ func (k *hotKey) Verify(payload, sig []byte) error {
 		k.set.touch(k)
 		return nil
 	}
-	threshold := int32(hotUsesES256)
-	switch k.alg {
-	case ES256K:
-		threshold = hotUsesES256K
-	case Ed25519:
-		threshold = hotUsesEd25519
-	}
-	if k.uses.Add(1) >= threshold && k.building.CompareAndSwap(false, true) && k.build() {
+	if k.uses.Add(1) >= hotUses(k.alg) && k.building.CompareAndSwap(false, true) && k.build() {
 		k.set.install(k)
 	}
 	if ok, has := k.verifyTable(payload, sig); has {

@@ -10,17 +10,8 @@ import (
 	"github.com/townhall-dev/townhall/internal/ecverify"
 )
 
-// hotThreshold is the number of verifications after which alg's keys get
-// a table.
-func hotThreshold(alg Algorithm) int {
-	switch alg {
-	case ES256K:
-		return hotUsesES256K
-	case Ed25519:
-		return hotUsesEd25519
-	}
-	return hotUsesES256
-}
+// hotThreshold is hotUses as an int.
+func hotThreshold(alg Algorithm) int { return int(hotUses(alg)) }
 
 func hasTable(k *hotKey) bool {
 	return k.p256.Load() != nil || k.k256.Load() != nil || k.ed.Load() != nil
