@@ -13,6 +13,25 @@ import (
 // hotThreshold is hotUses as an int.
 func hotThreshold(alg Algorithm) int { return int(hotUses(alg)) }
 
+// cachedHotKey returns did's key from v's cache, which must be a hotKey,
+// and the same key parsed without a cache.
+func cachedHotKey(t *testing.T, v *Validator, did string) (*hotKey, PublicKey) {
+	t.Helper()
+	k, err := v.resolveKey(ctx, did)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hk, ok := k.(*hotKey)
+	if !ok {
+		t.Fatalf("cached key is a %T", k)
+	}
+	plain, err := ParseDIDKey(did)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hk, plain
+}
+
 func hasTable(k *hotKey) bool {
 	return k.p256.Load() != nil || k.k256.Load() != nil || k.ed.Load() != nil
 }
@@ -27,18 +46,7 @@ func TestHotKeyMatchesOneShot(t *testing.T) {
 		t.Run(alg.String(), func(t *testing.T) {
 			s, other := newSigner(t, alg), newSigner(t, alg)
 			v := NewValidator(ValidatorOptions{})
-			k, err := v.resolveKey(ctx, s.DID())
-			if err != nil {
-				t.Fatal(err)
-			}
-			hk, ok := k.(*hotKey)
-			if !ok {
-				t.Fatalf("cached key is a %T", k)
-			}
-			plain, err := ParseDIDKey(s.DID())
-			if err != nil {
-				t.Fatal(err)
-			}
+			hk, plain := cachedHotKey(t, v, s.DID())
 			n, _ := new(big.Int).SetString(curveOrders[alg], 16)
 			msg := []byte("an invocation payload")
 			sig, err := s.Sign(msg)
@@ -102,18 +110,7 @@ func TestHotKeyMatchesOneShot(t *testing.T) {
 func TestHotEd25519KeyMatchesOneShot(t *testing.T) {
 	s, other := newSigner(t, Ed25519), newSigner(t, Ed25519)
 	v := NewValidator(ValidatorOptions{})
-	k, err := v.resolveKey(ctx, s.DID())
-	if err != nil {
-		t.Fatal(err)
-	}
-	hk, ok := k.(*hotKey)
-	if !ok {
-		t.Fatalf("cached key is a %T", k)
-	}
-	plain, err := ParseDIDKey(s.DID())
-	if err != nil {
-		t.Fatal(err)
-	}
+	hk, plain := cachedHotKey(t, v, s.DID())
 	msg := []byte("an invocation payload")
 	sig, _ := s.Sign(msg)
 	otherSig, _ := other.Sign(msg)
@@ -177,7 +174,7 @@ func TestHotEd25519KeyMatchesOneShot(t *testing.T) {
 			bad = b
 		}
 	}
-	k, err = v.resolveKey(ctx, "did:key:z"+base58.Encode(append([]byte{0xed, 0x01}, bad...)))
+	k, err := v.resolveKey(ctx, "did:key:z"+base58.Encode(append([]byte{0xed, 0x01}, bad...)))
 	if err != nil {
 		t.Fatal(err)
 	}
