@@ -92,13 +92,13 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_by_repo ON events (repo, seq);
 `
 
-// sqliteMigrate1 converts a version 1 database (a no-op on an empty one).
+// sqliteMigrate1 converts a version 1 database (a no-op on an empty one),
+// after sqliteSchema has run (so blocks exists on an empty one too).
 // The key is blockKey in SQL: the low 32 bits of the old 8-byte key, XOR
 // (as (a | b) & ~(a & b)) the repository's hash, as a signed 32-bit value.
 const sqliteMigrate1 = `
 DROP INDEX IF EXISTS blocks_by_hash;
 DROP TABLE IF EXISTS records;
-CREATE TABLE IF NOT EXISTS blocks (id INTEGER PRIMARY KEY, repo INTEGER NOT NULL, h INTEGER NOT NULL, cid BLOB NOT NULL, data BLOB NOT NULL);
 UPDATE blocks SET h = ((((h & 4294967295) | ((repo * 2654435761) & 4294967295)) & ~((h & 4294967295) & ((repo * 2654435761) & 4294967295))) + 2147483648) % 4294967296 - 2147483648;
 `
 
@@ -195,6 +195,11 @@ func migrateSQLite(ctx context.Context, db *sql.DB) error {
 	if err := tx.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil {
 		return err
 	}
+	// The tables versions 1 and 2 share with sqliteSchema have the same
+	// shape, so CREATE ... IF NOT EXISTS leaves them and adds the rest.
+	if _, err := tx.ExecContext(ctx, sqliteSchema); err != nil {
+		return err
+	}
 	if v == 0 {
 		// Version 1 (or an empty file): blocks keyed by (repo, h) with h
 		// the 8-byte digest tail, and a records table. Rekey the blocks,
@@ -203,9 +208,6 @@ func migrateSQLite(ctx context.Context, db *sql.DB) error {
 		if _, err := tx.ExecContext(ctx, sqliteMigrate1); err != nil {
 			return err
 		}
-	}
-	if _, err := tx.ExecContext(ctx, sqliteSchema); err != nil {
-		return err
 	}
 	if v < 3 {
 		// Version 2, or version 1 converted to it above.
