@@ -179,14 +179,7 @@ func FuzzReadAudience(f *testing.F) {
 	ctx := context.Background()
 	w := newWorld(f)
 	h := w.newHost(memHost, "host1")
-	c, founder := w.newCommunity(h, "member")
-	alice := w.join(c, "alice", founder, testRoles[0])
-	carol := w.join(c, "carol", founder, testRoles[1])
-	for _, a := range []string{"staff", "board"} {
-		if _, err := c.Invoke(ctx, w.rq(founder.sess.CreateAudience(a))); err != nil {
-			f.Fatal(err)
-		}
-	}
+	c, founder, alice, carol := w.audienceCommunity(h, "member")
 	rk := newTID()
 	pm := message("secret")
 	pm["nonce"] = NewNonce()
@@ -289,14 +282,7 @@ func TestFuzzSeedsReach(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
 	h := w.newHost(memHost, "host1")
-	c, founder := w.newCommunity(h, "")
-	alice := w.join(c, "alice", founder, testRoles[0])
-	carol := w.join(c, "carol", founder, testRoles[1])
-	for _, a := range []string{"staff", "board"} {
-		if _, err := c.Invoke(ctx, w.rq(founder.sess.CreateAudience(a))); err != nil {
-			t.Fatal(err)
-		}
-	}
+	c, founder, alice, carol := w.audienceCommunity(h, "")
 	rk := newTID()
 	pm := message("secret")
 	pm["nonce"] = NewNonce()

@@ -97,14 +97,7 @@ func TestWriteFuzzSeed(t *testing.T) {
 	w := newWorld(t)
 	w.hostKey, w.hostRot = fuzzKey(t), fuzzKey(t)
 	h := newHostOn(t, w, repo.NewMemStore(), NewMemPrivateStore())
-	c, founder := w.newCommunity(h, "member")
-	alice := w.join(c, "alice", founder, testRoles[0])
-	carol := w.join(c, "carol", founder, testRoles[1])
-	for _, a := range []string{"staff", "board"} {
-		if _, err := c.Invoke(ctx, w.rq(founder.sess.CreateAudience(a))); err != nil {
-			t.Fatal(err)
-		}
-	}
+	c, founder, alice, carol := w.audienceCommunity(h, "member")
 	rk := newTID()
 	if _, err := c.Invoke(ctx, w.rq(alice.sess.Create(NSIDMessage, rk, message("seed")))); err != nil {
 		t.Fatal(err)
@@ -178,6 +171,22 @@ func TestWriteFuzzSeed(t *testing.T) {
 	seedFile(t, "FuzzVerifyAudienceCAR", "repo-export", pubCAR.Bytes(), c.DID(), "staff")
 }
 
+// audienceCommunity is the fuzz targets' community on h: a founder, alice
+// (testRoles[0]) and carol (testRoles[1]), and the audiences staff and
+// board.
+func (w *world) audienceCommunity(h *Host, joinRole string) (c *Community, founder, alice, carol *member) {
+	w.t.Helper()
+	c, founder = w.newCommunity(h, joinRole)
+	alice = w.join(c, "alice", founder, testRoles[0])
+	carol = w.join(c, "carol", founder, testRoles[1])
+	for _, a := range []string{"staff", "board"} {
+		if _, err := c.Invoke(context.Background(), w.rq(founder.sess.CreateAudience(a))); err != nil {
+			w.t.Fatal(err)
+		}
+	}
+	return c, founder, alice, carol
+}
+
 // FuzzInvoke feeds arbitrary invocation and record bytes to a live
 // community: every request must be refused with a typed error (never a
 // panic), and the head must not move. prf is the chain: the DRISL list of
@@ -189,14 +198,7 @@ func TestWriteFuzzSeed(t *testing.T) {
 func FuzzInvoke(f *testing.F) {
 	w := newWorld(f)
 	h := w.newHost(memHost, "host1")
-	c, founder := w.newCommunity(h, "member")
-	alice := w.join(c, "alice", founder, testRoles[0])
-	carol := w.join(c, "carol", founder, testRoles[1])
-	for _, a := range []string{"staff", "board"} {
-		if _, err := c.Invoke(context.Background(), w.rq(founder.sess.CreateAudience(a))); err != nil {
-			f.Fatal(err)
-		}
-	}
+	c, founder, alice, carol := w.audienceCommunity(h, "member")
 	valid := w.rq(alice.sess.Create(NSIDMessage, newTID(), message("seed")))
 	if _, err := c.Invoke(context.Background(), valid); err != nil {
 		f.Fatal(err)
