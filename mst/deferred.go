@@ -62,14 +62,10 @@ func (s *store) loadWalk(ctx context.Context, r ref, h int, lo, hi string, d *de
 		return n, view{}, err
 	}
 	k := r.cid.KeyString()
-	if n, b := s.cache.get(k); n != nil || b != "" {
-		if n == nil {
-			var err error
-			if n, err = s.cached(k, r.cid); err != nil {
-				return nil, view{}, err
-			}
+	if n, err := s.cached(k, r.cid); err != nil || n != nil {
+		if err == nil {
+			n, err = s.place(n, r.cid, h, lo, hi)
 		}
-		n, err := s.place(n, r.cid, h, lo, hi)
 		return n, view{}, err
 	}
 	data, err := s.fetch(ctx, r.cid)
