@@ -10,8 +10,9 @@ import (
 )
 
 // staffBackup builds a community with a "staff" audience holding one
-// private message and returns it with carol's audience CAR of staff.
-func staffBackup(t *testing.T, w *world, h *Host) (*Community, *member, []byte) {
+// private message and returns it, its founder, carol (an insider) and
+// carol's audience CAR of staff.
+func staffBackup(t *testing.T, w *world, h *Host) (*Community, *member, *member, []byte) {
 	t.Helper()
 	ctx := context.Background()
 	c, founder := w.newCommunity(h, "member")
@@ -28,7 +29,7 @@ func staffBackup(t *testing.T, w *world, h *Host) (*Community, *member, []byte) 
 	if err := m(c.ReadAudience(ctx, w.rq(carol.sess.Read("staff")))).must(t).WriteCAR(&backup); err != nil {
 		t.Fatal(err)
 	}
-	return c, founder, backup.Bytes()
+	return c, founder, carol, backup.Bytes()
 }
 
 // TestVerifyAudienceCARBound: VerifyAudienceCAR reads at most
@@ -37,7 +38,7 @@ func staffBackup(t *testing.T, w *world, h *Host) (*Community, *member, []byte) 
 func TestVerifyAudienceCARBound(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
-	c, _, backup := staffBackup(t, w, w.newHost(memHost, "host1"))
+	c, _, _, backup := staffBackup(t, w, w.newHost(memHost, "host1"))
 	n := int64(len(backup))
 	key := c.SigningKey()
 	if _, err := VerifyAudienceCAR(ctx, bytes.NewReader(backup), c.DID(), "staff", VerifyOptions{Key: key, MaxBytes: n}); err != nil {
@@ -96,7 +97,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 func TestMigrateAudienceBound(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
-	c, _, backup := staffBackup(t, w, w.newHost(memHost, "host1"))
+	c, _, _, backup := staffBackup(t, w, w.newHost(memHost, "host1"))
 	var car bytes.Buffer
 	if err := c.Export(ctx, &car); err != nil {
 		t.Fatal(err)
@@ -133,7 +134,7 @@ func TestMigrateAudienceBound(t *testing.T) {
 func TestMigrateManyAudiences(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
-	c, founder, backup := staffBackup(t, w, w.newHost(memHost, "host1"))
+	c, founder, _, backup := staffBackup(t, w, w.newHost(memHost, "host1"))
 	for _, name := range []string{"alpha", "zeta"} {
 		if _, err := c.Invoke(ctx, w.rq(founder.sess.CreateAudience(name))); err != nil {
 			t.Fatal(err)

@@ -17,7 +17,7 @@ func TestVerifyBindsDID(t *testing.T) {
 	w := newWorld(t)
 	h := w.newHost(memHost, "host1")
 	a, _ := w.newCommunity(h, "member")
-	b, founder, backup := staffBackup(t, w, h)
+	b, founder, _, backup := staffBackup(t, w, h)
 	if a.SigningKey().DIDKey() != b.SigningKey().DIDKey() {
 		t.Fatal("two communities of one host with different keys: the test needs one host key")
 	}

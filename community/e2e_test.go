@@ -364,20 +364,7 @@ func TestMigrationRefusals(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
 	h1 := w.newHost(memHost, "host1")
-	c, founder := w.newCommunity(h1, "member")
-	carol := w.join(c, "carol", founder, testRoles[1])
-	if _, err := c.Invoke(ctx, w.rq(founder.sess.CreateAudience("staff"))); err != nil {
-		t.Fatal(err)
-	}
-	pm := message("secret")
-	pm["nonce"] = NewNonce()
-	if _, err := c.Invoke(ctx, w.rq(carol.sess.Private("staff", NSIDMessage, newTID(), pm))); err != nil {
-		t.Fatal(err)
-	}
-	var stale bytes.Buffer
-	if err := m(c.ReadAudience(ctx, w.rq(carol.sess.Read("staff")))).must(t).WriteCAR(&stale); err != nil {
-		t.Fatal(err)
-	}
+	c, _, carol, stale := staffBackup(t, w, h1)
 	pm2 := message("later")
 	pm2["nonce"] = NewNonce()
 	if _, err := c.Invoke(ctx, w.rq(carol.sess.Private("staff", NSIDMessage, newTID(), pm2))); err != nil {
@@ -408,7 +395,7 @@ func TestMigrationRefusals(t *testing.T) {
 	}{
 		{"forged repository", MigrateOptions{Repo: bytes.NewReader(forged.Bytes()), RecoveryKey: w.recovery}},
 		{"tampered audience backup", MigrateOptions{Repo: bytes.NewReader(car.Bytes()), Audiences: []io.Reader{bytes.NewReader(tampered)}, RecoveryKey: w.recovery}},
-		{"stale audience backup", MigrateOptions{Repo: bytes.NewReader(car.Bytes()), Audiences: []io.Reader{bytes.NewReader(stale.Bytes())}, RecoveryKey: w.recovery}},
+		{"stale audience backup", MigrateOptions{Repo: bytes.NewReader(car.Bytes()), Audiences: []io.Reader{bytes.NewReader(stale)}, RecoveryKey: w.recovery}},
 		{"not a recovery key", MigrateOptions{Repo: bytes.NewReader(car.Bytes()), RecoveryKey: notRecovery}},
 	}
 	for _, tc := range cases {
