@@ -211,31 +211,13 @@ CREATE INDEX events_by_repo ON events (repo, seq);`); err != nil {
 		k := c.Bytes()
 		return int64(binary.BigEndian.Uint64(k[len(k)-8:]))
 	}
-	// Two repositories (ids 1 and 7), so that the migrated key depends on
-	// the repository id; each holds a record, its tree and a commit block.
-	type repoV1 struct {
-		did    string
-		id     int64
-		commit Block
-		rec    Block
-	}
-	var repos []repoV1
-	for i, id := range []int64{1, 7} {
-		r := repoV1{did: fmt.Sprintf("did:example:r%d", i), id: id, commit: blk(fmt.Sprint("commit", i)), rec: blk(fmt.Sprint("rec", i))}
-		_, root, nodes := treeWrite(t, mst.Options{}.Empty(&mst.MemBlocks{}), map[string]cid.Cid{"a.b.c/k1": r.rec.CID})
-		if _, err := db.ExecContext(ctx, `INSERT INTO repos (id, did, commit_cid, rev, data_cid) VALUES (?, ?, ?, ?, ?)`,
-			id, r.did, r.commit.CID.Bytes(), "2222222222222", root.Bytes()); err != nil {
+	repos := oldRepos(t)
+	for _, r := range repos {
+		r.insertHead(ctx, t, db)
+		r.insertBlocks(ctx, t, db, v1Key)
+		if _, err := db.ExecContext(ctx, `INSERT INTO records VALUES (?, 'a.b.c', 'k1', ?)`, r.id, r.rec.CID.Bytes()); err != nil {
 			t.Fatal(err)
 		}
-		for _, b := range append([]Block{r.commit, r.rec}, nodes...) {
-			if _, err := db.ExecContext(ctx, `INSERT INTO blocks (repo, h, cid, data) VALUES (?, ?, ?, ?)`, id, v1Key(b.CID), b.CID.Bytes(), b.Data); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if _, err := db.ExecContext(ctx, `INSERT INTO records VALUES (?, 'a.b.c', 'k1', ?)`, id, r.rec.CID.Bytes()); err != nil {
-			t.Fatal(err)
-		}
-		repos = append(repos, r)
 	}
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
@@ -247,15 +229,7 @@ CREATE INDEX events_by_repo ON events (repo, seq);`); err != nil {
 	}
 	defer s.Close()
 	for _, r := range repos {
-		for _, b := range []Block{r.commit, r.rec} {
-			got, err := s.GetBlock(ctx, r.did, b.CID)
-			if err != nil || string(got) != string(b.Data) {
-				t.Fatalf("%s: GetBlock after migration: %v", r.did, err)
-			}
-		}
-		if c, err := s.Record(ctx, r.did, "a.b.c", "k1"); err != nil || c != r.rec.CID {
-			t.Fatalf("%s: Record after migration: %v %v", r.did, c, err)
-		}
+		r.check(ctx, t, s)
 	}
 	var v int
 	if err := s.db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil || v != sqliteVersion {
@@ -274,6 +248,59 @@ CREATE INDEX events_by_repo ON events (repo, seq);`); err != nil {
 		t.Fatal(err)
 	}
 	s2.Close()
+}
+
+// oldRepo is a repository written into a database of an earlier schema
+// version by hand: a commit block, a record and the record's tree.
+type oldRepo struct {
+	did         string
+	id          int64
+	commit, rec Block
+	root        cid.Cid
+	nodes       []Block
+}
+
+// oldRepos gives two repositories (ids 1 and 7), so that a migrated key
+// depends on the repository id.
+func oldRepos(t *testing.T) []oldRepo {
+	var repos []oldRepo
+	for i, id := range []int64{1, 7} {
+		r := oldRepo{did: fmt.Sprintf("did:example:r%d", i), id: id, commit: blk(fmt.Sprint("commit", i)), rec: blk(fmt.Sprint("rec", i))}
+		_, r.root, r.nodes = treeWrite(t, mst.Options{}.Empty(&mst.MemBlocks{}), map[string]cid.Cid{"a.b.c/k1": r.rec.CID})
+		repos = append(repos, r)
+	}
+	return repos
+}
+
+// insertHead writes r's row of the repos table.
+func (r oldRepo) insertHead(ctx context.Context, t *testing.T, db *sql.DB) {
+	if _, err := db.ExecContext(ctx, `INSERT INTO repos (id, did, commit_cid, rev, data_cid) VALUES (?, ?, ?, ?, ?)`,
+		r.id, r.did, r.commit.CID.Bytes(), "2222222222222", r.root.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// insertBlocks writes r's blocks under the keys key gives.
+func (r oldRepo) insertBlocks(ctx context.Context, t *testing.T, db *sql.DB, key func(cid.Cid) int64) {
+	for _, b := range append([]Block{r.commit, r.rec}, r.nodes...) {
+		if _, err := db.ExecContext(ctx, `INSERT INTO blocks (repo, h, cid, data) VALUES (?, ?, ?, ?)`, r.id, key(b.CID), b.CID.Bytes(), b.Data); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// check reads r's blocks and record back from the migrated store.
+func (r oldRepo) check(ctx context.Context, t *testing.T, s *SQLiteStore) {
+	t.Helper()
+	for _, b := range []Block{r.commit, r.rec} {
+		got, err := s.GetBlock(ctx, r.did, b.CID)
+		if err != nil || string(got) != string(b.Data) {
+			t.Fatalf("%s: GetBlock after migration: %v", r.did, err)
+		}
+	}
+	if c, err := s.Record(ctx, r.did, "a.b.c", "k1"); err != nil || c != r.rec.CID {
+		t.Fatalf("%s: Record after migration: %v %v", r.did, c, err)
+	}
 }
 
 // TestSQLiteGetBlocks checks the batched block read against GetBlock: more
@@ -341,29 +368,13 @@ CREATE INDEX events_by_repo ON events (repo, seq);
 PRAGMA user_version = 2;`); err != nil {
 		t.Fatal(err)
 	}
-	type repoV2 struct {
-		did    string
-		id     int64
-		commit Block
-		rec    Block
-	}
-	var repos []repoV2
-	for i, id := range []int64{1, 7} {
-		r := repoV2{did: fmt.Sprintf("did:example:r%d", i), id: id, commit: blk(fmt.Sprint("commit", i)), rec: blk(fmt.Sprint("rec", i))}
-		_, root, nodes := treeWrite(t, mst.Options{}.Empty(&mst.MemBlocks{}), map[string]cid.Cid{"a.b.c/k1": r.rec.CID})
-		if _, err := db.ExecContext(ctx, `INSERT INTO repos (id, did, commit_cid, rev, data_cid) VALUES (?, ?, ?, ?, ?)`,
-			id, r.did, r.commit.CID.Bytes(), "2222222222222", root.Bytes()); err != nil {
+	repos := oldRepos(t)
+	for _, r := range repos {
+		r.insertHead(ctx, t, db)
+		if _, err := db.ExecContext(ctx, `INSERT INTO commits VALUES (?, '2222222222222', (SELECT COALESCE(MAX(id), 0) + 1 FROM blocks))`, r.id); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := db.ExecContext(ctx, `INSERT INTO commits VALUES (?, '2222222222222', (SELECT COALESCE(MAX(id), 0) + 1 FROM blocks))`, id); err != nil {
-			t.Fatal(err)
-		}
-		for _, b := range append([]Block{r.commit, r.rec}, nodes...) {
-			if _, err := db.ExecContext(ctx, `INSERT INTO blocks (repo, h, cid, data) VALUES (?, ?, ?, ?)`, id, blockKey(id, b.CID), b.CID.Bytes(), b.Data); err != nil {
-				t.Fatal(err)
-			}
-		}
-		repos = append(repos, r)
+		r.insertBlocks(ctx, t, db, func(c cid.Cid) int64 { return blockKey(r.id, c) })
 	}
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
@@ -374,15 +385,7 @@ PRAGMA user_version = 2;`); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range repos {
-		for _, b := range []Block{r.commit, r.rec} {
-			got, err := s.GetBlock(ctx, r.did, b.CID)
-			if err != nil || string(got) != string(b.Data) {
-				t.Fatalf("%s: GetBlock after migration: %v", r.did, err)
-			}
-		}
-		if c, err := s.Record(ctx, r.did, "a.b.c", "k1"); err != nil || c != r.rec.CID {
-			t.Fatalf("%s: Record after migration: %v %v", r.did, c, err)
-		}
+		r.check(ctx, t, s)
 	}
 	var v, nIndex, nBlocks, nKeys, nRecent int
 	if err := s.db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil || v != sqliteVersion {
