@@ -434,7 +434,7 @@ func blockKey(repo int64, c cid.Cid) int64 {
 	return int64(int32(tail ^ repoMix(repo)))
 }
 
-// repoMix is blockKey's hash of a repository id. sqliteBlockKeySQL computes
+// repoMix is blockKey's hash of a repository id. sqliteMigrate1 computes
 // the same in SQL for the migration from schema version 1.
 func repoMix(repo int64) uint32 { return uint32(repo * 2654435761) }
 
