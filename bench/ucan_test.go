@@ -74,38 +74,39 @@ func ucanSigner(b *testing.B, alg ucan.Algorithm, label string) *ucan.KeySigner 
 	return s
 }
 
-// ucanChain builds subject -> a -> b -> invoker (3 delegations, each with a
-// one-statement policy) and an invocation by the invoker.
-func ucanChain(b *testing.B, alg ucan.Algorithm, now time.Time) (*ucan.MemoryProofStore, []byte) {
-	signers := make([]*ucan.KeySigner, 4)
-	for i := range signers {
-		signers[i] = ucanSigner(b, alg, fmt.Sprint("chain ", i))
-	}
+// ucanBenchPolicy is the one-statement policy of every bench delegation.
+func ucanBenchPolicy(b *testing.B) ucan.Policy {
 	pol, err := ucan.ParsePolicyJSON([]byte(`[["==", ".collection", "dev.townhall.chat.message"]]`))
 	if err != nil {
 		b.Fatal(err)
 	}
-	store := ucan.NewMemoryProofStore()
-	var prf []cid.Cid
-	cmds := []string{"/repo", "/repo/create", "/repo/create"}
-	for i := 0; i < 3; i++ {
-		d, err := ucan.NewDelegation(signers[i], ucan.DelegationFields{
-			Audience:   signers[i+1].DID(),
-			Subject:    signers[0].DID(),
-			Command:    cmds[i],
-			Policy:     pol,
-			Expiration: now.Add(24 * time.Hour),
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := store.Put(d.Bytes()); err != nil {
-			b.Fatal(err)
-		}
-		prf = append(prf, d.CID())
+	return pol
+}
+
+// ucanDelegate stores in store from's delegation of cmd on subject to to,
+// valid for a day after now, and returns its CID.
+func ucanDelegate(b *testing.B, store *ucan.MemoryProofStore, from *ucan.KeySigner, to, subject, cmd string, pol ucan.Policy, now time.Time) cid.Cid {
+	d, err := ucan.NewDelegation(from, ucan.DelegationFields{
+		Audience:   to,
+		Subject:    subject,
+		Command:    cmd,
+		Policy:     pol,
+		Expiration: now.Add(24 * time.Hour),
+	})
+	if err != nil {
+		b.Fatal(err)
 	}
-	inv, err := ucan.NewInvocation(signers[3], ucan.InvocationFields{
-		Subject: signers[0].DID(),
+	if _, err := store.Put(d.Bytes()); err != nil {
+		b.Fatal(err)
+	}
+	return d.CID()
+}
+
+// ucanCreate is by's /repo/create invocation of a message on subject,
+// with proofs prf, valid for a minute after now.
+func ucanCreate(b *testing.B, by *ucan.KeySigner, subject string, prf []cid.Cid, now time.Time) []byte {
+	inv, err := ucan.NewInvocation(by, ucan.InvocationFields{
+		Subject: subject,
 		Command: "/repo/create",
 		Args: map[string]any{
 			"collection": "dev.townhall.chat.message",
@@ -117,7 +118,24 @@ func ucanChain(b *testing.B, alg ucan.Algorithm, now time.Time) (*ucan.MemoryPro
 	if err != nil {
 		b.Fatal(err)
 	}
-	return store, inv.Bytes()
+	return inv.Bytes()
+}
+
+// ucanChain builds subject -> a -> b -> invoker (3 delegations, each with a
+// one-statement policy) and an invocation by the invoker.
+func ucanChain(b *testing.B, alg ucan.Algorithm, now time.Time) (*ucan.MemoryProofStore, []byte) {
+	signers := make([]*ucan.KeySigner, 4)
+	for i := range signers {
+		signers[i] = ucanSigner(b, alg, fmt.Sprint("chain ", i))
+	}
+	pol := ucanBenchPolicy(b)
+	store := ucan.NewMemoryProofStore()
+	var prf []cid.Cid
+	cmds := []string{"/repo", "/repo/create", "/repo/create"}
+	for i := 0; i < 3; i++ {
+		prf = append(prf, ucanDelegate(b, store, signers[i], signers[i+1].DID(), signers[0].DID(), cmds[i], pol, now))
+	}
+	return store, ucanCreate(b, signers[3], signers[0].DID(), prf, now)
 }
 
 // ucanInvokers builds subject -> a -> b as ucanChain does, then n invokers,
@@ -125,47 +143,16 @@ func ucanChain(b *testing.B, alg ucan.Algorithm, now time.Time) (*ucan.MemoryPro
 // invoker i's invocation.
 func ucanInvokers(b *testing.B, alg ucan.Algorithm, now time.Time, n int) (*ucan.MemoryProofStore, [][]byte) {
 	signers := []*ucan.KeySigner{ucanSigner(b, alg, "root"), ucanSigner(b, alg, "a"), ucanSigner(b, alg, "b")}
-	pol, err := ucan.ParsePolicyJSON([]byte(`[["==", ".collection", "dev.townhall.chat.message"]]`))
-	if err != nil {
-		b.Fatal(err)
-	}
+	pol := ucanBenchPolicy(b)
 	store := ucan.NewMemoryProofStore()
-	delegate := func(from *ucan.KeySigner, to, cmd string) cid.Cid {
-		d, err := ucan.NewDelegation(from, ucan.DelegationFields{
-			Audience:   to,
-			Subject:    signers[0].DID(),
-			Command:    cmd,
-			Policy:     pol,
-			Expiration: now.Add(24 * time.Hour),
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := store.Put(d.Bytes()); err != nil {
-			b.Fatal(err)
-		}
-		return d.CID()
-	}
-	c0 := delegate(signers[0], signers[1].DID(), "/repo")
-	c1 := delegate(signers[1], signers[2].DID(), "/repo/create")
+	subject := signers[0].DID()
+	c0 := ucanDelegate(b, store, signers[0], signers[1].DID(), subject, "/repo", pol, now)
+	c1 := ucanDelegate(b, store, signers[1], signers[2].DID(), subject, "/repo/create", pol, now)
 	tokens := make([][]byte, n)
 	for i := range tokens {
 		s := ucanSigner(b, alg, fmt.Sprint("invoker ", i))
-		c2 := delegate(signers[2], s.DID(), "/repo/create")
-		inv, err := ucan.NewInvocation(s, ucan.InvocationFields{
-			Subject: signers[0].DID(),
-			Command: "/repo/create",
-			Args: map[string]any{
-				"collection": "dev.townhall.chat.message",
-				"record":     map[string]any{"text": "hello, community", "createdAt": "2026-11-20T23:00:00Z"},
-			},
-			Proofs:     []cid.Cid{c0, c1, c2},
-			Expiration: now.Add(time.Minute),
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-		tokens[i] = inv.Bytes()
+		c2 := ucanDelegate(b, store, signers[2], s.DID(), subject, "/repo/create", pol, now)
+		tokens[i] = ucanCreate(b, s, subject, []cid.Cid{c0, c1, c2}, now)
 	}
 	return store, tokens
 }
