@@ -705,7 +705,7 @@ func decodeNode(data []byte, c cid.Cid, firstLayerOnly bool, knownLayer int) (*n
 		if left >= 0 {
 			buf = append(buf, data[left:left+36]...)
 		}
-		all = unsafe.String(unsafe.SliceData(buf), len(buf))
+		all = bstr(buf)
 	}
 	n := newLoadedNode(count)
 	entries := n.entries
