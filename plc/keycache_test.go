@@ -5,21 +5,11 @@ import (
 	"fmt"
 	"testing"
 	"time"
-
-	"github.com/bluesky-social/indigo/atproto/atcrypto"
 )
 
 // The verifiers themselves (one-shot, tables, both S rules) are checked
 // against atcrypto in internal/ecverify; FuzzVerifyMatchesAtcrypto
 // (sigfuzz_test.go) checks them as KeyCache uses them.
-
-func mustPub(t *testing.T, k testKey) atcrypto.PublicKey {
-	pub, err := k.priv.PublicKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pub
-}
 
 // TestKeyCacheBuildsTables: after tableThreshold verifications a K-256
 // key verifies through its table, with the same answers.
