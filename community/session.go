@@ -69,9 +69,10 @@ func (s *Session) parsed() *parsedGrants {
 		for j, t := range g.Chain {
 			pg.tokens[j] = bytes.Clone(t)
 			if d, err := ucan.ParseDelegation(t); err == nil {
-				pg.dels[j] = d
+				pg.dels[j], pg.prf[j] = d, d.CID() // the parse hashed t already
+			} else {
+				pg.prf[j] = drisl.SumCID(drisl.CodecDagCBOR, t)
 			}
-			pg.prf[j] = drisl.SumCID(drisl.CodecDagCBOR, t)
 		}
 		p.grants[i] = pg
 	}
