@@ -109,15 +109,11 @@ func (env *envelope) decodePayload(opts drisl.DecOptions) error {
 		if k == "h" {
 			continue
 		}
-		switch k {
-		case TagDelegation, TagDelegationRC1:
-			env.kind = kindDelegation
-		case TagInvocation, TagInvocationRC1:
-			env.kind = kindInvocation
-		default:
+		kind, ok := tagKind(k)
+		if !ok {
 			return newErr(NameMalformedToken, RuleTypeTag, -1, truncate(k))
 		}
-		env.tag = k
+		env.kind, env.tag = kind, k
 		m, ok := v.(map[string]any)
 		if !ok {
 			return newErr(NameMalformedToken, RuleEnvelope, -1, "payload is not a map")
@@ -136,6 +132,16 @@ var envelopeTags = [...]struct {
 	{TagDelegation, kindDelegation},
 	{TagInvocationRC1, kindInvocation},
 	{TagDelegationRC1, kindDelegation},
+}
+
+// tagKind returns the kind of the type tag k, if it is one of envelopeTags.
+func tagKind(k string) (tokenKind, bool) {
+	for _, t := range envelopeTags {
+		if t.tag == k {
+			return t.kind, true
+		}
+	}
+	return 0, false
 }
 
 // decodeUsualPayload decodes env.sigPayload when it starts as every token
