@@ -203,11 +203,3 @@ func (d *deferred) flush() error {
 	d.items, d.ents = items[:0], d.ents[:0]
 	return err
 }
-
-// digestMatches reports whether c is a dag-cbor sha2-256 CIDv1 with digest
-// sum.
-func digestMatches(c cid.Cid, sum *[32]byte) bool {
-	k := c.KeyString()
-	return len(k) == 36 && k[0] == 0x01 && k[1] == codecDag && k[2] == sha256Mh && k[3] == digestLen &&
-		k[4:] == string(sum[:])
-}

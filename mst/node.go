@@ -231,12 +231,16 @@ func keySuffixOK(s string) bool {
 
 // hashMatches reports whether c is the dag-cbor sha2-256 CIDv1 of data.
 func hashMatches(c cid.Cid, data []byte) bool {
-	k := c.KeyString()
-	if len(k) != 36 || k[0] != 0x01 || k[1] != codecDag || k[2] != sha256Mh || k[3] != digestLen {
-		return false
-	}
 	sum := sha256.Sum256(data)
-	return k[4:] == string(sum[:])
+	return digestMatches(c, &sum)
+}
+
+// digestMatches reports whether c is a dag-cbor sha2-256 CIDv1 with digest
+// sum.
+func digestMatches(c cid.Cid, sum *[32]byte) bool {
+	k := c.KeyString()
+	return len(k) == 36 && k[0] == 0x01 && k[1] == codecDag && k[2] == sha256Mh && k[3] == digestLen &&
+		k[4:] == string(sum[:])
 }
 
 // reader is a bounds-checked cursor over a node's bytes.
