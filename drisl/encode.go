@@ -303,9 +303,8 @@ func (e *encodeState) value(v any) error {
 		if rv.Kind() == reflect.Struct {
 			// A struct record: its layout says whether it may have a
 			// Marshaler, so the interface checks run only if it may.
-			t := rv.Type()
-			si := e.structInfo(t)
-			if !si.methods && t != blobType && t != cidType {
+			// Blob and cid.Cid, which have methods, are cases above.
+			if si := e.structInfo(rv.Type()); !si.methods {
 				if err := e.enter(); err != nil {
 					return err
 				}
