@@ -62,27 +62,26 @@ func (r *Repo) ListRecords(ctx context.Context, collection string, opts ListOpti
 	if err != nil {
 		return nil, "", err
 	}
-	out := make([]Record, len(entries))
+	var datas [][]byte
 	if bg, ok := r.store.(BlocksGetter); ok && len(entries) > 0 {
 		cids := make([]cid.Cid, len(entries))
 		for i, e := range entries {
 			cids[i] = e.CID
 		}
-		datas, err := bg.GetBlocks(ctx, r.did, cids)
-		if err != nil {
+		if datas, err = bg.GetBlocks(ctx, r.did, cids); err != nil {
 			return nil, "", fmt.Errorf("records of %s: %w", collection, err)
 		}
-		for i, e := range entries {
-			out[i] = Record{Collection: e.Collection, RKey: e.RKey, CID: e.CID, Value: datas[i]}
-		}
 	} else {
+		datas = make([][]byte, len(entries))
 		for i, e := range entries {
-			data, err := r.store.GetBlock(ctx, r.did, e.CID)
-			if err != nil {
+			if datas[i], err = r.store.GetBlock(ctx, r.did, e.CID); err != nil {
 				return nil, "", fmt.Errorf("record %s/%s: %w", e.Collection, e.RKey, err)
 			}
-			out[i] = Record{Collection: e.Collection, RKey: e.RKey, CID: e.CID, Value: data}
 		}
+	}
+	out := make([]Record, len(entries))
+	for i, e := range entries {
+		out[i] = Record{Collection: e.Collection, RKey: e.RKey, CID: e.CID, Value: datas[i]}
 	}
 	next := ""
 	if len(out) == opts.Limit {
