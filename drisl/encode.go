@@ -650,11 +650,7 @@ func (e *encodeState) structValue(rv reflect.Value, si *structInfo) error {
 				return atPath(&EncodeError{Rule: RuleUTF8}, f.name)
 			}
 			buf = append(buf, f.key...)
-			if len(s) < 24 {
-				buf = append(buf, 0x60|byte(len(s)))
-			} else {
-				buf = appendHead(buf, 3, uint64(len(s)))
-			}
+			buf = appendHead(buf, 3, uint64(len(s)))
 			buf = append(buf, s...)
 		case encBool:
 			b := fv.Bool()
