@@ -177,9 +177,6 @@ func VerifyAudienceCAR(ctx context.Context, rd io.Reader, did, audience string, 
 	if err != nil {
 		return nil, err
 	}
-	if rd == nil {
-		return nil, errf(ErrBadBundle, -1, nil, "no CAR")
-	}
 	car, err := readAudienceCAR(ctx, rd, did, key, opts.MaxBytes)
 	if err != nil {
 		return nil, err
@@ -198,10 +195,13 @@ type audienceCAR struct {
 
 // readAudienceCAR reads at most max bytes (DefaultMaxMigrationBytes if max
 // <= 0) of an audience CAR, parses it once and checks its commit: did's,
-// signed by key.
+// signed by key. A nil rd is refused.
 func readAudienceCAR(ctx context.Context, rd io.Reader, did string, key atcrypto.PublicKey, max int64) (*audienceCAR, error) {
 	bad := func(cause error, detail string) error {
 		return &Error{Kind: ErrBadBundle, Index: -1, Detail: detail, Err: cause}
+	}
+	if rd == nil {
+		return nil, bad(nil, "no CAR")
 	}
 	if max <= 0 {
 		max = DefaultMaxMigrationBytes

@@ -186,9 +186,6 @@ func (h *Host) Migrate(ctx context.Context, did string, opts MigrateOptions) (*C
 // once) against the anchors of the repository being imported and returns
 // its blocks.
 func verifyAudienceBackup(ctx context.Context, rd io.Reader, did string, key atcrypto.PublicKey, anchors map[string]cid.Cid, max int64) ([]repo.Block, error) {
-	if rd == nil {
-		return nil, errf(ErrBadBundle, -1, nil, "no CAR")
-	}
 	car, err := readAudienceCAR(ctx, rd, did, key, max)
 	if err != nil {
 		return nil, err
