@@ -112,6 +112,19 @@ type VerifyOptions struct {
 	CAR CAROptions
 }
 
+// checkRequired refuses options without Key (ErrBadSignature) or without
+// DID (ErrBadCommit), the two fields VerifyCAR, Import and
+// VerifyRecordProof cannot do without.
+func (opts *VerifyOptions) checkRequired() error {
+	if opts.Key == nil {
+		return verr(ErrBadSignature, cid.Undef, "VerifyOptions.Key is required", nil)
+	}
+	if opts.DID == "" {
+		return verr(ErrBadCommit, cid.Undef, "VerifyOptions.DID is required: a key alone does not name the repository", nil)
+	}
+	return nil
+}
+
 // VerifiedRepo is a fully verified repository held in memory.
 type VerifiedRepo struct {
 	Commit    *Commit
@@ -138,11 +151,8 @@ func (v *VerifiedRepo) Block(c cid.Cid) ([]byte, bool) {
 // Options without Key are refused with ErrBadSignature, without DID with
 // ErrBadCommit, before the CAR is read.
 func VerifyCAR(ctx context.Context, rd io.Reader, opts VerifyOptions) (*VerifiedRepo, error) {
-	if opts.Key == nil {
-		return nil, verr(ErrBadSignature, cid.Undef, "VerifyOptions.Key is required", nil)
-	}
-	if opts.DID == "" {
-		return nil, verr(ErrBadCommit, cid.Undef, "VerifyOptions.DID is required: a key alone does not name the repository", nil)
+	if err := opts.checkRequired(); err != nil {
+		return nil, err
 	}
 	cr, err := NewCARReader(rd, opts.CAR)
 	if err != nil {

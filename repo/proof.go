@@ -76,11 +76,8 @@ const (
 // Failures wrap ErrBadProof, ErrWrongRoot, ErrBadCommit, ErrBadSignature,
 // ErrBadMST, ErrMissingBlock or a CAR error.
 func VerifyRecordProof(ctx context.Context, rd io.Reader, collection, rkey string, opts VerifyOptions) (cid.Cid, []byte, error) {
-	if opts.Key == nil {
-		return cid.Undef, nil, verr(ErrBadSignature, cid.Undef, "VerifyOptions.Key is required", nil)
-	}
-	if opts.DID == "" {
-		return cid.Undef, nil, verr(ErrBadCommit, cid.Undef, "VerifyOptions.DID is required: a key alone does not name the repository", nil)
+	if err := opts.checkRequired(); err != nil {
+		return cid.Undef, nil, err
 	}
 	bounds := opts.CAR
 	if bounds.MaxCARBytes <= 0 {
