@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"time"
 
@@ -190,12 +191,7 @@ func verifyAudienceBackup(ctx context.Context, rd io.Reader, did string, key atc
 	if err != nil {
 		return nil, err
 	}
-	names := make([]string, 0, len(anchors))
-	for name := range anchors {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(anchors)) {
 		v, err := car.view(ctx, name)
 		if err != nil {
 			continue
