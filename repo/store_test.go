@@ -387,13 +387,14 @@ PRAGMA user_version = 2;`); err != nil {
 	for _, r := range repos {
 		r.check(ctx, t, s)
 	}
-	var v, nIndex, nBlocks, nKeys, nRecent int
+	var v, nIndex int
 	if err := s.db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil || v != sqliteVersion {
 		t.Fatalf("user_version %d %v", v, err)
 	}
-	if err := s.db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM sqlite_schema WHERE name = 'blocks_by_key'), (SELECT count(*) FROM blocks), (SELECT count(*) FROM block_keys), (SELECT count(*) FROM recent_keys)`).Scan(&nIndex, &nBlocks, &nKeys, &nRecent); err != nil {
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE name = 'blocks_by_key'`).Scan(&nIndex); err != nil {
 		t.Fatal(err)
 	}
+	nBlocks, nKeys, nRecent := keyCounts(ctx, t, s)
 	if nIndex != 0 || nKeys != nBlocks || nRecent != 0 {
 		t.Fatalf("after migration: blocks_by_key %d, %d blocks, %d keys, %d recent keys", nIndex, nBlocks, nKeys, nRecent)
 	}
@@ -418,6 +419,15 @@ PRAGMA user_version = 2;`); err != nil {
 			t.Fatal(err)
 		}
 	}
+}
+
+// keyCounts counts the rows of blocks, block_keys and recent_keys.
+func keyCounts(ctx context.Context, t *testing.T, s *SQLiteStore) (blocks, keys, recent int) {
+	t.Helper()
+	if err := s.db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM blocks), (SELECT count(*) FROM block_keys), (SELECT count(*) FROM recent_keys)`).Scan(&blocks, &keys, &recent); err != nil {
+		t.Fatal(err)
+	}
+	return blocks, keys, recent
 }
 
 // TestSQLiteKeyMerge writes more blocks than recent_keys holds before a
@@ -463,10 +473,7 @@ func TestSQLiteKeyMerge(t *testing.T) {
 				t.Fatalf("commit %d: block %d: %v", c, i, err)
 			}
 		}
-		var nBlocks, nKeys, nRecent int
-		if err := s.db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM blocks), (SELECT count(*) FROM block_keys), (SELECT count(*) FROM recent_keys)`).Scan(&nBlocks, &nKeys, &nRecent); err != nil {
-			t.Fatal(err)
-		}
+		nBlocks, nKeys, nRecent := keyCounts(ctx, t, s)
 		if nBlocks != len(all) || nKeys+nRecent != nBlocks || nRecent >= sqliteRecentKeys {
 			t.Fatalf("commit %d: %d blocks, %d keys, %d recent keys", c, nBlocks, nKeys, nRecent)
 		}
@@ -496,10 +503,7 @@ func TestSQLiteKeyMerge(t *testing.T) {
 	if _, err := s.GetBlocks(ctx, did, all); err != nil {
 		t.Fatal(err)
 	}
-	var nBlocks, nKeys, nRecent int
-	if err := s.db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM blocks), (SELECT count(*) FROM block_keys), (SELECT count(*) FROM recent_keys)`).Scan(&nBlocks, &nKeys, &nRecent); err != nil {
-		t.Fatal(err)
-	}
+	nBlocks, nKeys, nRecent := keyCounts(ctx, t, s)
 	if nBlocks != len(all) || nKeys+nRecent != nBlocks || nRecent != recentBefore {
 		t.Fatalf("large write: %d blocks, %d keys, %d recent keys (%d before)", nBlocks, nKeys, nRecent, recentBefore)
 	}
