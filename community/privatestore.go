@@ -11,6 +11,7 @@ import (
 	"github.com/ipfs/go-cid"
 	_ "modernc.org/sqlite" // the pure-Go SQLite driver
 
+	"github.com/townhall-dev/townhall/internal/sqlitefile"
 	"github.com/townhall-dev/townhall/mst"
 	"github.com/townhall-dev/townhall/repo"
 )
@@ -74,7 +75,11 @@ func OpenSQLitePrivateStore(ctx context.Context, path string) (*SQLitePrivateSto
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "busy_timeout(10000)")
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	dsn, err := sqlitefile.URI(path, q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("community: %w", err)
+	}
+	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, err
 	}
