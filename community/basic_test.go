@@ -13,6 +13,7 @@ import (
 	"github.com/bluesky-social/indigo/atproto/syntax"
 
 	"github.com/townhall-dev/townhall/drisl"
+	"github.com/townhall-dev/townhall/internal/recordkey"
 	"github.com/townhall-dev/townhall/repo"
 )
 
@@ -243,8 +244,8 @@ func TestValidRecordKey(t *testing.T) {
 	}
 	for _, k := range keys {
 		_, err := syntax.ParseRecordKey(k)
-		if got := validRecordKey(k); got != (err == nil) {
-			t.Errorf("validRecordKey(%q) = %v, indigo says %v", k, got, err)
+		if got := recordkey.Valid(k); got != (err == nil) {
+			t.Errorf("recordkey.Valid(%q) = %v, indigo says %v", k, got, err)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/townhall-dev/townhall/drisl"
+	"github.com/townhall-dev/townhall/internal/recordkey"
 	"github.com/townhall-dev/townhall/lexicon"
 	"github.com/townhall-dev/townhall/repo"
 	"github.com/townhall-dev/townhall/ucan"
@@ -178,7 +179,7 @@ func parseWrite(m map[string]any, action repo.Action, i int, inBatch bool, known
 	if w.rkey, err = str("rkey", true); err != nil {
 		return w, err
 	}
-	if !validRecordKey(w.rkey) {
+	if !recordkey.Valid(w.rkey) {
 		_, err := syntax.ParseRecordKey(w.rkey) // for its message
 		return w, errf(ErrBadRequest, i, err, "rkey %q", w.rkey)
 	}
@@ -207,26 +208,6 @@ func parseWrite(m map[string]any, action repo.Action, i int, inBatch bool, known
 		return w, errf(ErrBadRequest, i, nil, "argument \"cid\" is not a link")
 	}
 	return w, nil
-}
-
-// validRecordKey reports whether k is an atproto record key: 1 to 512
-// characters of A-Z a-z 0-9 . - _ : ~, and neither "." nor "..". It is the
-// grammar indigo's syntax.ParseRecordKey checks with a regular expression,
-// written out because that costs microseconds per key and every write of a
-// batch has one (TestValidRecordKey holds it to indigo's answers).
-func validRecordKey(k string) bool {
-	if len(k) == 0 || len(k) > 512 || k == "." || k == ".." {
-		return false
-	}
-	for i := 0; i < len(k); i++ {
-		switch c := k[i]; {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case c == '.' || c == '-' || c == '_' || c == ':' || c == '~':
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 func parseWrites(inv *ucan.Invocation, max int) ([]writeSpec, error) {

@@ -1,6 +1,10 @@
 package lexicon
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/townhall-dev/townhall/internal/recordkey"
+)
 
 // Fast acceptance of string formats.
 //
@@ -20,9 +24,6 @@ func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 func isAlnum(c byte) bool { return isAlpha(c) || isDigit(c) }
 func isDIDChar(c byte) bool {
 	return isAlnum(c) || c == '.' || c == '_' || c == ':' || c == '%' || c == '-'
-}
-func isRKeyChar(c byte) bool {
-	return isAlnum(c) || c == '_' || c == '~' || c == '.' || c == ':' || c == '-'
 }
 
 // fastAccept reports whether s is certainly valid in format f.
@@ -48,7 +49,7 @@ func (f format) fastAccept(s string) bool {
 	case fmtTID:
 		return fastTID(s)
 	case fmtRecordKey:
-		return fastRecordKey(s)
+		return recordkey.Valid(s)
 	case fmtURI:
 		return fastURI(s)
 	case fmtLanguage:
@@ -158,7 +159,7 @@ func fastATURI(s string) bool {
 	if !more {
 		return true
 	}
-	return fastRecordKey(rkey)
+	return recordkey.Valid(rkey)
 }
 
 // fastCID accepts the usual atproto CIDs: base32 CIDv1 of dag-cbor
@@ -194,18 +195,6 @@ func fastTID(s string) bool {
 			ok = (c >= '2' && c <= '7') || (c >= 'a' && c <= 'j')
 		}
 		if !ok {
-			return false
-		}
-	}
-	return true
-}
-
-func fastRecordKey(s string) bool {
-	if len(s) == 0 || len(s) > 512 || s == "." || s == ".." {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !isRKeyChar(s[i]) {
 			return false
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/bluesky-social/indigo/atproto/syntax"
+
+	"github.com/townhall-dev/townhall/internal/recordkey"
 )
 
 // recordKeyVectors reads one of the interop record-key files: one key per
@@ -87,8 +89,8 @@ func TestCheckRecordKeyAllShortKeys(t *testing.T) {
 func TestPrepareRecordKeyError(t *testing.T) {
 	r := &Repo{}
 	_, err := r.prepare([]Write{{Action: ActionDelete, Collection: "app.bsky.feed.post", RKey: "ab cd"}})
-	var ke *recordKeyError
-	if !errors.Is(err, ErrInvalidWrite) || !errors.As(err, &ke) || ke.at != 2 {
+	var ke *recordkey.Error
+	if !errors.Is(err, ErrInvalidWrite) || !errors.As(err, &ke) || ke.At != 2 {
 		t.Fatalf("got %v", err)
 	}
 }
