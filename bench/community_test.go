@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
-	"net/http"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -51,7 +50,7 @@ func benchCommunityWrites(b *testing.B, members, batch int) {
 	ctx := context.Background()
 	dir := plc.NewDirectory(plc.DirectoryOptions{})
 	// The directory is called in process (plc.HandlerTransport): no port.
-	plcClient := plc.NewClient("http://plc.local", plc.ClientOptions{HTTPClient: &http.Client{Transport: plc.HandlerTransport(dir)}})
+	plcClient := dir.Client(plc.ClientOptions{})
 	store, err := repo.OpenSQLite(ctx, filepath.Join(b.TempDir(), "community.db"), repo.SQLiteOptions{})
 	if err != nil {
 		b.Fatal(err)

@@ -6,7 +6,6 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"time"
 
@@ -36,9 +35,7 @@ func newExampleWorld() *exampleWorld {
 	w := &exampleWorld{ids: identity.NewMockDirectory(), pds: map[string]*atcrypto.PrivateKeyP256{}}
 	// The directory is called in process (plc.HandlerTransport): no port.
 	directory := plc.NewDirectory(plc.DirectoryOptions{})
-	w.plc = plc.NewClient("http://plc.local", plc.ClientOptions{
-		HTTPClient: &http.Client{Transport: plc.HandlerTransport(directory)},
-	})
+	w.plc = directory.Client(plc.ClientOptions{})
 	w.recovery, _ = atcrypto.GeneratePrivateKeyP256()
 	signing, _ := atcrypto.GeneratePrivateKeyP256()
 	rotation, _ := atcrypto.GeneratePrivateKeyP256()

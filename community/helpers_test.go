@@ -3,7 +3,6 @@ package community
 import (
 	"context"
 	"crypto/ed25519"
-	"net/http"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -68,7 +67,7 @@ func newWorld(t testing.TB) *world {
 
 // inProcessPLC is a directory client that calls dir in process.
 func inProcessPLC(dir *plc.Directory) *plc.Client {
-	return plc.NewClient("http://plc.local", plc.ClientOptions{HTTPClient: &http.Client{Transport: plc.HandlerTransport(dir)}})
+	return dir.Client(plc.ClientOptions{})
 }
 
 func (w *world) recoveryDID() string {

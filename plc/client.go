@@ -43,8 +43,7 @@ type Client struct {
 }
 
 // NewClient returns a client for the directory at baseURL (for example
-// DefaultDirectory; for a Directory in process, any URL and an HTTPClient
-// whose Transport is HandlerTransport(dir)).
+// DefaultDirectory; for a Directory in process, see Directory.Client).
 func NewClient(baseURL string, opts ClientOptions) *Client {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 10 * time.Second

@@ -74,6 +74,13 @@ func NewDirectory(opts DirectoryOptions) *Directory {
 // ServeHTTP implements http.Handler.
 func (d *Directory) ServeHTTP(w http.ResponseWriter, r *http.Request) { d.mux.ServeHTTP(w, r) }
 
+// Client returns a Client that calls d in process, through
+// HandlerTransport: no port, no network. opts.HTTPClient is replaced.
+func (d *Directory) Client(opts ClientOptions) *Client {
+	opts.HTTPClient = &http.Client{Transport: HandlerTransport(d)}
+	return NewClient("http://plc.local", opts)
+}
+
 func (d *Directory) lock(did string) *sync.Mutex {
 	return &d.locks[maphash.String(d.seed, did)%uint64(len(d.locks))]
 }

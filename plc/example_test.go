@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"time"
 
@@ -61,9 +60,7 @@ func ExampleNullify() {
 	ctx := context.Background()
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	dir := plc.NewDirectory(plc.DirectoryOptions{Now: func() time.Time { return now }})
-	client := plc.NewClient("http://plc.local", plc.ClientOptions{
-		HTTPClient: &http.Client{Transport: plc.HandlerTransport(dir)},
-	})
+	client := dir.Client(plc.ClientOptions{})
 
 	recovery, recoveryDID := mustKey()
 	hostA, hostADID := mustKey()

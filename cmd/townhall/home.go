@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -122,7 +121,7 @@ func openHome(ctx context.Context, dir, endpoint string) (*home, error) {
 	// operation 1 ms after its DID's head when the clock has not moved
 	// past it, under the DID's lock.
 	h.plcDir = plc.NewDirectory(plc.DirectoryOptions{Storage: h.plcDB})
-	h.plc = plc.NewClient("http://plc.local", plc.ClientOptions{HTTPClient: &http.Client{Transport: plc.HandlerTransport(h.plcDir)}})
+	h.plc = h.plcDir.Client(plc.ClientOptions{})
 	if h.store, err = repo.OpenSQLite(ctx, filepath.Join(dir, "repo.db"), repo.SQLiteOptions{}); err != nil {
 		return nil, ioErr("cannot open the host's store: %v", err)
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -359,9 +358,7 @@ func (e *env) close() {
 // (a service-auth JWT signed by the author's PDS key, a session key).
 func setup(ctx context.Context, o Options) (*env, error) {
 	e := &env{}
-	plcClient := plc.NewClient("http://plc.local", plc.ClientOptions{
-		HTTPClient: &http.Client{Transport: plc.HandlerTransport(plc.NewDirectory(plc.DirectoryOptions{}))},
-	})
+	plcClient := plc.NewDirectory(plc.DirectoryOptions{}).Client(plc.ClientOptions{})
 	ids := identity.NewMockDirectory()
 	pdsKeys := map[string]*atcrypto.PrivateKeyP256{}
 	store, err := repo.OpenSQLite(ctx, filepath.Join(o.Dir, "host.db"), repo.SQLiteOptions{CacheKiB: o.CacheKiB})

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
@@ -32,9 +31,7 @@ func Example() {
 	// The did:plc directory (here in process, called through
 	// plc.HandlerTransport: no port) and the members' PDSes.
 	directory := plc.NewDirectory(plc.DirectoryOptions{})
-	plcClient := plc.NewClient("http://plc.local", plc.ClientOptions{
-		HTTPClient: &http.Client{Transport: plc.HandlerTransport(directory)},
-	})
+	plcClient := directory.Client(plc.ClientOptions{})
 	pds := newFakePDS(time.Now) // the hosts' and the members' clock
 	host1 := newHost("host1.example", plcClient, pds)
 	ctx := context.Background()
