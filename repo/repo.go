@@ -15,6 +15,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/townhall-dev/townhall/drisl"
+	"github.com/townhall-dev/townhall/internal/recordkey"
 	"github.com/townhall-dev/townhall/mst"
 )
 
@@ -308,7 +309,7 @@ func (r *Repo) check(i int, w *Write, okColl *string, seen map[string]bool) (str
 		return "", fmt.Errorf("%w: write %d: action %q", ErrInvalidWrite, i, w.Action)
 	}
 	if !generated {
-		if err := checkRecordKey(w.RKey); err != nil {
+		if err := recordkey.Check(w.RKey); err != nil {
 			return "", fmt.Errorf("%w: write %d: %w", ErrInvalidWrite, i, err)
 		}
 	}

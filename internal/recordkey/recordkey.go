@@ -3,9 +3,9 @@
 // [A-Za-z0-9_~.:-], neither "." nor "..". It is the grammar indigo's
 // syntax.ParseRecordKey checks with a regular expression, written out once
 // for repo, lexicon and community because the regular expression costs
-// microseconds per key and every write of a batch has a key. The callers'
-// tests hold it to indigo's answers (repo's FuzzCheckRecordKey and vector
-// tests, community's TestValidRecordKey, lexicon's format tests).
+// microseconds per key and every write of a batch has a key. The interop
+// vectors (testdata/), every key of one and two bytes and FuzzCheck hold it
+// to indigo's answers.
 package recordkey
 
 import "fmt"

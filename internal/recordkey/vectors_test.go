@@ -1,0 +1,102 @@
+package recordkey
+
+import (
+	"bufio"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/bluesky-social/indigo/atproto/syntax"
+)
+
+// recordKeyVectors reads one of the interop record-key files: one key per
+// line; blank lines and lines starting with # are comments (no key in
+// either file starts with #, which no key may hold).
+func recordKeyVectors(t testing.TB, name string) []string {
+	f, err := os.Open("testdata/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		out = append(out, line)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestCheckVectors holds Check and Valid to the interop vectors
+// and to indigo's syntax.ParseRecordKey on each of them.
+func TestCheckVectors(t *testing.T) {
+	valid := recordKeyVectors(t, "recordkey_syntax_valid.txt")
+	invalid := recordKeyVectors(t, "recordkey_syntax_invalid.txt")
+	if len(valid) < 10 || len(invalid) < 10 {
+		t.Fatalf("too few vectors: %d valid, %d invalid", len(valid), len(invalid))
+	}
+	// The comment lines of the invalid file are keys too ("#extra" is one).
+	invalid = append(invalid, "#extra", "# specs", "", "a\n", "a\x00", "é", strings.Repeat("o", 513))
+	for _, k := range valid {
+		if err := Check(k); err != nil || !Valid(k) {
+			t.Errorf("valid %q: Check %v, Valid %v", k, err, Valid(k))
+		}
+		if _, err := syntax.ParseRecordKey(k); err != nil {
+			t.Errorf("indigo refuses valid %q: %v", k, err)
+		}
+	}
+	for _, k := range invalid {
+		if Check(k) == nil || Valid(k) {
+			t.Errorf("invalid %q accepted", k)
+		}
+		if _, err := syntax.ParseRecordKey(k); err == nil {
+			t.Errorf("indigo accepts invalid %q", k)
+		}
+	}
+}
+
+// TestCheckAllShortKeys compares Check and Valid with
+// syntax.ParseRecordKey on every key of one and two bytes.
+func TestCheckAllShortKeys(t *testing.T) {
+	var b [2]byte
+	for i := 0; i < 256; i++ {
+		b[0] = byte(i)
+		for j := -1; j < 256; j++ {
+			k := string(b[:1])
+			if j >= 0 {
+				b[1] = byte(j)
+				k = string(b[:2])
+			}
+			_, ierr := syntax.ParseRecordKey(k)
+			if err := Check(k); (err == nil) != (ierr == nil) || Valid(k) != (ierr == nil) {
+				t.Fatalf("%q: Check %v, Valid %v, indigo %v", k, err, Valid(k), ierr)
+			}
+		}
+	}
+}
+
+// FuzzCheck is a differential test: Check and Valid accept
+// exactly what syntax.ParseRecordKey accepts.
+func FuzzCheck(f *testing.F) {
+	for _, name := range []string{"recordkey_syntax_valid.txt", "recordkey_syntax_invalid.txt"} {
+		for _, k := range recordKeyVectors(f, name) {
+			f.Add(k)
+		}
+	}
+	f.Add("")
+	f.Add("a\n")
+	f.Add(strings.Repeat("o", 512) + "\n")
+	f.Fuzz(func(t *testing.T, k string) {
+		_, ierr := syntax.ParseRecordKey(k)
+		err := Check(k)
+		if (err == nil) != (ierr == nil) || Valid(k) != (ierr == nil) {
+			t.Fatalf("%q: Check %v, Valid %v, indigo %v", k, err, Valid(k), ierr)
+		}
+	})
+}
