@@ -177,9 +177,10 @@
 //
 // # Writes
 //
-// Record keys are checked by a byte loop (rkey.go) rather than indigo's
-// syntax.ParseRecordKey, whose regular expression cost 4% of a community
-// bulk import (about 8,900 instructions per key against 240); it accepts
+// Record keys are checked by a byte loop (internal/recordkey, shared with
+// lexicon and community) rather than indigo's syntax.ParseRecordKey, whose
+// regular expression cost 4% of a community bulk import (about 8,900
+// instructions per key against 240); it accepts
 // exactly what ParseRecordKey accepts (tests over the interop vectors and
 // every key of one and two bytes, and a differential fuzz target). A
 // caller that has already encoded and hashed a record passes it as a
