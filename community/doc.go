@@ -21,7 +21,7 @@
 //
 // The community's DID is the UCAN root. The validator resolves it to the
 // community's current atproto signing key (the host's key, replaced on
-// migration); session keys are did:key; other DIDs go to HostOptions.Keys.
+// migration); session keys are did:key; other DIDs go to HostOptions.Resolver.
 // The authorisation state is records in the repo, so it is signed, auditable
 // and moves with the repo: roles (.role, key = role name), grants (.grant,
 // key = token CID; the DRISL delegation token), bindings (.binding, key =

@@ -99,9 +99,10 @@ type HostOptions struct {
 	// Identity resolves members' DIDs to verify service-auth JWTs
 	// (identity.DefaultDirectory() in production, a MockDirectory in tests).
 	Identity identity.Directory
-	// Keys resolves principals that are neither did:key nor a community
-	// hosted here; nil means none.
-	Keys ucan.Resolver
+	// Resolver resolves principals that are neither did:key nor a
+	// community hosted here (as ucan.ValidatorOptions.Resolver does); nil
+	// means none.
+	Resolver ucan.Resolver
 	// Lexicons, if set, holds extra schema files (*.json) that members'
 	// records are validated against. Collections with no schema are refused.
 	Lexicons fs.FS
@@ -240,8 +241,8 @@ func (r communityResolver) ResolveKey(ctx context.Context, did string) (ucan.Pub
 	if did == r.c.did {
 		return r.c.currentKey(), nil
 	}
-	if r.c.host.opts.Keys != nil {
-		return r.c.host.opts.Keys.ResolveKey(ctx, did)
+	if r.c.host.opts.Resolver != nil {
+		return r.c.host.opts.Resolver.ResolveKey(ctx, did)
 	}
 	return nil, fmt.Errorf("%w: %s", ucan.ErrUnresolvableDID, did)
 }

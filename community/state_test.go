@@ -218,3 +218,40 @@ func TestPLCResolver(t *testing.T) {
 		t.Fatalf("did:web: %v", err)
 	}
 }
+
+// webResolver resolves one did:web to one key.
+type webResolver struct {
+	did string
+	key ucan.PublicKey
+}
+
+func (r webResolver) ResolveKey(_ context.Context, did string) (ucan.PublicKey, error) {
+	if did == r.did {
+		return r.key, nil
+	}
+	return nil, fmt.Errorf("%w: %s", ucan.ErrUnresolvableDID, did)
+}
+
+// TestHostResolver: the community's validator resolves its own DID to the
+// community key and hands any other non-did:key principal to
+// HostOptions.Resolver; with no Resolver such a principal is unresolvable.
+func TestHostResolver(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	h := w.newHost(memHost, "host1")
+	c, _ := w.newCommunity(h, "member")
+	r := communityResolver{c}
+	const web = "did:web:member.example"
+	if _, err := r.ResolveKey(ctx, web); !errors.Is(err, ucan.ErrUnresolvableDID) {
+		t.Fatalf("no Resolver: %v", err)
+	}
+	want := sessionKey(t).PublicKey()
+	h.opts.Resolver = webResolver{did: web, key: want}
+	k, err := r.ResolveKey(ctx, web)
+	if err != nil || k.DIDKey() != want.DIDKey() {
+		t.Fatalf("Resolver: %v, %v", k, err)
+	}
+	if k, err := r.ResolveKey(ctx, c.DID()); err != nil || k.DIDKey() != h.SigningKeyDID() {
+		t.Fatalf("community DID: %v, %v", k, err)
+	}
+}
