@@ -247,3 +247,104 @@ func BenchmarkUCANSignatureFloor(b *testing.B) {
 		})
 	}
 }
+
+// ucanBatchWrites is the number of writes of BenchmarkUCANInvocationBatch's
+// invocation: the import example's -batch default.
+const ucanBatchWrites = 64
+
+// ucanBatchArgs returns /repo/batch arguments shaped as community's
+// Session.Batch writes them: {writes: [{action, collection, rkey, cid}]},
+// every fourth write with an audience.
+func ucanBatchArgs(n int) map[string]any {
+	writes := make([]any, n)
+	for i := range writes {
+		rec := fmt.Sprintf(`{"text": "message %d", "createdAt": "2026-11-20T23:00:00Z"}`, i)
+		w := map[string]any{
+			"action":     "create",
+			"collection": "dev.townhall.chat.message",
+			"rkey":       fmt.Sprintf("3lbatch%06d", i),
+			"cid":        cid.NewCidV1(cid.DagCBOR, ucanMultihash(rec)),
+		}
+		if i%4 == 3 {
+			w["audience"] = "staff"
+		}
+		writes[i] = w
+	}
+	return map[string]any{"writes": writes}
+}
+
+// ucanMultihash is the sha2-256 multihash of s.
+func ucanMultihash(s string) []byte {
+	sum := sha256.Sum256([]byte(s))
+	return append([]byte{0x12, 0x20}, sum[:]...)
+}
+
+// ucanBatchPolicy is the policy community gives a member role's "/repo"
+// delegation: ["or", [P, ["all", ".writes", P]]], P = (collection is one
+// of the role's) and (audience absent or one of the role's).
+func ucanBatchPolicy(b *testing.B) ucan.Policy {
+	pol, err := ucan.ParsePolicyJSON([]byte(`[["or", [
+		["and", [["or", [["==", ".collection", "dev.townhall.chat.message"], ["like", ".collection", "dev.townhall.chat.*"]]],
+		         ["or", [["==", ".audience", null], ["==", ".audience", "staff"]]]]],
+		["all", ".writes",
+		 ["and", [["or", [["==", ".collection", "dev.townhall.chat.message"], ["like", ".collection", "dev.townhall.chat.*"]]],
+		          ["or", [["==", ".audience", null], ["==", ".audience", "staff"]]]]]]]]]`))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return pol
+}
+
+// BenchmarkUCANInvocationBatch creates (NewInvocation, Ed25519 signer) and
+// validates a /repo/batch invocation of ucanBatchWrites writes, as the
+// import example sends 1,889 of. Validation goes through a 2-delegation
+// chain (community -> moderator -> invoker, each "/repo" with the batch
+// policy) held by a warm validator (delegations verified and cached, the
+// invoker's key hot after 100 validations), with no replay guard so that
+// one token validates b.N times.
+func BenchmarkUCANInvocationBatch(b *testing.B) {
+	now := time.Unix(1_800_000_000, 0)
+	clock := func() time.Time { return now }
+	ctx := context.Background()
+	root := ucanSigner(b, ucan.Ed25519, "batch root")
+	mod := ucanSigner(b, ucan.Ed25519, "batch moderator")
+	invoker := ucanSigner(b, ucan.Ed25519, "batch invoker")
+	pol := ucanBatchPolicy(b)
+	store := ucan.NewMemoryProofStore()
+	prf := []cid.Cid{
+		ucanDelegate(b, store, root, mod.DID(), root.DID(), "/repo", pol, now),
+		ucanDelegate(b, store, mod, invoker.DID(), root.DID(), "/repo", pol, now),
+	}
+	args := ucanBatchArgs(ucanBatchWrites)
+	fields := ucan.InvocationFields{
+		Subject:    root.DID(),
+		Command:    "/repo/batch",
+		Args:       args,
+		Proofs:     prf,
+		Expiration: now.Add(time.Minute),
+		IssuedAt:   now,
+	}
+	b.Run("townhall-create", func(b *testing.B) {
+		ucanLoop(b, func() error {
+			_, err := ucan.NewInvocation(invoker, fields)
+			return err
+		})
+	})
+	inv, err := ucan.NewInvocation(invoker, fields)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tok := inv.Bytes()
+	b.Run("townhall-validate", func(b *testing.B) {
+		v := ucan.NewValidator(ucan.ValidatorOptions{Proofs: store, Now: clock, Replay: noReplay{}})
+		for range 100 {
+			if _, err := v.Validate(ctx, tok); err != nil {
+				b.Fatal(err)
+			}
+		}
+		ucanLoop(b, func() error {
+			_, err := v.Validate(ctx, tok)
+			return err
+		})
+	})
+}
