@@ -83,7 +83,8 @@ func benchCommunityWrites(b *testing.B, members, batch int) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		proof, err := community.NewJoinProof(key, communityDID, did, jwt, time.Now().Add(time.Minute))
+		proof, err := community.NewJoinProof(key, community.JoinProofFields{Community: communityDID, Member: did,
+			ServiceAuth: jwt, Expiration: time.Now().Add(time.Minute)})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -37,8 +37,9 @@
 // service-auth JWT (iss: member DID, aud: community DID, lxm:
 // dev.townhall.community.join), verified with indigo's atproto/auth against
 // HostOptions.Identity. The client's new session key signs a
-// /community/join proof naming the member and the JWT (NewJoinProof), so
-// the binding is asked for by the holder of both. The grants come from a
+// /community/join proof naming the member and the JWT (NewJoinProof; it
+// expires within Limits.MaxInvocationTTL), so the binding is asked for by
+// the holder of both. The grants come from a
 // moderator's invitation (Session.Invite: delegations from the moderator's
 // session key to the new key, named by a /community/invite invocation the
 // moderator's chain must authorise) or, if the community has a join role
@@ -192,7 +193,7 @@
 // Host side: NewHost(HostOptions), then Host.Create, Host.Open or
 // Host.Migrate give a Community: Join, Invoke, ReadAudience, RevokeUCAN,
 // Membership, GetRecord, ListRecords, Export, Events(EventsOptions),
-// Changed, Bundle, PrivateBundle. Client side: NewJoinProof, NewSession(Membership, signer),
+// Changed, Bundle, PrivateBundle. Client side: NewJoinProof(signer, JoinProofFields), NewSession(Membership, signer),
 // then Session.Create, Update, Delete, Private, Write, Batch, Moderate,
 // Revoke, Ban, CreateAudience, Read and Invite each return the Request to
 // send. Anyone: VerifyBundle, VerifyAudienceCAR, PLCResolver.

@@ -67,7 +67,8 @@ func (w *exampleWorld) login(member, aud, communityDID, lxm string) (community.J
 	jwt, _ := auth.SignServiceAuth(syntax.DID(member), aud, time.Minute, &nsid, w.pds[member])
 	_, priv, _ := ed25519.GenerateKey(nil)
 	key, _ := ucan.NewEd25519Signer(priv)
-	proof, _ := community.NewJoinProof(key, communityDID, member, jwt, time.Now().Add(time.Minute))
+	proof, _ := community.NewJoinProof(key, community.JoinProofFields{Community: communityDID, Member: member,
+		ServiceAuth: jwt, Expiration: time.Now().Add(time.Minute)})
 	return community.JoinRequest{ServiceAuth: jwt, Proof: proof}, key
 }
 

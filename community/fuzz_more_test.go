@@ -77,12 +77,19 @@ func joinSeeds(t testing.TB, w *world, c *Community, founder *member) map[string
 	add("proof-of-another-jwt", func(s *joinSeed) { s.jwt = w.jwt(did, c.DID(), LXMJoin) })
 	add("proof-for-another-member", func(s *joinSeed) {
 		s.jwt = w.jwt(other, c.DID(), LXMJoin)
-		s.proof = m(NewJoinProof(key, c.DID(), did, s.jwt, exp)).must(t)
+		s.proof = m(NewJoinProof(key, JoinProofFields{Community: c.DID(), Member: did, ServiceAuth: s.jwt, Expiration: exp})).must(t)
 	})
 	add("proof-expired", func(s *joinSeed) {
-		s.proof = m(NewJoinProof(key, c.DID(), did, s.jwt, w.clock.Now().Add(-time.Minute))).must(t)
+		s.proof = m(NewJoinProof(key, JoinProofFields{Community: c.DID(), Member: did, ServiceAuth: s.jwt,
+			Expiration: w.clock.Now().Add(-time.Minute)})).must(t)
 	})
-	add("proof-self-issued", func(s *joinSeed) { s.proof = m(NewJoinProof(key, "", did, s.jwt, exp)).must(t) })
+	add("proof-outliving-ttl", func(s *joinSeed) {
+		s.proof = m(NewJoinProof(key, JoinProofFields{Community: c.DID(), Member: did, ServiceAuth: s.jwt,
+			Expiration: w.clock.Now().Add(DefaultMaxInvocationTTL + time.Minute)})).must(t)
+	})
+	add("proof-self-issued", func(s *joinSeed) {
+		s.proof = m(NewJoinProof(key, JoinProofFields{Member: did, ServiceAuth: s.jwt, Expiration: exp})).must(t)
+	})
 	add("proof-tampered", func(s *joinSeed) {
 		s.proof = append([]byte(nil), s.proof...)
 		s.proof[len(s.proof)-2] ^= 1
@@ -291,7 +298,7 @@ func TestFuzzSeedsReach(t *testing.T) {
 	}
 	joins := map[string]error{"no-invite": ErrUnauthorized, "jwt-for-the-host": ErrServiceAuth,
 		"jwt-truncated": ErrServiceAuth, "proof-of-another-jwt": ErrServiceAuth, "proof-for-another-member": ErrServiceAuth,
-		"proof-expired": ErrServiceAuth, "proof-self-issued": ErrServiceAuth, "proof-tampered": ErrServiceAuth,
+		"proof-expired": ErrServiceAuth, "proof-outliving-ttl": ErrServiceAuth, "proof-self-issued": ErrServiceAuth, "proof-tampered": ErrServiceAuth,
 		"invite-for-another-key": ErrUnauthorized, "invite-without-its-grants": ErrBadRequest, "invite-is-a-write": ErrBadRequest}
 	seeds := joinSeeds(t, w, c, founder)
 	for _, name := range slices.Sorted(maps.Keys(seeds)) {

@@ -129,7 +129,8 @@ func (w *world) joinRequest(member string, key ucan.Signer, aud, communityDID st
 		lxm = LXMCreate
 	}
 	jwt := w.jwt(member, aud, lxm)
-	proof, err := NewJoinProof(key, communityDID, member, jwt, w.clock.Now().Add(time.Minute))
+	proof, err := NewJoinProof(key, JoinProofFields{Community: communityDID, Member: member, ServiceAuth: jwt,
+		Expiration: w.clock.Now().Add(time.Minute)})
 	if err != nil {
 		w.t.Fatal(err)
 	}

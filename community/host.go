@@ -37,9 +37,9 @@ type Limits struct {
 	// MaxGroupCommit bounds how many queued requests the writer folds into
 	// one commit (default 256).
 	MaxGroupCommit int
-	// MaxInvocationTTL bounds exp - now of a write invocation (default 10
-	// minutes). Invocations without exp are refused, so that the replay
-	// guard's memory stays bounded.
+	// MaxInvocationTTL bounds exp - now of a write invocation and of a
+	// join proof (default 10 minutes). Invocations without exp are
+	// refused, so that the replay guard's memory stays bounded.
 	MaxInvocationTTL time.Duration
 	// MaxGroupWait bounds how long the writer, finding the queue empty
 	// while other callers are still validating their requests, waits for

@@ -266,8 +266,12 @@ func (h *Host) verifyJoin(ctx context.Context, jr JoinRequest, aud, lxm, subject
 	if j, _ := inv.Args["serviceAuth"].(string); j != jr.ServiceAuth {
 		return "", "", errf(ErrServiceAuth, -1, nil, "join proof names another JWT")
 	}
-	if inv.Expiration == nil || time.Unix(*inv.Expiration, 0).Before(h.now()) {
+	now := h.now()
+	if inv.Expiration == nil || time.Unix(*inv.Expiration, 0).Before(now) {
 		return "", "", errf(ErrServiceAuth, -1, nil, "join proof expired or without exp")
+	}
+	if ttl := h.limits.MaxInvocationTTL; time.Unix(*inv.Expiration, 0).After(now.Add(ttl)) {
+		return "", "", errf(ErrServiceAuth, -1, nil, "join proof lifetime exceeds %s", ttl)
 	}
 	return member.String(), inv.Issuer, nil
 }

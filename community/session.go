@@ -116,17 +116,29 @@ func (s *Session) now() time.Time {
 	return time.Now()
 }
 
-// NewJoinProof signs the /community/join proof a JoinRequest carries:
-// signer is the new session key, communityDID the community (or "" for a
-// founder's proof to Create), member the member's atproto DID and
-// serviceAuth the JWT.
-func NewJoinProof(signer ucan.Signer, communityDID, member, serviceAuth string, exp time.Time) ([]byte, error) {
-	sub := communityDID
+// JoinProofFields are the fields of a join proof to build.
+type JoinProofFields struct {
+	// Community is the community's DID, or "" for a founder's proof to
+	// Host.Create (the proof is then self-issued).
+	Community string
+	// Member is the member's atproto DID, the JWT's issuer.
+	Member string
+	// ServiceAuth is the member's service-auth JWT the proof accompanies.
+	ServiceAuth string
+	// Expiration is required; the host refuses a proof that has expired
+	// or that expires more than Limits.MaxInvocationTTL after its clock.
+	Expiration time.Time
+}
+
+// NewJoinProof signs the /community/join proof a JoinRequest carries;
+// signer is the new session key.
+func NewJoinProof(signer ucan.Signer, f JoinProofFields) ([]byte, error) {
+	sub := f.Community
 	if sub == "" {
 		sub = signer.DID()
 	}
 	inv, err := ucan.NewInvocation(signer, ucan.InvocationFields{Subject: sub, Command: CmdJoin,
-		Args: map[string]any{"member": member, "serviceAuth": serviceAuth}, Expiration: exp})
+		Args: map[string]any{"member": f.Member, "serviceAuth": f.ServiceAuth}, Expiration: f.Expiration})
 	if err != nil {
 		return nil, err
 	}

@@ -232,7 +232,8 @@ func joinRequest(e *env, h *home, f *communityFlags, aud, communityDID string) (
 			return jr, nil, invalidErr("the local PDS cannot sign a token: %v", err)
 		}
 	}
-	proof, err := community.NewJoinProof(signer, communityDID, a.DID, jwt, time.Now().Add(time.Minute))
+	proof, err := community.NewJoinProof(signer, community.JoinProofFields{Community: communityDID, Member: a.DID,
+		ServiceAuth: jwt, Expiration: time.Now().Add(time.Minute)})
 	if err != nil {
 		return jr, nil, invalidErr("cannot sign the join proof: %v", err)
 	}

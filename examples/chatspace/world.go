@@ -119,7 +119,8 @@ func (w *world) login(member, aud, communityDID string) (community.JoinRequest, 
 	if err != nil {
 		return community.JoinRequest{}, nil, err
 	}
-	proof, err := community.NewJoinProof(key, communityDID, member, jwt, w.clock.now().Add(time.Minute))
+	proof, err := community.NewJoinProof(key, community.JoinProofFields{Community: communityDID, Member: member,
+		ServiceAuth: jwt, Expiration: w.clock.now().Add(time.Minute)})
 	if err != nil {
 		return community.JoinRequest{}, nil, err
 	}

@@ -405,7 +405,8 @@ func setup(ctx context.Context, o Options) (*env, error) {
 		if err != nil {
 			return community.JoinRequest{}, nil, err
 		}
-		proof, err := community.NewJoinProof(key, communityDID, did, jwt, time.Now().Add(time.Minute))
+		proof, err := community.NewJoinProof(key, community.JoinProofFields{Community: communityDID, Member: did,
+			ServiceAuth: jwt, Expiration: time.Now().Add(time.Minute)})
 		if err != nil {
 			return community.JoinRequest{}, nil, err
 		}

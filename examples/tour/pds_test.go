@@ -56,7 +56,8 @@ func (p *fakePDS) Login(name, aud, communityDID string) login {
 	jwt, _ := auth.SignServiceAuth(syntax.DID(did), aud, time.Minute, &lxm, p.keys[did])
 	_, priv, _ := ed25519.GenerateKey(nil)
 	key, _ := ucan.NewEd25519Signer(priv)
-	proof, _ := community.NewJoinProof(key, communityDID, did, jwt, p.Now().Add(time.Minute))
+	proof, _ := community.NewJoinProof(key, community.JoinProofFields{Community: communityDID, Member: did,
+		ServiceAuth: jwt, Expiration: p.Now().Add(time.Minute)})
 	return login{DID: did, Key: key, Join: community.JoinRequest{ServiceAuth: jwt, Proof: proof}}
 }
 
