@@ -257,8 +257,8 @@ type SyncCheckOptions struct {
 	// Now gives the consumer's time; nil means time.Now. A rev dated more
 	// than MaxClockSkew after it is refused with ErrRevOrder.
 	Now func() time.Time
-	// MaxClockSkew: zero means DefaultMaxClockSkew, negative disables the
-	// check.
+	// MaxClockSkew is how far in the future a rev may be dated: zero means
+	// DefaultMaxClockSkew, a negative value disables the check.
 	MaxClockSkew time.Duration
 	// CAR bounds the event's blocks (default: DefaultMaxSyncCARBytes in
 	// all, the CAROptions defaults otherwise).

@@ -72,7 +72,7 @@
 // (self-invocation) else InvalidClaim; len(prf) <= MaxChainLength; each
 // proof from the verified cache, the attached tokens or the ProofStore
 // (missing: UnavailableProof; bytes must hash to the CID), its signature
-// (InvalidSignature); each proof's nbf/exp with ClockSkew (TooEarly,
+// (InvalidSignature); each proof's nbf/exp with MaxClockSkew (TooEarly,
 // Expired) and the RevocationStore (Revoked); the root is not a powerline
 // (InvalidClaim) and is issued by its subject; every non-null sub equals
 // the root's, powerlines take the prior subject, and the invocation's sub

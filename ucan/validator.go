@@ -12,7 +12,7 @@ import (
 
 // Defaults of ValidatorOptions.
 const (
-	DefaultClockSkew      = 60 * time.Second
+	DefaultMaxClockSkew   = 60 * time.Second
 	DefaultMaxChainLength = 16
 	DefaultCacheSize      = 4096
 	defaultKeyCacheSize   = 1024
@@ -36,9 +36,10 @@ type ValidatorOptions struct {
 	Replay ReplayGuard
 	// Now is the validation clock (default time.Now).
 	Now func() time.Time
-	// ClockSkew is the tolerance applied to exp and nbf (default 60 s;
-	// negative means none).
-	ClockSkew time.Duration
+	// MaxClockSkew is how far the validation clock may be past a token's
+	// exp or before its nbf: zero means DefaultMaxClockSkew, a negative
+	// value means no tolerance (exp and nbf are checked exactly).
+	MaxClockSkew time.Duration
 	// MaxChainLength bounds len(prf) (default 16).
 	MaxChainLength int
 	// MaxTokenBytes bounds each token (default 64 KiB).
@@ -74,10 +75,10 @@ func NewValidator(opts ValidatorOptions) *Validator {
 		opts.Now = time.Now
 	}
 	switch {
-	case opts.ClockSkew == 0:
-		opts.ClockSkew = DefaultClockSkew
-	case opts.ClockSkew < 0:
-		opts.ClockSkew = 0
+	case opts.MaxClockSkew == 0:
+		opts.MaxClockSkew = DefaultMaxClockSkew
+	case opts.MaxClockSkew < 0:
+		opts.MaxClockSkew = 0
 	}
 	if opts.MaxChainLength <= 0 {
 		opts.MaxChainLength = DefaultMaxChainLength
@@ -218,7 +219,7 @@ func at(err error, index int) error {
 }
 
 func (v *Validator) checkTime(nbf, exp *int64, now time.Time, index int) error {
-	skew := v.opts.ClockSkew
+	skew := v.opts.MaxClockSkew
 	if exp != nil && now.After(time.Unix(*exp, 0).Add(skew)) {
 		return newErr(NameExpired, RuleExpired, index, fmt.Sprintf("exp %d", *exp))
 	}
@@ -342,7 +343,7 @@ func (v *Validator) validate(ctx context.Context, token []byte, attached [][]byt
 	}
 	var until time.Time
 	if inv.Expiration != nil {
-		until = time.Unix(*inv.Expiration, 0).Add(v.opts.ClockSkew)
+		until = time.Unix(*inv.Expiration, 0).Add(v.opts.MaxClockSkew)
 	}
 	if err := v.opts.Replay.Record(ctx, inv.env.replayCID(inv.CID()), until); err != nil {
 		if errors.Is(err, ErrReplayed) {

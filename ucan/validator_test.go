@@ -331,7 +331,7 @@ func TestReplayGuardSweepsAsItGrows(t *testing.T) {
 	}
 }
 
-func TestClockSkew(t *testing.T) {
+func TestMaxClockSkew(t *testing.T) {
 	w := newWorld(t, Ed25519, 1, "/")
 	w.chain = nil
 	w.delegate(0, DelegationFields{Command: "/", NotBefore: t0, Expiration: t0.Add(time.Hour)})
@@ -354,7 +354,7 @@ func TestClockSkew(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = w.validator(ValidatorOptions{Now: fixedClock(c.now), ClockSkew: c.skew}).Validate(ctx, inv.Bytes())
+		_, err = w.validator(ValidatorOptions{Now: fixedClock(c.now), MaxClockSkew: c.skew}).Validate(ctx, inv.Bytes())
 		if got := ErrorName(err); got != c.want {
 			t.Errorf("case %d: %q (%v), want %q", i, got, err, c.want)
 		}
