@@ -148,11 +148,11 @@ func NewDelegation(s Signer, f DelegationFields) (*Delegation, error) {
 	if !f.NotBefore.IsZero() {
 		p["nbf"] = f.NotBefore.Unix()
 	}
-	data, err := encodeEnvelope(s, TagDelegation, p)
+	env, err := signEnvelope(s, TagDelegation, p)
 	if err != nil {
 		return nil, err
 	}
-	return ParseDelegation(data)
+	return ParseDelegation(env.raw)
 }
 
 func setCommon(p map[string]any, nonce []byte, meta map[string]any, exp time.Time, noExp bool) error {

@@ -188,20 +188,55 @@ func (env *envelope) decodeUsualPayload(opts drisl.DecOptions) bool {
 
 // encodeEnvelope signs payload under tag and returns the token bytes.
 func encodeEnvelope(s Signer, tag string, payload map[string]any) ([]byte, error) {
+	env, err := signEnvelope(s, tag, payload)
+	return env.raw, err
+}
+
+// signEnvelope signs payload under tag and returns the token's envelope
+// (raw, signature, sigPayload, alg and tag; no kind or payload). The
+// token, [sig, sp], is written around the signature payload sp without
+// checking sp again: drisl.Marshal only writes strict DRISL.
+func signEnvelope(s Signer, tag string, payload map[string]any) (envelope, error) {
 	alg := s.Algorithm()
 	h := alg.Header()
 	if h == nil {
-		return nil, ErrUnsupportedKey
+		return envelope{}, ErrUnsupportedKey
 	}
 	sp, err := drisl.Marshal(map[string]any{"h": h, tag: payload})
 	if err != nil {
-		return nil, err
+		return envelope{}, err
 	}
 	sig, err := s.Sign(sp)
 	if err != nil {
-		return nil, err
+		return envelope{}, err
 	}
-	return drisl.Marshal([]any{sig, drisl.Raw(sp)})
+	// 0x82 (an array of 2), the signature as a byte string, then sp.
+	t := make([]byte, 0, 1+9+len(sig)+len(sp))
+	t = append(t, 0x82)
+	t = appendByteStringHead(t, len(sig))
+	sigStart := len(t)
+	t = append(t, sig...)
+	sigEnd := len(t)
+	t = append(t, sp...)
+	return envelope{raw: t, signature: t[sigStart:sigEnd:sigEnd], sigPayload: t[sigEnd:], alg: alg, tag: tag}, nil
+}
+
+// appendByteStringHead appends the shortest-form CBOR head of a byte
+// string of n bytes.
+func appendByteStringHead(b []byte, n int) []byte {
+	const major = 2 << 5
+	switch u := uint64(n); {
+	case u < 24:
+		return append(b, major|byte(u))
+	case u <= 0xff:
+		return append(b, major|24, byte(u))
+	case u <= 0xffff:
+		return append(b, major|25, byte(u>>8), byte(u))
+	case u <= 0xffffffff:
+		return append(b, major|26, byte(u>>24), byte(u>>16), byte(u>>8), byte(u))
+	default:
+		return append(b, major|27, byte(u>>56), byte(u>>48), byte(u>>40), byte(u>>32), byte(u>>24), byte(u>>16), byte(u>>8), byte(u))
+	}
 }
 
 // p256N is the order of P-256's base point; p256HalfOrder is n/2 rounded down,

@@ -1,6 +1,7 @@
 package ucan
 
 import (
+	"sync"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -28,11 +29,24 @@ type Invocation struct {
 	Signature []byte
 
 	env *envelope
-	cid cid.Cid
+	id  *lazyCID
+}
+
+// lazyCID is the CID of an invocation's token, hashed on first use: a
+// client that builds an invocation to send it never needs it, a validator
+// always does (replay guard).
+type lazyCID struct {
+	once sync.Once
+	raw  []byte
+	c    cid.Cid
 }
 
 // CID returns the token's CID.
-func (inv *Invocation) CID() cid.Cid { return inv.cid }
+func (inv *Invocation) CID() cid.Cid {
+	id := inv.id
+	id.once.Do(func() { id.c = tokenCID(id.raw) })
+	return id.c
+}
 
 // Bytes returns the token exactly as received or signed.
 func (inv *Invocation) Bytes() []byte { return inv.env.raw }
@@ -46,21 +60,31 @@ func ParseInvocation(data []byte) (*Invocation, error) {
 	return parseInvocation(data, DefaultMaxTokenBytes)
 }
 
+// invocationAlloc is an invocation with its envelope and CID, allocated
+// together.
+type invocationAlloc struct {
+	inv Invocation
+	env envelope
+	id  lazyCID
+}
+
 func parseInvocation(data []byte, maxBytes int) (*Invocation, error) {
-	// One allocation for the invocation and its envelope.
-	both := new(struct {
-		inv Invocation
-		env envelope
-	})
-	env := &both.env
-	if err := env.decode(data, maxBytes); err != nil {
+	a := new(invocationAlloc)
+	if err := a.env.decode(data, maxBytes); err != nil {
 		return nil, err
 	}
+	return a.invocation()
+}
+
+// invocation reads a.inv from a.env, whose payload is a decoded map (or,
+// in newInvocation, one equal to what decoding would give).
+func (a *invocationAlloc) invocation() (*Invocation, error) {
+	env := &a.env
 	if env.kind != kindInvocation {
 		return nil, newErr(NameMalformedToken, RuleTypeTag, -1, "not an invocation: "+env.tag)
 	}
 	r := &payloadReader{m: env.payload}
-	inv := &both.inv
+	inv := &a.inv
 	*inv = Invocation{
 		Issuer:    r.did("iss", true),
 		Subject:   r.did("sub", true),
@@ -74,6 +98,7 @@ func parseInvocation(data []byte, maxBytes int) (*Invocation, error) {
 		Algorithm: env.alg,
 		Signature: env.signature,
 		env:       env,
+		id:        &a.id,
 	}
 	inv.Expiration = r.timestamp("exp", true, true)
 	if a, ok := env.payload["args"]; !ok {
@@ -101,7 +126,7 @@ func parseInvocation(data []byte, maxBytes int) (*Invocation, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
-	inv.cid = tokenCID(data)
+	a.id.raw = env.raw
 	return inv, nil
 }
 
@@ -135,6 +160,35 @@ func NewInvocation(s Signer, f InvocationFields) (*Invocation, error) {
 }
 
 func newInvocation(s Signer, f InvocationFields) (*Invocation, error) {
+	p, err := invocationPayload(s, f)
+	if err != nil {
+		return nil, err
+	}
+	env, err := signEnvelope(s, TagInvocation, p)
+	if err != nil {
+		return nil, err
+	}
+	data := env.raw
+	// The invocation is what ParseInvocation(data) returns, built from p
+	// instead of decoding data again: p copied into the values the decoder
+	// would give (decodedMap). Tokens too large to parse, and payloads
+	// holding values that copy does not take, go through ParseInvocation.
+	if len(data) > DefaultMaxTokenBytes {
+		return ParseInvocation(data)
+	}
+	payload, ok := decodedMap(p, 0)
+	if !ok {
+		return ParseInvocation(data)
+	}
+	a := new(invocationAlloc)
+	a.env = env
+	a.env.kind, a.env.payload = kindInvocation, payload
+	return a.invocation()
+}
+
+// invocationPayload returns the payload of the invocation of f issued by
+// s.
+func invocationPayload(s Signer, f InvocationFields) (map[string]any, error) {
 	if !ValidCommand(f.Command) {
 		return nil, newErr(NameMalformedToken, RuleCommandSyntax, -1, truncate(f.Command))
 	}
@@ -165,9 +219,5 @@ func newInvocation(s Signer, f InvocationFields) (*Invocation, error) {
 	if f.Cause != nil {
 		p["cause"] = *f.Cause
 	}
-	data, err := encodeEnvelope(s, TagInvocation, p)
-	if err != nil {
-		return nil, err
-	}
-	return ParseInvocation(data)
+	return p, nil
 }
