@@ -160,8 +160,8 @@ func genLog(b *testing.B, n int, k256 bool) []plc.LogEntry {
 		at = at.Add(time.Minute)
 		var op *plc.Op
 		if i%100 == 0 {
-			op, _, err = plc.Nullify(s, lastHost, plc.MoveOptions{NewSigningKey: didKey(host), NewEndpoint: "https://host.example",
-				NewHostRotationKey: didKey(host)}, recovery, at)
+			op, _, err = plc.Nullify(s, plc.MoveOptions{NewSigningKey: didKey(host), NewEndpoint: "https://host.example",
+				NewHostRotationKey: didKey(host), Hostile: lastHost}, recovery, at)
 		} else {
 			op, err = plc.Update(s, plc.UpdateOptions{AlsoKnownAs: []string{fmt.Sprintf("at://c%d.example", i)}}, host)
 		}

@@ -139,10 +139,11 @@ func (h *Host) Migrate(ctx context.Context, did string, opts MigrateOptions) (*C
 	if err != nil {
 		return nil, err
 	}
-	mo := plc.MoveOptions{NewSigningKey: h.pubKey.DIDKey(), NewEndpoint: h.opts.Endpoint, NewHostRotationKey: rot.DIDKey()}
+	mo := plc.MoveOptions{NewSigningKey: h.pubKey.DIDKey(), NewEndpoint: h.opts.Endpoint, NewHostRotationKey: rot.DIDKey(),
+		Hostile: opts.Nullify}
 	var op *plc.Op
 	if opts.Nullify != "" {
-		op, _, err = plc.Nullify(state, opts.Nullify, mo, opts.RecoveryKey, h.now())
+		op, _, err = plc.Nullify(state, mo, opts.RecoveryKey, h.now())
 	} else {
 		op, err = plc.Move(state, mo, opts.RecoveryKey)
 	}

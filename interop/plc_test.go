@@ -119,7 +119,8 @@ func (b *plcBuilder) step() bool {
 		}
 		newHost := b.key()
 		b.keys = append(b.keys, newHost)
-		op, _, err := plc.Nullify(b.state, hostile, plc.MoveOptions{NewSigningKey: b.key().did, NewEndpoint: "https://rescue.example.com", NewHostRotationKey: newHost.did}, k.priv, b.tick(10*time.Hour))
+		op, _, err := plc.Nullify(b.state, plc.MoveOptions{NewSigningKey: b.key().did, NewEndpoint: "https://rescue.example.com", NewHostRotationKey: newHost.did,
+			Hostile: hostile}, k.priv, b.tick(10*time.Hour))
 		if err != nil {
 			return false // e.g. the recovery key does not outrank the signer, or late
 		}
@@ -177,8 +178,9 @@ func (b *plcBuilder) invalidLog(kind string) *plcLog {
 	case "fork-after-72h", "fork-at-72h", "fork-by-host":
 		hostile, hostileAt := b.ensureHostile()
 		newHost := b.key()
-		opts := plc.MoveOptions{NewSigningKey: b.key().did, NewEndpoint: "https://rescue.example.com", NewHostRotationKey: newHost.did}
-		op, _, err := plc.Nullify(b.state, hostile, opts, rec1.priv, hostileAt.Add(time.Hour))
+		opts := plc.MoveOptions{NewSigningKey: b.key().did, NewEndpoint: "https://rescue.example.com", NewHostRotationKey: newHost.did,
+			Hostile: hostile}
+		op, _, err := plc.Nullify(b.state, opts, rec1.priv, hostileAt.Add(time.Hour))
 		if err != nil {
 			t.Fatalf("Nullify: %v", err)
 		}

@@ -59,6 +59,7 @@ var (
 	ErrUnexpectedStatus    = errors.New("plc: unexpected HTTP status from the directory")
 	ErrNotRecoveryKey      = errors.New("plc: key is not a rotation key of the operation")
 	ErrNothingToNullify    = errors.New("plc: operation is not in the active history")
+	ErrInvalidOptions      = errors.New("plc: invalid options")
 
 	// In-process transport and storage.
 	ErrHandlerPanic = errors.New("plc: in-process handler panicked")

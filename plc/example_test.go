@@ -92,10 +92,11 @@ func ExampleNullify() {
 	s, _ = client.VerifiedState(ctx, did, plc.ValidateOptions{})
 	_, signingB := mustKey()
 	_, hostBDID := mustKey()
-	rec, res, err := plc.Nullify(s, rogueCID.String(), plc.MoveOptions{
+	rec, res, err := plc.Nullify(s, plc.MoveOptions{
 		NewSigningKey:      signingB,
 		NewEndpoint:        "https://host-b.example",
 		NewHostRotationKey: hostBDID,
+		Hostile:            rogueCID.String(),
 	}, recovery, now)
 	if err != nil {
 		panic(err)

@@ -100,16 +100,41 @@ type MoveOptions struct {
 	RecoveryKeys []string
 	// From is the CID of the operation to build on; "" means the head.
 	From string
+	// Hostile, if set, is the CID of an operation to undo: the move builds
+	// on its prev, which nullifies it and everything after it. It must be
+	// an active, non-genesis operation, and From must then be empty.
+	// Nullify requires it.
+	Hostile string
 }
 
 // Move builds the operation, signed with a recovery key, that moves a
 // community to a new host without the old host: new signing key, new
 // endpoint, rotation keys [recovery keys..., new host key]; alsoKnownAs
-// and other services and verification methods are kept. Check it with
-// s.CheckNext (or submit it) before relying on it.
+// and other services and verification methods are kept.
+//
+// Move checks what it can without a clock: the operation it builds on
+// exists, is active and is not a tombstone, the keys are valid, and
+// recovery is a rotation key of that operation. Whether the directory
+// accepts the result also depends on when it arrives (a fork must come
+// within RecoveryWindow of the operations it nullifies, from a
+// higher-priority key), so check it with s.CheckNext at that time (or
+// submit it) before relying on it; Nullify does that check.
 func Move(s *AuditState, opts MoveOptions, recovery atcrypto.PrivateKey) (*Op, error) {
 	if s.Len() == 0 {
 		return nil, ErrEmptyLog
+	}
+	if opts.Hostile != "" {
+		if opts.From != "" {
+			return nil, fmt.Errorf("%w: MoveOptions.From and Hostile are both set", ErrInvalidOptions)
+		}
+		op, _, nullified, ok := s.Lookup(opts.Hostile)
+		if !ok {
+			return nil, fmt.Errorf("%w: %s", ErrPrevNotFound, opts.Hostile)
+		}
+		if nullified || op.IsGenesis() {
+			return nil, fmt.Errorf("%w: %s", ErrNothingToNullify, opts.Hostile)
+		}
+		opts.From = op.Prev
 	}
 	from, fromCID := s.Head()
 	if opts.From != "" {
@@ -158,26 +183,24 @@ func Move(s *AuditState, opts MoveOptions, recovery atcrypto.PrivateKey) (*Op, e
 	return op, nil
 }
 
-// Nullify builds the recovery operation that undoes a hostile operation
-// (and everything after it) and moves the community to a new host in the
-// same step: it forks from the hostile operation's prev, signed with a
-// recovery key that must outrank the hostile operation's signer. It checks
-// the result against s at time now and returns the CIDs it would nullify;
-// after RecoveryWindow the error wraps ErrLateRecovery.
-func Nullify(s *AuditState, hostile string, opts MoveOptions, recovery atcrypto.PrivateKey, now time.Time) (*Op, *NextResult, error) {
-	op, _, nullified, ok := s.Lookup(hostile)
-	if !ok {
-		return nil, nil, fmt.Errorf("%w: %s", ErrPrevNotFound, hostile)
+// Nullify builds the recovery operation that undoes opts.Hostile (and
+// everything after it) and moves the community to a new host in the same
+// step: Move with Hostile set, signed with a recovery key that must
+// outrank the hostile operation's signer. Unlike Move, it checks the
+// result against s at time at (as CheckNext does), because a
+// nullification is valid only within RecoveryWindow of the operations it
+// undoes and only from a higher-priority key, and the caller needs to know
+// what it nullifies: it returns the result with those CIDs. After
+// RecoveryWindow the error wraps ErrLateRecovery.
+func Nullify(s *AuditState, opts MoveOptions, recovery atcrypto.PrivateKey, at time.Time) (*Op, *NextResult, error) {
+	if opts.Hostile == "" {
+		return nil, nil, fieldErr("", ErrMissingField, "Nullify needs MoveOptions.Hostile, the operation to undo")
 	}
-	if nullified || op.IsGenesis() {
-		return nil, nil, fmt.Errorf("%w: %s", ErrNothingToNullify, hostile)
-	}
-	opts.From = op.Prev
 	rec, err := Move(s, opts, recovery)
 	if err != nil {
 		return nil, nil, err
 	}
-	res, err := s.CheckNext(rec, now)
+	res, err := s.CheckNext(rec, at)
 	if err != nil {
 		return nil, nil, err
 	}

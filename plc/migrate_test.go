@@ -99,7 +99,8 @@ func TestRogueHostStory(t *testing.T) {
 			t.Fatalf("move on the rogue head: %v", err)
 		}
 		clock.Add(71 * time.Hour)
-		rec, res, err := Nullify(s, hostile, opts, recovery.priv, clock.Now())
+		opts.Hostile = hostile
+		rec, res, err := Nullify(s, opts, recovery.priv, clock.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -148,7 +149,8 @@ func TestRogueHostStory(t *testing.T) {
 		s, _ := c.VerifiedState(ctx, did, ValidateOptions{})
 		clock.Add(RecoveryWindow)
 		opts, _ := moveToB(t)
-		rec, _, err := Nullify(s, hostile, opts, recovery.priv, clock.Now())
+		opts.Hostile = hostile
+		rec, _, err := Nullify(s, opts, recovery.priv, clock.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -162,14 +164,18 @@ func TestRogueHostStory(t *testing.T) {
 		s, _ := c.VerifiedState(ctx, did, ValidateOptions{})
 		clock.Add(RecoveryWindow + time.Millisecond)
 		opts, _ := moveToB(t)
-		if _, _, err := Nullify(s, hostile, opts, recovery.priv, clock.Now()); !errors.Is(err, ErrLateRecovery) {
+		opts.Hostile = hostile
+		if _, _, err := Nullify(s, opts, recovery.priv, clock.Now()); !errors.Is(err, ErrLateRecovery) {
 			t.Fatalf("local check: %v", err)
 		}
-		// Built anyway and submitted, the directory refuses it too.
-		opts.From = mustPrev(t, s, hostile)
+		// Built anyway (Move does not check against the clock) and
+		// submitted, the directory refuses it too.
 		rec, err := Move(s, opts, recovery.priv)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if rec.Prev != mustPrev(t, s, hostile) {
+			t.Fatalf("Move with Hostile builds on %s, not the hostile operation's prev", rec.Prev)
 		}
 		var he *HTTPError
 		if err := c.Submit(ctx, did, rec); !errors.Is(err, ErrRejected) || !errors.As(err, &he) || he.Status != 400 {
@@ -234,6 +240,37 @@ func mustPrev(t *testing.T, s *AuditState, c string) string {
 		t.Fatal("not found")
 	}
 	return op.Prev
+}
+
+// TestNullifyOptions: Nullify needs MoveOptions.Hostile, Hostile excludes
+// From, and it must name an active operation after the genesis.
+func TestNullifyOptions(t *testing.T) {
+	ctx := context.Background()
+	c, clock, did, hostile, recovery, _ := rogueHost(t)
+	s, err := c.VerifiedState(ctx, did, ValidateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, genesis := mustLookupFirst(t, s)
+	base, _ := moveToB(t)
+	cases := []struct {
+		name    string
+		hostile string
+		from    string
+		want    error
+	}{
+		{"no Hostile", "", "", ErrMissingField},
+		{"Hostile and From", hostile, genesis, ErrInvalidOptions},
+		{"unknown Hostile", "bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm", "", ErrPrevNotFound},
+		{"genesis", genesis, "", ErrNothingToNullify},
+	}
+	for _, tc := range cases {
+		opts := base
+		opts.Hostile, opts.From = tc.hostile, tc.from
+		if op, _, err := Nullify(s, opts, recovery.priv, clock.Now()); !errors.Is(err, tc.want) || op != nil {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
 }
 
 func TestGenesisErrors(t *testing.T) {

@@ -140,7 +140,8 @@ func TestDirectoryRateLimit(t *testing.T) {
 	s, _ := dir.State(ctx, did)
 	clock.Add(time.Second)
 	rec2 := newKey(t, true)
-	op, res, err := Nullify(s, first, MoveOptions{NewSigningKey: rec2.did, NewEndpoint: "https://b.test", NewHostRotationKey: rec2.did}, rec.priv, clock.Now())
+	op, res, err := Nullify(s, MoveOptions{NewSigningKey: rec2.did, NewEndpoint: "https://b.test", NewHostRotationKey: rec2.did,
+		Hostile: first}, rec.priv, clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
