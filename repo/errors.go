@@ -33,6 +33,9 @@ var (
 	ErrInvalidWrite = errors.New("repo: invalid write")
 	// ErrClosed: the store was closed.
 	ErrClosed = errors.New("repo: store closed")
+	// ErrSchemaVersion: a SQLite file's schema version is newer than this
+	// package's (a newer release wrote it); OpenSQLite leaves it untouched.
+	ErrSchemaVersion = errors.New("repo: SQLite schema version newer than this package's")
 	// ErrClockRange: the repository's clock reads a time no TID can carry
 	// (before 1970 or after 2255-06-05T23:47:34.740991Z, the end of a TID's
 	// 53 bits of microseconds), or the last rev or generated record key is

@@ -163,7 +163,7 @@ func OpenSQLite(ctx context.Context, path string, opts SQLiteOptions) (*SQLiteSt
 	}
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("repo: %w", err)
 	}
 	db.SetMaxOpenConns(4)
 	db.SetMaxIdleConns(4)
@@ -185,7 +185,7 @@ func migrateSQLite(ctx context.Context, db *sql.DB) error {
 		return nil
 	}
 	if v > sqliteVersion {
-		return fmt.Errorf("database schema version %d is newer than this package's (%d)", v, sqliteVersion)
+		return fmt.Errorf("%w: version %d, want at most %d", ErrSchemaVersion, v, sqliteVersion)
 	}
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ipfs/go-cid"
@@ -346,6 +347,40 @@ func TestSQLiteGetBlocks(t *testing.T) {
 	}
 	if got, err := s.GetBlocks(ctx, did, nil); err != nil || len(got) != 0 {
 		t.Fatalf("no blocks: %v %v", got, err)
+	}
+}
+
+// TestSQLiteNewerVersion: a file whose schema version is newer than this
+// package's is refused with ErrSchemaVersion and left as it was.
+func TestSQLiteNewerVersion(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "future.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	future := sqliteVersion + 1
+	if _, err := db.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, future)); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := OpenSQLite(ctx, path, SQLiteOptions{NoSync: true})
+	if !errors.Is(err, ErrSchemaVersion) || !strings.HasPrefix(err.Error(), "repo: ") || s != nil {
+		t.Fatalf("OpenSQLite on version %d: %v", future, err)
+	}
+	db, err = sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var v, n int
+	if err := db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil || v != future {
+		t.Fatalf("user_version %d %v", v, err)
+	}
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d schema objects created: %v", n, err)
 	}
 }
 
