@@ -5,6 +5,8 @@ import (
 	"unsafe"
 
 	"github.com/ipfs/go-cid"
+
+	"github.com/townhall-dev/townhall/internal/sha256x8"
 )
 
 // bulkSet is the content of an Editor that started from an empty tree:
@@ -133,7 +135,7 @@ func buildSorted(b *bulkSet, tok *token) (ref, int) {
 	}
 	// Every key's layer: one SHA-256 each, eight at a time.
 	top := 0
-	sumMany(len(kvs), func(i, _ int) []byte {
+	sha256x8.SumMany(len(kvs), func(i, _ int) []byte {
 		k := kvs[i].key
 		return unsafe.Slice(unsafe.StringData(k), len(k))
 	}, func(i int, sum *[32]byte) {

@@ -4,6 +4,8 @@ import (
 	"context"
 
 	"github.com/ipfs/go-cid"
+
+	"github.com/townhall-dev/townhall/internal/sha256x8"
 )
 
 // Deferred checks for a strict walk.
@@ -11,8 +13,8 @@ import (
 // A strict load hashes every block it reads and every key in it (its
 // layer): two SHA-256 passes that are most of the cost of a cold Diff. A
 // diff walk reads nodes one at a time, each one decided by the last, so
-// sumMany's eight lanes would sit idle. Instead, the walk decodes each
-// block as a trusted load would (layer from its place in the tree, the
+// the eight lanes of sha256x8.SumMany would sit idle. Instead, the walk
+// decodes each block as a trusted load would (layer from its place in the tree, the
 // other checks made at once) and keeps it in a deferred list, out of the
 // shared node cache; every deferBatch nodes, and at the end of the walk,
 // the list's block hashes and key layers are checked in batches, and only
@@ -24,8 +26,8 @@ import (
 // by deferBatch blocks.
 
 // deferBatch is the number of nodes a walk reads before checking them:
-// enough to keep sumMany's eight lanes busy (hundreds of keys), few enough
-// that the walk's buffers stay small.
+// enough to keep the eight lanes of sha256x8.SumMany busy (hundreds of
+// keys), few enough that the walk's buffers stay small.
 const deferBatch = 64
 
 type deferredNode struct {
@@ -153,7 +155,7 @@ func (d *deferred) flush() error {
 		return nil
 	}
 	first := len(items)
-	sumMany(len(items), func(i, _ int) []byte {
+	sha256x8.SumMany(len(items), func(i, _ int) []byte {
 		return items[i].data
 	}, func(i int, sum *[32]byte) {
 		if i < first && !digestMatches(items[i].c, sum) {
@@ -176,7 +178,7 @@ func (d *deferred) flush() error {
 				at = end
 			}
 		}
-		sumMany(len(d.spans), func(j, _ int) []byte {
+		sha256x8.SumMany(len(d.spans), func(j, _ int) []byte {
 			return d.keys[d.spans[j].start:d.spans[j].end]
 		}, func(j int, sum *[32]byte) {
 			if i := int(d.spans[j].owner); i < first && sumLayer(*sum) != items[i].h {

@@ -110,8 +110,8 @@
 // layer) and one per node (its CID). crypto/sha256 hashes one message at a
 // time; on CPUs without the SHA extensions that is a chain of dependent
 // scalar steps. This package therefore hashes independent messages eight
-// at a time in the 32-bit lanes of AVX2 registers (sha256x8_amd64.s, written
-// here from FIPS 180-4 because no library in the module graph does
+// at a time in the 32-bit lanes of AVX2 registers (internal/sha256x8,
+// written from FIPS 180-4 because no library in the module graph does
 // multi-message hashing, and tested against crypto/sha256): a bulk build
 // hashes all keys in one batch, Root hashes new nodes rank by rank,
 // children before parents, each node encoded and hashed exactly once, and a

@@ -7,6 +7,8 @@ import (
 	"unsafe"
 
 	"github.com/ipfs/go-cid"
+
+	"github.com/townhall-dev/townhall/internal/sha256x8"
 )
 
 // DefaultCacheNodes is the default bound on decoded nodes a store keeps.
@@ -354,7 +356,7 @@ func (t *Tree) Root(ctx context.Context) (cid.Cid, error) {
 // Every node is encoded and hashed once, children before parents: the new
 // nodes are grouped by rank (0 for those whose children all have CIDs, else
 // one more than their highest-ranked new child), and each rank is hashed as
-// one batch (sumMany, eight nodes at a time).
+// one batch (sha256x8.SumMany, eight nodes at a time).
 func hashNew(ctx context.Context, n *node) error {
 	if n.cid.Defined() {
 		return nil
@@ -366,7 +368,7 @@ func hashNew(ctx context.Context, n *node) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		sumMany(len(nodes), func(i, lane int) []byte {
+		sha256x8.SumMany(len(nodes), func(i, lane int) []byte {
 			bufs[lane] = appendNode(bufs[lane][:0], nodes[i])
 			return bufs[lane]
 		}, func(i int, sum *[32]byte) {

@@ -1,4 +1,25 @@
-package mst
+// Package sha256x8 computes the SHA-256 digests (FIPS 180-4) of many
+// independent messages at once.
+//
+// crypto/sha256 hashes one message at a time, which on CPUs without the SHA
+// extensions is a long chain of dependent scalar operations. SumMany instead
+// runs eight independent messages in the eight 32-bit lanes of AVX2
+// registers (block8, sha256x8_amd64.s), the "multi-buffer" technique: the
+// same instructions as one message, so about an eighth of the work per
+// block while all lanes are busy. No library in the module graph does this
+// (crypto/sha256 and the SIMD SHA-256 packages hash one message at a
+// time), so it is written here, from FIPS 180-4, and tested against
+// crypto/sha256 on random messages of every length class.
+//
+// Package mst hashes the keys and nodes of a tree with it (a build hashes
+// every key and every node; a strict load, every key of a node it reads),
+// and package repo the blocks of a sync event in one batch.
+//
+// Limits: it pays only for batches (MinBatch and more messages, ideally a
+// multiple of Lanes of similar length): one message still takes its blocks
+// one after another. Without AVX2, or with the purego build tag, SumMany
+// calls crypto/sha256 for each message (MultiLane reports which).
+package sha256x8
 
 import (
 	"crypto/sha256"
@@ -7,25 +28,18 @@ import (
 	"unsafe"
 )
 
-// SHA-256 of many messages at once.
-//
-// A build hashes every key once (its layer) and every node once (its
-// CID): for 100,000 keys that is about 100,000 one-block and 30,000
-// few-block messages, and SHA-256 was about 60 % of the build's
-// instructions. crypto/sha256 hashes one message at a time, which on CPUs
-// without the SHA extensions is a long chain of dependent scalar
-// operations. sumMany instead runs eight independent messages in the eight
-// 32-bit lanes of AVX2 registers (block8, sha256x8_amd64.s), the
-// "multi-buffer" technique: the same instructions as one message, so
-// about an eighth of the work per block. No library in the module graph
-// does this (crypto/sha256 and the SIMD SHA-256 packages hash one message
-// at a time), so it is written here, from FIPS 180-4, and tested against
-// crypto/sha256 on random messages of every length class. Without AVX2
-// (or with the purego build tag) sumMany calls crypto/sha256.
+// Lanes is the number of messages SumMany hashes side by side.
+const Lanes = 8
 
-// sumManyMin is the smallest batch worth the eight-lane kernel: one call
-// costs about as much as two or three single-message blocks.
-const sumManyMin = 3
+// MinBatch is the smallest batch worth the eight-lane kernel: one call
+// costs about as much as two or three single-message blocks, so SumMany
+// hashes smaller batches one message at a time.
+const MinBatch = 3
+
+// MultiLane reports whether SumMany hashes eight messages at a time (on
+// amd64 with AVX2, without the purego build tag) rather than one after
+// another with crypto/sha256.
+func MultiLane() bool { return multiLanes }
 
 var sha256IV = [8]uint32{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19}
 
@@ -47,13 +61,15 @@ type sumLane struct {
 	tail [128]byte
 }
 
-// sumMany computes the SHA-256 of the messages msg(0, lane) to
+// SumMany computes the SHA-256 of the messages msg(0, lane) to
 // msg(n-1, lane) and passes each digest to done, in no particular order.
-// lane (0 to 7) names the lane a message is hashed in: msg may build
+// lane (0 to Lanes-1) names the lane a message is hashed in: msg may build
 // message i in a buffer of its own for that lane, which it may reuse once
 // done(i) has been called. The slice msg returns must not change until then.
-func sumMany(n int, msg func(i, lane int) []byte, done func(i int, sum *[32]byte)) {
-	if !multiLanes || n < sumManyMin {
+// msg is called once per message, in order, and done once per message; sum
+// is valid only during the call.
+func SumMany(n int, msg func(i, lane int) []byte, done func(i int, sum *[32]byte)) {
+	if !multiLanes || n < MinBatch {
 		for i := range n {
 			sum := sha256.Sum256(msg(i, 0))
 			done(i, &sum)

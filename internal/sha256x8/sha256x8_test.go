@@ -1,4 +1,4 @@
-package mst
+package sha256x8
 
 import (
 	"crypto/sha256"
@@ -35,7 +35,7 @@ func TestBlock8(t *testing.T) {
 	}
 }
 
-// TestSumMany compares sumMany with crypto/sha256 on batches of messages
+// TestSumMany compares SumMany with crypto/sha256 on batches of messages
 // of every length around the block and padding boundaries, in batches of
 // every size from 0 to beyond the lane count.
 func TestSumMany(t *testing.T) {
@@ -60,7 +60,7 @@ func TestSumMany(t *testing.T) {
 			}
 			seen := make([]bool, batch)
 			var lanes [8]int
-			sumMany(batch, func(i, lane int) []byte {
+			SumMany(batch, func(i, lane int) []byte {
 				lanes[lane]++
 				return msgs[i]
 			}, func(i int, sum *[32]byte) {

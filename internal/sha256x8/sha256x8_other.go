@@ -1,8 +1,8 @@
 //go:build !amd64 || purego
 
-package mst
+package sha256x8
 
-// multiLanes is false: sumMany hashes one message at a time with
+// multiLanes is false: SumMany hashes one message at a time with
 // crypto/sha256.
 const multiLanes = false
 
