@@ -243,8 +243,13 @@ func genTwitter(r *rand.Rand) map[string]any {
 	}
 }
 
+// orderedDec decodes into the ordered generic model (maps as drisl.Map),
+// the townhall-ordered sub-benchmarks.
+var orderedDec = drisl.DecOptions{OrderedMaps: true}
+
 // BenchmarkDrislDecodeRecords decodes every record of the corpus into the
-// generic value model with strict checking (townhall), with fxamacker/cbor's
+// generic value model with strict checking (townhall; townhall-ordered with
+// maps as drisl.Map), with fxamacker/cbor's
 // default options (not strict: it accepts non-DRISL input), and with
 // indigo's atdata.UnmarshalCBOR (go-ipld-cbor underneath, plus the atproto
 // data-model parse).
@@ -257,6 +262,18 @@ func BenchmarkDrislDecodeRecords(b *testing.B) {
 			for _, rec := range c.records {
 				var v any
 				if err := drisl.Unmarshal(rec, &v); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+	b.Run("townhall-ordered", func(b *testing.B) {
+		b.SetBytes(int64(c.recBytes))
+		b.ReportAllocs()
+		for b.Loop() {
+			for _, rec := range c.records {
+				var v any
+				if err := orderedDec.Unmarshal(rec, &v); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -288,7 +305,7 @@ func BenchmarkDrislDecodeRecords(b *testing.B) {
 }
 
 // BenchmarkDrislEncodeRecords encodes every record from the generic value
-// model. fxamacker encodes the values its own decoder produced (links as
+// model (townhall-ordered: from the ordered model, decoded once). fxamacker encodes the values its own decoder produced (links as
 // cbor.Tag), with default options (not canonical); indigo encodes the values
 // atdata.UnmarshalCBOR produced with atdata.MarshalCBOR.
 func BenchmarkDrislEncodeRecords(b *testing.B) {
@@ -298,6 +315,23 @@ func BenchmarkDrislEncodeRecords(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			for _, v := range c.recordVals {
+				if _, err := drisl.Marshal(v); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+	b.Run("townhall-ordered", func(b *testing.B) {
+		vals := make([]any, len(c.records))
+		for i, rec := range c.records {
+			if err := orderedDec.Unmarshal(rec, &vals[i]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.SetBytes(int64(c.recBytes))
+		b.ReportAllocs()
+		for b.Loop() {
+			for _, v := range vals {
 				if _, err := drisl.Marshal(v); err != nil {
 					b.Fatal(err)
 				}
@@ -348,7 +382,8 @@ func BenchmarkDrislEncodeRecords(b *testing.B) {
 
 // BenchmarkDrislDecodePosts decodes app.bsky.feed.post records into a typed
 // Go value: townhall's reflect path into a tagged struct of the same shape
-// (postShape), and indigo's generated cbor-gen decoder into bsky.FeedPost.
+// (postShape), and indigo's generated cbor-gen decoder into bsky.FeedPost;
+// townhall-ordered decodes them into a drisl.Map instead, without a struct.
 func BenchmarkDrislDecodePosts(b *testing.B) {
 	c := drislData(b)
 	b.Run("townhall", func(b *testing.B) {
@@ -358,6 +393,19 @@ func BenchmarkDrislDecodePosts(b *testing.B) {
 			for _, rec := range c.posts {
 				var p postShape
 				if err := drisl.Unmarshal(rec, &p); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+	b.Run("townhall-ordered", func(b *testing.B) {
+		// No struct: the ordered generic model, into a drisl.Map.
+		b.SetBytes(int64(c.postBytes))
+		b.ReportAllocs()
+		for b.Loop() {
+			for _, rec := range c.posts {
+				var m drisl.Map
+				if err := drisl.Unmarshal(rec, &m); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -397,7 +445,8 @@ type postShape struct {
 	Embed map[string]any `cbor:"embed,omitempty"`
 }
 
-// BenchmarkDrislDecodeTwitter decodes the twitter-like document.
+// BenchmarkDrislDecodeTwitter decodes the twitter-like document
+// (townhall-ordered: into the ordered model, maps as drisl.Map).
 func BenchmarkDrislDecodeTwitter(b *testing.B) {
 	c := drislData(b)
 	b.Run("townhall", func(b *testing.B) {
@@ -406,6 +455,16 @@ func BenchmarkDrislDecodeTwitter(b *testing.B) {
 		for b.Loop() {
 			var v any
 			if err := drisl.Unmarshal(c.twitter, &v); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("townhall-ordered", func(b *testing.B) {
+		b.SetBytes(int64(len(c.twitter)))
+		b.ReportAllocs()
+		for b.Loop() {
+			var v any
+			if err := orderedDec.Unmarshal(c.twitter, &v); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -483,7 +542,8 @@ func BenchmarkDrislDecodeTwitter(b *testing.B) {
 	})
 }
 
-// BenchmarkDrislEncodeTwitter encodes the twitter-like document.
+// BenchmarkDrislEncodeTwitter encodes the twitter-like document
+// (townhall-ordered: from the ordered model, decoded once).
 func BenchmarkDrislEncodeTwitter(b *testing.B) {
 	c := drislData(b)
 	b.Run("townhall", func(b *testing.B) {
@@ -491,6 +551,19 @@ func BenchmarkDrislEncodeTwitter(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, err := drisl.Marshal(c.twitterVal); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("townhall-ordered", func(b *testing.B) {
+		var v any
+		if err := orderedDec.Unmarshal(c.twitter, &v); err != nil {
+			b.Fatal(err)
+		}
+		b.SetBytes(int64(len(c.twitter)))
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := drisl.Marshal(v); err != nil {
 				b.Fatal(err)
 			}
 		}

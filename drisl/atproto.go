@@ -69,20 +69,23 @@ func dmPath(err error, elem string) error {
 }
 
 // CheckAtproto checks that v, a value in the generic value model (as
-// Unmarshal or UnmarshalJSON return it), is valid atproto data: the top
+// Unmarshal or UnmarshalJSON return it; maps may be map[string]any or Map,
+// mixed freely), is valid atproto data: the top
 // level is a map; no floats; integers fit int64; every $type is a non-empty
 // string; every map with $type "blob" is a well-formed blob (see ParseBlob);
 // no map has the reserved keys $link or $bytes (they would not survive the
 // JSON form); every link is a CIDv1, dag-cbor or raw, sha2-256. Other Go
 // values (structs, Blob, ...) are first encoded with Marshal and read back.
 // It returns a *DataModelError, or the *EncodeError of a value that has no
-// DRISL form at all.
+// DRISL form at all (such as a Map whose keys are not in DRISL order).
 func CheckAtproto(v any) error {
 	v, err := generic(v)
 	if err != nil {
 		return err
 	}
-	if _, ok := v.(map[string]any); !ok {
+	switch v.(type) {
+	case map[string]any, Map:
+	default:
 		return &DataModelError{Rule: RuleTopLevel, Offset: -1, Detail: fmt.Sprintf("%T", v)}
 	}
 	return checkValue(v, 0)
@@ -99,7 +102,7 @@ func CheckRecord(v any) error {
 	if err := CheckAtproto(v); err != nil {
 		return err
 	}
-	if _, ok := v.(map[string]any)["$type"]; !ok {
+	if _, ok := lookup(v, "$type"); !ok {
 		return &DataModelError{Rule: RuleTypeKey, Path: "$type", Offset: -1, Detail: "a record needs $type"}
 	}
 	return nil
@@ -108,9 +111,13 @@ func CheckRecord(v any) error {
 // generic returns v in the generic value model, converting other Go values
 // through their DRISL encoding.
 func generic(v any) (any, error) {
-	switch v.(type) {
-	case nil, bool, int64, uint64, NegInt, float64, string, []byte, cid.Cid, []any, map[string]any:
+	switch m := v.(type) {
+	case nil, bool, int64, uint64, NegInt, float64, string, []byte, cid.Cid, []any, map[string]any, Map:
 		return v, nil
+	case *Map:
+		if m != nil {
+			return *m, nil
+		}
 	}
 	b, err := Marshal(v)
 	if err != nil {
@@ -152,25 +159,27 @@ func checkValue(v any, depth int) error {
 		}
 		return nil
 	case map[string]any:
-		for _, k := range [...]string{"$link", "$bytes"} {
-			if _, ok := v[k]; ok {
-				return &DataModelError{Rule: RuleReservedKey, Path: k, Offset: -1}
-			}
-		}
-		if t, ok := v["$type"]; ok {
-			s, ok := t.(string)
-			if !ok || s == "" {
-				return &DataModelError{Rule: RuleTypeKey, Path: "$type", Offset: -1, Detail: fmt.Sprintf("%T %v", t, t)}
-			}
-			if s == "blob" {
-				if _, err := ParseBlob(v); err != nil {
-					return err
-				}
-			}
+		if err := checkMapKeys(v); err != nil {
+			return err
 		}
 		for k, x := range v {
 			if err := checkValue(x, depth+1); err != nil {
 				return dmPath(err, k)
+			}
+		}
+		return nil
+	case Map:
+		// Get finds keys by bisection, which needs the order Marshal
+		// requires anyway.
+		if err := v.orderError(); err != nil {
+			return err
+		}
+		if err := checkMapKeys(v); err != nil {
+			return err
+		}
+		for _, e := range v {
+			if err := checkValue(e.Value, depth+1); err != nil {
+				return dmPath(err, e.Key)
 			}
 		}
 		return nil
@@ -181,4 +190,27 @@ func checkValue(v any, depth int) error {
 		return err
 	}
 	return checkValue(g, depth)
+}
+
+// checkMapKeys applies the rules about a map's own keys: no reserved key, a
+// $type that is a non-empty string, a well-formed blob. m is a
+// map[string]any or a Map in DRISL order.
+func checkMapKeys(m any) error {
+	for _, k := range [...]string{"$link", "$bytes"} {
+		if _, ok := lookup(m, k); ok {
+			return &DataModelError{Rule: RuleReservedKey, Path: k, Offset: -1}
+		}
+	}
+	if t, ok := lookup(m, "$type"); ok {
+		s, ok := t.(string)
+		if !ok || s == "" {
+			return &DataModelError{Rule: RuleTypeKey, Path: "$type", Offset: -1, Detail: fmt.Sprintf("%T %v", t, t)}
+		}
+		if s == "blob" {
+			if _, err := ParseBlob(m); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

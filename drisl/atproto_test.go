@@ -79,6 +79,25 @@ func TestDataModelFixtures(t *testing.T) {
 		if !reflect.DeepEqual(a, b) {
 			t.Errorf("fixture %d: JSON\n got %s\nwant %s", i, js, f.JSON)
 		}
+		// The ordered model: same checks, same bytes, same CID, same JSON.
+		var ordered any
+		if err := (DecOptions{OrderedMaps: true}).Unmarshal(want, &ordered); err != nil {
+			t.Fatalf("fixture %d: Unmarshal with OrderedMaps: %v", i, err)
+		}
+		if !reflect.DeepEqual(ordered, toOrdered(v)) {
+			t.Errorf("fixture %d: ordered value %#v", i, ordered)
+		}
+		if err := CheckAtproto(ordered); err != nil {
+			t.Errorf("fixture %d: CheckAtproto of the ordered value: %v", i, err)
+		}
+		got, oc, err := MarshalCID(ordered)
+		if err != nil || !bytes.Equal(got, want) || oc != c {
+			t.Errorf("fixture %d: ordered MarshalCID %x %s, %v", i, got, oc, err)
+		}
+		ojs, err := MarshalJSON(ordered)
+		if err != nil || !bytes.Equal(ojs, js) {
+			t.Errorf("fixture %d: ordered MarshalJSON %s, %v; want %s", i, ojs, err, js)
+		}
 	}
 }
 
@@ -108,6 +127,17 @@ func TestDataModelValid(t *testing.T) {
 		var back any
 		if err := Unmarshal(b, &back); err != nil || !reflect.DeepEqual(back, v) {
 			t.Errorf("%s: roundtrip: %#v, %v", c.Note, back, err)
+		}
+		var ordered any
+		if err := (DecOptions{OrderedMaps: true}).Unmarshal(b, &ordered); err != nil || !reflect.DeepEqual(ordered, toOrdered(v)) {
+			t.Errorf("%s: ordered decode: %#v, %v", c.Note, ordered, err)
+			continue
+		}
+		if err := CheckAtproto(ordered); err != nil {
+			t.Errorf("%s: CheckAtproto of the ordered value: %v", c.Note, err)
+		}
+		if out, err := Marshal(ordered); err != nil || !bytes.Equal(out, b) {
+			t.Errorf("%s: ordered roundtrip %x, %v; want %x", c.Note, out, err, b)
 		}
 	}
 }
@@ -147,19 +177,28 @@ func TestDataModelInvalid(t *testing.T) {
 			continue
 		}
 		v, err := UnmarshalJSON(c.JSON)
+		errs := []error{err}
 		if err == nil {
-			err = CheckAtproto(v)
+			// The value in both models: the ordered one decoded from the
+			// value's DRISL form.
+			var ordered any
+			if err := (DecOptions{OrderedMaps: true}).Unmarshal(mustMarshal(t, v), &ordered); err != nil {
+				t.Fatalf("%s: %v", c.Note, err)
+			}
+			errs = []error{CheckAtproto(v), CheckAtproto(ordered)}
 		}
-		var de *DataModelError
-		if !errors.As(err, &de) {
-			t.Errorf("%s: got %v, want a *DataModelError", c.Note, err)
-			continue
-		}
-		if de.Rule != w.rule || de.Path != w.path {
-			t.Errorf("%s: %q at %q, want %q at %q", c.Note, de.Rule, de.Path, w.rule, w.path)
-		}
-		if !errors.Is(err, ErrDataModel) {
-			t.Errorf("%s: does not wrap ErrDataModel", c.Note)
+		for _, err := range errs {
+			var de *DataModelError
+			if !errors.As(err, &de) {
+				t.Errorf("%s: got %v, want a *DataModelError", c.Note, err)
+				continue
+			}
+			if de.Rule != w.rule || de.Path != w.path {
+				t.Errorf("%s: %q at %q, want %q at %q", c.Note, de.Rule, de.Path, w.rule, w.path)
+			}
+			if !errors.Is(err, ErrDataModel) {
+				t.Errorf("%s: does not wrap ErrDataModel", c.Note)
+			}
 		}
 	}
 }

@@ -33,15 +33,28 @@ func (b Blob) Value() map[string]any {
 
 // ParseBlob reads a blob from the generic value model: the blob map, with
 // exactly the keys $type, ref, mimeType and size, or the legacy map with
-// exactly the keys cid (a CID string) and mimeType. It returns a
+// exactly the keys cid (a CID string) and mimeType; either as a
+// map[string]any or as a Map (in DRISL order). It returns a
 // *DataModelError with RuleBlob if v is neither.
 func ParseBlob(v any) (Blob, error) {
-	m, ok := v.(map[string]any)
-	if !ok {
+	var n int
+	switch m := v.(type) {
+	case map[string]any:
+		n = len(m)
+	case Map:
+		if m.orderError() != nil {
+			return Blob{}, blobError("", "Map keys not in DRISL order")
+		}
+		n = len(m)
+	default:
 		return Blob{}, blobError("", "not a map")
 	}
-	if _, legacy := m["cid"]; legacy && len(m) == 2 {
-		s, ok := m["cid"].(string)
+	get := func(key string) any {
+		x, _ := lookup(v, key)
+		return x
+	}
+	if _, legacy := lookup(v, "cid"); legacy && n == 2 {
+		s, ok := get("cid").(string)
 		if !ok {
 			return Blob{}, blobError("cid", "legacy blob cid is not a string")
 		}
@@ -49,31 +62,31 @@ func ParseBlob(v any) (Blob, error) {
 		if err != nil {
 			return Blob{}, blobError("cid", "legacy blob cid: "+err.Error())
 		}
-		mt, ok := m["mimeType"].(string)
+		mt, ok := get("mimeType").(string)
 		if !ok || mt == "" {
 			return Blob{}, blobError("mimeType", "mimeType is not a non-empty string")
 		}
 		return Blob{Ref: c, MimeType: mt, Size: -1}, nil
 	}
-	if t, ok := m["$type"].(string); !ok || t != "blob" {
+	if t, ok := get("$type").(string); !ok || t != "blob" {
 		return Blob{}, blobError("$type", `$type is not "blob"`)
 	}
-	if len(m) != 4 {
+	if n != 4 {
 		return Blob{}, blobError("", "a blob has exactly the keys $type, ref, mimeType and size")
 	}
-	ref, ok := m["ref"].(cid.Cid)
+	ref, ok := get("ref").(cid.Cid)
 	if !ok {
 		return Blob{}, blobError("ref", "ref is not a link")
 	}
 	if ref.Type() != CodecRaw {
 		return Blob{}, blobError("ref", "ref is not a raw-codec CID")
 	}
-	mt, ok := m["mimeType"].(string)
+	mt, ok := get("mimeType").(string)
 	if !ok || mt == "" {
 		return Blob{}, blobError("mimeType", "mimeType is not a non-empty string")
 	}
 	var size int64
-	switch n := m["size"].(type) {
+	switch n := get("size").(type) {
 	case int64:
 		size = n
 	case int:

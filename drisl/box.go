@@ -48,9 +48,12 @@ type boxes struct {
 	strs                  []string
 	ints                  []int64
 	slices                [][]any
-	elems                 []any // backing arrays of decoded arrays
-	nStrs, nInts, nSlices int   // sizes of the last chunks
-	nElems                int
+	maps                  []Map
+	elems                 []any   // backing arrays of decoded arrays
+	entries               []Entry // backing arrays of decoded Maps
+	nStrs, nInts, nSlices int     // sizes of the last chunks
+	nMaps, nElems         int
+	nEntries              int
 }
 
 // chunkLen returns the size of the next chunk of one kind, whose last chunk
@@ -73,6 +76,7 @@ var (
 	stringType = typeWord[string]()
 	int64Type  = typeWord[int64]()
 	sliceType  = typeWord[[]any]()
+	mapType    = typeWord[Map]()
 )
 
 func (d *decodeState) boxString(s string) any {
@@ -108,6 +112,16 @@ func (d *decodeState) boxSlice(s []any) any {
 	return box(sliceType, unsafe.Pointer(p))
 }
 
+func (d *decodeState) boxMap(m Map) any {
+	if len(d.boxes.maps) == 0 {
+		d.boxes.maps = make([]Map, chunkLen(&d.boxes.nMaps, len(d.data)-d.off))
+	}
+	p := &d.boxes.maps[0]
+	*p = m
+	d.boxes.maps = d.boxes.maps[1:]
+	return box(mapType, unsafe.Pointer(p))
+}
+
 // array returns a slice of length and capacity n for the elements of a
 // decoded array. Arrays share chunks of elements as values share boxes: a
 // chunk holds the elements of many small arrays (those of up to boxChunk/4
@@ -126,5 +140,26 @@ func (d *decodeState) array(n int) []any {
 	}
 	s := d.boxes.elems[:n:n]
 	d.boxes.elems = d.boxes.elems[n:]
+	return s
+}
+
+// entries returns a Map of length and capacity n for the entries of a
+// decoded map, carved from shared chunks as array carves arrays: a chunk
+// holds the entries of many small maps (those of up to boxChunk/4 entries),
+// so decoding a document allocates a few chunks instead of one slice per
+// map, and keeping one small Map keeps its chunk alive. The caller has
+// checked n against the input that remains (two bytes per entry).
+func (d *decodeState) entries(n int) Map {
+	if n == 0 {
+		return Map{} // not nil, as arrays
+	}
+	if n > len(d.boxes.entries) {
+		if n > boxChunk/4 {
+			return make(Map, n)
+		}
+		d.boxes.entries = make([]Entry, max(n, chunkLen(&d.boxes.nEntries, (len(d.data)-d.off)/2)))
+	}
+	s := d.boxes.entries[:n:n]
+	d.boxes.entries = d.boxes.entries[n:]
 	return s
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -214,25 +215,49 @@ func TestDASLFixtures(t *testing.T) {
 	t.Logf("DRISL-profile fixtures passed: %d of %d; out-of-profile checked: %d", passed, inProfile, outside)
 }
 
+// checkRoundtrip checks that data validates, decodes and re-encodes to
+// identical bytes, in both generic models (map[string]any and Map), and
+// that the two models hold the same value.
 func checkRoundtrip(t *testing.T, f daslFixture, data []byte, opts DecOptions) bool {
 	t.Helper()
 	if err := opts.Validate(data); err != nil {
 		t.Errorf("%s %q: Validate: %v", f.file, f.Name, err)
 		return false
 	}
-	var v any
-	if err := opts.Unmarshal(data, &v); err != nil {
-		t.Errorf("%s %q: Unmarshal: %v", f.file, f.Name, err)
-		return false
+	var def any
+	for _, ordered := range []bool{false, true} {
+		opts.OrderedMaps = ordered
+		var v any
+		if err := opts.Unmarshal(data, &v); err != nil {
+			t.Errorf("%s %q: Unmarshal (OrderedMaps %v): %v", f.file, f.Name, ordered, err)
+			return false
+		}
+		if !ordered {
+			def = v
+		} else if !reflect.DeepEqual(v, toOrdered(def)) {
+			t.Errorf("%s %q: the ordered model holds %#v, the default %#v", f.file, f.Name, v, def)
+			return false
+		}
+		out, err := EncOptions{AllowBLAKE3: opts.AllowBLAKE3}.Marshal(v)
+		if err != nil {
+			t.Errorf("%s %q: Marshal(%#v): %v", f.file, f.Name, v, err)
+			return false
+		}
+		if !bytes.Equal(out, data) {
+			t.Errorf("%s %q: roundtrip (OrderedMaps %v) %x, want %x", f.file, f.Name, ordered, out, data)
+			return false
+		}
 	}
-	out, err := EncOptions{AllowBLAKE3: opts.AllowBLAKE3}.Marshal(v)
-	if err != nil {
-		t.Errorf("%s %q: Marshal(%#v): %v", f.file, f.Name, v, err)
-		return false
-	}
-	if !bytes.Equal(out, data) {
-		t.Errorf("%s %q: roundtrip %x, want %x", f.file, f.Name, out, data)
-		return false
+	if data[0]>>5 == 5 {
+		var m Map
+		if err := opts.Unmarshal(data, &m); err != nil {
+			t.Errorf("%s %q: Unmarshal into Map: %v", f.file, f.Name, err)
+			return false
+		}
+		if out, err := (EncOptions{AllowBLAKE3: opts.AllowBLAKE3}).Marshal(m); err != nil || !bytes.Equal(out, data) {
+			t.Errorf("%s %q: Map roundtrip %x (%v), want %x", f.file, f.Name, out, err, data)
+			return false
+		}
 	}
 	var r Raw
 	if err := opts.Unmarshal(data, &r); err != nil || !bytes.Equal(r, data) {
@@ -242,17 +267,29 @@ func checkRoundtrip(t *testing.T, f daslFixture, data []byte, opts DecOptions) b
 	return true
 }
 
+// checkReject checks that every decoder refuses data for rule at off: the
+// validator, both generic models, Raw, and Map for a map.
 func checkReject(t *testing.T, f daslFixture, data []byte, opts DecOptions, rule Rule, off int) bool {
 	t.Helper()
 	ok := true
-	for _, step := range []struct {
+	ordered := opts
+	ordered.OrderedMaps = true
+	steps := []struct {
 		name string
 		err  error
 	}{
 		{"Validate", opts.Validate(data)},
 		{"Unmarshal", opts.Unmarshal(data, new(any))},
+		{"Unmarshal with OrderedMaps", ordered.Unmarshal(data, new(any))},
 		{"Unmarshal into Raw", opts.Unmarshal(data, new(Raw))},
-	} {
+	}
+	if len(data) > 0 && data[0]>>5 == 5 {
+		steps = append(steps, struct {
+			name string
+			err  error
+		}{"Unmarshal into Map", opts.Unmarshal(data, new(Map))})
+	}
+	for _, step := range steps {
 		var se *SyntaxError
 		if !errors.As(step.err, &se) {
 			t.Errorf("%s %q: %s gave %v, want a *SyntaxError", f.file, f.Name, step.name, step.err)

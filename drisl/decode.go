@@ -26,7 +26,9 @@ type Raw []byte
 // Unmarshal decodes strict DRISL data into v with the default options. v must
 // be a non-nil pointer. Into an empty interface it stores the generic value
 // model: nil, bool, int64 (uint64 or NegInt out of int64 range), float64,
-// string, []byte, cid.Cid, []any and map[string]any.
+// string, []byte, cid.Cid, []any and map[string]any (Map with
+// DecOptions.OrderedMaps). Into a Map it stores the map's entries in wire
+// order, and Maps for the maps inside.
 func Unmarshal(data []byte, v any) error {
 	return DecOptions{}.Unmarshal(data, v)
 }
@@ -111,7 +113,7 @@ func (o DecOptions) start(data []byte) (*decodeState, error) {
 	if len(data) > o.MaxInputBytes {
 		return nil, &SyntaxError{Rule: RuleInputLen, Offset: 0}
 	}
-	return &decodeState{data: data, opts: o}, nil
+	return &decodeState{data: data, opts: o, ordered: o.OrderedMaps}, nil
 }
 
 type decodeState struct {
@@ -121,6 +123,9 @@ type decodeState struct {
 	depth int
 	opts  DecOptions
 	boxes boxes // chunks that decoded values are boxed in (box.go)
+	// ordered makes maps of the generic model decode as Map: set by
+	// DecOptions.OrderedMaps, and while decoding into a Map.
+	ordered bool
 }
 
 // strAt returns the n bytes of input that end at offset end as a string.
@@ -455,14 +460,46 @@ func (d *decodeState) value() (any, error) {
 	return d.link(start)
 }
 
-// genericMap decodes a map, whose head at start declared n pairs, into a
-// map[string]any.
+// genericMap decodes a map, whose head at start declared arg pairs, into a
+// map[string]any, or into a Map (boxed) if d.ordered.
 func (d *decodeState) genericMap(arg uint64, start int) (any, error) {
 	n, err := d.container(arg, 2, start)
 	if err != nil {
 		return nil, err
 	}
+	if d.ordered {
+		m := d.entries(n)
+		if err := d.mapEntries(n, nil, m); err != nil {
+			return nil, err
+		}
+		return d.boxMap(m), nil
+	}
 	out := make(map[string]any, n)
+	if err := d.mapEntries(n, out, nil); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// orderedMap decodes a map, whose head at start declared arg pairs, into a
+// Map.
+func (d *decodeState) orderedMap(arg uint64, start int) (Map, error) {
+	n, err := d.container(arg, 2, start)
+	if err != nil {
+		return nil, err
+	}
+	m := d.entries(n)
+	if err := d.mapEntries(n, nil, m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// mapEntries decodes the n pairs of a map, after its head and d.container,
+// into out if it is not nil and else into ents (which has length n), and
+// leaves the map's level of nesting. One loop serves both models, so they
+// check keys alike; the choice costs one predictable branch per pair.
+func (d *decodeState) mapEntries(n int, out map[string]any, ents Map) error {
 	if n > 0 && len(d.arena) != len(d.data) {
 		d.arena = string(d.data)
 	}
@@ -475,7 +512,7 @@ func (d *decodeState) genericMap(arg uint64, start int) (any, error) {
 		if ko < len(d.data) && d.data[ko]-0x60 < 24 && int(d.data[ko]-0x60) < len(d.data)-ko {
 			end := ko + 1 + int(d.data[ko]-0x60)
 			if !validText(d.data[ko+1 : end]) {
-				return nil, d.fail(RuleUTF8, ko, "")
+				return d.fail(RuleUTF8, ko, "")
 			}
 			k = d.arena[ko+1 : end]
 			d.off = end
@@ -483,22 +520,22 @@ func (d *decodeState) genericMap(arg uint64, start int) (any, error) {
 			// A key of 24 to 255 bytes, whose head is two bytes.
 			end := ko + 2 + int(d.data[ko+1])
 			if !validText(d.data[ko+2 : end]) {
-				return nil, d.fail(RuleUTF8, ko, "")
+				return d.fail(RuleUTF8, ko, "")
 			}
 			k = d.arena[ko+2 : end]
 			d.off = end
 		} else {
 			kb, err := d.mapKey(nil, true)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			k = d.arena[d.off-len(kb) : d.off]
 		}
 		if i > 0 && (len(k) < len(prev) || len(k) == len(prev) && k <= prev) {
 			if k == prev {
-				return nil, d.fail(RuleMapKeyDuplicate, ko, k)
+				return d.fail(RuleMapKeyDuplicate, ko, k)
 			}
-			return nil, d.fail(RuleMapKeyOrder, ko, k)
+			return d.fail(RuleMapKeyOrder, ko, k)
 		}
 		// Null, booleans and integers below 24, frequent values, without
 		// the call.
@@ -519,21 +556,25 @@ func (d *decodeState) genericMap(arg uint64, start int) (any, error) {
 			// A text string shorter than 24 bytes.
 			o, n := d.off+1, int(b-0x60)
 			if !validText(d.data[o : o+n]) {
-				return nil, d.fail(RuleUTF8, d.off, "")
+				return d.fail(RuleUTF8, d.off, "")
 			}
 			d.off = o + n
 			v = d.boxString(d.arena[o : o+n])
 		default:
 			var err error
 			if v, err = d.value(); err != nil {
-				return nil, err
+				return err
 			}
 		}
-		out[k] = v
+		if out != nil {
+			out[k] = v
+		} else {
+			ents[i] = Entry{Key: k, Value: v}
+		}
 		prev = k
 	}
 	d.depth--
-	return out, nil
+	return nil
 }
 
 // skip validates the next item without building it.

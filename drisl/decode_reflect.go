@@ -9,11 +9,12 @@ import (
 )
 
 var (
-	cidType    = reflect.TypeOf(cid.Cid{})
-	rawType    = reflect.TypeOf(Raw(nil))
-	negIntType = reflect.TypeOf(NegInt(0))
-	mapAnyType = reflect.TypeOf(map[string]any(nil))
-	sliceAny   = reflect.TypeOf([]any(nil))
+	cidType        = reflect.TypeOf(cid.Cid{})
+	rawType        = reflect.TypeOf(Raw(nil))
+	negIntType     = reflect.TypeOf(NegInt(0))
+	mapAnyType     = reflect.TypeOf(map[string]any(nil))
+	orderedMapType = reflect.TypeOf(Map(nil))
+	sliceAny       = reflect.TypeOf([]any(nil))
 )
 
 func (d *decodeState) mismatch(start int, want reflect.Type, got string) error {
@@ -38,12 +39,13 @@ func (d *decodeState) into(rv reflect.Value) error {
 			rv.SetBytes(append([]byte{}, d.data[start:d.off]...))
 			return nil
 		case mapAnyType, sliceAny:
-			// The generic model's own containers: build them without reflect.
+			// The generic model's own containers: build them without reflect
+			// (but not a map[string]any while maps decode as Map).
 			want := byte(5)
 			if t == sliceAny {
 				want = 4
 			}
-			if d.off < len(d.data) && d.data[d.off]>>5 == want {
+			if d.off < len(d.data) && d.data[d.off]>>5 == want && (want == 4 || !d.ordered) {
 				v, err := d.value()
 				if err != nil {
 					return err
@@ -51,6 +53,29 @@ func (d *decodeState) into(rv reflect.Value) error {
 				rv.Set(reflect.ValueOf(v))
 				return nil
 			}
+		case orderedMapType:
+			// A Map holds the ordered model all the way down.
+			if d.off < len(d.data) && d.data[d.off] == 0xf6 {
+				d.off++
+				rv.SetZero()
+				return nil
+			}
+			major, _, arg, start, err := d.head()
+			if err != nil {
+				return err
+			}
+			if major != 5 {
+				return d.mismatch(start, t, majorNames[major])
+			}
+			ordered := d.ordered
+			d.ordered = true
+			m, err := d.orderedMap(arg, start)
+			d.ordered = ordered
+			if err != nil {
+				return err
+			}
+			*rv.Addr().Interface().(*Map) = m
+			return nil
 		case blobType:
 			start := d.off
 			v, err := d.value()

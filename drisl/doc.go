@@ -26,7 +26,16 @@
 //     integer roundtrips), float64, string, []byte, cid.Cid (tag 42),
 //     []any and map[string]any. Unmarshal into *any produces it; Marshal
 //     accepts it, plus int, int32, float32 (widened to float64), *cid.Cid,
-//     Raw, Blob, slices, arrays, maps with string keys and structs.
+//     Raw, Blob, Map, slices, arrays, maps with string keys and structs.
+//   - The ordered generic value model: the same, except that maps are Map,
+//     a slice of Entry (Key, Value) in DRISL key order, which is the order
+//     of the wire. DecOptions.OrderedMaps produces it for every map decoded
+//     into an interface; decoding into a Map produces it for the values
+//     inside. Map.Get finds a key by bisection; Set, Delete and Sort keep
+//     or restore the order. Marshal writes a Map as it is, after checking
+//     in one pass that its keys are in strict DRISL order. CheckAtproto,
+//     CheckRecord, ParseBlob and MarshalJSON accept Map wherever they
+//     accept map[string]any; UnmarshalJSON always returns map[string]any.
 //   - Structs use `cbor:"name,omitempty"` tags ("-" skips a field; without
 //     a tag the Go field name is the key). Raw keeps an item's exact bytes
 //     (to check a signature over them). Values that implement
@@ -47,6 +56,20 @@
 //     ErrDataModel) for atproto data-model violations. Rule values are
 //     constants, so callers never parse messages.
 //
+// # Two generic models
+//
+// map[string]any is what Go programs expect, but a Go map costs a hash per
+// key to build, a random order to walk, and a sort to encode; most atproto
+// maps hold one to five keys, where that machinery dominates decoding and
+// the garbage collector's work. DRISL itself fixes the order of a map's
+// keys, so the ordered model keeps a map as the sorted slice it was on the
+// wire: decoding appends entries and hashes nothing, encoding checks each
+// key against the one before and sorts nothing, and lookups bisect. On the
+// twitter-like document in bench/ it decodes with a fraction of the
+// allocations of map[string]any (see bench/README.md). The default stays
+// map[string]any; choose Map when a program walks or re-encodes values
+// rather than looking up many keys in large maps.
+//
 // # Rules enforced
 //
 // Decoding rejects: truncated input; trailing bytes after the top-level item
@@ -64,7 +87,8 @@
 // checked: DRISL does not require it.
 //
 // Encoding refuses, with an *EncodeError naming the path to the value: NaN,
-// infinities and -0.0; invalid UTF-8; non-string map keys; undefined or
+// infinities and -0.0; invalid UTF-8; non-string map keys; Map entries whose
+// keys are out of DRISL order or repeated; undefined or
 // non-DRISL CIDs (BLAKE3 only with EncOptions.AllowBLAKE3); structs with
 // two fields of one name; time.Time, big.Int and any other struct without
 // exported fields; channels, functions and complex numbers; Raw and
@@ -118,7 +142,11 @@
 // chunks of up to 256 values (box.go explains why this use of unsafe is
 // sound), and arrays of up to 64 elements keep their elements in shared
 // chunks of up to 256 elements, so keeping one such value keeps its chunk
-// alive. UnmarshalJSON
+// alive. The same holds for Maps of up to 64 entries, whose entries share
+// chunks of up to 256 entries: a small Map kept from a decoded document
+// keeps up to 8 KiB of entries alive (copy it with slices.Clone to let the
+// rest go). Appending to a decoded Map, or Set with a new key, never writes
+// into a neighbour: each Map's capacity is its length. UnmarshalJSON
 // is built on encoding/json's tokenizer and is not tuned for speed. Decoding
 // into structs goes through reflect and is slower than the generic path; it
 // has no custom unmarshaler hook. CheckAtproto does not check NSID syntax or

@@ -17,8 +17,10 @@ import (
 
 // Marshal returns the DRISL encoding of v. It accepts the generic value model
 // (nil, bool, integers, NegInt, float32/float64, string, []byte, cid.Cid,
-// *cid.Cid, Raw, slices, arrays, maps with string keys) and structs, whose
-// fields follow `cbor:"name,omitempty"` tags. It never emits non-DRISL bytes:
+// *cid.Cid, Raw, slices, arrays, maps with string keys, Map and *Map) and
+// structs, whose fields follow `cbor:"name,omitempty"` tags. A Map is written
+// in its own order, which must be strict DRISL order (an *EncodeError with
+// RuleMapKeyOrder or RuleMapKeyDuplicate otherwise). It never emits non-DRISL bytes:
 // NaN, infinities, -0.0, non-string map keys and types DRISL cannot hold
 // (time.Time, big.Int, channels, ...) are errors. float32 widens to float64.
 func Marshal(v any) ([]byte, error) {
@@ -298,6 +300,14 @@ func (e *encodeState) value(v any) error {
 		err := e.genericMap(v)
 		e.depth--
 		return err
+	case Map:
+		return e.orderedMap(v)
+	case *Map:
+		if v == nil {
+			e.buf = append(e.buf, 0xf6)
+			return nil
+		}
+		return e.orderedMap(*v)
 	default:
 		rv := reflect.ValueOf(v)
 		if rv.Kind() == reflect.Struct {
@@ -391,6 +401,28 @@ func (e *encodeState) genericMap(m map[string]any) error {
 }
 
 const smallMap = 16
+
+// orderedMap writes m in its own order, which must be strict DRISL order:
+// each key is compared with the one before it, and a key out of order or
+// repeated is an error.
+func (e *encodeState) orderedMap(m Map) error {
+	if err := e.enter(); err != nil {
+		return err
+	}
+	e.head(5, uint64(len(m)))
+	for i := range m {
+		if i > 0 {
+			if err := keyAfter(m[i-1].Key, m[i].Key); err != nil {
+				return err
+			}
+		}
+		if err := e.entry(m[i].Key, m[i].Value); err != nil {
+			return err
+		}
+	}
+	e.depth--
+	return nil
+}
 
 // sortIndex fills order with the indexes of kvs in DRISL key order. Keys
 // sort length-first, so a counting sort by length does most of the work; an
@@ -487,6 +519,8 @@ func (e *encodeState) reflectValue(rv reflect.Value) error {
 	case blobType:
 		b := rv.Interface().(Blob)
 		return e.blob(&b)
+	case orderedMapType:
+		return e.orderedMap(rv.Interface().(Map))
 	}
 	if t.Kind() == reflect.Struct {
 		if si := e.structInfo(t); !si.methods {

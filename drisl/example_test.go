@@ -134,3 +134,44 @@ func ExampleUnmarshalFirst() {
 	// Output:
 	// #commit 42
 }
+
+// The ordered generic value model: maps decode as Map, their entries in
+// DRISL key order (length-first, then bytewise), as on the wire.
+func ExampleMap() {
+	data, _ := drisl.Marshal(map[string]any{
+		"$type": "app.bsky.feed.post",
+		"text":  "hello",
+		"langs": []any{"en"},
+		"reply": map[string]any{"root": "at://...", "parent": "at://..."},
+	})
+	var v any
+	if err := (drisl.DecOptions{OrderedMaps: true}).Unmarshal(data, &v); err != nil {
+		panic(err)
+	}
+	post := v.(drisl.Map)
+	for i, e := range post {
+		if i > 0 {
+			fmt.Print(" ")
+		}
+		fmt.Print(e.Key)
+	}
+	fmt.Println()
+	text, _ := post.Get("text")
+	fmt.Println(text)
+
+	// Set keeps the order; Marshal writes a Map without sorting and
+	// refuses one whose keys are out of order.
+	post.Set("createdAt", "2024-05-01T12:00:00.000Z")
+	if _, err := drisl.Marshal(post); err != nil {
+		panic(err)
+	}
+	_, err := drisl.Marshal(drisl.Map{{Key: "$type", Value: "y"}, {Key: "text", Value: "x"}})
+	var ee *drisl.EncodeError
+	if errors.As(err, &ee) {
+		fmt.Println(ee.Rule, "at", ee.Path)
+	}
+	// Output:
+	// text $type langs reply
+	// hello
+	// map keys not sorted length-first then bytewise at "text"
+}

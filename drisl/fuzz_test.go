@@ -10,8 +10,11 @@ import (
 )
 
 // FuzzDecode checks, for any input, that decoding never panics, that
-// Validate, Unmarshal into any, into Raw and into a struct agree on what is
-// valid, and that every accepted input re-encodes to identical bytes. The
+// Validate, Unmarshal into any (in both generic models: map[string]any and,
+// with OrderedMaps, Map), into Raw, into Map and into a struct agree on what
+// is valid (with the same error for both models), that every accepted input
+// re-encodes to identical bytes from both models, and that the two models
+// hold the same value and get the same atproto verdict and JSON. The
 // seed corpus (testdata/fuzz/FuzzDecode) holds every dasl-testing fixture,
 // the atproto data-model CBOR and some records.
 func FuzzDecode(f *testing.F) {
@@ -23,6 +26,23 @@ func FuzzDecode(f *testing.F) {
 			err := opts.Unmarshal(data, &v)
 			if (err == nil) != (verr == nil) {
 				t.Fatalf("Validate says %v, Unmarshal says %v", verr, err)
+			}
+			ordered := opts
+			ordered.OrderedMaps = true
+			var ov any
+			oerr := ordered.Unmarshal(data, &ov)
+			if (oerr == nil) != (err == nil) || err != nil && oerr.Error() != err.Error() {
+				t.Fatalf("Unmarshal says %v, with OrderedMaps %v", err, oerr)
+			}
+			if len(data) > 0 && data[0]>>5 == 5 {
+				var m Map
+				merr := opts.Unmarshal(data, &m)
+				if (merr == nil) != (err == nil) || err != nil && merr.Error() != err.Error() {
+					t.Fatalf("Unmarshal into any says %v, into Map %v", err, merr)
+				}
+				if err == nil && !reflect.DeepEqual(any(m), ov) {
+					t.Fatalf("into Map %#v, into any with OrderedMaps %#v", m, ov)
+				}
 			}
 			var r Raw
 			rerr := opts.Unmarshal(data, &r)
@@ -54,8 +74,19 @@ func FuzzDecode(f *testing.F) {
 			if !bytes.Equal(out, data) {
 				t.Fatalf("re-encoding differs:\n in %x\nout %x", data, out)
 			}
+			if !reflect.DeepEqual(ov, toOrdered(v)) {
+				t.Fatalf("the ordered model holds %#v, the default %#v", ov, v)
+			}
+			oout, err := EncOptions{AllowBLAKE3: opts.AllowBLAKE3}.Marshal(ov)
+			if err != nil || !bytes.Equal(oout, data) {
+				t.Fatalf("re-encoding the ordered value: %x, %v\n in %x", oout, err, data)
+			}
+			cerr, ocerr := CheckAtproto(v), CheckAtproto(ov)
+			if (cerr == nil) != (ocerr == nil) {
+				t.Fatalf("CheckAtproto says %v, of the ordered value %v", cerr, ocerr)
+			}
 			// atproto JSON: whatever the checker accepts survives JSON.
-			if CheckAtproto(v) == nil {
+			if cerr == nil {
 				js, err := MarshalJSON(v)
 				if err != nil {
 					t.Fatalf("MarshalJSON of checked data: %v", err)
@@ -66,6 +97,10 @@ func FuzzDecode(f *testing.F) {
 				}
 				if !reflect.DeepEqual(back, v) {
 					t.Fatalf("JSON roundtrip changed the value:\n%#v\n%#v", v, back)
+				}
+				ojs, err := MarshalJSON(ov)
+				if err != nil || !bytes.Equal(ojs, js) {
+					t.Fatalf("MarshalJSON of the ordered value: %s, %v; want %s", ojs, err, js)
 				}
 			}
 		}
@@ -95,6 +130,10 @@ func FuzzUnmarshalJSON(f *testing.F) {
 		var back any
 		if err := Unmarshal(b, &back); err != nil || !reflect.DeepEqual(back, v) {
 			t.Fatalf("DRISL roundtrip: %#v, %v", back, err)
+		}
+		var ordered any
+		if err := (DecOptions{OrderedMaps: true}).Unmarshal(b, &ordered); err != nil || !reflect.DeepEqual(ordered, toOrdered(v)) {
+			t.Fatalf("DRISL roundtrip into the ordered model: %#v, %v", ordered, err)
 		}
 	})
 }
@@ -128,6 +167,14 @@ func FuzzMarshal(f *testing.F) {
 		again, err := Marshal(back)
 		if err != nil || !bytes.Equal(again, out) {
 			t.Fatalf("re-encoding differs: %x vs %x (%v)", again, out, err)
+		}
+		var ordered any
+		if err := (DecOptions{OrderedMaps: true}).Unmarshal(out, &ordered); err != nil {
+			t.Fatal(err)
+		}
+		again, err = Marshal(ordered)
+		if err != nil || !bytes.Equal(again, out) {
+			t.Fatalf("re-encoding the ordered value differs: %x vs %x (%v)", again, out, err)
 		}
 	})
 }

@@ -29,7 +29,9 @@ import (
 //     ("123.0"), as JavaScript reads them; other numbers become float64,
 //     which CheckAtproto then rejects.
 //
-// It does not apply CheckAtproto. Errors are *DataModelError with RuleJSON,
+// Objects always become map[string]any: JSON objects are not in DRISL key
+// order. For the ordered model, Marshal the result and decode the bytes with
+// DecOptions{OrderedMaps: true}. It does not apply CheckAtproto. Errors are *DataModelError with RuleJSON,
 // RuleUTF8, RuleLink or RuleInteger, carrying the byte offset.
 func UnmarshalJSON(data []byte) (any, error) {
 	if !utf8.Valid(data) {
@@ -167,8 +169,8 @@ func jsonNumber(n json.Number, off int) (any, error) {
 	return f, nil
 }
 
-// MarshalJSON writes v, in the generic value model or any value Marshal
-// accepts, as atproto JSON: links as {"$link": "<base32 CID>"}, bytes as
+// MarshalJSON writes v, in the generic value model (with map[string]any or
+// Map maps) or any value Marshal accepts, as atproto JSON: links as {"$link": "<base32 CID>"}, bytes as
 // {"$bytes": "<base64, no padding>"}, Blob values as blob objects (never the
 // legacy form), map keys in DRISL order, no insignificant space. Floats and
 // integers outside int64 have no atproto JSON form and are errors
@@ -247,6 +249,30 @@ func appendJSON(b []byte, v any, depth int) ([]byte, error) {
 			b = append(b, ':')
 			if b, err = appendJSON(b, v[k], depth+1); err != nil {
 				return nil, dmPath(err, k)
+			}
+		}
+		return append(b, '}'), nil
+	case Map:
+		if err := v.orderError(); err != nil {
+			return nil, err
+		}
+		for _, k := range [...]string{"$link", "$bytes"} {
+			if _, ok := v.Get(k); ok {
+				return nil, &DataModelError{Rule: RuleReservedKey, Path: k, Offset: -1}
+			}
+		}
+		b = append(b, '{')
+		for i, e := range v {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			var err error
+			if b, err = appendJSONString(b, e.Key); err != nil {
+				return nil, dmPath(err, strconv.Quote(e.Key))
+			}
+			b = append(b, ':')
+			if b, err = appendJSON(b, e.Value, depth+1); err != nil {
+				return nil, dmPath(err, e.Key)
 			}
 		}
 		return append(b, '}'), nil

@@ -29,6 +29,11 @@ type DecOptions struct {
 	// DisallowUnknownFields makes decoding into a struct fail on a map key
 	// that names no field, instead of skipping it.
 	DisallowUnknownFields bool
+	// OrderedMaps makes every map of the generic value model (decoded into
+	// an empty interface, at any depth) a Map, its entries in wire order,
+	// instead of a map[string]any. Decoding into a Map does this for the
+	// values inside it without the option.
+	OrderedMaps bool
 }
 
 func (o DecOptions) withDefaults() DecOptions {
