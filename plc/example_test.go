@@ -114,3 +114,108 @@ func ExampleNullify() {
 	// 1 operation nullified
 	// https://host-b.example true
 }
+
+// An embedded directory, reached in process: Directory.Client returns a
+// Client whose requests go to the directory's handler without a port, so
+// code written against a remote directory (plc.directory) runs unchanged
+// in tests and single-process deployments.
+func ExampleNewDirectory() {
+	ctx := context.Background()
+	dir := plc.NewDirectory(plc.DirectoryOptions{})
+	client := dir.Client(plc.ClientOptions{})
+
+	_, recoveryDID := mustKey()
+	host, hostDID := mustKey()
+	_, signing := mustKey()
+	genesis, did, err := plc.NewGenesis(plc.GenesisOptions{
+		RecoveryKeys:    []string{recoveryDID},
+		HostRotationKey: hostDID,
+		SigningKey:      signing,
+		Endpoint:        "https://host.example",
+		Handle:          "gardeners.example",
+	}, host)
+	if err != nil {
+		panic(err)
+	}
+	if err := client.Submit(ctx, did, genesis); err != nil {
+		panic(err)
+	}
+	// The client validates the audit log it fetches; the directory answers
+	// the same state in process.
+	s, err := client.VerifiedState(ctx, did, plc.ValidateOptions{})
+	if err != nil {
+		panic(err)
+	}
+	local, err := dir.State(ctx, did)
+	if err != nil {
+		panic(err)
+	}
+	_, head := s.Head()
+	_, localHead := local.Head()
+	fmt.Println(s.Data().AlsoKnownAs[0], s.Data().PDSEndpoint(), head == localHead)
+	// Output:
+	// at://gardeners.example https://host.example true
+}
+
+// A cooperative move: the community's recovery key moves it from host A to
+// host B on the head of its log (nothing is nullified). Move does not
+// consult a clock; CheckNext says what the directory will make of the
+// operation before it is submitted.
+func ExampleMove() {
+	ctx := context.Background()
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	dir := plc.NewDirectory(plc.DirectoryOptions{Now: func() time.Time { return now }})
+	client := dir.Client(plc.ClientOptions{})
+
+	recovery, recoveryDID := mustKey()
+	hostA, hostADID := mustKey()
+	_, signingA := mustKey()
+	genesis, did, err := plc.NewGenesis(plc.GenesisOptions{
+		RecoveryKeys:    []string{recoveryDID},
+		HostRotationKey: hostADID,
+		SigningKey:      signingA,
+		Endpoint:        "https://host-a.example",
+	}, hostA)
+	if err != nil {
+		panic(err)
+	}
+	if err := client.Submit(ctx, did, genesis); err != nil {
+		panic(err)
+	}
+
+	now = now.Add(time.Hour)
+	s, err := client.VerifiedState(ctx, did, plc.ValidateOptions{})
+	if err != nil {
+		panic(err)
+	}
+	_, signingB := mustKey()
+	_, hostBDID := mustKey()
+	op, err := plc.Move(s, plc.MoveOptions{
+		NewSigningKey:      signingB,
+		NewEndpoint:        "https://host-b.example",
+		NewHostRotationKey: hostBDID,
+	}, recovery)
+	if err != nil {
+		panic(err)
+	}
+	res, err := s.CheckNext(op, now)
+	if err != nil {
+		panic(err)
+	}
+	if err := client.Submit(ctx, did, op); err != nil {
+		panic(err)
+	}
+	key, endpoint, err := plc.ResolveAtproto(ctx, client, did)
+	if err != nil {
+		panic(err)
+	}
+	s, _ = client.VerifiedState(ctx, did, plc.ValidateOptions{})
+	rotation := s.Data().RotationKeys
+	fmt.Println(len(res.Nullified), "nullified")
+	fmt.Println(endpoint, key.DIDKey() == signingB)
+	fmt.Println(rotation[0] == recoveryDID, rotation[len(rotation)-1] == hostBDID)
+	// Output:
+	// 0 nullified
+	// https://host-b.example true
+	// true true
+}
