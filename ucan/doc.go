@@ -131,8 +131,13 @@
 //
 // Hot keys: an invoker's session key signs many invocations in a row, and
 // once the delegations of its chain are cached its signature is most of a
-// validation. A did:key in a Validator's key cache that has verified 16
-// (ES256), 64 (ES256K) or 32 (Ed25519) signatures gets a precomputed
+// validation. A did:key in a Validator's key cache that has signed 16
+// (ES256), 64 (ES256K) or 32 (Ed25519) invocations that validated
+// completely (a use is counted after the replay guard, never for an
+// attempt with a bad signature or without authority, so outsiders' junk
+// cannot evict the tables of keys in use; a Validator that accepts any
+// subject still counts an outsider's invocations on a did:key subject of
+// its own) gets a precomputed
 // table of its point (internal/ecverify), which makes each of its
 // verifications about 4 (P-256), 2.5 (K-256) or 4 (Ed25519) times
 // cheaper; the thresholds are where a table pays for its construction.

@@ -13,8 +13,10 @@ import (
 
 // Hot keys. An invoker's session key signs many invocations in a row, and
 // with the delegations of its chain cached, its signature is most of a
-// validation. A did:key held in a Validator's key cache that has verified
-// enough signatures gets a precomputed table (internal/ecverify) that
+// validation. A did:key held in a Validator's key cache that has signed
+// enough invocations that validated completely (chain, policies and
+// replay guard included: attempts with bad signatures or without
+// authority do not count) gets a precomputed table (internal/ecverify) that
 // makes its verifications about 4 (P-256), 2.5 (K-256) and 4 (Ed25519)
 // times cheaper. The thresholds are where a table has paid for itself in
 // instructions (ecverify's doc.go): building one costs about 7.4 one-shot
@@ -24,17 +26,17 @@ import (
 // Ed25519, about 29 one-shot verifications (crypto/ed25519), saving
 // 0.5 M each, paid back after about 38.
 const (
-	hotUsesES256   = 16 // verifications before an ES256 key gets a table
-	hotUsesES256K  = 64 // verifications before an ES256K key gets a table
-	hotUsesEd25519 = 32 // verifications before an Ed25519 key gets a table
+	hotUsesES256   = 16 // validated invocations before an ES256 key gets a table
+	hotUsesES256K  = 64 // validated invocations before an ES256K key gets a table
+	hotUsesEd25519 = 32 // validated invocations before an Ed25519 key gets a table
 	// maxHotTables bounds the tables of one Validator: 4 key tables of
 	// at most 832 KiB, plus the generators' tables once a key of their
 	// curve is hot (K-256 832 KiB, Ed25519 480 KiB): at most 4.5 MiB.
 	maxHotTables = 4
 )
 
-// hotUses is the number of verifications after which a key of alg gets
-// a table.
+// hotUses is the number of validated invocations after which a key of
+// alg gets a table.
 func hotUses(alg Algorithm) int32 {
 	switch alg {
 	case ES256K:
@@ -48,7 +50,7 @@ func hotUses(alg Algorithm) int32 {
 // hotTables is the set of keys of one Validator that have tables, most
 // recently used first. A key that becomes hot when the set is full takes
 // the place of the least recently used, which loses its table and must
-// again verify the threshold's worth of signatures to get one back (so
+// again sign the threshold's worth of validated invocations to get one back (so
 // that more hot keys than slots cost at most about twice their one-shot
 // verifications, not a table build each).
 type hotTables struct {
@@ -153,16 +155,20 @@ func (k *hotKey) Verify(payload, sig []byte) error {
 		k.set.touch(k)
 		return nil
 	}
+	return k.PublicKey.Verify(payload, sig)
+}
+
+// noteUse counts one authorised use of k: the Validator calls it after a
+// whole validation (signature, chain, policies, replay guard) succeeded
+// for an invocation k signed, never for a mere verification attempt, so
+// that keys presenting junk signatures or unauthorised invocations earn
+// no table and cannot evict those of keys in real use. At the threshold
+// k gets its table, evicting the least recently used key's if the set is
+// full.
+func (k *hotKey) noteUse() {
 	if k.uses.Add(1) >= hotUses(k.alg) && k.building.CompareAndSwap(false, true) && k.build() {
 		k.set.install(k)
 	}
-	if ok, has := k.verifyTable(payload, sig); has {
-		if !ok {
-			return atcrypto.ErrInvalidSignature
-		}
-		return nil
-	}
-	return k.PublicKey.Verify(payload, sig)
 }
 
 // verifyTable reports whether k has a table (has) and whether sig

@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"math/big"
 	"testing"
+	"time"
 
 	"github.com/mr-tron/base58"
 
@@ -95,6 +96,7 @@ func TestHotKeyMatchesOneShot(t *testing.T) {
 				if round > hotThreshold(alg) {
 					t.Fatal("no table built")
 				}
+				hk.noteUse()
 			}
 		})
 	}
@@ -162,6 +164,7 @@ func TestHotEd25519KeyMatchesOneShot(t *testing.T) {
 		if round > hotUsesEd25519 {
 			t.Fatal("no table built")
 		}
+		hk.noteUse()
 	}
 
 	// A did:key whose 32 bytes are not a point: crypto/ed25519 rejects
@@ -185,6 +188,7 @@ func TestHotEd25519KeyMatchesOneShot(t *testing.T) {
 		if k.Verify(msg, sig) == nil {
 			t.Fatal("non-point key verified")
 		}
+		k.(*hotKey).noteUse()
 	}
 	if hasTable(k.(*hotKey)) {
 		t.Fatal("non-point key has a table")
@@ -219,6 +223,7 @@ func TestHotTablesBounded(t *testing.T) {
 			if err := k.Verify(msg, sig); err != nil {
 				t.Fatal(err)
 			}
+			k.(*hotKey).noteUse()
 		}
 		if !hasTable(k.(*hotKey)) {
 			t.Fatalf("key %d: no table", i)
@@ -235,8 +240,8 @@ func TestHotTablesBounded(t *testing.T) {
 	if n := len(v.hot.keys); n != maxHotTables {
 		t.Fatalf("%d tables", n)
 	}
-	if keys[0].k.uses.Load() != 1 {
-		t.Fatalf("evicted key has %d uses, want 1", keys[0].k.uses.Load())
+	if keys[0].k.uses.Load() != 0 {
+		t.Fatalf("evicted key has %d uses, want 0 (verifying is not a use)", keys[0].k.uses.Load())
 	}
 	v.ClearCache()
 	for i, s := range keys {
@@ -286,5 +291,56 @@ func TestValidateHotInvoker(t *testing.T) {
 			_, err = v.Validate(ctx, twin)
 			wantName(t, err, NameReplayed)
 		})
+	}
+}
+
+// TestHotKeyJunkKeepsTable makes a member's key hot with validated
+// invocations, then has 5 outsiders' keys (more than the Validator keeps
+// tables for) present 16 invocations each that fail: all-zero signatures,
+// and validly signed invocations over a chain delegated to another key. No
+// outsider's key gets a table or a use, and the member's key keeps its
+// table (audit 4, F4: uses were counted per verification attempt).
+func TestHotKeyJunkKeepsTable(t *testing.T) {
+	w := newWorld(t, ES256, 2, "/repo")
+	v := w.validator(ValidatorOptions{})
+	for i := 0; i < hotThreshold(ES256); i++ {
+		if _, err := v.Validate(ctx, w.invoke("/repo/create", nil).Bytes()); err != nil {
+			t.Fatalf("invocation %d: %v", i, err)
+		}
+	}
+	mk, _ := v.keys.get(w.invoker().DID())
+	member, ok := mk.(*hotKey)
+	if !ok || !hasTable(member) {
+		t.Fatal("the member's key has no table")
+	}
+	for a := 0; a < maxHotTables+1; a++ {
+		outsider := newSigner(t, ES256)
+		for i := 0; i < hotThreshold(ES256); i++ {
+			inv, err := NewInvocation(outsider, InvocationFields{Subject: w.signer[0].DID(), Command: "/repo/create",
+				Proofs: w.proofs(), Expiration: t0.Add(time.Hour), Nonce: []byte{byte(a), byte(i)}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			token := inv.Bytes()
+			if i%2 == 0 {
+				token = resign(t, token, func(sig []byte) []byte { return make([]byte, len(sig)) })
+			}
+			_, err = v.Validate(ctx, token)
+			if i%2 == 0 {
+				wantName(t, err, NameInvalidSignature)
+			} else {
+				wantName(t, err, NameInvalidAudience)
+			}
+		}
+		ok, _ := v.keys.get(outsider.DID())
+		if hk := ok.(*hotKey); hasTable(hk) || hk.uses.Load() != 0 {
+			t.Fatalf("outsider %d: table %v, %d uses", a, hasTable(hk), hk.uses.Load())
+		}
+	}
+	if !hasTable(member) {
+		t.Fatal("outsiders' failed invocations evicted the member's table")
+	}
+	if _, err := v.Validate(ctx, w.invoke("/repo/create", nil).Bytes()); err != nil {
+		t.Fatal(err)
 	}
 }

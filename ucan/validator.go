@@ -146,18 +146,25 @@ func (v *Validator) resolveKey(ctx context.Context, did string) (PublicKey, erro
 
 // verifySignature checks env's signature against the issuer's key.
 func (v *Validator) verifySignature(ctx context.Context, env *envelope, issuer string, index int) error {
+	_, err := v.verifiedKey(ctx, env, issuer, index)
+	return err
+}
+
+// verifiedKey checks env's signature against the issuer's key and returns
+// the key.
+func (v *Validator) verifiedKey(ctx context.Context, env *envelope, issuer string, index int) (PublicKey, error) {
 	key, err := v.resolveKey(ctx, issuer)
 	if err != nil {
-		return wrapErr(NameUnresolvableDID, RuleDID, index, err)
+		return nil, wrapErr(NameUnresolvableDID, RuleDID, index, err)
 	}
 	if key.Algorithm() != env.alg {
-		return newErr(NameInvalidSignature, RuleKeyMismatch, index,
+		return nil, newErr(NameInvalidSignature, RuleKeyMismatch, index,
 			fmt.Sprintf("header says %s, issuer key is %s", env.alg, key.Algorithm()))
 	}
 	if err := key.Verify(env.sigPayload, env.signature); err != nil {
-		return wrapErr(NameInvalidSignature, RuleSignature, index, err)
+		return nil, wrapErr(NameInvalidSignature, RuleSignature, index, err)
 	}
-	return nil
+	return key, nil
 }
 
 // loadProof returns prf[index], signature-verified, from the cache, the
@@ -290,7 +297,8 @@ func (v *Validator) validate(ctx context.Context, token []byte, attached [][]byt
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := v.verifySignature(ctx, inv.env, inv.Issuer, -1); err != nil {
+	invoker, err := v.verifiedKey(ctx, inv.env, inv.Issuer, -1)
+	if err != nil {
 		return nil, nil, err
 	}
 	now := v.opts.Now()
@@ -350,6 +358,11 @@ func (v *Validator) validate(ctx context.Context, token []byte, attached [][]byt
 			return nil, nil, newErr(NameReplayed, RuleReplay, -1, inv.CID().String())
 		}
 		return nil, nil, wrapErr(NameReplayed, RuleReplay, -1, err)
+	}
+	// Only now, with the whole validation passed, does the invoker's key
+	// count a use towards its table (hotkeys.go).
+	if hk, ok := invoker.(*hotKey); ok {
+		hk.noteUse()
 	}
 	return inv, chain, nil
 }
