@@ -279,3 +279,55 @@ func ExampleHost_Migrate() {
 	// https://new-host.example
 	// true
 }
+
+// A Session is the client side of a membership: NewSession pairs the
+// Membership that Join returned with the session key that signed the join
+// proof, and the session then signs the requests the community executes,
+// choosing a grant that covers each one. TTL sets the invocations' lifetime
+// (DefaultInvocationTTL when zero) and Now the client's clock (time.Now
+// when nil).
+func ExampleNewSession() {
+	w := newExampleWorld()
+	defer w.close()
+	ctx := context.Background()
+	c, _ := w.create()
+	bob := w.account("bob")
+	jr, key := w.login(bob, c.DID(), c.DID(), community.LXMJoin)
+	m, err := c.Join(ctx, jr)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	// Only the key that signed the join proof can use the membership.
+	_, priv, _ := ed25519.GenerateKey(nil)
+	other, _ := ucan.NewEd25519Signer(priv)
+	_, err = community.NewSession(m, other)
+	fmt.Println("another key refused:", err != nil)
+
+	s, err := community.NewSession(m, key)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	s.TTL = time.Minute
+	req, err := s.Create("dev.townhall.chat.message", "3kabcdefghi24", chatMessage("hello from bob"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	inv, _ := ucan.ParseInvocation(req.Invocation)
+	fmt.Println(inv.Command, inv.Issuer == key.DID(), inv.Subject == c.DID())
+	fmt.Println("lifetime:", time.Duration(*inv.Expiration-*inv.IssuedAt)*time.Second)
+	res, err := c.Invoke(ctx, req)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(res.Paths[0])
+	// Output:
+	// another key refused: true
+	// /repo/create true true
+	// lifetime: 1m0s
+	// dev.townhall.chat.message/3kabcdefghi24
+}
