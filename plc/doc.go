@@ -101,8 +101,10 @@
 // signing 32 operations. P-256 verification of a one-shot key is
 // atcrypto's (the standard library's crypto/ecdsa underneath); a key past
 // 32 operations gets the same kind of table (768 KiB), because no library
-// offers verification with a per-key precomputed table. At most 32 tables
-// live in a KeyCache. Both hand-written paths accept exactly what atcrypto
+// offers verification with a per-key precomputed table. Only successful
+// verifications count towards a table, and at most 32 tables live in a
+// KeyCache (the least recently used gives its place to a key that earns
+// one). Both hand-written paths accept exactly what atcrypto
 // accepts (low-S, r and s in range): TestK256MatchesAtcrypto and
 // TestP256TableMatchesAtcrypto check every known way to break a signature,
 // here and in internal/ecverify, and FuzzVerifyMatchesAtcrypto compares

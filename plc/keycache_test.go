@@ -100,3 +100,71 @@ func testLongLog(t *testing.T, k256 bool) {
 		t.Fatal("the host key never got a table")
 	}
 }
+
+// TestKeyCacheTablesEarnedAndRecovered: failed verifications earn no
+// table, however many; and the table budget is an LRU set, not a one-way
+// budget: once more keys than maxTables have earned tables, the least
+// recently used has lost its table, a key in steady use has kept its own,
+// at most maxTables are held, and the evicted key earns its table back
+// (audit 4, F4: failed verifications counted, and 32 keys used the
+// budget up for good).
+func TestKeyCacheTablesEarnedAndRecovered(t *testing.T) {
+	c := &KeyCache{}
+	msg := []byte("operation")
+	junk := newKey(t, false)
+	jk := c.get(junk.did)
+	zero := make([]byte, 64)
+	for range 3 * tableThreshold {
+		sc := newSigCheck(msg, zero)
+		if c.verify(jk, &sc) {
+			t.Fatal("all-zero signature verified")
+		}
+	}
+	if jk.ptable.Load() != nil || jk.uses.Load() != 0 {
+		t.Fatalf("junk signatures: table %v, %d uses", jk.ptable.Load() != nil, jk.uses.Load())
+	}
+	type signer struct {
+		rk  *rotationKey
+		sig []byte
+	}
+	use := func(s signer, n int) {
+		t.Helper()
+		for range n {
+			sc := newSigCheck(msg, s.sig)
+			if !c.verify(s.rk, &sc) {
+				t.Fatal("valid signature rejected")
+			}
+		}
+	}
+	var keys []signer
+	for i := 0; i <= maxTables; i++ {
+		k := newKey(t, false)
+		sig, err := k.priv.HashAndSign(msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := signer{c.get(k.did), sig}
+		keys = append(keys, s)
+		use(s, tableThreshold)
+		if s.rk.ptable.Load() == nil {
+			t.Fatalf("key %d: no table after %d verifications", i, tableThreshold)
+		}
+		use(keys[0], 1) // keys[0] stays in steady use
+	}
+	if keys[0].rk.ptable.Load() == nil {
+		t.Fatal("the key in steady use lost its table")
+	}
+	if keys[1].rk.ptable.Load() != nil {
+		t.Fatal("the least recently used key kept its table")
+	}
+	if n := len(c.hot); n != maxTables {
+		t.Fatalf("%d tables held, want %d", n, maxTables)
+	}
+	use(keys[1], tableThreshold)
+	if keys[1].rk.ptable.Load() == nil {
+		t.Fatal("the evicted key did not earn its table back")
+	}
+	if n := len(c.hot); n != maxTables {
+		t.Fatalf("%d tables held, want %d", n, maxTables)
+	}
+}

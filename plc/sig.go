@@ -119,7 +119,7 @@ func isHighS(s []byte, k256 bool) bool {
 // atproto's low-S rule.
 
 const (
-	tableThreshold = 32 // verifications by one key before its table is built
+	tableThreshold = 32 // successful verifications by one key before its table is built
 	maxTables      = 32 // key tables per KeyCache, to bound memory (≈ 26 MiB)
 )
 
@@ -127,18 +127,24 @@ const (
 // (and its curve point decompressed) once. It is safe for concurrent use and
 // its zero value is ready; share one across validations of many logs. It
 // holds at most MaxEntries keys (default 65536), dropping all when full.
-// A key that has verified 32 signatures also gets a precomputed table
-// (832 KiB for K-256, 768 KiB for P-256) that makes its verifications
-// about 2.5 (K-256) to 4 (P-256) times cheaper; at most 32 such tables
-// (≈ 26 MiB, plus one of the K-256 generator) live in one cache.
+// A key that has verified 32 signatures (failed verifications do not
+// count) also gets a precomputed table (832 KiB for K-256, 768 KiB for
+// P-256) that makes its verifications about 2.5 (K-256) to 4 (P-256)
+// times cheaper. At most 32 such tables (≈ 26 MiB, plus one of the K-256
+// generator, plus those being built at the moment) live in one cache: a
+// key that earns a table when all are taken takes the place of the least
+// recently used, which must earn its table again.
 type KeyCache struct {
 	MaxEntries int
 
 	mu     sync.RWMutex
 	m      map[string]*rotationKey
-	tables atomic.Int32 // K-256 tables built for keys in m
 	gOnce  sync.Once
-	gTable *ecverify.K256Table // the generator's table, built with the first key table
+	gTable *ecverify.K256Table // the generator's table, built with the first K-256 key table
+
+	tmu   sync.Mutex
+	hot   []*rotationKey // keys with a table, at most maxTables
+	clock atomic.Int64   // ticks at each table verification (least recently used)
 }
 
 type rotationKey struct {
@@ -147,10 +153,12 @@ type rotationKey struct {
 	point *secp256k1.Point        // K-256 only (verified by ecverify)
 	p256  *atcrypto.PublicKeyP256 // P-256 only (verified by atcrypto)
 
-	uses   atomic.Int32
-	once   sync.Once
-	table  atomic.Pointer[ecverify.K256Table]
-	ptable atomic.Pointer[ecverify.P256Table]
+	tries    atomic.Int32 // verifications attempted (TestVectorsOneVerificationPerOp)
+	uses     atomic.Int32 // successful verifications since the key last lost its table
+	building atomic.Bool  // a table is being built, or is in the cache's set
+	lastUse  atomic.Int64 // the cache's clock at the last table verification
+	table    atomic.Pointer[ecverify.K256Table]
+	ptable   atomic.Pointer[ecverify.P256Table]
 }
 
 // sigCheck is one operation's signature on its way to being checked
@@ -167,43 +175,92 @@ func newSigCheck(msg, sig []byte) sigCheck {
 // verify reports whether sc is k's valid low-S signature. A key that keeps
 // signing gets a precomputed table.
 func (c *KeyCache) verify(k *rotationKey, sc *sigCheck) bool {
-	if k.p256 != nil {
+	k.tries.Add(1)
+	var ok bool
+	switch {
+	case k.p256 != nil:
 		if t := k.ptable.Load(); t != nil {
-			return t.Verify(sc.msg, sc.sig, ecverify.LowS)
-		}
-		if k.uses.Add(1) >= tableThreshold {
-			k.once.Do(func() {
-				if c.tables.Add(1) > maxTables {
-					return
-				}
-				if pt, err := nistec.NewP256Point().SetBytes(k.p256.UncompressedBytes()); err == nil {
-					k.ptable.Store(ecverify.NewP256Table(pt))
-				}
-			})
-			if t := k.ptable.Load(); t != nil {
-				return t.Verify(sc.msg, sc.sig, ecverify.LowS)
+			ok = t.Verify(sc.msg, sc.sig, ecverify.LowS)
+			if ok {
+				k.lastUse.Store(c.clock.Add(1))
 			}
+			return ok
 		}
-		return k.p256.HashAndVerify(sc.msg, sc.sig) == nil
-	}
-	if k.point == nil {
-		return false
-	}
-	if t := k.table.Load(); t != nil {
-		return sc.k256.VerifyTables(c.gTable, t)
-	}
-	if k.uses.Add(1) >= tableThreshold {
-		k.once.Do(func() {
-			if c.tables.Add(1) <= maxTables {
-				c.gOnce.Do(func() { c.gTable = ecverify.NewK256GeneratorTable() })
-				k.table.Store(ecverify.NewK256Table(k.point))
-			}
-		})
+		ok = k.p256.HashAndVerify(sc.msg, sc.sig) == nil
+	case k.point != nil:
 		if t := k.table.Load(); t != nil {
-			return sc.k256.VerifyTables(c.gTable, t)
+			ok = sc.k256.VerifyTables(c.gTable, t)
+			if ok {
+				k.lastUse.Store(c.clock.Add(1))
+			}
+			return ok
 		}
+		ok = sc.k256.Verify(k.point)
 	}
-	return sc.k256.Verify(k.point)
+	if ok {
+		c.noteUse(k)
+	}
+	return ok
+}
+
+// noteUse counts a successful verification by k, which has no table; at
+// the threshold k gets one. Only verifications that succeeded count, so
+// that signatures that fail (junk, or a candidate key that is not the
+// signer) earn no table.
+func (c *KeyCache) noteUse(k *rotationKey) {
+	if k.uses.Add(1) < tableThreshold || !k.building.CompareAndSwap(false, true) {
+		return
+	}
+	if k.p256 != nil {
+		pt, err := nistec.NewP256Point().SetBytes(k.p256.UncompressedBytes())
+		if err != nil {
+			return // building stays set: this key gets no table
+		}
+		k.ptable.Store(ecverify.NewP256Table(pt))
+	} else {
+		c.gOnce.Do(func() { c.gTable = ecverify.NewK256GeneratorTable() })
+		k.table.Store(ecverify.NewK256Table(k.point))
+	}
+	c.install(k)
+}
+
+// install adds k, whose table is built, to the set of keys with a table,
+// first dropping the table of the least recently used key if the set is
+// full.
+func (c *KeyCache) install(k *rotationKey) {
+	k.lastUse.Store(c.clock.Add(1))
+	c.tmu.Lock()
+	defer c.tmu.Unlock()
+	if len(c.hot) >= maxTables {
+		lru := 0
+		for i, x := range c.hot {
+			if x.lastUse.Load() < c.hot[lru].lastUse.Load() {
+				lru = i
+			}
+		}
+		c.hot[lru].drop()
+		c.hot = slices.Delete(c.hot, lru, lru+1)
+	}
+	c.hot = append(c.hot, k)
+}
+
+// dropTables drops every key's table (when the key map is rebuilt).
+func (c *KeyCache) dropTables() {
+	c.tmu.Lock()
+	defer c.tmu.Unlock()
+	for _, k := range c.hot {
+		k.drop()
+	}
+	c.hot = nil
+}
+
+// drop forgets k's table; it must earn one again. Called with the cache's
+// tmu held.
+func (k *rotationKey) drop() {
+	k.table.Store(nil)
+	k.ptable.Store(nil)
+	k.uses.Store(0)
+	k.building.Store(false)
 }
 
 func (c *KeyCache) get(s string) *rotationKey {
@@ -226,8 +283,10 @@ func (c *KeyCache) get(s string) *rotationKey {
 		return prev
 	}
 	if c.m == nil || len(c.m) >= max {
+		if c.m != nil {
+			c.dropTables()
+		}
 		c.m = make(map[string]*rotationKey)
-		c.tables.Store(0)
 	}
 	c.m[s] = k
 	c.mu.Unlock()

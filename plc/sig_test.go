@@ -103,7 +103,7 @@ func TestVerifyAnySkipsRepeats(t *testing.T) {
 		}
 	}
 	// Hints -1, 0 and 1 verify a once (not twice); hints 2 and 3 never.
-	if n := c.get(a.did).uses.Load(); n != 3 {
+	if n := c.get(a.did).tries.Load(); n != 3 {
 		t.Fatalf("key a verified %d times, want 3", n)
 	}
 }

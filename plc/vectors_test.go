@@ -221,7 +221,7 @@ func TestNontrivialNullification(t *testing.T) {
 // on every operation of the vector logs (genesis signed by the last key,
 // nullifications by the first, key rotations), serially and in chunks, so
 // each operation costs one signature verification. Counted through the
-// per-key use counters of a fresh KeyCache.
+// per-key attempt counters of a fresh KeyCache.
 func TestVectorsOneVerificationPerOp(t *testing.T) {
 	for _, v := range validVectors {
 		log := loadLog(t, v.file)
@@ -232,7 +232,7 @@ func TestVectorsOneVerificationPerOp(t *testing.T) {
 			}
 			n := 0
 			for _, k := range keys.m {
-				n += int(k.uses.Load())
+				n += int(k.tries.Load())
 			}
 			if n != len(log) {
 				t.Errorf("%s, workers=%d: %d verifications for %d operations", v.file, workers, n, len(log))
