@@ -40,6 +40,7 @@ type Community struct {
 	audiences map[string]*audience // name -> anchor (trees are owned by the writer)
 	roles     map[string]Role
 	joinRole  string
+	jwts      usedJWTs // service-auth JWTs spent on bindings
 
 	changed    chan struct{}            // closed (and replaced) after each commit; guarded by mu
 	snap       atomic.Pointer[treeSnap] // the public tree after the writer's last commit
@@ -162,6 +163,7 @@ func (c *Community) load(ctx context.Context) error {
 			return err
 		}
 		c.bindings[b.SessionKey] = b.Member
+		c.jwts.claim(jwtKey(b.ServiceAuth))
 		return nil
 	})
 	if err != nil {

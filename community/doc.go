@@ -219,8 +219,16 @@
 // path's receipt, not the invocation that wrote it before): the repo keeps
 // every executed invocation, and Open reads them all. Service-auth JWTs
 // are checked by indigo against the real time, not HostOptions.Now, and
-// indigo does not check their jti for reuse (the join proof binds one JWT to
-// one session key; a re-join with another key needs a new proof). Grants
+// indigo does not check their jti for reuse. A JWT is public once used (the
+// binding record holds it, so that anyone can check the member's PDS
+// signature), so the host makes it single use: Join refuses a JWT that a
+// binding of the community already holds (the set of spent JWTs, keyed by
+// the hash of the JWT's signed part, is rebuilt from the binding records on
+// Open and checked again in the writer, so two concurrent joins with one
+// JWT cannot both land), and a JWT must carry iat and live (exp - iat) at
+// most Limits.MaxInvocationTTL. Founders' JWTs are spent host-wide in
+// memory: after a restart, Create would accept a founder's JWT again until
+// it expires (within MaxInvocationTTL of its issue). Grants
 // issued at join do not expire (revocation ends them). Membership rebuilds
 // chains by walking grant records (newest first, at most 16 deep); a
 // community with very many grants would want an index. Audience CARs hold

@@ -38,7 +38,8 @@ type Limits struct {
 	// one commit (default 256).
 	MaxGroupCommit int
 	// MaxInvocationTTL bounds exp - now of a write invocation and of a
-	// join proof (default 10 minutes). Invocations without exp are
+	// join proof, and exp - iat of a service-auth JWT (default 10
+	// minutes). Invocations without exp and JWTs without exp or iat are
 	// refused, so that the replay guard's memory stays bounded.
 	MaxInvocationTTL time.Duration
 	// MaxGroupWait bounds how long the writer, finding the queue empty
@@ -133,6 +134,8 @@ type Host struct {
 	mu     sync.Mutex
 	open   map[string]*Community
 	closed bool
+
+	createJWTs usedJWTs // founders' service-auth JWTs spent by Create
 }
 
 // NewHost checks opts and loads the lexicons.

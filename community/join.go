@@ -2,8 +2,12 @@ package community
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/bluesky-social/indigo/atproto/auth"
@@ -70,8 +74,10 @@ type CreateOptions struct {
 // recovery keys, then the host's; the host's signing key; the host's
 // endpoint) submitted to the directory, the repository, and a first commit
 // holding the profile, the roles, the founders' bindings and their root
-// delegations (as grant records).
-func (h *Host) Create(ctx context.Context, opts CreateOptions) (*Community, error) {
+// delegations (as grant records). A founder's service-auth JWT is spent:
+// the host refuses it (ErrServiceAuth) in a later Create, as long as the
+// host runs (see the package doc's Limits).
+func (h *Host) Create(ctx context.Context, opts CreateOptions) (_ *Community, err error) {
 	if h.opts.RotationKey == nil {
 		return nil, errf(ErrBadRequest, -1, nil, "host has no rotation key")
 	}
@@ -83,11 +89,24 @@ func (h *Host) Create(ctx context.Context, opts CreateOptions) (*Community, erro
 		proof            []byte
 	}
 	var founders []founder
+	var spent [][32]byte
+	defer func() {
+		if err != nil {
+			for _, k := range spent {
+				h.createJWTs.release(k)
+			}
+		}
+	}()
 	for i, f := range opts.Founders {
 		m, k, err := h.verifyJoin(ctx, f, h.opts.ServiceDID, LXMCreate, "")
 		if err != nil {
 			return nil, fmt.Errorf("founder %d: %w", i, err)
 		}
+		jk := jwtKey(f.ServiceAuth)
+		if !h.createJWTs.claim(jk) {
+			return nil, fmt.Errorf("founder %d: %w", i, errJWTUsed())
+		}
+		spent = append(spent, jk)
 		founders = append(founders, founder{m, k, f.ServiceAuth, f.Proof})
 	}
 	roles := map[string]Role{}
@@ -225,10 +244,11 @@ func roleDelegations(r Role, did string) []delegationSpec {
 	return out
 }
 
-// verifyJoin checks a service-auth JWT (with indigo's atproto/auth) and the
-// session key's join proof, and returns the member's DID and the session
-// key. subject is the community's DID ("" for Create: the proof is then
-// self-issued).
+// verifyJoin checks a service-auth JWT (with indigo's atproto/auth, and
+// its lifetime) and the session key's join proof, and returns the member's
+// DID and the session key. subject is the community's DID ("" for Create:
+// the proof is then self-issued). Whether the JWT was already spent is the
+// caller's check.
 func (h *Host) verifyJoin(ctx context.Context, jr JoinRequest, aud, lxm, subject string) (string, string, error) {
 	if h.opts.Identity == nil {
 		return "", "", errf(ErrServiceAuth, -1, nil, "host has no identity directory")
@@ -241,6 +261,9 @@ func (h *Host) verifyJoin(ctx context.Context, jr JoinRequest, aud, lxm, subject
 	member, err := v.Validate(ctx, jr.ServiceAuth, &nsid)
 	if err != nil {
 		return "", "", &Error{Kind: ErrServiceAuth, Index: -1, Detail: "JWT", Err: err}
+	}
+	if err := checkJWTLifetime(jr.ServiceAuth, h.limits.MaxInvocationTTL); err != nil {
+		return "", "", err
 	}
 	inv, err := ucan.ParseInvocation(jr.Proof)
 	if err != nil {
@@ -280,10 +303,19 @@ func (h *Host) verifyJoin(ctx context.Context, jr JoinRequest, aud, lxm, subject
 // delegations to that key: those of a moderator's invitation, or, without
 // one, the community's join role delegated by the community itself. It
 // returns the membership the member's client invokes with.
+//
+// A service-auth JWT binds one session key, once: the binding record that
+// publishes it spends it, and Join refuses a spent JWT (ErrServiceAuth),
+// also after a restart (the spent set is rebuilt from the binding records)
+// and when two joins present it at once (the writer admits one).
 func (c *Community) Join(ctx context.Context, jr JoinRequest) (*Membership, error) {
 	member, key, err := c.host.verifyJoin(ctx, jr, c.did, LXMJoin, c.did)
 	if err != nil {
 		return nil, err
+	}
+	jk := jwtKey(jr.ServiceAuth)
+	if c.jwts.has(jk) {
+		return nil, errJWTUsed()
 	}
 	if c.isBanned(member) {
 		return nil, errf(ErrBanned, -1, nil, "%s", member)
@@ -341,10 +373,17 @@ func (c *Community) Join(ctx context.Context, jr JoinRequest) (*Membership, erro
 	for _, g := range grants {
 		ops = append(ops, op{action: repo.ActionCreate, collection: NSIDGrant, rkey: g.TokenCID.String(), value: g, receipt: rb})
 	}
+	// The writer claims the JWT when it admits the request; a request
+	// refused after that (or a failed commit) gives it back.
+	claimed := false
 	_, err = c.submit(ctx, &request{ops: ops, member: inviter, proofs: invProofs, check: func() error {
 		if c.isBanned(member) {
 			return errf(ErrBanned, -1, nil, "%s", member)
 		}
+		if !c.jwts.claim(jk) {
+			return errJWTUsed()
+		}
+		claimed = true
 		return nil
 	}, after: func() {
 		c.mu.Lock()
@@ -355,9 +394,88 @@ func (c *Community) Join(ctx context.Context, jr JoinRequest) (*Membership, erro
 		}
 	}})
 	if err != nil {
+		if claimed {
+			c.jwts.release(jk)
+		}
 		return nil, err
 	}
 	return c.Membership(ctx, key)
+}
+
+// usedJWTs is a set of spent service-auth JWTs, by jwtKey. Its zero value
+// is empty; it is safe for concurrent use.
+type usedJWTs struct {
+	mu sync.Mutex
+	m  map[[32]byte]struct{}
+}
+
+func (u *usedJWTs) has(k [32]byte) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	_, ok := u.m[k]
+	return ok
+}
+
+// claim adds k and reports whether it was absent.
+func (u *usedJWTs) claim(k [32]byte) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if _, ok := u.m[k]; ok {
+		return false
+	}
+	if u.m == nil {
+		u.m = map[[32]byte]struct{}{}
+	}
+	u.m[k] = struct{}{}
+	return true
+}
+
+func (u *usedJWTs) release(k [32]byte) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	delete(u.m, k)
+}
+
+// jwtKey names a JWT by the SHA-256 of its signing input (header.payload):
+// the signature is left out because its encoding (base64url's unused
+// trailing bits) and, for ECDSA, its value (s or n-s) can be changed
+// without the key, giving another string that still verifies.
+func jwtKey(tok string) [32]byte {
+	if i := strings.LastIndexByte(tok, '.'); i >= 0 {
+		tok = tok[:i]
+	}
+	return sha256.Sum256([]byte(tok))
+}
+
+func errJWTUsed() error {
+	return errf(ErrServiceAuth, -1, nil, "JWT already used for a binding (a service-auth JWT binds one session key once)")
+}
+
+// checkJWTLifetime refuses a JWT (already validated by indigo) without iat
+// or whose exp - iat exceeds max.
+func checkJWTLifetime(tok string, max time.Duration) error {
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		return errf(ErrServiceAuth, -1, nil, "JWT has %d parts, not 3", len(parts))
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return &Error{Kind: ErrServiceAuth, Index: -1, Detail: "JWT payload", Err: err}
+	}
+	var claims struct {
+		Exp *float64 `json:"exp"`
+		Iat *float64 `json:"iat"`
+	}
+	if err := json.Unmarshal(raw, &claims); err != nil {
+		return &Error{Kind: ErrServiceAuth, Index: -1, Detail: "JWT payload", Err: err}
+	}
+	if claims.Exp == nil || claims.Iat == nil {
+		return errf(ErrServiceAuth, -1, nil, "JWT without exp or iat")
+	}
+	if life := *claims.Exp - *claims.Iat; life > max.Seconds() {
+		return errf(ErrServiceAuth, -1, nil, "JWT lifetime (exp - iat) %gs exceeds %s", life, max)
+	}
+	return nil
 }
 
 // checkInvite checks the delegations an invitation carries: each is named
