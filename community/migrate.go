@@ -104,7 +104,7 @@ func (h *Host) Migrate(ctx context.Context, did string, opts MigrateOptions) (*C
 	var vr *repo.VerifiedRepo
 	var lastErr error
 	for _, k := range keys {
-		if vr, lastErr = repo.VerifyCAR(ctx, bytes.NewReader(car), repo.VerifyOptions{Key: k, DID: did}); lastErr == nil {
+		if vr, lastErr = repo.VerifyCAR(ctx, bytes.NewReader(car), repo.VerifyOptions{Key: k, DID: did, Now: h.now}); lastErr == nil {
 			vkey = k
 			break
 		}

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
+	"github.com/bluesky-social/indigo/atproto/syntax"
 	"github.com/ipfs/go-cid"
 
 	"github.com/townhall-dev/townhall/drisl"
@@ -108,6 +110,17 @@ type VerifyOptions struct {
 	DID string
 	// Commit, if defined, is the commit the CAR's root must be.
 	Commit cid.Cid
+	// Now gives the verifier's time for VerifyCAR and Import; nil means
+	// time.Now for VerifyCAR and the repository's Options.Now for Import.
+	// A commit whose rev is dated more than MaxClockSkew after it is
+	// refused with ErrFutureRev: imported, it would make the repository's
+	// clock date every later commit in the future, which every consumer
+	// refuses.
+	Now func() time.Time
+	// MaxClockSkew is how far in the future a commit's rev may be dated:
+	// zero means DefaultMaxClockSkew, a negative value disables the check
+	// (archives verified long after, against another time source).
+	MaxClockSkew time.Duration
 	// CAR bounds the input.
 	CAR CAROptions
 }
@@ -145,9 +158,11 @@ func (v *VerifiedRepo) Block(c cid.Cid) ([]byte, bool) {
 // every block it uses (blocks no path reaches are ignored, and Import does
 // not store them), the single root is the commit, the commit's structure, DID and
 // signature, the MST is canonical and complete, and every record is present
-// and valid DRISL. Each failure is a *VerifyError wrapping a distinct
-// sentinel: ErrTruncated, ErrMalformedCAR, ErrWrongRoot, ErrBlockHash,
-// ErrBadCommit, ErrBadSignature, ErrBadMST, ErrMissingBlock, ErrBadRecord.
+// and valid DRISL, and the commit's rev is not dated more than
+// opts.MaxClockSkew after opts.Now. Each failure is a *VerifyError
+// wrapping a distinct sentinel: ErrTruncated, ErrMalformedCAR,
+// ErrWrongRoot, ErrBlockHash, ErrBadCommit, ErrBadSignature, ErrFutureRev,
+// ErrBadMST, ErrMissingBlock, ErrBadRecord.
 // Options without Key are refused with ErrBadSignature, without DID with
 // ErrBadCommit, before the CAR is read.
 func VerifyCAR(ctx context.Context, rd io.Reader, opts VerifyOptions) (*VerifiedRepo, error) {
@@ -181,6 +196,9 @@ func VerifyCAR(ctx context.Context, rd io.Reader, opts VerifyOptions) (*Verified
 		return nil, verr(ErrBadCommit, root, "commit is for "+commit.DID+", want "+opts.DID, nil)
 	}
 	if err := commit.VerifySignature(opts.Key); err != nil {
+		return nil, err
+	}
+	if err := checkRevTime(syntax.TID(commit.Rev), opts.Now, opts.MaxClockSkew); err != nil {
 		return nil, err
 	}
 	tree := mst.Load(blocks, commit.Data)
@@ -218,8 +236,13 @@ func cutPath(key string) (string, string, bool) {
 
 // Import verifies a repository CAR (as VerifyCAR) and stores it as a new
 // repository in s, in one transaction, with a #sync event. It returns a
-// handle that writes with key (nil for read-only).
+// handle that writes with key (nil for read-only). A commit dated more
+// than vopts.MaxClockSkew after vopts.Now (nil: opts.Now, the clock the
+// repository will date its commits with) is refused with ErrFutureRev.
 func Import(ctx context.Context, s Store, rd io.Reader, key atcrypto.PrivateKey, vopts VerifyOptions, opts Options) (*Repo, error) {
+	if vopts.Now == nil {
+		vopts.Now = opts.Now
+	}
 	v, err := VerifyCAR(ctx, rd, vopts)
 	if err != nil {
 		return nil, err

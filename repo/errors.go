@@ -68,6 +68,11 @@ var (
 	ErrBadEvent = errors.New("repo: invalid sync event")
 	// ErrRevOrder: a commit's rev is not after the consumer's known rev.
 	ErrRevOrder = errors.New("repo: rev not after the previous rev")
+	// ErrFutureRev: a commit's rev is dated more than the allowed clock
+	// skew after the verifier's time. Accepted, it would date every later
+	// commit of the repository in the future (a repository's clock never
+	// issues a rev before one it has seen).
+	ErrFutureRev = errors.New("repo: rev dated in the future")
 	// ErrPrevData: inverting a commit's ops does not give its prevData, or
 	// prevData does not match the consumer's known tree root.
 	ErrPrevData = errors.New("repo: prevData mismatch")

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/bluesky-social/indigo/atproto/syntax"
+	"github.com/ipfs/go-cid"
 )
 
 // maxTIDMicros is the latest timestamp a TID carries: 53 bits of
@@ -66,4 +67,24 @@ func (c *tidClock) next() (syntax.TID, error) {
 	}
 	c.last = um
 	return syntax.NewTID(um, c.clockID), nil
+}
+
+// checkRevTime refuses (ErrFutureRev) a rev dated more than skew after
+// clock's time: a nil clock is time.Now, a zero skew DefaultMaxClockSkew,
+// and a negative skew disables the check.
+func checkRevTime(rev syntax.TID, clock func() time.Time, skew time.Duration) error {
+	if skew < 0 {
+		return nil
+	}
+	if skew == 0 {
+		skew = DefaultMaxClockSkew
+	}
+	if clock == nil {
+		clock = time.Now
+	}
+	if now := clock(); rev.Time().After(now.Add(skew)) {
+		return verr(ErrFutureRev, cid.Undef, fmt.Sprintf("rev %s is dated %s, more than %s after %s",
+			rev, rev.Time().UTC().Format(time.RFC3339), skew, now.UTC().Format(time.RFC3339)), nil)
+	}
+	return nil
 }

@@ -582,7 +582,7 @@ func (r *runner) export(ctx context.Context) (string, error) {
 		r.car = bytes.Clone(r.car)
 		r.car[len(r.car)/2] ^= 1
 	}
-	vr, err := repo.VerifyCAR(ctx, bytes.NewReader(r.car), repo.VerifyOptions{Key: key, DID: doc.ID})
+	vr, err := repo.VerifyCAR(ctx, bytes.NewReader(r.car), repo.VerifyOptions{Key: key, DID: doc.ID, Now: r.opts.Now})
 	if err != nil {
 		return "", err
 	}
@@ -822,7 +822,7 @@ func (r *runner) migrate(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	vr, err := repo.VerifyCAR(ctx, bytes.NewReader(car2.Bytes()), repo.VerifyOptions{Key: key2, DID: r.c.DID()})
+	vr, err := repo.VerifyCAR(ctx, bytes.NewReader(car2.Bytes()), repo.VerifyOptions{Key: key2, DID: r.c.DID(), Now: r.opts.Now})
 	if err != nil {
 		return "", err
 	}
