@@ -2,10 +2,12 @@ package lexicon
 
 import (
 	"bufio"
-	"os"
-	"path/filepath"
+	"io/fs"
+	"path"
 	"strings"
 	"testing"
+
+	"github.com/townhall-dev/townhall/internal/testvectors"
 )
 
 var syntaxFiles = map[string]format{
@@ -14,9 +16,9 @@ var syntaxFiles = map[string]format{
 	"recordkey": fmtRecordKey, "tid": fmtTID, "uri": fmtURI,
 }
 
-func readLines(t *testing.T, path string) []string {
+func readLines(t *testing.T, fsys fs.FS, name string) []string {
 	t.Helper()
-	f, err := os.Open(path)
+	f, err := fsys.Open(name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,12 +62,13 @@ var notCIDs = map[string]string{
 // valid ones. Valid vectors in notCIDs must be rejected.
 func TestFastFormats(t *testing.T) {
 	seenNotCIDs := 0
-	files, err := filepath.Glob("testdata/interop/syntax/*.txt")
+	vectors := testvectors.FS()
+	files, err := fs.Glob(vectors, "syntax/*.txt")
 	if err != nil || len(files) == 0 {
 		t.Fatal("no syntax vectors", err)
 	}
 	for _, file := range files {
-		base := filepath.Base(file)
+		base := path.Base(file)
 		name, _, _ := strings.Cut(base, "_")
 		f, ok := syntaxFiles[name]
 		if !ok {
@@ -77,7 +80,7 @@ func TestFastFormats(t *testing.T) {
 		// syntax, so for them only the subset property is asserted.
 		parseInvalid := strings.HasSuffix(base, "_parse_invalid.txt")
 		fast, total := 0, 0
-		for _, s := range readLines(t, file) {
+		for _, s := range readLines(t, vectors, file) {
 			total++
 			slow := f.check(s, false) // fast path, then syntax
 			authority := syntaxCheck(f, s, false)

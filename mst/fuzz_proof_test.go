@@ -7,12 +7,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
+	"io/fs"
 	"slices"
 	"testing"
 
 	"github.com/ipfs/go-cid"
+
+	"github.com/townhall-dev/townhall/internal/testvectors"
 )
 
 // The fuzz targets of this file take untrusted blocks as one byte string:
@@ -154,10 +155,11 @@ type proofFixture struct {
 	keys          []string // every key the fixture names
 }
 
-// loadProofFixtures builds the commit-proof fixtures' trees.
-func loadProofFixtures(tb testing.TB) []proofFixture {
+// commitProofFixtures reads the interop commit-proof fixtures from
+// internal/testvectors.
+func commitProofFixtures(tb testing.TB) []commitProofFixture {
 	tb.Helper()
-	data, err := os.ReadFile(filepath.Join("testdata", "commit-proof-fixtures.json"))
+	data, err := fs.ReadFile(testvectors.FS(), "firehose/commit-proof-fixtures.json")
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -165,9 +167,16 @@ func loadProofFixtures(tb testing.TB) []proofFixture {
 	if err := json.Unmarshal(data, &fixtures); err != nil {
 		tb.Fatal(err)
 	}
+	return fixtures
+}
+
+// loadProofFixtures builds the commit-proof fixtures' trees.
+func loadProofFixtures(tb testing.TB) []proofFixture {
+	tb.Helper()
 	ctx := context.Background()
 	var out []proofFixture
-	for _, f := range fixtures {
+	var err error
+	for _, f := range commitProofFixtures(tb) {
 		leaf := cid.MustParse(f.LeafValue)
 		if leaf != fuzzValueA {
 			tb.Fatalf("%s: leaf value %s, want %s", f.Comment, leaf, fuzzValueA)

@@ -129,8 +129,7 @@ type commitProofFixture struct {
 }
 
 func TestVectorCommitProofs(t *testing.T) {
-	var fixtures []commitProofFixture
-	readJSON(t, "commit-proof-fixtures.json", &fixtures)
+	fixtures := commitProofFixtures(t)
 	if len(fixtures) != 6 {
 		t.Fatalf("%d fixtures, want 6", len(fixtures))
 	}

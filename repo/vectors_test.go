@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/townhall-dev/townhall/drisl"
+	"github.com/townhall-dev/townhall/internal/testvectors"
 	"github.com/townhall-dev/townhall/mst"
 )
 
@@ -110,7 +112,7 @@ type proofFixture struct {
 // rootBeforeCommit; mst.InversionBlocks, which our #commit events carry,
 // gives exactly those blocks; a wrong prevData fails.
 func TestCommitProofFixtures(t *testing.T) {
-	raw, err := os.ReadFile("testdata/atproto-interop-tests/commit-proof-fixtures.json")
+	raw, err := fs.ReadFile(testvectors.FS(), "firehose/commit-proof-fixtures.json")
 	if err != nil {
 		t.Fatal(err)
 	}

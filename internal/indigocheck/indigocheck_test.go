@@ -5,14 +5,17 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"io/fs"
 	"os"
-	"path/filepath"
+	pathpkg "path"
 	"strings"
 	"testing"
 
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
 	"github.com/bluesky-social/indigo/atproto/syntax"
 	"github.com/mr-tron/base58"
+
+	"github.com/townhall-dev/townhall/internal/testvectors"
 )
 
 // parsers maps each syntax vector family to the indigo parser Townhall uses
@@ -52,9 +55,9 @@ var exceptions = map[string]string{
 	"language_syntax_valid.txt\tX-fr-CH":                        "indigo's regex has no private-use-only form (x-..., any case)",
 }
 
-func readLines(t *testing.T, path string) []string {
+func readLines(t *testing.T, fsys fs.FS, name string) []string {
 	t.Helper()
-	f, err := os.Open(path)
+	f, err := fsys.Open(name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,13 +81,14 @@ func readLines(t *testing.T, path string) []string {
 // parse, *_syntax_invalid.txt and *_parse_invalid.txt (well-formed but
 // semantically invalid) must not.
 func TestSyntaxVectors(t *testing.T) {
-	files, err := filepath.Glob("testdata/syntax/*.txt")
+	vectors := testvectors.FS()
+	files, err := fs.Glob(vectors, "syntax/*.txt")
 	if err != nil || len(files) != 24 {
 		t.Fatalf("want 24 syntax vector files, got %d (%v)", len(files), err)
 	}
 	total, excepted := 0, 0
 	for _, path := range files {
-		name := strings.TrimSuffix(filepath.Base(path), ".txt")
+		name := strings.TrimSuffix(pathpkg.Base(path), ".txt")
 		family, kind, ok := strings.Cut(name, "_")
 		parse := parsers[family]
 		if !ok || parse == nil {
@@ -92,10 +96,10 @@ func TestSyntaxVectors(t *testing.T) {
 			continue
 		}
 		wantValid := strings.HasSuffix(kind, "_valid")
-		for _, line := range readLines(t, path) {
+		for _, line := range readLines(t, vectors, path) {
 			total++
 			err := parse(line)
-			reason, isException := exceptions[filepath.Base(path)+"\t"+line]
+			reason, isException := exceptions[pathpkg.Base(path)+"\t"+line]
 			agrees := (err == nil) == wantValid
 			switch {
 			case isException && agrees:

@@ -4,8 +4,8 @@
 // syntax.ParseRecordKey checks with a regular expression, written out once
 // for repo, lexicon and community because the regular expression costs
 // microseconds per key and every write of a batch has a key. The interop
-// vectors (testdata/), every key of one and two bytes and FuzzCheck hold it
-// to indigo's answers.
+// vectors (from internal/testvectors), every key of one and two bytes and
+// FuzzCheck hold it to indigo's answers.
 package recordkey
 
 import "fmt"

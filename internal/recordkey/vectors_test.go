@@ -2,18 +2,20 @@ package recordkey
 
 import (
 	"bufio"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/bluesky-social/indigo/atproto/syntax"
+
+	"github.com/townhall-dev/townhall/internal/testvectors"
 )
 
-// recordKeyVectors reads one of the interop record-key files: one key per
-// line; blank lines and lines starting with # are comments (no key in
-// either file starts with #, which no key may hold).
+// recordKeyVectors reads one of the interop record-key files (from
+// internal/testvectors): one key per line; blank lines and lines starting
+// with # are comments (no key in either file starts with #, which no key
+// may hold).
 func recordKeyVectors(t testing.TB, name string) []string {
-	f, err := os.Open("testdata/" + name)
+	f, err := testvectors.FS().Open("syntax/" + name)
 	if err != nil {
 		t.Fatal(err)
 	}
