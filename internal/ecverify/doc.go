@@ -5,6 +5,17 @@
 // plc (rotation keys of audit logs) and ucan (invokers' session keys) use
 // it.
 //
+// # Specifications
+//
+//   - ECDSA verification: SEC 1 v2, §4.1.4,
+//     https://www.secg.org/sec1-v2.pdf; for P-256 also FIPS 186-5, §6.4.2,
+//     https://doi.org/10.6028/NIST.FIPS.186-5; the secp256k1 curve is SEC 2
+//     v2, https://www.secg.org/sec2-v2.pdf.
+//   - Ed25519: RFC 8032, §5.1.7, https://www.rfc-editor.org/rfc/rfc8032,
+//     as crypto/ed25519 implements it (see below).
+//   - atproto's signature rules (raw r||s, low-S):
+//     https://atproto.com/specs/cryptography.
+//
 // # What is written here and why
 //
 // ECDSA verification computes u1·G + u2·Q for u1 = e/s, u2 = r/s mod n.
@@ -82,5 +93,15 @@
 // generator's table, built once per owner. Callers bound how many tables
 // they keep (plc: 32 per KeyCache; ucan: 4 per Validator).
 //
-// No global state: the caller owns every table.
+// # Limits
+//
+//   - Variable time: verification only, on public data (keys, messages,
+//     signatures). Nothing here signs or touches a private key.
+//   - ECDSA over SHA-256 only, signatures in the 64-byte raw r||s form
+//     only (a DER signature is refused, as atproto requires).
+//   - Tables are large (768, 832 and 480 KiB, above) and slow to build, so
+//     they pay only for a key that verifies many signatures; one-shot
+//     P-256 and Ed25519 verification is left to the standard library.
+//   - Ed25519 messages longer than 960 bytes make verification allocate.
+//   - No global state: the caller owns every table.
 package ecverify
