@@ -353,7 +353,7 @@ func VerifyBundle(ctx context.Context, b *Bundle, opts VerifyOptions) (*Authorsh
 			verr = fmt.Errorf("community key: %w", err)
 			continue
 		}
-		v := ucan.NewValidator(ucan.ValidatorOptions{Resolver: staticResolver{b.DID, uk},
+		v := ucan.NewValidator(ucan.ValidatorOptions{Executor: b.DID, Resolver: staticResolver{b.DID, uk},
 			Now: func() time.Time { return at }, CacheSize: -1})
 		_, chain, verr = v.ValidateChain(ctx, ir.Token, b.Delegations...)
 		if verr == nil {

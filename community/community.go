@@ -111,7 +111,10 @@ func (h *Host) start(ctx context.Context, r *repo.Repo) (*Community, error) {
 		return nil, err
 	}
 	c.replay = ucan.NewMemoryReplayGuard(ucan.MemoryReplayGuardOptions{Now: h.opts.Now})
+	// The community executes invocations addressed to it: aud is its DID
+	// (a Session leaves aud out, which means the subject: the community).
 	c.validator = ucan.NewValidator(ucan.ValidatorOptions{
+		Executor:    c.did,
 		Resolver:    communityResolver{c},
 		Proofs:      c.proofs,
 		Revocations: c.revoked,

@@ -63,7 +63,9 @@
 // ...}]}) and the moderation acts. The checks, in order: sizes
 // (Limits.MaxRecordBytes per record, MaxBatchWrites per request); the
 // invocation and its chain with package ucan (signatures, time bounds,
-// revocation, attenuation, policies, replay); its subject and lifetime
+// revocation, attenuation, policies, replay, and the executor: aud absent
+// or the community's DID, so an invocation addressed to another service is
+// refused); its subject and lifetime
 // (exp required, at most Limits.MaxInvocationTTL ahead); the invoker bound to
 // a member who is not banned; the arguments (exactly the keys above; every
 // write of a request in one tree: the public repo or one audience);
@@ -117,8 +119,9 @@
 // receipt's tree at the key the receipt names, holds a token hashing to the
 // CID the receipt names; that this invocation writes exactly this path,
 // audience and record CID (args) and validates with its chain back to the
-// community (package ucan, at the receipt's time, with a fresh replay
-// guard); and that the binding ties the invoking session key to the
+// community (package ucan, addressed to the community, at the receipt's
+// time, with a fresh replay guard); and that the binding ties the invoking
+// session key to the
 // receipt's author. Any change fails with ErrBadBundle. Records written
 // under an earlier host carry root delegations signed by that host's key:
 // pass the DID's audit log (VerifyOptions.AuditLog) to accept the keys of
