@@ -355,9 +355,24 @@ func (c *cmpStmt) eval(st *evalState, v any) bool {
 	if !st.step() {
 		return false
 	}
-	x, ok := st.selectPath(c.sel.segs, v)
-	if !ok {
-		return false
+	var x any
+	if segs := c.sel.segs; len(segs) == 1 && segs[0].kind == segField {
+		// The usual selector, one field: selectPath's first case, inline.
+		if !st.step() {
+			return false
+		}
+		m, isMap := v.(map[string]any)
+		switch {
+		case isMap:
+			x = m[segs[0].key] // a missing key selects null
+		case !segs[0].optional:
+			return false
+		}
+	} else {
+		var ok bool
+		if x, ok = st.selectPath(segs, v); !ok {
+			return false
+		}
 	}
 	switch c.op {
 	case opEq:
@@ -582,6 +597,15 @@ func exact(v any) *big.Float {
 func (st *evalState) equal(a, b any) bool {
 	if !st.step() {
 		return false
+	}
+	// The usual literals first: a string equals only the same string and
+	// null only null (neither is a number, so numbers never equal them).
+	switch y := b.(type) {
+	case string:
+		x, ok := a.(string)
+		return ok && x == y
+	case nil:
+		return a == nil
 	}
 	if isNumber(a) || isNumber(b) {
 		r, ok := compareNumbers(a, b)

@@ -140,6 +140,16 @@ func TestPolicyStatements(t *testing.T) {
 		`[["==", ".m", {"y": 2, "x": 1}]]`:                true,
 		`[["==", ".m", {"x": 1}]]`:                        false,
 		`[]`:                                              true,
+		`[["==", ".s", "hello"]]`:                         true,
+		`[["!=", ".s", "hellO"]]`:                         true,
+		`[["==", ".a", "1"]]`:                             false, // a number never equals a string
+		`[["==", ".s", 1]]`:                               false,
+		`[["==", ".n", null]]`:                            true,
+		`[["==", ".a", null]]`:                            false,
+		`[["==", ".e", null]]`:                            false, // an empty list is not null
+		`[["all", ".l", ["==", ".x", null]]]`:             false, // a field of a non-map: unresolvable
+		`[["all", ".l", ["==", ".x?", null]]]`:            true,  // optional: null
+		`[["any", ".l", ["!=", ".x?", 1]]]`:               true,
 	}
 	for src, want := range cases {
 		p, err := ParsePolicyJSON([]byte(src))
