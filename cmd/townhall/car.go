@@ -127,7 +127,7 @@ func verificationKey(e *env, keyArg, docArg, didArg string) (atcrypto.PublicKey,
 	case keyArg != "":
 		k, err := parsePublicKey(keyArg)
 		if err != nil {
-			return nil, "", usageErr("--key %q is not a did:key or multibase public key: %v", keyArg, err)
+			return nil, "", usageErr("the --key value is not a did:key or multibase public key (the value is not echoed: it may be a private key): %v", err)
 		}
 		return k, didArg, nil
 	case docArg != "":

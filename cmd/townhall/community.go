@@ -278,7 +278,7 @@ func communityCreate(e *env, h *home, f *communityFlags) error {
 		}
 		recovery = pub.DIDKey()
 	} else if _, err := parsePublicKey(recovery); err != nil {
-		return usageErr("--recovery %q is not a did:key: %v", recovery, err)
+		return usageErr("the --recovery value is not a did:key (the value is not echoed: it may be a key): %v", err)
 	}
 	jr, signer, err := joinRequest(e, h, f, h.cfg.ServiceDID, "")
 	if err != nil {
@@ -370,7 +370,7 @@ func communityGrant(e *env, c *community.Community, f *communityFlags) error {
 		return usageErr("community grant needs --key MOD.key --to did:key:SESSION --member DID --role NAME -o INVITE.json")
 	}
 	if _, err := parsePublicKey(*f.to); err != nil || !strings.HasPrefix(*f.to, "did:key:") {
-		return usageErr("--to %q is not a did:key", *f.to)
+		return usageErr("the --to value is not a did:key (the value is not echoed: it may be a key)")
 	}
 	role, err := findRole(e, c, *f.role)
 	if err != nil {

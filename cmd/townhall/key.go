@@ -95,6 +95,9 @@ func writeKeyFile(path string, priv atcrypto.PrivateKeyExportable) error {
 func readKeyFile(path string) (atcrypto.PrivateKeyExportable, error) {
 	st, err := os.Stat(path)
 	if err != nil {
+		if _, perr := atcrypto.ParsePrivateMultibase(strings.TrimSpace(path)); perr == nil {
+			return nil, usageErr("a private key was given where a key file path belongs (not echoed): write it to a 0600 file ('townhall key gen' makes one)")
+		}
 		return nil, ioErr("cannot read key file %s: %v", path, unwrapPathErr(err))
 	}
 	if st.Mode().Perm()&0o077 != 0 {
