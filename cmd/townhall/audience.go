@@ -59,7 +59,7 @@ func communityRead(e *env, c *community.Community, f *communityFlags) error {
 		if err := view.WriteCAR(&buf); err != nil {
 			return invalidErr("cannot write the audience CAR: %v", err)
 		}
-		if err := writeNewFile(*f.out, buf.Bytes()); err != nil {
+		if err := writeNewFile(*f.out, buf.Bytes(), privateFile); err != nil {
 			return err
 		}
 	}

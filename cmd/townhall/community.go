@@ -388,7 +388,7 @@ func communityGrant(e *env, c *community.Community, f *communityFlags) error {
 	if err != nil {
 		return invalidErr("%v", err)
 	}
-	if err := writeNewFile(*f.out, b); err != nil {
+	if err := writeNewFile(*f.out, b, privateFile); err != nil {
 		return err
 	}
 	if *f.asJSON {
@@ -660,7 +660,7 @@ func communityExport(e *env, h *home, c *community.Community, f *communityFlags)
 	if *f.out == "" {
 		return usageErr("community export needs -o FILE.car")
 	}
-	file, err := os.OpenFile(*f.out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	file, err := os.OpenFile(*f.out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, publicFile)
 	if err != nil {
 		return ioErr("cannot create %s: %v", *f.out, unwrapPathErr(err))
 	}
@@ -683,7 +683,7 @@ func communityExport(e *env, h *home, c *community.Community, f *communityFlags)
 			return invalidErr("cannot read the audit log: %v", err)
 		}
 		b, _ := json.Marshal(log)
-		if err := writeNewFile(*f.auditLog, b); err != nil {
+		if err := writeNewFile(*f.auditLog, b, publicFile); err != nil {
 			return err
 		}
 	}
@@ -762,7 +762,7 @@ func communityProve(e *env, c *community.Community, f *communityFlags) error {
 	if err := c.Repo().ProveRecord(e.ctx, &buf, *f.collection, *f.rkey); err != nil {
 		return invalidErr("cannot prove %s/%s: %v", *f.collection, *f.rkey, err)
 	}
-	if err := writeNewFile(*f.out, buf.Bytes()); err != nil {
+	if err := writeNewFile(*f.out, buf.Bytes(), privateFile); err != nil {
 		return err
 	}
 	if *f.asJSON {
@@ -784,7 +784,7 @@ func communityBundle(e *env, c *community.Community, f *communityFlags) error {
 	if err != nil {
 		return invalidErr("%v", err)
 	}
-	if err := writeNewFile(*f.out, data); err != nil {
+	if err := writeNewFile(*f.out, data, privateFile); err != nil {
 		return err
 	}
 	if *f.asJSON {

@@ -83,6 +83,22 @@ func openHome(ctx context.Context, dir, endpoint string) (*home, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, ioErr("cannot create home %s: %v", dir, unwrapPathErr(err))
 	}
+	// The home holds keys and every private record: refuse one others can
+	// enter or read (MkdirAll leaves an existing directory's mode alone).
+	st, err := os.Stat(dir)
+	if err != nil {
+		return nil, ioErr("cannot read home %s: %v", dir, unwrapPathErr(err))
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return nil, usageErr("home %s has mode %o: run 'chmod 700 %s' (it holds keys and private records)", dir, st.Mode().Perm(), dir)
+	}
+	// The databases are created owner-only (SQLite gives its -wal and -shm
+	// files the database file's mode); older homes' files are tightened.
+	for _, db := range []string{"plc.db", "repo.db", "private.db"} {
+		if err := ownerOnlyFile(filepath.Join(dir, db)); err != nil {
+			return nil, err
+		}
+	}
 	h := &home{dir: dir, ids: identity.NewMockDirectory()}
 	ok := false
 	defer func() {
@@ -282,3 +298,24 @@ a session, offline:
   townhall community list --collection dev.townhall.chat.message --json
   townhall community export -o g.car --audit-log g.audit.json
   townhall community did-doc > did.json && townhall car verify g.car --did-doc did.json`
+
+// ownerOnlyFile creates path (empty) with mode 0600 if it does not exist,
+// and takes group and other permissions away from it and its SQLite -wal
+// and -shm files if they exist.
+func ownerOnlyFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return ioErr("cannot create %s: %v", path, unwrapPathErr(err))
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		st, err := os.Stat(p)
+		if err != nil || st.Mode().Perm()&0o077 == 0 {
+			continue
+		}
+		if err := os.Chmod(p, st.Mode().Perm()&0o700); err != nil {
+			return ioErr("cannot restrict %s to its owner: %v", p, unwrapPathErr(err))
+		}
+	}
+	return nil
+}

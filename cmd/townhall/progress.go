@@ -52,9 +52,18 @@ func (r *progressReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// writeNewFile writes data to a new file (never overwriting one).
-func writeNewFile(path string, data []byte) error {
-	file, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+// Modes of the files the CLI writes: private data (audience backups,
+// bundles, proofs, invitations) for the owner only; public data (exports,
+// audit logs) readable by all.
+const (
+	privateFile os.FileMode = 0o600
+	publicFile  os.FileMode = 0o644
+)
+
+// writeNewFile writes data to a new file with mode perm (never
+// overwriting one).
+func writeNewFile(path string, data []byte, perm os.FileMode) error {
+	file, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
 		if errors.Is(err, os.ErrExist) {
 			return ioErr("%s exists: choose another path", path)
