@@ -55,6 +55,7 @@ type communityFlags struct {
 	out        *string
 	auditLog   *string
 	quiet      *bool
+	progress   *bool
 	endpoint   *string
 	audience   *string
 	readers    *string
@@ -89,6 +90,7 @@ func newCommunityFlags(sub string) *communityFlags {
 	f.out = fs.String("o", "", "export, grant, prove, bundle: the output file (required)")
 	f.auditLog = fs.String("audit-log", "", "export: also write the DID's audit log here; import: the audit log to load")
 	f.quiet = fs.Bool("q", false, "export, import: no progress on stderr")
+	f.progress = fs.Bool("progress", false, "export, import: show progress on stderr even when it is not a terminal")
 	f.audience = fs.String("audience", "", "audience, read: the private audience; write: write into it")
 	f.readers = fs.String("readers", "", "audience: the roles that may read it (comma-separated)")
 	fs.Var(&f.audCARs, "audience-car", "import: an audience backup (community read -o) to carry over (repeat)")
@@ -664,15 +666,12 @@ func communityExport(e *env, h *home, c *community.Community, f *communityFlags)
 	if err != nil {
 		return ioErr("cannot create %s: %v", *f.out, unwrapPathErr(err))
 	}
-	p := &progressWriter{verb: "exported"}
-	if !*f.quiet {
-		p.w = e.stderr
-	}
+	p := newProgress(e, "exported", *f.quiet, *f.progress)
 	err = c.Export(e.ctx, io.MultiWriter(file, p))
 	if cerr := file.Close(); err == nil {
 		err = cerr
 	}
-	p.done()
+	p.done(err)
 	if err != nil {
 		os.Remove(*f.out)
 		return ioErr("cannot export: %v", err)
@@ -725,10 +724,7 @@ func communityImport(e *env, h *home, f *communityFlags) error {
 	if err != nil {
 		return err
 	}
-	p := &progressWriter{verb: "imported"}
-	if !*f.quiet {
-		p.w = e.stderr
-	}
+	p := newProgress(e, "imported", *f.quiet, *f.progress)
 	var audiences []io.Reader
 	for _, name := range f.audCARs {
 		b, err := readInput(e, name)
@@ -739,7 +735,7 @@ func communityImport(e *env, h *home, f *communityFlags) error {
 	}
 	c, err := h.host.Migrate(e.ctx, did, community.MigrateOptions{Repo: &progressReader{bytes.NewReader(car), p},
 		Audiences: audiences, RecoveryKey: rec})
-	p.done()
+	p.done(err)
 	if err != nil {
 		return invalidErr("import refused: %v", err)
 	}

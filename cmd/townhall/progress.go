@@ -8,6 +8,7 @@ import (
 )
 
 // progressWriter counts bytes and draws them on w every 256 KiB.
+// newProgress sets w only where a bar belongs.
 type progressWriter struct {
 	w     io.Writer // the progress display (nil: none)
 	verb  string
@@ -24,10 +25,38 @@ func (p *progressWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-func (p *progressWriter) done() {
-	if p.w != nil && p.shown > 0 {
-		io.WriteString(p.w, "\r"+p.verb+" "+humanBytes(p.n)+", done\n")
+// newProgress returns a progress display on stderr: drawn only when
+// stderr is a terminal (carriage-return frames are noise in a log) or
+// force is set (--progress), and never when quiet is (-q).
+func newProgress(e *env, verb string, quiet, force bool) *progressWriter {
+	p := &progressWriter{verb: verb}
+	if !quiet && (force || isTerminal(e.stderr)) {
+		p.w = e.stderr
 	}
+	return p
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// done ends the display: "..., done" after success; after a failure only
+// the line is ended, so that the error starts a line of its own.
+func (p *progressWriter) done(err error) {
+	if p.w == nil || p.shown == 0 {
+		return
+	}
+	if err != nil {
+		io.WriteString(p.w, "\n")
+		return
+	}
+	io.WriteString(p.w, "\r"+p.verb+" "+humanBytes(p.n)+", done\n")
 }
 
 func humanBytes(n int64) string {

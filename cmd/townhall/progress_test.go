@@ -16,7 +16,9 @@ import (
 // TestExportImportProgress: a community large enough for the progress
 // display (written in process through the home, then exported and
 // imported by the binary; every message distinct, so that the CAR holds
-// well over the display's 256 KiB step) shows its progress on stderr, and only there.
+// well over the display's 256 KiB step) shows its progress on stderr, and
+// only there, only when asked (stderr is not a terminal here: --progress),
+// and says done only on success.
 func TestExportImportProgress(t *testing.T) {
 	dir := t.TempDir()
 	c := &cli{t: t, dir: dir, home: filepath.Join(dir, "home")}
@@ -61,15 +63,32 @@ func TestExportImportProgress(t *testing.T) {
 	}
 	h.close()
 
-	r := townhall(t, nil, "community", "export", "--home", c.home, "-o", c.path("big.car"), "--audit-log", c.path("audit.json"))
-	if r.code != 0 || !strings.Contains(r.stderr, "exported") || !strings.Contains(r.stderr, "done") || strings.Contains(r.stdout, "exported") {
+	// stderr is a pipe here: no bar unless --progress asks for one.
+	r := townhall(t, nil, "community", "export", "--home", c.home, "-o", c.path("plain.car"))
+	if r.code != 0 || r.stderr != "" || !strings.Contains(r.stdout, "plain.car") {
+		t.Fatalf("export to a non-terminal stderr: %+v", r)
+	}
+	r = townhall(t, nil, "community", "export", "--progress", "--home", c.home, "-o", c.path("big.car"), "--audit-log", c.path("audit.json"))
+	if r.code != 0 || !strings.Contains(r.stderr, "\rexported") || !strings.HasSuffix(r.stderr, ", done\n") || strings.Contains(r.stdout, "exported") {
 		t.Fatalf("export progress: %+v", r)
 	}
-	r = townhall(t, nil, "community", "import", c.path("big.car"), "--home", filepath.Join(dir, "home2"), "--audit-log", c.path("audit.json"), "--recovery", c.path("rec.key"))
-	if r.code != 0 || !strings.Contains(r.stderr, "imported") || !strings.Contains(r.stdout, "now hosted here") {
+	// A failed import never says done: without --progress its stderr is
+	// the one-line reason, with it the bar's line is ended and the reason
+	// follows.
+	home2 := filepath.Join(dir, "home2")
+	r = townhall(t, nil, "community", "import", c.path("big.car"), "--home", home2, "--audit-log", c.path("audit.json"), "--recovery", c.path("mo.key"))
+	if r.code != 1 || !strings.HasPrefix(r.stderr, "townhall: import refused") || strings.Count(r.stderr, "\n") != 1 {
+		t.Fatalf("failed import: %+v", r)
+	}
+	r = townhall(t, nil, "community", "import", "--progress", c.path("big.car"), "--home", home2, "--audit-log", c.path("audit.json"), "--recovery", c.path("mo.key"))
+	if r.code != 1 || strings.Contains(r.stderr, "done") || !strings.Contains(r.stderr, "\rimported") || !strings.Contains(r.stderr, "\ntownhall: import refused") {
+		t.Fatalf("failed import with --progress: %+v", r)
+	}
+	r = townhall(t, nil, "community", "import", "--progress", c.path("big.car"), "--home", home2, "--audit-log", c.path("audit.json"), "--recovery", c.path("rec.key"))
+	if r.code != 0 || !strings.Contains(r.stderr, "imported") || !strings.HasSuffix(r.stderr, ", done\n") || !strings.Contains(r.stdout, "now hosted here") {
 		t.Fatalf("import progress: %+v", r)
 	}
-	r = townhall(t, nil, "community", "export", "--home", c.home, "-o", c.path("quiet.car"), "-q")
+	r = townhall(t, nil, "community", "export", "--progress", "--home", c.home, "-o", c.path("quiet.car"), "-q")
 	if r.code != 0 || r.stderr != "" {
 		t.Fatalf("export -q: %+v", r)
 	}
