@@ -241,6 +241,9 @@
 // DefaultMaxMigrationBytes, 256 MiB; Migrate applies its bound to the
 // repository CAR and to each audience CAR), and refuse a larger one with
 // ErrRecordTooLarge.
+//
+// # Why written here
+//
 // No Go library implements community repos, so this layer is written here;
 // its parts come from this module's packages and indigo (atproto/auth for
 // service-auth JWTs, atproto/identity for members' DID documents).
