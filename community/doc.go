@@ -177,19 +177,31 @@
 // from the old host's export or a member's backup (and audience CARs for the
 // private trees). First it checks everything without writing: the CAR
 // verifies against one of the atproto keys of the DID's validated audit log
-// (skipping a hostile operation being nullified and what follows it); each
-// audience CAR matches its anchor in that repository; the recovery key can
-// sign the PLC operation that points the DID to the new host's signing key,
-// endpoint and rotation key (plc.Move on the head, or plc.Nullify around a
-// hostile operation, within plc.RecoveryWindow, 72 h). Then it imports the
-// repository (repo.Import), stores the private blocks, submits the PLC
-// operation, and re-issues the root delegations with the new key in one
+// (skipping a hostile operation being nullified and what follows it), and a
+// key that a later operation replaced (the hostile one included) only for a
+// commit whose rev is dated no later than that operation (plus
+// repo.DefaultMaxClockSkew); its root is MigrateOptions.Commit if that is
+// set; each audience CAR matches its anchor in that repository; the
+// recovery key can sign the PLC operation that points the DID to the new
+// host's signing key, endpoint and rotation key (plc.Move on the head, or
+// plc.Nullify around a hostile operation, within plc.RecoveryWindow, 72 h).
+// Then it imports the repository (repo.Import), stores the private blocks,
+// submits the PLC operation, and re-issues the root delegations with the
+// new key in one
 // commit signed by the new host; members fetch their new chains with
 // Community.Membership. A refused migration leaves nothing behind; a retry
 // after a failed submission accepts the already imported commit. Host.Open
 // refuses a community whose DID document no longer names the host's key.
 // PLCResolver resolves a did:plc from its validated audit log for third
 // parties.
+//
+// A repository signed by an earlier key of the DID is only as trustworthy
+// as that key's holder: an old host turned hostile still holds its old key
+// and can sign a forged "backup" (bans and revocations dropped, grants
+// added) with a rev dated before its hostile operation. The date bound
+// stops only a forgery dated after the key was replaced; pin the commit you
+// trust (MigrateOptions.Commit: one seen on a relay's firehose or in your
+// own backup) to stop the rest.
 //
 // # API at a glance
 //

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
+	"github.com/bluesky-social/indigo/atproto/syntax"
 	"github.com/ipfs/go-cid"
 
 	"github.com/townhall-dev/townhall/drisl"
@@ -29,6 +30,15 @@ type MigrateOptions struct {
 	// Repo is the repository CAR: the old host's export
 	// (com.atproto.sync.getRepo) or a member's backup. Required.
 	Repo io.Reader
+	// Commit, if defined, pins the repository: the CAR's root must be this
+	// commit (an error wrapping repo.ErrWrongRoot otherwise). Pass a
+	// commit you saw while the old host was still trusted (from a relay's
+	// firehose, your own backup, a bundle). Without it, a CAR signed by an
+	// earlier key of the DID is only as trustworthy as that key's holder,
+	// and an old host keeps its old key: Migrate then only refuses a
+	// commit whose rev is dated after the key was replaced in the audit
+	// log (plus repo.DefaultMaxClockSkew), a date the holder can backdate.
+	Commit cid.Cid
 	// Audiences are audience CARs (AudienceView.WriteCAR) of the private
 	// trees to carry over; each must match its anchor in Repo. Audiences
 	// left out keep their anchors, but their records stay behind: writes
@@ -51,7 +61,9 @@ type MigrateOptions struct {
 // Migrate moves community did to this host without the old host's help:
 // it verifies the repository CAR against the signing keys of the DID's
 // audit log (so a backup signed by the old host before it turned hostile is
-// accepted), imports it, checks and stores the audience trees given, signs
+// accepted; a key the log replaced only for a commit whose rev is dated no
+// later than its replacement; see MigrateOptions.Commit for what that does
+// not stop), imports it, checks and stores the audience trees given, signs
 // with the recovery key and submits the PLC operation that points the DID
 // here (a plain update of the head, or a nullifying fork around
 // opts.Nullify), re-issues the community's root delegations with this host's
@@ -84,28 +96,23 @@ func (h *Host) Migrate(ctx context.Context, did string, opts MigrateOptions) (*C
 		return nil, bad(err, "audit log")
 	}
 	// The repository must be signed by a key of the DID's history: try the
-	// atproto keys of the log, newest first, skipping the hostile
-	// operation and what follows it.
-	var keys []atcrypto.PublicKey
-	for i := len(log) - 1; i >= 0; i-- {
-		e := log[i]
-		if e.Nullified {
-			continue
-		}
-		if opts.Nullify != "" && e.CID == opts.Nullify {
-			keys = keys[:0] // forget the hostile operation and everything after it
-			continue
-		}
-		if k, err := atcrypto.ParsePublicDIDKey(e.Operation.VerificationMethods["atproto"]); err == nil {
-			keys = append(keys, k)
-		}
+	// atproto keys of the log, newest first, up to the hostile operation;
+	// a key that a later operation replaced (the hostile one included)
+	// signs only commits dated before that.
+	hist, err := keyHistory(log, opts.Nullify)
+	if err != nil {
+		return nil, bad(err, "audit log")
 	}
 	var vkey atcrypto.PublicKey
 	var vr *repo.VerifiedRepo
 	var lastErr error
-	for _, k := range keys {
-		if vr, lastErr = repo.VerifyCAR(ctx, bytes.NewReader(car), repo.VerifyOptions{Key: k, DID: did, Now: h.now}); lastErr == nil {
-			vkey = k
+	for i := len(hist) - 1; i >= 0; i-- {
+		hk := hist[i]
+		if vr, lastErr = repo.VerifyCAR(ctx, bytes.NewReader(car), repo.VerifyOptions{Key: hk.key, DID: did, Commit: opts.Commit, Now: h.now}); lastErr != nil {
+			continue
+		}
+		if lastErr = hk.signedInTime(vr.Commit.Rev); lastErr == nil {
+			vkey = hk.key
 			break
 		}
 	}
@@ -151,7 +158,7 @@ func (h *Host) Migrate(ctx context.Context, did string, opts MigrateOptions) (*C
 		return nil, bad(err, "building the PLC operation")
 	}
 	var r *repo.Repo
-	r, err = repo.Import(ctx, h.opts.Store, bytes.NewReader(car), h.opts.SigningKey, repo.VerifyOptions{Key: vkey, DID: did}, h.repoOptions())
+	r, err = repo.Import(ctx, h.opts.Store, bytes.NewReader(car), h.opts.SigningKey, repo.VerifyOptions{Key: vkey, DID: did, Commit: vr.CommitCID}, h.repoOptions())
 	if errors.Is(err, repo.ErrRepoExists) {
 		// A retry after a failed PLC submission: accept the same commit.
 		r, err = repo.Open(ctx, h.opts.Store, did, h.opts.SigningKey, h.repoOptions())
@@ -182,6 +189,61 @@ func (h *Host) Migrate(ctx context.Context, did string, opts MigrateOptions) (*C
 	h.open[did] = c
 	h.mu.Unlock()
 	return c, nil
+}
+
+// historicKey is an atproto key of a DID's history: replaced is when a
+// later operation of the log replaced (or removed) it, zero while it is
+// the DID's key.
+type historicKey struct {
+	key      atcrypto.PublicKey
+	replaced time.Time
+	by       string // the CID of the operation that replaced it
+}
+
+// keyHistory returns the atproto keys of log's active operations in
+// order, up to the operation nullify names (excluded: it replaces the key
+// before it).
+func keyHistory(log []plc.LogEntry, nullify string) ([]historicKey, error) {
+	var hist []historicKey
+	for _, e := range log {
+		if e.Nullified {
+			continue
+		}
+		hostile := nullify != "" && e.CID == nullify
+		k, kerr := atcrypto.ParsePublicDIDKey(e.Operation.VerificationMethods["atproto"])
+		if n := len(hist); n > 0 && hist[n-1].replaced.IsZero() && (hostile || kerr != nil || k.DIDKey() != hist[n-1].key.DIDKey()) {
+			at, err := plc.ParseTime(e.CreatedAt)
+			if err != nil {
+				return nil, fmt.Errorf("entry %s: %w", e.CID, err)
+			}
+			hist[n-1].replaced, hist[n-1].by = at, e.CID
+		}
+		if hostile {
+			break
+		}
+		if kerr == nil && (len(hist) == 0 || !hist[len(hist)-1].replaced.IsZero()) {
+			hist = append(hist, historicKey{key: k})
+		}
+	}
+	return hist, nil
+}
+
+// signedInTime refuses a commit rev dated more than
+// repo.DefaultMaxClockSkew after the key was replaced.
+func (hk historicKey) signedInTime(rev string) error {
+	if hk.replaced.IsZero() {
+		return nil
+	}
+	tid, err := syntax.ParseTID(rev)
+	if err != nil {
+		return fmt.Errorf("commit rev %q: %w", rev, err)
+	}
+	if at := tid.Time(); at.After(hk.replaced.Add(repo.DefaultMaxClockSkew)) {
+		return fmt.Errorf("the commit (rev %s) is dated %s, after operation %s replaced its signing key %s at %s: "+
+			"that key's holder signed it after losing the key's authority (pin a commit you trust with MigrateOptions.Commit)",
+			rev, at.UTC().Format(time.RFC3339), hk.by, hk.key.DIDKey(), hk.replaced.UTC().Format(time.RFC3339))
+	}
+	return nil
 }
 
 // verifyAudienceBackup checks an audience CAR (at most max bytes, parsed
