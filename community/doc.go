@@ -185,7 +185,7 @@
 // recovery key can sign the PLC operation that points the DID to the new
 // host's signing key, endpoint and rotation key (plc.Move on the head, or
 // plc.Nullify around a hostile operation, within plc.RecoveryWindow, 72 h).
-// Then it imports the repository (repo.Import), stores the private blocks,
+// Then it stores the private blocks, imports the repository (repo.Import),
 // submits the PLC operation, and re-issues the root delegations with the
 // new key in one
 // commit signed by the new host; members fetch their new chains with

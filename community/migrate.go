@@ -63,7 +63,7 @@ type MigrateOptions struct {
 // audit log (so a backup signed by the old host before it turned hostile is
 // accepted; a key the log replaced only for a commit whose rev is dated no
 // later than its replacement; see MigrateOptions.Commit for what that does
-// not stop), imports it, checks and stores the audience trees given, signs
+// not stop), checks and stores the audience trees given, imports it, signs
 // with the recovery key and submits the PLC operation that points the DID
 // here (a plain update of the head, or a nullifying fork around
 // opts.Nullify), re-issues the community's root delegations with this host's
@@ -157,6 +157,13 @@ func (h *Host) Migrate(ctx context.Context, did string, opts MigrateOptions) (*C
 	if err != nil {
 		return nil, bad(err, "building the PLC operation")
 	}
+	// The private blocks first (as the writer does): a failure after them
+	// leaves unreferenced blocks, never anchors whose trees are missing.
+	for _, blocks := range private {
+		if err := h.private.PutPrivateBlocks(ctx, did, blocks); err != nil {
+			return nil, bad(err, "storing audience blocks")
+		}
+	}
 	var r *repo.Repo
 	r, err = repo.Import(ctx, h.opts.Store, bytes.NewReader(car), h.opts.SigningKey, repo.VerifyOptions{Key: vkey, DID: did, Commit: vr.CommitCID}, h.repoOptions())
 	if errors.Is(err, repo.ErrRepoExists) {
@@ -168,11 +175,6 @@ func (h *Host) Migrate(ctx context.Context, did string, opts MigrateOptions) (*C
 	}
 	if err != nil {
 		return nil, bad(err, "import")
-	}
-	for _, blocks := range private {
-		if err := h.private.PutPrivateBlocks(ctx, did, blocks); err != nil {
-			return nil, bad(err, "storing audience blocks")
-		}
 	}
 	if err := h.opts.PLC.Submit(ctx, did, op); err != nil {
 		return nil, bad(err, "submitting the PLC operation")

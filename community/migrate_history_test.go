@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -159,5 +161,73 @@ func TestKeyHistory(t *testing.T) {
 		if err := hist[2].signedInTime(rev); err != nil {
 			t.Errorf("the current key, rev dated %s: %v", tc.at, err)
 		}
+	}
+}
+
+// failingPrivate is a PrivateStore whose writes fail while fail is set.
+type failingPrivate struct {
+	PrivateStore
+	fail atomic.Bool
+}
+
+func (f *failingPrivate) PutPrivateBlocks(ctx context.Context, did string, blocks []repo.Block) error {
+	if f.fail.Load() {
+		return errors.New("disk full")
+	}
+	return f.PrivateStore.PutPrivateBlocks(ctx, did, blocks)
+}
+
+// TestMigratePrivateBlocksFirst: Migrate stores the audiences' private
+// blocks before it imports the repository, so a failure to store them
+// leaves no imported repository whose anchors name missing trees; the
+// retry succeeds.
+func TestMigratePrivateBlocksFirst(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	h1 := w.newHost(memHost, "host1")
+	c, _, _, carol := w.audienceCommunity(h1, "member")
+	pm := message("secret")
+	pm["nonce"] = NewNonce()
+	if _, err := c.Invoke(ctx, w.rq(carol.sess.Private("staff", NSIDMessage, newTID(), pm))); err != nil {
+		t.Fatal(err)
+	}
+	var backup, car bytes.Buffer
+	if err := m(c.ReadAudience(ctx, w.rq(carol.sess.Read("staff")))).must(t).WriteCAR(&backup); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Export(ctx, &car); err != nil {
+		t.Fatal(err)
+	}
+	h1.Close()
+
+	store := repo.NewMemStore()
+	priv := &failingPrivate{PrivateStore: NewMemPrivateStore()}
+	priv.fail.Store(true)
+	sk := m(atcrypto.GeneratePrivateKeyP256()).must(t)
+	rk := m(atcrypto.GeneratePrivateKeyP256()).must(t)
+	h2, err := NewHost(ctx, HostOptions{Store: store, Private: priv, SigningKey: sk, RotationKey: rk,
+		Endpoint: "https://host2.example", ServiceDID: "did:web:host2.example", PLC: w.plc, Identity: w.ids, Now: w.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h2.Close()
+	migrate := func() (*Community, error) {
+		return h2.Migrate(ctx, c.DID(), MigrateOptions{Repo: bytes.NewReader(car.Bytes()),
+			Audiences: []io.Reader{bytes.NewReader(backup.Bytes())}, RecoveryKey: w.recovery})
+	}
+	if _, err := migrate(); !errors.Is(err, ErrMigration) || !strings.Contains(err.Error(), "audience blocks") {
+		t.Fatalf("migration with a failing private store: %v", err)
+	}
+	if _, err := store.Head(ctx, c.DID()); !errors.Is(err, repo.ErrRepoNotFound) {
+		t.Fatalf("the repository was imported before its private blocks were stored: %v", err)
+	}
+	priv.fail.Store(false)
+	c2, err := migrate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	carol.sess.Membership = m(c2.Membership(ctx, carol.key.DID())).must(t)
+	if v, err := c2.ReadAudience(ctx, w.rq(carol.sess.Read("staff"))); err != nil || len(v.Records) != 1 {
+		t.Fatalf("the private record after the migration: %v", err)
 	}
 }
