@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
@@ -104,6 +105,10 @@ func runAccount(e *env, args []string) error {
 		if err != nil {
 			return err
 		}
+		// The audience is a service DID, with an optional #service id.
+		if d, _, _ := strings.Cut(*aud, "#"); !validDID(d) {
+			return usageErr("--aud %q is not a DID", *aud)
+		}
 		nsid, err := syntax.ParseNSID(*lxm)
 		if err != nil {
 			return usageErr("--lxm %q is not an NSID", *lxm)
@@ -118,4 +123,9 @@ func runAccount(e *env, args []string) error {
 		printf(e, "%s\n", tok)
 		return nil
 	}
+}
+
+func validDID(s string) bool {
+	_, err := syntax.ParseDID(s)
+	return err == nil
 }

@@ -113,6 +113,8 @@ func TestCommunityCLI(t *testing.T) {
 	expired := strings.TrimSpace(c.run(nil, 0, "ey", "account", "token", "carol", "--aud", did, "--ttl", "-1m"))
 	c.run(nil, 1, "service auth", "community", "join", "--account", "carol", "--key", c.path("carol.key"), "--service-auth", expired)
 	wrongAud := strings.TrimSpace(c.run(nil, 0, "ey", "account", "token", "carol", "--aud", "did:web:elsewhere.example"))
+	c.run(nil, 2, "is not a DID", "account", "token", "carol", "--aud", "not a did")
+	c.run(nil, 0, "ey", "account", "token", "carol", "--aud", "did:web:elsewhere.example#townhall")
 	c.run(nil, 1, "service auth", "community", "join", "--account", "carol", "--key", c.path("carol.key"), "--service-auth", wrongAud)
 
 	// Write, as members; bad input refused.
