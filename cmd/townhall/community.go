@@ -761,10 +761,17 @@ func communityProve(e *env, c *community.Community, f *communityFlags) error {
 	if err := writeNewFile(*f.out, buf.Bytes(), privateFile); err != nil {
 		return err
 	}
+	// A missing record's proof proves its absence (as getRecord's does).
+	_, _, gerr := c.GetRecord(e.ctx, *f.collection, *f.rkey)
+	exists := gerr == nil
 	if *f.asJSON {
-		return writeJSON(e, map[string]any{"file": *f.out, "bytes": buf.Len(), "commit": c.Repo().Head().Commit.String()})
+		return writeJSON(e, map[string]any{"file": *f.out, "bytes": buf.Len(), "commit": c.Repo().Head().Commit.String(), "exists": exists})
 	}
-	printf(e, "record proof of %s/%s written to %s (%s)\n", *f.collection, *f.rkey, *f.out, humanBytes(int64(buf.Len())))
+	what := "record proof of"
+	if !exists {
+		what = "proof of the absence of"
+	}
+	printf(e, "%s %s/%s written to %s (%s)\n", what, *f.collection, *f.rkey, *f.out, humanBytes(int64(buf.Len())))
 	return nil
 }
 

@@ -142,6 +142,9 @@ func TestCommunityCLI(t *testing.T) {
 	// Evidence, verified offline against the DID document.
 	doc := c.save("did.json", c.run(nil, 0, `"id": "`+did, "community", "did-doc"))
 	c.run(nil, 0, "written", "community", "prove", "--collection", nsid, "--rkey", "3m2abcdefgh22", "-o", c.path("proof.car"))
+	// A missing record gets a proof of its absence (as com.atproto.sync.getRecord), said so.
+	c.run(nil, 0, `"exists": false`, "community", "prove", "--collection", nsid, "--rkey", "3m2abcdefgh99", "-o", c.path("absent.car"), "--json")
+	c.run(nil, 0, "absence of "+nsid+"/3m2abcdefgh98", "community", "prove", "--collection", nsid, "--rkey", "3m2abcdefgh98", "-o", c.path("absent2.car"))
 	c.run(nil, 0, `"verified": true`, "verify", "record", c.path("proof.car"), "--did-doc", doc, "--collection", nsid, "--rkey", "3m2abcdefgh22", "--json")
 	c.run(nil, 1, "does not verify", "verify", "record", c.path("proof.car"), "--key", aliceKey, "--did", did, "--collection", nsid, "--rkey", "3m2abcdefgh22")
 	proof, _ := os.ReadFile(c.path("proof.car"))
