@@ -32,9 +32,9 @@ func TestAudienceCLI(t *testing.T) {
 	c.run(nil, 1, "unauthorised", "community", "audience", "--key", c.path("carol.key"), "--audience", "staff", "--readers", "insider")
 	c.run(nil, 0, "audience staff created", "community", "audience", "--key", c.path("mo.key"), "--audience", "staff", "--readers", "insider")
 	c.run([]byte(secret), 0, "audience:staff/"+nsid, "community", "write", "--key", c.path("alice2.key"), "--collection", nsid, "--audience", "staff")
-	c.run([]byte(secret), 1, "", "community", "write", "--key", c.path("carol.key"), "--collection", nsid, "--audience", "staff")
+	c.run([]byte(secret), 1, "no grant of this session covers /repo/create", "community", "write", "--key", c.path("carol.key"), "--collection", nsid, "--audience", "staff")
 	c.run(nil, 0, `"text": "the secret plan"`, "community", "read", "--key", c.path("alice2.key"), "--audience", "staff", "--json", "-o", c.path("staff.car"))
-	c.run(nil, 1, "", "community", "read", "--key", c.path("carol.key"), "--audience", "staff")
+	c.run(nil, 1, "no grant of this session covers /audience/read", "community", "read", "--key", c.path("carol.key"), "--audience", "staff")
 	c.run(nil, 0, "", "community", "list", "--collection", nsid)
 
 	doc := c.save("did.json", c.run(nil, 0, did, "community", "did-doc"))

@@ -9,7 +9,8 @@ import (
 )
 
 // cli runs townhall with a home directory, checks the exit code and that
-// a failure is one line on stderr, and returns stdout.
+// a failure is one non-empty line on stderr holding want, and returns
+// stdout.
 type cli struct {
 	t    *testing.T
 	dir  string
@@ -26,6 +27,9 @@ func (c *cli) run(stdin []byte, code int, want string, args ...string) string {
 		c.t.Fatalf("townhall %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.code, code, r.stdout, r.stderr)
 	}
 	if code != 0 {
+		if want == "" {
+			c.t.Errorf("townhall %s: a failure case must name the reason it expects", strings.Join(args, " "))
+		}
 		if strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 || !strings.HasPrefix(r.stderr, "townhall: ") {
 			c.t.Errorf("townhall %s: error is not one line: %q", strings.Join(args, " "), r.stderr)
 		}
@@ -113,7 +117,10 @@ func TestCommunityCLI(t *testing.T) {
 	expired := strings.TrimSpace(c.run(nil, 0, "ey", "account", "token", "carol", "--aud", did, "--ttl", "-1m"))
 	c.run(nil, 1, "service auth", "community", "join", "--account", "carol", "--key", c.path("carol.key"), "--service-auth", expired)
 	wrongAud := strings.TrimSpace(c.run(nil, 0, "ey", "account", "token", "carol", "--aud", "did:web:elsewhere.example"))
+	c.run(nil, 2, "needs an account name and --aud", "account", "token", "carol")
+	c.run(nil, 2, "no account", "account", "token", "nobody", "--aud", did)
 	c.run(nil, 2, "is not a DID", "account", "token", "carol", "--aud", "not a did")
+	c.run(nil, 2, "is not an NSID", "account", "token", "carol", "--aud", did, "--lxm", "not an nsid")
 	c.run(nil, 0, "ey", "account", "token", "carol", "--aud", "did:web:elsewhere.example#townhall")
 	c.run(nil, 1, "service auth", "community", "join", "--account", "carol", "--key", c.path("carol.key"), "--service-auth", wrongAud)
 
@@ -141,7 +148,14 @@ func TestCommunityCLI(t *testing.T) {
 
 	// Evidence, verified offline against the DID document.
 	doc := c.save("did.json", c.run(nil, 0, `"id": "`+did, "community", "did-doc"))
+	c.run(nil, 2, "takes flags only", "community", "did-doc", "extra")
+	c.run(nil, 1, "cannot open community", "community", "did-doc", "--community", "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa")
+	c.run(nil, 1, "cannot open community", "community", "audit-log", "--community", "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa")
+	c.run(nil, 2, "needs --collection NSID --rkey KEY -o PROOF.car", "community", "prove", "--collection", nsid, "--rkey", "3m2abcdefgh22")
+	c.run(nil, 1, "character not allowed", "community", "prove", "--collection", "Not An NSID", "--rkey", "3m2abcdefgh99", "-o", c.path("none.car"))
+	c.run(nil, 1, "more than one '/'", "community", "prove", "--collection", nsid, "--rkey", "a/b", "-o", c.path("none.car"))
 	c.run(nil, 0, "written", "community", "prove", "--collection", nsid, "--rkey", "3m2abcdefgh22", "-o", c.path("proof.car"))
+	c.run(nil, 3, "exists", "community", "prove", "--collection", nsid, "--rkey", "3m2abcdefgh22", "-o", c.path("proof.car"))
 	// A missing record gets a proof of its absence (as com.atproto.sync.getRecord), said so.
 	c.run(nil, 0, `"exists": false`, "community", "prove", "--collection", nsid, "--rkey", "3m2abcdefgh99", "-o", c.path("absent.car"), "--json")
 	c.run(nil, 0, "absence of "+nsid+"/3m2abcdefgh98", "community", "prove", "--collection", nsid, "--rkey", "3m2abcdefgh98", "-o", c.path("absent2.car"))
@@ -149,6 +163,9 @@ func TestCommunityCLI(t *testing.T) {
 	c.run(nil, 1, "does not verify", "verify", "record", c.path("proof.car"), "--key", aliceKey, "--did", did, "--collection", nsid, "--rkey", "3m2abcdefgh22")
 	proof, _ := os.ReadFile(c.path("proof.car"))
 	c.run(nil, 1, "does not verify", "verify", "record", c.save("cut.car", string(proof[:len(proof)-9])), "--did-doc", doc, "--collection", nsid, "--rkey", "3m2abcdefgh22")
+	c.run(nil, 2, "needs --collection NSID --rkey KEY -o BUNDLE.drisl", "community", "bundle", "--rkey", "3m2abcdefgh22", "-o", c.path("bundle.drisl"))
+	c.run(nil, 1, "cannot build the bundle", "community", "bundle", "--collection", nsid, "--rkey", "3m2abcdefgh99", "-o", c.path("none.drisl"))
+	c.run(nil, 1, "cannot build the bundle", "community", "bundle", "--collection", "dev.townhall.community.profile", "--rkey", "self", "-o", c.path("none.drisl"))
 	c.run(nil, 0, `"delegations": 1`, "community", "bundle", "--collection", nsid, "--rkey", "3m2abcdefgh22", "-o", c.path("bundle.drisl"), "--json")
 	c.run(nil, 0, `"author": "`+aliceDID, "verify", "bundle", c.path("bundle.drisl"), "--did-doc", doc, "--json")
 	c.run(nil, 1, "does not verify", "verify", "bundle", c.path("bundle.drisl"), "--key", aliceKey, "--did", did)

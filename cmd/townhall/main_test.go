@@ -15,6 +15,7 @@ import (
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
 	"github.com/ipfs/go-cid"
 
+	"github.com/townhall-dev/townhall/drisl"
 	"github.com/townhall-dev/townhall/plc"
 	"github.com/townhall-dev/townhall/repo"
 	"github.com/townhall-dev/townhall/ucan"
@@ -177,6 +178,15 @@ func TestCLI(t *testing.T) {
 		return p
 	}()
 
+	absentCID := drisl.SumCID(drisl.CodecDagCBOR, []byte{0xa0}).String() // an empty map: no MST node of the CAR
+	wrongDIDLog := func() []byte {
+		b, _ := os.ReadFile(f.audit)
+		return bytes.Replace(b, []byte(`"did":"`+f.did+`"`), []byte(`"did":"did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"`), 1)
+	}()
+	if !bytes.Contains(wrongDIDLog, []byte("did:plc:aaaaaaaaaaaaaaaaaaaaaaaa")) {
+		t.Fatal("the wrong-DID audit log names the right DID")
+	}
+
 	cases := []struct {
 		name  string
 		stdin []byte
@@ -206,6 +216,10 @@ func TestCLI(t *testing.T) {
 		{"car verify malformed", nil, []string{"car", "verify", corruptCAR, "--key", f.signerKey, "--did", f.did}, 1, "", "verification failed"},
 		{"car missing file", nil, []string{"car", "inspect", filepath.Join(f.dir, "nope.car")}, 3, "", "cannot read"},
 		{"mst inspect", nil, []string{"mst", "inspect", f.car, "--json"}, 0, `"keys": 20`, ""},
+		{"mst inspect malformed", nil, []string{"mst", "inspect", corruptCAR}, 1, "", "not a valid CAR"},
+		{"mst inspect bad root", nil, []string{"mst", "inspect", f.car, "--root", "not-a-cid"}, 2, "", "is not a CID"},
+		{"mst inspect missing root", nil, []string{"mst", "inspect", f.car, "--root", absentCID}, 1, "", "MST does not load"},
+		{"mst inspect no file", nil, []string{"mst", "inspect"}, 2, "", "needs one CAR file"},
 		{"ucan inspect delegation", nil, []string{"ucan", "inspect", f.delegation}, 0, "delegation", ""},
 		{"ucan inspect invocation json", nil, []string{"ucan", "inspect", "--json", f.invocation}, 0, `"kind": "invocation"`, ""},
 		{"ucan verify", nil, []string{"ucan", "verify", f.invocation, "--proof", f.delegation}, 0, "valid:", ""},
@@ -215,6 +229,10 @@ func TestCLI(t *testing.T) {
 		{"plc inspect genesis", nil, []string{"plc", "inspect", f.genesis}, 0, f.did, ""},
 		{"plc audit", nil, []string{"plc", "audit", f.audit, "--json"}, 0, `"valid": true`, ""},
 		{"plc inspect bad json", badJSON, []string{"plc", "inspect", "-"}, 1, "", "not a valid did:plc operation"},
+		{"plc audit bad json", badJSON, []string{"plc", "audit", "-"}, 1, "", "not an audit log"},
+		{"plc audit empty", []byte("[]"), []string{"plc", "audit", "-"}, 1, "", "the audit log is empty"},
+		{"plc audit wrong did", wrongDIDLog, []string{"plc", "audit", "-"}, 1, "", "audit log rejected"},
+		{"plc audit missing file", nil, []string{"plc", "audit", filepath.Join(f.dir, "nope.json")}, 3, "", "cannot read"},
 		{"lexicon validate", record, []string{"lexicon", "validate", "--dir", f.lexDir, "-"}, 0, "valid dev.townhall.chat.message", ""},
 		{"lexicon validate invalid", badRecord, []string{"lexicon", "validate", "--dir", f.lexDir, "-"}, 1, "", "text"},
 		{"lexicon validate no dir", record, []string{"lexicon", "validate", "-"}, 2, "", "needs --dir"},
