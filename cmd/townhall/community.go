@@ -60,6 +60,7 @@ type communityFlags struct {
 	audience   *string
 	readers    *string
 	audCARs    stringList
+	commit     *string
 }
 
 func newCommunityFlags(sub string) *communityFlags {
@@ -94,6 +95,7 @@ func newCommunityFlags(sub string) *communityFlags {
 	f.audience = fs.String("audience", "", "audience, read: the private audience; write: write into it")
 	f.readers = fs.String("readers", "", "audience: the roles that may read it (comma-separated)")
 	fs.Var(&f.audCARs, "audience-car", "import: an audience backup (community read -o) to carry over (repeat)")
+	f.commit = fs.String("commit", "", "import: the commit CID you trust (seen before the old host turned hostile): the CAR's root must be it")
 	f.endpoint = fs.String("endpoint", "", "the host's URL, when the home is new (default https://host.townhall.localhost)")
 	return f
 }
@@ -702,6 +704,13 @@ func communityImport(e *env, h *home, f *communityFlags) error {
 	if f.fs.NArg() != 1 || *f.recovery == "" || *f.auditLog == "" {
 		return usageErr("community import needs a CAR file, --audit-log FILE (community export --audit-log) and --recovery KEYFILE")
 	}
+	var pin cid.Cid
+	if *f.commit != "" {
+		var err error
+		if pin, err = cid.Decode(*f.commit); err != nil {
+			return usageErr("--commit %q is not a CID: %v", *f.commit, err)
+		}
+	}
 	rec, err := readKeyFile(*f.recovery)
 	if err != nil {
 		return err
@@ -734,7 +743,7 @@ func communityImport(e *env, h *home, f *communityFlags) error {
 		audiences = append(audiences, bytes.NewReader(b))
 	}
 	c, err := h.host.Migrate(e.ctx, did, community.MigrateOptions{Repo: &progressReader{bytes.NewReader(car), p},
-		Audiences: audiences, RecoveryKey: rec})
+		Audiences: audiences, RecoveryKey: rec, Commit: pin})
 	p.done(err)
 	if err != nil {
 		return invalidErr("import refused: %v", err)

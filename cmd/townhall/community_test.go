@@ -191,7 +191,15 @@ func TestCommunityCLI(t *testing.T) {
 	c2.run(nil, 1, "import refused", "community", "import", c.save("bad.car", string(car[:len(car)/2])), "--audit-log", c.path("audit.json"), "--recovery", c.path("rec.key"), "--endpoint", "https://host2.example")
 	c2.run(nil, 1, "import refused", "community", "import", c.path("g.car"), "--audit-log", c.path("audit.json"), "--recovery", c.path("stranger.key"))
 	c2.run(nil, 1, "not a did:plc audit log", "community", "import", c.path("g.car"), "--audit-log", c.path("bad.json"), "--recovery", c.path("rec.key"))
-	c2.run(nil, 0, "now hosted here (https://host2.example)", "community", "import", c.path("g.car"), "--audit-log", c.path("audit.json"), "--recovery", c.path("rec.key"))
+	// --commit pins the commit the founders trust: another root is refused.
+	var head struct{ Commit string }
+	if err := json.Unmarshal([]byte(c.run(nil, 0, `"commit": "bafy`, "community", "info", "--json")), &head); err != nil {
+		t.Fatal(err)
+	}
+	c2.run(nil, 2, "--commit", "community", "import", c.path("g.car"), "--audit-log", c.path("audit.json"), "--recovery", c.path("rec.key"), "--commit", "not-a-cid")
+	c2.run(nil, 1, "wrong CAR root", "community", "import", c.path("g.car"), "--audit-log", c.path("audit.json"), "--recovery", c.path("rec.key"),
+		"--commit", "bafyreie5l3bistolyxqiydsmqrli3qfb2yhudanbz44dnzmxwfzdhl7q3i")
+	c2.run(nil, 0, "now hosted here (https://host2.example)", "community", "import", c.path("g.car"), "--audit-log", c.path("audit.json"), "--recovery", c.path("rec.key"), "--commit", head.Commit)
 	c2.run(nil, 0, `"endpoint": "https://host2.example"`, "community", "info", "--json")
 	c2.run(msg("hello from host2"), 0, "commit", "community", "write", "--key", c.path("mo.key"), "--collection", nsid)
 	c2.run(msg("banned here too"), 1, "banned", "community", "write", "--key", c.path("bob.key"), "--collection", nsid)

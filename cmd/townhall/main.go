@@ -33,7 +33,7 @@
 //	townhall community list --collection NSID | get --collection NSID --rkey K | info
 //	townhall community did-doc | audit-log
 //	townhall community export -o F.car [--audit-log F.json]
-//	townhall community import F.car --audit-log F.json --recovery KEY [--audience-car BACKUP.car]   (a migration here)
+//	townhall community import F.car --audit-log F.json --recovery KEY [--audience-car BACKUP.car] [--commit CID]   (a migration here)
 //	townhall community prove | bundle --collection NSID --rkey K -o F
 //	townhall verify record F.car --collection NSID --rkey K (--did-doc F | --key K --did DID)
 //	townhall verify bundle F (--did-doc F | --key K --did DID) [--audit-log F]
