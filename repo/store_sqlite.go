@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/ipfs/go-cid"
@@ -37,6 +38,15 @@ type SQLiteOptions struct {
 // modernc.org/sqlite driver. See the package documentation for the schema.
 type SQLiteStore struct {
 	db *sql.DB
+	// wlock is held from before a write transaction begins until it
+	// commits or rolls back: at most one pooled connection waits on or
+	// holds SQLite's write lock, so a writer that reads through the pool
+	// while it holds the lock (a pipelined Apply) always finds a
+	// connection; writers of this process queue here, not in BEGIN
+	// IMMEDIATE's busy handler with a connection each.
+	wlock chan struct{}
+	// writersWaiting counts the writers queued for wlock (tests).
+	writersWaiting atomic.Int32
 
 	mu    sync.Mutex
 	ids   map[string]int64 // did -> repos.id, filled lazily; ids never change
@@ -171,7 +181,7 @@ func OpenSQLite(ctx context.Context, path string, opts SQLiteOptions) (*SQLiteSt
 		db.Close()
 		return nil, fmt.Errorf("repo: sqlite schema: %w", err)
 	}
-	return &SQLiteStore{db: db, ids: map[string]int64{}, stmts: map[string]*sql.Stmt{}, trees: map[string]*mst.Tree{}}, nil
+	return &SQLiteStore{db: db, wlock: make(chan struct{}, 1), ids: map[string]int64{}, stmts: map[string]*sql.Stmt{}, trees: map[string]*mst.Tree{}}, nil
 }
 
 // migrateSQLite creates the schema, or brings an older one to
@@ -492,16 +502,26 @@ type sqliteApply struct {
 	first   int64 // id of the first block written, 0 before any
 	n       int   // blocks written
 	args    []any
+	locked  bool // a holds s.wlock
 }
 
 // beginApply begins the transaction of a write that builds on w.Expect and,
 // if it creates the repository, has the head w.Head.
 func (s *SQLiteStore) beginApply(ctx context.Context, did string, w *StoreWrite) (*sqliteApply, error) {
+	s.writersWaiting.Add(1)
+	select {
+	case s.wlock <- struct{}{}:
+		s.writersWaiting.Add(-1)
+	case <-ctx.Done():
+		s.writersWaiting.Add(-1)
+		return nil, ctx.Err()
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
+		<-s.wlock
 		return nil, err
 	}
-	a := &sqliteApply{s: s, tx: tx, did: did}
+	a := &sqliteApply{s: s, tx: tx, did: did, locked: true}
 	var cur []byte
 	err = s.txQueryRow(ctx, tx, `SELECT id, commit_cid FROM repos WHERE did = ?`, did).Scan(&a.id, &cur)
 	switch {
@@ -529,9 +549,19 @@ func (s *SQLiteStore) beginApply(ctx context.Context, did string, w *StoreWrite)
 	return a, nil
 }
 
-// rollback ends the transaction if finish has not committed it.
+// rollback ends the transaction if finish has not committed it, and
+// releases the store's write lock.
 func (a *sqliteApply) rollback() {
 	a.tx.Rollback() //nolint:errcheck // a no-op after Commit
+	a.unlock()
+}
+
+// unlock releases the store's write lock, once.
+func (a *sqliteApply) unlock() {
+	if a.locked {
+		a.locked = false
+		<-a.s.wlock
+	}
 }
 
 // blocks appends blocks, in multi-row INSERTs of up to sqliteBatch rows.
@@ -604,7 +634,9 @@ func (a *sqliteApply) finish(ctx context.Context, w *StoreWrite, done int) (int6
 			return 0, err
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	err := tx.Commit()
+	a.unlock()
+	if err != nil {
 		return 0, err
 	}
 	s.mu.Lock()
