@@ -395,7 +395,10 @@ func (c *Community) apply(ctx context.Context, rs []*request, paths map[pathKey]
 				w := repo.Write{Action: o.action, Collection: o.collection, RKey: o.rkey}
 				if o.action != repo.ActionDelete {
 					if o.data != nil {
-						w.Record, w.RecordCID = drisl.Raw(o.data), o.cid
+						// Checked in this process: a member's record by
+						// checkRecord (its CID and strict DRISL), the
+						// invocation record encoded by evidence.
+						w.Record, w.RecordCID, w.RecordChecked = drisl.Raw(o.data), o.cid, true
 					} else {
 						w.Record = o.value
 					}
@@ -410,7 +413,7 @@ func (c *Community) apply(ctx context.Context, rs []*request, paths map[pathKey]
 						receipts = make([]repo.Write, 0, n)
 					}
 					receipts = append(receipts, repo.Write{Action: act, Collection: NSIDReceipt,
-						RKey: o.receiptKey(), Record: o.receipt.raw, RecordCID: o.receipt.cid})
+						RKey: o.receiptKey(), Record: o.receipt.raw, RecordCID: o.receipt.cid, RecordChecked: true})
 				}
 				continue
 			}

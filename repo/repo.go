@@ -186,6 +186,19 @@ type Write struct {
 	// keeps the slice (MemStore stores it as it is), so the caller must not
 	// modify it afterwards.
 	RecordCID cid.Cid
+	// RecordChecked, with RecordCID, says the caller has itself checked,
+	// in this process, the pre-encoded bytes it passes: they are one strict
+	// DRISL item (drisl.Unmarshal or drisl.Validate accepted them, or
+	// drisl.Marshal produced them) and RecordCID is their dag-cbor sha2-256
+	// CID (drisl.SumCID or drisl.MarshalCID computed it from them). Apply
+	// then neither re-validates nor re-hashes them; it still checks that
+	// Record is a drisl.Raw, that RecordCID is a CIDv1 dag-cbor sha2-256
+	// CID and that the bytes begin a map. Package community sets it for
+	// the records Community.Invoke has hashed and decoded before its writer
+	// commits them, and for the receipts it encodes. Never set it for bytes
+	// that were not checked so (from the network, a file, another
+	// process): a wrong CID would store a block no verifier accepts.
+	RecordChecked bool
 	// SwapRecord, if set on update or delete, is the CID the record must
 	// have now; otherwise the batch fails with ErrSwapRecord.
 	SwapRecord *cid.Cid
@@ -379,7 +392,7 @@ func encodeRange(ps []prepared, base int) error {
 			// receipts of a request are one slice): checked once.
 			if raw, ok := w.Record.(drisl.Raw); ok && w.RecordCID == lastCID && sameSlice(raw, lastRaw) {
 				data, c = lastRaw, lastCID
-			} else if data, c, err = preEncoded(w.Record, w.RecordCID); err == nil {
+			} else if data, c, err = preEncoded(w.Record, w.RecordCID, w.RecordChecked); err == nil {
 				lastRaw, lastCID = data, c
 			}
 		} else {
@@ -406,19 +419,26 @@ func sameSlice(a, b []byte) bool {
 }
 
 // preEncoded checks a pre-encoded record (Write.RecordCID): strict DRISL
-// bytes whose dag-cbor sha2-256 digest is the one c names.
-func preEncoded(record any, c cid.Cid) ([]byte, cid.Cid, error) {
+// bytes whose dag-cbor sha2-256 digest is the one c names. If checked
+// (Write.RecordChecked), the caller has validated and hashed the bytes
+// already: only the form of c is checked.
+func preEncoded(record any, c cid.Cid, checked bool) ([]byte, cid.Cid, error) {
 	raw, ok := record.(drisl.Raw)
 	if !ok {
 		return nil, cid.Undef, fmt.Errorf("RecordCID set but Record is %T, not drisl.Raw", record)
 	}
-	if err := drisl.Validate(raw); err != nil {
-		return nil, cid.Undef, err
+	if !checked {
+		if err := drisl.Validate(raw); err != nil {
+			return nil, cid.Undef, err
+		}
 	}
 	// A CIDv1 dag-cbor sha2-256 CID is 01 71 12 20 and the 32-byte digest.
 	k := c.KeyString()
 	if len(k) != 36 || k[0] != 0x01 || k[1] != drisl.CodecDagCBOR || k[2] != drisl.HashSHA256 || k[3] != 32 {
 		return nil, cid.Undef, fmt.Errorf("%w: %s is not CIDv1 dag-cbor sha2-256", errRecordCID, c)
+	}
+	if checked {
+		return raw, c, nil
 	}
 	sum := sha256.Sum256(raw)
 	if string(sum[:]) != k[4:] {
