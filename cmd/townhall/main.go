@@ -17,8 +17,11 @@
 // local did:plc directory (plc.db: plc's embeddable directory, called in
 // process), the host's keys (host-signing.key, host-rotation.key) and the
 // local test PDS's accounts (accounts.json, accounts/NAME.key), keys with
-// mode 0600, and the list of communities held (communities). Members sign
-// with session key files made by 'townhall key gen'.
+// mode 0600, and the list of communities held (communities). The home and
+// its databases are for its owner only: a home with group or other
+// permissions is refused. Files holding private data (audience backups,
+// bundles, proofs, invitations) are written 0600; exports and audit logs
+// 0644. Members sign with session key files made by 'townhall key gen'.
 //
 //	townhall account create NAME                      a local PDS account (did:plc, key)
 //	townhall account token NAME --aud DID [--ttl D]    a service-auth JWT from it
@@ -32,7 +35,7 @@
 //	townhall community read --key K --audience A [-o BACKUP.car]            read it (and back it up)
 //	townhall community list --collection NSID | get --collection NSID --rkey K | info
 //	townhall community did-doc | audit-log
-//	townhall community export -o F.car [--audit-log F.json]
+//	townhall community export -o F.car [--audit-log F.json]   (progress on a terminal's stderr; --progress, -q)
 //	townhall community import F.car --audit-log F.json --recovery KEY [--audience-car BACKUP.car] [--commit CID]   (a migration here)
 //	townhall community prove | bundle --collection NSID --rkey K -o F
 //	townhall verify record F.car --collection NSID --rkey K (--did-doc F | --key K --did DID)
