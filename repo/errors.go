@@ -31,6 +31,10 @@ var (
 	// ErrInvalidWrite: a write is malformed (bad collection, record key,
 	// action, duplicate path in one batch, record not encodable).
 	ErrInvalidWrite = errors.New("repo: invalid write")
+	// ErrRecordCID: a write's RecordCID is not the CIDv1 dag-cbor sha2-256
+	// CID of its pre-encoded record bytes. Apply wraps it in an
+	// ErrInvalidWrite.
+	ErrRecordCID = errors.New("repo: RecordCID is not the dag-cbor sha2-256 CID of the record's bytes")
 	// ErrClosed: the store was closed.
 	ErrClosed = errors.New("repo: store closed")
 	// ErrSchemaVersion: a SQLite file's schema version is newer than this

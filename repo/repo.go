@@ -409,10 +409,6 @@ func encodeRange(ps []prepared, base int) error {
 	return nil
 }
 
-// errRecordCID is the rule a pre-encoded record breaks when its CID is not
-// the CID of its bytes (prepare wraps it in ErrInvalidWrite).
-var errRecordCID = errors.New("RecordCID is not the dag-cbor sha2-256 CID of the record's bytes")
-
 // sameSlice reports whether a and b are the same bytes in memory.
 func sameSlice(a, b []byte) bool {
 	return len(a) == len(b) && len(a) > 0 && unsafe.SliceData(a) == unsafe.SliceData(b)
@@ -425,7 +421,7 @@ func sameSlice(a, b []byte) bool {
 func preEncoded(record any, c cid.Cid, checked bool) ([]byte, cid.Cid, error) {
 	raw, ok := record.(drisl.Raw)
 	if !ok {
-		return nil, cid.Undef, fmt.Errorf("RecordCID set but Record is %T, not drisl.Raw", record)
+		return nil, cid.Undef, fmt.Errorf("a record with RecordCID must be a drisl.Raw, not %T", record)
 	}
 	if !checked {
 		if err := drisl.Validate(raw); err != nil {
@@ -435,14 +431,14 @@ func preEncoded(record any, c cid.Cid, checked bool) ([]byte, cid.Cid, error) {
 	// A CIDv1 dag-cbor sha2-256 CID is 01 71 12 20 and the 32-byte digest.
 	k := c.KeyString()
 	if len(k) != 36 || k[0] != 0x01 || k[1] != drisl.CodecDagCBOR || k[2] != drisl.HashSHA256 || k[3] != 32 {
-		return nil, cid.Undef, fmt.Errorf("%w: %s is not CIDv1 dag-cbor sha2-256", errRecordCID, c)
+		return nil, cid.Undef, fmt.Errorf("%w: %s is not CIDv1 dag-cbor sha2-256", ErrRecordCID, c)
 	}
 	if checked {
 		return raw, c, nil
 	}
 	sum := sha256.Sum256(raw)
 	if string(sum[:]) != k[4:] {
-		return nil, cid.Undef, errRecordCID
+		return nil, cid.Undef, ErrRecordCID
 	}
 	return raw, c, nil
 }

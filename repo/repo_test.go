@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode"
 
 	comatproto "github.com/bluesky-social/indigo/api/atproto"
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
@@ -749,11 +750,21 @@ func TestApplyPreEncoded(t *testing.T) {
 	head := pre.Head()
 	for name, w := range bad {
 		w.Action, w.Collection, w.RKey = ActionCreate, "app.bsky.feed.post", "3kbad"
-		if _, err := pre.Apply(ctx, []Write{w}, ApplyOptions{}); !errors.Is(err, ErrInvalidWrite) {
+		_, err := pre.Apply(ctx, []Write{w}, ApplyOptions{})
+		if !errors.Is(err, ErrInvalidWrite) {
 			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		// The rule that failed is said in lowercase after the write's
+		// index, and a CID that is not the bytes' is ErrRecordCID.
+		if _, detail, _ := strings.Cut(err.Error(), "write 0: "); detail == "" || unicode.IsUpper(rune(detail[0])) {
+			t.Errorf("%s: %q", name, err)
+		}
+		if wantCID := name == "other bytes" || name == "raw codec"; errors.Is(err, ErrRecordCID) != wantCID {
+			t.Errorf("%s: %v; ErrRecordCID %v, want %v", name, err, errors.Is(err, ErrRecordCID), wantCID)
 		}
 	}
-	if _, err := pre.Apply(ctx, []Write{{Action: ActionCreate, Collection: "app.bsky.feed.post", RKey: "3kbad", Record: drisl.Raw(other), RecordCID: c}}, ApplyOptions{}); !errors.Is(err, errRecordCID) {
+	if _, err := pre.Apply(ctx, []Write{{Action: ActionCreate, Collection: "app.bsky.feed.post", RKey: "3kbad", Record: drisl.Raw(other), RecordCID: c}}, ApplyOptions{}); !errors.Is(err, ErrRecordCID) {
 		t.Errorf("wrong CID: %v", err)
 	}
 	if pre.Head() != head {
@@ -808,7 +819,7 @@ func TestApplySharedBlock(t *testing.T) {
 	bad := []Write{ws[0], ws[0]}
 	bad[0].RKey, bad[1].RKey = "3kshared1", "3kshared2"
 	bad[1].Record = drisl.Raw(other)
-	if _, err := r.Apply(ctx, bad, ApplyOptions{}); !errors.Is(err, errRecordCID) {
+	if _, err := r.Apply(ctx, bad, ApplyOptions{}); !errors.Is(err, ErrRecordCID) {
 		t.Fatalf("other bytes under the shared CID: %v", err)
 	}
 	if r.Head() != head {
