@@ -101,19 +101,6 @@
 // no map uses the keys $link or $bytes; links are sha2-256 CIDs. CheckRecord
 // also requires a top-level $type.
 //
-// # Limits
-//
-// DecOptions bounds every decode; the zero value means the defaults:
-// MaxDepth 128 (DefaultMaxDepth) nested arrays and maps, MaxContainerLen
-// 1<<20 (DefaultMaxContainerLen) elements in one array or pairs in one map,
-// MaxInputBytes 8 MiB (DefaultMaxInputBytes). A declared length is checked
-// against the bytes that remain before anything is allocated (every element
-// needs at least one byte), so a ten-byte input claiming a 4 GB string fails
-// at once, and the memory a decode allocates is proportional to its input.
-// Recursion is bounded by MaxDepth, which no option can raise above
-// MaxDepthLimit (10000); encoding has the same depth limit (EncOptions). atproto itself caps records at 1 MiB;
-// that limit belongs to the repo layer, not to this codec.
-//
 // # What is written by hand, and why
 //
 // The issue asked for fxamacker/cbor/v2 underneath. It is not: the codec
@@ -133,7 +120,19 @@
 // byte slice), so owning it costs little and keeps every rule in one place
 // with one error type. CIDs use github.com/ipfs/go-cid.
 //
-// # Limitations
+// # Limits
+//
+// DecOptions bounds every decode; the zero value means the defaults:
+// MaxDepth 128 (DefaultMaxDepth) nested arrays and maps, MaxContainerLen
+// 1<<20 (DefaultMaxContainerLen) elements in one array or pairs in one map,
+// MaxInputBytes 8 MiB (DefaultMaxInputBytes). A declared length is checked
+// against the bytes that remain before anything is allocated (every element
+// needs at least one byte), so a ten-byte input claiming a 4 GB string fails
+// at once, and the memory a decode allocates is proportional to its input.
+// Recursion is bounded by MaxDepth, which no option can raise above
+// MaxDepthLimit (10000); encoding has the same depth limit (EncOptions).
+// atproto itself caps records at 1 MiB; that limit belongs to the repo
+// layer, not to this codec.
 //
 // Decoding works on a byte slice (records and blocks are small and bounded);
 // there is no io.Reader decoder. Strings in a decoded value share one copy
