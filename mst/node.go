@@ -8,6 +8,8 @@ import (
 	"unsafe"
 
 	"github.com/ipfs/go-cid"
+
+	"github.com/townhall-dev/townhall/internal/sha256x8"
 )
 
 // ref points to a subtree: by CID (not loaded, or loaded and cached in the
@@ -603,11 +605,22 @@ func appendKeys(buf, data []byte, ents []vent) []byte {
 // entries): the first key's, or knownLayer if firstLayerOnly is set and
 // knownLayer is not negative (see decodeNode). It then checks that a
 // layer-0 node has no subtree links (left is the left link's offset).
+//
+// Unless firstLayerOnly, the keys' layers are computed after the other
+// checks, in one batch (sha256x8.SumMany, eight keys at a time), and the
+// error is the one a key-by-key check gives: a key on the wrong layer is
+// reported before any failure of a later key.
 func checkKeys(buf, data []byte, c cid.Cid, ents []vent, left int, firstLayerOnly bool, knownLayer int) ([]byte, int, error) {
 	height := -1
 	prev := ""
 	prevSlash := MaxKeyBytes // where prev's '/' is; none yet
 	prevStart := len(buf)
+	// Unless firstLayerOnly: where each key starts in buf, for the batch.
+	var startBuf [32]int32
+	starts := startBuf[:0]
+	if !firstLayerOnly && len(ents) > len(startBuf) {
+		starts = make([]int32, 0, len(ents))
+	}
 	for i := range ents {
 		e := &ents[i]
 		start := len(buf)
@@ -619,7 +632,7 @@ func checkKeys(buf, data []byte, c cid.Cid, ents []vent, left int, firstLayerOnl
 		// slash is among them, only the suffix's bytes need checking.
 		if p := int(e.p); !(prevSlash < p && prevSlash < len(k)-1 && keySuffixOK(k[p:])) {
 			if err := ValidateKey(k); err != nil {
-				return buf, -1, nodeErr(c, RuleKey, i, "%v", err)
+				return buf, -1, layerErrBefore(c, buf, starts, ents, nodeErr(c, RuleKey, i, "%v", err))
 			}
 			prevSlash = strings.IndexByte(k, '/')
 		}
@@ -629,24 +642,28 @@ func checkKeys(buf, data []byte, c cid.Cid, ents []vent, left int, firstLayerOnl
 		// other case takes the full checks, which name the rule broken.
 		if p := int(e.p); !(p < len(prev) && p < len(k) && k[p] > prev[p]) && !(p == len(prev) && len(k) > p) {
 			if i > 0 && k <= prev {
-				return buf, -1, nodeErr(c, RuleKeyOrder, i, "key %q does not sort after %q", k, prev)
+				return buf, -1, layerErrBefore(c, buf, starts, ents, nodeErr(c, RuleKeyOrder, i, "key %q does not sort after %q", k, prev))
 			}
 			if cp := CommonPrefixLen(prev, k); p != cp {
-				return buf, -1, nodeErr(c, RulePrefixMinimal, i, "prefix length %d, shared prefix is %d", p, cp)
+				return buf, -1, layerErrBefore(c, buf, starts, ents, nodeErr(c, RulePrefixMinimal, i, "prefix length %d, shared prefix is %d", p, cp))
 			}
 		}
-		if i == 0 {
-			if firstLayerOnly && knownLayer >= 0 {
-				height = knownLayer
-			} else {
-				height = KeyHeight(k)
-			}
-		} else if !firstLayerOnly {
-			if h := KeyHeight(k); h != height {
-				return buf, -1, nodeErr(c, RuleKeyHeight, i, "key %q is on layer %d, the node's first key on %d", k, h, height)
-			}
+		switch {
+		case !firstLayerOnly:
+			starts = append(starts, int32(start))
+		case i > 0:
+		case knownLayer >= 0:
+			height = knownLayer
+		default:
+			height = KeyHeight(k)
 		}
 		prev = k
+	}
+	if !firstLayerOnly && len(ents) > 0 {
+		var err error
+		if height, err = checkLayers(c, buf, starts, ents); err != nil {
+			return buf, -1, err
+		}
 	}
 	if height == 0 {
 		if left >= 0 {
@@ -659,6 +676,44 @@ func checkKeys(buf, data []byte, c cid.Cid, ents []vent, left int, firstLayerOnl
 		}
 	}
 	return buf, height, nil
+}
+
+// checkLayers computes the layers of the keys buf[starts[i]:] (of length
+// ents[i].keyLen()) in one batch and returns the first key's, or the
+// RuleKeyHeight error of the first key on another layer (node c).
+func checkLayers(c cid.Cid, buf []byte, starts []int32, ents []vent) (int, error) {
+	var layerBuf [32]uint8
+	layers := layerBuf[:0]
+	if len(starts) > len(layerBuf) {
+		layers = make([]uint8, len(starts))
+	}
+	layers = layers[:len(starts)]
+	sha256x8.SumMany(len(starts), func(i, _ int) []byte {
+		return buf[starts[i] : int(starts[i])+ents[i].keyLen()]
+	}, func(i int, sum *[32]byte) {
+		layers[i] = uint8(sumLayer(*sum)) // at most 128
+	})
+	height := int(layers[0])
+	for i, l := range layers {
+		if int(l) != height {
+			k := bstr(buf[starts[i] : int(starts[i])+ents[i].keyLen()])
+			return -1, nodeErr(c, RuleKeyHeight, i, "key %q is on layer %d, the node's first key on %d", k, l, height)
+		}
+	}
+	return height, nil
+}
+
+// layerErrBefore returns the error of checkLayers on the keys checked
+// before err's key (starts holds them, see checkKeys), if it finds one, and
+// err otherwise: a key-by-key check meets a key on the wrong layer first.
+func layerErrBefore(c cid.Cid, buf []byte, starts []int32, ents []vent, err error) error {
+	if len(starts) == 0 {
+		return err
+	}
+	if _, lerr := checkLayers(c, buf, starts, ents[:len(starts)]); lerr != nil {
+		return lerr
+	}
+	return err
 }
 
 // decodeNode parses and checks one node on its own: shape, canonical

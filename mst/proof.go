@@ -186,7 +186,7 @@ func InversionBlocks(ctx context.Context, after *Tree, ops []Op) ([]Block, error
 	var out []Block
 	seen := map[string]bool{}
 	var invTok *token
-	rs := &store{src: after.s.src, cache: after.s.cache, hashMu: after.s.hashMu, trusted: after.s.trusted}
+	rs := &store{src: after.s.src, cache: after.s.cache, hashMu: after.s.hashMu, trusted: after.s.trusted, hashed: after.s.hashed}
 	rs.record = func(n *node) {
 		if invTok != nil && n.owner == invTok {
 			return

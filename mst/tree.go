@@ -35,6 +35,15 @@ type Options struct {
 	// checks everything: never set it for blocks from the network, a CAR
 	// file or any other party.
 	TrustedSource bool
+
+	// HashesChecked declares only that every block the BlockSource returns
+	// hashes to its CID: the caller checked each one when it read it (as
+	// package repo does for the blocks of a sync event, all in one batch of
+	// multi-buffer SHA-256). The tree then skips the hash of each block it
+	// reads, and nothing else: every node is still checked to be canonical
+	// and to hold its keys on its layer. Never set it for a source whose
+	// blocks nobody checked.
+	HashesChecked bool
 }
 
 // store is what a tree and every tree derived from it share: the block
@@ -48,6 +57,8 @@ type store struct {
 	record func(*node)
 	// trusted skips hash and per-key layer checks (Options.TrustedSource).
 	trusted bool
+	// hashed skips hash checks only (Options.HashesChecked).
+	hashed bool
 }
 
 func (o Options) newStore(src BlockSource) *store {
@@ -55,7 +66,8 @@ func (o Options) newStore(src BlockSource) *store {
 	if n <= 0 {
 		n = DefaultCacheNodes
 	}
-	return &store{src: src, cache: newNodeCache(n), hashMu: new(sync.Mutex), trusted: o.TrustedSource}
+	return &store{src: src, cache: newNodeCache(n), hashMu: new(sync.Mutex), trusted: o.TrustedSource,
+		hashed: o.TrustedSource || o.HashesChecked}
 }
 
 // Tree is an immutable Merkle Search Tree. Put and Delete return new trees
@@ -156,10 +168,10 @@ func (s *store) fetch(ctx context.Context, c cid.Cid) ([]byte, error) {
 	return data, nil
 }
 
-// check verifies block c (unless the source is trusted) and decodes it as a
-// node meant for layer h.
+// check verifies block c (unless the source is trusted, or checked hashes)
+// and decodes it as a node meant for layer h.
 func (s *store) check(c cid.Cid, data []byte, h int) (*node, error) {
-	if !s.trusted && !hashMatches(c, data) {
+	if !s.hashed && !hashMatches(c, data) {
 		return nil, nodeErr(c, RuleHash, -1, "block does not hash to its CID")
 	}
 	return decodeNode(data, c, s.trusted, h)
@@ -253,7 +265,7 @@ func (s *store) loadUnchecked(ctx context.Context, c cid.Cid) (*node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mst: reading node %s: %w", c, err)
 	}
-	if !s.trusted && !hashMatches(c, data) {
+	if !s.hashed && !hashMatches(c, data) {
 		return nil, nodeErr(c, RuleHash, -1, "block does not hash to its CID")
 	}
 	n, err := decodeNode(data, c, s.trusted, -1)

@@ -1,0 +1,71 @@
+package repo
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/townhall-dev/townhall/internal/sha256x8"
+)
+
+// eventBlock is one block of an event's CAR slice and the offset of its
+// section (for errors).
+type eventBlock struct {
+	c    cid.Cid
+	data []byte
+	off  int64
+}
+
+// readEventCAR reads the CAR slice of a sync event, held in memory (the
+// blocks alias data), and returns its single root and its blocks, every one
+// checked against its CID. The hashes are computed in one batch of
+// multi-buffer SHA-256 (internal/sha256x8), eight blocks side by side,
+// rather than one block at a time as each is used: an event holds a few
+// dozen small blocks, and hashing them is most of the cost of checking it.
+// So every block is checked, used or not (the CAR is bounded by
+// MaxEventBlocksBytes and opts), and a block that does not hash to its CID
+// is refused with ErrBlockHash: the first such block in CAR order, with
+// the offset of its section. Trees loaded from the returned map may skip
+// hashing (mst.Options.HashesChecked).
+func readEventCAR(data []byte, opts CAROptions) (cid.Cid, blockMap, error) {
+	cr, err := NewCARReaderBytes(data, opts)
+	if err != nil {
+		return cid.Undef, nil, err
+	}
+	cr.noHash = true // hashed below, in one batch
+	if len(cr.Roots) != 1 {
+		return cid.Undef, nil, &VerifyError{Rule: ErrWrongRoot, Offset: -1, Detail: fmt.Sprintf("%d roots, want 1", len(cr.Roots))}
+	}
+	var buf [32]eventBlock
+	blocks := buf[:0]
+	for {
+		off := cr.off
+		c, b, err := cr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return cid.Undef, nil, err
+		}
+		blocks = append(blocks, eventBlock{c: c, data: b, off: off})
+	}
+	bad := len(blocks)
+	sha256x8.SumMany(len(blocks), func(i, _ int) []byte {
+		return blocks[i].data
+	}, func(i int, sum *[32]byte) {
+		// Next checked the CID's prefix: CIDv1, dag-cbor or raw,
+		// sha2-256, 32-byte digest.
+		if i < bad && string(sum[:]) != blocks[i].c.KeyString()[4:] {
+			bad = i
+		}
+	})
+	if bad < len(blocks) {
+		return cid.Undef, nil, &VerifyError{Rule: ErrBlockHash, CID: blocks[bad].c, Offset: blocks[bad].off}
+	}
+	m := make(blockMap, len(blocks))
+	for _, b := range blocks {
+		m[b.c] = b.data
+	}
+	return cr.Roots[0], m, nil
+}
