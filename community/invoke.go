@@ -1,6 +1,7 @@
 package community
 
 import (
+	"bytes"
 	"context"
 	"strings"
 	"time"
@@ -40,9 +41,9 @@ type Request struct {
 	// omitted when the community recorded them (every grant is recorded).
 	Proofs [][]byte
 	// Records are the DRISL bytes of the records the invocation writes, in
-	// the order of its writes that carry a cid. Invoke keeps these slices
-	// without copying them (a memory store holds them as the record
-	// blocks): the caller must not modify them afterwards.
+	// the order of its writes that carry a cid. Invoke copies each before
+	// checking it, and commits its copy without checking it again: the
+	// caller may reuse the slices once Invoke has returned.
 	Records [][]byte
 }
 
@@ -280,7 +281,11 @@ func (c *Community) write(ctx context.Context, inv *ucan.Invocation, member stri
 			if next >= len(records) {
 				return nil, errf(ErrBadRequest, i, nil, "record bytes missing")
 			}
-			data := records[next]
+			// A copy: the writer commits these bytes without hashing
+			// them again (repo.Write.InsecureSkipRecordCheck), so they
+			// must be the bytes checked here, whatever the caller does
+			// with its slice.
+			data := bytes.Clone(records[next])
 			next++
 			if err := c.checkRecord(ctx, i, w, data); err != nil {
 				return nil, err

@@ -396,9 +396,10 @@ func (c *Community) apply(ctx context.Context, rs []*request, paths map[pathKey]
 				if o.action != repo.ActionDelete {
 					if o.data != nil {
 						// Checked in this process: a member's record by
-						// checkRecord (its CID and strict DRISL), the
+						// checkRecord (its CID and strict DRISL, on
+						// Invoke's own copy of the request's bytes), the
 						// invocation record encoded by evidence.
-						w.Record, w.RecordCID, w.RecordChecked = drisl.Raw(o.data), o.cid, true
+						w.Record, w.RecordCID, w.InsecureSkipRecordCheck = drisl.Raw(o.data), o.cid, true
 					} else {
 						w.Record = o.value
 					}
@@ -413,7 +414,7 @@ func (c *Community) apply(ctx context.Context, rs []*request, paths map[pathKey]
 						receipts = make([]repo.Write, 0, n)
 					}
 					receipts = append(receipts, repo.Write{Action: act, Collection: NSIDReceipt,
-						RKey: o.receiptKey(), Record: o.receipt.raw, RecordCID: o.receipt.cid, RecordChecked: true})
+						RKey: o.receiptKey(), Record: o.receipt.raw, RecordCID: o.receipt.cid, InsecureSkipRecordCheck: true})
 				}
 				continue
 			}

@@ -186,19 +186,21 @@ type Write struct {
 	// keeps the slice (MemStore stores it as it is), so the caller must not
 	// modify it afterwards.
 	RecordCID cid.Cid
-	// RecordChecked, with RecordCID, says the caller has itself checked,
-	// in this process, the pre-encoded bytes it passes: they are one strict
-	// DRISL item (drisl.Unmarshal or drisl.Validate accepted them, or
-	// drisl.Marshal produced them) and RecordCID is their dag-cbor sha2-256
-	// CID (drisl.SumCID or drisl.MarshalCID computed it from them). Apply
-	// then neither re-validates nor re-hashes them; it still checks that
-	// Record is a drisl.Raw, that RecordCID is a CIDv1 dag-cbor sha2-256
-	// CID and that the bytes begin a map. Package community sets it for
-	// the records Community.Invoke has hashed and decoded before its writer
-	// commits them, and for the receipts it encodes. Never set it for bytes
-	// that were not checked so (from the network, a file, another
-	// process): a wrong CID would store a block no verifier accepts.
-	RecordChecked bool
+	// InsecureSkipRecordCheck, with RecordCID, weakens Apply's checks: it
+	// says the caller has itself checked, in this process, the pre-encoded
+	// bytes it passes (and that nothing can modify them until Apply
+	// returns): they are one strict DRISL item (drisl.Unmarshal or
+	// drisl.Validate accepted them, or drisl.Marshal produced them) and
+	// RecordCID is their dag-cbor sha2-256 CID (drisl.SumCID or
+	// drisl.MarshalCID computed it from them). Apply then neither
+	// re-validates nor re-hashes them; it still checks that Record is a
+	// drisl.Raw, that RecordCID is a CIDv1 dag-cbor sha2-256 CID and that
+	// the bytes begin a map. Package community sets it for the records
+	// Community.Invoke has hashed and decoded (its own copy) before its writer commits
+	// them, and for the receipts it encodes. Never set it for bytes that
+	// were not checked so (from the network, a file, another process): a
+	// wrong CID would store a block no verifier accepts.
+	InsecureSkipRecordCheck bool
 	// SwapRecord, if set on update or delete, is the CID the record must
 	// have now; otherwise the batch fails with ErrSwapRecord.
 	SwapRecord *cid.Cid
@@ -392,7 +394,7 @@ func encodeRange(ps []prepared, base int) error {
 			// receipts of a request are one slice): checked once.
 			if raw, ok := w.Record.(drisl.Raw); ok && w.RecordCID == lastCID && sameSlice(raw, lastRaw) {
 				data, c = lastRaw, lastCID
-			} else if data, c, err = preEncoded(w.Record, w.RecordCID, w.RecordChecked); err == nil {
+			} else if data, c, err = preEncoded(w.Record, w.RecordCID, w.InsecureSkipRecordCheck); err == nil {
 				lastRaw, lastCID = data, c
 			}
 		} else {
@@ -416,7 +418,7 @@ func sameSlice(a, b []byte) bool {
 
 // preEncoded checks a pre-encoded record (Write.RecordCID): strict DRISL
 // bytes whose dag-cbor sha2-256 digest is the one c names. If checked
-// (Write.RecordChecked), the caller has validated and hashed the bytes
+// (Write.InsecureSkipRecordCheck), the caller has validated and hashed the bytes
 // already: only the form of c is checked.
 func preEncoded(record any, c cid.Cid, checked bool) ([]byte, cid.Cid, error) {
 	raw, ok := record.(drisl.Raw)
