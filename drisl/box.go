@@ -13,20 +13,23 @@ import "unsafe"
 //   - string, int64 and []any are not pointer-shaped, so an interface holding
 //     one keeps a pointer to the value, never the value itself: the layout
 //     written here is the one the compiler writes;
-//   - the element lives in a heap-allocated []T whose element type is T, so
-//     the garbage collector scans it with T's pointer layout, and the
-//     interior pointer keeps the chunk alive as long as any interface refers
-//     to it;
+//   - the element lives in a heap-allocated []T, or in an array field [N]T of
+//     a heap-allocated struct (firstBoxes), so the garbage collector scans it
+//     with T's pointer layout, and the interior pointer keeps the chunk (or
+//     the struct) alive as long as any interface refers to it;
 //   - an interface's value must never change: each element is written once,
 //     before its interface is made, and the chunk is reachable otherwise
 //     only from the decodeState, which moves past the element at once and
 //     dies with the decode.
 //
-// The chunks grow from 8 elements to boxChunk as a decode proceeds, so small
-// inputs waste little, and are never larger than the input that remains
-// (every value takes at least one byte of it), so memory stays proportional
-// to the input. The price: a value kept from the result keeps its chunk
-// alive. TestBoxedValues checks the boxed values against ordinary ones.
+// The first chunk of every kind comes from one allocation (firstBoxes, of
+// at most 1 KiB, and only for inputs of at least minFirstBoxes bytes), so a
+// small document such as a record pays one allocation for its boxes instead
+// of one per kind. After that the chunks of each kind double, up to boxChunk
+// elements, and are never larger than the input that remains (every value
+// takes at least one byte of it), so memory stays proportional to the
+// input. The price: a value kept from the result keeps its chunk alive.
+// TestBoxedValues checks the boxed values against ordinary ones.
 
 const boxChunk = 256
 
@@ -54,13 +57,58 @@ type boxes struct {
 	nStrs, nInts, nSlices int     // sizes of the last chunks
 	nMaps, nElems         int
 	nEntries              int
+	started               bool // firstBoxes was considered
+}
+
+// firstBoxes holds the first chunk of every kind of the default model;
+// firstBoxesOrdered adds those of the ordered one. Their sizes fit a typical
+// record.
+type firstBoxes struct {
+	strs   [8]string
+	elems  [4]any
+	slices [2][]any
+	ints   [2]int64
+}
+
+type firstBoxesOrdered struct {
+	firstBoxes
+	entries [16]Entry
+	maps    [4]Map
+}
+
+// minFirstBoxes is the smallest input that gets firstBoxes: below it, the
+// chunks of each kind are sized by the input alone.
+const minFirstBoxes = 64
+
+// first installs the first chunks of a decode, when it needs its first box
+// of any kind.
+func (d *decodeState) first() {
+	b := &d.boxes
+	b.started = true
+	if len(d.data)-d.off < minFirstBoxes {
+		return
+	}
+	var f *firstBoxes
+	if d.ordered {
+		o := new(firstBoxesOrdered)
+		b.entries, b.nEntries = o.entries[:], len(o.entries)
+		b.maps, b.nMaps = o.maps[:], len(o.maps)
+		f = &o.firstBoxes
+	} else {
+		f = new(firstBoxes)
+	}
+	b.strs, b.nStrs = f.strs[:], len(f.strs)
+	b.elems, b.nElems = f.elems[:], len(f.elems)
+	b.slices, b.nSlices = f.slices[:], len(f.slices)
+	b.ints, b.nInts = f.ints[:], len(f.ints)
 }
 
 // chunkLen returns the size of the next chunk of one kind, whose last chunk
-// had *last elements.
-func chunkLen(last *int, remaining int) int {
+// had *last elements, when remaining bytes of input are left and a value of
+// this kind usually takes per bytes or more of it (at least one always).
+func chunkLen(last *int, remaining, per int) int {
 	*last = min(max(8, 2**last), boxChunk)
-	return max(1, min(*last, remaining))
+	return max(1, min(*last, remaining/per))
 }
 
 // box returns an interface holding the value at p, which must point into a
@@ -80,8 +128,11 @@ var (
 )
 
 func (d *decodeState) boxString(s string) any {
+	if len(d.boxes.strs) == 0 && !d.boxes.started {
+		d.first()
+	}
 	if len(d.boxes.strs) == 0 {
-		d.boxes.strs = make([]string, chunkLen(&d.boxes.nStrs, len(d.data)-d.off))
+		d.boxes.strs = make([]string, chunkLen(&d.boxes.nStrs, len(d.data)-d.off, 8))
 	}
 	p := &d.boxes.strs[0]
 	*p = s
@@ -93,8 +144,11 @@ func (d *decodeState) boxInt(n int64) any {
 	if uint64(n) < 256 {
 		return n // the runtime boxes these without allocating
 	}
+	if len(d.boxes.ints) == 0 && !d.boxes.started {
+		d.first()
+	}
 	if len(d.boxes.ints) == 0 {
-		d.boxes.ints = make([]int64, chunkLen(&d.boxes.nInts, len(d.data)-d.off))
+		d.boxes.ints = make([]int64, chunkLen(&d.boxes.nInts, len(d.data)-d.off, 4))
 	}
 	p := &d.boxes.ints[0]
 	*p = n
@@ -103,8 +157,11 @@ func (d *decodeState) boxInt(n int64) any {
 }
 
 func (d *decodeState) boxSlice(s []any) any {
+	if len(d.boxes.slices) == 0 && !d.boxes.started {
+		d.first()
+	}
 	if len(d.boxes.slices) == 0 {
-		d.boxes.slices = make([][]any, chunkLen(&d.boxes.nSlices, len(d.data)-d.off))
+		d.boxes.slices = make([][]any, chunkLen(&d.boxes.nSlices, len(d.data)-d.off, 4))
 	}
 	p := &d.boxes.slices[0]
 	*p = s
@@ -113,8 +170,11 @@ func (d *decodeState) boxSlice(s []any) any {
 }
 
 func (d *decodeState) boxMap(m Map) any {
+	if len(d.boxes.maps) == 0 && !d.boxes.started {
+		d.first()
+	}
 	if len(d.boxes.maps) == 0 {
-		d.boxes.maps = make([]Map, chunkLen(&d.boxes.nMaps, len(d.data)-d.off))
+		d.boxes.maps = make([]Map, chunkLen(&d.boxes.nMaps, len(d.data)-d.off, 8))
 	}
 	p := &d.boxes.maps[0]
 	*p = m
@@ -132,11 +192,14 @@ func (d *decodeState) array(n int) []any {
 	if n == 0 {
 		return []any{} // not nil: an empty array is not null
 	}
+	if n > len(d.boxes.elems) && !d.boxes.started {
+		d.first()
+	}
 	if n > len(d.boxes.elems) {
 		if n > boxChunk/4 {
 			return make([]any, n)
 		}
-		d.boxes.elems = make([]any, max(n, chunkLen(&d.boxes.nElems, len(d.data)-d.off)))
+		d.boxes.elems = make([]any, max(n, chunkLen(&d.boxes.nElems, len(d.data)-d.off, 4)))
 	}
 	s := d.boxes.elems[:n:n]
 	d.boxes.elems = d.boxes.elems[n:]
@@ -153,11 +216,17 @@ func (d *decodeState) entries(n int) Map {
 	if n == 0 {
 		return Map{} // not nil, as arrays
 	}
+	if n > len(d.boxes.entries) && !d.boxes.started {
+		d.first()
+	}
 	if n > len(d.boxes.entries) {
-		if n > boxChunk/4 {
+		if n > boxChunk/4 || len(d.boxes.entries) >= boxChunk/16 {
+			// A large map, or one that does not fit the rest of a chunk
+			// that can still hold several small maps: its own allocation,
+			// instead of wasting that rest.
 			return make(Map, n)
 		}
-		d.boxes.entries = make([]Entry, max(n, chunkLen(&d.boxes.nEntries, (len(d.data)-d.off)/2)))
+		d.boxes.entries = make([]Entry, max(n, chunkLen(&d.boxes.nEntries, len(d.data)-d.off, 8)))
 	}
 	s := d.boxes.entries[:n:n]
 	d.boxes.entries = d.boxes.entries[n:]

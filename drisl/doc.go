@@ -144,8 +144,9 @@
 // alive. The same holds for Maps of up to 64 entries, whose entries share
 // chunks of up to 256 entries: a small Map kept from a decoded document
 // keeps up to 8 KiB of entries alive (copy it with slices.Clone to let the
-// rest go). Appending to a decoded Map, or Set with a new key, never writes
-// into a neighbour: each Map's capacity is its length. UnmarshalJSON
+// rest go). The first chunks of every kind share one allocation of under
+// 1 KiB per decode. Appending to a decoded Map, or Set with a new key, never
+// writes into a neighbour: each Map's capacity is its length. UnmarshalJSON
 // is built on encoding/json's tokenizer and is not tuned for speed. Decoding
 // into structs goes through reflect and is slower than the generic path; it
 // has no custom unmarshaler hook. CheckAtproto does not check NSID syntax or
