@@ -12,6 +12,7 @@ import (
 
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
 	"github.com/ipfs/go-cid"
+	"github.com/townhall-dev/townhall/drisl"
 	"github.com/townhall-dev/townhall/ucan"
 )
 
@@ -273,6 +274,30 @@ func ucanBatchArgs(n int) map[string]any {
 	return map[string]any{"writes": writes}
 }
 
+// ucanMustInvoke is NewInvocation that fails b on error.
+func ucanMustInvoke(b *testing.B, s ucan.Signer, f ucan.InvocationFields) *ucan.Invocation {
+	inv, err := ucan.NewInvocation(s, f)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return inv
+}
+
+// ucanOrderedWrites returns args with each write as a sorted drisl.Map.
+func ucanOrderedWrites(args map[string]any) map[string]any {
+	writes := args["writes"].([]any)
+	out := make([]any, len(writes))
+	for i, w := range writes {
+		var m drisl.Map
+		for k, v := range w.(map[string]any) {
+			m = append(m, drisl.Entry{Key: k, Value: v})
+		}
+		m.Sort()
+		out[i] = m
+	}
+	return map[string]any{"writes": out}
+}
+
 // ucanMultihash is the sha2-256 multihash of s.
 func ucanMultihash(s string) []byte {
 	sum := sha256.Sum256([]byte(s))
@@ -327,6 +352,21 @@ func BenchmarkUCANInvocationBatch(b *testing.B) {
 	b.Run("townhall-create", func(b *testing.B) {
 		ucanLoop(b, func() error {
 			_, err := ucan.NewInvocation(invoker, fields)
+			return err
+		})
+	})
+	// The same invocation with each write a drisl.Map in key order, which
+	// Marshal writes without sorting: the same bytes for the same nonce.
+	ordered := fields
+	ordered.Args = ucanOrderedWrites(args)
+	fixed, fixedOrdered := fields, ordered
+	fixed.Nonce, fixedOrdered.Nonce = []byte("bench nonce"), []byte("bench nonce")
+	if a, b1 := ucanMustInvoke(b, invoker, fixed), ucanMustInvoke(b, invoker, fixedOrdered); a.CID() != b1.CID() {
+		b.Fatal("ordered writes encode differently")
+	}
+	b.Run("townhall-create-ordered", func(b *testing.B) {
+		ucanLoop(b, func() error {
+			_, err := ucan.NewInvocation(invoker, ordered)
 			return err
 		})
 	})

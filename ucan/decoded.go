@@ -4,6 +4,7 @@ import (
 	"math"
 
 	"github.com/ipfs/go-cid"
+	"github.com/townhall-dev/townhall/drisl"
 )
 
 // maxDecodedDepth bounds the nesting decodedValue copies: far below what
@@ -56,6 +57,20 @@ func decodedValue(v any, depth int) (any, bool) {
 		return append([]byte{}, x...), true
 	case map[string]any:
 		return decodedMap(x, depth)
+	case drisl.Map:
+		// Marshal refused one whose keys are out of order or repeated.
+		if depth >= maxDecodedDepth {
+			return nil, false
+		}
+		out := make(map[string]any, len(x))
+		for _, e := range x {
+			d, ok := decodedValue(e.Value, depth+1)
+			if !ok {
+				return nil, false
+			}
+			out[e.Key] = d
+		}
+		return out, true
 	case []any:
 		if depth >= maxDecodedDepth {
 			return nil, false

@@ -67,14 +67,14 @@ func randomString(r *rand.Rand) string {
 // without decoding (decodedValue), or, when odd is set, sometimes one it
 // hands to ParseInvocation instead.
 func randomGeneric(r *rand.Rand, depth int, odd bool) any {
-	n := 16
+	k := r.IntN(17)
 	if depth > 4 {
-		n = 12 // no more containers
+		k = r.IntN(12) // no more containers
 	}
-	if odd {
-		n += 9
+	if odd && r.IntN(4) == 0 {
+		k = 17
 	}
-	switch k := r.IntN(n); k {
+	switch k {
 	case 0:
 		return nil
 	case 1:
@@ -116,6 +116,14 @@ func randomGeneric(r *rand.Rand, depth int, odd bool) any {
 		return l
 	case 14, 15:
 		return randomArgs(r, depth+1, odd)
+	case 16:
+		// The ordered model: encoded without sorting, decoded as a map.
+		var m drisl.Map
+		for k, v := range randomArgs(r, depth+1, odd) {
+			m = append(m, drisl.Entry{Key: k, Value: v})
+		}
+		m.Sort()
+		return m
 	}
 	// Values drisl encodes that decodedValue does not take.
 	c := randomCID(r)
