@@ -400,7 +400,7 @@ func BenchmarkRepoVerifyCommit(b *testing.B) {
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 		}
 	}
-	b.Run("townhall", run(repo.CommitCheckOptions{Key: c.pub}))
+	b.Run("townhall", run(repo.CommitCheckOptions{Key: c.pub, DID: repoBenchDID}))
 	b.Run("townhall-nosig", run(repo.CommitCheckOptions{InsecureSkipSignature: true}))
 	b.Run("indigo", func(b *testing.B) {
 		msgs := make([]*comatproto.SyncSubscribeRepos_Commit, len(c.events))

@@ -345,7 +345,7 @@ func verifyEvents(t *testing.T, c *Community, now func() time.Time) {
 		if e.Commit == nil {
 			continue
 		}
-		st, err := repo.VerifyCommitEvent(ctx, e.Commit, repo.CommitCheckOptions{Key: c.SigningKey(), Known: known, Now: now})
+		st, err := repo.VerifyCommitEvent(ctx, e.Commit, repo.CommitCheckOptions{Key: c.SigningKey(), DID: c.DID(), Known: known, Now: now})
 		if err != nil {
 			t.Fatalf("event %d: %v", e.Seq, err)
 		}

@@ -281,7 +281,7 @@ func TestRepo(t *testing.T) {
 			continue
 		}
 		we := toWire(ev, "as produced")
-		st, err := repo.VerifyCommitEvent(ctx, ev, repo.CommitCheckOptions{Key: pub, Known: known, Now: consumer})
+		st, err := repo.VerifyCommitEvent(ctx, ev, repo.CommitCheckOptions{Key: pub, DID: did, Known: known, Now: consumer})
 		we.goErr = err
 		if err == nil {
 			known = st
@@ -299,7 +299,7 @@ func TestRepo(t *testing.T) {
 				continue
 			}
 			we := toWire(bad, kind)
-			_, we.goErr = repo.VerifyCommitEvent(ctx, bad, repo.CommitCheckOptions{Key: pub, Known: prevKnown, Now: consumer})
+			_, we.goErr = repo.VerifyCommitEvent(ctx, bad, repo.CommitCheckOptions{Key: pub, DID: did, Known: prevKnown, Now: consumer})
 			wire = append(wire, we)
 		}
 	}

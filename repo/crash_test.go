@@ -206,7 +206,7 @@ func TestCrashRecovery(t *testing.T) {
 				break
 			}
 			for _, ev := range evs {
-				if st, err = VerifyCommitEvent(ctx, ev.Commit, CommitCheckOptions{Key: pub, Known: st, Now: consumer}); err != nil {
+				if st, err = VerifyCommitEvent(ctx, ev.Commit, CommitCheckOptions{Key: pub, DID: testDID, Known: st, Now: consumer}); err != nil {
 					t.Fatalf("round %d: event %d: %v", round, ev.Seq, err)
 				}
 				commits = append(commits, ev.Commit.Commit)

@@ -93,7 +93,7 @@ func ExampleVerifyCommitEvent() {
 	var state *repo.SyncState
 	events, _ := repo.ReadEvents(ctx, store, repo.EventsOptions{Limit: 100})
 	for _, ev := range events {
-		next, err := repo.VerifyCommitEvent(ctx, ev.Commit, repo.CommitCheckOptions{Key: pub, Known: state, Now: consumerClock})
+		next, err := repo.VerifyCommitEvent(ctx, ev.Commit, repo.CommitCheckOptions{Key: pub, DID: r.DID(), Known: state, Now: consumerClock})
 		if err != nil {
 			fmt.Println("resync needed:", err)
 			return

@@ -99,7 +99,7 @@ func FuzzVerifyCommitEvent(f *testing.F) {
 		if err := drisl.Unmarshal(data, &ev); err != nil {
 			return
 		}
-		for _, opts := range []CommitCheckOptions{{Key: pub, Now: consumerClock}, {InsecureSkipSignature: true, CAR: CAROptions{MaxCARBytes: 1 << 20}, Now: consumerClock}} {
+		for _, opts := range []CommitCheckOptions{{Key: pub, DID: testDID, Now: consumerClock}, {InsecureSkipSignature: true, CAR: CAROptions{MaxCARBytes: 1 << 20}, Now: consumerClock}} {
 			_, err := VerifyCommitEvent(ctx, &ev, opts)
 			var ve *VerifyError
 			if err != nil && !errors.As(err, &ve) {
@@ -168,7 +168,7 @@ func TestSyncSeedsVerify(t *testing.T) {
 		if err := drisl.Unmarshal(b, &ev); err != nil {
 			t.Fatal(err)
 		}
-		_, err := VerifySyncEvent(context.Background(), &ev, SyncCheckOptions{Key: pub, Now: consumerClock})
+		_, err := VerifySyncEvent(context.Background(), &ev, SyncCheckOptions{Key: pub, DID: testDID, Now: consumerClock})
 		if valid := i < 2; valid != (err == nil) {
 			t.Errorf("seed %d: %v", i, err)
 		}

@@ -154,7 +154,7 @@ func testEndToEnd(t *testing.T, s Store, key atcrypto.PrivateKey) {
 		if _, err := indigorepo.VerifyCommitMessage(ctx, toIndigo(t, ev.Commit)); err != nil {
 			t.Fatalf("indigo rejects event %d: %v", i, err)
 		}
-		state, err = VerifyCommitEvent(ctx, ev.Commit, CommitCheckOptions{Key: pub, Known: state, Now: consumerClock})
+		state, err = VerifyCommitEvent(ctx, ev.Commit, CommitCheckOptions{Key: pub, DID: testDID, Known: state, Now: consumerClock})
 		if err != nil {
 			t.Fatalf("event %d: %v", i, err)
 		}
@@ -379,7 +379,7 @@ func TestConcurrentWriters(t *testing.T) {
 		pub, _ := key.PublicKey()
 		var st *SyncState
 		for i, ev := range evs {
-			if st, err = VerifyCommitEvent(ctx, ev.Commit, CommitCheckOptions{Key: pub, Known: st, Now: consumerClock}); err != nil {
+			if st, err = VerifyCommitEvent(ctx, ev.Commit, CommitCheckOptions{Key: pub, DID: testDID, Known: st, Now: consumerClock}); err != nil {
 				t.Fatalf("event %d: %v", i, err)
 			}
 		}
@@ -479,7 +479,7 @@ func TestVerifyCommitEventTampered(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev := res.Event
-	if _, err := VerifyCommitEvent(ctx, ev, CommitCheckOptions{Key: pub, Now: consumerClock}); err != nil {
+	if _, err := VerifyCommitEvent(ctx, ev, CommitCheckOptions{Key: pub, DID: testDID, Now: consumerClock}); err != nil {
 		t.Fatal(err)
 	}
 	root, blocks := carSections(t, ev.Blocks)
@@ -498,7 +498,7 @@ func TestVerifyCommitEventTampered(t *testing.T) {
 		}
 		bad := *ev
 		bad.Blocks = rawCAR([]cid.Cid{root}, bs)
-		if _, err := VerifyCommitEvent(ctx, &bad, CommitCheckOptions{Key: pub, Now: consumerClock}); !errors.Is(err, ErrBlockHash) {
+		if _, err := VerifyCommitEvent(ctx, &bad, CommitCheckOptions{Key: pub, DID: testDID, Now: consumerClock}); !errors.Is(err, ErrBlockHash) {
 			t.Errorf("tampered %s: %v", target, err)
 		}
 	}
@@ -528,17 +528,17 @@ func TestSyncEvents(t *testing.T) {
 		if err != nil || len(evs) != 3 || evs[2].Sync == nil || evs[2].Seq != sev.Seq {
 			t.Fatalf("events: %+v %v", evs, err)
 		}
-		st, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: pub, Now: consumerClock})
+		st, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: pub, DID: testDID, Now: consumerClock})
 		if err != nil || st.Commit != head.Commit || st.Data != head.Data {
 			t.Fatalf("VerifySyncEvent: %v", err)
 		}
 		other, _ := testKeys(t)["K-256"].PublicKey()
-		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: other, Now: consumerClock}); !errors.Is(err, ErrBadSignature) {
+		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: other, DID: testDID, Now: consumerClock}); !errors.Is(err, ErrBadSignature) {
 			t.Fatalf("wrong key: %v", err)
 		}
 		bad := *evs[2].Sync
 		bad.Rev = "2222222222222"
-		if _, err := VerifySyncEvent(ctx, &bad, SyncCheckOptions{Key: pub, Now: consumerClock}); !errors.Is(err, ErrBadEvent) {
+		if _, err := VerifySyncEvent(ctx, &bad, SyncCheckOptions{Key: pub, DID: testDID, Now: consumerClock}); !errors.Is(err, ErrBadEvent) {
 			t.Fatalf("wrong rev: %v", err)
 		}
 		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Now: consumerClock}); !errors.Is(err, ErrBadSignature) {
@@ -547,32 +547,32 @@ func TestSyncEvents(t *testing.T) {
 		if st2, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{InsecureSkipSignature: true, Now: consumerClock}); err != nil || st2.Commit != head.Commit {
 			t.Fatalf("InsecureSkipSignature: %v", err)
 		}
-		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: other, InsecureSkipSignature: true, Now: consumerClock}); !errors.Is(err, ErrBadSignature) {
+		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: other, DID: testDID, InsecureSkipSignature: true, Now: consumerClock}); !errors.Is(err, ErrBadSignature) {
 			t.Fatalf("InsecureSkipSignature with a key: %v, want ErrBadSignature", err)
 		}
 		// Known: the rev must move forward, the DID must match.
-		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: pub, Known: &SyncState{DID: testDID, Rev: head.Rev}, Now: consumerClock}); !errors.Is(err, ErrRevOrder) {
+		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: pub, DID: testDID, Known: &SyncState{DID: testDID, Rev: head.Rev}, Now: consumerClock}); !errors.Is(err, ErrRevOrder) {
 			t.Fatalf("known rev: %v", err)
 		}
-		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: pub, Known: &SyncState{DID: "did:plc:someoneelse", Rev: "2222222222222"}, Now: consumerClock}); !errors.Is(err, ErrBadEvent) {
+		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: pub, DID: testDID, Known: &SyncState{DID: "did:plc:someoneelse", Rev: "2222222222222"}, Now: consumerClock}); !errors.Is(err, ErrBadEvent) {
 			t.Fatalf("known DID: %v", err)
 		}
-		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: pub, Known: &SyncState{DID: testDID, Rev: "2222222222222"}, Now: consumerClock}); err != nil {
+		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: pub, DID: testDID, Known: &SyncState{DID: testDID, Rev: "2222222222222"}, Now: consumerClock}); err != nil {
 			t.Fatalf("older known rev: %v", err)
 		}
 		// Now: a rev far in the future of the consumer's clock.
 		past := func() time.Time { return time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC) }
-		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: pub, Now: past}); !errors.Is(err, ErrRevOrder) {
+		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: pub, DID: testDID, Now: past}); !errors.Is(err, ErrRevOrder) {
 			t.Fatalf("future rev: %v", err)
 		}
-		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: pub, Now: fakeClock()}); err != nil {
+		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: pub, DID: testDID, Now: fakeClock()}); err != nil {
 			t.Fatalf("clock: %v", err)
 		}
 		// CAR: the bound applies.
-		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: pub, CAR: CAROptions{MaxCARBytes: int64(len(evs[2].Sync.Blocks) - 1)}, Now: consumerClock}); !errors.Is(err, ErrMalformedCAR) {
+		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: pub, DID: testDID, CAR: CAROptions{MaxCARBytes: int64(len(evs[2].Sync.Blocks) - 1)}, Now: consumerClock}); !errors.Is(err, ErrMalformedCAR) {
 			t.Fatalf("CAR bound: %v", err)
 		}
-		if _, err := VerifySyncEvent(ctx, nil, SyncCheckOptions{Key: pub, Now: consumerClock}); !errors.Is(err, ErrBadEvent) {
+		if _, err := VerifySyncEvent(ctx, nil, SyncCheckOptions{Key: pub, DID: testDID, Now: consumerClock}); !errors.Is(err, ErrBadEvent) {
 			t.Fatalf("nil event: %v", err)
 		}
 		// Writing continues after a #sync.
@@ -657,7 +657,7 @@ func TestLargeMixedBatchesIndigo(t *testing.T) {
 	var st *SyncState
 	for i, ev := range evs {
 		if ev.Sync != nil {
-			if st, err = VerifySyncEvent(ctx, ev.Sync, SyncCheckOptions{Key: pub, Now: consumerClock}); err != nil {
+			if st, err = VerifySyncEvent(ctx, ev.Sync, SyncCheckOptions{Key: pub, DID: testDID, Now: consumerClock}); err != nil {
 				t.Fatalf("event %d: %v", i, err)
 			}
 			continue
@@ -668,7 +668,7 @@ func TestLargeMixedBatchesIndigo(t *testing.T) {
 		if _, err := indigorepo.VerifyCommitMessage(ctx, toIndigo(t, ev.Commit)); err != nil {
 			t.Fatalf("indigo rejects event %d: %v", i, err)
 		}
-		if st, err = VerifyCommitEvent(ctx, ev.Commit, CommitCheckOptions{Key: pub, Known: st, Now: consumerClock}); err != nil {
+		if st, err = VerifyCommitEvent(ctx, ev.Commit, CommitCheckOptions{Key: pub, DID: testDID, Known: st, Now: consumerClock}); err != nil {
 			t.Fatalf("event %d: %v", i, err)
 		}
 	}
@@ -680,7 +680,7 @@ func TestLargeMixedBatchesIndigo(t *testing.T) {
 	for len(big.Ops) <= MaxEventOps {
 		big.Ops = append(big.Ops, big.Ops...)
 	}
-	if _, err := VerifyCommitEvent(ctx, &big, CommitCheckOptions{Key: pub, Now: consumerClock}); !errors.Is(err, ErrBadEvent) {
+	if _, err := VerifyCommitEvent(ctx, &big, CommitCheckOptions{Key: pub, DID: testDID, Now: consumerClock}); !errors.Is(err, ErrBadEvent) {
 		t.Fatalf("oversized event: %v", err)
 	}
 }
@@ -810,7 +810,7 @@ func TestApplySharedBlock(t *testing.T) {
 		t.Fatalf("the shared record is stored in %d rows (%v), want 1", rows, err)
 	}
 	pub, _ := key.PublicKey()
-	if _, err := VerifyCommitEvent(ctx, res.Event, CommitCheckOptions{Key: pub, Now: consumerClock}); err != nil {
+	if _, err := VerifyCommitEvent(ctx, res.Event, CommitCheckOptions{Key: pub, DID: testDID, Now: consumerClock}); err != nil {
 		t.Fatalf("event: %v", err)
 	}
 	// Same CID, other memory holding other bytes: verified, refused.

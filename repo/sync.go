@@ -37,9 +37,18 @@ type CommitCheckOptions struct {
 	// archived events whose signing key cannot be resolved (offline tests);
 	// a live consumer must never set it.
 	InsecureSkipSignature bool
+	// DID is the repository the consumer follows: the DID whose document
+	// gave Key. The event's repo must be it (ErrBadEvent). Required with
+	// Key unless Known names the DID: one key may sign many repositories
+	// (a community host signs every community it hosts with one key), so
+	// a signature by Key alone does not say which repository the event
+	// is for.
+	DID string
 	// Known is the consumer's state for the repository, nil if it has none.
-	// When set, the event's rev must be after Known.Rev and its prevData
-	// must equal Known.Data.
+	// When set, the event must be for Known.DID (if set), its rev must be
+	// after Known.Rev and its prevData must equal Known.Data: an event with
+	// prevData is refused (ErrPrevData) when Known.Data is undefined (a
+	// state from getLatestCommit, say, has no data root to compare with).
 	Known *SyncState
 	// Now gives the consumer's time; nil means time.Now. A rev dated more
 	// than MaxClockSkew after it is refused with ErrRevOrder, as the sync
@@ -59,10 +68,11 @@ type CommitCheckOptions struct {
 }
 
 // VerifyCommitEvent checks a sync 1.1 #commit event inductively, as
-// https://atproto.com/specs/sync describes: the blocks are a well-formed CAR
-// rooted at the commit, the commit is for the event's repo and rev and is
-// signed by the key, the rev follows the consumer's known rev, every created
-// or updated record is in the blocks and in the new tree, and inverting the
+// https://atproto.com/specs/sync describes: the event is for opts.DID (or
+// Known.DID), the blocks are a well-formed CAR rooted at the commit, the
+// commit is for the event's repo and rev and is signed by the key, the rev
+// follows the consumer's known rev, every created or updated record is in
+// the blocks and in the new tree, and inverting the
 // ops on the partial tree gives prevData, which must be the consumer's
 // known data root; and the rev is not dated more than opts.MaxClockSkew
 // after opts.Now. It returns the consumer's new state.
@@ -81,6 +91,9 @@ func VerifyCommitEvent(ctx context.Context, ev *CommitEvent, opts CommitCheckOpt
 	if err := checkKeyOptions(opts.Key, opts.InsecureSkipSignature); err != nil {
 		return nil, err
 	}
+	if err := checkEventDID(ev.Repo, opts.DID, opts.Key, opts.Known); err != nil {
+		return nil, err
+	}
 	rev, err := syntax.ParseTID(ev.Rev)
 	if err != nil {
 		return nil, verr(ErrBadEvent, cid.Undef, "rev", err)
@@ -95,6 +108,9 @@ func VerifyCommitEvent(ctx context.Context, ev *CommitEvent, opts CommitCheckOpt
 	}
 	if err := checkEventRev(ev.Repo, rev, opts.Known, opts.Now, opts.MaxClockSkew); err != nil {
 		return nil, err
+	}
+	if ev.PrevData != nil && opts.Known != nil && !opts.Known.Data.Defined() {
+		return nil, verr(ErrPrevData, cid.Undef, "the known state has no data root to compare the event's prevData with", nil)
 	}
 	copts := opts.CAR
 	if copts.MaxCARBytes <= 0 {
@@ -194,7 +210,7 @@ func VerifyCommitEvent(ctx context.Context, ev *CommitEvent, opts CommitCheckOpt
 		if got != *ev.PrevData {
 			return nil, verr(ErrPrevData, root, "inverted root "+got.String()+" != prevData "+ev.PrevData.String(), nil)
 		}
-		if opts.Known != nil && opts.Known.Data.Defined() && *ev.PrevData != opts.Known.Data {
+		if opts.Known != nil && *ev.PrevData != opts.Known.Data {
 			return nil, verr(ErrPrevData, root, "prevData is not the known data root", nil)
 		}
 	}
@@ -246,6 +262,9 @@ type SyncCheckOptions struct {
 	// InsecureSkipSignature skips the signature check (archived events in
 	// offline tests); a live consumer must never set it.
 	InsecureSkipSignature bool
+	// DID is the repository the consumer follows: the event's did must be
+	// it (ErrBadEvent). Required with Key unless Known names the DID.
+	DID string
 	// Known is the consumer's state for the repository, nil if it has none.
 	// When set, the event must be for Known.DID (if set) and its rev must
 	// be after Known.Rev; its data root may differ (that is what #sync
@@ -262,8 +281,9 @@ type SyncCheckOptions struct {
 	CAR CAROptions
 }
 
-// VerifySyncEvent checks a #sync event: its blocks are a CAR holding the
-// commit it declares, for the event's DID and rev, signed by opts.Key, and
+// VerifySyncEvent checks a #sync event: it is for opts.DID (or Known.DID),
+// its blocks are a CAR holding the commit it declares, for the event's DID
+// and rev, signed by opts.Key, and
 // its rev is not dated more than opts.MaxClockSkew after opts.Now. It
 // returns the state a consumer resynchronises to (fetch the repository at
 // that commit, e.g. with getRepo, and check it with VerifyCAR).
@@ -272,6 +292,9 @@ func VerifySyncEvent(ctx context.Context, ev *SyncEvent, opts SyncCheckOptions) 
 		return nil, verr(ErrBadEvent, cid.Undef, "no event", nil)
 	}
 	if err := checkKeyOptions(opts.Key, opts.InsecureSkipSignature); err != nil {
+		return nil, err
+	}
+	if err := checkEventDID(ev.DID, opts.DID, opts.Key, opts.Known); err != nil {
 		return nil, err
 	}
 	rev, err := syntax.ParseTID(ev.Rev)
@@ -299,6 +322,19 @@ func VerifySyncEvent(ctx context.Context, ev *SyncEvent, opts SyncCheckOptions) 
 		}
 	}
 	return &SyncState{DID: ev.DID, Rev: ev.Rev, Commit: root, Data: commit.Data}, nil
+}
+
+// checkEventDID checks the event's repository against the DID the
+// consumer follows (want, if set) and refuses (ErrBadEvent) a key with no
+// DID to bind it to, from want or known.
+func checkEventDID(did, want string, key atcrypto.PublicKey, known *SyncState) error {
+	if want != "" && did != want {
+		return verr(ErrBadEvent, cid.Undef, "event for "+did+", want "+want, nil)
+	}
+	if want == "" && key != nil && (known == nil || known.DID == "") {
+		return verr(ErrBadEvent, cid.Undef, "the options' DID is required with a key: a key alone does not name the repository", nil)
+	}
+	return nil
 }
 
 // checkKeyOptions refuses signature options that check nothing (no key)

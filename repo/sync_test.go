@@ -82,11 +82,11 @@ func TestRevClock(t *testing.T) {
 	commits, sev := commitEvents(t, t0)
 	verify := map[string]func(clock func() time.Time, skew time.Duration) error{
 		"commit": func(clock func() time.Time, skew time.Duration) error {
-			_, err := VerifyCommitEvent(ctx, commits[0], CommitCheckOptions{Key: pub, Now: clock, MaxClockSkew: skew})
+			_, err := VerifyCommitEvent(ctx, commits[0], CommitCheckOptions{Key: pub, DID: testDID, Now: clock, MaxClockSkew: skew})
 			return err
 		},
 		"sync": func(clock func() time.Time, skew time.Duration) error {
-			_, err := VerifySyncEvent(ctx, sev, SyncCheckOptions{Key: pub, Now: clock, MaxClockSkew: skew})
+			_, err := VerifySyncEvent(ctx, sev, SyncCheckOptions{Key: pub, DID: testDID, Now: clock, MaxClockSkew: skew})
 			return err
 		},
 	}
@@ -130,10 +130,10 @@ func TestRevClockDefault(t *testing.T) {
 			t.Fatalf("rev %s is dated %d", rev, y)
 		}
 	}
-	if _, err := VerifyCommitEvent(ctx, commits[0], CommitCheckOptions{Key: pub}); !errors.Is(err, ErrRevOrder) {
+	if _, err := VerifyCommitEvent(ctx, commits[0], CommitCheckOptions{Key: pub, DID: testDID}); !errors.Is(err, ErrRevOrder) {
 		t.Errorf("VerifyCommitEvent, rev %s: %v, want ErrRevOrder", commits[0].Rev, err)
 	}
-	if _, err := VerifySyncEvent(ctx, sev, SyncCheckOptions{Key: pub}); !errors.Is(err, ErrRevOrder) {
+	if _, err := VerifySyncEvent(ctx, sev, SyncCheckOptions{Key: pub, DID: testDID}); !errors.Is(err, ErrRevOrder) {
 		t.Errorf("VerifySyncEvent, rev %s: %v, want ErrRevOrder", sev.Rev, err)
 	}
 }
@@ -148,27 +148,27 @@ func TestFutureRevDoesNotWedge(t *testing.T) {
 	future, _ := commitEvents(t, t0, t0.AddDate(10, 0, 0))
 	honest, _ := commitEvents(t, t0, t0.Add(time.Minute))
 	consumer := func() time.Time { return t0.Add(2 * time.Minute) }
-	st, err := VerifyCommitEvent(ctx, future[0], CommitCheckOptions{Key: pub, Now: consumer})
+	st, err := VerifyCommitEvent(ctx, future[0], CommitCheckOptions{Key: pub, DID: testDID, Now: consumer})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The first commits differ only by their signatures.
-	if st2, err := VerifyCommitEvent(ctx, honest[0], CommitCheckOptions{Key: pub, Now: consumer}); err != nil || st2.Rev != st.Rev || st2.Data != st.Data {
+	if st2, err := VerifyCommitEvent(ctx, honest[0], CommitCheckOptions{Key: pub, DID: testDID, Now: consumer}); err != nil || st2.Rev != st.Rev || st2.Data != st.Data {
 		t.Fatalf("the two histories do not share their first tree and rev: %v", err)
 	}
-	if _, err := VerifyCommitEvent(ctx, future[1], CommitCheckOptions{Key: pub, Now: consumer, Known: st}); !errors.Is(err, ErrRevOrder) {
+	if _, err := VerifyCommitEvent(ctx, future[1], CommitCheckOptions{Key: pub, DID: testDID, Now: consumer, Known: st}); !errors.Is(err, ErrRevOrder) {
 		t.Fatalf("a rev ten years ahead: %v, want ErrRevOrder", err)
 	}
-	if _, err := VerifyCommitEvent(ctx, honest[1], CommitCheckOptions{Key: pub, Now: consumer, Known: st}); err != nil {
+	if _, err := VerifyCommitEvent(ctx, honest[1], CommitCheckOptions{Key: pub, DID: testDID, Now: consumer, Known: st}); err != nil {
 		t.Fatalf("the honest commit after the refused one: %v", err)
 	}
 	// Without the check, the future commit is accepted and wedges the
 	// consumer: this is what the default prevents.
-	wedged, err := VerifyCommitEvent(ctx, future[1], CommitCheckOptions{Key: pub, Now: consumer, MaxClockSkew: -1, Known: st})
+	wedged, err := VerifyCommitEvent(ctx, future[1], CommitCheckOptions{Key: pub, DID: testDID, Now: consumer, MaxClockSkew: -1, Known: st})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := VerifyCommitEvent(ctx, honest[1], CommitCheckOptions{Key: pub, Now: consumer, Known: wedged}); !errors.Is(err, ErrRevOrder) {
+	if _, err := VerifyCommitEvent(ctx, honest[1], CommitCheckOptions{Key: pub, DID: testDID, Now: consumer, Known: wedged}); !errors.Is(err, ErrRevOrder) {
 		t.Fatalf("after the future commit: %v, want ErrRevOrder", err)
 	}
 }
@@ -181,10 +181,10 @@ func TestSkipSignatureWithKey(t *testing.T) {
 	t0 := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 	commits, sev := commitEvents(t, t0)
 	consumer := func() time.Time { return t0.Add(time.Minute) }
-	if _, err := VerifyCommitEvent(ctx, commits[0], CommitCheckOptions{Key: pub, InsecureSkipSignature: true, Now: consumer}); !errors.Is(err, ErrBadSignature) {
+	if _, err := VerifyCommitEvent(ctx, commits[0], CommitCheckOptions{Key: pub, DID: testDID, InsecureSkipSignature: true, Now: consumer}); !errors.Is(err, ErrBadSignature) {
 		t.Errorf("VerifyCommitEvent: %v, want ErrBadSignature", err)
 	}
-	if _, err := VerifySyncEvent(ctx, sev, SyncCheckOptions{Key: pub, InsecureSkipSignature: true, Now: consumer}); !errors.Is(err, ErrBadSignature) {
+	if _, err := VerifySyncEvent(ctx, sev, SyncCheckOptions{Key: pub, DID: testDID, InsecureSkipSignature: true, Now: consumer}); !errors.Is(err, ErrBadSignature) {
 		t.Errorf("VerifySyncEvent: %v, want ErrBadSignature", err)
 	}
 	if _, err := VerifyCommitEvent(ctx, commits[0], CommitCheckOptions{Now: consumer}); !errors.Is(err, ErrBadSignature) {
@@ -202,11 +202,11 @@ func TestVerifyNilEvent(t *testing.T) {
 	pub, _ := fixedKey(t).PublicKey()
 	checks := map[string]func() error{
 		"VerifyCommitEvent": func() error {
-			_, err := VerifyCommitEvent(ctx, nil, CommitCheckOptions{Key: pub})
+			_, err := VerifyCommitEvent(ctx, nil, CommitCheckOptions{Key: pub, DID: testDID})
 			return err
 		},
 		"VerifySyncEvent": func() error {
-			_, err := VerifySyncEvent(ctx, nil, SyncCheckOptions{Key: pub})
+			_, err := VerifySyncEvent(ctx, nil, SyncCheckOptions{Key: pub, DID: testDID})
 			return err
 		},
 	}
@@ -221,5 +221,75 @@ func TestVerifyNilEvent(t *testing.T) {
 				t.Fatalf("nil event: %v, want ErrBadEvent", err)
 			}
 		})
+	}
+}
+
+// TestEventDID: one key signs two repositories (as a community host signs
+// every community it hosts). A consumer of A that pins that key accepts
+// no event of B, #commit or #sync, whether it names A in the options or
+// in its known state; options with a key and no DID to bind it to are
+// refused; and a known state without a data root refuses an event with
+// prevData instead of skipping the comparison (audit 4, F7).
+func TestEventDID(t *testing.T) {
+	ctx := context.Background()
+	key := fixedKey(t)
+	pub, _ := key.PublicKey()
+	const didA, didB = "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa", "did:plc:bbbbbbbbbbbbbbbbbbbbbbbb"
+	s := NewMemStore()
+	clock := fakeClock()
+	if _, err := Create(ctx, s, didA, key, Options{Now: clock}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := Create(ctx, s, didB, key, Options{Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := b.Apply(ctx, []Write{{Action: ActionCreate, Collection: "app.chat.message", Record: post(1)}}, ApplyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sev, err := b.EmitSync(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]struct {
+		did   string
+		known *SyncState
+		want  error
+	}{
+		"DID of A":          {didA, nil, ErrBadEvent},
+		"no DID":            {"", nil, ErrBadEvent},
+		"known without DID": {"", &SyncState{Rev: "2222222222222"}, ErrBadEvent},
+		"known state of A":  {"", &SyncState{DID: didA, Rev: "2222222222222"}, ErrBadEvent},
+		"DID of B":          {didB, nil, nil},
+	} {
+		_, err := VerifyCommitEvent(ctx, res.Event, CommitCheckOptions{Key: pub, DID: c.did, Known: c.known, Now: consumerClock})
+		var ve *VerifyError
+		if c.want == nil && err != nil || c.want != nil && (!errors.Is(err, c.want) || !errors.As(err, &ve)) {
+			t.Errorf("%s: VerifyCommitEvent: %v, want %v", name, err, c.want)
+		}
+		_, err = VerifySyncEvent(ctx, sev, SyncCheckOptions{Key: pub, DID: c.did, Known: c.known, Now: consumerClock})
+		if c.want == nil && err != nil || c.want != nil && (!errors.Is(err, c.want) || !errors.As(err, &ve)) {
+			t.Errorf("%s: VerifySyncEvent: %v, want %v", name, err, c.want)
+		}
+	}
+	// A known state of B without a data root (from getLatestCommit, say).
+	prev, err := ReadEvents(ctx, s, EventsOptions{DID: didB, Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Event.PrevData == nil || prev[0].Commit == nil {
+		t.Fatal("no prevData or no creation event")
+	}
+	noData := &SyncState{DID: didB, Rev: prev[0].Commit.Rev, Commit: prev[0].Commit.Commit}
+	if _, err := VerifyCommitEvent(ctx, res.Event, CommitCheckOptions{Key: pub, Known: noData, Now: consumerClock}); !errors.Is(err, ErrPrevData) {
+		t.Errorf("known state without data root: %v, want ErrPrevData", err)
+	}
+	full, err := VerifyCommitEvent(ctx, prev[0].Commit, CommitCheckOptions{Key: pub, DID: didB, Now: consumerClock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := VerifyCommitEvent(ctx, res.Event, CommitCheckOptions{Key: pub, Known: full, Now: consumerClock}); err != nil {
+		t.Errorf("known state with its data root: %v", err)
 	}
 }

@@ -184,7 +184,7 @@ func TestCommitProofFixtures(t *testing.T) {
 			}
 			known := &SyncState{DID: testDID, Rev: "3lhhvdkcby3e2", Data: before}
 			relay := eventClock(t, event("").Time)
-			opts := CommitCheckOptions{Key: pub, Known: known, InsecureAllowMissingRecords: true, Now: relay}
+			opts := CommitCheckOptions{Key: pub, DID: testDID, Known: known, InsecureAllowMissingRecords: true, Now: relay}
 			st, err := VerifyCommitEvent(ctx, event(""), opts)
 			if err != nil {
 				t.Fatal(err)
@@ -224,7 +224,7 @@ func TestCommitProofFixtures(t *testing.T) {
 			// A prevData that the inversion does not give.
 			ev := event("")
 			ev.PrevData = &after
-			if _, err := VerifyCommitEvent(ctx, ev, CommitCheckOptions{Key: pub, InsecureAllowMissingRecords: true, Now: relay}); !errors.Is(err, ErrPrevData) {
+			if _, err := VerifyCommitEvent(ctx, ev, CommitCheckOptions{Key: pub, DID: testDID, InsecureAllowMissingRecords: true, Now: relay}); !errors.Is(err, ErrPrevData) {
 				t.Errorf("wrong prevData: %v", err)
 			}
 			// Another known data root: the event does not follow it.
