@@ -562,7 +562,7 @@ func TestSyncEvents(t *testing.T) {
 		}
 		// Now: a rev far in the future of the consumer's clock.
 		past := func() time.Time { return time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC) }
-		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: pub, DID: testDID, Now: past}); !errors.Is(err, ErrRevOrder) {
+		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: pub, DID: testDID, Now: past}); !errors.Is(err, ErrFutureRev) {
 			t.Fatalf("future rev: %v", err)
 		}
 		if _, err := VerifySyncEvent(ctx, evs[2].Sync, SyncCheckOptions{Key: pub, DID: testDID, Now: fakeClock()}); err != nil {

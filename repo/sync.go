@@ -51,7 +51,7 @@ type CommitCheckOptions struct {
 	// state from getLatestCommit, say, has no data root to compare with).
 	Known *SyncState
 	// Now gives the consumer's time; nil means time.Now. A rev dated more
-	// than MaxClockSkew after it is refused with ErrRevOrder, as the sync
+	// than MaxClockSkew after it is refused with ErrFutureRev, as the sync
 	// spec asks: accepted, it would make every later commit's rev look old.
 	Now func() time.Time
 	// MaxClockSkew is how far in the future a rev may be dated: zero means
@@ -271,7 +271,7 @@ type SyncCheckOptions struct {
 	// announces).
 	Known *SyncState
 	// Now gives the consumer's time; nil means time.Now. A rev dated more
-	// than MaxClockSkew after it is refused with ErrRevOrder.
+	// than MaxClockSkew after it is refused with ErrFutureRev.
 	Now func() time.Time
 	// MaxClockSkew is how far in the future a rev may be dated: zero means
 	// DefaultMaxClockSkew, a negative value disables the check.
@@ -364,20 +364,7 @@ func checkEventRev(did string, rev syntax.TID, known *SyncState, clock func() ti
 			return verr(ErrRevOrder, cid.Undef, string(rev)+" is not after "+known.Rev, nil)
 		}
 	}
-	if skew < 0 {
-		return nil
-	}
-	if skew == 0 {
-		skew = DefaultMaxClockSkew
-	}
-	if clock == nil {
-		clock = time.Now
-	}
-	if now := clock(); rev.Time().After(now.Add(skew)) {
-		return verr(ErrRevOrder, cid.Undef, fmt.Sprintf("rev %s is dated %s, more than %s after %s",
-			rev, rev.Time().UTC().Format(time.RFC3339), skew, now.UTC().Format(time.RFC3339)), nil)
-	}
-	return nil
+	return checkRevTime(rev, clock, skew)
 }
 
 // eventCommit reads and checks the commit block root of an event's CAR

@@ -3,6 +3,7 @@ package repo
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -72,7 +73,8 @@ func revTime(t *testing.T, rev string) time.Time {
 }
 
 // TestRevClock: a rev dated more than MaxClockSkew (DefaultMaxClockSkew if
-// zero) after the consumer's clock is refused with ErrRevOrder, by
+// zero) after the consumer's clock is refused with ErrFutureRev (not
+// ErrRevOrder, which says the rev is not after the known one), by
 // VerifyCommitEvent and VerifySyncEvent alike; a negative MaxClockSkew
 // disables the check.
 func TestRevClock(t *testing.T) {
@@ -111,8 +113,8 @@ func TestRevClock(t *testing.T) {
 			if c.ok && err != nil {
 				t.Errorf("%s: clock %s, skew %s: %v", name, c.clock, c.skew, err)
 			}
-			if !c.ok && !errors.Is(err, ErrRevOrder) {
-				t.Errorf("%s: clock %s, skew %s: %v, want ErrRevOrder", name, c.clock, c.skew, err)
+			if !c.ok && (!errors.Is(err, ErrFutureRev) || errors.Is(err, ErrRevOrder) || !strings.Contains(err.Error(), "dated in the future")) {
+				t.Errorf("%s: clock %s, skew %s: %v, want ErrFutureRev alone", name, c.clock, c.skew, err)
 			}
 		}
 	}
@@ -130,17 +132,17 @@ func TestRevClockDefault(t *testing.T) {
 			t.Fatalf("rev %s is dated %d", rev, y)
 		}
 	}
-	if _, err := VerifyCommitEvent(ctx, commits[0], CommitCheckOptions{Key: pub, DID: testDID}); !errors.Is(err, ErrRevOrder) {
-		t.Errorf("VerifyCommitEvent, rev %s: %v, want ErrRevOrder", commits[0].Rev, err)
+	if _, err := VerifyCommitEvent(ctx, commits[0], CommitCheckOptions{Key: pub, DID: testDID}); !errors.Is(err, ErrFutureRev) {
+		t.Errorf("VerifyCommitEvent, rev %s: %v, want ErrFutureRev", commits[0].Rev, err)
 	}
-	if _, err := VerifySyncEvent(ctx, sev, SyncCheckOptions{Key: pub, DID: testDID}); !errors.Is(err, ErrRevOrder) {
-		t.Errorf("VerifySyncEvent, rev %s: %v, want ErrRevOrder", sev.Rev, err)
+	if _, err := VerifySyncEvent(ctx, sev, SyncCheckOptions{Key: pub, DID: testDID}); !errors.Is(err, ErrFutureRev) {
+		t.Errorf("VerifySyncEvent, rev %s: %v, want ErrFutureRev", sev.Rev, err)
 	}
 }
 
 // TestFutureRevDoesNotWedge: a commit dated ten years ahead, once accepted,
 // would make every later honest commit fail ErrRevOrder. The default check
-// refuses it, and the consumer's state still accepts the honest commit.
+// refuses it (ErrFutureRev), and the consumer's state still accepts the honest commit.
 func TestFutureRevDoesNotWedge(t *testing.T) {
 	ctx := context.Background()
 	pub, _ := fixedKey(t).PublicKey()
@@ -156,8 +158,8 @@ func TestFutureRevDoesNotWedge(t *testing.T) {
 	if st2, err := VerifyCommitEvent(ctx, honest[0], CommitCheckOptions{Key: pub, DID: testDID, Now: consumer}); err != nil || st2.Rev != st.Rev || st2.Data != st.Data {
 		t.Fatalf("the two histories do not share their first tree and rev: %v", err)
 	}
-	if _, err := VerifyCommitEvent(ctx, future[1], CommitCheckOptions{Key: pub, DID: testDID, Now: consumer, Known: st}); !errors.Is(err, ErrRevOrder) {
-		t.Fatalf("a rev ten years ahead: %v, want ErrRevOrder", err)
+	if _, err := VerifyCommitEvent(ctx, future[1], CommitCheckOptions{Key: pub, DID: testDID, Now: consumer, Known: st}); !errors.Is(err, ErrFutureRev) {
+		t.Fatalf("a rev ten years ahead: %v, want ErrFutureRev", err)
 	}
 	if _, err := VerifyCommitEvent(ctx, honest[1], CommitCheckOptions{Key: pub, DID: testDID, Now: consumer, Known: st}); err != nil {
 		t.Fatalf("the honest commit after the refused one: %v", err)
