@@ -151,7 +151,12 @@ type InvocationFields struct {
 }
 
 // NewInvocation builds and signs an invocation issued by s. Commands in
-// the reserved /ucan namespace are refused: use NewRevocation.
+// the reserved /ucan namespace are refused: use NewRevocation. The result
+// is what ParseInvocation returns for the token (built without decoding
+// it, when the values of f allow), including its errors: a token that
+// ParseInvocation would refuse, such as one over DefaultMaxTokenBytes or
+// with a subject that is not a DID, is refused. Its Args, Meta and Nonce
+// are copies: f's may be reused.
 func NewInvocation(s Signer, f InvocationFields) (*Invocation, error) {
 	if IsReservedCommand(f.Command) {
 		return nil, newErr(NameMalformedToken, RuleReservedCommand, -1, f.Command)
