@@ -42,7 +42,9 @@
 // announced by a #sync event instead, as sync 1.1 prescribes in place of
 // the deprecated tooBig flag; consumers then fetch the repository. ReadEvents
 // reads the log from a cursor; Event.Frame gives the WebSocket frame.
-// VerifyCommitEvent is the consumer side: CAR well-formed and rooted at the
+// VerifyCommitEvent is the consumer side: event for the DID the consumer
+// follows (CommitCheckOptions.DID, or Known.DID; required with a Key, which
+// may sign many repositories), CAR well-formed and rooted at the
 // commit, commit for the event's repo and rev, signature, rev after the
 // known rev, created and updated records present in the blocks and in the
 // tree, and the ops inverted on the partial tree give prevData, which must
@@ -50,7 +52,10 @@
 // than MaxClockSkew (DefaultMaxClockSkew, 5 minutes, unless set; negative
 // disables) after the consumer's Now (time.Now unless injected): a rev
 // far in the future, once accepted, would make every later commit's rev
-// look old. Options with both a Key and InsecureSkipSignature are refused.
+// look old (ErrFutureRev); VerifyCAR and Import apply the same bound to a
+// repository's commit, whose rev would otherwise date every later local
+// commit in the future. Options with both a Key and InsecureSkipSignature
+// are refused.
 //
 // # Storage
 //
