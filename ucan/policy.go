@@ -9,6 +9,7 @@ import (
 	"math"
 	"math/big"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -94,8 +95,59 @@ func (st *evalState) children(v any) ([]any, bool) {
 			out[i] = c[k]
 		}
 		return out, true
+	case drisl.Map:
+		// Sorted in DRISL order (length first): the values are taken in
+		// the bytewise order of a map[string]any's.
+		if !st.charge(len(c)) {
+			return nil, false
+		}
+		sorted := slices.Clone(c)
+		slices.SortStableFunc(sorted, func(a, b drisl.Entry) int { return strings.Compare(a.Key, b.Key) })
+		out := make([]any, len(sorted))
+		for i, e := range sorted {
+			out[i] = e.Value
+		}
+		return out, true
 	}
 	return nil, false
+}
+
+// field selects key of a map, a map[string]any or a drisl.Map (a missing
+// key selects null: spec, Validation); ok is false if v is not a map.
+func field(v any, key string) (any, bool) {
+	switch m := v.(type) {
+	case map[string]any:
+		return m[key], true
+	case drisl.Map:
+		x, _ := m.Get(key)
+		return x, true
+	}
+	return nil, false
+}
+
+// entry returns the value of key in a map, a map[string]any or a
+// drisl.Map, and whether it is present.
+func entry(m any, key string) (any, bool) {
+	switch m := m.(type) {
+	case map[string]any:
+		x, ok := m[key]
+		return x, ok
+	case drisl.Map:
+		return m.Get(key)
+	}
+	return nil, false
+}
+
+// mapLen returns the number of entries of a map[string]any or a
+// drisl.Map; ok is false for other values.
+func mapLen(v any) (n int, ok bool) {
+	switch m := v.(type) {
+	case map[string]any:
+		return len(m), true
+	case drisl.Map:
+		return len(m), true
+	}
+	return 0, false
 }
 
 // ParsePolicy parses a policy from the IPLD data model (the value of a
@@ -321,8 +373,9 @@ func parseStatement(v any, depth int) (statement, error) {
 // never fails: an unresolvable selector makes its statement false, and an
 // evaluation that exceeds DefaultMaxPolicySteps is false.
 //
-// args are values of the data model drisl decodes (map[string]any, []any,
-// string, []byte, bool, nil, cid.Cid and numbers); Go integers of any width
+// args are values of the data model drisl decodes (map[string]any or, in
+// the ordered model, drisl.Map, []any, string, []byte, bool, nil, cid.Cid
+// and numbers); Go integers of any width
 // and float32 compare as they will once encoded, but other Go types (a
 // []string, a struct) are not converted and match nothing.
 func (p Policy) Match(args any) bool {
@@ -361,11 +414,9 @@ func (c *cmpStmt) eval(st *evalState, v any) bool {
 		if !st.step() {
 			return false
 		}
-		m, isMap := v.(map[string]any)
-		switch {
-		case isMap:
+		if m, isMap := v.(map[string]any); isMap {
 			x = m[segs[0].key] // a missing key selects null
-		case !segs[0].optional:
+		} else if x, isMap = field(v, segs[0].key); !isMap && !segs[0].optional {
 			return false
 		}
 	} else {
@@ -532,7 +583,7 @@ func number(v any) (any, bool) {
 			return int64(n), true
 		}
 		return n, true
-	case nil, string, bool, []any, map[string]any, []byte:
+	case nil, string, bool, []any, map[string]any, drisl.Map, []byte:
 		return nil, false
 	}
 	rv := reflect.ValueOf(v)
@@ -638,13 +689,23 @@ func (st *evalState) equal(a, b any) bool {
 		}
 		return true
 	case map[string]any:
-		y, ok := b.(map[string]any)
-		if !ok || len(x) != len(y) {
+		if n, ok := mapLen(b); !ok || n != len(x) {
 			return false
 		}
 		for k, xv := range x {
-			yv, ok := y[k]
+			yv, ok := entry(b, k)
 			if !ok || !st.equal(xv, yv) {
+				return false
+			}
+		}
+		return true
+	case drisl.Map:
+		if n, ok := mapLen(b); !ok || n != len(x) {
+			return false
+		}
+		for _, e := range x {
+			yv, ok := entry(b, e.Key)
+			if !ok || !st.equal(e.Value, yv) {
 				return false
 			}
 		}

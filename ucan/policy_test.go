@@ -105,52 +105,59 @@ func TestSelectors(t *testing.T) {
 	}
 }
 
+// policyStatementArgs are the arguments of policyStatementCases.
+const policyStatementArgs = `{"a": 1, "f": 2.5, "s": "hello", "l": [1, 2, 3], "m": {"x": 1, "y": 2}, "e": [], "n": null, "b": true}`
+
+// policyStatementCases are policies with their verdicts on
+// policyStatementArgs.
+var policyStatementCases = map[string]bool{
+	`[["==", ".a", 1.0]]`:                             true,
+	`[["==", ".f", 2.5]]`:                             true,
+	`[["!=", ".a", "1"]]`:                             true,
+	`[["!=", ".nope.x", 1]]`:                          false, // unresolvable selector: false
+	`[["not", ["==", ".nope.x", 1]]]`:                 true,
+	`[["==", ".nope", null]]`:                         true, // a missing key selects null
+	`[["!=", ".nope", 1]]`:                            true, // null != 1
+	`[["==", ".m.z", null]]`:                          true, // missing key in a nested map
+	`[["==", ".m.z?", null]]`:                         true, // optional: null on failure, here null anyway
+	`[["==", ".nope?", null]]`:                        true,
+	`[["!=", ".m.z?", null]]`:                         false,
+	`[["<", ".a", 1.5]]`:                              true,
+	`[[">", ".f", 2]]`:                                true,
+	`[[">=", ".s", 0]]`:                               false, // not a number
+	`[["<", ".n", 5]]`:                                false,
+	`[["like", ".s", "h*o"]]`:                         true,
+	`[["like", ".s", "*"]]`:                           true,
+	`[["like", ".s", "h*l*l*l*o"]]`:                   false,
+	`[["like", ".s", "hel\\*"]]`:                      false,
+	`[["like", ".a", "*"]]`:                           false,
+	`[["all", ".l", [">", ".", 0]]]`:                  true,
+	`[["all", ".m", ["<", ".", 2]]]`:                  false,
+	`[["any", ".m", ["==", ".", 2]]]`:                 true,
+	`[["all", ".e", ["==", ".", 0]]]`:                 true,
+	`[["any", ".e", ["==", ".", 0]]]`:                 false,
+	`[["all", ".s", ["==", ".", 0]]]`:                 false, // not a collection
+	`[["and", []], ["or", []]]`:                       true,
+	`[["or", [["==", ".a", 2], ["==", ".b", true]]]]`: true,
+	`[["==", ".l", [1, 2, 3]]]`:                       true,
+	`[["==", ".m", {"y": 2, "x": 1}]]`:                true,
+	`[["==", ".m", {"x": 1}]]`:                        false,
+	`[]`:                                              true,
+	`[["==", ".s", "hello"]]`:                         true,
+	`[["!=", ".s", "hellO"]]`:                         true,
+	`[["==", ".a", "1"]]`:                             false, // a number never equals a string
+	`[["==", ".s", 1]]`:                               false,
+	`[["==", ".n", null]]`:                            true,
+	`[["==", ".a", null]]`:                            false,
+	`[["==", ".e", null]]`:                            false, // an empty list is not null
+	`[["all", ".l", ["==", ".x", null]]]`:             false, // a field of a non-map: unresolvable
+	`[["all", ".l", ["==", ".x?", null]]]`:            true,  // optional: null
+	`[["any", ".l", ["!=", ".x?", 1]]]`:               true,
+}
+
 func TestPolicyStatements(t *testing.T) {
-	args := mustJSON(t, `{"a": 1, "f": 2.5, "s": "hello", "l": [1, 2, 3], "m": {"x": 1, "y": 2}, "e": [], "n": null, "b": true}`)
-	cases := map[string]bool{
-		`[["==", ".a", 1.0]]`:                             true,
-		`[["==", ".f", 2.5]]`:                             true,
-		`[["!=", ".a", "1"]]`:                             true,
-		`[["!=", ".nope.x", 1]]`:                          false, // unresolvable selector: false
-		`[["not", ["==", ".nope.x", 1]]]`:                 true,
-		`[["==", ".nope", null]]`:                         true, // a missing key selects null
-		`[["!=", ".nope", 1]]`:                            true, // null != 1
-		`[["==", ".m.z", null]]`:                          true, // missing key in a nested map
-		`[["==", ".m.z?", null]]`:                         true, // optional: null on failure, here null anyway
-		`[["==", ".nope?", null]]`:                        true,
-		`[["!=", ".m.z?", null]]`:                         false,
-		`[["<", ".a", 1.5]]`:                              true,
-		`[[">", ".f", 2]]`:                                true,
-		`[[">=", ".s", 0]]`:                               false, // not a number
-		`[["<", ".n", 5]]`:                                false,
-		`[["like", ".s", "h*o"]]`:                         true,
-		`[["like", ".s", "*"]]`:                           true,
-		`[["like", ".s", "h*l*l*l*o"]]`:                   false,
-		`[["like", ".s", "hel\\*"]]`:                      false,
-		`[["like", ".a", "*"]]`:                           false,
-		`[["all", ".l", [">", ".", 0]]]`:                  true,
-		`[["all", ".m", ["<", ".", 2]]]`:                  false,
-		`[["any", ".m", ["==", ".", 2]]]`:                 true,
-		`[["all", ".e", ["==", ".", 0]]]`:                 true,
-		`[["any", ".e", ["==", ".", 0]]]`:                 false,
-		`[["all", ".s", ["==", ".", 0]]]`:                 false, // not a collection
-		`[["and", []], ["or", []]]`:                       true,
-		`[["or", [["==", ".a", 2], ["==", ".b", true]]]]`: true,
-		`[["==", ".l", [1, 2, 3]]]`:                       true,
-		`[["==", ".m", {"y": 2, "x": 1}]]`:                true,
-		`[["==", ".m", {"x": 1}]]`:                        false,
-		`[]`:                                              true,
-		`[["==", ".s", "hello"]]`:                         true,
-		`[["!=", ".s", "hellO"]]`:                         true,
-		`[["==", ".a", "1"]]`:                             false, // a number never equals a string
-		`[["==", ".s", 1]]`:                               false,
-		`[["==", ".n", null]]`:                            true,
-		`[["==", ".a", null]]`:                            false,
-		`[["==", ".e", null]]`:                            false, // an empty list is not null
-		`[["all", ".l", ["==", ".x", null]]]`:             false, // a field of a non-map: unresolvable
-		`[["all", ".l", ["==", ".x?", null]]]`:            true,  // optional: null
-		`[["any", ".l", ["!=", ".x?", 1]]]`:               true,
-	}
+	args := mustJSON(t, policyStatementArgs)
+	cases := policyStatementCases
 	for src, want := range cases {
 		p, err := ParsePolicyJSON([]byte(src))
 		if err != nil {
@@ -406,5 +413,76 @@ func TestPolicyErrorsWrap(t *testing.T) {
 	}
 	if _, err := ParsePolicyJSON([]byte(`[[1]]`)); errors.Unwrap(err) == nil {
 		t.Errorf("[[1]]: %v has no cause", err)
+	}
+}
+
+// ordered returns v with every map[string]any replaced by a sorted
+// drisl.Map, as DecOptions.OrderedMaps decodes it.
+func ordered(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		var m drisl.Map
+		for k, e := range x {
+			m = append(m, drisl.Entry{Key: k, Value: ordered(e)})
+		}
+		m.Sort()
+		return m
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = ordered(e)
+		}
+		return out
+	}
+	return v
+}
+
+// TestPolicyOrderedArgs checks that arguments in the ordered model
+// (drisl.Map) get the verdicts of the same arguments as map[string]any,
+// and, under every step budget, the same result and exhaustion: selectors
+// read their fields, quantifiers take their values in the same (bytewise
+// key) order, and equality compares them with maps.
+func TestPolicyOrderedArgs(t *testing.T) {
+	args := mustJSON(t, policyStatementArgs)
+	oargs := ordered(args)
+	for src, want := range policyStatementCases {
+		p, err := ParsePolicyJSON([]byte(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := p.Match(oargs); got != want {
+			t.Errorf("%s: %v on ordered args, want %v", src, got, want)
+		}
+	}
+	// Keys whose DRISL order ("b" before "aa") is not bytewise, values
+	// that stop a quantifier, nested maps compared with literals.
+	margs := mustJSON(t, `{"m": {"b": 1, "aa": 2, "ccc": 3}, "w": [{"c": "x", "d": {"k": [1, {"z": null}]}}, {"c": "y"}, {"c": "x", "e": 1}]}`)
+	for _, src := range []string{
+		`[["all", ".m", [">", ".", 1]]]`,
+		`[["any", ".m", ["==", ".", 2]]]`,
+		`[["all", ".m[]", ["<", ".", 3]]]`,
+		`[["==", ".w[0].d", {"k": [1, {"z": null}]}]]`,
+		`[["==", ".w[0].d", {"k": [1, {"z": 1}]}]]`,
+		`[["==", ".m", {"aa": 2, "b": 1, "ccc": 3}]]`,
+		`[["all", ".w", ["or", [["==", ".c", "x"], ["==", ".e", null]]]]]`,
+		`[["any", ".w", ["and", [["==", ".c", "x"], ["!=", ".e", null]]]]]`,
+		`[["all", ".w[]", ["like", ".c", "*"]]]`,
+		`[["==", ".w[1]", {"c": "y"}]]`,
+	} {
+		p, err := ParsePolicyJSON([]byte(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := p.Match(margs)
+		if got := p.Match(ordered(margs)); got != want {
+			t.Errorf("%s: %v on ordered args, %v on maps", src, got, want)
+		}
+		for budget := 1; budget < 60; budget++ {
+			ok, ex := p.MatchLimit(margs, budget)
+			ook, oex := p.MatchLimit(ordered(margs), budget)
+			if ok != ook || ex != oex {
+				t.Errorf("%s, budget %d: (%v, %v) on ordered args, (%v, %v) on maps", src, budget, ook, oex, ok, ex)
+			}
+		}
 	}
 }

@@ -193,10 +193,9 @@ func (st *evalState) selectPath(segs []segment, v any) (any, bool) {
 		var ok bool
 		switch seg.kind {
 		case segField:
-			m, isMap := v.(map[string]any)
-			if isMap {
-				// A missing key selects null (spec, Validation).
-				v, ok = m[seg.key], true
+			var x any
+			if x, ok = field(v, seg.key); ok {
+				v = x
 			}
 		case segIndex:
 			v, ok = indexValue(v, seg.index)
