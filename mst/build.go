@@ -138,8 +138,8 @@ func buildSorted(b *bulkSet, tok *token) (ref, int) {
 	sha256x8.SumMany(len(kvs), func(i, _ int) []byte {
 		k := kvs[i].key
 		return unsafe.Slice(unsafe.StringData(k), len(k))
-	}, func(i int, sum *[32]byte) {
-		h := sumLayer(*sum)
+	}, func(i int, sum [32]byte) {
+		h := sumLayer(sum)
 		kvs[i].h = uint8(h)
 		top = max(top, h)
 	})

@@ -157,8 +157,8 @@ func (d *deferred) flush() error {
 	first := len(items)
 	sha256x8.SumMany(len(items), func(i, _ int) []byte {
 		return items[i].data
-	}, func(i int, sum *[32]byte) {
-		if i < first && !digestMatches(items[i].c, sum) {
+	}, func(i int, sum [32]byte) {
+		if i < first && !digestMatches(items[i].c, &sum) {
 			first = i
 		}
 	})
@@ -180,8 +180,8 @@ func (d *deferred) flush() error {
 		}
 		sha256x8.SumMany(len(d.spans), func(j, _ int) []byte {
 			return d.keys[d.spans[j].start:d.spans[j].end]
-		}, func(j int, sum *[32]byte) {
-			if i := int(d.spans[j].owner); i < first && sumLayer(*sum) != items[i].h {
+		}, func(j int, sum [32]byte) {
+			if i := int(d.spans[j].owner); i < first && sumLayer(sum) != items[i].h {
 				first = i
 			}
 		})

@@ -79,6 +79,12 @@ func (e *Editor) Put(ctx context.Context, key string, val cid.Cid) (cid.Cid, err
 	if err := ValidateKey(key); err != nil {
 		return cid.Undef, err
 	}
+	return e.putAt(ctx, key, val, -1)
+}
+
+// putAt is Put for a valid key whose layer is h, or unknown if h is
+// negative.
+func (e *Editor) putAt(ctx context.Context, key string, val cid.Cid, h int) (cid.Cid, error) {
 	if !val.Defined() {
 		return cid.Undef, errUndefValue
 	}
@@ -95,7 +101,9 @@ func (e *Editor) Put(ctx context.Context, key string, val cid.Cid) (cid.Cid, err
 	if err != nil {
 		return cid.Undef, err
 	}
-	h := KeyHeight(key)
+	if h < 0 {
+		h = KeyHeight(key)
+	}
 	if root == nil {
 		e.root = ref{n: &node{entries: []entry{{key: key, val: val}}, height: h, owner: e.tok}}
 		e.height = h
@@ -209,6 +217,12 @@ func (e *Editor) Delete(ctx context.Context, key string) (cid.Cid, error) {
 	if err := ValidateKey(key); err != nil {
 		return cid.Undef, err
 	}
+	return e.deleteAt(ctx, key, -1)
+}
+
+// deleteAt is Delete for a valid key whose layer is h, or unknown if h is
+// negative.
+func (e *Editor) deleteAt(ctx context.Context, key string, h int) (cid.Cid, error) {
 	if e.bulk != nil {
 		return e.bulk.get(key, true), nil
 	}
@@ -216,7 +230,9 @@ func (e *Editor) Delete(ctx context.Context, key string) (cid.Cid, error) {
 	if err != nil || root == nil {
 		return cid.Undef, err
 	}
-	h := KeyHeight(key)
+	if h < 0 {
+		h = KeyHeight(key)
+	}
 	if h > H {
 		return cid.Undef, nil
 	}

@@ -690,8 +690,8 @@ func checkLayers(c cid.Cid, buf []byte, starts []int32, ents []vent) (int, error
 	layers = layers[:len(starts)]
 	sha256x8.SumMany(len(starts), func(i, _ int) []byte {
 		return buf[starts[i] : int(starts[i])+ents[i].keyLen()]
-	}, func(i int, sum *[32]byte) {
-		layers[i] = uint8(sumLayer(*sum)) // at most 128
+	}, func(i int, sum [32]byte) {
+		layers[i] = uint8(sumLayer(sum)) // at most 128
 	})
 	height := int(layers[0])
 	for i, l := range layers {

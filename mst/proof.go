@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"unsafe"
 
 	"github.com/ipfs/go-cid"
+
+	"github.com/townhall-dev/townhall/internal/sha256x8"
 )
 
 // Prove returns the blocks that prove key's value, or its absence, under
@@ -105,8 +108,11 @@ func invertOps(ctx context.Context, after *Tree, e *Editor, ops []Op) error {
 	if err != nil {
 		return err
 	}
-	for _, op := range ops {
-		got, found, err := after.Get(ctx, op.Key)
+	// Each key's layer, computed once (in one batch) for the lookups, the
+	// edits and the order of the creates.
+	hs := keyHeights(ops)
+	for i, op := range ops {
+		got, found, err := getAt(ctx, after.s, after.root, after.height, op.Key, hs[i])
 		if err != nil {
 			return err
 		}
@@ -123,22 +129,34 @@ func invertOps(ctx context.Context, after *Tree, e *Editor, ops []Op) error {
 			return fmt.Errorf("%w: op on %s has neither an old nor a new value", ErrProof, op.Key)
 		}
 	}
-	for _, op := range ops {
+	var creates []int // indexes in ops
+	for i, op := range ops {
 		if op.IsCreate() {
+			creates = append(creates, i)
 			continue
 		}
-		if _, err := e.Put(ctx, op.Key, op.Old); err != nil {
+		if _, err := e.putAt(ctx, op.Key, op.Old, hs[i]); err != nil {
 			return fmt.Errorf("%w: inverting op on %s: %w", ErrProof, op.Key, err)
 		}
 	}
-	creates := slices.DeleteFunc(ops, func(op Op) bool { return !op.IsCreate() })
-	slices.SortStableFunc(creates, func(a, b Op) int { return KeyHeight(a.Key) - KeyHeight(b.Key) })
-	for _, op := range creates {
-		if _, err := e.Delete(ctx, op.Key); err != nil {
-			return fmt.Errorf("%w: inverting op on %s: %w", ErrProof, op.Key, err)
+	slices.SortStableFunc(creates, func(a, b int) int { return hs[a] - hs[b] })
+	for _, i := range creates {
+		if _, err := e.deleteAt(ctx, ops[i].Key, hs[i]); err != nil {
+			return fmt.Errorf("%w: inverting op on %s: %w", ErrProof, ops[i].Key, err)
 		}
 	}
 	return nil
+}
+
+// keyHeights returns the layers of the ops' keys, hashed in one batch.
+func keyHeights(ops []Op) []int {
+	hs := make([]int, len(ops))
+	sha256x8.SumMany(len(ops), func(i, _ int) []byte {
+		return unsafe.Slice(unsafe.StringData(ops[i].Key), len(ops[i].Key))
+	}, func(i int, sum [32]byte) {
+		hs[i] = sumLayer(sum)
+	})
+	return hs
 }
 
 // sortOps returns ops sorted by key, and checks that their keys are valid

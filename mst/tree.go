@@ -285,11 +285,18 @@ func (t *Tree) Get(ctx context.Context, key string) (cid.Cid, bool, error) {
 }
 
 func get(ctx context.Context, s *store, root ref, height int, key string) (cid.Cid, bool, error) {
+	return getAt(ctx, s, root, height, key, -1)
+}
+
+// getAt is get for a key whose layer is h, or unknown if h is negative.
+func getAt(ctx context.Context, s *store, root ref, height int, key string, h int) (cid.Cid, bool, error) {
 	n, H, err := s.rootNode(ctx, root, height)
 	if err != nil || n == nil {
 		return cid.Undef, false, err
 	}
-	h := KeyHeight(key)
+	if h < 0 {
+		h = KeyHeight(key)
+	}
 	lo, hi := "", keyMax
 	for {
 		if h > H {
@@ -383,8 +390,8 @@ func hashNew(ctx context.Context, n *node) error {
 		sha256x8.SumMany(len(nodes), func(i, lane int) []byte {
 			bufs[lane] = appendNode(bufs[lane][:0], nodes[i])
 			return bufs[lane]
-		}, func(i int, sum *[32]byte) {
-			nodes[i].cid = sumToCID(sum)
+		}, func(i int, sum [32]byte) {
+			nodes[i].cid = sumToCID(&sum)
 		})
 	}
 	return nil

@@ -53,7 +53,7 @@ func readEventCAR(data []byte, opts CAROptions) (cid.Cid, blockMap, error) {
 	bad := len(blocks)
 	sha256x8.SumMany(len(blocks), func(i, _ int) []byte {
 		return blocks[i].data
-	}, func(i int, sum *[32]byte) {
+	}, func(i int, sum [32]byte) {
 		// Next checked the CID's prefix: CIDv1, dag-cbor or raw,
 		// sha2-256, 32-byte digest.
 		if i < bad && string(sum[:]) != blocks[i].c.KeyString()[4:] {

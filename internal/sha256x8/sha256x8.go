@@ -66,13 +66,14 @@ type sumLane struct {
 // lane (0 to Lanes-1) names the lane a message is hashed in: msg may build
 // message i in a buffer of its own for that lane, which it may reuse once
 // done(i) has been called. The slice msg returns must not change until then.
-// msg is called once per message, in order, and done once per message; sum
-// is valid only during the call.
-func SumMany(n int, msg func(i, lane int) []byte, done func(i int, sum *[32]byte)) {
+// msg is called once per message, in order, and done once per message.
+// The digest is passed by value: a pointer would escape through done and
+// cost an allocation per call.
+func SumMany(n int, msg func(i, lane int) []byte, done func(i int, sum [32]byte)) {
 	if !multiLanes || n < MinBatch {
 		for i := range n {
 			sum := sha256.Sum256(msg(i, 0))
-			done(i, &sum)
+			done(i, sum)
 		}
 		return
 	}
@@ -111,7 +112,7 @@ func SumMany(n int, msg func(i, lane int) []byte, done func(i int, sum *[32]byte
 			for k := range 8 {
 				binary.BigEndian.PutUint32(sum[4*k:], s.h[k][j])
 			}
-			done(l.id, &sum)
+			done(l.id, sum)
 			l.id = -1
 			s.p[j] = &l.tail[0]
 			if next < n {

@@ -63,13 +63,13 @@ func TestSumMany(t *testing.T) {
 			SumMany(batch, func(i, lane int) []byte {
 				lanes[lane]++
 				return msgs[i]
-			}, func(i int, sum *[32]byte) {
+			}, func(i int, sum [32]byte) {
 				if seen[i] {
 					t.Fatalf("message %d reported twice", i)
 				}
 				seen[i] = true
-				if want := sha256.Sum256(msgs[i]); *sum != want {
-					t.Fatalf("batch %d, message %d (%d bytes): %x, want %x", batch, i, len(msgs[i]), *sum, want)
+				if want := sha256.Sum256(msgs[i]); sum != want {
+					t.Fatalf("batch %d, message %d (%d bytes): %x, want %x", batch, i, len(msgs[i]), sum, want)
 				}
 			})
 			for i, ok := range seen {
