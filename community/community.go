@@ -113,8 +113,11 @@ func (h *Host) start(ctx context.Context, r *repo.Repo) (*Community, error) {
 	c.replay = ucan.NewMemoryReplayGuard(ucan.MemoryReplayGuardOptions{Now: h.opts.Now})
 	// The community executes invocations addressed to it: aud is its DID
 	// (a Session leaves aud out, which means the subject: the community).
+	// Their subject is the community too: refused in the validator, an
+	// outsider's invocation on a did:key of its own earns no hot-key table.
 	c.validator = ucan.NewValidator(ucan.ValidatorOptions{
 		Executor:    c.did,
+		Subject:     c.did,
 		Resolver:    communityResolver{c},
 		Proofs:      c.proofs,
 		Revocations: c.revoked,

@@ -137,7 +137,7 @@
 // attempt with a bad signature or without authority, so outsiders' junk
 // cannot evict the tables of keys in use; a Validator that accepts any
 // subject still counts an outsider's invocations on a did:key subject of
-// its own) gets a precomputed
+// its own, which ValidatorOptions.Subject refuses) gets a precomputed
 // table of its point (internal/ecverify), which makes each of its
 // verifications about 4 (P-256), 2.5 (K-256) or 4 (Ed25519) times
 // cheaper; the thresholds are where a table pays for its construction.

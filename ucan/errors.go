@@ -100,6 +100,7 @@ const (
 	RuleSubjectAlignment Rule = "subject differs along the chain"
 	RuleAudience         Rule = "audience is not the next issuer"
 	RuleExecutor         Rule = "invocation is addressed to another executor"
+	RuleSubject          Rule = "subject is not the one the validator serves"
 	RuleCommandCoverage  Rule = "command not covered by the proof's command"
 	RuleExpired          Rule = "past exp"
 	RuleNotBefore        Rule = "before nbf"

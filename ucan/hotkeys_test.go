@@ -2,6 +2,7 @@ package ucan
 
 import (
 	"crypto/ed25519"
+	"errors"
 	"math/big"
 	"testing"
 	"time"
@@ -342,5 +343,59 @@ func TestHotKeyJunkKeepsTable(t *testing.T) {
 	}
 	if _, err := v.Validate(ctx, w.invoke("/repo/create", nil).Bytes()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestHotKeySubject: validly signed self-invocations by outsiders on
+// did:keys of their own validate when the Validator accepts any subject
+// (and count towards their keys' tables); with ValidatorOptions.Subject
+// they are refused (InvalidClaim, RuleSubject) and earn nothing, so 5
+// outsiders' keys × 16 leave a member's table in place.
+func TestHotKeySubject(t *testing.T) {
+	w := newWorld(t, ES256, 1, "/repo")
+	selfInvoke := func(s *KeySigner, n byte) []byte {
+		inv, err := NewInvocation(s, InvocationFields{Subject: s.DID(), Command: "/repo/create",
+			Expiration: t0.Add(time.Hour), Nonce: []byte{n}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return inv.Bytes()
+	}
+	open := w.validator(ValidatorOptions{})
+	outsider := newSigner(t, ES256)
+	if _, err := open.Validate(ctx, selfInvoke(outsider, 0)); err != nil {
+		t.Fatalf("self-invocation without Subject: %v", err)
+	}
+	if k, _ := open.keys.get(outsider.DID()); k.(*hotKey).uses.Load() != 1 {
+		t.Fatal("a validated self-invocation did not count a use")
+	}
+
+	v := w.validator(ValidatorOptions{Subject: w.signer[0].DID()})
+	for i := 0; i < hotThreshold(ES256); i++ {
+		if _, err := v.Validate(ctx, w.invoke("/repo/create", nil).Bytes()); err != nil {
+			t.Fatalf("member's invocation %d: %v", i, err)
+		}
+	}
+	mk, _ := v.keys.get(w.invoker().DID())
+	member := mk.(*hotKey)
+	if !hasTable(member) {
+		t.Fatal("the member's key has no table")
+	}
+	for a := 0; a < maxHotTables+1; a++ {
+		s := newSigner(t, ES256)
+		for i := 0; i < hotThreshold(ES256); i++ {
+			_, err := v.Validate(ctx, selfInvoke(s, byte(i)))
+			wantName(t, err, NameInvalidClaim)
+			var e *Error
+			if !errors.As(err, &e) || e.Rule != RuleSubject {
+				t.Fatalf("outsider's self-invocation: %v, want RuleSubject", err)
+			}
+		}
+		if k, _ := v.keys.get(s.DID()); k.(*hotKey).uses.Load() != 0 || hasTable(k.(*hotKey)) {
+			t.Fatalf("outsider %d earned uses or a table", a)
+		}
+	}
+	if !hasTable(member) {
+		t.Fatal("outsiders' self-invocations evicted the member's table")
 	}
 }

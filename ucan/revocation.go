@@ -77,6 +77,9 @@ func (v *Validator) ValidateRevocation(ctx context.Context, token []byte, attach
 	if err := v.checkTime(nil, inv.Expiration, v.opts.Now(), -1); err != nil {
 		return nil, err
 	}
+	if err := v.checkSubject(inv.Subject); err != nil {
+		return nil, err
+	}
 	target, ok := inv.Args["revoke"].(cid.Cid)
 	if !ok || len(inv.Args) != 1 {
 		return nil, newErr(NameInvalidClaim, RuleRevocation, -1, "args must be exactly {revoke: <delegation CID>}")

@@ -58,6 +58,13 @@ type ValidatorOptions struct {
 	// Executor, when set, is this validator's DID: an invocation whose
 	// aud (or, without aud, sub) differs is rejected with InvalidAudience.
 	Executor string
+	// Subject, when set, is the only subject this validator accepts (an
+	// executor serving one resource, such as a community, sets its DID):
+	// an invocation or revocation on another subject is rejected with
+	// InvalidClaim (RuleSubject) before its chain is resolved. Without
+	// it, anyone's invocation on a did:key subject of their own validates
+	// and counts towards that key's hot-key table (hotkeys.go).
+	Subject string
 }
 
 // Validator validates invocations against their delegation chains. It is
@@ -214,6 +221,15 @@ func (v *Validator) loadProof(ctx context.Context, c cid.Cid, index int, attache
 	return d, nil
 }
 
+// checkSubject refuses a subject other than ValidatorOptions.Subject, if
+// set.
+func (v *Validator) checkSubject(sub string) error {
+	if v.opts.Subject != "" && stripFragment(sub) != stripFragment(v.opts.Subject) {
+		return newErr(NameInvalidClaim, RuleSubject, -1, truncate(sub))
+	}
+	return nil
+}
+
 // at sets the chain index of a *Error.
 func at(err error, index int) error {
 	var e *Error
@@ -316,6 +332,9 @@ func (v *Validator) validate(ctx context.Context, token []byte, attached [][]byt
 		if stripFragment(aud) != stripFragment(v.opts.Executor) {
 			return nil, nil, newErr(NameInvalidAudience, RuleExecutor, -1, aud)
 		}
+	}
+	if err := v.checkSubject(inv.Subject); err != nil {
+		return nil, nil, err
 	}
 	chain, err := v.chain(ctx, inv, attached, now, true)
 	if err != nil {

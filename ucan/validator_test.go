@@ -596,6 +596,37 @@ func TestExecutor(t *testing.T) {
 	}
 }
 
+// TestSubject: with ValidatorOptions.Subject, an invocation or revocation
+// on another subject is refused (InvalidClaim, RuleSubject); on the
+// subject it validates.
+func TestSubject(t *testing.T) {
+	w := newWorld(t, Ed25519, 1, "/repo")
+	other := newWorld(t, Ed25519, 1, "/repo")
+	v := w.validator(ValidatorOptions{Subject: w.signer[0].DID()})
+	if _, err := v.Validate(ctx, w.invoke("/repo/create", nil).Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	wantRule := func(err error) {
+		t.Helper()
+		wantName(t, err, NameInvalidClaim)
+		var e *Error
+		if !errors.As(err, &e) || e.Rule != RuleSubject {
+			t.Fatalf("%v, want RuleSubject", err)
+		}
+	}
+	_, err := v.Validate(ctx, other.invoke("/repo/create", nil).Bytes(), other.chain[0].Bytes())
+	wantRule(err)
+	rev, err := NewRevocation(other.signer[0], other.chain, RevocationFields{NoExpiration: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = v.ValidateRevocation(ctx, rev.Bytes(), other.chain[0].Bytes())
+	wantRule(err)
+	if _, err := other.validator(ValidatorOptions{}).ValidateRevocation(ctx, rev.Bytes()); err != nil {
+		t.Fatalf("the same revocation without Subject: %v", err)
+	}
+}
+
 func TestEnvelopeStrictness(t *testing.T) {
 	s := newSigner(t, Ed25519)
 	base := map[string]any{"iss": s.DID(), "sub": s.DID(), "cmd": "/x", "args": map[string]any{}, "prf": []any{}, "nonce": []byte{1}, "exp": nil}
