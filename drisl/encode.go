@@ -410,15 +410,16 @@ func (e *encodeState) orderedMap(m Map) error {
 		return err
 	}
 	e.head(5, uint64(len(m)))
+	var prev string
 	for i := range m {
-		if i > 0 {
-			if err := keyAfter(m[i-1].Key, m[i].Key); err != nil {
-				return err
-			}
+		k := m[i].Key
+		if i > 0 && (len(k) < len(prev) || len(k) == len(prev) && k <= prev) {
+			return keyAfter(prev, k)
 		}
-		if err := e.entry(m[i].Key, m[i].Value); err != nil {
+		if err := e.entry(k, m[i].Value); err != nil {
 			return err
 		}
+		prev = k
 	}
 	e.depth--
 	return nil
