@@ -3,6 +3,7 @@ package repo
 import (
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/ipfs/go-cid"
 
@@ -50,14 +51,26 @@ func readEventCAR(data []byte, opts CAROptions) (cid.Cid, blockMap, error) {
 		}
 		blocks = append(blocks, eventBlock{c: c, data: b, off: off})
 	}
+	// Longest first: a lane that frees up takes the next message, so the
+	// short ones fill the lanes at the end instead of leaving one long
+	// message to run alone.
+	var orderBuf [32]int32
+	order := orderBuf[:0]
+	if len(blocks) > len(orderBuf) {
+		order = make([]int32, 0, len(blocks))
+	}
+	for i := range blocks {
+		order = append(order, int32(i))
+	}
+	slices.SortStableFunc(order, func(a, b int32) int { return len(blocks[b].data) - len(blocks[a].data) })
 	bad := len(blocks)
-	sha256x8.SumMany(len(blocks), func(i, _ int) []byte {
-		return blocks[i].data
+	sha256x8.SumMany(len(order), func(i, _ int) []byte {
+		return blocks[order[i]].data
 	}, func(i int, sum [32]byte) {
 		// Next checked the CID's prefix: CIDv1, dag-cbor or raw,
 		// sha2-256, 32-byte digest.
-		if i < bad && string(sum[:]) != blocks[i].c.KeyString()[4:] {
-			bad = i
+		if j := int(order[i]); j < bad && string(sum[:]) != blocks[j].c.KeyString()[4:] {
+			bad = j
 		}
 	})
 	if bad < len(blocks) {
