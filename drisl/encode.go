@@ -177,8 +177,7 @@ func (e *encodeState) str(s string) error {
 	if !validUTF8String(s) {
 		return &EncodeError{Rule: RuleUTF8}
 	}
-	e.head(3, uint64(len(s)))
-	e.buf = append(e.buf, s...)
+	e.buf = append(appendHead(e.buf, 3, uint64(len(s))), s...) // one write back to e
 	return nil
 }
 
