@@ -99,6 +99,10 @@ func (cr *CARReader) header() error {
 	if err != nil {
 		return err
 	}
+	if root, ok := oneRootHeader(hb); ok {
+		cr.Roots = []cid.Cid{root}
+		return nil
+	}
 	var h carHeader
 	if err := (drisl.DecOptions{MaxInputBytes: cr.opts.MaxHeaderBytes}).Unmarshal(hb, &h); err != nil {
 		return &VerifyError{Rule: ErrMalformedCAR, Offset: 0, Detail: "header", Err: err}
@@ -108,6 +112,35 @@ func (cr *CARReader) header() error {
 	}
 	cr.Roots = h.Roots
 	return nil
+}
+
+// oneRootHead and oneRootTail frame the DRISL encoding of a CAR v1 header
+// with one root: {"roots": [tag 42, bytes(37) 0x00 CID], "version": 1},
+// keys in DRISL order. The CID (36 bytes) lies between them.
+const (
+	oneRootHead = "\xa2\x65roots\x81\xd8\x2a\x58\x25\x00"
+	oneRootTail = "\x67version\x01"
+)
+
+// oneRootHeader reads hb if it is the header every atproto CAR has (see
+// oneRootHead) with an atproto CID (CIDv1, dag-cbor or raw, sha2-256), and
+// returns its root. It accepts nothing the DRISL decoder would refuse, and
+// leaves any other header to it: the decoder is most of the cost of reading
+// a small CAR such as an event's blocks.
+func oneRootHeader(hb []byte) (cid.Cid, bool) {
+	const n = len(oneRootHead) + cidLen + len(oneRootTail)
+	if len(hb) != n || string(hb[:len(oneRootHead)]) != oneRootHead || string(hb[n-len(oneRootTail):]) != oneRootTail {
+		return cid.Undef, false
+	}
+	cb := hb[len(oneRootHead) : len(oneRootHead)+cidLen]
+	if cb[0] != 0x01 || (cb[1] != drisl.CodecDagCBOR && cb[1] != drisl.CodecRaw) || cb[2] != drisl.HashSHA256 || cb[3] != 32 {
+		return cid.Undef, false
+	}
+	c, err := cid.Cast(cb)
+	if err != nil {
+		return cid.Undef, false
+	}
+	return c, true
 }
 
 // take returns the next n bytes: a new slice in stream mode, a sub-slice of
