@@ -65,8 +65,9 @@
 // keys, so the ordered model keeps a map as the sorted slice it was on the
 // wire: decoding appends entries and hashes nothing, encoding checks each
 // key against the one before and sorts nothing, and lookups bisect. On the
-// twitter-like document in bench/ it decodes with a fraction of the
-// allocations of map[string]any (see bench/README.md). The default stays
+// twitter-like document in bench/ (BenchmarkDrislDecodeTwitter) it decodes
+// with 134 allocations instead of 2,711 and about two thirds of the CPU
+// instructions, and encodes with about three quarters. The default stays
 // map[string]any; choose Map when a program walks or re-encodes values
 // rather than looking up many keys in large maps.
 //

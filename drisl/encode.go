@@ -20,9 +20,10 @@ import (
 // *cid.Cid, Raw, slices, arrays, maps with string keys, Map and *Map) and
 // structs, whose fields follow `cbor:"name,omitempty"` tags. A Map is written
 // in its own order, which must be strict DRISL order (an *EncodeError with
-// RuleMapKeyOrder or RuleMapKeyDuplicate otherwise). It never emits non-DRISL bytes:
-// NaN, infinities, -0.0, non-string map keys and types DRISL cannot hold
-// (time.Time, big.Int, channels, ...) are errors. float32 widens to float64.
+// RuleMapKeyOrder or RuleMapKeyDuplicate otherwise). It never emits non-DRISL
+// bytes: NaN, infinities, -0.0, non-string map keys and types DRISL cannot
+// hold (time.Time, big.Int, channels, ...) are errors. float32 widens to
+// float64.
 func Marshal(v any) ([]byte, error) {
 	return EncOptions{}.Marshal(v)
 }
