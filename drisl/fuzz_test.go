@@ -5,6 +5,7 @@ import (
 	"errors"
 	"reflect"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/fxamacker/cbor/v2"
 )
@@ -175,6 +176,55 @@ func FuzzMarshal(f *testing.F) {
 		again, err = Marshal(ordered)
 		if err != nil || !bytes.Equal(again, out) {
 			t.Fatalf("re-encoding the ordered value differs: %x vs %x (%v)", again, out, err)
+		}
+	})
+}
+
+// FuzzMarshalMap checks that Marshal writes a Map only if its keys are in
+// strict DRISL order and valid UTF-8, judged here without orderError: a Map
+// of arbitrary keys (unsorted, repeated, not UTF-8), sorted with Sort or
+// not, either fails with an *EncodeError for the rule the first bad key
+// breaks, or encodes to DRISL that decodes back to the same Map.
+func FuzzMarshalMap(f *testing.F) {
+	f.Add([]byte("b\x00a\x00aa"), false)
+	f.Add([]byte("b\x00a\x00aa\x00a"), true)
+	f.Add([]byte("\xff\x00a"), true)
+	f.Fuzz(func(t *testing.T, data []byte, sorted bool) {
+		var m Map
+		for i, k := range bytes.Split(data, []byte{0}) {
+			m = append(m, Entry{Key: string(k), Value: int64(i)})
+		}
+		if sorted {
+			m.Sort()
+		}
+		var want Rule
+		for i, e := range m {
+			switch {
+			case i > 0 && e.Key == m[i-1].Key:
+				want = RuleMapKeyDuplicate
+			case i > 0 && (len(e.Key) < len(m[i-1].Key) || len(e.Key) == len(m[i-1].Key) && e.Key < m[i-1].Key):
+				want = RuleMapKeyOrder
+			case !utf8.ValidString(e.Key):
+				want = RuleUTF8
+			default:
+				continue
+			}
+			break
+		}
+		out, err := Marshal(m)
+		if want != "" {
+			var ee *EncodeError
+			if !errors.As(err, &ee) || ee.Rule != want {
+				t.Fatalf("Marshal(%q) = %x, %v; want %q", m, out, err, want)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("Marshal(%q): %v", m, err)
+		}
+		var back Map
+		if err := Unmarshal(out, &back); err != nil || !reflect.DeepEqual(back, m) {
+			t.Fatalf("Marshal(%q) = %x, decodes to %q, %v", m, out, back, err)
 		}
 	})
 }
