@@ -138,6 +138,15 @@ func VerifyCommitEvent(ctx context.Context, ev *CommitEvent, opts CommitCheckOpt
 	after := mst.Options{HashesChecked: true}.Load(blocks, commit.Data)
 	mops := make([]mst.Op, 0, len(ev.Ops))
 	invertible := true
+	for _, op := range ev.Ops {
+		if op.Prev == nil && op.Action != ActionCreate {
+			invertible = false // legacy op without prev
+		}
+	}
+	// mst.Invert checks every op against the tree before it undoes them,
+	// as the lookups below do: when it runs, they are made only if it
+	// fails, to name the op (checkOpInTree).
+	inverting := invertible && ev.PrevData != nil
 	paths := make(map[string]bool, len(ev.Ops))
 	for i, op := range ev.Ops {
 		if paths[op.Path] {
@@ -168,19 +177,15 @@ func VerifyCommitEvent(ctx context.Context, ev *CommitEvent, opts CommitCheckOpt
 		}
 		if op.Prev != nil {
 			m.Old = *op.Prev
-		} else if op.Action != ActionCreate {
-			invertible = false // legacy op without prev
 		}
 		if m.New.Defined() {
 			if _, ok := blocks[m.New]; !ok && !opts.InsecureAllowMissingRecords {
 				return nil, verr(ErrMissingBlock, m.New, "record of op "+op.Path, nil)
 			}
-			got, found, err := after.Get(ctx, op.Path)
-			if err != nil {
-				return nil, mstErr(err, "op "+op.Path)
-			}
-			if !found || got != m.New {
-				return nil, verr(ErrBadEvent, m.New, "tree does not hold op "+op.Path, nil)
+			if !inverting {
+				if err := checkOpInTree(ctx, after, m); err != nil {
+					return nil, err
+				}
 			}
 		}
 		mops = append(mops, m)
@@ -196,6 +201,14 @@ func VerifyCommitEvent(ctx context.Context, ev *CommitEvent, opts CommitCheckOpt
 	default:
 		before, err := mst.Invert(ctx, after, mops)
 		if err != nil {
+			// The error the lookups would have given first, if any.
+			for _, m := range mops {
+				if m.New.Defined() {
+					if err := checkOpInTree(ctx, after, m); err != nil {
+						return nil, err
+					}
+				}
+			}
 			err = mstErr(err, "inverting ops")
 			var ve *VerifyError
 			if !errors.As(err, &ve) && ctx.Err() == nil {
@@ -215,6 +228,19 @@ func VerifyCommitEvent(ctx context.Context, ev *CommitEvent, opts CommitCheckOpt
 		}
 	}
 	return &SyncState{DID: ev.Repo, Rev: ev.Rev, Commit: root, Data: commit.Data}, nil
+}
+
+// checkOpInTree checks that the tree after an event holds the new value of
+// op m (a create or update).
+func checkOpInTree(ctx context.Context, after *mst.Tree, m mst.Op) error {
+	got, found, err := after.Get(ctx, m.Key)
+	if err != nil {
+		return mstErr(err, "op "+m.Key)
+	}
+	if !found || got != m.New {
+		return verr(ErrBadEvent, m.New, "tree does not hold op "+m.Key, nil)
+	}
+	return nil
 }
 
 // EmitSync appends a #sync event declaring the current head, telling

@@ -2,9 +2,11 @@ package repo
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/ipfs/go-cid"
@@ -113,6 +115,55 @@ func TestOneRootHeader(t *testing.T) {
 			if err != nil || fmt.Sprint(cr.Roots) != fmt.Sprint(append([]cid.Cid{}, roots...)) {
 				t.Fatalf("%d roots: %v, %v", len(roots), cr, err)
 			}
+		}
+	}
+}
+
+// TestVerifyCommitEventOpMismatch checks that an op whose record is in the
+// blocks but not in the tree is refused with ErrBadEvent naming the op,
+// whether the event is inverted (mst.Invert finds the mismatch, and the
+// lookups then name it) or not (legacy events without prevData).
+func TestVerifyCommitEventOpMismatch(t *testing.T) {
+	ctx := context.Background()
+	key := testKeys(t)["P-256"]
+	pub, _ := key.PublicKey()
+	r, err := Create(ctx, NewMemStore(), testDID, key, Options{Now: fakeClock()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ws []Write
+	for i := range 50 {
+		ws = append(ws, Write{Action: ActionCreate, Collection: "app.bsky.feed.post", Record: post(i)})
+	}
+	if _, err := r.Apply(ctx, ws, ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Apply(ctx, []Write{
+		{Action: ActionCreate, Collection: "app.bsky.feed.post", Record: post(98)},
+		{Action: ActionCreate, Collection: "app.bsky.feed.post", Record: post(99)},
+	}, ApplyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := CommitCheckOptions{Key: pub, DID: testDID, Now: consumerClock}
+	ev := res.Event
+	if _, err := VerifyCommitEvent(ctx, ev, opts); err != nil {
+		t.Fatal(err)
+	}
+	if len(ev.Ops) != 2 || ev.PrevData == nil {
+		t.Fatalf("event has %d ops, prevData %v", len(ev.Ops), ev.PrevData)
+	}
+	for _, legacy := range []bool{false, true} {
+		bad := *ev
+		bad.Ops = append([]EventOp(nil), ev.Ops...)
+		bad.Ops[0].CID, bad.Ops[1].CID = ev.Ops[1].CID, ev.Ops[0].CID // both records are in the blocks
+		if legacy {
+			bad.PrevData = nil
+		}
+		_, err := VerifyCommitEvent(ctx, &bad, opts)
+		var ve *VerifyError
+		if !errors.As(err, &ve) || ve.Rule != ErrBadEvent || !strings.Contains(ve.Detail, "tree does not hold op "+ev.Ops[0].Path) {
+			t.Fatalf("legacy %v: swapped op values: %v, want ErrBadEvent naming %s", legacy, err, ev.Ops[0].Path)
 		}
 	}
 }
