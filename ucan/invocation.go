@@ -41,9 +41,13 @@ type lazyCID struct {
 	c    cid.Cid
 }
 
-// CID returns the token's CID.
+// CID returns the token's CID (cid.Undef for an Invocation not made by
+// this package).
 func (inv *Invocation) CID() cid.Cid {
 	id := inv.id
+	if id == nil {
+		return cid.Undef
+	}
 	id.once.Do(func() { id.c = tokenCID(id.raw) })
 	return id.c
 }
@@ -101,9 +105,9 @@ func (a *invocationAlloc) invocation() (*Invocation, error) {
 		id:        &a.id,
 	}
 	inv.Expiration = r.timestamp("exp", true, true)
-	if a, ok := env.payload["args"]; !ok {
+	if args, ok := env.payload["args"]; !ok {
 		r.fail(RuleField, "missing args")
-	} else if m, ok := a.(map[string]any); !ok {
+	} else if m, ok := args.(map[string]any); !ok {
 		r.fail(RuleField, "args is not a map")
 	} else {
 		inv.Args = m

@@ -310,3 +310,33 @@ type fixedSigner struct{ sig []byte }
 func (fixedSigner) DID() string                   { return "did:example:fixed" }
 func (fixedSigner) Algorithm() Algorithm          { return Ed25519 }
 func (s fixedSigner) Sign([]byte) ([]byte, error) { return s.sig, nil }
+
+// TestZeroInvocationCID checks that the CID of an Invocation built by hand
+// (no token) is cid.Undef, as before CIDs were hashed on first use,
+// instead of a nil dereference.
+func TestZeroInvocationCID(t *testing.T) {
+	if c := (&Invocation{}).CID(); c != cid.Undef {
+		t.Fatalf("CID of a zero Invocation is %v", c)
+	}
+}
+
+// TestInvocationCIDConcurrent checks that the first CID calls, made at
+// once from several goroutines, all return the token's CID (run with
+// -race: the hash is computed once, under sync.Once).
+func TestInvocationCIDConcurrent(t *testing.T) {
+	s := newSigner(t, Ed25519)
+	inv, err := NewInvocation(s, InvocationFields{Subject: s.DID(), Command: "/repo/create", NoExpiration: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := drisl.SumCID(drisl.CodecDagCBOR, inv.Bytes())
+	got := make(chan cid.Cid, 8)
+	for range 8 {
+		go func() { got <- inv.CID() }()
+	}
+	for range 8 {
+		if c := <-got; c != want {
+			t.Fatalf("CID %v, want %v", c, want)
+		}
+	}
+}
