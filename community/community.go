@@ -46,6 +46,7 @@ type Community struct {
 	snap       atomic.Pointer[treeSnap] // the public tree after the writer's last commit
 	gen        uint64                   // the writer's commits so far (writer-owned)
 	rounds     [recentRounds]round      // the paths of the last commits (writer-owned)
+	roundPaths map[pathKey]bool         // the paths of the writer's current round (writer-owned, reused)
 	precheckMu sync.Mutex               // one caller's prechecks at a time
 	// receiptPrefix memoises the receipt key prefix of the last collection.
 	receiptPrefix atomic.Pointer[receiptPrefix]

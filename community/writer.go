@@ -202,10 +202,25 @@ func (c *Community) run() {
 	}
 }
 
+// maxReusedPaths bounds the round's paths map the writer keeps for the
+// next round (examples/import: about 2,000 paths a round).
+const maxReusedPaths = 1 << 14
+
 func (c *Community) commitBatch(ctx context.Context, batch []*request) {
 	pending := batch
 	for len(pending) > 0 {
-		paths := map[pathKey]bool{}
+		// One map for every round (the writer's alone): endRound keeps
+		// only the paths' hashes, so the map is free again once the
+		// round is committed, and a cleared map keeps its room for the
+		// next round's few thousand paths instead of growing anew (one
+		// that held more than maxReusedPaths is dropped).
+		paths := c.roundPaths
+		if paths == nil || len(paths) > maxReusedPaths {
+			paths = map[pathKey]bool{}
+			c.roundPaths = paths
+		} else {
+			clear(paths)
+		}
 		var accepted, deferred []*request
 		for _, r := range pending {
 			switch err := c.admit(ctx, r, paths); {
@@ -379,12 +394,21 @@ func (c *Community) applyGroup(ctx context.Context, rs []*request, paths map[pat
 func (c *Community) apply(ctx context.Context, rs []*request, paths map[pathKey]bool) (*repo.CommitResult, error) {
 	// Records first, then their receipts: the repository parses a
 	// collection once per run of writes to it, not once per write.
-	n := 0
+	// writes holds the public records, then their receipts (filled in
+	// place from nPub on), then the audiences' anchors.
+	nPub, nRc := 0, 0
 	for _, r := range rs {
-		n += len(r.ops)
+		for i := range r.ops {
+			if o := &r.ops[i]; o.audience == "" {
+				nPub++
+				if o.receipt != nil {
+					nRc++
+				}
+			}
+		}
 	}
-	writes := make([]repo.Write, 0, 2*n+1)
-	var receipts []repo.Write
+	writes := make([]repo.Write, nPub+nRc, nPub+nRc+1)
+	pub, rcpt := 0, nPub
 	newTrees := map[string]*mst.Editor{}
 	var privBlocks []repo.Block
 	now := timestamp(c.host.now())
@@ -404,17 +428,16 @@ func (c *Community) apply(ctx context.Context, rs []*request, paths map[pathKey]
 						w.Record = o.value
 					}
 				}
-				writes = append(writes, w)
+				writes[pub] = w
+				pub++
 				if o.receipt != nil {
 					act := repo.ActionCreate
 					if o.receiptExists {
 						act = repo.ActionUpdate
 					}
-					if receipts == nil {
-						receipts = make([]repo.Write, 0, n)
-					}
-					receipts = append(receipts, repo.Write{Action: act, Collection: NSIDReceipt,
-						RKey: o.receiptKey(), Record: o.receipt.raw, RecordCID: o.receipt.cid, InsecureSkipRecordCheck: true})
+					writes[rcpt] = repo.Write{Action: act, Collection: NSIDReceipt,
+						RKey: o.receiptKey(), Record: o.receipt.raw, RecordCID: o.receipt.cid, InsecureSkipRecordCheck: true}
+					rcpt++
 				}
 				continue
 			}
@@ -445,7 +468,6 @@ func (c *Community) apply(ctx context.Context, rs []*request, paths map[pathKey]
 			}
 		}
 	}
-	writes = append(writes, receipts...)
 	type newRoot struct {
 		a    *audience
 		tree *mst.Tree

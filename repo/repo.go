@@ -445,6 +445,12 @@ func preEncoded(record any, c cid.Cid, checked bool) ([]byte, cid.Cid, error) {
 	return raw, c, nil
 }
 
+// treeIndexedStore is a Store whose record index is the tree at the head
+// (SQLiteStore): it ignores StoreWrite.Records, so Apply leaves them out.
+type treeIndexedStore interface {
+	recordIndexIsTree()
+}
+
 // pipelinedStore is a Store whose Apply can begin, and write the first
 // blocks, before the rest of the write is known (SQLiteStore).
 type pipelinedStore interface {
@@ -516,7 +522,12 @@ func (r *Repo) tryCommit(ctx context.Context, preps []prepared, create bool) (*C
 			}
 		}()
 	}
-	w.Records = make([]RecordEntry, 0, len(preps))
+	// A store whose record index is the head's tree never reads the
+	// index changes: they are not built for it.
+	_, treeIndexed := r.store.(treeIndexedStore)
+	if !treeIndexed {
+		w.Records = make([]RecordEntry, 0, len(preps))
+	}
 	for _, p := range preps {
 		var prev cid.Cid
 		var err error
@@ -559,7 +570,9 @@ func (r *Repo) tryCommit(ctx context.Context, preps []prepared, create bool) (*C
 			ops = append(ops, op)
 			mops = append(mops, mst.Op{Key: p.path, Old: prev, New: entry.CID})
 		}
-		w.Records = append(w.Records, entry)
+		if !treeIndexed {
+			w.Records = append(w.Records, entry)
+		}
 		results = append(results, WriteResult{Collection: p.w.Collection, RKey: p.w.RKey, CID: entry.CID})
 	}
 	tree := ed.Tree()

@@ -51,7 +51,8 @@ type StoreWrite struct {
 	// difference between the old and the new tree); an undefined CID
 	// deletes the entry. A store either applies them (MemStore) or derives
 	// its record index from the tree at Head.Data (SQLiteStore), so they
-	// must agree with that tree.
+	// must agree with that tree; Repo.Apply leaves them out for
+	// SQLiteStore.
 	Records []RecordEntry
 	// Events are appended to the event log in order; Apply returns the
 	// sequence number of the last one.

@@ -479,6 +479,10 @@ var blockInserts = func() map[int]string {
 	return m
 }()
 
+// recordIndexIsTree marks SQLiteStore as a treeIndexedStore: its record
+// index is the head's tree, so Repo.Apply leaves StoreWrite.Records empty.
+func (s *SQLiteStore) recordIndexIsTree() {}
+
 // Apply implements Store. Everything happens in one BEGIN IMMEDIATE
 // transaction, which first checks the head (compare-and-swap). The record
 // index is the tree at w.Head.Data, so w.Records is not stored.
