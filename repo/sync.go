@@ -94,12 +94,12 @@ func VerifyCommitEvent(ctx context.Context, ev *CommitEvent, opts CommitCheckOpt
 	if err := checkEventDID(ev.Repo, opts.DID, opts.Key, opts.Known); err != nil {
 		return nil, err
 	}
-	rev, err := syntax.ParseTID(ev.Rev)
+	rev, err := parseEventTID(ev.Rev)
 	if err != nil {
 		return nil, verr(ErrBadEvent, cid.Undef, "rev", err)
 	}
 	if ev.Time != "" {
-		if _, err := syntax.ParseDatetime(ev.Time); err != nil {
+		if err := checkEventTime(ev.Time); err != nil {
 			return nil, verr(ErrBadEvent, cid.Undef, "time", err)
 		}
 	}
@@ -323,7 +323,7 @@ func VerifySyncEvent(ctx context.Context, ev *SyncEvent, opts SyncCheckOptions) 
 	if err := checkEventDID(ev.DID, opts.DID, opts.Key, opts.Known); err != nil {
 		return nil, err
 	}
-	rev, err := syntax.ParseTID(ev.Rev)
+	rev, err := parseEventTID(ev.Rev)
 	if err != nil {
 		return nil, verr(ErrBadEvent, cid.Undef, "rev", err)
 	}
