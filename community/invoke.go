@@ -1,7 +1,6 @@
 package community
 
 import (
-	"bytes"
 	"context"
 	"strings"
 	"time"
@@ -255,7 +254,18 @@ func (c *Community) write(ctx context.Context, inv *ucan.Invocation, member stri
 	}
 	ops := make([]op, len(specs), len(specs)+1)
 	next := 0
-	seen := make(map[pathKey]bool, len(specs))
+	var seen map[pathKey]bool // a single write needs no check
+	if len(specs) > 1 {
+		seen = make(map[pathKey]bool, len(specs))
+	}
+	// Invoke's copies of the records (see below) share one allocation:
+	// they are checked and committed together, and the writer drops them
+	// together.
+	total := 0
+	for _, r := range records {
+		total += len(r)
+	}
+	arena := make([]byte, 0, total)
 	for i, w := range specs {
 		if w.audience != specs[0].audience {
 			// The invocation is stored in the tree it writes: one tree per
@@ -267,10 +277,12 @@ func (c *Community) write(ctx context.Context, inv *ucan.Invocation, member stri
 		}
 		path := w.collection + "/" + w.rkey
 		key := pathKey{w.audience, path}
-		if seen[key] {
-			return nil, errf(ErrBadRequest, i, nil, "path written twice")
+		if seen != nil {
+			if seen[key] {
+				return nil, errf(ErrBadRequest, i, nil, "path written twice")
+			}
+			seen[key] = true
 		}
-		seen[key] = true
 		if w.audience != "" {
 			if _, err := c.treeFor(w.audience); err != nil {
 				return nil, err
@@ -285,7 +297,9 @@ func (c *Community) write(ctx context.Context, inv *ucan.Invocation, member stri
 			// them again (repo.Write.InsecureSkipRecordCheck), so they
 			// must be the bytes checked here, whatever the caller does
 			// with its slice.
-			data := bytes.Clone(records[next])
+			start := len(arena)
+			arena = append(arena, records[next]...)
+			data := arena[start:len(arena):len(arena)]
 			next++
 			if err := c.checkRecord(ctx, i, w, data); err != nil {
 				return nil, err
