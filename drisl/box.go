@@ -98,17 +98,23 @@ func (d *decodeState) first() {
 		f = new(firstBoxes)
 	}
 	b.strs, b.nStrs = f.strs[:], len(f.strs)
-	b.elems, b.nElems = f.elems[:], len(f.elems)
 	b.slices, b.nSlices = f.slices[:], len(f.slices)
 	b.ints, b.nInts = f.ints[:], len(f.ints)
+	if b.nElems == 0 {
+		// array, inlined, does not call first: its chunk may have come
+		// before.
+		b.elems, b.nElems = f.elems[:], len(f.elems)
+	}
 }
 
 // chunkLen returns the size of the next chunk of one kind, whose last chunk
-// had *last elements, when remaining bytes of input are left and a value of
-// this kind usually takes per bytes or more of it (at least one always).
-func chunkLen(last *int, remaining, per int) int {
+// had *last elements, when the input left can hold at most most values of
+// it. Callers estimate most with the bytes a value of the kind usually
+// takes (at least one always does), so that the chunks of small documents
+// stay small.
+func chunkLen(last *int, most int) int {
 	*last = min(max(8, 2**last), boxChunk)
-	return max(1, min(*last, remaining/per))
+	return max(1, min(*last, most))
 }
 
 // box returns an interface holding the value at p, which must point into a
@@ -132,7 +138,7 @@ func (d *decodeState) boxString(s string) any {
 		d.first()
 	}
 	if len(d.boxes.strs) == 0 {
-		d.boxes.strs = make([]string, chunkLen(&d.boxes.nStrs, len(d.data)-d.off, 8))
+		d.boxes.strs = make([]string, chunkLen(&d.boxes.nStrs, (len(d.data)-d.off)/8))
 	}
 	p := &d.boxes.strs[0]
 	*p = s
@@ -148,7 +154,7 @@ func (d *decodeState) boxInt(n int64) any {
 		d.first()
 	}
 	if len(d.boxes.ints) == 0 {
-		d.boxes.ints = make([]int64, chunkLen(&d.boxes.nInts, len(d.data)-d.off, 4))
+		d.boxes.ints = make([]int64, chunkLen(&d.boxes.nInts, (len(d.data)-d.off)/4))
 	}
 	p := &d.boxes.ints[0]
 	*p = n
@@ -161,7 +167,7 @@ func (d *decodeState) boxSlice(s []any) any {
 		d.first()
 	}
 	if len(d.boxes.slices) == 0 {
-		d.boxes.slices = make([][]any, chunkLen(&d.boxes.nSlices, len(d.data)-d.off, 4))
+		d.boxes.slices = make([][]any, chunkLen(&d.boxes.nSlices, (len(d.data)-d.off)/4))
 	}
 	p := &d.boxes.slices[0]
 	*p = s
@@ -174,7 +180,7 @@ func (d *decodeState) boxMap(m Map) any {
 		d.first()
 	}
 	if len(d.boxes.maps) == 0 {
-		d.boxes.maps = make([]Map, chunkLen(&d.boxes.nMaps, len(d.data)-d.off, 8))
+		d.boxes.maps = make([]Map, chunkLen(&d.boxes.nMaps, (len(d.data)-d.off)/8))
 	}
 	p := &d.boxes.maps[0]
 	*p = m
@@ -192,14 +198,11 @@ func (d *decodeState) array(n int) []any {
 	if n == 0 {
 		return []any{} // not nil: an empty array is not null
 	}
-	if n > len(d.boxes.elems) && !d.boxes.started {
-		d.first()
-	}
 	if n > len(d.boxes.elems) {
 		if n > boxChunk/4 {
 			return make([]any, n)
 		}
-		d.boxes.elems = make([]any, max(n, chunkLen(&d.boxes.nElems, len(d.data)-d.off, 4)))
+		d.boxes.elems = make([]any, max(n, chunkLen(&d.boxes.nElems, len(d.data)-d.off)))
 	}
 	s := d.boxes.elems[:n:n]
 	d.boxes.elems = d.boxes.elems[n:]
@@ -226,7 +229,7 @@ func (d *decodeState) entries(n int) Map {
 			// instead of wasting that rest.
 			return make(Map, n)
 		}
-		d.boxes.entries = make([]Entry, max(n, chunkLen(&d.boxes.nEntries, len(d.data)-d.off, 8)))
+		d.boxes.entries = make([]Entry, max(n, chunkLen(&d.boxes.nEntries, (len(d.data)-d.off)/8)))
 	}
 	s := d.boxes.entries[:n:n]
 	d.boxes.entries = d.boxes.entries[n:]
