@@ -31,8 +31,9 @@ import (
 //
 // Objects always become map[string]any: JSON objects are not in DRISL key
 // order. For the ordered model, Marshal the result and decode the bytes with
-// DecOptions{OrderedMaps: true}. It does not apply CheckAtproto. Errors are *DataModelError with RuleJSON,
-// RuleUTF8, RuleLink or RuleInteger, carrying the byte offset.
+// DecOptions{OrderedMaps: true}. It does not apply CheckAtproto. Errors are
+// *DataModelError with RuleJSON, RuleUTF8, RuleLink or RuleInteger, carrying
+// the byte offset.
 func UnmarshalJSON(data []byte) (any, error) {
 	if !utf8.Valid(data) {
 		// encoding/json would silently replace the bad bytes with U+FFFD.
@@ -170,11 +171,12 @@ func jsonNumber(n json.Number, off int) (any, error) {
 }
 
 // MarshalJSON writes v, in the generic value model (with map[string]any or
-// Map maps) or any value Marshal accepts, as atproto JSON: links as {"$link": "<base32 CID>"}, bytes as
-// {"$bytes": "<base64, no padding>"}, Blob values as blob objects (never the
-// legacy form), map keys in DRISL order, no insignificant space. Floats and
-// integers outside int64 have no atproto JSON form and are errors
-// (*DataModelError), as are strings that are not valid UTF-8.
+// Map maps) or any value Marshal accepts, as atproto JSON: links as
+// {"$link": "<base32 CID>"}, bytes as {"$bytes": "<base64, no padding>"},
+// Blob values as blob objects (never the legacy form), map keys in DRISL
+// order, no insignificant space. Floats and integers outside int64 have no
+// atproto JSON form and are errors (*DataModelError), as are strings that
+// are not valid UTF-8, and a Map whose keys are out of order (*EncodeError).
 func MarshalJSON(v any) ([]byte, error) {
 	g, err := generic(v)
 	if err != nil {
