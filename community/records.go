@@ -130,10 +130,16 @@ type receiptPrefix struct{ collection, prefix string }
 // receiptKey is ReceiptKey; memo, if not nil, holds the last collection's
 // key prefix (most requests write one collection), saving its SHA-256.
 func receiptKey(path string, memo *atomic.Pointer[receiptPrefix]) string {
+	return receiptPathOf(path, memo)[len(NSIDReceipt)+1:]
+}
+
+// receiptPathOf is ReceiptPath(path) in one allocation (its receipt key is
+// the string after NSIDReceipt + "/"); memo as for receiptKey.
+func receiptPathOf(path string, memo *atomic.Pointer[receiptPrefix]) string {
 	coll, rkey, ok := strings.Cut(path, "/")
 	if !ok || len(rkey) > maxRecordKeyBytes-receiptPrefixLen-1 {
 		sum := sha256.Sum256([]byte(path))
-		return lowerBase32(sum[:20])
+		return NSIDReceipt + "/" + lowerBase32(sum[:20])
 	}
 	var prefix string
 	if memo != nil {
@@ -148,11 +154,13 @@ func receiptKey(path string, memo *atomic.Pointer[receiptPrefix]) string {
 			memo.Store(&receiptPrefix{strings.Clone(coll), prefix})
 		}
 	}
-	b := make([]byte, 0, receiptPrefixLen+1+len(rkey))
-	b = append(b, prefix...)
-	b = append(b, '~')
-	b = append(b, rkey...)
-	return string(b)
+	var b strings.Builder // one allocation: String does not copy
+	b.Grow(len(NSIDReceipt) + 1 + receiptPrefixLen + 1 + len(rkey))
+	b.WriteString(NSIDReceipt + "/")
+	b.WriteString(prefix)
+	b.WriteByte('~')
+	b.WriteString(rkey)
+	return b.String()
 }
 
 const (
@@ -171,6 +179,6 @@ func lowerBase32(p []byte) string {
 }
 
 // ReceiptPath returns the MST key of the receipt of the record at path.
-func ReceiptPath(path string) string { return NSIDReceipt + "/" + ReceiptKey(path) }
+func ReceiptPath(path string) string { return receiptPathOf(path, nil) }
 
 func timestamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }

@@ -29,11 +29,11 @@ type op struct {
 	// receiptExists is set by the writer's admit (public ops): whether the
 	// path already has a receipt (the receipt write is then an update).
 	receiptExists bool
-	// p and rkeyReceipt are path() and, for receipted ops, ReceiptKey(p),
-	// computed by prepare in the caller's goroutine so that the writer
-	// does not build them.
-	p           string
-	rkeyReceipt string
+	// p and pReceipt are path() and, for receipted ops, ReceiptPath(p)
+	// (whose tail is the receipt's key), computed by prepare in the
+	// caller's goroutine so that the writer does not build them.
+	p        string
+	pReceipt string
 	// pre is what the caller found in a recent tree (see prechecks).
 	pre precheck
 }
@@ -46,22 +46,23 @@ func (o *op) path() string {
 }
 
 // receiptPath returns the MST key of the op's receipt.
-func (o *op) receiptPath() string { return NSIDReceipt + "/" + o.receiptKey() }
-
-func (o *op) receiptKey() string {
-	if o.rkeyReceipt != "" {
-		return o.rkeyReceipt
+func (o *op) receiptPath() string {
+	if o.pReceipt != "" {
+		return o.pReceipt
 	}
-	return ReceiptKey(o.path())
+	return receiptPathOf(o.path(), nil)
 }
 
-// prepare computes the op's path and receipt key (memo: see receiptKey).
+// receiptKey returns the record key of the op's receipt.
+func (o *op) receiptKey() string { return o.receiptPath()[len(NSIDReceipt)+1:] }
+
+// prepare computes the op's path and receipt path (memo: see receiptKey).
 func (o *op) prepare(memo *atomic.Pointer[receiptPrefix]) {
 	if o.p == "" {
 		o.p = o.collection + "/" + o.rkey
 	}
 	if o.receipt != nil {
-		o.rkeyReceipt = receiptKey(o.p, memo)
+		o.pReceipt = receiptPathOf(o.p, memo)
 	}
 }
 
