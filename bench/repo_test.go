@@ -380,7 +380,10 @@ func BenchmarkRepoCARImport(b *testing.B) {
 
 // BenchmarkRepoVerifyCommit verifies #commit events (1-4 creates each, on a
 // 10,000-record repository) one at a time, cycling over 200 events.
-// townhall: VerifyCommitEvent with the signature check (P-256). townhall-nosig:
+// townhall: VerifyCommitEvent with the signature check (P-256).
+// townhall-tables: the same with a repo.KeyTables shared by the events, as a
+// consumer following the repository keeps one (the key's table is built
+// during the first 16 events, before the timer starts). townhall-nosig:
 // the same without the signature, which is the work indigo's
 // VerifyCommitMessage does (it checks no signature). indigo: VerifyCommitMessage
 // on the same events, decoded from the same wire bytes.
@@ -401,6 +404,19 @@ func BenchmarkRepoVerifyCommit(b *testing.B) {
 		}
 	}
 	b.Run("townhall", run(repo.CommitCheckOptions{Key: c.pub, DID: repoBenchDID}))
+	b.Run("townhall-tables", func(b *testing.B) {
+		opts := repo.CommitCheckOptions{Key: c.pub, DID: repoBenchDID, KeyTables: repo.NewKeyTables(0)}
+		for i := 0; opts.KeyTables.Len() == 0; i++ {
+			if i == len(c.events) {
+				b.Fatal("no table after every event")
+			}
+			if _, err := repo.VerifyCommitEvent(ctx, c.events[i], opts); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ResetTimer()
+		run(opts)(b)
+	})
 	b.Run("townhall-nosig", run(repo.CommitCheckOptions{InsecureSkipSignature: true}))
 	b.Run("indigo", func(b *testing.B) {
 		msgs := make([]*comatproto.SyncSubscribeRepos_Commit, len(c.events))

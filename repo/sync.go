@@ -65,6 +65,11 @@ type CommitCheckOptions struct {
 	InsecureAllowMissingRecords bool
 	// CAR bounds the event's blocks (default: 2 MiB per block, 8 MiB in all).
 	CAR CAROptions
+	// KeyTables, if set, keeps precomputed tables of keys that have signed
+	// many accepted commits, which make their signatures about 2.4 times
+	// cheaper to check (see KeyTables). A consumer shares one among all
+	// the events it checks.
+	KeyTables *KeyTables
 }
 
 // VerifyCommitEvent checks a sync 1.1 #commit event inductively, as
@@ -128,7 +133,7 @@ func VerifyCommitEvent(ctx context.Context, ev *CommitEvent, opts CommitCheckOpt
 		return nil, err
 	}
 	if !opts.InsecureSkipSignature {
-		if err := commit.VerifySignature(opts.Key); err != nil {
+		if err := opts.KeyTables.verifyCommit(commit, opts.Key); err != nil {
 			return nil, err
 		}
 	}
@@ -226,6 +231,9 @@ func VerifyCommitEvent(ctx context.Context, ev *CommitEvent, opts CommitCheckOpt
 		if opts.Known != nil && *ev.PrevData != opts.Known.Data {
 			return nil, verr(ErrPrevData, root, "prevData is not the known data root", nil)
 		}
+	}
+	if !opts.InsecureSkipSignature {
+		opts.KeyTables.noteUse(opts.Key)
 	}
 	return &SyncState{DID: ev.Repo, Rev: ev.Rev, Commit: root, Data: commit.Data}, nil
 }
