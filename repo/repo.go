@@ -255,9 +255,13 @@ func (r *Repo) Apply(ctx context.Context, writes []Write, opts ApplyOptions) (*C
 	return r.commitLocked(ctx, writes, opts.SwapCommit, false)
 }
 
-// prepared is a write after validation and encoding.
+// prepared is a write after validation and encoding. w points into the
+// batch Apply was given (read only: a large group commit is a few
+// thousand writes, so no copy of each); rkey is its record key (a new
+// TID if w creates a record without one).
 type prepared struct {
-	w    Write
+	w    *Write
+	rkey string
 	path string
 	data []byte
 	cid  cid.Cid
@@ -282,8 +286,8 @@ func (r *Repo) prepare(writes []Write) ([]prepared, error) {
 	n, verr := len(writes), error(nil)
 	for i := range writes {
 		p := &out[i]
-		p.w = writes[i]
-		if p.path, verr = r.check(i, &p.w, &okColl, seen); verr != nil {
+		p.w = &writes[i]
+		if p.rkey, p.path, verr = r.check(i, p.w, &okColl, seen); verr != nil {
 			n = i
 			break
 		}
@@ -297,48 +301,49 @@ func (r *Repo) prepare(writes []Write) ([]prepared, error) {
 	return out, nil
 }
 
-// check validates write i (the checks that need no encoding), gives it a
-// TID record key if it creates a record without one, and returns its path.
-// okColl is the last collection found valid; seen, if not nil, holds the
-// paths of the batch so far.
-func (r *Repo) check(i int, w *Write, okColl *string, seen map[string]bool) (string, error) {
+// check validates write i (the checks that need no encoding) and returns
+// its record key (a new TID if it creates a record without one) and its
+// path. okColl is the last collection found valid; seen, if not nil, holds
+// the paths of the batch so far.
+func (r *Repo) check(i int, w *Write, okColl *string, seen map[string]bool) (rkey, path string, err error) {
 	if w.Collection != *okColl {
 		if _, err := syntax.ParseNSID(w.Collection); err != nil {
-			return "", fmt.Errorf("%w: write %d: collection: %w", ErrInvalidWrite, i, err)
+			return "", "", fmt.Errorf("%w: write %d: collection: %w", ErrInvalidWrite, i, err)
 		}
 		*okColl = w.Collection
 	}
+	rkey = w.RKey
 	generated := false
 	switch w.Action {
 	case ActionCreate:
-		if w.RKey == "" {
+		if rkey == "" {
 			tid, err := r.clock.next()
 			if err != nil {
-				return "", fmt.Errorf("write %d: record key: %w", i, err)
+				return "", "", fmt.Errorf("write %d: record key: %w", i, err)
 			}
-			w.RKey = tid.String()
+			rkey = tid.String()
 			generated = true
 		}
 	case ActionUpdate, ActionDelete:
 	default:
-		return "", fmt.Errorf("%w: write %d: action %q", ErrInvalidWrite, i, w.Action)
+		return "", "", fmt.Errorf("%w: write %d: action %q", ErrInvalidWrite, i, w.Action)
 	}
 	if !generated {
-		if err := recordkey.Check(w.RKey); err != nil {
-			return "", fmt.Errorf("%w: write %d: %w", ErrInvalidWrite, i, err)
+		if err := recordkey.Check(rkey); err != nil {
+			return "", "", fmt.Errorf("%w: write %d: %w", ErrInvalidWrite, i, err)
 		}
 	}
-	path := w.Collection + "/" + w.RKey
+	path = w.Collection + "/" + rkey
 	if err := mst.ValidateKey(path); err != nil {
-		return "", fmt.Errorf("%w: write %d: %w", ErrInvalidWrite, i, err)
+		return "", "", fmt.Errorf("%w: write %d: %w", ErrInvalidWrite, i, err)
 	}
 	if seen != nil {
 		if seen[path] {
-			return "", fmt.Errorf("%w: write %d: %s appears twice in the batch", ErrInvalidWrite, i, path)
+			return "", "", fmt.Errorf("%w: write %d: %s appears twice in the batch", ErrInvalidWrite, i, path)
 		}
 		seen[path] = true
 	}
-	return path, nil
+	return rkey, path, nil
 }
 
 // parallelRecords is the smallest batch whose records encodeRecords
@@ -382,7 +387,7 @@ func encodeRange(ps []prepared, base int) error {
 	var lastCID cid.Cid
 	for j := range ps {
 		p := &ps[j]
-		w := &p.w
+		w := p.w
 		if w.Action == ActionDelete {
 			continue
 		}
@@ -553,7 +558,7 @@ func (r *Repo) tryCommit(ctx context.Context, preps []prepared, create bool) (*C
 		if p.w.SwapRecord != nil && *p.w.SwapRecord != prev {
 			return nil, fmt.Errorf("%w: %s is %s", ErrSwapRecord, p.path, prev)
 		}
-		entry := RecordEntry{Collection: p.w.Collection, RKey: p.w.RKey}
+		entry := RecordEntry{Collection: p.w.Collection, RKey: p.rkey}
 		if p.w.Action != ActionDelete {
 			entry.CID = p.cid
 		}
@@ -573,7 +578,7 @@ func (r *Repo) tryCommit(ctx context.Context, preps []prepared, create bool) (*C
 		if !treeIndexed {
 			w.Records = append(w.Records, entry)
 		}
-		results = append(results, WriteResult{Collection: p.w.Collection, RKey: p.w.RKey, CID: entry.CID})
+		results = append(results, WriteResult{Collection: p.w.Collection, RKey: p.rkey, CID: entry.CID})
 	}
 	tree := ed.Tree()
 	root, err := tree.Root(ctx)
