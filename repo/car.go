@@ -63,7 +63,7 @@ const cidLen = 36
 type CARReader struct {
 	r      *bufio.Reader // stream mode
 	data   []byte        // byte mode (NewCARReaderBytes): no copies
-	noHash bool          // internal: the caller hashes the blocks it uses
+	noHash bool          // internal: the caller hashes the blocks (those it uses, or all at once: readEventCAR)
 	opts   CAROptions
 	off    int64
 	blocks int
