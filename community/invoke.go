@@ -132,14 +132,24 @@ type writeSpec struct {
 	cid        cid.Cid
 }
 
-var writeKeys = map[string]bool{"collection": true, "rkey": true, "cid": true, "audience": true, "action": true}
+// writeKey reports whether k is an argument of a write (action only in a
+// batch): a switch, not a map, since every key of every write is checked.
+func writeKey(k string, inBatch bool) bool {
+	switch k {
+	case "collection", "rkey", "cid", "audience":
+		return true
+	case "action":
+		return inBatch
+	}
+	return false
+}
 
 // parseWrite reads one write's arguments. known is a collection already
 // parsed as an NSID (the previous write's), or "".
 func parseWrite(m map[string]any, action repo.Action, i int, inBatch bool, known string) (writeSpec, error) {
 	w := writeSpec{action: action}
 	for k := range m {
-		if !writeKeys[k] || (k == "action" && !inBatch) {
+		if !writeKey(k, inBatch) {
 			return w, errf(ErrBadRequest, i, nil, "unexpected argument %q", k)
 		}
 	}
