@@ -65,11 +65,12 @@
 // keys, so the ordered model keeps a map as the sorted slice it was on the
 // wire: decoding appends entries and hashes nothing, encoding checks each
 // key against the one before and sorts nothing, and lookups bisect. On the
-// twitter-like document in bench/ (BenchmarkDrislDecodeTwitter) it decodes
-// with 134 allocations instead of 2,711 and about two thirds of the CPU
-// instructions, and encodes with about three quarters. The default stays
-// map[string]any; choose Map when a program walks or re-encodes values
-// rather than looking up many keys in large maps.
+// twitter-like document in bench/ it decodes with 134 allocations instead
+// of 2,711, and both decoding and encoding take about two thirds of the CPU
+// instructions of map[string]any (BenchmarkDrislDecodeTwitter and
+// BenchmarkDrislEncodeTwitter, townhall-ordered and townhall). The default
+// stays map[string]any; choose Map when a program walks or re-encodes
+// values rather than looking up many keys in large maps.
 //
 // # Rules enforced
 //
