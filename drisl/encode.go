@@ -409,18 +409,52 @@ func (e *encodeState) orderedMap(m Map) error {
 	if err := e.enter(); err != nil {
 		return err
 	}
-	e.head(5, uint64(len(m)))
+	// Keys and the usual scalar values append to a local slice: no write
+	// back to e (and no write barrier) per entry, as in structValue.
+	buf := appendHead(e.buf, 5, uint64(len(m)))
 	var prev string
 	for i := range m {
 		k := m[i].Key
 		if i > 0 && (len(k) < len(prev) || len(k) == len(prev) && k <= prev) {
+			e.buf = buf
 			return keyAfter(prev, k)
 		}
-		if err := e.entry(k, m[i].Value); err != nil {
-			return err
+		if !validUTF8String(k) {
+			e.buf = buf
+			return atPath(&EncodeError{Rule: RuleUTF8}, strconv.Quote(k))
+		}
+		buf = append(appendHead(buf, 3, uint64(len(k))), k...)
+		switch v := m[i].Value.(type) {
+		case string:
+			if !validUTF8String(v) {
+				e.buf = buf
+				return atPath(&EncodeError{Rule: RuleUTF8}, k)
+			}
+			buf = append(appendHead(buf, 3, uint64(len(v))), v...)
+		case int64:
+			if v >= 0 {
+				buf = appendHead(buf, 0, uint64(v))
+			} else {
+				buf = appendHead(buf, 1, uint64(-1-v))
+			}
+		case bool:
+			if v {
+				buf = append(buf, 0xf5)
+			} else {
+				buf = append(buf, 0xf4)
+			}
+		case nil:
+			buf = append(buf, 0xf6)
+		default:
+			e.buf = buf
+			if err := e.value(v); err != nil {
+				return atPath(err, k)
+			}
+			buf = e.buf
 		}
 		prev = k
 	}
+	e.buf = buf
 	e.depth--
 	return nil
 }
