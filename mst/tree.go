@@ -380,37 +380,75 @@ func hashNew(ctx context.Context, n *node) error {
 	if n.cid.Defined() {
 		return nil
 	}
-	var ranks [][]*node
-	rankNew(n, &ranks)
+	// The new nodes with their ranks, in one slice (on the stack for the
+	// few of an ordinary commit), then ordered by rank (a counting sort:
+	// ranks are below the tree's height).
+	var buf, sortBuf [32]rankedNode
+	nodes, top := rankNew(n, buf[:0])
+	var countBuf [34]int
+	counts := countBuf[:0]
+	if top+2 > len(countBuf) {
+		counts = make([]int, top+2)
+	}
+	counts = counts[:top+2]
+	for _, rn := range nodes {
+		counts[rn.rank+1]++
+	}
+	for r := 1; r < len(counts); r++ {
+		counts[r] += counts[r-1]
+	}
+	sorted := sortBuf[:0]
+	if len(nodes) > len(sortBuf) {
+		sorted = make([]rankedNode, len(nodes))
+	}
+	sorted = sorted[:len(nodes)]
+	for _, rn := range nodes {
+		sorted[counts[rn.rank]] = rn
+		counts[rn.rank]++
+	}
+	nodes = sorted
 	var bufs [8][]byte
-	for _, nodes := range ranks {
+	for len(nodes) > 0 {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		sha256x8.SumMany(len(nodes), func(i, lane int) []byte {
-			bufs[lane] = appendNode(bufs[lane][:0], nodes[i])
+		k := 1
+		for k < len(nodes) && nodes[k].rank == nodes[0].rank {
+			k++
+		}
+		rank := nodes[:k]
+		sha256x8.SumMany(len(rank), func(i, lane int) []byte {
+			bufs[lane] = appendNode(bufs[lane][:0], rank[i].n)
 			return bufs[lane]
 		}, func(i int, sum [32]byte) {
-			nodes[i].cid = sumToCID(&sum)
+			rank[i].n.cid = sumToCID(&sum)
 		})
+		nodes = nodes[k:]
 	}
 	return nil
 }
 
-// rankNew adds n and the new nodes under it to ranks and returns n's rank.
-func rankNew(n *node, ranks *[][]*node) int {
+// rankedNode is a new node and its rank (see hashNew).
+type rankedNode struct {
+	n    *node
+	rank int
+}
+
+// rankNew appends n and the new nodes under it to out, and returns out and
+// n's rank.
+func rankNew(n *node, out []rankedNode) ([]rankedNode, int) {
 	r := 0
 	if c := n.left.n; c != nil && !c.cid.Defined() {
-		r = rankNew(c, ranks) + 1
+		var cr int
+		out, cr = rankNew(c, out)
+		r = cr + 1
 	}
 	for i := range n.entries {
 		if c := n.entries[i].right.n; c != nil && !c.cid.Defined() {
-			r = max(r, rankNew(c, ranks)+1)
+			var cr int
+			out, cr = rankNew(c, out)
+			r = max(r, cr+1)
 		}
 	}
-	for len(*ranks) <= r {
-		*ranks = append(*ranks, nil)
-	}
-	(*ranks)[r] = append((*ranks)[r], n)
-	return r
+	return append(out, rankedNode{n: n, rank: r}), r
 }
