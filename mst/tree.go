@@ -407,6 +407,10 @@ func hashNew(ctx context.Context, n *node) error {
 		counts[rn.rank]++
 	}
 	nodes = sorted
+	// The nodes' CIDs share one allocation, which each CID aliases (see
+	// cidFromBinary); each 36-byte slot is written once, before its CID
+	// is made.
+	cids := make([]byte, 36*len(nodes))
 	var bufs [8][]byte
 	for len(nodes) > 0 {
 		if err := ctx.Err(); err != nil {
@@ -421,9 +425,12 @@ func hashNew(ctx context.Context, n *node) error {
 			bufs[lane] = appendNode(bufs[lane][:0], rank[i].n)
 			return bufs[lane]
 		}, func(i int, sum [32]byte) {
-			rank[i].n.cid = sumToCID(&sum)
+			slot := cids[36*i : 36*i+36 : 36*i+36]
+			slot[0], slot[1], slot[2], slot[3] = 0x01, codecDag, sha256Mh, digestLen
+			copy(slot[4:], sum[:])
+			rank[i].n.cid = cidFromBinary(bstr(slot))
 		})
-		nodes = nodes[k:]
+		nodes, cids = nodes[k:], cids[36*k:]
 	}
 	return nil
 }
