@@ -486,7 +486,7 @@ func (d *decodeState) genericMap(arg uint64, start int) (any, error) {
 		var k string
 		if ko < len(d.data) && d.data[ko]-0x60 < 24 && int(d.data[ko]-0x60) < len(d.data)-ko {
 			end := ko + 1 + int(d.data[ko]-0x60)
-			if !validText(d.data[ko+1 : end]) {
+			if !shortASCII(d.data, ko+1, end) && !validText(d.data[ko+1:end]) {
 				return nil, d.fail(RuleUTF8, ko, "")
 			}
 			k = d.arena[ko+1 : end]
@@ -570,7 +570,7 @@ func (d *decodeState) orderedMap(arg uint64, start int) (Map, error) {
 		var k string
 		if ko < len(d.data) && d.data[ko]-0x60 < 24 && int(d.data[ko]-0x60) < len(d.data)-ko {
 			end := ko + 1 + int(d.data[ko]-0x60)
-			if !validText(d.data[ko+1 : end]) {
+			if !shortASCII(d.data, ko+1, end) && !validText(d.data[ko+1:end]) {
 				return nil, d.fail(RuleUTF8, ko, "")
 			}
 			k = d.arena[ko+1 : end]

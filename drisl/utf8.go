@@ -135,3 +135,16 @@ func validText(b []byte) bool {
 	}
 	return validUTF8(b)
 }
+
+// shortASCII reports whether data[o:end], a map key of at most 16 bytes,
+// is ASCII, when one or two loads of eight bytes tell (a short key needs
+// the eight bytes at o to exist); false means that validText must decide.
+func shortASCII(data []byte, o, end int) bool {
+	switch n := end - o; {
+	case n <= 8 && len(data)-o >= 8:
+		return binary.LittleEndian.Uint64(data[o:])&(1<<(8*uint(n))-1)&hiBits64 == 0
+	case n > 8 && n <= 16:
+		return (binary.LittleEndian.Uint64(data[o:])|binary.LittleEndian.Uint64(data[end-8:]))&hiBits64 == 0
+	}
+	return false
+}

@@ -25,6 +25,23 @@ func TestValidUTF8(t *testing.T) {
 		if got := validUTF8StringWide(string(b)); got != want {
 			t.Fatalf("validUTF8StringWide(%q) = %v, want %v", b, got, want)
 		}
+		// shortASCII may only say yes for ASCII, whatever bytes surround
+		// b (here non-ASCII ones, which its loads must not see), and must
+		// say yes for every ASCII key of up to 16 bytes it can load.
+		ascii := true
+		for _, c := range b {
+			ascii = ascii && c < utf8.RuneSelf
+		}
+		for _, post := range []int{0, 8} {
+			data := append(append([]byte{0xff, 0xff}, b...), make([]byte, post)...)
+			for i := len(b) + 2; i < len(data); i++ {
+				data[i] = 0xff
+			}
+			got := shortASCII(data, 2, 2+len(b))
+			if got && !ascii || ascii && len(b) <= 16 && (len(b) > 8 || post == 8) && !got {
+				t.Fatalf("shortASCII(%q, %d bytes after) = %v", b, post, got)
+			}
+		}
 	}
 	tails := [][]byte{nil, []byte("é"), []byte("日"), []byte("🦋"), {0x80}, {0xc3}, {0xe6, 0x97}, {0xed, 0xa0, 0x80}, {0xff}, {0xf4, 0x90, 0x80, 0x80}}
 	for n := 0; n <= 72; n++ { // past two 32-byte steps
