@@ -412,6 +412,9 @@ func hashNew(ctx context.Context, n *node) error {
 	// is made.
 	cids := make([]byte, 36*len(nodes))
 	var bufs [8][]byte
+	// Lane 0 hashes every rank, alone when it has few nodes: one buffer
+	// large enough for most nodes saves its growing a few times.
+	bufs[0] = make([]byte, 0, 2048)
 	for len(nodes) > 0 {
 		if err := ctx.Err(); err != nil {
 			return err
