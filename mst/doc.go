@@ -83,6 +83,9 @@
 // node with keys on mixed layers is then accepted. Never set it for blocks
 // from the network or a CAR file. (This is what indigo does: its block
 // reads check no hash, and it hashes one key per node for the layer.)
+// A caller that checked every block's hash itself (package repo hashes
+// the blocks of a sync event in one batch) sets Options.HashesChecked
+// instead: only each block's hash is skipped, every other check stays.
 //
 // Diff (and NewBlocks) on a strict source defers both checks: it decodes
 // each node as a trusted read would, keeps it out of the shared cache, and
@@ -114,7 +117,8 @@
 // written from FIPS 180-4 because no library in the module graph does
 // multi-message hashing, and tested against crypto/sha256): a bulk build
 // hashes all keys in one batch, Root hashes new nodes rank by rank,
-// children before parents, each node encoded and hashed exactly once, and a
+// children before parents, each node encoded and hashed exactly once, a
+// strict read hashes a node's keys in one batch (the layer of each), and a
 // strict Diff checks the blocks it read in batches.
 // Without AVX2, or with the purego build tag, crypto/sha256 is used.
 //
