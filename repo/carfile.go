@@ -37,18 +37,6 @@ func readCAR(rd io.Reader, opts CAROptions) (cid.Cid, blockMap, error) {
 	return readBlocks(cr)
 }
 
-// readCARBytes is readCAR for a CAR in memory; the blocks alias data.
-// With lazyHash, block hashes are not checked here: the caller must check
-// every block it uses (checkBlock; package mst checks the nodes it loads).
-func readCARBytes(data []byte, opts CAROptions, lazyHash bool) (cid.Cid, blockMap, error) {
-	cr, err := NewCARReaderBytes(data, opts)
-	if err != nil {
-		return cid.Undef, nil, err
-	}
-	cr.noHash = lazyHash
-	return readBlocks(cr)
-}
-
 // checkBlock returns the block c from m after checking its hash.
 func (m blockMap) checkBlock(c cid.Cid) ([]byte, error) {
 	data, ok := m[c]
