@@ -55,7 +55,12 @@
 // look old (ErrFutureRev); VerifyCAR and Import apply the same bound to a
 // repository's commit, whose rev would otherwise date every later local
 // commit in the future. Options with both a Key and InsecureSkipSignature
-// are refused.
+// are refused. VerifyCommitEvent hashes all of an event's blocks in one
+// eight-lane batch (internal/sha256x8) and loads the partial tree with
+// mst.Options.HashesChecked; a consumer following repositories passes one
+// KeyTables in CommitCheckOptions.KeyTables so that the keys that sign
+// many accepted commits get precomputed verification tables (bounded, least
+// recently used evicted; earned only by events that verified completely).
 //
 // # Storage
 //
@@ -191,7 +196,11 @@
 // caller that has already encoded and hashed a record passes it as a
 // drisl.Raw with Write.RecordCID: Apply skips the copy, still checks the
 // bytes are a strict DRISL map, and re-hashes them against the CID (a
-// wrong CID would store a block no verifier accepts).
+// wrong CID would store a block no verifier accepts). Write.InsecureSkipRecordCheck
+// skips that validation and re-hash for bytes the caller itself checked
+// in the same process (package community sets it for the records its
+// writer has hashed and decoded, from its own copy); never for bytes read
+// from anywhere else.
 //
 // # Limits
 //
