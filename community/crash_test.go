@@ -52,17 +52,8 @@ func crashWorld(t *testing.T, dir string) *world {
 }
 
 func crashStores(t *testing.T, dir string) (repo.Store, PrivateStore) {
-	ctx := context.Background()
-	s, err := repo.OpenSQLite(ctx, filepath.Join(dir, "repo.db"), repo.SQLiteOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	p, err := OpenSQLitePrivateStore(ctx, filepath.Join(dir, "private.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
+	s, p, closeStores := openSQLiteStores(t, dir)
+	t.Cleanup(closeStores)
 	return s, p
 }
 

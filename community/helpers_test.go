@@ -144,6 +144,23 @@ const (
 	sqliteHost
 )
 
+// openSQLiteStores opens (or reopens) a host's SQLite repository and
+// private stores in dir, and returns a function that closes both.
+func openSQLiteStores(t testing.TB, dir string) (*repo.SQLiteStore, *SQLitePrivateStore, func()) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := repo.OpenSQLite(ctx, filepath.Join(dir, "repo.db"), repo.SQLiteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := OpenSQLitePrivateStore(ctx, filepath.Join(dir, "private.db"))
+	if err != nil {
+		s.Close()
+		t.Fatal(err)
+	}
+	return s, p, func() { s.Close(); p.Close() }
+}
+
 // newHost starts a host on a memory or SQLite store.
 func (w *world) newHost(kind hostKind, name string) *Host {
 	w.t.Helper()
@@ -152,17 +169,8 @@ func (w *world) newHost(kind hostKind, name string) *Host {
 	var priv PrivateStore
 	switch kind {
 	case sqliteHost:
-		dir := w.t.TempDir()
-		s, err := repo.OpenSQLite(ctx, filepath.Join(dir, "repo.db"), repo.SQLiteOptions{})
-		if err != nil {
-			w.t.Fatal(err)
-		}
-		w.t.Cleanup(func() { s.Close() })
-		p, err := OpenSQLitePrivateStore(ctx, filepath.Join(dir, "private.db"))
-		if err != nil {
-			w.t.Fatal(err)
-		}
-		w.t.Cleanup(func() { p.Close() })
+		s, p, closeStores := openSQLiteStores(w.t, w.t.TempDir())
+		w.t.Cleanup(closeStores)
 		store, priv = s, p
 	default:
 		store, priv = repo.NewMemStore(), NewMemPrivateStore()

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -112,15 +111,8 @@ func TestJoinJWTReplayAfterReopen(t *testing.T) {
 	w := newWorld(t)
 	dir := t.TempDir()
 	open := func() (*Host, func()) {
-		s, err := repo.OpenSQLite(ctx, filepath.Join(dir, "repo.db"), repo.SQLiteOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := OpenSQLitePrivateStore(ctx, filepath.Join(dir, "private.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return newHostOn(t, w, s, p), func() { s.Close(); p.Close() }
+		s, p, closeStores := openSQLiteStores(t, dir)
+		return newHostOn(t, w, s, p), closeStores
 	}
 	h, closeStores := open()
 	c, _ := w.newCommunity(h, "member")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -23,15 +22,8 @@ func TestReopen(t *testing.T) {
 	w := newWorld(t)
 	dir := t.TempDir()
 	open := func() (*Host, func()) {
-		s, err := repo.OpenSQLite(ctx, filepath.Join(dir, "repo.db"), repo.SQLiteOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := OpenSQLitePrivateStore(ctx, filepath.Join(dir, "private.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return newHostOn(t, w, s, p), func() { s.Close(); p.Close() }
+		s, p, closeStores := openSQLiteStores(t, dir)
+		return newHostOn(t, w, s, p), closeStores
 	}
 	h, closeStores := open()
 	c, founder := w.newCommunity(h, "member")
