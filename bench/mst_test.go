@@ -314,7 +314,7 @@ func BenchmarkMSTCommit100(b *testing.B) {
 // node cache warm; "townhall-cold": a fresh Load each time, so every node
 // Diff opens is fetched, decoded and checked strictly (its block hash and
 // every key's layer, checked in batches); "townhall-cold-trusted": the same
-// with Options.TrustedSource, for a store that checked its blocks when they
+// with Options.InsecureTrustSource, for a store that checked its blocks when they
 // were written (no hash check, layers from the nodes' places); indigo: the
 // legacy mst.DiffTrees, which fetches and decodes every node it opens.
 //
@@ -355,7 +355,7 @@ func BenchmarkMSTDiff100k(b *testing.B) {
 		b.ReportAllocs()
 		mstCPU(b)
 		for b.Loop() {
-			a := mst.Options{TrustedSource: true}.Load(d.store, d.root)
+			a := mst.Options{InsecureTrustSource: true}.Load(d.store, d.root)
 			diff(b, a, a.LoadRoot(d.root2))
 		}
 	})

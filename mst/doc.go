@@ -75,7 +75,7 @@
 //
 // These checks are the default. A caller whose BlockSource only holds blocks
 // that were checked when written (nodes this package encoded, or a store
-// that verified its imports) may set Options.TrustedSource: the tree then
+// that verified its imports) may set Options.InsecureTrustSource: the tree then
 // skips the two SHA-256 checks, each block's hash and the layer of every
 // key (a node's layer is then its place in the tree), which are most of the
 // cost of a cold read. Every other rule is still checked, so a bad block is
@@ -84,7 +84,7 @@
 // from the network or a CAR file. (This is what indigo does: its block
 // reads check no hash, and it hashes one key per node for the layer.)
 // A caller that checked every block's hash itself (package repo hashes
-// the blocks of a sync event in one batch) sets Options.HashesChecked
+// the blocks of a sync event in one batch) sets Options.InsecureSkipHashCheck
 // instead: only each block's hash is skipped, every other check stays.
 //
 // Diff (and NewBlocks) on a strict source defers both checks: it decodes
@@ -138,7 +138,7 @@
 // Go strings compared bytewise, as the spec orders them. Nodes larger than
 // MaxNodeBytes (8 MiB) are rejected. Every node read is hash-checked and
 // every key's layer recomputed, so a first (cold) read costs two SHA-256
-// passes (none with Options.TrustedSource; batched in Diff); the cache
+// passes (none with Options.InsecureTrustSource; batched in Diff); the cache
 // makes later reads free of both. A decoded node holds its keys and links
 // in one string; a node a Diff read is cached as its block (see Diff's
 // nodes).

@@ -9,12 +9,12 @@ import (
 	"github.com/ipfs/go-cid"
 )
 
-// TestHashesChecked checks what Options.HashesChecked skips (the hash of
+// TestHashesChecked checks what Options.InsecureSkipHashCheck skips (the hash of
 // each block read) and what it keeps (every other check, the layer of every
 // key included).
 func TestHashesChecked(t *testing.T) {
 	ctx := context.Background()
-	checked := Options{HashesChecked: true}
+	checked := Options{InsecureSkipHashCheck: true}
 	walk := func(mb *MemBlocks, root cid.Cid) error {
 		return checked.Load(mb, root).Walk(ctx, func(string, cid.Cid) error { return nil })
 	}
@@ -29,19 +29,19 @@ func TestHashesChecked(t *testing.T) {
 	}
 	expectRule(t, &bad, wrong, RuleHash)
 	if err := walk(&bad, wrong); err != nil {
-		t.Fatalf("load of a mislabelled block with HashesChecked: %v", err)
+		t.Fatalf("load of a mislabelled block with InsecureSkipHashCheck: %v", err)
 	}
 	var ne *NodeError
 	var mixed MemBlocks
 	root := put(t, &mixed, rawNode(t, nil, seq(v, k0a, k0b, k1)))
 	if err := walk(&mixed, root); !errors.As(err, &ne) || ne.Rule != RuleKeyHeight || ne.Entry != 2 {
-		t.Fatalf("keys on mixed layers with HashesChecked: %v", err)
+		t.Fatalf("keys on mixed layers with InsecureSkipHashCheck: %v", err)
 	}
 	var unsorted MemBlocks
 	p := CommonPrefixLen(k0b, k0a)
 	root = put(t, &unsorted, rawNode(t, nil, []rawEntry{{suffix: k0b, v: v}, {p: p, suffix: k0a[p:], v: v}}))
 	if err := walk(&unsorted, root); !errors.As(err, &ne) || ne.Rule != RuleKeyOrder {
-		t.Fatalf("unsorted keys with HashesChecked: %v", err)
+		t.Fatalf("unsorted keys with InsecureSkipHashCheck: %v", err)
 	}
 }
 

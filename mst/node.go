@@ -720,7 +720,7 @@ func layerErrBefore(c cid.Cid, buf []byte, starts []int32, ents []vent, err erro
 // encoding, links, keys, prefix compression, order and a single layer. The
 // checks that depend on the node's place (bounds, expected layer, emptiness)
 // are made by the loader. c is used only in errors. If firstLayerOnly is set
-// (a trusted source, see Options.TrustedSource), only the first key's layer
+// (a trusted source, see Options.InsecureTrustSource), only the first key's layer
 // is computed and taken as the node's, or, if knownLayer is not negative,
 // none: the node's layer is knownLayer (its place in the tree).
 //

@@ -276,13 +276,13 @@ func TestKeyValidation(t *testing.T) {
 	}
 }
 
-// TestTrustedSource checks Options.TrustedSource: a trusted load reads the
+// TestTrustedSource checks Options.InsecureTrustSource: a trusted load reads the
 // same tree and diff as a strict one, skips only the SHA-256 checks (a block
 // stored under a wrong CID is accepted, as documented), and still rejects
 // the other rules with an error.
 func TestTrustedSource(t *testing.T) {
 	ctx := context.Background()
-	trusted := Options{TrustedSource: true}
+	trusted := Options{InsecureTrustSource: true}
 	var mb MemBlocks
 	e := Empty(nil).Edit()
 	for i := range 3000 {

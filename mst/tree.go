@@ -23,7 +23,7 @@ type Options struct {
 	// trees that share one Load or Empty call (default DefaultCacheNodes).
 	CacheNodes int
 
-	// TrustedSource declares that every block the BlockSource returns
+	// InsecureTrustSource declares that every block the BlockSource returns
 	// hashes to its CID and, if it is a node, is canonical: the source is
 	// a store that only this package's trees wrote to, or that checked
 	// blocks when they were written. The tree then skips the SHA-256 work
@@ -34,16 +34,16 @@ type Options struct {
 	// wrong CID, or keys on mixed layers, go unnoticed. The default (false)
 	// checks everything: never set it for blocks from the network, a CAR
 	// file or any other party.
-	TrustedSource bool
+	InsecureTrustSource bool
 
-	// HashesChecked declares only that every block the BlockSource returns
+	// InsecureSkipHashCheck declares only that every block the BlockSource returns
 	// hashes to its CID: the caller checked each one when it read it (as
 	// package repo does for the blocks of a sync event, all in one batch of
 	// multi-buffer SHA-256). The tree then skips the hash of each block it
 	// reads, and nothing else: every node is still checked to be canonical
 	// and to hold its keys on its layer. Never set it for a source whose
 	// blocks nobody checked.
-	HashesChecked bool
+	InsecureSkipHashCheck bool
 }
 
 // store is what a tree and every tree derived from it share: the block
@@ -55,9 +55,9 @@ type store struct {
 	// record, if set, is told of every node an operation reads (see
 	// InversionBlocks).
 	record func(*node)
-	// trusted skips hash and per-key layer checks (Options.TrustedSource).
+	// trusted skips hash and per-key layer checks (Options.InsecureTrustSource).
 	trusted bool
-	// hashed skips hash checks only (Options.HashesChecked).
+	// hashed skips hash checks only (Options.InsecureSkipHashCheck).
 	hashed bool
 }
 
@@ -66,8 +66,8 @@ func (o Options) newStore(src BlockSource) *store {
 	if n <= 0 {
 		n = DefaultCacheNodes
 	}
-	return &store{src: src, cache: newNodeCache(n), hashMu: new(sync.Mutex), trusted: o.TrustedSource,
-		hashed: o.TrustedSource || o.HashesChecked}
+	return &store{src: src, cache: newNodeCache(n), hashMu: new(sync.Mutex), trusted: o.InsecureTrustSource,
+		hashed: o.InsecureTrustSource || o.InsecureSkipHashCheck}
 }
 
 // Tree is an immutable Merkle Search Tree. Put and Delete return new trees

@@ -38,12 +38,12 @@ func TestDiffViewsThenReads(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := naiveDiff(a, b)
-	for _, opts := range []Options{{}, {TrustedSource: true}} {
+	for _, opts := range []Options{{}, {InsecureTrustSource: true}} {
 		ta := opts.Load(&mb, rootA)
 		tb := ta.LoadRoot(rootB)
 		ops, err := Diff(ctx, ta, tb)
 		if err != nil || fmt.Sprint(ops) != fmt.Sprint(want) {
-			t.Fatalf("trusted %v: diff: %d ops, %v; want %d", opts.TrustedSource, len(ops), err, len(want))
+			t.Fatalf("trusted %v: diff: %d ops, %v; want %d", opts.InsecureTrustSource, len(ops), err, len(want))
 		}
 		saved := fmt.Sprint(ops)
 		// Reverse, again (nodes now cached as views, then decoded).

@@ -57,7 +57,7 @@
 // commit in the future. Options with both a Key and InsecureSkipSignature
 // are refused. VerifyCommitEvent hashes all of an event's blocks in one
 // eight-lane batch (internal/sha256x8) and loads the partial tree with
-// mst.Options.HashesChecked; a consumer following repositories passes one
+// mst.Options.InsecureSkipHashCheck; a consumer following repositories passes one
 // KeyTables in CommitCheckOptions.KeyTables so that the keys that sign
 // many accepted commits get precomputed verification tables (bounded, least
 // recently used evicted; earned only by events that verified completely).
@@ -102,7 +102,7 @@
 //
 // SQLiteStore keeps no record table: its record index is the head's tree.
 // Record, ListRecords and Collections read the repos row and walk the tree
-// at its data CID (mst.Options.TrustedSource: blocks were hashed or
+// at its data CID (mst.Options.InsecureTrustSource: blocks were hashed or
 // verified when written; a node cache per repository, for up to 64
 // repositories), so a commit writes nothing per record beyond the
 // record's block. StoreWrite.Records is for stores that keep a table

@@ -760,7 +760,7 @@ func (s *SQLiteStore) headTree(ctx context.Context, did string) (*mst.Tree, erro
 		if len(s.trees) >= sqliteTrees {
 			clear(s.trees)
 		}
-		t = mst.Options{CacheNodes: sqliteTreeNodes, TrustedSource: true}.Load(&storeSource{s: s, did: did}, h.Data)
+		t = mst.Options{CacheNodes: sqliteTreeNodes, InsecureTrustSource: true}.Load(&storeSource{s: s, did: did}, h.Data)
 	}
 	s.trees[did] = t
 	return t, nil

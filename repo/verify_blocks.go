@@ -28,7 +28,7 @@ type eventBlock struct {
 // MaxEventBlocksBytes and opts), and a block that does not hash to its CID
 // is refused with ErrBlockHash: the first such block in CAR order, with
 // the offset of its section. Trees loaded from the returned map may skip
-// hashing (mst.Options.HashesChecked).
+// hashing (mst.Options.InsecureSkipHashCheck).
 func readEventCAR(data []byte, opts CAROptions) (cid.Cid, blockMap, error) {
 	cr, err := NewCARReaderBytes(data, opts)
 	if err != nil {
