@@ -232,7 +232,11 @@ func VerifyCommitEvent(ctx context.Context, ev *CommitEvent, opts CommitCheckOpt
 			return nil, verr(ErrPrevData, root, "prevData is not the known data root", nil)
 		}
 	}
-	if !opts.InsecureSkipSignature {
+	// Only an event checked inductively earns its key a table: against the
+	// consumer's known state (so a replayed event is refused by rev), with
+	// prevData (so the ops were inverted) and all its records. Anyone can
+	// replay one genuine event any number of times without Known.
+	if !opts.InsecureSkipSignature && opts.Known != nil && ev.PrevData != nil && !opts.InsecureAllowMissingRecords {
 		opts.KeyTables.noteUse(opts.Key)
 	}
 	return &SyncState{DID: ev.Repo, Rev: ev.Rev, Commit: root, Data: commit.Data}, nil

@@ -36,7 +36,9 @@ const DefaultMaxKeyTables = 4
 // costs about 40 % of a one-shot check (P-256 and K-256), under the same
 // rule (atproto's low-S ECDSA, as atcrypto's HashAndVerify).
 // A key gets its table once it has signed 16 (P-256) or 64 (K-256) commits
-// of events that VerifyCommitEvent accepted, so that junk events earn none;
+// of events that VerifyCommitEvent accepted against the consumer's known
+// state (CommitCheckOptions.Known, with prevData and every record), so that
+// neither junk events nor one genuine event replayed earn one;
 // at most max keys have tables (each 832 KiB, and 832 KiB more for the
 // K-256 generator's once a K-256 key has one), and a key that becomes hot
 // when they are taken replaces the least recently used. Pass one KeyTables

@@ -48,6 +48,17 @@ func TestKeyTables(t *testing.T) {
 			if kt.Len() != 0 {
 				t.Fatal("a table from refused events")
 			}
+			// Nor does one genuine event replayed without a known state
+			// (audit 5): only events checked against the consumer's state
+			// count, and the first one below has none.
+			for range c.need + 1 {
+				if _, err := VerifyCommitEvent(ctx, evs[0], CommitCheckOptions{Key: pub, DID: testDID, Now: consumerClock, KeyTables: kt}); err != nil {
+					t.Fatalf("replay: %v", err)
+				}
+			}
+			if kt.Len() != 0 {
+				t.Fatal("a table from one event replayed without a known state")
+			}
 			var known *SyncState
 			for i, ev := range evs {
 				st, err := VerifyCommitEvent(ctx, ev, CommitCheckOptions{Key: pub, DID: testDID, Now: consumerClock, KeyTables: kt, Known: known})
@@ -55,7 +66,7 @@ func TestKeyTables(t *testing.T) {
 					t.Fatalf("event %d: %v", i, err)
 				}
 				known = st
-				if want := 0; i+1 >= c.need {
+				if want := 0; i >= c.need { // event 0 had no known state
 					want = 1
 					if kt.Len() != want {
 						t.Fatalf("after %d events: %d tables, want %d", i+1, kt.Len(), want)
