@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/ipfs/go-cid"
 )
@@ -74,7 +75,9 @@ func dmPath(err error, elem string) error {
 // level is a map; no floats; integers fit int64; every $type is a non-empty
 // string; every map with $type "blob" is a well-formed blob (see ParseBlob);
 // no map has the reserved keys $link or $bytes (they would not survive the
-// JSON form); every link is a CIDv1, dag-cbor or raw, sha2-256. Other Go
+// JSON form); every link is a CIDv1, dag-cbor or raw, sha2-256; strings and
+// map keys are valid UTF-8 (RuleUTF8; Unmarshal never gives others, a value
+// built in Go may hold them). Other Go
 // values (structs, Blob, ...) are first encoded with Marshal and read back.
 // It returns a *DataModelError, or the *EncodeError of a value that has no
 // DRISL form at all (such as a Map whose keys are not in DRISL order).
@@ -135,7 +138,12 @@ func checkValue(v any, depth int) error {
 		return &DataModelError{Rule: RuleDepth, Offset: -1, Detail: "or a value that contains itself"}
 	}
 	switch v := v.(type) {
-	case nil, bool, int64, int, int32, string, []byte:
+	case string:
+		if !utf8.ValidString(v) {
+			return &DataModelError{Rule: RuleUTF8, Offset: -1}
+		}
+		return nil
+	case nil, bool, int64, int, int32, []byte:
 		return nil
 	case float64, float32:
 		return &DataModelError{Rule: RuleFloat, Offset: -1, Detail: fmt.Sprint(v)}
@@ -163,6 +171,9 @@ func checkValue(v any, depth int) error {
 			return err
 		}
 		for k, x := range v {
+			if !utf8.ValidString(k) {
+				return &DataModelError{Rule: RuleUTF8, Offset: -1, Detail: "in a map key " + strconv.Quote(k)}
+			}
 			if err := checkValue(x, depth+1); err != nil {
 				return dmPath(err, k)
 			}
@@ -178,6 +189,9 @@ func checkValue(v any, depth int) error {
 			return err
 		}
 		for _, e := range v {
+			if !utf8.ValidString(e.Key) {
+				return &DataModelError{Rule: RuleUTF8, Offset: -1, Detail: "in a map key " + strconv.Quote(e.Key)}
+			}
 			if err := checkValue(e.Value, depth+1); err != nil {
 				return dmPath(err, e.Key)
 			}

@@ -284,6 +284,10 @@ func TestCheckAtproto(t *testing.T) {
 		{"negint", map[string]any{"n": NegInt(1 << 63)}, RuleInteger, "n"},
 		{"reserved $link", map[string]any{"x": map[string]any{"$link": "bafy"}}, RuleReservedKey, "x.$link"},
 		{"top level array", []any{}, RuleTopLevel, ""},
+		{"invalid UTF-8 string", map[string]any{"a": []any{"ok", "\xff"}}, RuleUTF8, "a[1]"},
+		{"invalid UTF-8 key", map[string]any{"a": map[string]any{"\xff": int64(1)}}, RuleUTF8, "a"},
+		{"invalid UTF-8 in a Map", Map{{Key: "a", Value: "\xfe"}}, RuleUTF8, "a"},
+		{"invalid UTF-8 Map key", Map{{Key: "\xff", Value: int64(1)}}, RuleUTF8, ""},
 		{"struct converted", struct {
 			F float64 `cbor:"f"`
 		}{1.5}, RuleFloat, "f"},
