@@ -385,6 +385,7 @@ func encodeRecords(ps []prepared) error {
 func encodeRange(ps []prepared, base int) error {
 	var lastRaw []byte
 	var lastCID cid.Cid
+	var lastSkipped bool // lastRaw was taken on InsecureSkipRecordCheck's word
 	for j := range ps {
 		p := &ps[j]
 		w := p.w
@@ -397,10 +398,13 @@ func encodeRange(ps []prepared, base int) error {
 		if w.RecordCID.Defined() {
 			// Writes often share one pre-encoded block (community
 			// receipts of a request are one slice): checked once.
-			if raw, ok := w.Record.(drisl.Raw); ok && w.RecordCID == lastCID && sameSlice(raw, lastRaw) {
+			// A block taken on InsecureSkipRecordCheck's word covers only
+			// writes that say the same.
+			if raw, ok := w.Record.(drisl.Raw); ok && w.RecordCID == lastCID && sameSlice(raw, lastRaw) &&
+				(!lastSkipped || w.InsecureSkipRecordCheck) {
 				data, c = lastRaw, lastCID
 			} else if data, c, err = preEncoded(w.Record, w.RecordCID, w.InsecureSkipRecordCheck); err == nil {
-				lastRaw, lastCID = data, c
+				lastRaw, lastCID, lastSkipped = data, c, w.InsecureSkipRecordCheck
 			}
 		} else {
 			data, c, err = drisl.MarshalCID(w.Record)

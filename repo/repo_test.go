@@ -770,6 +770,19 @@ func TestApplyPreEncoded(t *testing.T) {
 	if pre.Head() != head {
 		t.Fatal("a refused write moved the head")
 	}
+	// A block taken on InsecureSkipRecordCheck's word does not vouch for a
+	// later write of the same slice without it: that one is checked.
+	shared := drisl.Raw(other)
+	_, err = pre.Apply(ctx, []Write{
+		{Action: ActionCreate, Collection: "app.bsky.feed.post", RKey: "3kbad1", Record: shared, RecordCID: c, InsecureSkipRecordCheck: true},
+		{Action: ActionCreate, Collection: "app.bsky.feed.post", RKey: "3kbad2", Record: shared, RecordCID: c},
+	}, ApplyOptions{})
+	if !errors.Is(err, ErrRecordCID) || !strings.Contains(err.Error(), "write 1") {
+		t.Errorf("unchecked write after a skipped one of the same slice: %v, want ErrRecordCID at write 1", err)
+	}
+	if pre.Head() != head {
+		t.Fatal("a refused write moved the head")
+	}
 }
 
 // TestApplySharedBlock: writes that share one pre-encoded slice (as a
