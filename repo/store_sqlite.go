@@ -232,15 +232,25 @@ func migrateSQLite(ctx context.Context, db *sql.DB) error {
 }
 
 // stmt returns a prepared statement for query, preparing it once.
+// Preparing may wait for a pooled connection, so it happens outside s.mu
+// (whose holders must never wait on the pool); two callers that race keep
+// the first statement stored.
 func (s *SQLiteStore) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if st, ok := s.stmts[query]; ok {
+	st, ok := s.stmts[query]
+	s.mu.Unlock()
+	if ok {
 		return st, nil
 	}
 	st, err := s.db.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if first, ok := s.stmts[query]; ok {
+		st.Close()
+		return first, nil
 	}
 	s.stmts[query] = st
 	return st, nil
