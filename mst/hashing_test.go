@@ -9,10 +9,10 @@ import (
 	"github.com/ipfs/go-cid"
 )
 
-// TestHashesChecked checks what Options.InsecureSkipHashCheck skips (the hash of
+// TestInsecureSkipHashCheck checks what Options.InsecureSkipHashCheck skips (the hash of
 // each block read) and what it keeps (every other check, the layer of every
 // key included).
-func TestHashesChecked(t *testing.T) {
+func TestInsecureSkipHashCheck(t *testing.T) {
 	ctx := context.Background()
 	checked := Options{InsecureSkipHashCheck: true}
 	walk := func(mb *MemBlocks, root cid.Cid) error {
