@@ -1,7 +1,6 @@
 package lexicon
 
 import (
-	"bufio"
 	"io/fs"
 	"path"
 	"strings"
@@ -14,28 +13,6 @@ var syntaxFiles = map[string]format{
 	"atidentifier": fmtAtIdentifier, "aturi": fmtATURI, "cid": fmtCID, "datetime": fmtDatetime,
 	"did": fmtDID, "handle": fmtHandle, "language": fmtLanguage, "nsid": fmtNSID,
 	"recordkey": fmtRecordKey, "tid": fmtTID, "uri": fmtURI,
-}
-
-func readLines(t *testing.T, fsys fs.FS, name string) []string {
-	t.Helper()
-	f, err := fsys.Open(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "#") || strings.TrimSpace(line) == "" {
-			continue
-		}
-		out = append(out, line)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 // notCIDs are the strings of cid_syntax_valid.txt that are no CID: a
@@ -80,7 +57,7 @@ func TestFastFormats(t *testing.T) {
 		// syntax, so for them only the subset property is asserted.
 		parseInvalid := strings.HasSuffix(base, "_parse_invalid.txt")
 		fast, total := 0, 0
-		for _, s := range readLines(t, vectors, file) {
+		for _, s := range testvectors.Lines(t, file) {
 			total++
 			slow := f.check(s, false) // fast path, then syntax
 			authority := syntaxCheck(f, s, false)

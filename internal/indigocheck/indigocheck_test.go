@@ -1,7 +1,6 @@
 package indigocheck
 
 import (
-	"bufio"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -55,28 +54,6 @@ var exceptions = map[string]string{
 	"language_syntax_valid.txt\tX-fr-CH":                        "indigo's regex has no private-use-only form (x-..., any case)",
 }
 
-func readLines(t *testing.T, fsys fs.FS, name string) []string {
-	t.Helper()
-	f, err := fsys.Open(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var lines []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		if len(line) == 0 || line[0] == '#' {
-			continue
-		}
-		lines = append(lines, line)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return lines
-}
-
 // TestSyntaxVectors runs every syntax vector file: *_syntax_valid.txt must
 // parse, *_syntax_invalid.txt and *_parse_invalid.txt (well-formed but
 // semantically invalid) must not.
@@ -96,7 +73,7 @@ func TestSyntaxVectors(t *testing.T) {
 			continue
 		}
 		wantValid := strings.HasSuffix(kind, "_valid")
-		for _, line := range readLines(t, vectors, path) {
+		for _, line := range testvectors.Lines(t, path) {
 			total++
 			err := parse(line)
 			reason, isException := exceptions[pathpkg.Base(path)+"\t"+line]

@@ -1,7 +1,6 @@
 package recordkey
 
 import (
-	"bufio"
 	"strings"
 	"testing"
 
@@ -10,36 +9,11 @@ import (
 	"github.com/townhall-dev/townhall/internal/testvectors"
 )
 
-// recordKeyVectors reads one of the interop record-key files (from
-// internal/testvectors): one key per line; blank lines and lines starting
-// with # are comments (no key in either file starts with #, which no key
-// may hold).
-func recordKeyVectors(t testing.TB, name string) []string {
-	f, err := testvectors.FS().Open("syntax/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		out = append(out, line)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 // TestCheckVectors holds Check and Valid to the interop vectors
 // and to indigo's syntax.ParseRecordKey on each of them.
 func TestCheckVectors(t *testing.T) {
-	valid := recordKeyVectors(t, "recordkey_syntax_valid.txt")
-	invalid := recordKeyVectors(t, "recordkey_syntax_invalid.txt")
+	valid := testvectors.Lines(t, "syntax/recordkey_syntax_valid.txt")
+	invalid := testvectors.Lines(t, "syntax/recordkey_syntax_invalid.txt")
 	if len(valid) < 10 || len(invalid) < 10 {
 		t.Fatalf("too few vectors: %d valid, %d invalid", len(valid), len(invalid))
 	}
@@ -87,7 +61,7 @@ func TestCheckAllShortKeys(t *testing.T) {
 // exactly what syntax.ParseRecordKey accepts.
 func FuzzCheck(f *testing.F) {
 	for _, name := range []string{"recordkey_syntax_valid.txt", "recordkey_syntax_invalid.txt"} {
-		for _, k := range recordKeyVectors(f, name) {
+		for _, k := range testvectors.Lines(f, "syntax/"+name) {
 			f.Add(k)
 		}
 	}

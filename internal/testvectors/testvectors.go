@@ -12,8 +12,10 @@
 package testvectors
 
 import (
+	"bufio"
 	"embed"
 	"io/fs"
+	"testing"
 )
 
 //go:embed syntax/*.txt firehose/commit-proof-fixtures.json
@@ -22,3 +24,29 @@ var files embed.FS
 // FS returns the vector files, read-only, under their upstream paths
 // ("syntax/did_syntax_valid.txt", "firehose/commit-proof-fixtures.json").
 func FS() fs.FS { return files }
+
+// Lines returns the vectors of a syntax file (name as FS names it,
+// "syntax/did_syntax_valid.txt"): one per line, leaving out empty lines
+// and lines that start with # (comments). It fails tb if the file cannot
+// be read.
+func Lines(tb testing.TB, name string) []string {
+	tb.Helper()
+	f, err := files.Open(name)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		out = append(out, line)
+	}
+	if err := sc.Err(); err != nil {
+		tb.Fatal(err)
+	}
+	return out
+}
