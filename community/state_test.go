@@ -211,19 +211,6 @@ func TestPLCResolver(t *testing.T) {
 	}
 }
 
-// webResolver resolves one did:web to one key.
-type webResolver struct {
-	did string
-	key ucan.PublicKey
-}
-
-func (r webResolver) ResolveKey(_ context.Context, did string) (ucan.PublicKey, error) {
-	if did == r.did {
-		return r.key, nil
-	}
-	return nil, fmt.Errorf("%w: %s", ucan.ErrUnresolvableDID, did)
-}
-
 // TestHostResolver: the community's validator resolves its own DID to the
 // community key and hands any other non-did:key principal to
 // HostOptions.Resolver; with no Resolver such a principal is unresolvable.
@@ -238,7 +225,7 @@ func TestHostResolver(t *testing.T) {
 		t.Fatalf("no Resolver: %v", err)
 	}
 	want := sessionKey(t).PublicKey()
-	h.opts.Resolver = webResolver{did: web, key: want}
+	h.opts.Resolver = staticResolver{did: web, key: want}
 	k, err := r.ResolveKey(ctx, web)
 	if err != nil || k.DIDKey() != want.DIDKey() {
 		t.Fatalf("Resolver: %v, %v", k, err)
