@@ -210,10 +210,8 @@ func checkValue(v any, depth int) error {
 // $type that is a non-empty string, a well-formed blob. m is a
 // map[string]any or a Map in DRISL order.
 func checkMapKeys(m any) error {
-	for _, k := range [...]string{"$link", "$bytes"} {
-		if _, ok := lookup(m, k); ok {
-			return &DataModelError{Rule: RuleReservedKey, Path: k, Offset: -1}
-		}
+	if err := reservedKey(m); err != nil {
+		return err
 	}
 	if t, ok := lookup(m, "$type"); ok {
 		s, ok := t.(string)
@@ -224,6 +222,18 @@ func checkMapKeys(m any) error {
 			if _, err := ParseBlob(m); err != nil {
 				return err
 			}
+		}
+	}
+	return nil
+}
+
+// reservedKey returns a *DataModelError if m, a map[string]any or a Map in
+// DRISL order, has the key $link or $bytes: it would read back from JSON as
+// a link or bytes, not as this map.
+func reservedKey(m any) error {
+	for _, k := range [...]string{"$link", "$bytes"} {
+		if _, ok := lookup(m, k); ok {
+			return &DataModelError{Rule: RuleReservedKey, Path: k, Offset: -1}
 		}
 	}
 	return nil

@@ -228,11 +228,8 @@ func appendJSON(b []byte, v any, depth int) ([]byte, error) {
 		}
 		return append(b, ']'), nil
 	case map[string]any:
-		for _, k := range [...]string{"$link", "$bytes"} {
-			if _, ok := v[k]; ok {
-				// It would read back as a link or bytes, not as this map.
-				return nil, &DataModelError{Rule: RuleReservedKey, Path: k, Offset: -1}
-			}
+		if err := reservedKey(v); err != nil {
+			return nil, err
 		}
 		keys := make([]string, 0, len(v))
 		for k := range v {
@@ -258,10 +255,8 @@ func appendJSON(b []byte, v any, depth int) ([]byte, error) {
 		if err := v.orderError(); err != nil {
 			return nil, err
 		}
-		for _, k := range [...]string{"$link", "$bytes"} {
-			if _, ok := v.Get(k); ok {
-				return nil, &DataModelError{Rule: RuleReservedKey, Path: k, Offset: -1}
-			}
+		if err := reservedKey(v); err != nil {
+			return nil, err
 		}
 		b = append(b, '{')
 		for i, e := range v {
