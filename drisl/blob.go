@@ -53,8 +53,8 @@ func ParseBlob(v any) (Blob, error) {
 		x, _ := lookup(v, key)
 		return x
 	}
-	if _, legacy := lookup(v, "cid"); legacy && n == 2 {
-		s, ok := get("cid").(string)
+	if x, legacy := lookup(v, "cid"); legacy && n == 2 {
+		s, ok := x.(string)
 		if !ok {
 			return Blob{}, blobError("cid", "legacy blob cid is not a string")
 		}
