@@ -258,6 +258,10 @@ func TestReceiptKeyMemo(t *testing.T) {
 		return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(sum[:10])) + "~" + rkey
 	}
 	var memo atomic.Pointer[receiptPrefix]
+	// The key part of the receipt path the writer's prepare builds.
+	receiptKey := func(path string, memo *atomic.Pointer[receiptPrefix]) string {
+		return receiptPathOf(path, memo)[len(NSIDReceipt)+1:]
+	}
 	long := strings.Repeat("k", 496)
 	for i, coll := range []string{NSIDMessage, NSIDMessage, NSIDChannel, NSIDMessage, NSIDChannel, NSIDChannel} {
 		rkey := fmt.Sprintf("3kabc222222%02d", i)

@@ -122,19 +122,15 @@ var receiptEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
 // record's receipt is found (and proved) from its path alone; each write of
 // the path replaces the receipt, which always describes the record's
 // current version (or its deletion).
-func ReceiptKey(path string) string { return receiptKey(path, nil) }
+func ReceiptKey(path string) string { return receiptPathOf(path, nil)[len(NSIDReceipt)+1:] }
 
 // receiptPrefix is a collection and the prefix of its receipts' keys.
 type receiptPrefix struct{ collection, prefix string }
 
-// receiptKey is ReceiptKey; memo, if not nil, holds the last collection's
-// key prefix (most requests write one collection), saving its SHA-256.
-func receiptKey(path string, memo *atomic.Pointer[receiptPrefix]) string {
-	return receiptPathOf(path, memo)[len(NSIDReceipt)+1:]
-}
-
 // receiptPathOf is ReceiptPath(path) in one allocation (its receipt key is
-// the string after NSIDReceipt + "/"); memo as for receiptKey.
+// the string after NSIDReceipt + "/"); memo, if not nil, holds the last
+// collection's key prefix (most requests write one collection), saving its
+// SHA-256.
 func receiptPathOf(path string, memo *atomic.Pointer[receiptPrefix]) string {
 	coll, rkey, ok := strings.Cut(path, "/")
 	if !ok || len(rkey) > maxRecordKeyBytes-receiptPrefixLen-1 {

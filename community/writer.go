@@ -56,7 +56,7 @@ func (o *op) receiptPath() string {
 // receiptKey returns the record key of the op's receipt.
 func (o *op) receiptKey() string { return o.receiptPath()[len(NSIDReceipt)+1:] }
 
-// prepare computes the op's path and receipt path (memo: see receiptKey).
+// prepare computes the op's path and receipt path (memo: see receiptPathOf).
 func (o *op) prepare(memo *atomic.Pointer[receiptPrefix]) {
 	if o.p == "" {
 		o.p = o.collection + "/" + o.rkey
