@@ -370,11 +370,7 @@ func BenchmarkUCANInvocationBatch(b *testing.B) {
 			return err
 		})
 	})
-	inv, err := ucan.NewInvocation(invoker, fields)
-	if err != nil {
-		b.Fatal(err)
-	}
-	tok := inv.Bytes()
+	tok := ucanMustInvoke(b, invoker, fields).Bytes()
 	b.Run("townhall-validate", func(b *testing.B) {
 		v := ucan.NewValidator(ucan.ValidatorOptions{Proofs: store, Now: clock, Replay: noReplay{}})
 		for range 100 {
