@@ -171,11 +171,8 @@ func checkValue(v any, depth int) error {
 			return err
 		}
 		for k, x := range v {
-			if !utf8.ValidString(k) {
-				return &DataModelError{Rule: RuleUTF8, Offset: -1, Detail: "in a map key " + strconv.Quote(k)}
-			}
-			if err := checkValue(x, depth+1); err != nil {
-				return dmPath(err, k)
+			if err := checkEntry(k, x, depth); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -189,11 +186,8 @@ func checkValue(v any, depth int) error {
 			return err
 		}
 		for _, e := range v {
-			if !utf8.ValidString(e.Key) {
-				return &DataModelError{Rule: RuleUTF8, Offset: -1, Detail: "in a map key " + strconv.Quote(e.Key)}
-			}
-			if err := checkValue(e.Value, depth+1); err != nil {
-				return dmPath(err, e.Key)
+			if err := checkEntry(e.Key, e.Value, depth); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -204,6 +198,18 @@ func checkValue(v any, depth int) error {
 		return err
 	}
 	return checkValue(g, depth)
+}
+
+// checkEntry checks map key k for UTF-8 and its value x, one level below
+// the map at depth, adding k to the path of an error.
+func checkEntry(k string, x any, depth int) error {
+	if !utf8.ValidString(k) {
+		return &DataModelError{Rule: RuleUTF8, Offset: -1, Detail: "in a map key " + strconv.Quote(k)}
+	}
+	if err := checkValue(x, depth+1); err != nil {
+		return dmPath(err, k)
+	}
+	return nil
 }
 
 // checkMapKeys applies the rules about a map's own keys: no reserved key, a
