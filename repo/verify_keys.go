@@ -47,7 +47,7 @@ const DefaultMaxKeyTables = 4
 // DefaultMaxKeyTables tables.
 type KeyTables struct {
 	mu     sync.Mutex
-	max    int
+	max    int // <= 0: DefaultMaxKeyTables
 	tick   uint64
 	tables map[string]*keyTable // keyed by the key's multibase form
 	counts map[string]int       // uses of keys without a table
@@ -65,10 +65,7 @@ type keyTable struct {
 // NewKeyTables returns an empty KeyTables that holds at most max tables
 // (DefaultMaxKeyTables if max <= 0).
 func NewKeyTables(max int) *KeyTables {
-	if max <= 0 {
-		max = DefaultMaxKeyTables
-	}
-	return &KeyTables{max: max}
+	return &KeyTables{max: max} // noteUse reads max <= 0 as the default
 }
 
 // Len returns the number of keys that have a table.
