@@ -186,12 +186,6 @@ func (env *envelope) decodeUsualPayload(opts drisl.DecOptions) bool {
 	return false
 }
 
-// encodeEnvelope signs payload under tag and returns the token bytes.
-func encodeEnvelope(s Signer, tag string, payload map[string]any) ([]byte, error) {
-	env, err := signEnvelope(s, tag, payload)
-	return env.raw, err
-}
-
 // signEnvelope signs payload under tag and returns the token's envelope
 // (raw, signature, sigPayload, alg and tag; no kind or payload). The
 // token, [sig, sp], is written around the signature payload sp without

@@ -7,6 +7,12 @@ import (
 	"github.com/townhall-dev/townhall/drisl"
 )
 
+// encodeEnvelope signs payload under tag and returns the token bytes.
+func encodeEnvelope(s Signer, tag string, payload map[string]any) ([]byte, error) {
+	env, err := signEnvelope(s, tag, payload)
+	return env.raw, err
+}
+
 // usualPayloadAgrees decodes the signature payload of data by the fast path
 // (decodeUsualPayload) and by the general decoder (decodePayload). It fails
 // t if the fast path accepts a payload that the general decoder rejects or
