@@ -10,9 +10,9 @@ import "unsafe"
 //
 //   - the type word comes from converting a value of the same static type to
 //     any (typeWord), so it describes exactly the element pointed at;
-//   - string, int64 and []any are not pointer-shaped, so an interface holding
-//     one keeps a pointer to the value, never the value itself: the layout
-//     written here is the one the compiler writes;
+//   - string, int64, []any and Map are not pointer-shaped, so an interface
+//     holding one keeps a pointer to the value, never the value itself: the
+//     layout written here is the one the compiler writes;
 //   - the element lives in a heap-allocated []T, or in an array field [N]T of
 //     a heap-allocated struct (firstBoxes), so the garbage collector scans it
 //     with T's pointer layout, and the interior pointer keeps the chunk (or
