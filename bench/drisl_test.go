@@ -249,10 +249,9 @@ var orderedDec = drisl.DecOptions{OrderedMaps: true}
 
 // BenchmarkDrislDecodeRecords decodes every record of the corpus into the
 // generic value model with strict checking (townhall; townhall-ordered with
-// maps as drisl.Map), with fxamacker/cbor's
-// default options (not strict: it accepts non-DRISL input), and with
-// indigo's atdata.UnmarshalCBOR (go-ipld-cbor underneath, plus the atproto
-// data-model parse).
+// maps as drisl.Map), with fxamacker/cbor's default options (not strict: it
+// accepts non-DRISL input), and with indigo's atdata.UnmarshalCBOR
+// (go-ipld-cbor underneath, plus the atproto data-model parse).
 func BenchmarkDrislDecodeRecords(b *testing.B) {
 	c := drislData(b)
 	b.Run("townhall", func(b *testing.B) {
@@ -305,8 +304,9 @@ func BenchmarkDrislDecodeRecords(b *testing.B) {
 }
 
 // BenchmarkDrislEncodeRecords encodes every record from the generic value
-// model (townhall-ordered: from the ordered model, decoded once). fxamacker encodes the values its own decoder produced (links as
-// cbor.Tag), with default options (not canonical); indigo encodes the values
+// model (townhall-ordered: from the ordered model, decoded once). fxamacker
+// encodes the values its own decoder produced (links as cbor.Tag), with
+// default options (not canonical); indigo encodes the values
 // atdata.UnmarshalCBOR produced with atdata.MarshalCBOR.
 func BenchmarkDrislEncodeRecords(b *testing.B) {
 	c := drislData(b)
