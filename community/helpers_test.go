@@ -263,14 +263,6 @@ func message(text string) map[string]any {
 	return map[string]any{"$type": NSIDMessage, "channel": "general", "text": text, "createdAt": "2026-01-01T00:00:00.000Z"}
 }
 
-func must[T any](t testing.TB, v T, err error) T {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
 var tidClock = syntax.NewTIDClock(1)
 
 func newTID() string { return tidClock.Next().String() }
