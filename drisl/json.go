@@ -238,16 +238,9 @@ func appendJSON(b []byte, v any, depth int) ([]byte, error) {
 		sortKeys(keys)
 		b = append(b, '{')
 		for i, k := range keys {
-			if i > 0 {
-				b = append(b, ',')
-			}
 			var err error
-			if b, err = appendJSONString(b, k); err != nil {
-				return nil, dmPath(err, strconv.Quote(k))
-			}
-			b = append(b, ':')
-			if b, err = appendJSON(b, v[k], depth+1); err != nil {
-				return nil, dmPath(err, k)
+			if b, err = appendJSONMember(b, i, k, v[k], depth); err != nil {
+				return nil, err
 			}
 		}
 		return append(b, '}'), nil
@@ -260,16 +253,9 @@ func appendJSON(b []byte, v any, depth int) ([]byte, error) {
 		}
 		b = append(b, '{')
 		for i, e := range v {
-			if i > 0 {
-				b = append(b, ',')
-			}
 			var err error
-			if b, err = appendJSONString(b, e.Key); err != nil {
-				return nil, dmPath(err, strconv.Quote(e.Key))
-			}
-			b = append(b, ':')
-			if b, err = appendJSON(b, e.Value, depth+1); err != nil {
-				return nil, dmPath(err, e.Key)
+			if b, err = appendJSONMember(b, i, e.Key, e.Value, depth); err != nil {
+				return nil, err
 			}
 		}
 		return append(b, '}'), nil
@@ -280,6 +266,24 @@ func appendJSON(b []byte, v any, depth int) ([]byte, error) {
 		return nil, err
 	}
 	return appendJSON(b, g, depth)
+}
+
+// appendJSONMember appends the member i of an object (its key k and value x,
+// after a comma unless it is the first), the object being at depth, adding
+// the key to the path of an error.
+func appendJSONMember(b []byte, i int, k string, x any, depth int) ([]byte, error) {
+	if i > 0 {
+		b = append(b, ',')
+	}
+	var err error
+	if b, err = appendJSONString(b, k); err != nil {
+		return nil, dmPath(err, strconv.Quote(k))
+	}
+	b = append(b, ':')
+	if b, err = appendJSON(b, x, depth+1); err != nil {
+		return nil, dmPath(err, k)
+	}
+	return b, nil
 }
 
 const hexDigits = "0123456789abcdef"
