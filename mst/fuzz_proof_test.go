@@ -228,14 +228,11 @@ func FuzzVerifyProof(f *testing.F) {
 			t.Fatalf("found %v with value %v", found, v)
 		}
 		byCID := map[cid.Cid][]byte{}
-		var src MemBlocks
 		for _, b := range blocks {
 			byCID[b.CID] = b.Data
-			if err := src.PutBlock(ctx, b.CID, b.Data); err != nil {
-				t.Fatal(err)
-			}
 		}
-		proof, err := Load(&src, root).Prove(ctx, key)
+		src := memBlocksOf(t, blocks)
+		proof, err := Load(src, root).Prove(ctx, key)
 		if err != nil {
 			checkFuzzErr(t, "Prove", err)
 			return
@@ -263,13 +260,8 @@ func FuzzInvert(f *testing.F) {
 		blocks := splitBlocks(data, 0)
 		root := fuzzRoot(blocks, rootIndex)
 		ops := splitOps(opData)
-		var src MemBlocks
-		for _, b := range blocks {
-			if err := src.PutBlock(ctx, b.CID, b.Data); err != nil {
-				t.Fatal(err)
-			}
-		}
-		before, err := Invert(ctx, Load(&src, root), ops)
+		src := memBlocksOf(t, blocks)
+		before, err := Invert(ctx, Load(src, root), ops)
 		if err != nil {
 			checkFuzzErr(t, "Invert", err)
 			return
@@ -374,13 +366,8 @@ func TestFuzzProofSeeds(t *testing.T) {
 		if !slices.Equal(ops, pf.ops) {
 			t.Fatalf("%s: ops %v decode as %v", pf.name, pf.ops, ops)
 		}
-		var src MemBlocks
-		for _, b := range blocks {
-			if err := src.PutBlock(ctx, b.CID, b.Data); err != nil {
-				t.Fatal(err)
-			}
-		}
-		inv, err := Invert(ctx, Load(&src, fuzzRoot(blocks, s[1].(uint8))), ops)
+		src := memBlocksOf(t, blocks)
+		inv, err := Invert(ctx, Load(src, fuzzRoot(blocks, s[1].(uint8))), ops)
 		if err != nil {
 			t.Fatalf("%s: %v", pf.name, err)
 		}

@@ -93,3 +93,15 @@ func (r *recordingSource) GetBlock(ctx context.Context, c cid.Cid) ([]byte, erro
 	r.mu.Unlock()
 	return data, nil
 }
+
+// memBlocksOf returns a MemBlocks holding blocks.
+func memBlocksOf(t testing.TB, blocks []Block) *MemBlocks {
+	t.Helper()
+	src := new(MemBlocks)
+	for _, b := range blocks {
+		if err := src.PutBlock(context.Background(), b.CID, b.Data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return src
+}

@@ -195,13 +195,8 @@ func TestVectorCommitProofs(t *testing.T) {
 			}
 
 			// A consumer holding only the proof blocks inverts the ops.
-			var src MemBlocks
-			for _, b := range blocks {
-				if err := src.PutBlock(ctx, b.CID, b.Data); err != nil {
-					t.Fatal(err)
-				}
-			}
-			inv, err := Invert(ctx, Load(&src, afterRoot), ops)
+			src := memBlocksOf(t, blocks)
+			inv, err := Invert(ctx, Load(src, afterRoot), ops)
 			if err != nil {
 				t.Fatal(err)
 			}
