@@ -176,28 +176,26 @@ func newSigCheck(msg, sig []byte) sigCheck {
 // signing gets a precomputed table.
 func (c *KeyCache) verify(k *rotationKey, sc *sigCheck) bool {
 	k.tries.Add(1)
-	var ok bool
+	var ok, table bool
 	switch {
 	case k.p256 != nil:
 		if t := k.ptable.Load(); t != nil {
-			ok = t.Verify(sc.msg, sc.sig, ecverify.LowS)
-			if ok {
-				k.lastUse.Store(c.clock.Add(1))
-			}
-			return ok
+			ok, table = t.Verify(sc.msg, sc.sig, ecverify.LowS), true
+		} else {
+			ok = k.p256.HashAndVerify(sc.msg, sc.sig) == nil
 		}
-		ok = k.p256.HashAndVerify(sc.msg, sc.sig) == nil
 	case k.point != nil:
 		if t := k.table.Load(); t != nil {
-			ok = sc.k256.VerifyTables(c.gTable, t)
-			if ok {
-				k.lastUse.Store(c.clock.Add(1))
-			}
-			return ok
+			ok, table = sc.k256.VerifyTables(c.gTable, t), true
+		} else {
+			ok = sc.k256.Verify(k.point)
 		}
-		ok = sc.k256.Verify(k.point)
 	}
-	if ok {
+	switch {
+	case !ok:
+	case table:
+		k.lastUse.Store(c.clock.Add(1)) // for install's least recently used
+	default:
 		c.noteUse(k)
 	}
 	return ok
