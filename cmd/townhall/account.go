@@ -106,7 +106,8 @@ func runAccount(e *env, args []string) error {
 			return err
 		}
 		// The audience is a service DID, with an optional #service id.
-		if d, _, _ := strings.Cut(*aud, "#"); !validDID(d) {
+		d, _, _ := strings.Cut(*aud, "#")
+		if _, err := syntax.ParseDID(d); err != nil {
 			return usageErr("--aud %q is not a DID", *aud)
 		}
 		nsid, err := syntax.ParseNSID(*lxm)
@@ -123,9 +124,4 @@ func runAccount(e *env, args []string) error {
 		printf(e, "%s\n", tok)
 		return nil
 	}
-}
-
-func validDID(s string) bool {
-	_, err := syntax.ParseDID(s)
-	return err == nil
 }
