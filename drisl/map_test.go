@@ -3,6 +3,7 @@ package drisl
 import (
 	"bytes"
 	"errors"
+	"math"
 	"reflect"
 	"runtime"
 	"strconv"
@@ -228,7 +229,7 @@ func TestMarshalMapErrors(t *testing.T) {
 		{"nested", map[string]any{"x": []any{Map{{"a", 1}, {"", 2}}}}, RuleMapKeyOrder, `x[0].""`},
 		{"key UTF-8", Map{{"\xff", 1}}, RuleUTF8, `"\xff"`},
 		{"value", Map{{"f", -0.0 * 1}, {"g", float32(0)}}, "", ""},
-		{"NaN value", &Map{{"a", 1}, {"f", nanValue()}}, RuleFloatValue, "f"},
+		{"NaN value", &Map{{"a", 1}, {"f", math.NaN()}}, RuleFloatValue, "f"},
 	} {
 		out, err := Marshal(c.v)
 		if c.rule == "" {
@@ -271,11 +272,6 @@ func TestMarshalMapErrors(t *testing.T) {
 	if _, err := Marshal(deep); !errors.As(err, &ee) || ee.Rule != RuleDepth {
 		t.Errorf("deep Map: %v", err)
 	}
-}
-
-func nanValue() float64 {
-	var zero float64
-	return zero / zero
 }
 
 // TestOrderedAtproto checks CheckAtproto, CheckRecord, ParseBlob and
