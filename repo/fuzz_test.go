@@ -25,18 +25,7 @@ func eventSeeds(t testing.TB) [][]byte {
 		}
 	}
 	ctx := context.Background()
-	r, err := Create(ctx, NewMemStore(), testDID, fixedKey(t), Options{Now: fakeClock()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ws []Write
-	for i := 0; i < 20; i++ {
-		ws = append(ws, Write{Action: ActionCreate, Collection: "app.bsky.feed.post", Record: post(i)})
-	}
-	res, err := r.Apply(ctx, ws, ApplyOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, res := postRepo(t, fixedKey(t), 20)
 	res2, err := r.Apply(ctx, []Write{
 		{Action: ActionUpdate, Collection: "app.bsky.feed.post", RKey: res.Results[3].RKey, Record: post(100)},
 		{Action: ActionDelete, Collection: "app.bsky.feed.post", RKey: res.Results[4].RKey},

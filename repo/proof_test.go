@@ -14,18 +14,7 @@ func TestVerifyRecordProofOptions(t *testing.T) {
 	ctx := context.Background()
 	key := fixedKey(t)
 	pub, _ := key.PublicKey()
-	r, err := Create(ctx, NewMemStore(), testDID, key, Options{Now: fakeClock()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ws []Write
-	for i := range 50 {
-		ws = append(ws, Write{Action: ActionCreate, Collection: "app.bsky.feed.post", Record: post(i)})
-	}
-	res, err := r.Apply(ctx, ws, ApplyOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, res := postRepo(t, key, 50)
 	rkey := res.Results[17].RKey
 	var proof bytes.Buffer
 	if err := r.ProveRecord(ctx, &proof, "app.bsky.feed.post", rkey); err != nil {

@@ -40,6 +40,26 @@ func post(i int) map[string]any {
 }
 
 // toIndigo converts an event through its wire encoding.
+// postRepo creates testDID's repository in a MemStore, signed by key, and
+// commits n posts to it in one write, which it returns.
+func postRepo(t testing.TB, key atcrypto.PrivateKey, n int) (*Repo, *CommitResult) {
+	t.Helper()
+	ctx := context.Background()
+	r, err := Create(ctx, NewMemStore(), testDID, key, Options{Now: fakeClock()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ws []Write
+	for i := range n {
+		ws = append(ws, Write{Action: ActionCreate, Collection: "app.bsky.feed.post", Record: post(i)})
+	}
+	res, err := r.Apply(ctx, ws, ApplyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, res
+}
+
 func toIndigo(t testing.TB, ev *CommitEvent) *comatproto.SyncSubscribeRepos_Commit {
 	b, err := drisl.Marshal(ev)
 	if err != nil {
@@ -463,17 +483,7 @@ func TestVerifyCommitEventTampered(t *testing.T) {
 	ctx := context.Background()
 	key := testKeys(t)["P-256"]
 	pub, _ := key.PublicKey()
-	r, err := Create(ctx, NewMemStore(), testDID, key, Options{Now: fakeClock()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ws []Write
-	for i := 0; i < 50; i++ {
-		ws = append(ws, Write{Action: ActionCreate, Collection: "app.bsky.feed.post", Record: post(i)})
-	}
-	if _, err := r.Apply(ctx, ws, ApplyOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	r, _ := postRepo(t, key, 50)
 	res, err := r.Apply(ctx, []Write{{Action: ActionCreate, Collection: "app.bsky.feed.post", Record: post(99)}}, ApplyOptions{})
 	if err != nil {
 		t.Fatal(err)

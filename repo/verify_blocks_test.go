@@ -127,17 +127,7 @@ func TestVerifyCommitEventOpMismatch(t *testing.T) {
 	ctx := context.Background()
 	key := testKeys(t)["P-256"]
 	pub, _ := key.PublicKey()
-	r, err := Create(ctx, NewMemStore(), testDID, key, Options{Now: fakeClock()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ws []Write
-	for i := range 50 {
-		ws = append(ws, Write{Action: ActionCreate, Collection: "app.bsky.feed.post", Record: post(i)})
-	}
-	if _, err := r.Apply(ctx, ws, ApplyOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	r, _ := postRepo(t, key, 50)
 	res, err := r.Apply(ctx, []Write{
 		{Action: ActionCreate, Collection: "app.bsky.feed.post", Record: post(98)},
 		{Action: ActionCreate, Collection: "app.bsky.feed.post", Record: post(99)},
