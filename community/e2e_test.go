@@ -245,30 +245,8 @@ func TestHostileHost(t *testing.T) {
 	for _, late := range []bool{false, true} {
 		w := newWorld(t)
 		h1 := w.newHost(memHost, "host1")
-		c, founder := w.newCommunity(h1, "member")
-		alice := w.join(c, "alice", founder, testRoles[0])
-		if _, err := c.Invoke(ctx, w.rq(alice.sess.Create(NSIDMessage, newTID(), message("before")))); err != nil {
-			t.Fatal(err)
-		}
-		var backup bytes.Buffer
-		if err := c.Export(ctx, &backup); err != nil {
-			t.Fatal(err)
-		}
-		// The hostile host rotates the community's signing key to its own.
-		w.clock.Advance(time.Hour)
-		state := m(w.plc.VerifiedState(ctx, c.DID(), plc.ValidateOptions{})).must(t)
-		evil := w.account("evil")
-		_ = evil
-		hostileKey := w.pds["did:plc:evilaaaaaaaaaaaaaaaaaaaa"]
-		hpub := m(hostileKey.PublicKey()).must(t)
-		op, err := plc.Update(state, plc.UpdateOptions{VerificationMethods: map[string]string{"atproto": hpub.DIDKey()}}, h1.opts.RotationKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := w.plc.Submit(ctx, c.DID(), op); err != nil {
-			t.Fatal(err)
-		}
-		opCID := m(op.CID()).must(t)
+		tk := hostileTakeover(t, w, h1)
+		c, alice := tk.c, tk.alice
 		h1.Close()
 		if late {
 			w.clock.Advance(73 * time.Hour)
@@ -276,7 +254,7 @@ func TestHostileHost(t *testing.T) {
 			w.clock.Advance(71 * time.Hour)
 		}
 		h2 := w.newHost(memHost, "host2")
-		c2, err := h2.Migrate(ctx, c.DID(), MigrateOptions{Repo: bytes.NewReader(backup.Bytes()), RecoveryKey: w.recovery, Nullify: opCID.String()})
+		c2, err := h2.Migrate(ctx, c.DID(), MigrateOptions{Repo: bytes.NewReader(tk.backup), RecoveryKey: w.recovery, Nullify: tk.op})
 		if late {
 			if !errors.Is(err, ErrMigration) || !errors.Is(err, plc.ErrLateRecovery) {
 				t.Fatalf("late recovery: %v", err)
@@ -295,6 +273,44 @@ func TestHostileHost(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// takeover is what a hostile-host test starts from (see hostileTakeover).
+type takeover struct {
+	c      *Community
+	alice  *member
+	backup []byte  // a member's export, before the hostile operation
+	head   cid.Cid // the commit of backup
+	op     string  // the CID of the hostile operation
+}
+
+// hostileTakeover creates a community on h1 where alice writes one
+// message, backs it up, and an hour later has h1 point the DID's atproto
+// key to a key of its own (a plain PLC update with its rotation key).
+func hostileTakeover(t *testing.T, w *world, h1 *Host) takeover {
+	t.Helper()
+	ctx := context.Background()
+	c, founder := w.newCommunity(h1, "member")
+	alice := w.join(c, "alice", founder, testRoles[0])
+	if _, err := c.Invoke(ctx, w.rq(alice.sess.Create(NSIDMessage, newTID(), message("before")))); err != nil {
+		t.Fatal(err)
+	}
+	var backup bytes.Buffer
+	if err := c.Export(ctx, &backup); err != nil {
+		t.Fatal(err)
+	}
+	head := c.Repo().Head().Commit
+	w.clock.Advance(time.Hour)
+	state := m(w.plc.VerifiedState(ctx, c.DID(), plc.ValidateOptions{})).must(t)
+	hpub := m(w.pds[w.account("evil")].PublicKey()).must(t)
+	op, err := plc.Update(state, plc.UpdateOptions{VerificationMethods: map[string]string{"atproto": hpub.DIDKey()}}, h1.opts.RotationKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.plc.Submit(ctx, c.DID(), op); err != nil {
+		t.Fatal(err)
+	}
+	return takeover{c: c, alice: alice, backup: backup.Bytes(), head: head, op: m(op.CID()).must(t).String()}
 }
 
 // validateAll checks every record of the repository, the community's own

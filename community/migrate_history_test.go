@@ -27,35 +27,15 @@ func TestMigrateForgedBackup(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
 	h1 := w.newHost(memHost, "host1")
-	c, founder := w.newCommunity(h1, "member")
-	alice := w.join(c, "alice", founder, testRoles[0])
-	if _, err := c.Invoke(ctx, w.rq(alice.sess.Create(NSIDMessage, newTID(), message("before")))); err != nil {
-		t.Fatal(err)
-	}
-	var export bytes.Buffer
-	if err := c.Export(ctx, &export); err != nil {
-		t.Fatal(err)
-	}
-	trusted := c.Repo().Head().Commit
-	w.clock.Advance(time.Hour)
-	state := m(w.plc.VerifiedState(ctx, c.DID(), plc.ValidateOptions{})).must(t)
-	w.account("evil")
-	hpub := m(w.pds["did:plc:evilaaaaaaaaaaaaaaaaaaaa"].PublicKey()).must(t)
-	op, err := plc.Update(state, plc.UpdateOptions{VerificationMethods: map[string]string{"atproto": hpub.DIDKey()}}, h1.opts.RotationKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.plc.Submit(ctx, c.DID(), op); err != nil {
-		t.Fatal(err)
-	}
-	opCID := m(op.CID()).must(t).String()
+	tk := hostileTakeover(t, w, h1)
+	c, alice, trusted, opCID := tk.c, tk.alice, tk.head, tk.op
 	h1.Close()
 	w.clock.Advance(time.Hour)
 
 	// The forgery: the export, plus a ban of alice, signed with the old key
 	// an hour after the hostile operation.
 	oldPub := m(h1.opts.SigningKey.PublicKey()).must(t)
-	fr, err := repo.Import(ctx, repo.NewMemStore(), bytes.NewReader(export.Bytes()), h1.opts.SigningKey,
+	fr, err := repo.Import(ctx, repo.NewMemStore(), bytes.NewReader(tk.backup), h1.opts.SigningKey,
 		repo.VerifyOptions{Key: oldPub, DID: c.DID()}, repo.Options{Now: w.clock.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +63,7 @@ func TestMigrateForgedBackup(t *testing.T) {
 	if _, err := migrate(forged.Bytes(), true); !errors.Is(err, ErrMigration) || !errors.Is(err, repo.ErrWrongRoot) {
 		t.Fatalf("a backup other than the pinned commit: %v", err)
 	}
-	c2, err := migrate(export.Bytes(), true)
+	c2, err := migrate(tk.backup, true)
 	if err != nil {
 		t.Fatalf("the pinned backup: %v", err)
 	}
