@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"os"
 	"strings"
 
@@ -74,21 +73,7 @@ func printDID(e *env, priv atcrypto.PrivateKey, asJSON bool) error {
 }
 
 func writeKeyFile(path string, priv atcrypto.PrivateKeyExportable) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return ioErr("%s exists: keys are never overwritten; choose another path", path)
-		}
-		return ioErr("cannot create %s: %v", path, unwrapPathErr(err))
-	}
-	if _, err := f.WriteString(priv.Multibase() + "\n"); err != nil {
-		f.Close()
-		return ioErr("cannot write %s: %v", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return ioErr("cannot write %s: %v", path, err)
-	}
-	return nil
+	return createFile(path, []byte(priv.Multibase()+"\n"), privateFile, "keys are never overwritten; choose another path")
 }
 
 // readKeyFile reads a private key file, refusing files others can read.

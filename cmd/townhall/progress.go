@@ -92,10 +92,16 @@ const (
 // writeNewFile writes data to a new file with mode perm (never
 // overwriting one).
 func writeNewFile(path string, data []byte, perm os.FileMode) error {
+	return createFile(path, data, perm, "choose another path")
+}
+
+// createFile is writeNewFile; ifExists is what the error says after
+// "PATH exists: " when path exists.
+func createFile(path string, data []byte, perm os.FileMode, ifExists string) error {
 	file, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
 		if errors.Is(err, os.ErrExist) {
-			return ioErr("%s exists: choose another path", path)
+			return ioErr("%s exists: %s", path, ifExists)
 		}
 		return ioErr("cannot create %s: %v", path, unwrapPathErr(err))
 	}
