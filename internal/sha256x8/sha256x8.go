@@ -18,7 +18,7 @@
 // Limits: it pays only for batches (MinBatch and more messages, ideally a
 // multiple of Lanes of similar length): one message still takes its blocks
 // one after another. Without AVX2, or with the purego build tag, SumMany
-// calls crypto/sha256 for each message (MultiLane reports which).
+// calls crypto/sha256 for each message.
 package sha256x8
 
 import (
@@ -35,11 +35,6 @@ const Lanes = 8
 // costs about as much as two or three single-message blocks, so SumMany
 // hashes smaller batches one message at a time.
 const MinBatch = 3
-
-// MultiLane reports whether SumMany hashes eight messages at a time (on
-// amd64 with AVX2, without the purego build tag) rather than one after
-// another with crypto/sha256.
-func MultiLane() bool { return multiLanes }
 
 var sha256IV = [8]uint32{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19}
 
