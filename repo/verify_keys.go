@@ -39,9 +39,10 @@ const DefaultMaxKeyTables = 4
 // of events that VerifyCommitEvent accepted against the consumer's known
 // state (CommitCheckOptions.Known, with prevData and every record), so that
 // neither junk events nor one genuine event replayed earn one;
-// at most max keys have tables (each 832 KiB, and 832 KiB more for the
-// K-256 generator's once a K-256 key has one), and a key that becomes hot
-// when they are taken replaces the least recently used. Pass one KeyTables
+// at most max keys have tables (768 KiB for P-256, 832 KiB for K-256, and
+// 832 KiB more for the K-256 generator's once a K-256 key has one), and a
+// key that becomes hot when they are taken replaces the least recently
+// used. Pass one KeyTables
 // in CommitCheckOptions.KeyTables for every event; it is safe for
 // concurrent use. The zero value is ready to use, with at most
 // DefaultMaxKeyTables tables.
