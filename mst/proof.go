@@ -204,7 +204,8 @@ func InversionBlocks(ctx context.Context, after *Tree, ops []Op) ([]Block, error
 	var out []Block
 	seen := map[string]bool{}
 	var invTok *token
-	rs := &store{src: after.s.src, cache: after.s.cache, hashMu: after.s.hashMu, trusted: after.s.trusted, hashed: after.s.hashed}
+	rs := new(store)
+	*rs = *after.s // the same source, cache, lock and checks
 	rs.record = func(n *node) {
 		if invTok != nil && n.owner == invTok {
 			return
