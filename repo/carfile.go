@@ -126,6 +126,37 @@ func (opts *VerifyOptions) checkRequired() error {
 	return nil
 }
 
+// rootCommit returns the commit at root, a CAR's root block in blocks,
+// after checking it against opts: root is opts.Commit if that is defined
+// (ErrWrongRoot), the block is present (ErrWrongRoot) and, if checkHash,
+// hashes to root (ErrBlockHash), the commit decodes, is for opts.DID
+// (ErrBadCommit) and is signed by opts.Key.
+func (opts *VerifyOptions) rootCommit(root cid.Cid, blocks blockMap, checkHash bool) (*Commit, error) {
+	if opts.Commit.Defined() && root != opts.Commit {
+		return nil, verr(ErrWrongRoot, root, "want "+opts.Commit.String(), nil)
+	}
+	cdata, ok := blocks[root]
+	if !ok {
+		return nil, verr(ErrWrongRoot, root, "root block is not in the CAR", nil)
+	}
+	if checkHash {
+		if _, err := blocks.checkBlock(root); err != nil {
+			return nil, err
+		}
+	}
+	commit, err := DecodeCommit(cdata)
+	if err != nil {
+		return nil, err
+	}
+	if commit.DID != opts.DID {
+		return nil, verr(ErrBadCommit, root, "commit is for "+commit.DID+", want "+opts.DID, nil)
+	}
+	if err := commit.VerifySignature(opts.Key); err != nil {
+		return nil, err
+	}
+	return commit, nil
+}
+
 // VerifiedRepo is a fully verified repository held in memory.
 type VerifiedRepo struct {
 	Commit    *Commit
@@ -166,24 +197,8 @@ func VerifyCAR(ctx context.Context, rd io.Reader, opts VerifyOptions) (*Verified
 	if err != nil {
 		return nil, err
 	}
-	if opts.Commit.Defined() && root != opts.Commit {
-		return nil, verr(ErrWrongRoot, root, "want "+opts.Commit.String(), nil)
-	}
-	if _, ok := blocks[root]; !ok {
-		return nil, verr(ErrWrongRoot, root, "root block is not in the CAR", nil)
-	}
-	cdata, err := blocks.checkBlock(root)
+	commit, err := opts.rootCommit(root, blocks, true)
 	if err != nil {
-		return nil, err
-	}
-	commit, err := DecodeCommit(cdata)
-	if err != nil {
-		return nil, err
-	}
-	if commit.DID != opts.DID {
-		return nil, verr(ErrBadCommit, root, "commit is for "+commit.DID+", want "+opts.DID, nil)
-	}
-	if err := commit.VerifySignature(opts.Key); err != nil {
 		return nil, err
 	}
 	if err := checkRevTime(syntax.TID(commit.Rev), opts.Now, opts.MaxClockSkew); err != nil {

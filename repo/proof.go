@@ -90,21 +90,8 @@ func VerifyRecordProof(ctx context.Context, rd io.Reader, collection, rkey strin
 	if err != nil {
 		return cid.Undef, nil, err
 	}
-	if opts.Commit.Defined() && root != opts.Commit {
-		return cid.Undef, nil, verr(ErrWrongRoot, root, "want "+opts.Commit.String(), nil)
-	}
-	cdata, ok := blocks[root]
-	if !ok {
-		return cid.Undef, nil, verr(ErrWrongRoot, root, "root block is not in the CAR", nil)
-	}
-	commit, err := DecodeCommit(cdata)
+	commit, err := opts.rootCommit(root, blocks, false) // readCAR checked every hash
 	if err != nil {
-		return cid.Undef, nil, err
-	}
-	if commit.DID != opts.DID {
-		return cid.Undef, nil, verr(ErrBadCommit, root, "commit is for "+commit.DID+", want "+opts.DID, nil)
-	}
-	if err := commit.VerifySignature(opts.Key); err != nil {
 		return cid.Undef, nil, err
 	}
 	val, found, err := mst.Load(blocks, commit.Data).Get(ctx, collection+"/"+rkey)
