@@ -49,9 +49,17 @@ func (m blockMap) checkBlock(c cid.Cid) ([]byte, error) {
 	return data, nil
 }
 
-func readBlocks(cr *CARReader) (cid.Cid, blockMap, error) {
+// oneRoot refuses (ErrWrongRoot) a CAR without exactly one root.
+func (cr *CARReader) oneRoot() error {
 	if len(cr.Roots) != 1 {
-		return cid.Undef, nil, &VerifyError{Rule: ErrWrongRoot, Offset: -1, Detail: fmt.Sprintf("%d roots, want 1", len(cr.Roots))}
+		return &VerifyError{Rule: ErrWrongRoot, Offset: -1, Detail: fmt.Sprintf("%d roots, want 1", len(cr.Roots))}
+	}
+	return nil
+}
+
+func readBlocks(cr *CARReader) (cid.Cid, blockMap, error) {
+	if err := cr.oneRoot(); err != nil {
+		return cid.Undef, nil, err
 	}
 	m := blockMap{}
 	for {

@@ -1,7 +1,6 @@
 package repo
 
 import (
-	"fmt"
 	"io"
 	"slices"
 
@@ -35,8 +34,8 @@ func readEventCAR(data []byte, opts CAROptions) (cid.Cid, blockMap, error) {
 		return cid.Undef, nil, err
 	}
 	cr.noHash = true // hashed below, in one batch
-	if len(cr.Roots) != 1 {
-		return cid.Undef, nil, &VerifyError{Rule: ErrWrongRoot, Offset: -1, Detail: fmt.Sprintf("%d roots, want 1", len(cr.Roots))}
+	if err := cr.oneRoot(); err != nil {
+		return cid.Undef, nil, err
 	}
 	var buf [32]eventBlock
 	blocks := buf[:0]
