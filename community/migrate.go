@@ -165,7 +165,7 @@ func (h *Host) Migrate(ctx context.Context, did string, opts MigrateOptions) (*C
 		}
 	}
 	var r *repo.Repo
-	r, err = repo.Import(ctx, h.opts.Store, bytes.NewReader(car), h.opts.SigningKey, repo.VerifyOptions{Key: vkey, DID: did, Commit: vr.CommitCID}, h.repoOptions())
+	r, err = repo.ImportVerified(ctx, h.opts.Store, vr, h.opts.SigningKey, h.repoOptions()) // verified above, with h.now
 	if errors.Is(err, repo.ErrRepoExists) {
 		// A retry after a failed PLC submission: accept the same commit.
 		r, err = repo.Open(ctx, h.opts.Store, did, h.opts.SigningKey, h.repoOptions())

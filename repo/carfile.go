@@ -258,6 +258,18 @@ func Import(ctx context.Context, s Store, rd io.Reader, key atcrypto.PrivateKey,
 	if err != nil {
 		return nil, err
 	}
+	return ImportVerified(ctx, s, v, key, opts)
+}
+
+// ImportVerified stores a repository VerifyCAR has verified as a new
+// repository in s, in one transaction, with a #sync event, without
+// verifying it again: Import is VerifyCAR then ImportVerified. A caller
+// that has to inspect the repository before storing it (package community
+// checks which key signed it, and when) verifies once and imports the
+// result. The checks are the ones VerifyCAR was given (its VerifyOptions.Now
+// and MaxClockSkew bound the commit's rev: pass the clock the repository
+// will date its commits with, opts.Now).
+func ImportVerified(ctx context.Context, s Store, v *VerifiedRepo, key atcrypto.PrivateKey, opts Options) (*Repo, error) {
 	nodes, err := v.Tree.NewBlocks(ctx, nil)
 	if err != nil {
 		return nil, mstErr(err, "collecting nodes")
