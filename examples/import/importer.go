@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"errors"
@@ -22,6 +23,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/townhall-dev/townhall/community"
+	"github.com/townhall-dev/townhall/drisl"
 	"github.com/townhall-dev/townhall/plc"
 	"github.com/townhall-dev/townhall/repo"
 	"github.com/townhall-dev/townhall/ucan"
@@ -32,10 +34,28 @@ import (
 // a 256-write invocation is about 35 KB, under UCAN's 64 KiB token limit.
 const maxBatch = 256
 
-// defaultBatch is the writes per invocation the command sends by default
-// (Options.Batch 0): more than community.DefaultMaxBatchWrites, which the
-// host is configured to accept (see the package doc).
-const defaultBatch = 64
+// Signers: who signs the import's invocations (Options.Signers).
+const (
+	// SignImporter: one member of the community, the importer, writes the
+	// whole export; each message names its export author in its origin.
+	SignImporter = "importer"
+	// SignAuthors: every export author joins and writes their own messages.
+	SignAuthors = "authors"
+)
+
+// Defaults per signer mode (Options.Batch, Writers, Window 0). The
+// importer sends maxBatch-write invocations, cut from the timeline in
+// order, from a few goroutines; authors send 64-write invocations (more
+// than community.DefaultMaxBatchWrites, which the host is configured to
+// accept) from 64, and every author's unfinished batch every 4096
+// messages (see the package doc).
+const (
+	importerBatch   = maxBatch
+	importerWriters = 8
+	authorsBatch    = 64
+	authorsWriters  = 64
+	authorsWindow   = 4096
+)
 
 // Goals of issue 10, and Roomy's figures for the same import.
 const (
@@ -50,10 +70,13 @@ type Options struct {
 	Dir      string // SQLite files (required)
 	Messages int
 	Authors  int
-	Batch    int
-	Writers  int
-	// Window is how many messages of the timeline are read before every
-	// author's unfinished batch is sent (0: 4096; negative: never).
+	// Signers is SignImporter (""), or SignAuthors.
+	Signers string
+	Batch   int // writes per invocation (0: the mode's default)
+	Writers int // client goroutines (0: the mode's default)
+	// Window, for SignAuthors, is how many messages of the timeline are
+	// read before every author's unfinished batch is sent (0: 4096;
+	// negative: never).
 	Window int
 	Seed   uint64
 	// CacheKiB is SQLite's page cache per connection (0: 1024; negative:
@@ -76,9 +99,10 @@ type Options struct {
 type Report struct {
 	Messages     int
 	Authors      int
-	Requests     int // /repo/batch invocations
-	Commits      int // distinct commits that carried them
-	Records      int // message records found in the repo afterwards
+	Signers      string // Options.Signers
+	Requests     int    // /repo/batch invocations
+	Commits      int    // distinct commits that carried them
+	Records      int    // message records found in the repo afterwards
 	SetupTime    time.Duration
 	ImportTime   time.Duration
 	CPUTime      time.Duration // process CPU time during the import
@@ -103,17 +127,24 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.Authors <= 0 {
 		o.Authors = 120
 	}
-	if o.Batch <= 0 {
-		o.Batch = defaultBatch
+	switch o.Signers {
+	case "", SignImporter:
+		o.Signers = SignImporter
+		o.Batch = cmp.Or(o.Batch, importerBatch)
+		o.Writers = cmp.Or(o.Writers, importerWriters)
+		o.Window = -1
+	case SignAuthors:
+		o.Batch = cmp.Or(o.Batch, authorsBatch)
+		o.Writers = cmp.Or(o.Writers, authorsWriters)
+		o.Window = cmp.Or(o.Window, authorsWindow)
+	default:
+		return nil, fmt.Errorf("import: Options.Signers is %q, want %q or %q", o.Signers, SignImporter, SignAuthors)
 	}
-	if o.Writers <= 0 {
-		o.Writers = 64
+	if o.Batch < 0 || o.Batch > maxBatch || o.Writers < 0 {
+		return nil, fmt.Errorf("import: batch %d (1-%d) or writers %d out of range", o.Batch, maxBatch, o.Writers)
 	}
 	if o.Seed == 0 {
 		o.Seed = 1
-	}
-	if o.Window == 0 {
-		o.Window = 4096
 	}
 	if o.CacheKiB == 0 {
 		o.CacheKiB = 1024
@@ -125,7 +156,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if out == nil {
 		out = io.Discard
 	}
-	rep := &Report{Messages: o.Messages, Authors: o.Authors}
+	rep := &Report{Messages: o.Messages, Authors: o.Authors, Signers: o.Signers}
 
 	t0 := time.Now()
 	env, err := setup(ctx, o)
@@ -134,8 +165,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	defer env.close()
 	rep.SetupTime = time.Since(t0)
-	fmt.Fprintf(out, "setup: community %s, %d authors joined, in %s\n",
-		env.c.DID(), len(env.sessions), rep.SetupTime.Round(time.Millisecond))
+	joined := "the importer joined (the export's authors are data in each message's origin)"
+	if o.Signers == SignAuthors {
+		joined = fmt.Sprintf("%d authors joined", len(env.sessions))
+	}
+	fmt.Fprintf(out, "setup: community %s, %s, in %s\n", env.c.DID(), joined, rep.SetupTime.Round(time.Millisecond))
 
 	// The import starts from what a long-running host would hold: the
 	// setup's garbage collected and its freed memory returned to the OS.
@@ -151,9 +185,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.CacheKiB > 0 {
 		cacheKiB = fmt.Sprintf("%d KiB", o.CacheKiB)
 	}
-	window := "never"
-	if o.Window > 0 {
-		window = fmt.Sprintf("every %d messages", o.Window)
+	batches := "the timeline cut in order"
+	if o.Signers == SignAuthors {
+		batches = "each author's messages, unfinished batches sent never"
+		if o.Window > 0 {
+			batches = fmt.Sprintf("each author's messages, unfinished batches sent every %d messages", o.Window)
+		}
 	}
 	blockCache := "the host's default"
 	if o.BlockCacheKiB < 0 {
@@ -161,8 +198,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	} else if o.BlockCacheKiB > 0 {
 		blockCache = fmt.Sprintf("%d KiB", o.BlockCacheKiB)
 	}
-	fmt.Fprintf(out, "config: batches of up to %d writes, unfinished batches sent %s, %d writers, SQLite page cache %s per connection, host block cache %s, Go soft memory limit %s\n",
-		o.Batch, window, o.Writers, cacheKiB, blockCache, memLimit)
+	fmt.Fprintf(out, "config: signed by %s; batches of up to %d writes (%s), %d writers, SQLite page cache %s per connection, host block cache %s, Go soft memory limit %s\n",
+		o.Signers, o.Batch, batches, o.Writers, cacheKiB, blockCache, memLimit)
 	debug.FreeOSMemory()
 	rep.RSSMeasured = resetPeakRSS()
 	rep.BaseRSSMiB = procStatusMiB("VmRSS:")
@@ -206,6 +243,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if recs, _, err := env.c.ListRecords(ctx, community.NSIDMessage, repo.ListOptions{Limit: 100}); err == nil {
 		for _, r := range recs {
 			rep.MessageBytes += len(r.Value)
+			var m chatMessage
+			if err := drisl.Unmarshal(r.Value, &m); err != nil {
+				return rep, fmt.Errorf("import: message %s: %w", r.RKey, err)
+			}
+			if (m.Origin != nil && m.Origin.Author != "") != (o.Signers == SignImporter) {
+				return rep, fmt.Errorf("import: message %s has origin %+v, signed by %s", r.RKey, m.Origin, o.Signers)
+			}
 			_, rb, err := env.c.GetRecord(ctx, community.NSIDReceipt, community.ReceiptKey(r.Collection+"/"+r.RKey))
 			if err != nil {
 				return rep, fmt.Errorf("import: receipt of %s: %w", r.RKey, err)
@@ -257,10 +301,11 @@ func memRatio(r *Report) string {
 	return fmt.Sprintf("%.0f%% of its memory", 100*r.PeakRSSMiB/roomyMiB)
 }
 
-// importExport reads the export, cuts each author's messages, in order,
-// into batches of o.Batch, sends them from o.Writers goroutines, and
-// returns the number of distinct commits that carried them and of batches.
-// Only the authors' unfinished batches are held, never the whole export.
+// importExport reads the export, cuts it into batches of o.Batch, sends
+// them from o.Writers goroutines, and returns the number of distinct
+// commits that carried them and of batches. The importer's batches are
+// the timeline in order; an author's are their own messages, in order.
+// Only the unfinished batches are held, never the whole export.
 func (e *env) importExport(ctx context.Context, ex *exporter, o Options) (commits, requests int, err error) {
 	bar := newProgress(o.Progress, ex.o.Messages)
 	queue := make(chan []message, o.Writers)
@@ -273,19 +318,25 @@ func (e *env) importExport(ctx context.Context, ex *exporter, o Options) (commit
 			ws := make([]community.Write, 0, o.Batch)
 			for b := range queue {
 				ws = ws[:0]
+				signer := 0
 				for _, m := range b {
 					rec := &chatMessage{Type: community.NSIDMessage, Channel: m.Channel, Text: m.Text,
 						CreatedAt: m.At.Format("2006-01-02T15:04:05.000Z"), ReplyTo: m.ReplyTo}
+					if o.Signers == SignImporter {
+						rec.Origin = &chatOrigin{Source: exportSource, Author: authorName(m.Author)}
+					} else {
+						signer = m.Author
+					}
 					ws = append(ws, community.Write{Action: repo.ActionCreate, Collection: community.NSIDMessage, RKey: m.RKey, Record: rec})
 				}
-				req, err := e.sessions[b[0].Author].Batch(ws)
+				req, err := e.sessions[signer].Batch(ws)
 				var res *community.Result
 				if err == nil {
 					res, err = e.c.Invoke(ctx, req)
 				}
 				mu.Lock()
 				if err != nil && firstErr == nil {
-					firstErr = fmt.Errorf("import: batch of %s: %w", authorName(b[0].Author), err)
+					firstErr = fmt.Errorf("import: batch of %s from %s: %w", ws[0].RKey, e.names[signer], err)
 				}
 				if res != nil {
 					seen[res.Commit] = true
@@ -296,6 +347,24 @@ func (e *env) importExport(ctx context.Context, ex *exporter, o Options) (commit
 				}
 			}
 		})
+	}
+	if o.Signers == SignImporter {
+		var b []message
+		for m, ok := ex.next(); ok; m, ok = ex.next() {
+			if b = append(b, m); len(b) == o.Batch {
+				queue <- b
+				requests++
+				b = nil
+			}
+		}
+		if len(b) > 0 {
+			queue <- b
+			requests++
+		}
+		close(queue)
+		wg.Wait()
+		bar.done()
+		return len(seen), requests, firstErr
 	}
 	pending := make([][]message, ex.o.Authors)
 	flush := func() {
@@ -331,18 +400,34 @@ func (e *env) importExport(ctx context.Context, ex *exporter, o Options) (commit
 // equivalent map (its keys are sorted once per type, not once per record);
 // the bytes are the same.
 type chatMessage struct {
-	Type      string `cbor:"$type"`
-	Channel   string `cbor:"channel"`
-	Text      string `cbor:"text"`
-	ReplyTo   string `cbor:"replyTo,omitempty"`
-	CreatedAt string `cbor:"createdAt"`
+	Type      string      `cbor:"$type"`
+	Channel   string      `cbor:"channel"`
+	Text      string      `cbor:"text"`
+	ReplyTo   string      `cbor:"replyTo,omitempty"`
+	CreatedAt string      `cbor:"createdAt"`
+	Origin    *chatOrigin `cbor:"origin,omitempty"`
 }
+
+// chatOrigin is a message's origin: its author in the export, which the
+// importer, the record's verified author, claims.
+type chatOrigin struct {
+	Source string `cbor:"source,omitempty"`
+	Author string `cbor:"author"`
+}
+
+// exportSource names the generated export in each imported message's
+// origin; importerName is the member who imports it.
+const (
+	exportSource = "generated chat export"
+	importerName = "importer"
+)
 
 // env is the host, the community and the authors' sessions.
 type env struct {
 	host     *community.Host
 	c        *community.Community
 	sessions []*community.Session
+	names    []string // of the sessions' members
 	closers  []func() error
 }
 
@@ -427,12 +512,19 @@ func setup(ctx context.Context, o Options) (*env, error) {
 	if err != nil {
 		return nil, err
 	}
-	e.sessions = make([]*community.Session, o.Authors)
+	names := []string{importerName}
+	if o.Signers == SignAuthors {
+		names = make([]string, o.Authors)
+		for i := range names {
+			names[i] = authorName(i)
+		}
+	}
+	e.sessions, e.names = make([]*community.Session, len(names)), names
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var firstErr error
-	for i := range o.Authors {
-		jr, key, err := login(authorName(i), e.c.DID(), e.c.DID())
+	for i, name := range names {
+		jr, key, err := login(name, e.c.DID(), e.c.DID())
 		if err != nil {
 			return nil, err
 		}
@@ -445,7 +537,7 @@ func setup(ctx context.Context, o Options) (*env, error) {
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil && firstErr == nil {
-				firstErr = fmt.Errorf("import: join %s: %w", authorName(i), err)
+				firstErr = fmt.Errorf("import: join %s: %w", name, err)
 			}
 			e.sessions[i] = s
 		})

@@ -2,33 +2,38 @@
 // reports the import time and peak memory, against Roomy's server (27.3 s
 // and 65 MiB for the same 54,930 messages).
 //
-//	go run ./examples/import [-messages 54930] [-authors 120] [-batch 64] [-window 4096] [-writers 64] [-keep]
+//	go run ./examples/import [-signers importer|authors] [-messages 54930] [-authors 120] [-batch N] [-window N] [-writers N] [-keep]
 //
 // The export is generated deterministically (realistic authors, channels,
 // timestamps and replies; see export.go) and streamed, as a file would be
-// read: the whole export is never in memory. The authors join the
-// community first (service-auth JWTs from a local test PDS key, open member
-// role); then the timeline is read in order and each author's messages are
-// sent as /repo/batch invocations (up to -batch writes each, signed by the
-// author's session key; after every -window messages each author's
-// unfinished batch is sent too, so that concurrent batches cover a narrow
-// stretch of the timeline and a commit edits neighbouring MST keys) from
-// -writers goroutines, and the community's writer folds concurrent
-// requests into shared commits (group commit).
+// read: the whole export is never in memory.
 //
-// The batch size is the importer's choice. Every invocation costs a
-// signature (client), a verification and a policy check (host) and an
-// invocation record, whatever it writes, and in a chat export most
-// invocations are an occasional author's few messages sent at a window's
-// end; so this importer asks the host to accept batches of up to 64 writes
-// (community.Limits.MaxBatchWrites; the default is 32, the most is
-// maxBatch) and sends unfinished batches every 4096 messages: 1,889
-// invocations instead of 3,665 with 32-write batches every 2048 messages,
-// and 5-8% fewer blocks in the repository (a commit carries more
-// writes). Nothing per message is skipped: each write still has its CID,
-// DRISL, lexicon and existence checked and gets its own receipt. Wider
-// windows spread a commit's keys over more of the tree (8192 wrote more
-// blocks), and larger batches hold more memory in flight.
+// Who signs (-signers). A chat export (Discord's, Slack's, a Roomy
+// space's) is history: its authors signed nothing and the importer holds
+// none of their keys. So by default one member of the community, the
+// importer (a bridge or a moderator's tool), writes the whole export: it
+// joins like any member (service-auth JWT, session key, the open member
+// role), reads the timeline in order and sends it as /repo/batch
+// invocations of up to -batch writes (256: about 35 KB, under UCAN's
+// 64 KiB token limit) from -writers goroutines, and the community's
+// writer folds concurrent requests into shared commits (group commit).
+// Each message records its export author in its origin
+// (dev.townhall.chat.message#origin): that is the importer's claim, and the
+// record's verified author, the one its receipt names and
+// community.VerifyBundle proves, is the importer. Nothing per message is
+// skipped: each write still has its CID, DRISL, lexicon and existence
+// checked and gets its own receipt, and each batch costs a signature, a
+// verification, a policy check and an invocation record.
+//
+// With -signers authors, every author of the export joins with a key of
+// their own (which a real importer could not have: this mode measures
+// many members writing at once) and sends their own messages, in order,
+// in batches of up to 64 (community.Limits.MaxBatchWrites is raised for it;
+// the default is 32); every -window messages (4096) each author's
+// unfinished batch is sent too, so that concurrent batches cover a narrow
+// stretch of the timeline and a commit edits neighbouring MST keys. In a
+// chat export most of these invocations are an occasional author's few
+// messages: 1,889 invocations instead of the importer's 215.
 //
 // The host keeps SQLite's
 // page cache at -cache-kib and the Go runtime under a soft memory limit of
@@ -65,9 +70,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var o Options
 	fs.IntVar(&o.Messages, "messages", 54930, "messages in the generated export")
 	fs.IntVar(&o.Authors, "authors", 120, "authors in the generated export")
-	fs.IntVar(&o.Batch, "batch", defaultBatch, "writes per /repo/batch invocation (at most 256; the host is configured to accept it)")
-	fs.IntVar(&o.Window, "window", 4096, "send every author's unfinished batch after each N messages of the timeline (negative: only full batches)")
-	fs.IntVar(&o.Writers, "writers", 64, "client goroutines sending batches at once (more: larger group commits)")
+	fs.StringVar(&o.Signers, "signers", SignImporter, "who signs: importer (one member writes the whole export; each message names its export author) or authors (every author joins and writes their own)")
+	fs.IntVar(&o.Batch, "batch", 0, "writes per /repo/batch invocation, at most 256 (0: 256 for the importer, 64 for authors; the host is configured to accept it)")
+	fs.IntVar(&o.Window, "window", 0, "authors only: send every author's unfinished batch after each N messages of the timeline (0: 4096; negative: only full batches)")
+	fs.IntVar(&o.Writers, "writers", 0, "client goroutines sending batches at once (0: 8 for the importer, 64 for authors; more: larger group commits)")
 	fs.IntVar(&o.CacheKiB, "cache-kib", 1024, "SQLite page cache per connection in KiB (negative: the store's default, 8192)")
 	fs.IntVar(&o.MemLimitMiB, "mem-limit-mib", 40, "the Go runtime's soft memory limit during the import, in MiB (negative: none; GOMEMLIMIT, if set, wins)")
 	fs.IntVar(&o.BlockCacheKiB, "block-cache-kib", -1, "the host's block cache in front of SQLite in KiB (0: the default, community.DefaultBlockCacheBytes; negative: none)")
@@ -78,8 +84,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if fs.NArg() != 0 || o.Messages <= 0 || o.Authors <= 0 || o.Batch <= 0 || o.Batch > maxBatch || o.Writers <= 0 {
-		fmt.Fprintln(stderr, "usage: import [-messages N] [-authors N] [-batch N] [-window N] [-writers N] [-cache-kib N] [-mem-limit-mib N] [-keep] [-cpuprofile FILE] [-q]")
+	if fs.NArg() != 0 || o.Messages <= 0 || o.Authors <= 0 || o.Batch < 0 || o.Batch > maxBatch || o.Writers < 0 ||
+		(o.Signers != SignImporter && o.Signers != SignAuthors) {
+		fmt.Fprintln(stderr, "usage: import [-signers importer|authors] [-messages N] [-authors N] [-batch N] [-window N] [-writers N] [-cache-kib N] [-mem-limit-mib N] [-keep] [-cpuprofile FILE] [-q]")
 		return 2
 	}
 	dir, err := os.MkdirTemp("", "townhall-import-")

@@ -9,14 +9,28 @@ import (
 
 // TestImport runs a small import through the same path and checks the
 // counts and that the report's verdicts follow from its figures.
+// Both signer modes run: the importer's 400 messages in 50 batches of 8;
+// the authors' in at least as many (an author's batch holds only theirs).
 func TestImport(t *testing.T) {
+	for _, signers := range []string{SignImporter, SignAuthors} {
+		t.Run(signers, func(t *testing.T) { testImport(t, signers) })
+	}
+}
+
+func testImport(t *testing.T, signers string) {
 	var out, bar bytes.Buffer
-	rep, err := Run(context.Background(), Options{Dir: t.TempDir(), Messages: 400, Authors: 12, Batch: 8, Window: 100, Writers: 4, Out: &out, Progress: &bar})
+	rep, err := Run(context.Background(), Options{Dir: t.TempDir(), Signers: signers, Messages: 400, Authors: 12, Batch: 8, Window: 100, Writers: 4, Out: &out, Progress: &bar})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 	if rep.Records != 400 || rep.Requests < 400/8 || rep.Commits < 1 || rep.Commits > rep.Requests {
 		t.Errorf("records %d, requests %d, commits %d", rep.Records, rep.Requests, rep.Commits)
+	}
+	if signers == SignImporter && rep.Requests != 400/8 {
+		t.Errorf("the importer sent %d batches, want %d", rep.Requests, 400/8)
+	}
+	if !strings.Contains(out.String(), "signed by "+signers) {
+		t.Errorf("output does not name its signers %q:\n%s", signers, out.String())
 	}
 	if rep.MetTime != (rep.ImportTime.Seconds() <= goalSeconds) || rep.MetMemory != (rep.RSSMeasured && rep.PeakRSSMiB <= goalMiB) {
 		t.Errorf("verdicts do not follow from the figures: %+v", rep)
@@ -58,7 +72,7 @@ func TestGenerate(t *testing.T) {
 
 func TestFlags(t *testing.T) {
 	var so, se bytes.Buffer
-	for _, args := range [][]string{{"-batch", "0"}, {"-batch", "257"}, {"-nope"}, {"x"}} {
+	for _, args := range [][]string{{"-batch", "-1"}, {"-batch", "257"}, {"-writers", "-1"}, {"-signers", "moderators"}, {"-nope"}, {"x"}} {
 		if code := run(args, &so, &se); code != 2 {
 			t.Errorf("run(%q) = %d, want 2", args, code)
 		}
