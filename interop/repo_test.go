@@ -253,7 +253,7 @@ func TestRepo(t *testing.T) {
 			pc.Collection, pc.RKey = repoCollections[r.IntN(len(repoCollections))], "never"+randomBase32(r, 6)
 		}
 		var buf bytes.Buffer
-		if err := rp.ProveRecord(ctx, &buf, pc.Collection, pc.RKey); err != nil {
+		if _, err := rp.ProveRecord(ctx, &buf, pc.Collection, pc.RKey); err != nil {
 			t.Fatalf("ProveRecord %s/%s: %v", pc.Collection, pc.RKey, err)
 		}
 		pc.CAR = buf.Bytes()

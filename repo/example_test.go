@@ -113,8 +113,11 @@ func ExampleVerifyRecordProof() {
 	r.Apply(ctx, []repo.Write{{Action: repo.ActionCreate, Collection: "dev.townhall.chat.message", RKey: "3kaaaaaaaaaa2", Record: map[string]any{"text": "hello"}}}, repo.ApplyOptions{})
 
 	var proof bytes.Buffer
-	r.ProveRecord(ctx, &proof, "dev.townhall.chat.message", "3kaaaaaaaaaa2")
+	proved, _ := r.ProveRecord(ctx, &proof, "dev.townhall.chat.message", "3kaaaaaaaaaa2")
+	fmt.Println(proved.Record.Defined(), proved.Head.Commit == r.Head().Commit)
 	c, _, err := repo.VerifyRecordProof(ctx, &proof, "dev.townhall.chat.message", "3kaaaaaaaaaa2", repo.VerifyOptions{Key: pub, DID: r.DID()})
 	fmt.Println(c, err)
-	// Output: bafyreidefdycgbfy3oglcb6ism3eqhyp5llsrpzxjsuac2gsy4mtrtx244 <nil>
+	// Output:
+	// true true
+	// bafyreidefdycgbfy3oglcb6ism3eqhyp5llsrpzxjsuac2gsy4mtrtx244 <nil>
 }

@@ -11,51 +11,63 @@ import (
 	"github.com/townhall-dev/townhall/mst"
 )
 
+// Proved is what ProveRecord wrote a proof of: the head commit the CAR is
+// rooted at, and the record's CID there (cid.Undef: the CAR proves the
+// record absent from that commit).
+type Proved struct {
+	Head   Head
+	Record cid.Cid
+}
+
 // ProveRecord writes the CAR that com.atproto.sync.getRecord returns: rooted
 // at the head commit, holding the commit block, the MST nodes on the path to
 // the record's key, and the record block if the record exists (otherwise the
-// nodes prove its absence).
-func (r *Repo) ProveRecord(ctx context.Context, w io.Writer, collection, rkey string) error {
+// nodes prove its absence). It reports which commit that is and whether the
+// record exists there: a commit made meanwhile does not change the answer,
+// as a second lookup could.
+func (r *Repo) ProveRecord(ctx context.Context, w io.Writer, collection, rkey string) (Proved, error) {
 	h, tree, err := r.snapshot(ctx)
 	if err != nil {
-		return err
+		return Proved{}, err
 	}
 	key := collection + "/" + rkey
 	path, err := tree.Prove(ctx, key)
 	if err != nil {
-		return err
+		return Proved{}, err
 	}
 	val, found, err := tree.Get(ctx, key)
 	if err != nil {
-		return err
+		return Proved{}, err
 	}
 	cdata, err := r.store.GetBlock(ctx, r.did, h.Commit)
 	if err != nil {
-		return err
+		return Proved{}, err
 	}
 	bw := bufio.NewWriter(w)
 	cw, err := NewCARWriter(bw, h.Commit)
 	if err != nil {
-		return err
+		return Proved{}, err
 	}
 	if err := cw.WriteBlock(h.Commit, cdata); err != nil {
-		return err
+		return Proved{}, err
 	}
 	for _, b := range path {
 		if err := cw.WriteBlock(b.CID, b.Data); err != nil {
-			return err
+			return Proved{}, err
 		}
 	}
+	p := Proved{Head: h}
 	if found {
 		data, err := r.store.GetBlock(ctx, r.did, val)
 		if err != nil {
-			return err
+			return Proved{}, err
 		}
 		if err := cw.WriteBlock(val, data); err != nil {
-			return err
+			return Proved{}, err
 		}
+		p.Record = val
 	}
-	return bw.Flush()
+	return p, bw.Flush()
 }
 
 // Bounds of a record proof CAR where VerifyOptions.CAR leaves them zero: a

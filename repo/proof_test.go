@@ -17,7 +17,7 @@ func TestVerifyRecordProofOptions(t *testing.T) {
 	r, res := postRepo(t, key, 50)
 	rkey := res.Results[17].RKey
 	var proof bytes.Buffer
-	if err := r.ProveRecord(ctx, &proof, "app.bsky.feed.post", rkey); err != nil {
+	if _, err := r.ProveRecord(ctx, &proof, "app.bsky.feed.post", rkey); err != nil {
 		t.Fatal(err)
 	}
 	verify := func(opts VerifyOptions) error {

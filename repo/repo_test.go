@@ -255,16 +255,23 @@ func testEndToEnd(t *testing.T, s Store, key atcrypto.PrivateKey) {
 
 	// Record proofs, present and absent.
 	var proof bytes.Buffer
-	if err := r.ProveRecord(ctx, &proof, "app.bsky.feed.post", first[0].RKey); err != nil {
+	proved, err := r.ProveRecord(ctx, &proof, "app.bsky.feed.post", first[0].RKey)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if proved.Record != first[0].CID || proved.Head.Commit != r.Head().Commit {
+		t.Fatalf("ProveRecord reported %+v, want record %s at head %s", proved, first[0].CID, r.Head().Commit)
 	}
 	pc, pdata, err := VerifyRecordProof(ctx, bytes.NewReader(proof.Bytes()), "app.bsky.feed.post", first[0].RKey, VerifyOptions{Key: pub, DID: testDID})
 	if err != nil || pc != first[0].CID || drisl.SumCID(drisl.CodecDagCBOR, pdata) != pc {
 		t.Fatalf("proof: %v", err)
 	}
 	proof.Reset()
-	if err := r.ProveRecord(ctx, &proof, "app.bsky.feed.post", first[7].RKey); err != nil {
+	if proved, err = r.ProveRecord(ctx, &proof, "app.bsky.feed.post", first[7].RKey); err != nil {
 		t.Fatal(err)
+	}
+	if proved.Record.Defined() || proved.Head.Commit != r.Head().Commit {
+		t.Fatalf("ProveRecord of a deleted record reported %+v", proved)
 	}
 	if _, _, err := VerifyRecordProof(ctx, bytes.NewReader(proof.Bytes()), "app.bsky.feed.post", first[7].RKey, VerifyOptions{Key: pub, DID: testDID}); !errors.Is(err, ErrRecordNotFound) {
 		t.Fatalf("absence proof: %v", err)

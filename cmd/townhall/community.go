@@ -764,17 +764,17 @@ func communityProve(e *env, c *community.Community, f *communityFlags) error {
 		return usageErr("community prove needs --collection NSID --rkey KEY -o PROOF.car")
 	}
 	var buf bytes.Buffer
-	if err := c.Repo().ProveRecord(e.ctx, &buf, *f.collection, *f.rkey); err != nil {
+	p, err := c.Repo().ProveRecord(e.ctx, &buf, *f.collection, *f.rkey)
+	if err != nil {
 		return invalidErr("cannot prove %s/%s: %v", *f.collection, *f.rkey, err)
 	}
 	if err := writeNewFile(*f.out, buf.Bytes(), privateFile); err != nil {
 		return err
 	}
 	// A missing record's proof proves its absence (as getRecord's does).
-	_, _, gerr := c.GetRecord(e.ctx, *f.collection, *f.rkey)
-	exists := gerr == nil
+	exists := p.Record.Defined()
 	if *f.asJSON {
-		return writeJSON(e, map[string]any{"file": *f.out, "bytes": buf.Len(), "commit": c.Repo().Head().Commit.String(), "exists": exists})
+		return writeJSON(e, map[string]any{"file": *f.out, "bytes": buf.Len(), "commit": p.Head.Commit.String(), "exists": exists})
 	}
 	what := "record proof of"
 	if !exists {
