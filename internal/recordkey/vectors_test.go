@@ -57,6 +57,18 @@ func TestCheckAllShortKeys(t *testing.T) {
 	}
 }
 
+// TestCheckLongKeys: the length bound (512 bytes) and a receipt-shaped key
+// give indigo's answers.
+func TestCheckLongKeys(t *testing.T) {
+	for _, k := range []string{strings.Repeat("k", 511), strings.Repeat("k", 512), strings.Repeat("k", 513),
+		"676kjjru34xbcgfu~3kabc2222222a", "a.b-c_d:e~f", "3kabc2222222a/b"} {
+		_, ierr := syntax.ParseRecordKey(k)
+		if err := Check(k); (err == nil) != (ierr == nil) || Valid(k) != (ierr == nil) {
+			t.Errorf("%.20q (%d bytes): Check %v, Valid %v, indigo %v", k, len(k), err, Valid(k), ierr)
+		}
+	}
+}
+
 // FuzzCheck is a differential test: Check and Valid accept
 // exactly what syntax.ParseRecordKey accepts.
 func FuzzCheck(f *testing.F) {
