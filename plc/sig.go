@@ -2,7 +2,6 @@ package plc
 
 import (
 	"encoding/base64"
-	"math/big"
 	"slices"
 	"strings"
 	"sync"
@@ -58,7 +57,7 @@ func decodeSig(s string) ([]byte, error) {
 		}
 		return nil, fieldErr("sig", ErrSigLength, "")
 	}
-	if highForAll(b[32:]) {
+	if ecverify.HighS(b[32:], true) { // high for both curves
 		return nil, fieldErr("sig", ErrSigHighS, "")
 	}
 	return b, nil
@@ -76,35 +75,6 @@ func looksDER(b []byte) bool {
 	}
 	slen := int(b[5+rlen])
 	return slen > 0 && 6+rlen+slen == len(b)
-}
-
-var (
-	orderP256    = mustHex("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551")
-	orderK256    = mustHex("fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141")
-	halfP256     = new(big.Int).Rsh(orderP256, 1)
-	halfK256     = new(big.Int).Rsh(orderK256, 1)
-	halfMaxOrder = halfK256 // the larger of the two halves
-)
-
-func mustHex(s string) *big.Int {
-	n, ok := new(big.Int).SetString(s, 16)
-	if !ok {
-		panic("plc: bad constant") // constant input, unreachable
-	}
-	return n
-}
-
-// highForAll reports whether s is high for every supported curve.
-func highForAll(s []byte) bool {
-	return new(big.Int).SetBytes(s).Cmp(halfMaxOrder) > 0
-}
-
-func isHighS(s []byte, k256 bool) bool {
-	half := halfP256
-	if k256 {
-		half = halfK256
-	}
-	return new(big.Int).SetBytes(s).Cmp(half) > 0
 }
 
 // Signature verification, here rather than through atcrypto (see the
@@ -383,7 +353,7 @@ func classifySigFailure(cache *KeyCache, keys []string, sig []byte) error {
 	}
 	for _, s := range keys {
 		k := cache.get(s)
-		if k.err == nil && isHighS(sig[32:], k.k256) {
+		if k.err == nil && ecverify.HighS(sig[32:], k.k256) {
 			return ErrSigHighS
 		}
 	}
