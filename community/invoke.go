@@ -10,7 +10,6 @@ import (
 
 	"github.com/townhall-dev/townhall/drisl"
 	"github.com/townhall-dev/townhall/internal/recordkey"
-	"github.com/townhall-dev/townhall/lexicon"
 	"github.com/townhall-dev/townhall/repo"
 	"github.com/townhall-dev/townhall/ucan"
 )
@@ -258,6 +257,16 @@ func parseWrites(inv *ucan.Invocation, max int) ([]writeSpec, error) {
 }
 
 func (c *Community) write(ctx context.Context, inv *ucan.Invocation, member string, records [][]byte) (*Result, error) {
+	ops, err := c.writeOps(ctx, inv, member, records)
+	if err != nil {
+		return nil, err
+	}
+	return c.submit(ctx, &request{ops: ops, member: member, proofs: inv.Proofs})
+}
+
+// writeOps checks a write invocation's arguments and records and returns
+// the ops the writer commits: one per write, then the invocation record.
+func (c *Community) writeOps(ctx context.Context, inv *ucan.Invocation, member string, records [][]byte) ([]op, error) {
 	specs, err := parseWrites(inv, c.host.limits.MaxBatchWrites)
 	if err != nil {
 		return nil, err
@@ -268,14 +277,13 @@ func (c *Community) write(ctx context.Context, inv *ucan.Invocation, member stri
 	if len(specs) > 1 {
 		seen = make(map[pathKey]bool, len(specs))
 	}
-	// Invoke's copies of the records (see below) share one allocation:
-	// they are checked and committed together, and the writer drops them
-	// together.
-	total := 0
-	for _, r := range records {
-		total += len(r)
-	}
-	arena := make([]byte, 0, total)
+	// Invoke's copies of the records share one allocation: they are
+	// checked and committed together, and the writer drops them together.
+	// They are copies because the writer commits these bytes without
+	// hashing them again (repo.Write.InsecureSkipRecordCheck), so they must
+	// be the bytes checked here, whatever the caller does with its slices.
+	arena, sums := copyAndHash(records)
+	off := 0
 	for i, w := range specs {
 		if w.audience != specs[0].audience {
 			// The invocation is stored in the tree it writes: one tree per
@@ -303,17 +311,13 @@ func (c *Community) write(ctx context.Context, inv *ucan.Invocation, member stri
 			if next >= len(records) {
 				return nil, errf(ErrBadRequest, i, nil, "record bytes missing")
 			}
-			// A copy: the writer commits these bytes without hashing
-			// them again (repo.Write.InsecureSkipRecordCheck), so they
-			// must be the bytes checked here, whatever the caller does
-			// with its slice.
-			start := len(arena)
-			arena = append(arena, records[next]...)
-			data := arena[start:len(arena):len(arena)]
-			next++
-			if err := c.checkRecord(ctx, i, w, data); err != nil {
+			end := off + len(records[next])
+			data := arena[off:end:end]
+			off = end
+			if err := c.checkRecord(ctx, i, w, data, &sums[next]); err != nil {
 				return nil, err
 			}
+			next++
 			o.data = data
 		}
 		ops[i] = o
@@ -328,35 +332,7 @@ func (c *Community) write(ctx context.Context, inv *ucan.Invocation, member stri
 	for i := range ops {
 		ops[i].receipt = rb
 	}
-	ops = append(ops, iop)
-	return c.submit(ctx, &request{ops: ops, member: member, proofs: inv.Proofs})
-}
-
-// checkRecord checks one record's bytes: the CID the invocation names,
-// strict DRISL, the atproto data model, the lexicon, and a nonce for private
-// records.
-func (c *Community) checkRecord(ctx context.Context, i int, w writeSpec, data []byte) error {
-	if got := drisl.SumCID(drisl.CodecDagCBOR, data); got != w.cid {
-		return errf(ErrBadRequest, i, nil, "record bytes hash to %s, the invocation names %s", got, w.cid)
-	}
-	var v any
-	if err := drisl.Unmarshal(data, &v); err != nil {
-		return errf(ErrInvalidRecord, i, err, "")
-	}
-	if err := drisl.CheckRecord(v); err != nil {
-		return errf(ErrInvalidRecord, i, err, "")
-	}
-	if err := c.host.catalog.ValidateRecord(ctx, w.collection, w.rkey, v, lexicon.ValidateOptions{}); err != nil {
-		return errf(ErrInvalidRecord, i, err, "")
-	}
-	if w.audience != "" {
-		m, _ := v.(map[string]any)
-		n, ok := m["nonce"].([]byte)
-		if !ok || len(n) < MinNonceBytes {
-			return errf(ErrInvalidRecord, i, nil, "a private record needs a nonce of at least %d random bytes", MinNonceBytes)
-		}
-	}
-	return nil
+	return append(ops, iop), nil
 }
 
 // MinNonceBytes is the least random nonce a private record must carry.
