@@ -87,3 +87,48 @@ func decodedValue(v any, depth int) (any, bool) {
 	}
 	return nil, false
 }
+
+// copiesAsDecoded reports whether decodedMap(m, depth) would succeed, without
+// copying anything.
+func copiesAsDecoded(m map[string]any, depth int) bool {
+	if depth >= maxDecodedDepth {
+		return false
+	}
+	for _, v := range m {
+		if !valueCopiesAsDecoded(v, depth+1) {
+			return false
+		}
+	}
+	return true
+}
+
+// valueCopiesAsDecoded reports whether decodedValue(v, depth) would succeed.
+func valueCopiesAsDecoded(v any, depth int) bool {
+	switch x := v.(type) {
+	case nil, bool, string, int64, float64, cid.Cid, int, int32, uint64, []byte:
+		return true
+	case map[string]any:
+		return copiesAsDecoded(x, depth)
+	case drisl.Map:
+		if depth >= maxDecodedDepth {
+			return false
+		}
+		for _, e := range x {
+			if !valueCopiesAsDecoded(e.Value, depth+1) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		if depth >= maxDecodedDepth {
+			return false
+		}
+		for _, e := range x {
+			if !valueCopiesAsDecoded(e, depth+1) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}

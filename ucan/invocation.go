@@ -168,15 +168,63 @@ func NewInvocation(s Signer, f InvocationFields) (*Invocation, error) {
 	return newInvocation(s, f)
 }
 
-func newInvocation(s Signer, f InvocationFields) (*Invocation, error) {
-	p, err := invocationPayload(s, f)
+// NewInvocationToken returns the token NewInvocation(s, f) signs, or its
+// error, without building the parsed Invocation: no copy of f's Args and
+// Meta as the decoder would give them. It is for a client that only sends
+// the token (community.Session does). The bytes are NewInvocation's for the
+// same fields and nonce, and it refuses exactly what NewInvocation refuses.
+func NewInvocationToken(s Signer, f InvocationFields) ([]byte, error) {
+	if IsReservedCommand(f.Command) {
+		return nil, newErr(NameMalformedToken, RuleReservedCommand, -1, f.Command)
+	}
+	p, env, err := signInvocation(s, f)
 	if err != nil {
 		return nil, err
+	}
+	// A payload that decodedMap copies reads as its copy does (the fields
+	// invocation checks are of the types the decoder gives: strings,
+	// int64 timestamps, []byte, links, maps and lists), so invocation's
+	// verdict on p itself is its verdict on the copy. Anything else goes
+	// the whole way, which decides and reports the error.
+	if len(env.raw) <= DefaultMaxTokenBytes && copiesAsDecoded(p, 0) {
+		a := invocationAlloc{env: env}
+		a.env.kind, a.env.payload = kindInvocation, p
+		if _, err := a.invocation(); err == nil {
+			return env.raw, nil
+		}
+	}
+	inv, err := finishInvocation(p, env)
+	if err != nil {
+		return nil, err
+	}
+	return inv.Bytes(), nil
+}
+
+// signInvocation returns the payload of the invocation of f issued by s
+// and its signed envelope.
+func signInvocation(s Signer, f InvocationFields) (map[string]any, envelope, error) {
+	p, err := invocationPayload(s, f)
+	if err != nil {
+		return nil, envelope{}, err
 	}
 	env, err := signEnvelope(s, TagInvocation, p)
 	if err != nil {
+		return nil, envelope{}, err
+	}
+	return p, env, nil
+}
+
+func newInvocation(s Signer, f InvocationFields) (*Invocation, error) {
+	p, env, err := signInvocation(s, f)
+	if err != nil {
 		return nil, err
 	}
+	return finishInvocation(p, env)
+}
+
+// finishInvocation returns the invocation of the signed envelope env of
+// payload p.
+func finishInvocation(p map[string]any, env envelope) (*Invocation, error) {
 	data := env.raw
 	// The invocation is what ParseInvocation(data) returns, built from p
 	// instead of decoding data again: p copied into the values the decoder

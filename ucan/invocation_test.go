@@ -224,6 +224,10 @@ func TestNewInvocationMatchesParse(t *testing.T) {
 		if _, ok := decodedMap(p, 0); ok {
 			copied++
 		}
+		if copiesAsDecoded(p, 0) != (func() bool { _, ok := decodedMap(p, 0); return ok })() {
+			t.Fatalf("case %d: copiesAsDecoded disagrees with decodedMap", i)
+		}
+		sameToken(t, s, f)
 		// The caller's arguments are not the invocation's: changing
 		// them changes nothing in it.
 		if f.Args != nil {
@@ -267,6 +271,9 @@ func TestNewInvocationErrorsMatchParse(t *testing.T) {
 			if err == nil {
 				t.Fatal("accepted")
 			}
+			if _, terr := NewInvocationToken(c.s, f); terr == nil || terr.Error() != err.Error() {
+				t.Fatalf("NewInvocationToken says %v, NewInvocation %v", terr, err)
+			}
 			p, perr := invocationPayload(c.s, f)
 			if perr != nil {
 				t.Fatal(perr)
@@ -281,6 +288,48 @@ func TestNewInvocationErrorsMatchParse(t *testing.T) {
 				t.Fatalf("got %v, ParseInvocation says %v", err, want)
 			}
 		})
+	}
+}
+
+// sameToken checks that NewInvocationToken(s, f) is NewInvocation(s, f)'s
+// token: with f's nonce, or a fixed one if f has none, the same signature
+// payload, and for Ed25519 (deterministic signatures) the same bytes.
+func sameToken(t *testing.T, s *KeySigner, f InvocationFields) {
+	t.Helper()
+	if f.Nonce == nil {
+		f.Nonce = []byte("fixed nonce")
+	}
+	inv, err := NewInvocation(s, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := NewInvocationToken(s, f)
+	if err != nil {
+		t.Fatalf("NewInvocationToken: %v", err)
+	}
+	got, err := ParseInvocation(tok)
+	if err != nil {
+		t.Fatalf("NewInvocationToken's token does not parse: %v", err)
+	}
+	if !bytes.Equal(got.SignedBytes(), inv.SignedBytes()) {
+		t.Fatal("NewInvocationToken signed another payload than NewInvocation")
+	}
+	if err := s.PublicKey().Verify(got.SignedBytes(), got.Signature); err != nil {
+		t.Fatalf("NewInvocationToken's signature: %v", err)
+	}
+	if s.Algorithm() == Ed25519 && !bytes.Equal(tok, inv.Bytes()) {
+		t.Fatal("NewInvocationToken's Ed25519 token differs from NewInvocation's")
+	}
+}
+
+// TestNewInvocationTokenReserved checks that NewInvocationToken refuses
+// the reserved /ucan commands as NewInvocation does.
+func TestNewInvocationTokenReserved(t *testing.T) {
+	s := newSigner(t, Ed25519)
+	f := InvocationFields{Subject: s.DID(), Command: "/ucan/revoke", NoExpiration: true}
+	_, want := NewInvocation(s, f)
+	if _, err := NewInvocationToken(s, f); err == nil || want == nil || err.Error() != want.Error() {
+		t.Fatalf("NewInvocationToken says %v, NewInvocation %v", err, want)
 	}
 }
 
