@@ -11,6 +11,7 @@ import (
 	"github.com/ipfs/go-cid"
 
 	"github.com/townhall-dev/townhall/drisl"
+	"github.com/townhall-dev/townhall/internal/sha256x8"
 	"github.com/townhall-dev/townhall/repo"
 	"github.com/townhall-dev/townhall/ucan"
 )
@@ -164,12 +165,14 @@ func (s *Session) Invoke(cmd string, args map[string]any, records [][]byte) (*Re
 			ttl = DefaultInvocationTTL
 		}
 		now := s.now()
-		inv, err := ucan.NewInvocation(s.Signer, ucan.InvocationFields{Subject: s.Membership.Community, Command: cmd,
+		// Only the token is sent: NewInvocationToken skips building the
+		// parsed Invocation (a copy of args as the decoder gives them).
+		tok, err := ucan.NewInvocationToken(s.Signer, ucan.InvocationFields{Subject: s.Membership.Community, Command: cmd,
 			Args: args, Proofs: prf, Expiration: now.Add(ttl), IssuedAt: now})
 		if err != nil {
 			return nil, err
 		}
-		return &Request{Invocation: inv.Bytes(), Proofs: g.Chain, Records: records}, nil
+		return &Request{Invocation: tok, Proofs: g.Chain, Records: records}, nil
 	}
 	return nil, fmt.Errorf("%w: no grant of this session covers %s with these arguments", ErrUnauthorized, cmd)
 }
@@ -254,21 +257,57 @@ func (s *Session) single(w Write) (*Request, error) {
 }
 
 // Batch signs one /repo/batch of several writes: one invocation, one commit.
+//
+// Each write's arguments are a drisl.Map in DRISL key order (what encoding
+// a map[string]any of the same entries writes, without building and
+// sorting a Go map per write), and the records, encoded first, are hashed
+// together for their CIDs (sha256x8: eight records at a time).
 func (s *Session) Batch(ws []Write) (*Request, error) {
-	list := make([]any, len(ws))
 	var recs [][]byte
+	var at []int // at[j]: the write of recs[j]
 	for i, w := range ws {
-		args, data, err := encodeWrite(w)
+		if w.Action == repo.ActionDelete {
+			continue
+		}
+		data, err := drisl.Marshal(w.Record)
 		if err != nil {
 			return nil, err
 		}
-		args["action"] = string(w.Action)
-		list[i] = args
-		if data != nil {
-			recs = append(recs, data)
+		recs = append(recs, data)
+		at = append(at, i)
+	}
+	cids := make([]cid.Cid, len(ws))
+	sha256x8.SumMany(len(recs), func(j, _ int) []byte { return recs[j] }, func(j int, sum [32]byte) {
+		cids[at[j]] = recordCID(sum)
+	})
+	// One backing array for every write's entries (at most five each);
+	// each Map is capped at its length, so nothing appends into the next.
+	entries := make([]drisl.Entry, 0, 5*len(ws))
+	list := make([]any, len(ws))
+	for i, w := range ws {
+		start := len(entries)
+		// DRISL order: shorter keys first, then bytewise.
+		if w.Action != repo.ActionDelete {
+			entries = append(entries, drisl.Entry{Key: "cid", Value: cids[i]})
 		}
+		entries = append(entries, drisl.Entry{Key: "rkey", Value: w.RKey}, drisl.Entry{Key: "action", Value: string(w.Action)})
+		if w.Audience != "" {
+			entries = append(entries, drisl.Entry{Key: "audience", Value: w.Audience})
+		}
+		entries = append(entries, drisl.Entry{Key: "collection", Value: w.Collection})
+		list[i] = drisl.Map(entries[start:len(entries):len(entries)])
 	}
 	return s.Invoke(CmdBatch, map[string]any{"writes": list}, recs)
+}
+
+// recordCID is the CID of a DRISL record whose SHA-256 is sum: what
+// drisl.SumCID(drisl.CodecDagCBOR, record) returns, built without
+// drisl.SumCID's cid.Cast, which parses the bytes it was just given.
+func recordCID(sum [32]byte) cid.Cid {
+	var mh [2 + 32]byte
+	mh[0], mh[1] = drisl.HashSHA256, 32
+	copy(mh[2:], sum[:])
+	return cid.NewCidV1(drisl.CodecDagCBOR, mh[:])
 }
 
 // Moderate signs a /community/delete of any record.

@@ -1,0 +1,180 @@
+package community
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"fmt"
+	"math"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/townhall-dev/townhall/drisl"
+	"github.com/townhall-dev/townhall/repo"
+	"github.com/townhall-dev/townhall/ucan"
+)
+
+// batchMessage is a chat message record shaped as examples/import writes
+// them: a struct, encoded through its cbor tags.
+type batchMessage struct {
+	Type      string `cbor:"$type"`
+	Channel   string `cbor:"channel"`
+	Text      string `cbor:"text"`
+	ReplyTo   string `cbor:"replyTo,omitempty"`
+	CreatedAt string `cbor:"createdAt"`
+}
+
+// batchSession returns a session of a member of role of a community,
+// whose grant is one delegation from the community's key, with a fixed
+// clock; no host is involved.
+func batchSession(tb testing.TB, role Role) *Session {
+	tb.Helper()
+	key := func(label string) *ucan.KeySigner {
+		seed := sha256.Sum256([]byte(label))
+		s, err := ucan.NewEd25519Signer(ed25519.NewKeyFromSeed(seed[:]))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return s
+	}
+	root, sess := key("batch community"), key("batch session")
+	now := time.Unix(1_800_000_000, 0)
+	var chain [][]byte
+	for _, spec := range roleDelegations(role, root.DID()) {
+		if spec.cmd != "/repo" {
+			continue
+		}
+		d, err := ucan.NewDelegation(root, ucan.DelegationFields{Audience: sess.DID(), Subject: root.DID(),
+			Command: spec.cmd, Policy: spec.policy, Expiration: now.Add(time.Hour)})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		chain = append(chain, d.Bytes())
+	}
+	m := &Membership{Community: root.DID(), Member: "did:plc:batchmember0000000000", SessionKey: sess.DID(),
+		Grants: []Grant{{Command: "/repo", Chain: chain}}}
+	s, err := NewSession(m, sess)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s.Now = func() time.Time { return now }
+	return s
+}
+
+// batchWrites returns n creates of chat messages; every fourth has a
+// reply link, every fifth an audience when audience is set.
+func batchWrites(n int, audience string) []Write {
+	ws := make([]Write, n)
+	for i := range ws {
+		rec := &batchMessage{Type: NSIDMessage, Channel: fmt.Sprintf("channel-%d", i%7),
+			Text:      fmt.Sprintf("message %d of the import, with some text to make it look like a chat line", i),
+			CreatedAt: fmt.Sprintf("2026-11-20T23:%02d:%02d.000Z", i/60%60, i%60)}
+		if i%4 == 3 {
+			rec.ReplyTo = fmt.Sprintf("at://did:plc:batchcommunity/%s/3lbatch%06d", NSIDMessage, i-1)
+		}
+		ws[i] = Write{Action: repo.ActionCreate, Collection: NSIDMessage, RKey: fmt.Sprintf("3lbatch%06d", i), Record: rec}
+		if audience != "" && i%5 == 4 {
+			ws[i].Audience = audience
+		}
+	}
+	return ws
+}
+
+// BenchmarkSessionBatch signs a /repo/batch of 256 chat messages (the
+// import example's -batch 256): every record encoded and hashed, the
+// arguments built, checked against the grant's policy, and the invocation
+// encoded and signed (Ed25519).
+func BenchmarkSessionBatch(b *testing.B) {
+	s := batchSession(b, testRoles[0])
+	ws := batchWrites(256, "")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.Batch(ws); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// mapBatch is what Session.Batch sent before it wrote each write's
+// arguments as a drisl.Map and hashed the records together: the
+// arguments as map[string]any, each record through drisl.MarshalCID.
+func mapBatch(ws []Write) (map[string]any, [][]byte, error) {
+	list := make([]any, len(ws))
+	var recs [][]byte
+	for i, w := range ws {
+		args := map[string]any{"collection": w.Collection, "rkey": w.RKey, "action": string(w.Action)}
+		if w.Audience != "" {
+			args["audience"] = w.Audience
+		}
+		if w.Action != repo.ActionDelete {
+			data, c, err := drisl.MarshalCID(w.Record)
+			if err != nil {
+				return nil, nil, err
+			}
+			args["cid"] = c
+			recs = append(recs, data)
+		}
+		list[i] = args
+	}
+	return map[string]any{"writes": list}, recs, nil
+}
+
+// TestBatchMatchesMaps checks that Session.Batch's request is, byte for
+// byte, the one built from map[string]any arguments and records hashed one
+// by one (mapBatch), signed with the same nonce and times (Ed25519
+// signatures are deterministic): creates, updates and deletes, with and
+// without audiences, struct and map records, batches of every size around
+// the eight lanes of the hash; and that a record that does not encode
+// fails the batch with drisl's error.
+func TestBatchMatchesMaps(t *testing.T) {
+	s := batchSession(t, testRoles[1])
+	for _, n := range []int{0, 1, 2, 3, 7, 8, 9, 17, 64, 256} {
+		ws := batchWrites(n, "staff")
+		for i := range ws {
+			switch i % 6 {
+			case 1:
+				ws[i].Action = repo.ActionUpdate
+				ws[i].Record = message(fmt.Sprintf("edited %d", i))
+			case 5:
+				ws[i].Action, ws[i].Record = repo.ActionDelete, nil
+			}
+		}
+		req, err := s.Batch(ws)
+		if err != nil {
+			t.Fatalf("%d writes: %v", n, err)
+		}
+		args, recs, err := mapBatch(ws)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(req.Records) != len(recs) || !slices.EqualFunc(req.Records, recs, bytes.Equal) {
+			t.Fatalf("%d writes: records differ", n)
+		}
+		if (req.Records == nil) != (recs == nil) {
+			t.Fatalf("%d writes: records nil %v, want nil %v", n, req.Records == nil, recs == nil)
+		}
+		if !slices.EqualFunc(req.Proofs, s.Membership.Grants[0].Chain, bytes.Equal) {
+			t.Fatalf("%d writes: proofs differ from the grant's chain", n)
+		}
+		inv, err := ucan.ParseInvocation(req.Invocation)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := ucan.NewInvocation(s.Signer, ucan.InvocationFields{Subject: s.Membership.Community, Command: CmdBatch,
+			Args: args, Proofs: inv.Proofs, Nonce: inv.Nonce, Expiration: time.Unix(*inv.Expiration, 0),
+			IssuedAt: time.Unix(*inv.IssuedAt, 0)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(req.Invocation, want.Bytes()) {
+			t.Fatalf("%d writes: the invocation differs from the one of map arguments", n)
+		}
+	}
+	ws := batchWrites(9, "")
+	ws[6].Record = map[string]any{"$type": NSIDMessage, "n": math.Inf(1)}
+	_, want := drisl.Marshal(ws[6].Record)
+	if _, err := s.Batch(ws); err == nil || want == nil || err.Error() != want.Error() {
+		t.Fatalf("a record that does not encode: %v, want %v", err, want)
+	}
+}
