@@ -263,18 +263,33 @@ func (s *Session) single(w Write) (*Request, error) {
 // sorting a Go map per write), and the records, encoded first, are hashed
 // together for their CIDs (sha256x8: eight records at a time).
 func (s *Session) Batch(ws []Write) (*Request, error) {
-	var recs [][]byte
-	var at []int // at[j]: the write of recs[j]
+	// The records are appended to one buffer (one allocation for the
+	// batch, not one each) and cut from it once it stops moving.
+	buf := make([]byte, 0, batchRecordBytes*len(ws))
+	var ends []int // ends[j]: where record j ends in buf
+	var at []int   // at[j]: the write of record j
 	for i, w := range ws {
 		if w.Action == repo.ActionDelete {
 			continue
 		}
-		data, err := drisl.Marshal(w.Record)
-		if err != nil {
+		var err error
+		if buf, err = drisl.AppendMarshal(buf, w.Record); err != nil {
 			return nil, err
 		}
-		recs = append(recs, data)
+		if ends == nil {
+			ends, at = make([]int, 0, len(ws)), make([]int, 0, len(ws))
+		}
+		ends = append(ends, len(buf))
 		at = append(at, i)
+	}
+	var recs [][]byte
+	if len(ends) > 0 {
+		recs = make([][]byte, len(ends))
+		start := 0
+		for j, end := range ends {
+			recs[j] = buf[start:end:end]
+			start = end
+		}
 	}
 	cids := make([]cid.Cid, len(ws))
 	sha256x8.SumMany(len(recs), func(j, _ int) []byte { return recs[j] }, func(j int, sum [32]byte) {
@@ -282,23 +297,38 @@ func (s *Session) Batch(ws []Write) (*Request, error) {
 	})
 	// One backing array for every write's entries (at most five each);
 	// each Map is capped at its length, so nothing appends into the next.
+	// A write's action and collection are most often the previous
+	// write's: their boxed values are reused rather than boxed again.
 	entries := make([]drisl.Entry, 0, 5*len(ws))
 	list := make([]any, len(ws))
+	var action, collection string
+	var actionVal, collectionVal any
 	for i, w := range ws {
+		if actionVal == nil || string(w.Action) != action {
+			action, actionVal = string(w.Action), string(w.Action)
+		}
+		if collectionVal == nil || w.Collection != collection {
+			collection, collectionVal = w.Collection, w.Collection
+		}
 		start := len(entries)
 		// DRISL order: shorter keys first, then bytewise.
 		if w.Action != repo.ActionDelete {
 			entries = append(entries, drisl.Entry{Key: "cid", Value: cids[i]})
 		}
-		entries = append(entries, drisl.Entry{Key: "rkey", Value: w.RKey}, drisl.Entry{Key: "action", Value: string(w.Action)})
+		entries = append(entries, drisl.Entry{Key: "rkey", Value: w.RKey}, drisl.Entry{Key: "action", Value: actionVal})
 		if w.Audience != "" {
 			entries = append(entries, drisl.Entry{Key: "audience", Value: w.Audience})
 		}
-		entries = append(entries, drisl.Entry{Key: "collection", Value: w.Collection})
+		entries = append(entries, drisl.Entry{Key: "collection", Value: collectionVal})
 		list[i] = drisl.Map(entries[start:len(entries):len(entries)])
 	}
 	return s.Invoke(CmdBatch, map[string]any{"writes": list}, recs)
 }
+
+// batchRecordBytes is the room Batch makes for each record before
+// encoding: a chat message takes about 255 bytes; larger records grow the
+// buffer.
+const batchRecordBytes = 320
 
 // recordCID is the CID of a DRISL record whose SHA-256 is sum: what
 // drisl.SumCID(drisl.CodecDagCBOR, record) returns, built without
