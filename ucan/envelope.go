@@ -190,20 +190,49 @@ func (env *envelope) decodeUsualPayload(opts drisl.DecOptions) bool {
 // (raw, signature, sigPayload, alg and tag; no kind or payload). The
 // token, [sig, sp], is written around the signature payload sp without
 // checking sp again: drisl.Marshal only writes strict DRISL.
+//
+// The token is encoded once, with sigBytes zero bytes where the signature
+// goes (every supported algorithm signs in sigBytes), and the signature is
+// written over them: sp is signed where it lies, not encoded on its own
+// and copied behind the signature. A Signer that returns another length
+// gets the token rebuilt around sp.
 func signEnvelope(s Signer, tag string, payload map[string]any) (envelope, error) {
 	alg := s.Algorithm()
 	h := alg.Header()
 	if h == nil {
 		return envelope{}, ErrUnsupportedKey
 	}
-	sp, err := drisl.Marshal(map[string]any{"h": h, tag: payload})
+	var blank [sigBytes]byte
+	t, err := drisl.Marshal([]any{blank[:], drisl.Map{{Key: "h", Value: h}, {Key: tag, Value: payload}}})
 	if err != nil {
+		// The error as encoding sp on its own reports it (its path
+		// starts at sp, not at the token's second element).
+		if _, serr := drisl.Marshal(map[string]any{"h": h, tag: payload}); serr != nil {
+			return envelope{}, serr
+		}
 		return envelope{}, err
 	}
+	// 0x82 (an array of 2), 0x58 0x40 (a byte string of 64), the blank.
+	const sigStart, sigEnd = 3, 3 + sigBytes
+	sp := t[sigEnd:]
 	sig, err := s.Sign(sp)
 	if err != nil {
 		return envelope{}, err
 	}
+	if len(sig) == sigBytes {
+		copy(t[sigStart:sigEnd], sig)
+		return envelope{raw: t, signature: t[sigStart:sigEnd:sigEnd], sigPayload: sp, alg: alg, tag: tag}, nil
+	}
+	return wrapSignature(sig, sp, alg, tag), nil
+}
+
+// sigBytes is the length of the signatures of every supported algorithm
+// (Ed25519; ECDSA as raw r||s).
+const sigBytes = 64
+
+// wrapSignature returns the envelope of the token [sig, sp] (sp a
+// signature payload under tag, signed with alg).
+func wrapSignature(sig, sp []byte, alg Algorithm, tag string) envelope {
 	// 0x82 (an array of 2), the signature as a byte string, then sp.
 	t := make([]byte, 0, 1+9+len(sig)+len(sp))
 	t = append(t, 0x82)
@@ -212,7 +241,7 @@ func signEnvelope(s Signer, tag string, payload map[string]any) (envelope, error
 	t = append(t, sig...)
 	sigEnd := len(t)
 	t = append(t, sp...)
-	return envelope{raw: t, signature: t[sigStart:sigEnd:sigEnd], sigPayload: t[sigEnd:], alg: alg, tag: tag}, nil
+	return envelope{raw: t, signature: t[sigStart:sigEnd:sigEnd], sigPayload: t[sigEnd:], alg: alg, tag: tag}
 }
 
 // appendByteStringHead appends the shortest-form CBOR head of a byte

@@ -353,6 +353,23 @@ func TestSignEnvelopeMatchesMarshal(t *testing.T) {
 	}
 }
 
+// TestSignEnvelopeEncodeError checks that a payload drisl refuses fails
+// signEnvelope with the error of encoding the signature payload alone
+// (its path starts at the payload's tag), whatever the signature length.
+func TestSignEnvelopeEncodeError(t *testing.T) {
+	p := map[string]any{"args": map[string]any{"x": []any{1, math.NaN()}}}
+	s := newSigner(t, Ed25519)
+	_, want := drisl.Marshal(map[string]any{"h": Ed25519.Header(), TagInvocation: p})
+	if want == nil {
+		t.Fatal("test bug: drisl encodes NaN")
+	}
+	for _, signer := range []Signer{s, fixedSigner{make([]byte, 10)}} {
+		if _, err := signEnvelope(signer, TagInvocation, p); err == nil || err.Error() != want.Error() {
+			t.Fatalf("got %v, want %v", err, want)
+		}
+	}
+}
+
 // fixedSigner signs everything with the same bytes.
 type fixedSigner struct{ sig []byte }
 
