@@ -265,7 +265,7 @@ func (s *Session) single(w Write) (*Request, error) {
 func (s *Session) Batch(ws []Write) (*Request, error) {
 	// The records are appended to one buffer (one allocation for the
 	// batch, not one each) and cut from it once it stops moving.
-	buf := make([]byte, 0, batchRecordBytes*len(ws))
+	buf := make([]byte, 0, min(batchRecordBytes*len(ws), maxBatchReserve))
 	var ends []int // ends[j]: where record j ends in buf
 	var at []int   // at[j]: the write of record j
 	for i, w := range ws {
@@ -329,6 +329,10 @@ func (s *Session) Batch(ws []Write) (*Request, error) {
 // encoding: a chat message takes about 255 bytes; larger records grow the
 // buffer.
 const batchRecordBytes = 320
+
+// maxBatchReserve bounds what Batch reserves for records up front (a
+// batch of that many bytes grows its buffer as it encodes).
+const maxBatchReserve = 1 << 20
 
 // recordCID is the CID of a DRISL record whose SHA-256 is sum: what
 // drisl.SumCID(drisl.CodecDagCBOR, record) returns, built without

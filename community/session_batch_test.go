@@ -41,10 +41,12 @@ func batchSession(tb testing.TB, role Role) *Session {
 	root, sess := key("batch community"), key("batch session")
 	now := time.Unix(1_800_000_000, 0)
 	var chain [][]byte
+	var cmd string
 	for _, spec := range roleDelegations(role, root.DID()) {
-		if spec.cmd != "/repo" {
+		if !ucan.CommandCovers(spec.cmd, CmdBatch) {
 			continue
 		}
+		cmd = spec.cmd
 		d, err := ucan.NewDelegation(root, ucan.DelegationFields{Audience: sess.DID(), Subject: root.DID(),
 			Command: spec.cmd, Policy: spec.policy, Expiration: now.Add(time.Hour)})
 		if err != nil {
@@ -53,7 +55,7 @@ func batchSession(tb testing.TB, role Role) *Session {
 		chain = append(chain, d.Bytes())
 	}
 	m := &Membership{Community: root.DID(), Member: "did:plc:batchmember0000000000", SessionKey: sess.DID(),
-		Grants: []Grant{{Command: "/repo", Chain: chain}}}
+		Grants: []Grant{{Command: cmd, Chain: chain}}}
 	s, err := NewSession(m, sess)
 	if err != nil {
 		tb.Fatal(err)
@@ -171,9 +173,23 @@ func TestBatchMatchesMaps(t *testing.T) {
 			t.Fatalf("%d writes: the invocation differs from the one of map arguments", n)
 		}
 	}
+	// An argument drisl refuses (invalid UTF-8), signed under a grant
+	// with no policy: the error of the map arguments, path included.
+	mod := batchSession(t, testRoles[2])
 	ws := batchWrites(9, "")
+	ws[4].Collection = "dev.townhall.\xff"
+	args, _, err := mapBatch(ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, want := ucan.NewInvocation(mod.Signer, ucan.InvocationFields{Subject: mod.Membership.Community, Command: CmdBatch,
+		Args: args, NoExpiration: true})
+	if _, err := mod.Batch(ws); err == nil || want == nil || err.Error() != want.Error() {
+		t.Fatalf("an argument that does not encode: %v, want %v", err, want)
+	}
+	ws = batchWrites(9, "")
 	ws[6].Record = map[string]any{"$type": NSIDMessage, "n": math.Inf(1)}
-	_, want := drisl.Marshal(ws[6].Record)
+	_, want = drisl.Marshal(ws[6].Record)
 	if _, err := s.Batch(ws); err == nil || want == nil || err.Error() != want.Error() {
 		t.Fatalf("a record that does not encode: %v, want %v", err, want)
 	}

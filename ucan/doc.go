@@ -43,7 +43,8 @@
 // # Building and parsing
 //
 // NewDelegation and NewInvocation sign (Expiration is explicit:
-// NoExpiration writes exp: null; a missing Nonce is 12 random bytes).
+// NoExpiration writes exp: null; a missing Nonce is 12 random bytes);
+// NewInvocationToken returns only the token, for a client that sends it.
 // ParseDelegation and ParseInvocation inspect a token without verifying it.
 // ParsePolicy and ParsePolicyJSON build policies.
 //
