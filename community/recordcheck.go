@@ -64,8 +64,11 @@ func (c *Community) checkRecord(ctx context.Context, i int, w writeSpec, data []
 	if !namesDigest(w.cid, sum) {
 		return errf(ErrBadRequest, i, nil, "record bytes hash to %s, the invocation names %s", digestCID(sum), w.cid)
 	}
+	// The ordered model (maps as drisl.Map, in wire order): fewer
+	// allocations than map[string]any and no key hashing; drisl.CheckRecord
+	// and lexicon accept it and judge it as they judge map[string]any.
 	var v any
-	if err := drisl.Unmarshal(data, &v); err != nil {
+	if err := (drisl.DecOptions{OrderedMaps: true}).Unmarshal(data, &v); err != nil {
 		return errf(ErrInvalidRecord, i, err, "")
 	}
 	if err := drisl.CheckRecord(v); err != nil {
@@ -75,8 +78,9 @@ func (c *Community) checkRecord(ctx context.Context, i int, w writeSpec, data []
 		return errf(ErrInvalidRecord, i, err, "")
 	}
 	if w.audience != "" {
-		m, _ := v.(map[string]any)
-		n, ok := m["nonce"].([]byte)
+		m, _ := v.(drisl.Map) // CheckRecord has seen a map
+		nv, _ := m.Get("nonce")
+		n, ok := nv.([]byte)
 		if !ok || len(n) < MinNonceBytes {
 			return errf(ErrInvalidRecord, i, nil, "a private record needs a nonce of at least %d random bytes", MinNonceBytes)
 		}

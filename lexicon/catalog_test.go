@@ -33,7 +33,7 @@ const remoteSchema = `{"lexicon":1,"id":"com.example.remote","defs":{"thing":{"t
 func TestMemoryAndResolver(t *testing.T) {
 	ctx := context.Background()
 	// From memory (fstest.MapFS), without a resolver: the remote ref is unresolved.
-	cat := NewCatalog(CatalogOptions{})
+	cat := both(t, NewCatalog(CatalogOptions{}))
 	if err := cat.LoadFS(ctx, fstest.MapFS{"a/local.json": {Data: []byte(remoteUser)}}, "."); err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func TestMemoryAndResolver(t *testing.T) {
 		}
 		return nil, fmt.Errorf("no such lexicon")
 	})
-	cat = NewCatalog(CatalogOptions{Resolver: res})
+	cat = both(t, NewCatalog(CatalogOptions{Resolver: res}))
 	if err := cat.AddJSON([]byte(remoteUser)); err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +84,7 @@ func TestMemoryAndResolver(t *testing.T) {
 	}
 
 	// A resolver that answers with another schema is refused.
-	cat = NewCatalog(CatalogOptions{Resolver: ResolverFunc(func(context.Context, string) ([]byte, error) { return []byte(remoteUser), nil })})
+	cat = both(t, NewCatalog(CatalogOptions{Resolver: ResolverFunc(func(context.Context, string) ([]byte, error) { return []byte(remoteUser), nil })}))
 	if _, err := cat.lookup(ctx, "com.example.remote#thing"); !errors.Is(err, ErrInvalidSchema) {
 		t.Fatalf("mismatched resolver answer: %v", err)
 	}
@@ -156,7 +156,7 @@ func TestRecursionAndDepth(t *testing.T) {
 
 	schema := strings.Replace(treeSchema, `"record":{"type":"ref","ref":"#node"}`,
 		`"record":{"type":"object","properties":{"root":{"type":"ref","ref":"#node"}}}`, 1)
-	cat := NewCatalog(CatalogOptions{})
+	cat := both(t, NewCatalog(CatalogOptions{}))
 	if err := cat.AddJSON([]byte(schema)); err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +200,7 @@ func wantSchemaPath(t *testing.T, err error, path string) {
 // catalog, so that lazy compilation races with validation (run with -race).
 func TestConcurrentValidation(t *testing.T) {
 	ctx := context.Background()
-	cat := NewCatalog(CatalogOptions{})
+	cat := both(t, NewCatalog(CatalogOptions{}))
 	if err := cat.LoadDir(ctx, realLexicons); err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +242,7 @@ func TestSelfReferentialRecord(t *testing.T) {
 			"text":{"type":"string","maxLength":5},
 			"quote":{"type":"ref","ref":"com.example.thread"},
 			"parent":{"type":"union","refs":["com.example.thread"],"closed":true}}}}}}`
-	cat := NewCatalog(CatalogOptions{})
+	cat := both(t, NewCatalog(CatalogOptions{}))
 	if err := cat.AddJSON([]byte(schema)); err != nil {
 		t.Fatal(err)
 	}

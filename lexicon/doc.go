@@ -34,7 +34,13 @@
 //
 // where record is the value drisl.Unmarshal decodes (nil, bool, int64,
 // uint64, drisl.NegInt, string, []byte, cid.Cid, []any, map[string]any; JSON
-// converted to that model validates the same). Errors are
+// converted to that model validates the same), or the same in drisl's
+// ordered model (maps as drisl.Map, which drisl.DecOptions.OrderedMaps
+// decodes without hashing a key; the two models may be mixed). A drisl.Map
+// must be in DRISL key order, as decoded: one out of order, or with a key
+// twice, is not an object (ConstraintType). Both models give every datum
+// the same result, error included; the tests validate every vector in
+// both. Errors are
 // *ValidationError with the path of the fault ("embed.images[2].alt") and
 // the violated Constraint; validation never panics and stops at the first
 // fault. Open unions are lenient by default (a $type the catalog does not

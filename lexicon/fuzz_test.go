@@ -49,6 +49,7 @@ func FuzzValidateRecord(f *testing.F) {
 	cat := realCatalog(f)
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, data []byte) {
+		cat := both(t, cat)
 		v, err := fromJSON(data)
 		if err != nil {
 			if drisl.Unmarshal(data, &v) != nil {
@@ -86,6 +87,7 @@ func FuzzMutateRecord(f *testing.F) {
 	cat := realCatalog(f)
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, which uint8, ops []byte) {
+		cat := both(t, cat)
 		s := samples[int(which)%len(samples)]
 		v, err := fromJSON(s.Record)
 		if err != nil {
@@ -231,7 +233,7 @@ func FuzzParseSchema(f *testing.F) {
 			}
 			return
 		}
-		cat := NewCatalog(CatalogOptions{})
+		cat := both(t, NewCatalog(CatalogOptions{}))
 		if err := cat.Add(sf); err != nil {
 			t.Fatal(err)
 		}

@@ -128,7 +128,7 @@ func TestInteropCatalogRefs(t *testing.T) {
 }
 
 func TestInteropRecordValid(t *testing.T) {
-	cat := interopCatalog(t)
+	cat := both(t, interopCatalog(t))
 	fx := readFixtures[recordFixture](t, "testdata/interop/record-data-valid.json")
 	if len(fx) != 3 {
 		t.Fatalf("%d fixtures, want 3", len(fx))
@@ -145,7 +145,7 @@ func TestInteropRecordValid(t *testing.T) {
 }
 
 func TestInteropRecordInvalid(t *testing.T) {
-	cat := interopCatalog(t)
+	cat := both(t, interopCatalog(t))
 	fx := readFixtures[recordFixture](t, "testdata/interop/record-data-invalid.json")
 	if len(fx) != 50 {
 		t.Fatalf("%d fixtures, want 50", len(fx))

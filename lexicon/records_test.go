@@ -17,7 +17,7 @@ type sampleRecord struct {
 }
 
 func TestRealRecordsValid(t *testing.T) {
-	cat := realCatalog(t)
+	cat := both(t, realCatalog(t))
 	samples := readFixtures[sampleRecord](t, "testdata/records/valid.json")
 	for _, s := range samples {
 		v, err := fromJSON(s.Record)
@@ -31,7 +31,7 @@ func TestRealRecordsValid(t *testing.T) {
 }
 
 func TestRealRecordsInvalid(t *testing.T) {
-	cat := realCatalog(t)
+	cat := both(t, realCatalog(t))
 	samples := readFixtures[sampleRecord](t, "testdata/records/invalid.json")
 	for _, s := range samples {
 		v, err := fromJSON(s.Record)
@@ -51,7 +51,7 @@ func TestRealRecordsInvalid(t *testing.T) {
 }
 
 func TestOpenUnionStrict(t *testing.T) {
-	cat := realCatalog(t)
+	cat := both(t, realCatalog(t))
 	rec := mustJSON(`{"$type":"app.bsky.feed.post","text":"x","createdAt":"2024-11-20T23:15:04Z",
 		"embed":{"$type":"com.example.embed.poll","options":["a","b"]}}`)
 	ctx := context.Background()

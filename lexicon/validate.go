@@ -59,8 +59,9 @@ func (c *Catalog) newValidator(ctx context.Context, opts *ValidateOptions) valid
 
 // ValidateRecord validates a record of the given collection (an NSID whose
 // main definition is a record) in the data model that drisl decodes: nil,
-// bool, int64 (uint64, drisl.NegInt), string, []byte, cid.Cid, []any,
-// map[string]any. The record's $type must equal collection. If rkey is not
+// bool, int64 (uint64, drisl.NegInt), string, []byte, cid.Cid, []any, and
+// maps as map[string]any or, in drisl's ordered model, drisl.Map (see
+// object), mixed freely. The record's $type must equal collection. If rkey is not
 // "", it must be a valid record key of the record's key type (tid, nsid,
 // literal:<value> or any). Data faults are *ValidationError (wrapping
 // ErrInvalidData) with the path of the fault; a collection missing from the
@@ -76,12 +77,12 @@ func (c *Catalog) ValidateRecord(ctx context.Context, collection, rkey string, r
 	if n.kind != kRecord {
 		return fmt.Errorf("%w: %s is a %s, not a record", ErrWrongKind, collection, kindName(n.kind))
 	}
-	m, ok := record.(map[string]any)
+	m, ok := asObject(record)
 	if !ok {
 		return fail(ConstraintType, "record must be an object, not "+typeName(record)).finish()
 	}
-	if t, _ := m["$type"].(string); t != collection {
-		if _, present := m["$type"]; !present {
+	if t, present := m.get("$type"); t != collection {
+		if !present {
 			return fail(ConstraintRecordType, "missing $type").field("$type").finish()
 		}
 		return fail(ConstraintRecordType, fmt.Sprintf("$type must be %q", collection)).field("$type").finish()
@@ -161,6 +162,11 @@ func typeName(v any) string {
 		return "array"
 	case map[string]any:
 		return "object"
+	case drisl.Map:
+		if !inOrder(v.(drisl.Map)) {
+			return "drisl.Map with keys out of DRISL order"
+		}
+		return "object"
 	}
 	return fmt.Sprintf("%T", v)
 }
@@ -179,7 +185,7 @@ func (v validator) value(n *node, val any, depth int) *verr {
 		}
 		return v.str(n, s)
 	case kObject:
-		m, ok := val.(map[string]any)
+		m, ok := asObject(val)
 		if !ok {
 			return wrongType("object", val)
 		}
@@ -242,24 +248,24 @@ func (v validator) value(n *node, val any, depth int) *verr {
 		}
 		return nil
 	case kUnknown:
-		m, ok := val.(map[string]any)
+		m, ok := asObject(val)
 		if !ok {
 			return wrongType("object (unknown)", val)
 		}
-		if t, _ := m["$type"].(string); t == "blob" {
+		if t, _ := m.get("$type"); t == "blob" {
 			return fail(ConstraintType, "expected object (unknown), got blob")
 		}
 		return nil
 	case kToken:
 		return fail(ConstraintToken, fmt.Sprintf("%s is a token and cannot hold data", n.ref))
 	case kRecord: // referenced as data: its object, with its $type
-		m, ok := val.(map[string]any)
+		m, ok := asObject(val)
 		if !ok {
 			return wrongType("object", val)
 		}
 		// Lexicon spec, ref: "This does not apply to references to
 		// `record` types, which always include the `$type` discriminator."
-		t, present := m["$type"]
+		t, present := m.get("$type")
 		if !present {
 			return fail(ConstraintRecordType, "missing $type of record "+quote(n.ref)).field("$type")
 		}
@@ -371,13 +377,13 @@ func integer(n *node, val any) *verr {
 	return nil
 }
 
-func (v validator) object(n *node, m map[string]any, depth int) *verr {
+func (v validator) object(n *node, m object, depth int) *verr {
 	if depth > v.maxDepth {
 		return fail(ConstraintDepth, fmt.Sprintf("nested deeper than %d", v.maxDepth))
 	}
 	for i := range n.props {
 		p := &n.props[i]
-		val, present := m[p.name]
+		val, present := m.get(p.name)
 		if !present {
 			if p.required {
 				return fail(ConstraintRequired, "required field missing").field(p.name)
@@ -401,12 +407,12 @@ func (v validator) object(n *node, m map[string]any, depth int) *verr {
 // given out of band (the header of a subscription message); otherwise it is
 // the $type of val.
 func (v validator) union(n *node, val any, typ string, depth int) *verr {
-	m, ok := val.(map[string]any)
+	m, ok := asObject(val)
 	if !ok {
 		return wrongType("object (union)", val)
 	}
 	if typ == "" {
-		t, present := m["$type"]
+		t, present := m.get("$type")
 		if !present {
 			return fail(ConstraintUnion, "union member needs a $type").field("$type")
 		}
@@ -415,7 +421,7 @@ func (v validator) union(n *node, val any, typ string, depth int) *verr {
 		}
 	}
 	if member := n.variants[typ]; member != nil {
-		return v.member(member, m, depth)
+		return v.member(member, m, val, depth)
 	}
 	if n.closed {
 		return fail(ConstraintClosed, "$type "+quote(typ)+" is not a member of the closed union").field("$type")
@@ -435,38 +441,40 @@ func (v validator) union(n *node, val any, typ string, depth int) *verr {
 		}
 		return nil
 	}
-	return v.member(member, m, depth)
+	return v.member(member, m, val, depth)
 }
 
-// member validates m against the union member n, whose $type the union has
-// checked (or was given out of band): a record member validates as its
-// object.
-func (v validator) member(n *node, m map[string]any, depth int) *verr {
+// member validates val, whose object is m, against the union member n,
+// whose $type the union has checked (or was given out of band): a record
+// member validates as its object.
+func (v validator) member(n *node, m object, val any, depth int) *verr {
 	if n.kind == kRecord {
 		return v.object(n.body, m, depth)
 	}
-	return v.value(n, m, depth)
+	return v.value(n, val, depth)
 }
 
 func (v validator) blob(n *node, val any) *verr {
-	m, ok := val.(map[string]any)
+	m, ok := asObject(val)
 	if !ok {
 		return wrongType("blob", val)
 	}
 	var mime string
 	var size int64 = -1
-	if t, present := m["$type"]; present {
+	if t, present := m.get("$type"); present {
 		if t != "blob" {
 			return fail(ConstraintBlob, `blob $type must be "blob"`).field("$type")
 		}
-		if !isCID(m["ref"]) {
+		if ref, _ := m.get("ref"); !isCID(ref) {
 			return fail(ConstraintBlob, "blob ref must be a cid-link").field("ref")
 		}
-		mime, ok = m["mimeType"].(string)
+		mt, _ := m.get("mimeType")
+		mime, ok = mt.(string)
 		if !ok || mime == "" {
 			return fail(ConstraintBlob, "blob mimeType must be a non-empty string").field("mimeType")
 		}
-		x, ok, inRange := toInt(m["size"])
+		sz, _ := m.get("size")
+		x, ok, inRange := toInt(sz)
 		if !ok || !inRange || x < 0 {
 			return fail(ConstraintBlob, "blob size must be a non-negative integer").field("size")
 		}
@@ -475,14 +483,16 @@ func (v validator) blob(n *node, val any) *verr {
 		if !v.allowLegacyBlob {
 			return fail(ConstraintBlob, `blob needs $type "blob" (legacy blobs not allowed)`)
 		}
-		c, ok := m["cid"].(string)
+		cv, _ := m.get("cid")
+		c, ok := cv.(string)
 		if !ok {
 			return fail(ConstraintBlob, "legacy blob cid must be a string").field("cid")
 		}
 		if err := checkCID(c); err != nil {
 			return &verr{constraint: ConstraintBlob, detail: "legacy blob cid is not a CID", err: err, segs: []seg{{name: "cid"}}}
 		}
-		mime, ok = m["mimeType"].(string)
+		mt, _ := m.get("mimeType")
+		mime, ok = mt.(string)
 		if !ok || mime == "" {
 			return fail(ConstraintBlob, "blob mimeType must be a non-empty string").field("mimeType")
 		}
@@ -494,4 +504,73 @@ func (v validator) blob(n *node, val any) *verr {
 		return fail(ConstraintMaxSize, fmt.Sprintf("%d bytes, more than %d", size, n.maxSize)).field("size")
 	}
 	return nil
+}
+
+// object is a map of the data model in either of drisl's generic models: a
+// map[string]any, or a drisl.Map (the ordered model, which
+// drisl.DecOptions.OrderedMaps decodes), whose keys must be in strict DRISL
+// order (sorted length-first then bytewise, none twice), as drisl decodes
+// them and as drisl.Marshal requires. A Map out of that order is not an
+// object here (asObject refuses it): bisection could miss its keys, and a
+// key given twice has no map[string]any equivalent. Both models validate
+// the same data to the same result.
+type object struct {
+	m map[string]any // nil for a Map
+	o drisl.Map
+}
+
+// asObject returns val as an object, and false if it is not a map or is a
+// drisl.Map out of DRISL order.
+func asObject(val any) (object, bool) {
+	switch x := val.(type) {
+	case map[string]any:
+		return object{m: x}, true
+	case drisl.Map:
+		if !inOrder(x) {
+			return object{}, false
+		}
+		return object{o: x}, true
+	}
+	return object{}, false
+}
+
+// get returns the value of key k and whether it is present.
+func (m object) get(k string) (any, bool) {
+	if m.m != nil {
+		v, ok := m.m[k]
+		return v, ok
+	}
+	if len(m.o) > smallMap {
+		return m.o.Get(k)
+	}
+	// A scan in DRISL order (shorter keys first): most keys differ from k
+	// in length, and the scan stops at the first longer one.
+	for i := range m.o {
+		e := &m.o[i]
+		if len(e.Key) == len(k) {
+			if e.Key == k {
+				return e.Value, true
+			}
+		} else if len(e.Key) > len(k) {
+			break
+		}
+	}
+	return nil, false
+}
+
+// smallMap is the most entries object.get scans rather than bisects: a
+// record's maps mostly hold a handful of keys, where a scan that compares
+// lengths first costs less than bisection's string comparisons.
+const smallMap = 16
+
+// inOrder reports whether every key of m sorts strictly after the one
+// before it in DRISL order: shorter first, then bytewise.
+func inOrder(m drisl.Map) bool {
+	for i := 1; i < len(m); i++ {
+		a, b := m[i-1].Key, m[i].Key
+		if len(a) > len(b) || len(a) == len(b) && a >= b {
+			return false
+		}
+	}
+	return true
 }

@@ -48,7 +48,7 @@ func (c *Catalog) ValidateParams(ctx context.Context, nsid string, params map[st
 		params = map[string]any{}
 	}
 	v := c.newValidator(ctx, &opts)
-	if e := v.object(n.params, params, 1); e != nil {
+	if e := v.object(n.params, object{m: params}, 1); e != nil {
 		return e.finish()
 	}
 	return nil
@@ -100,7 +100,7 @@ func (c *Catalog) ParseParams(ctx context.Context, nsid string, query url.Values
 	}
 	if n.params != nil {
 		v := c.newValidator(ctx, &opts)
-		if e := v.object(n.params, out, 1); e != nil {
+		if e := v.object(n.params, object{m: out}, 1); e != nil {
 			return nil, e.finish()
 		}
 	}
@@ -227,11 +227,12 @@ func (c *Catalog) ValidateMessage(ctx context.Context, nsid, msgType string, bod
 // (InvalidRequest, AuthenticationRequired, ...) apply to every method; see
 // DeclaresError.
 func ValidateErrorBody(body any) error {
-	m, ok := body.(map[string]any)
+	m, ok := asObject(body)
 	if !ok {
 		return wrongType("object", body).finish()
 	}
-	name, ok := m["error"].(string)
+	ev, _ := m.get("error")
+	name, ok := ev.(string)
 	if !ok || name == "" {
 		return fail(ConstraintRequired, "error must be a non-empty string").field("error").finish()
 	}
@@ -240,7 +241,7 @@ func ValidateErrorBody(body any) error {
 			return fail(ConstraintFormat, "error name "+quote(name)+" is not ASCII without whitespace").field("error").finish()
 		}
 	}
-	if msg, present := m["message"]; present {
+	if msg, present := m.get("message"); present {
 		if _, ok := msg.(string); !ok {
 			return wrongType("string", msg).field("message").finish()
 		}

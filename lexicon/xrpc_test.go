@@ -21,7 +21,7 @@ func wantVErr(t *testing.T, what string, err error, path string, c Constraint) {
 }
 
 func TestParams(t *testing.T) {
-	cat := realCatalog(t)
+	cat := both(t, realCatalog(t))
 	ctx := context.Background()
 	got, err := cat.ParseParams(ctx, "app.bsky.feed.getTimeline", url.Values{"limit": {"30"}, "cursor": {"abc"}, "extra": {"1", "2"}}, ValidateOptions{})
 	if err != nil {
@@ -57,7 +57,7 @@ func TestParams(t *testing.T) {
 }
 
 func TestBodies(t *testing.T) {
-	cat := realCatalog(t)
+	cat := both(t, realCatalog(t))
 	ctx := context.Background()
 	in := mustJSON(`{"repo":"alice.example.com","collection":"app.bsky.feed.like",
 		"record":{"$type":"app.bsky.feed.like"}}`)
@@ -89,7 +89,7 @@ func TestBodies(t *testing.T) {
 }
 
 func TestMessages(t *testing.T) {
-	cat := realCatalog(t)
+	cat := both(t, realCatalog(t))
 	ctx := context.Background()
 	ident := mustJSON(`{"seq":42,"did":"did:plc:ewvi7nxzyoun6zhxrhs64oiz","time":"2024-11-20T23:15:04.123Z","handle":"alice.example.com"}`)
 	if err := cat.ValidateMessage(ctx, "com.atproto.sync.subscribeRepos", "#identity", ident, ValidateOptions{}); err != nil {
@@ -120,14 +120,14 @@ func TestMessages(t *testing.T) {
 }
 
 func TestErrors(t *testing.T) {
-	cat := realCatalog(t)
+	cat := both(t, realCatalog(t))
 	ctx := context.Background()
-	if err := ValidateErrorBody(mustJSON(`{"error":"RecordNotFound","message":"no such record"}`)); err != nil {
+	if err := validateErrorBody(t, mustJSON(`{"error":"RecordNotFound","message":"no such record"}`)); err != nil {
 		t.Fatal(err)
 	}
-	wantVErr(t, "no error", ValidateErrorBody(mustJSON(`{"message":"x"}`)), "error", ConstraintRequired)
-	wantVErr(t, "spaces", ValidateErrorBody(mustJSON(`{"error":"Not Found"}`)), "error", ConstraintFormat)
-	wantVErr(t, "message type", ValidateErrorBody(mustJSON(`{"error":"X","message":3}`)), "message", ConstraintType)
+	wantVErr(t, "no error", validateErrorBody(t, mustJSON(`{"message":"x"}`)), "error", ConstraintRequired)
+	wantVErr(t, "spaces", validateErrorBody(t, mustJSON(`{"error":"Not Found"}`)), "error", ConstraintFormat)
+	wantVErr(t, "message type", validateErrorBody(t, mustJSON(`{"error":"X","message":3}`)), "message", ConstraintType)
 	ok, err := cat.DeclaresError(ctx, "com.atproto.repo.getRecord", "RecordNotFound")
 	if err != nil || !ok {
 		t.Fatalf("getRecord RecordNotFound: %v %v", ok, err)
