@@ -505,10 +505,8 @@ func (r *Repo) tryCommit(ctx context.Context, preps []prepared, create bool) (*C
 	// it needs neither the event's ops nor the inversion's.
 	asSync := len(preps) > MaxEventOps
 	var ops []EventOp
-	var mops []mst.Op
 	if !asSync {
 		ops = make([]EventOp, 0, len(preps))
-		mops = make([]mst.Op, 0, len(preps))
 	}
 	results := make([]WriteResult, 0, len(preps))
 	w := &StoreWrite{Expect: r.head.Commit}
@@ -537,26 +535,27 @@ func (r *Repo) tryCommit(ctx context.Context, preps []prepared, create bool) (*C
 	if !treeIndexed {
 		w.Records = make([]RecordEntry, 0, len(preps))
 	}
-	for _, p := range preps {
-		var prev cid.Cid
-		var err error
-		switch p.w.Action {
-		case ActionCreate:
-			// One descent instead of Get then Put: a record that exists
-			// fails the batch, and the edited tree is dropped with it.
-			var old cid.Cid
-			if old, err = ed.Put(ctx, p.path, p.cid); err == nil && old.Defined() {
-				return nil, fmt.Errorf("%w: %s (%s)", ErrRecordExists, p.path, old)
-			}
-		case ActionUpdate:
-			prev, err = ed.Put(ctx, p.path, p.cid)
-		case ActionDelete:
-			prev, err = ed.Delete(ctx, p.path)
+	// Every change in one Editor.Apply (the keys' layers hashed in one
+	// batch), then each write's checks in order: the first write that
+	// fails one, or whose change failed, fails the batch, and the edited
+	// tree is dropped with it. A create is one descent instead of Get then
+	// Put: a record that exists fails the batch.
+	mops := make([]mst.Op, len(preps)) // the tree's changes, one per write
+	for i := range preps {
+		p := &preps[i]
+		mops[i].Key = p.path
+		if p.w.Action != ActionDelete {
+			mops[i].New = p.cid
 		}
-		if err != nil {
-			return nil, err
-		}
-		if p.w.Action != ActionCreate && !prev.Defined() {
+	}
+	applied, aerr := ed.Apply(ctx, mops)
+	for i := range preps[:applied] {
+		p := &preps[i]
+		prev := mops[i].Old
+		switch {
+		case p.w.Action == ActionCreate && prev.Defined():
+			return nil, fmt.Errorf("%w: %s (%s)", ErrRecordExists, p.path, prev)
+		case p.w.Action != ActionCreate && !prev.Defined():
 			return nil, fmt.Errorf("%w: %s", ErrRecordNotFound, p.path)
 		}
 		if p.w.SwapRecord != nil && *p.w.SwapRecord != prev {
@@ -577,12 +576,14 @@ func (r *Repo) tryCommit(ctx context.Context, preps []prepared, create bool) (*C
 				op.Prev = &pc
 			}
 			ops = append(ops, op)
-			mops = append(mops, mst.Op{Key: p.path, Old: prev, New: entry.CID})
 		}
 		if !treeIndexed {
 			w.Records = append(w.Records, entry)
 		}
 		results = append(results, WriteResult{Collection: p.w.Collection, RKey: p.rkey, CID: entry.CID})
+	}
+	if aerr != nil {
+		return nil, aerr
 	}
 	tree := ed.Tree()
 	root, err := tree.Root(ctx)

@@ -1,0 +1,171 @@
+package mst
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	imst "github.com/bluesky-social/indigo/atproto/repo/mst"
+	"github.com/ipfs/go-cid"
+)
+
+// TestEditorApplyIndigo applies random batches of creates, updates and
+// deletes (of present and absent keys) with Editor.Apply, each batch to the
+// stored tree of the one before (as package repo commits), and checks the
+// Old values it reports against a map and the roots against indigo's.
+func TestEditorApplyIndigo(t *testing.T) {
+	ctx := context.Background()
+	runs, batches := 20, 30
+	if raceEnabled || testing.Short() {
+		runs, batches = 5, 15
+	}
+	r := rand.New(rand.NewPCG(41, 42))
+	for run := range runs {
+		var mb MemBlocks
+		tr := Empty(&mb)
+		it := imst.NewEmptyTree()
+		m := map[string]cid.Cid{}
+		for batch := range batches {
+			var present []string
+			for k := range m {
+				present = append(present, k)
+			}
+			slices.Sort(present)
+			ops := make([]Op, 1+r.IntN(300))
+			want := make([]cid.Cid, len(ops))
+			inBatch := map[string]bool{}
+			for i := range ops {
+				var k string
+				op := r.IntN(10)
+				// A key of the tree not yet in the batch, if one comes
+				// up in a few tries; otherwise a new random key.
+				for try := 0; k == "" || inBatch[k]; try++ {
+					if op < 5 || len(present) == 0 || op == 9 || try > 8 {
+						k = randomKey(r)
+					} else {
+						k = present[r.IntN(len(present))]
+					}
+				}
+				inBatch[k] = true
+				ops[i].Key = k
+				if op < 7 {
+					ops[i].New = randomValue(r)
+				}
+				want[i] = m[k]
+				if ops[i].New.Defined() {
+					m[k] = ops[i].New
+					if _, err := it.Insert([]byte(k), ops[i].New); err != nil {
+						t.Fatal(err)
+					}
+				} else if want[i].Defined() {
+					delete(m, k)
+					if _, err := it.Remove([]byte(k)); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			e := tr.Edit()
+			if n, err := e.Apply(ctx, ops); err != nil || n != len(ops) {
+				t.Fatalf("run %d batch %d: Apply = %d, %v", run, batch, n, err)
+			}
+			for i, op := range ops {
+				if op.Old != want[i] {
+					t.Fatalf("run %d batch %d: op %d (%s): Old %s, want %s", run, batch, i, op.Key, op.Old, want[i])
+				}
+			}
+			next := e.Tree()
+			if len(m) == 0 {
+				it = imst.NewEmptyTree() // see TestCrossCheckIndigoInterleaved
+			}
+			iroot, err := it.RootCID()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := mustRoot(t, next); got != *iroot {
+				t.Fatalf("run %d batch %d: root %s, indigo %s", run, batch, got, *iroot)
+			}
+			if _, err := next.WriteBlocks(ctx, &mb, tr); err != nil {
+				t.Fatal(err)
+			}
+			if tr, err = next.Stored(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		checkInvariants(t, tr)
+	}
+}
+
+// TestEditorApplyErrors checks that Apply stops at the first op that fails,
+// returns its index and the error Put or Delete would return, and leaves the
+// ops before it applied.
+func TestEditorApplyErrors(t *testing.T) {
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(43, 44))
+	m := map[string]cid.Cid{}
+	for range 2000 {
+		m[randomKey(r)] = randomValue(r)
+	}
+	full := buildMap(t, m)
+	var mb MemBlocks
+	root, err := full.WriteBlocks(ctx, &mb, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("invalid key", func(t *testing.T) {
+		e := Load(&mb, root).Edit()
+		ops := []Op{{Key: "coll/a", New: testCID("a")}, {Key: "coll/b"}, {Key: "coll/c/d", New: testCID("c")}, {Key: "coll/e", New: testCID("e")}}
+		n, err := e.Apply(ctx, ops)
+		var ke *KeyError
+		if n != 2 || !errors.As(err, &ke) {
+			t.Fatalf("Apply = %d, %v; want 2 and a *KeyError", n, err)
+		}
+		tr := e.Tree()
+		for _, c := range []struct {
+			key  string
+			want bool
+		}{{"coll/a", true}, {"coll/e", false}} {
+			if _, ok, err := tr.Get(ctx, c.key); err != nil || ok != c.want {
+				t.Errorf("Get(%s) = %v, %v; want %v", c.key, ok, err, c.want)
+			}
+		}
+	})
+
+	t.Run("missing node", func(t *testing.T) {
+		// Only the root block: the first op that descends below it fails.
+		rootData, err := mb.GetBlock(ctx, root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var only MemBlocks
+		if err := only.PutBlock(ctx, root, rootData); err != nil {
+			t.Fatal(err)
+		}
+		keys := make([]string, 0, 64)
+		for range 64 {
+			keys = append(keys, randomKey(r))
+		}
+		ops := make([]Op, len(keys))
+		for i, k := range keys {
+			ops[i] = Op{Key: k, New: testCID(k)}
+		}
+		// The one-by-one reference: the first Put that fails.
+		ref := Load(&only, root).Edit()
+		wantN, wantErr := len(ops), error(nil)
+		for i, op := range ops {
+			if _, err := ref.Put(ctx, op.Key, op.New); err != nil {
+				wantN, wantErr = i, err
+				break
+			}
+		}
+		if wantErr == nil {
+			t.Fatal("no Put failed: the test needs a key below the root")
+		}
+		n, err := Load(&only, root).Edit().Apply(ctx, ops)
+		if n != wantN || !errors.Is(err, ErrNotFound) || err.Error() != wantErr.Error() {
+			t.Fatalf("Apply = %d, %v; want %d, %v", n, err, wantN, wantErr)
+		}
+	})
+}
