@@ -293,7 +293,7 @@ func (s *Session) Batch(ws []Write) (*Request, error) {
 	}
 	cids := make([]cid.Cid, len(ws))
 	sha256x8.SumMany(len(recs), func(j, _ int) []byte { return recs[j] }, func(j int, sum [32]byte) {
-		cids[at[j]] = recordCID(sum)
+		cids[at[j]] = drisl.CIDFromSHA256(drisl.CodecDagCBOR, sum)
 	})
 	// One backing array for every write's entries (at most five each);
 	// each Map is capped at its length, so nothing appends into the next.
@@ -333,16 +333,6 @@ const batchRecordBytes = 320
 // maxBatchReserve bounds what Batch reserves for records up front (a
 // batch of that many bytes grows its buffer as it encodes).
 const maxBatchReserve = 1 << 20
-
-// recordCID is the CID of a DRISL record whose SHA-256 is sum: what
-// drisl.SumCID(drisl.CodecDagCBOR, record) returns, built without
-// drisl.SumCID's cid.Cast, which parses the bytes it was just given.
-func recordCID(sum [32]byte) cid.Cid {
-	var mh [2 + 32]byte
-	mh[0], mh[1] = drisl.HashSHA256, 32
-	copy(mh[2:], sum[:])
-	return cid.NewCidV1(drisl.CodecDagCBOR, mh[:])
-}
 
 // Moderate signs a /community/delete of any record.
 func (s *Session) Moderate(collection, rkey, audience, reason string) (*Request, error) {

@@ -43,7 +43,8 @@
 //     MarshalCBOR(io.Writer) error (cbor-gen, indigo's typed records) are
 //     encoded with it, and their output is validated as strict DRISL first.
 //   - SumCID and MarshalCID: the CIDv1 (dag-cbor 0x71 or raw 0x55,
-//     sha2-256) of encoded bytes.
+//     sha2-256) of encoded bytes; CIDFromSHA256 builds it from a digest
+//     already computed (hashing many blocks at once).
 //   - atproto data model: UnmarshalJSON and MarshalJSON convert atproto JSON
 //     ({"$link": cid}, {"$bytes": base64}, blob objects) to and from the
 //     generic value model; Blob and ParseBlob read blob references
