@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 	"unsafe"
@@ -269,15 +271,6 @@ type prepared struct {
 
 func (r *Repo) prepare(writes []Write) ([]prepared, error) {
 	out := make([]prepared, len(writes))
-	// Generated record keys are TIDs from a strictly increasing clock, so
-	// a batch needs a duplicate check only if it names keys.
-	var seen map[string]bool
-	for _, w := range writes {
-		if w.RKey != "" || w.Action != ActionCreate {
-			seen = make(map[string]bool, len(writes))
-			break
-		}
-	}
 	// First the checks that need no encoding, in order, up to the first
 	// write that fails one; then the records before it are encoded (in
 	// parallel for a large batch), so that the error reported is still
@@ -287,8 +280,20 @@ func (r *Repo) prepare(writes []Write) ([]prepared, error) {
 	for i := range writes {
 		p := &out[i]
 		p.w = &writes[i]
-		if p.rkey, p.path, verr = r.check(i, p.w, &okColl, seen); verr != nil {
+		if p.rkey, p.path, verr = r.check(i, p.w, &okColl); verr != nil {
 			n = i
+			break
+		}
+	}
+	// A path that appears twice fails the batch at its second write, if no
+	// write before that failed. Generated record keys are TIDs from a
+	// strictly increasing clock, so a batch needs the check only if it
+	// names keys.
+	for _, w := range writes[:n] {
+		if w.RKey != "" || w.Action != ActionCreate {
+			if i := firstRepeat(out[:n]); i >= 0 {
+				n, verr = i, fmt.Errorf("%w: write %d: %s appears twice in the batch", ErrInvalidWrite, i, out[i].path)
+			}
 			break
 		}
 	}
@@ -301,11 +306,46 @@ func (r *Repo) prepare(writes []Write) ([]prepared, error) {
 	return out, nil
 }
 
+// firstRepeat returns the index of the first write of ps whose path an
+// earlier write has too, or -1 if the paths are distinct. A batch is
+// usually a few runs of increasing keys over disjoint ranges (package
+// community's group commits: each request's records, then their receipts),
+// which proves the paths distinct without a set of them.
+func firstRepeat(ps []prepared) int {
+	type span struct{ lo, hi string }
+	var buf [32]span
+	spans := buf[:0]
+	start := 0
+	for i := 1; i <= len(ps) && len(spans) <= len(ps)/4; i++ {
+		if i == len(ps) || ps[i].path <= ps[i-1].path {
+			spans = append(spans, span{ps[start].path, ps[i-1].path})
+			start = i
+		}
+	}
+	if start == len(ps) {
+		slices.SortFunc(spans, func(a, b span) int { return strings.Compare(a.lo, b.lo) })
+		disjoint := true
+		for i := 1; i < len(spans) && disjoint; i++ {
+			disjoint = spans[i-1].hi < spans[i].lo
+		}
+		if disjoint {
+			return -1
+		}
+	}
+	seen := make(map[string]struct{}, len(ps))
+	for i := range ps {
+		if _, ok := seen[ps[i].path]; ok {
+			return i
+		}
+		seen[ps[i].path] = struct{}{}
+	}
+	return -1
+}
+
 // check validates write i (the checks that need no encoding) and returns
 // its record key (a new TID if it creates a record without one) and its
-// path. okColl is the last collection found valid; seen, if not nil, holds
-// the paths of the batch so far.
-func (r *Repo) check(i int, w *Write, okColl *string, seen map[string]bool) (rkey, path string, err error) {
+// path. okColl is the last collection found valid.
+func (r *Repo) check(i int, w *Write, okColl *string) (rkey, path string, err error) {
 	if w.Collection != *okColl {
 		if _, err := syntax.ParseNSID(w.Collection); err != nil {
 			return "", "", fmt.Errorf("%w: write %d: collection: %w", ErrInvalidWrite, i, err)
@@ -336,12 +376,6 @@ func (r *Repo) check(i int, w *Write, okColl *string, seen map[string]bool) (rke
 	path = w.Collection + "/" + rkey
 	if err := mst.ValidateKey(path); err != nil {
 		return "", "", fmt.Errorf("%w: write %d: %w", ErrInvalidWrite, i, err)
-	}
-	if seen != nil {
-		if seen[path] {
-			return "", "", fmt.Errorf("%w: write %d: %s appears twice in the batch", ErrInvalidWrite, i, path)
-		}
-		seen[path] = true
 	}
 	return rkey, path, nil
 }

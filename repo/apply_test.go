@@ -3,6 +3,7 @@ package repo
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
@@ -90,5 +91,49 @@ func BenchmarkApplyReceipts(b *testing.B) {
 		if _, err := r.Apply(ctx, batches[i], ApplyOptions{}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestFirstRepeat checks firstRepeat against a set of the paths so far on
+// batches made of runs of increasing keys (disjoint, overlapping, with and
+// without a repeat) and of keys in random order.
+func TestFirstRepeat(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	naive := func(ps []prepared) int {
+		seen := map[string]bool{}
+		for i, p := range ps {
+			if seen[p.path] {
+				return i
+			}
+			seen[p.path] = true
+		}
+		return -1
+	}
+	found := 0
+	for range 3000 {
+		var ps []prepared
+		for range 1 + r.IntN(6) {
+			base, n := r.IntN(200), 1+r.IntN(40)
+			step := 1 + r.IntN(3)
+			if r.IntN(8) == 0 {
+				step = 0 // a run of one repeated key
+			}
+			for j := range n {
+				ps = append(ps, prepared{path: fmt.Sprintf("c/%04d", base+j*step)})
+			}
+		}
+		if r.IntN(4) == 0 {
+			r.Shuffle(len(ps), func(i, j int) { ps[i], ps[j] = ps[j], ps[i] })
+		}
+		want := naive(ps)
+		if want >= 0 {
+			found++
+		}
+		if got := firstRepeat(ps); got != want {
+			t.Fatalf("firstRepeat = %d, want %d (%d paths)", got, want, len(ps))
+		}
+	}
+	if found < 300 || found > 2700 {
+		t.Fatalf("%d of 3000 batches had a repeat: the test needs both kinds", found)
 	}
 }
