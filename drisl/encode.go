@@ -72,6 +72,7 @@ type encodeState struct {
 	// word point at), compared by address.
 	lastType unsafe.Pointer
 	lastInfo *structInfo
+	lastPtr  bool // lastType is a pointer to the struct lastInfo describes
 }
 
 type keyValue struct {
@@ -309,20 +310,27 @@ func (e *encodeState) value(v any) error {
 		}
 		return e.orderedMap(*v)
 	default:
-		rv := reflect.ValueOf(v)
-		if rv.Kind() == reflect.Struct {
-			// A struct record: its layout says whether it may have a
-			// Marshaler, so the interface checks run only if it may.
-			// Blob and cid.Cid, which have methods, are cases above.
-			if si := e.structInfo(rv.Type()); !si.methods {
-				if err := e.enter(); err != nil {
-					return err
+		// A struct record, or a pointer to one: its layout says whether it
+		// may have a Marshaler (on the struct or its pointer), so the
+		// interface checks run only if it may. Blob and cid.Cid, which
+		// have methods, are cases above.
+		if si, ptr := e.recordInfo(v); si != nil && !si.methods {
+			rv := reflect.ValueOf(v)
+			if ptr {
+				if rv.IsNil() {
+					e.buf = append(e.buf, 0xf6)
+					return nil
 				}
-				err := e.structValue(rv, si)
-				e.depth--
+				rv = rv.Elem()
+			}
+			if err := e.enter(); err != nil {
 				return err
 			}
+			err := e.structValue(rv, si)
+			e.depth--
+			return err
 		}
+		rv := reflect.ValueOf(v)
 		if rv.Kind() == reflect.Pointer && rv.IsNil() {
 			e.buf = append(e.buf, 0xf6) // never call a method on a nil pointer
 			return nil
@@ -668,18 +676,9 @@ func (e *encodeState) reflectValue(rv reflect.Value) error {
 		if err := e.enter(); err != nil {
 			return err
 		}
-		defer func() { e.depth-- }()
-		keys := rv.MapKeys()
-		slices.SortFunc(keys, func(a, b reflect.Value) int { return compareKeyStrings(a.String(), b.String()) })
-		e.head(5, uint64(len(keys)))
-		for _, k := range keys {
-			if err := e.str(k.String()); err != nil {
-				return atPath(err, strconv.Quote(k.String()))
-			}
-			if err := e.reflectValue(rv.MapIndex(k)); err != nil {
-				return atPath(err, k.String())
-			}
-		}
+		err := e.reflectMap(rv)
+		e.depth--
+		return err
 	case reflect.Struct:
 		if err := e.enter(); err != nil {
 			return err
@@ -693,12 +692,52 @@ func (e *encodeState) reflectValue(rv reflect.Value) error {
 	return nil
 }
 
+// reflectMap writes a Go map with string keys in DRISL key order. It is
+// not part of reflectValue so that function has no defer to run on every
+// return.
+func (e *encodeState) reflectMap(rv reflect.Value) error {
+	keys := rv.MapKeys()
+	slices.SortFunc(keys, func(a, b reflect.Value) int { return compareKeyStrings(a.String(), b.String()) })
+	e.head(5, uint64(len(keys)))
+	for _, k := range keys {
+		if err := e.str(k.String()); err != nil {
+			return atPath(err, strconv.Quote(k.String()))
+		}
+		if err := e.reflectValue(rv.MapIndex(k)); err != nil {
+			return atPath(err, k.String())
+		}
+	}
+	return nil
+}
+
+// recordInfo returns the layout of v's type if v is a struct (ptr false)
+// or a pointer to a struct (ptr true), from the same one-entry cache as
+// structInfo, keyed by v's type word (so a struct and a pointer to it are
+// two entries); nil otherwise.
+func (e *encodeState) recordInfo(v any) (si *structInfo, ptr bool) {
+	p := (*[2]unsafe.Pointer)(unsafe.Pointer(&v))[0] // v's type word
+	if p == e.lastType {
+		return e.lastInfo, e.lastPtr
+	}
+	t := reflect.TypeOf(v)
+	switch {
+	case t.Kind() == reflect.Struct:
+		si = fieldsOf(t)
+	case t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Struct:
+		si, ptr = fieldsOf(t.Elem()), true
+	default:
+		return nil, false
+	}
+	e.lastType, e.lastInfo, e.lastPtr = p, si, ptr
+	return si, ptr
+}
+
 // structInfo returns the layout of struct type t, from a one-entry cache
 // in the encodeState (records of one type are usually encoded in a row)
 // or else from fieldsOf.
 func (e *encodeState) structInfo(t reflect.Type) *structInfo {
 	if p := typePointer(t); p != e.lastType {
-		e.lastType, e.lastInfo = p, fieldsOf(t)
+		e.lastType, e.lastInfo, e.lastPtr = p, fieldsOf(t), false
 	}
 	return e.lastInfo
 }

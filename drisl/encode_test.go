@@ -129,3 +129,28 @@ func TestStructFieldErrors(t *testing.T) {
 		t.Fatalf("a struct without exported fields: %v", err)
 	}
 }
+
+// TestStructPointers checks records passed as pointers to structs, which
+// share the encoder's layout cache with the struct itself: a pointer and
+// the struct alternate and encode alike, a nil pointer is null, and a
+// struct whose pointer has a MarshalCBOR method is written by it, not by
+// its fields, even right after a plain struct of another type.
+func TestStructPointers(t *testing.T) {
+	sub := planSub{A: "a", Z: 7}
+	want := mustMarshal(t, map[string]any{"a": "a", "z": int64(7)})
+	wr := &writerRecord{out: []byte{0xa1, 0x61, 'w', 0x01}}
+	for i, c := range []struct {
+		v    any
+		want []byte
+	}{
+		{sub, want}, {&sub, want}, {sub, want}, {&sub, want},
+		{(*planSub)(nil), []byte{0xf6}}, {&sub, want},
+		{wr, wr.out}, {sub, want}, {wr, wr.out}, {wr, wr.out},
+		{[]any{&sub, sub, (*planSub)(nil)}, append(append(append([]byte{0x83}, want...), want...), 0xf6)},
+	} {
+		got, err := Marshal(c.v)
+		if err != nil || !bytes.Equal(got, c.want) {
+			t.Fatalf("case %d (%T): %x %v, want %x", i, c.v, got, err, c.want)
+		}
+	}
+}
