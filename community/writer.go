@@ -262,6 +262,7 @@ func (c *Community) admit(ctx context.Context, r *request, paths map[pathKey]boo
 			return errf(ErrUnauthorized, -1, err, "delegation %s revoked", p)
 		}
 	}
+	look := c.lookupPublic(ctx, r.ops)
 	for i := range r.ops {
 		o := &r.ops[i]
 		t, err := c.treeFor(o.audience)
@@ -269,8 +270,8 @@ func (c *Community) admit(ctx context.Context, r *request, paths map[pathKey]boo
 			return err
 		}
 		var exists bool
-		if pre, ok := c.prechecked(o); ok {
-			exists, o.receiptExists = pre.exists, pre.receiptExists
+		if l := &look[i]; l.done {
+			exists, o.receiptExists, err = l.exists, l.receiptExists, l.err
 		} else {
 			exists, o.receiptExists, err = c.lookup(ctx, t, o)
 		}
@@ -322,6 +323,69 @@ func (c *Community) lookup(ctx context.Context, t *mst.Tree, o *op) (exists, rec
 		exists, err = c.has(ctx, t, o.path())
 	}
 	return exists, receiptExists, err
+}
+
+// lookedUp is what admit knows of an op's paths before its checks: done
+// if the callers' precheck or lookupPublic answered (err: the lookup
+// failed).
+type lookedUp struct {
+	done, exists, receiptExists bool
+	err                         error
+}
+
+// lookupPublic answers the existence questions of ops' public records (see
+// lookup) from the callers' prechecks where they still hold, and otherwise
+// with one mst.Tree.GetMany for all of them (their keys' layers hashed in
+// one batch). An op left not done (private, or after the first failed
+// lookup) is looked up by admit itself.
+func (c *Community) lookupPublic(ctx context.Context, ops []op) []lookedUp {
+	look := make([]lookedUp, len(ops))
+	var keys []string
+	var idx []int
+	for i := range ops {
+		o := &ops[i]
+		if o.audience != "" {
+			continue
+		}
+		if pre, ok := c.prechecked(o); ok {
+			look[i] = lookedUp{done: true, exists: pre.exists, receiptExists: pre.receiptExists}
+			continue
+		}
+		if o.receipt != nil {
+			keys = append(keys, o.receiptPath())
+		} else {
+			keys = append(keys, o.path())
+		}
+		idx = append(idx, i)
+	}
+	if len(keys) == 0 {
+		return look
+	}
+	t := c.repo.Tree()
+	vals := make([]cid.Cid, len(keys))
+	n, err := t.GetMany(ctx, keys, vals)
+	for j, i := range idx[:n] {
+		o := &ops[i]
+		l := &look[i]
+		l.done = true
+		if o.receipt == nil {
+			l.exists = vals[j].Defined()
+			continue
+		}
+		// As lookup: a missing receipt proves a missing record, except in
+		// the reserved collections.
+		l.receiptExists = vals[j].Defined()
+		if l.receiptExists || strings.HasPrefix(o.collection, reservedPrefix) {
+			l.exists, l.err = c.has(ctx, t, o.path())
+			if l.err != nil {
+				return look
+			}
+		}
+	}
+	if n < len(idx) {
+		look[idx[n]] = lookedUp{done: true, err: err}
+	}
+	return look
 }
 
 // treeFor returns the tree a path lives in: the public MST or an audience's.

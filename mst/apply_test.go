@@ -169,3 +169,71 @@ func TestEditorApplyErrors(t *testing.T) {
 		}
 	})
 }
+
+// TestGetMany checks GetMany against Get: present and absent keys of a
+// loaded tree, an invalid key, and a key whose lookup needs a missing node.
+func TestGetMany(t *testing.T) {
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(45, 46))
+	m := map[string]cid.Cid{}
+	var keys []string
+	for range 3000 {
+		k := randomKey(r)
+		m[k] = randomValue(r)
+		keys = append(keys, k)
+	}
+	var mb MemBlocks
+	root, err := buildMap(t, m).WriteBlocks(ctx, &mb, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := Load(&mb, root)
+	for range 1000 {
+		keys = append(keys, randomKey(r)) // mostly absent
+	}
+	r.Shuffle(len(keys), func(i, j int) { keys[i], keys[j] = keys[j], keys[i] })
+	vals := make([]cid.Cid, len(keys))
+	if n, err := tr.GetMany(ctx, keys, vals); n != len(keys) || err != nil {
+		t.Fatalf("GetMany = %d, %v", n, err)
+	}
+	for i, k := range keys {
+		if vals[i] != m[k] {
+			t.Fatalf("GetMany: %s = %s, want %s", k, vals[i], m[k])
+		}
+	}
+
+	bad := []string{keys[0], keys[1], "no-slash", keys[2]}
+	n, err := tr.GetMany(ctx, bad, vals)
+	var ke *KeyError
+	if n != 2 || !errors.As(err, &ke) || vals[1] != m[keys[1]] {
+		t.Fatalf("GetMany with an invalid key = %d, %v; want 2 and a *KeyError", n, err)
+	}
+	if _, err := tr.GetMany(ctx, keys, vals[:1]); err == nil {
+		t.Fatal("GetMany accepted fewer values than keys")
+	}
+
+	// Only the root block: the first key whose lookup leaves it fails.
+	rootData, err := mb.GetBlock(ctx, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var only MemBlocks
+	if err := only.PutBlock(ctx, root, rootData); err != nil {
+		t.Fatal(err)
+	}
+	part := Load(&only, root)
+	wantN, wantErr := len(keys), error(nil)
+	for i, k := range keys {
+		if _, _, err := part.Get(ctx, k); err != nil {
+			wantN, wantErr = i, err
+			break
+		}
+	}
+	if wantErr == nil {
+		t.Fatal("no Get failed: the test needs a key below the root")
+	}
+	n, err = part.GetMany(ctx, keys, vals)
+	if n != wantN || !errors.Is(err, ErrNotFound) || err.Error() != wantErr.Error() {
+		t.Fatalf("GetMany = %d, %v; want %d, %v", n, err, wantN, wantErr)
+	}
+}

@@ -101,7 +101,7 @@ func (e *Editor) Apply(ctx context.Context, ops []Op) (int, error) {
 	// the tree is built: it needs no layers here.
 	var layers []uint8
 	if e.bulk == nil && !e.root.empty() && len(ops) > 1 {
-		layers = keyLayers(ops)
+		layers = keyLayers(len(ops), func(i int) string { return ops[i].Key })
 	}
 	for i := range ops {
 		op := &ops[i]
@@ -127,11 +127,12 @@ func (e *Editor) Apply(ctx context.Context, ops []Op) (int, error) {
 	return len(ops), nil
 }
 
-// keyLayers returns the layer of each op's key, computed in one batch.
-func keyLayers(ops []Op) []uint8 {
-	layers := make([]uint8, len(ops))
-	sha256x8.SumMany(len(ops), func(i, _ int) []byte {
-		k := ops[i].Key
+// keyLayers returns the layers of n keys (key(i) is key i), computed in
+// one batch.
+func keyLayers(n int, key func(i int) string) []uint8 {
+	layers := make([]uint8, n)
+	sha256x8.SumMany(n, func(i, _ int) []byte {
+		k := key(i)
 		return unsafe.Slice(unsafe.StringData(k), len(k))
 	}, func(i int, sum [32]byte) {
 		layers[i] = uint8(sumLayer(sum))

@@ -284,6 +284,38 @@ func (t *Tree) Get(ctx context.Context, key string) (cid.Cid, bool, error) {
 	return get(ctx, t.s, t.root, t.height, key)
 }
 
+// GetMany looks up many keys: it sets vals[i] to the value stored under
+// keys[i], or cid.Undef if it is absent (vals must be as long as keys). It
+// is Get for a batch: the keys' layers (one SHA-256 each) are computed up
+// front, eight at a time (internal/sha256x8), instead of one after
+// another. On failure it returns the index of the first key whose lookup
+// failed and its error (the one Get returns for it); the values before it
+// are set. On success it returns len(keys) and nil.
+func (t *Tree) GetMany(ctx context.Context, keys []string, vals []cid.Cid) (int, error) {
+	if len(vals) < len(keys) {
+		return 0, fmt.Errorf("mst: GetMany of %d keys into %d values", len(keys), len(vals))
+	}
+	var layers []uint8
+	if !t.root.empty() && len(keys) > 1 {
+		layers = keyLayers(len(keys), func(i int) string { return keys[i] })
+	}
+	for i, k := range keys {
+		if err := ValidateKey(k); err != nil {
+			return i, err
+		}
+		h := -1
+		if layers != nil {
+			h = int(layers[i])
+		}
+		v, _, err := getAt(ctx, t.s, t.root, t.height, k, h)
+		if err != nil {
+			return i, err
+		}
+		vals[i] = v
+	}
+	return len(keys), nil
+}
+
 func get(ctx context.Context, s *store, root ref, height int, key string) (cid.Cid, bool, error) {
 	return getAt(ctx, s, root, height, key, -1)
 }
