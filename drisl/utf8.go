@@ -37,24 +37,29 @@ func validUTF8(b []byte) bool {
 }
 
 // validUTF8String reports whether s is valid UTF-8, as utf8.ValidString
-// does.
+// does. Strings shorter than eight bytes, most map keys, take two
+// overlapping loads of four bytes (or, below four bytes, their first,
+// middle and last bytes, which are all of them) instead of a byte loop.
 func validUTF8String(s string) bool {
+	n := len(s)
+	if n < 8 {
+		var x uint32
+		switch {
+		case n >= 4:
+			x = word32(s) | word32(s[n-4:])
+		case n > 0:
+			x = uint32(s[0] | s[n/2] | s[n-1])
+		}
+		return x&0x80808080 == 0 || utf8.ValidString(s)
+	}
 	i := 0
-	for ; len(s)-i >= 8; i += 8 {
+	for ; n-i >= 8; i += 8 {
 		if word(s[i:])&hiBits64 != 0 {
 			return utf8.ValidString(s[i:])
 		}
 	}
-	if len(s) >= 8 && i < len(s) {
-		// The last eight bytes overlap bytes known to be ASCII.
-		return word(s[len(s)-8:])&hiBits64 == 0 || utf8.ValidString(s[i:])
-	}
-	for ; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return utf8.ValidString(s[i:])
-		}
-	}
-	return true
+	// The last eight bytes overlap bytes known to be ASCII.
+	return i == n || word(s[n-8:])&hiBits64 == 0 || utf8.ValidString(s[i:])
 }
 
 // validUTF8StringWide is validUTF8String for strings that are usually all
