@@ -315,18 +315,24 @@ func (e *encodeState) value(v any) error {
 		// interface checks run only if it may. Blob and cid.Cid, which
 		// have methods, are cases above.
 		if si, ptr := e.recordInfo(v); si != nil && !si.methods {
+			// The interface's data word points at the struct: it is the
+			// pointer, or, for a struct larger than a pointer, where the
+			// interface keeps the value.
+			base := (*[2]unsafe.Pointer)(unsafe.Pointer(&v))[1]
 			rv := reflect.ValueOf(v)
 			if ptr {
-				if rv.IsNil() {
+				if base == nil {
 					e.buf = append(e.buf, 0xf6)
 					return nil
 				}
 				rv = rv.Elem()
+			} else if !si.boxed {
+				base = nil
 			}
 			if err := e.enter(); err != nil {
 				return err
 			}
-			err := e.structValue(rv, si)
+			err := e.structValue(rv, base, si)
 			e.depth--
 			return err
 		}
@@ -606,7 +612,7 @@ func (e *encodeState) reflectValue(rv reflect.Value) error {
 			if err := e.enter(); err != nil {
 				return err
 			}
-			err := e.structValue(rv, si)
+			err := e.structValue(rv, structAddr(rv), si)
 			e.depth--
 			return err
 		}
@@ -683,7 +689,7 @@ func (e *encodeState) reflectValue(rv reflect.Value) error {
 		if err := e.enter(); err != nil {
 			return err
 		}
-		err := e.structValue(rv, e.structInfo(t))
+		err := e.structValue(rv, structAddr(rv), e.structInfo(t))
 		e.depth--
 		return err
 	default:
@@ -749,7 +755,20 @@ func typePointer(t reflect.Type) unsafe.Pointer {
 	return (*[2]unsafe.Pointer)(unsafe.Pointer(&t))[1]
 }
 
-func (e *encodeState) structValue(rv reflect.Value, si *structInfo) error {
+// structAddr returns the address of the struct rv if it has one, else
+// nil.
+func structAddr(rv reflect.Value) unsafe.Pointer {
+	if rv.CanAddr() {
+		return rv.Addr().UnsafePointer()
+	}
+	return nil
+}
+
+// structValue writes the struct rv, whose layout is si, as a map. When
+// base is not nil it is the struct's address, and the fields of plain
+// kinds are read from memory at their offsets instead of through
+// rv.Field; the others always go through reflection.
+func (e *encodeState) structValue(rv reflect.Value, base unsafe.Pointer, si *structInfo) error {
 	if si.opaque {
 		// Only unexported state, like time.Time or big.Int: no faithful
 		// DRISL form.
@@ -782,10 +801,14 @@ func (e *encodeState) structValue(rv reflect.Value, si *structInfo) error {
 	n := 0
 	for i := range si.fields {
 		f := &si.fields[i]
-		fv := rv.Field(f.index)
 		switch f.enc {
 		case encString:
-			s := fv.String()
+			var s string
+			if base != nil {
+				s = *(*string)(unsafe.Add(base, f.offset))
+			} else {
+				s = rv.Field(f.index).String()
+			}
 			if f.omitEmpty && s == "" {
 				continue
 			}
@@ -797,7 +820,12 @@ func (e *encodeState) structValue(rv reflect.Value, si *structInfo) error {
 			buf = appendHead(buf, 3, uint64(len(s)))
 			buf = append(buf, s...)
 		case encBool:
-			b := fv.Bool()
+			var b bool
+			if base != nil {
+				b = *(*bool)(unsafe.Add(base, f.offset))
+			} else {
+				b = rv.Field(f.index).Bool()
+			}
 			if f.omitEmpty && !b {
 				continue
 			}
@@ -808,7 +836,12 @@ func (e *encodeState) structValue(rv reflect.Value, si *structInfo) error {
 				buf = append(buf, 0xf4)
 			}
 		case encInt:
-			x := fv.Int()
+			var x int64
+			if base != nil {
+				x = loadInt(unsafe.Add(base, f.offset), f.size)
+			} else {
+				x = rv.Field(f.index).Int()
+			}
 			if f.omitEmpty && x == 0 {
 				continue
 			}
@@ -819,13 +852,19 @@ func (e *encodeState) structValue(rv reflect.Value, si *structInfo) error {
 				buf = appendHead(buf, 1, uint64(-1-x))
 			}
 		case encUint:
-			x := fv.Uint()
+			var x uint64
+			if base != nil {
+				x = loadUint(unsafe.Add(base, f.offset), f.size)
+			} else {
+				x = rv.Field(f.index).Uint()
+			}
 			if f.omitEmpty && x == 0 {
 				continue
 			}
 			buf = append(buf, f.key...)
 			buf = appendHead(buf, 0, x)
 		default:
+			fv := rv.Field(f.index)
 			if f.omitEmpty && fv.IsZero() {
 				continue
 			}
@@ -842,4 +881,30 @@ func (e *encodeState) structValue(rv reflect.Value, si *structInfo) error {
 		e.buf[at] = 0xa0 | byte(n)
 	}
 	return nil
+}
+
+// loadInt reads a signed integer of size bytes at p.
+func loadInt(p unsafe.Pointer, size uintptr) int64 {
+	switch size {
+	case 1:
+		return int64(*(*int8)(p))
+	case 2:
+		return int64(*(*int16)(p))
+	case 4:
+		return int64(*(*int32)(p))
+	}
+	return *(*int64)(p)
+}
+
+// loadUint reads an unsigned integer of size bytes at p.
+func loadUint(p unsafe.Pointer, size uintptr) uint64 {
+	switch size {
+	case 1:
+		return uint64(*(*uint8)(p))
+	case 2:
+		return uint64(*(*uint16)(p))
+	case 4:
+		return uint64(*(*uint32)(p))
+	}
+	return *(*uint64)(p)
 }

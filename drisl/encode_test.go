@@ -154,3 +154,66 @@ func TestStructPointers(t *testing.T) {
 		}
 	}
 }
+
+// TestStructFieldReads checks the struct encoder's two ways of reading
+// fields, from memory at their offsets (a struct behind a pointer, an
+// element of a slice, a struct larger than a pointer held in an interface)
+// and through reflection (a struct no larger than a pointer held in an
+// interface, a struct field of a struct held by value, a map value), on
+// every plain kind and size, each compared with the map encoding.
+func TestStructFieldReads(t *testing.T) {
+	type ints struct {
+		I8  int8    `cbor:"a"`
+		I16 int16   `cbor:"b"`
+		I32 int32   `cbor:"c"`
+		I   int     `cbor:"d"`
+		U8  uint8   `cbor:"e"`
+		U16 uint16  `cbor:"f"`
+		U32 uint32  `cbor:"g"`
+		U   uint    `cbor:"h"`
+		UP  uintptr `cbor:"i"`
+		B   bool    `cbor:"j"`
+		S   string  `cbor:"k,omitempty"`
+	}
+	type small struct {
+		I16 int16 `cbor:"i"`
+		B   bool  `cbor:"b"`
+		U8  uint8 `cbor:"u"`
+	}
+	type outer struct {
+		In ints  `cbor:"in"`
+		Sm small `cbor:"sm"`
+	}
+	in := ints{I8: -128, I16: -300, I32: -70000, I: -1 << 40, U8: 255, U16: 65535, U32: 1 << 31, U: 1 << 40, UP: 7, B: true, S: "ü"}
+	inMap := map[string]any{"a": int64(-128), "b": int64(-300), "c": int64(-70000), "d": int64(-1 << 40), "e": int64(255),
+		"f": int64(65535), "g": int64(1 << 31), "h": int64(1 << 40), "i": int64(7), "j": true, "k": "ü"}
+	sm := small{I16: -2, B: true, U8: 9}
+	smMap := map[string]any{"i": int64(-2), "b": true, "u": int64(9)}
+	o := outer{In: in, Sm: sm}
+	oMap := map[string]any{"in": inMap, "sm": smMap}
+	for i, c := range []struct {
+		v    any
+		want any
+	}{
+		{in, inMap}, {&in, inMap}, {sm, smMap}, {&sm, smMap}, {o, oMap}, {&o, oMap},
+		{[]ints{in, {}}, []any{inMap, map[string]any{"a": int64(0), "b": int64(0), "c": int64(0), "d": int64(0),
+			"e": int64(0), "f": int64(0), "g": int64(0), "h": int64(0), "i": int64(0), "j": false}}},
+		{[]small{sm}, []any{smMap}}, {map[string]small{"x": sm}, map[string]any{"x": smMap}},
+		{map[string]outer{"o": o}, map[string]any{"o": oMap}}, {[]any{o, &sm, sm}, []any{oMap, smMap, smMap}},
+	} {
+		got, err := Marshal(c.v)
+		if err != nil {
+			t.Fatalf("case %d: %v", i, err)
+		}
+		if want := mustMarshal(t, c.want); !bytes.Equal(got, want) {
+			t.Fatalf("case %d (%T): struct %x, map %x", i, c.v, got, want)
+		}
+	}
+	var ee *EncodeError
+	if _, err := Marshal(outer{In: ints{S: "\xff"}}); !errors.As(err, &ee) || ee.Rule != RuleUTF8 || ee.Path != "in.k" {
+		t.Fatalf("invalid UTF-8 in a nested field read by reflection: %v", err)
+	}
+	if _, err := Marshal(&outer{In: ints{S: "a\xc3"}}); !errors.As(err, &ee) || ee.Rule != RuleUTF8 || ee.Path != "in.k" {
+		t.Fatalf("invalid UTF-8 in a nested field read from memory: %v", err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"unsafe"
 )
 
 // field is one struct field as DRISL sees it: its map key, options and
@@ -13,6 +14,8 @@ type field struct {
 	name      string
 	key       []byte // the name encoded as a DRISL text string
 	index     int
+	offset    uintptr // the field's offset in the struct
+	size      uintptr // the field's size: which integer type an encInt or encUint field is
 	omitEmpty bool
 	enc       fieldEnc
 }
@@ -40,6 +43,7 @@ type structInfo struct {
 	dup     string         // a key two fields share, if any: not encodable
 	opaque  bool           // fields, none exported (time.Time, big.Int): not encodable
 	methods bool           // hasMethods(t): the struct may implement a Marshaler
+	boxed   bool           // larger than a pointer: an interface holds a pointer to the value
 }
 
 // typeCache memoises struct layouts. Like encoding/json's, it only ever
@@ -52,7 +56,8 @@ func fieldsOf(t reflect.Type) *structInfo {
 	if si, ok := typeCache.Load(t); ok {
 		return si.(*structInfo)
 	}
-	si := &structInfo{byName: map[string]int{}, methods: hasMethods(t), opaque: t.NumField() > 0}
+	si := &structInfo{byName: map[string]int{}, methods: hasMethods(t), opaque: t.NumField() > 0,
+		boxed: t.Size() > unsafe.Sizeof(uintptr(0))}
 	for i := 0; i < t.NumField(); i++ {
 		sf := t.Field(i)
 		if !sf.IsExported() {
@@ -67,7 +72,8 @@ func fieldsOf(t reflect.Type) *structInfo {
 		if name == "" {
 			name = sf.Name
 		}
-		si.fields = append(si.fields, field{name: name, index: i, omitEmpty: strings.Contains(opts, "omitempty"), enc: fieldEncOf(sf.Type)})
+		si.fields = append(si.fields, field{name: name, index: i, offset: sf.Offset, size: sf.Type.Size(),
+			omitEmpty: strings.Contains(opts, "omitempty"), enc: fieldEncOf(sf.Type)})
 	}
 	sort.Slice(si.fields, func(a, b int) bool {
 		return compareKeys([]byte(si.fields[a].name), []byte(si.fields[b].name)) < 0
