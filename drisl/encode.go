@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/ipfs/go-cid"
@@ -437,7 +438,17 @@ func (e *encodeState) orderedMap(m Map) error {
 			e.buf = buf
 			return keyAfter(prev, k)
 		}
-		if !validUTF8String(k) {
+		// Keys of up to eight bytes, most of them, are checked here
+		// (validUTF8String's short path, without the call); the others,
+		// and any with a non-ASCII byte, by validUTF8String.
+		ascii := false
+		switch n := len(k); {
+		case n >= 4 && n <= 8:
+			ascii = (word32(k)|word32(k[n-4:]))&0x80808080 == 0
+		case n > 0 && n < 4:
+			ascii = k[0]|k[n/2]|k[n-1] < utf8.RuneSelf
+		}
+		if !ascii && !validUTF8String(k) {
 			e.buf = buf
 			return atPath(&EncodeError{Rule: RuleUTF8}, strconv.Quote(k))
 		}

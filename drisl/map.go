@@ -25,7 +25,28 @@ type Entry struct {
 }
 
 // search returns the position of key in m, or where it would be inserted.
+// A small map, like most records and arguments, is scanned in order: keys
+// sort length-first, so only keys of key's length are compared as
+// strings.
 func (m Map) search(key string) (int, bool) {
+	if len(m) <= smallMapScan {
+		for i := range m {
+			k := m[i].Key
+			if len(k) < len(key) {
+				continue
+			}
+			if len(k) > len(key) {
+				return i, false
+			}
+			if k == key {
+				return i, true
+			}
+			if k > key {
+				return i, false
+			}
+		}
+		return len(m), false
+	}
 	lo, hi := 0, len(m)
 	for lo < hi {
 		h := int(uint(lo+hi) >> 1)
@@ -37,6 +58,10 @@ func (m Map) search(key string) (int, bool) {
 	}
 	return lo, lo < len(m) && m[lo].Key == key
 }
+
+// smallMapScan is the size up to which search scans a Map in order
+// instead of bisecting it.
+const smallMapScan = 8
 
 // Get returns the value stored under key and whether it is present. It
 // searches m by bisection, in O(log n) comparisons.

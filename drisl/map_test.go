@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"math"
+	"math/rand/v2"
 	"reflect"
 	"runtime"
 	"strconv"
@@ -339,5 +340,44 @@ func TestOrderedAtproto(t *testing.T) {
 	var de *DataModelError
 	if _, err := ParseBlob(Map{{"ref", blob.Ref}, {"$type", "blob"}, {"size", int64(3)}, {"mimeType", "a/b"}}); !errors.As(err, &de) || de.Rule != RuleBlob {
 		t.Errorf("ParseBlob of an unsorted Map: %v", err)
+	}
+}
+
+// TestMapSearch checks search, which scans small maps and bisects larger
+// ones, against a linear reference on sorted maps of every size around
+// the switch between the two, for present and absent keys.
+func TestMapSearch(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	alphabet := "ab\xc3\xa9z"
+	randKey := func() string {
+		b := make([]byte, rng.IntN(4))
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		return string(b)
+	}
+	for size := 0; size <= 2*smallMapScan+2; size++ {
+		for range 200 {
+			var m Map
+			for len(m) < size {
+				m.Set(randKey(), len(m))
+			}
+			if err := m.orderError(); err != nil {
+				t.Fatalf("Set built an unordered map %v: %v", m, err)
+			}
+			for range 20 {
+				key := randKey()
+				want, found := len(m), false
+				for i, e := range m {
+					if c := compareKeyStrings(e.Key, key); c >= 0 {
+						want, found = i, c == 0
+						break
+					}
+				}
+				if got, ok := m.search(key); got != want || ok != found {
+					t.Fatalf("search(%q) in %d entries %v = %d, %v; want %d, %v", key, len(m), m, got, ok, want, found)
+				}
+			}
+		}
 	}
 }
