@@ -315,6 +315,13 @@ func diffWalk(ctx context.Context, a, b *Tree, record bool, emit func(Op)) (open
 	return wa.opened, wb.opened, nil
 }
 
+// NewBlocks's slabs: up to slabBytes each (less for a few nodes), a new one
+// when less than slabRoom (more than most nodes take) is left.
+const (
+	slabBytes = 64 << 10
+	slabRoom  = 4 << 10
+)
+
 // NewBlocks returns the encoded nodes of t that base does not have: what a
 // store holding base needs to hold t. A nil base means a store that holds
 // nothing (for an empty t, the result is then the empty node). The
@@ -341,8 +348,12 @@ func (t *Tree) NewBlocks(ctx context.Context, base *Tree) ([]Block, error) {
 	for _, o := range baseOpened.views {
 		seen[o.c.KeyString()] = true
 	}
-	var out []Block
-	var buf []byte
+	out := make([]Block, 0, len(opened.nodes)+1)
+	// The blocks' bytes share a few allocations: each is appended to slab
+	// and keeps its own part (capped, so that no append reaches the next).
+	// A new slab starts when less than slabRoom is left; a larger node
+	// grows the slab, and the parts already handed out keep the old array.
+	var slab []byte
 	views := opened.views
 	for _, n := range opened.nodes {
 		var c cid.Cid
@@ -358,11 +369,16 @@ func (t *Tree) NewBlocks(ctx context.Context, base *Tree) ([]Block, error) {
 			continue
 		}
 		seen[k] = true
-		if n != nil {
-			buf = appendNode(buf[:0], n)
-			data = buf
+		if cap(slab)-len(slab) < slabRoom {
+			slab = make([]byte, 0, min(slabBytes, slabRoom+256*len(opened.nodes)))
 		}
-		out = append(out, Block{CID: c, Data: append([]byte(nil), data...)})
+		start := len(slab)
+		if n != nil {
+			slab = appendNode(slab, n)
+		} else {
+			slab = append(slab, data...)
+		}
+		out = append(out, Block{CID: c, Data: slab[start:len(slab):len(slab)]})
 	}
 	// The empty tree is one node with no entries, which the walk never opens.
 	tEmpty, err := t.IsEmpty(ctx)
