@@ -228,3 +228,69 @@ func FuzzMarshalMap(f *testing.F) {
 		}
 	})
 }
+
+// fuzzRecord is a struct record with a field of each plain kind, some
+// omitempty, and a nested struct no larger than a pointer.
+type fuzzRecord struct {
+	Type string    `cbor:"$type"`
+	Text string    `cbor:"text,omitempty"`
+	N    int32     `cbor:"n,omitempty"`
+	U    uint16    `cbor:"u"`
+	B    bool      `cbor:"b,omitempty"`
+	Sub  fuzzSmall `cbor:"sub"`
+}
+
+type fuzzSmall struct {
+	I int16 `cbor:"i,omitempty"`
+	B bool  `cbor:"ok"`
+}
+
+// FuzzMarshalStruct checks that a struct record encodes as the map of its
+// fields does (omitempty applied by hand), whichever way the encoder reads
+// its fields: the struct held by value, through a pointer, and as an
+// element of a slice; and that invalid UTF-8 fails with the map's error
+// and path.
+func FuzzMarshalStruct(f *testing.F) {
+	f.Add("app.bsky.feed.post", []byte("hello"), int32(-5), uint16(300), true, int16(-2), false)
+	f.Add("", []byte{}, int32(0), uint16(0), false, int16(0), true)
+	f.Add("x\xff", []byte("é\xc3"), int32(1<<30), uint16(65535), true, int16(32767), true)
+	f.Fuzz(func(t *testing.T, typ string, text []byte, n int32, u uint16, b bool, si int16, sb bool) {
+		rec := fuzzRecord{Type: typ, Text: string(text), N: n, U: u, B: b, Sub: fuzzSmall{I: si, B: sb}}
+		sub := map[string]any{"ok": sb}
+		if si != 0 {
+			sub["i"] = int64(si)
+		}
+		m := map[string]any{"$type": typ, "u": int64(u), "sub": sub}
+		if len(text) > 0 {
+			m["text"] = string(text)
+		}
+		if n != 0 {
+			m["n"] = int64(n)
+		}
+		if b {
+			m["b"] = true
+		}
+		want, wantErr := Marshal(m)
+		for i, v := range []any{rec, &rec, []fuzzRecord{rec}} {
+			got, err := Marshal(v)
+			if i == 2 && wantErr == nil {
+				want2, _ := Marshal([]any{m})
+				if !bytes.Equal(got, want2) || err != nil {
+					t.Fatalf("Marshal(%#v) = %x, %v; want %x", v, got, err, want2)
+				}
+				continue
+			}
+			if wantErr != nil {
+				var ee, we *EncodeError
+				if !errors.As(err, &ee) || !errors.As(wantErr, &we) || ee.Rule != we.Rule ||
+					ee.Path != we.Path && !(i == 2 && ee.Path == "[0]."+we.Path) {
+					t.Fatalf("Marshal(%#v) = %x, %v; want error %v", v, got, err, wantErr)
+				}
+				continue
+			}
+			if err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("Marshal(%#v) = %x, %v; want %x", v, got, err, want)
+			}
+		}
+	})
+}
