@@ -3,8 +3,10 @@ package mst
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	imst "github.com/bluesky-social/indigo/atproto/repo/mst"
@@ -14,7 +16,8 @@ import (
 // TestEditorApplyIndigo applies random batches of creates, updates and
 // deletes (of present and absent keys) with Editor.Apply, each batch to the
 // stored tree of the one before (as package repo commits), and checks the
-// Old values it reports against a map and the roots against indigo's.
+// Old values it reports against a map and the roots against indigo's. Every
+// other batch only puts, which Apply does in one pass over the sorted keys.
 func TestEditorApplyIndigo(t *testing.T) {
 	ctx := context.Background()
 	runs, batches := 20, 30
@@ -36,9 +39,13 @@ func TestEditorApplyIndigo(t *testing.T) {
 			ops := make([]Op, 1+r.IntN(300))
 			want := make([]cid.Cid, len(ops))
 			inBatch := map[string]bool{}
+			putsOnly := batch%2 == 1 // the one-pass path (Editor.putSorted)
 			for i := range ops {
 				var k string
 				op := r.IntN(10)
+				if putsOnly {
+					op = r.IntN(7)
+				}
 				// A key of the tree not yet in the batch, if one comes
 				// up in a few tries; otherwise a new random key.
 				for try := 0; k == "" || inBatch[k]; try++ {
@@ -65,6 +72,24 @@ func TestEditorApplyIndigo(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
+			}
+			if putsOnly {
+				// A few ascending runs, as a repo commit's records and
+				// receipts are (more would take the one-by-one path).
+				order := make([]int, len(ops))
+				for i := range order {
+					order[i] = i
+				}
+				runs := 1 + r.IntN(5)
+				for k := range runs {
+					part := order[k*len(order)/runs : (k+1)*len(order)/runs]
+					slices.SortFunc(part, func(a, b int) int { return strings.Compare(ops[a].Key, ops[b].Key) })
+				}
+				sortedOps, sortedWant := make([]Op, len(ops)), make([]cid.Cid, len(ops))
+				for i, j := range order {
+					sortedOps[i], sortedWant[i] = ops[j], want[j]
+				}
+				ops, want = sortedOps, sortedWant
 			}
 			e := tr.Edit()
 			if n, err := e.Apply(ctx, ops); err != nil || n != len(ops) {
@@ -235,5 +260,64 @@ func TestGetMany(t *testing.T) {
 	n, err = part.GetMany(ctx, keys, vals)
 	if n != wantN || !errors.Is(err, ErrNotFound) || err.Error() != wantErr.Error() {
 		t.Fatalf("GetMany = %d, %v; want %d, %v", n, err, wantN, wantErr)
+	}
+}
+
+// TestEditorApplyRepeatedPut checks a batch of puts that names a key twice:
+// the second put wins and reports the first's value, as one Put at a time.
+func TestEditorApplyRepeatedPut(t *testing.T) {
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(47, 48))
+	m := map[string]cid.Cid{}
+	for range 500 {
+		m[randomKey(r)] = randomValue(r)
+	}
+	base := buildMap(t, m)
+	ops := []Op{{Key: "coll/a", New: testCID("1")}, {Key: "coll/b", New: testCID("2")},
+		{Key: "coll/a", New: testCID("3")}, {Key: "coll/c", New: testCID("4")}}
+	e := base.Edit()
+	if n, err := e.Apply(ctx, ops); n != len(ops) || err != nil {
+		t.Fatalf("Apply = %d, %v", n, err)
+	}
+	if ops[2].Old != testCID("1") || ops[0].Old.Defined() {
+		t.Fatalf("Old values %v, %v", ops[0].Old, ops[2].Old)
+	}
+	ref := base.Edit()
+	for _, op := range ops {
+		if _, err := ref.Put(ctx, op.Key, op.New); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, want := mustRoot(t, e.Tree()), mustRoot(t, ref.Tree()); got != want {
+		t.Fatalf("root %s, one Put at a time %s", got, want)
+	}
+}
+
+// TestSortRuns checks sortRuns against a stable sort on keys in a few
+// ascending runs (with repeats), and that it refuses too many runs.
+func TestSortRuns(t *testing.T) {
+	r := rand.New(rand.NewPCG(49, 50))
+	for range 500 {
+		var kvs []kv
+		for range 1 + r.IntN(maxMergeRuns) {
+			run := make([]kv, r.IntN(30))
+			for i := range run {
+				run[i] = kv{key: fmt.Sprintf("c/%03d", r.IntN(300)), op: int32(len(kvs) + i)}
+			}
+			slices.SortStableFunc(run, func(a, b kv) int { return strings.Compare(a.key, b.key) })
+			kvs = append(kvs, run...)
+		}
+		want := slices.Clone(kvs)
+		slices.SortStableFunc(want, func(a, b kv) int { return strings.Compare(a.key, b.key) })
+		if !sortRuns(kvs) || !slices.Equal(kvs, want) {
+			t.Fatalf("sortRuns: %v, want %v", kvs, want)
+		}
+	}
+	desc := make([]kv, 2*maxMergeRuns)
+	for i := range desc {
+		desc[i].key = fmt.Sprintf("c/%03d", len(desc)-i)
+	}
+	if sortRuns(desc) {
+		t.Fatalf("sortRuns sorted %d descending keys", len(desc))
 	}
 }

@@ -37,6 +37,7 @@ type kv struct {
 	key string
 	val cid.Cid
 	h   uint8 // layer
+	op  int32 // Editor.Apply: the index of the op that puts it
 }
 
 func newBulkSet() *bulkSet { return &bulkSet{seed: maphash.MakeSeed()} }

@@ -102,6 +102,9 @@ func (e *Editor) Apply(ctx context.Context, ops []Op) (int, error) {
 	var layers []uint8
 	if e.bulk == nil && !e.root.empty() && len(ops) > 1 {
 		layers = keyLayers(len(ops), func(i int) string { return ops[i].Key })
+		if e.putSorted(ctx, ops, layers) {
+			return len(ops), nil
+		}
 	}
 	for i := range ops {
 		op := &ops[i]
@@ -125,6 +128,149 @@ func (e *Editor) Apply(ctx context.Context, ops []Op) (int, error) {
 		op.Old = prev
 	}
 	return len(ops), nil
+}
+
+// putSorted applies ops if they all put distinct valid keys in at most
+// maxMergeRuns ascending runs, in one pass over their sorted keys
+// (insertSorted) instead of one descent each, and reports whether it did. It changes nothing if it returns false (the ops
+// are then applied one at a time, which finds the error, if any, that
+// Apply reports): it only makes new nodes, and sets e.root once it has
+// succeeded.
+func (e *Editor) putSorted(ctx context.Context, ops []Op, layers []uint8) bool {
+	kvs := make([]kv, len(ops))
+	top := 0
+	for i := range ops {
+		op := &ops[i]
+		if !op.New.Defined() || ValidateKey(op.Key) != nil {
+			return false
+		}
+		kvs[i] = kv{key: op.Key, val: op.New, h: layers[i], op: int32(i)}
+		top = max(top, int(layers[i]))
+	}
+	if !sortRuns(kvs) {
+		return false // keys in no useful order: one descent each
+	}
+	for i := 1; i < len(kvs); i++ {
+		if kvs[i].key == kvs[i-1].key {
+			return false
+		}
+	}
+	_, H, err := e.s.rootNode(ctx, e.root, e.height)
+	if err != nil {
+		return false
+	}
+	r := e.root
+	if top > H {
+		r = e.wrap(r, H, top)
+		H = top
+	}
+	olds := make([]cid.Cid, len(ops))
+	nr, err := e.insertSorted(ctx, r, H, "", keyMax, kvs, olds)
+	if err != nil {
+		return false
+	}
+	e.root, e.height = nr, H
+	for i := range ops {
+		ops[i].Old = olds[i]
+	}
+	return true
+}
+
+// insertSorted returns the subtree r (layer H, keys in (lo, hi)) with the
+// keys of kvs put in it: sorted, distinct, in (lo, hi), on layers H or
+// below. It sets olds[kv.op] to the value a key had. It makes new nodes
+// and never changes one.
+func (e *Editor) insertSorted(ctx context.Context, r ref, H int, lo, hi string, kvs []kv, olds []cid.Cid) (ref, error) {
+	if len(kvs) == 0 {
+		return r, nil
+	}
+	if r.empty() {
+		top := 0
+		for i := range kvs {
+			top = max(top, int(kvs[i].h))
+		}
+		bl := builder{kvs: kvs, tok: e.tok, entries: make([]entry, len(kvs))}
+		return e.wrap(bl.build(top), top, H), nil
+	}
+	n, err := e.s.load(ctx, r, H, lo, hi)
+	if err != nil {
+		return ref{}, err
+	}
+	atH := 0
+	for i := range kvs {
+		if int(kvs[i].h) == H {
+			atH++
+		}
+	}
+	m := &node{left: n.left, height: H, owner: e.tok, entries: make([]entry, 0, len(n.entries)+atH)}
+	// The walk: cur is the subtree of the gap being filled (keys in
+	// (curLo, the next entry's key)), kvs[s:j] the lower keys that go in it.
+	cur, curLo, s := n.left, lo, 0
+	i := 0 // next entry of n
+	closeGap := func(end int, bound string) error {
+		g, err := e.insertSorted(ctx, cur, H-1, curLo, bound, kvs[s:end], olds)
+		if err != nil {
+			return err
+		}
+		if len(m.entries) == 0 {
+			m.left = g
+		} else {
+			m.entries[len(m.entries)-1].right = g
+		}
+		return nil
+	}
+	for j := range kvs {
+		x := &kvs[j]
+		for i < len(n.entries) && n.entries[i].key < x.key {
+			if err := closeGap(j, n.entries[i].key); err != nil {
+				return ref{}, err
+			}
+			m.entries = append(m.entries, n.entries[i])
+			cur, curLo, s = n.entries[i].right, n.entries[i].key, j
+			i++
+		}
+		if int(x.h) != H {
+			continue
+		}
+		if i < len(n.entries) && n.entries[i].key == x.key {
+			if err := closeGap(j, x.key); err != nil {
+				return ref{}, err
+			}
+			olds[x.op] = n.entries[i].val
+			m.entries = append(m.entries, entry{key: x.key, val: x.val})
+			cur, curLo, s = n.entries[i].right, x.key, j+1
+			i++
+			continue
+		}
+		// A new entry inside the gap: split the gap's subtree at it.
+		bound := hi
+		if i < len(n.entries) {
+			bound = n.entries[i].key
+		}
+		var gl, gr ref
+		if !cur.empty() {
+			if gl, gr, err = e.split(ctx, cur, H-1, curLo, bound, x.key); err != nil {
+				return ref{}, err
+			}
+		}
+		cur = gl
+		if err := closeGap(j, x.key); err != nil {
+			return ref{}, err
+		}
+		m.entries = append(m.entries, entry{key: x.key, val: x.val})
+		cur, curLo, s = gr, x.key, j+1
+	}
+	for ; i < len(n.entries); i++ {
+		if err := closeGap(len(kvs), n.entries[i].key); err != nil {
+			return ref{}, err
+		}
+		m.entries = append(m.entries, n.entries[i])
+		cur, curLo, s = n.entries[i].right, n.entries[i].key, len(kvs)
+	}
+	if err := closeGap(len(kvs), hi); err != nil {
+		return ref{}, err
+	}
+	return ref{n: m}, nil
 }
 
 // keyLayers returns the layers of n keys (key(i) is key i), computed in

@@ -135,3 +135,71 @@ func radixSortChunks(items, tmp []chunkItem) {
 		copy(items, src)
 	}
 }
+
+// maxMergeRuns is the most ascending runs sortRuns merges.
+const maxMergeRuns = 64
+
+// sortRuns sorts kvs by key if they form at most maxMergeRuns ascending
+// runs, and reports whether it did. A batch of writes is often a few such
+// runs (a repo commit's records, then their receipts): they are merged,
+// about one comparison per key and merge pass, instead of sorted from
+// scratch. Equal keys stay in their order (unlike sortKVs, it accepts them).
+func sortRuns(kvs []kv) bool {
+	runs := 1
+	for i := 1; i < len(kvs); i++ {
+		if kvs[i].key < kvs[i-1].key {
+			if runs++; runs > maxMergeRuns {
+				return false
+			}
+		}
+	}
+	if runs == 1 {
+		return true
+	}
+	// Bottom-up: merge neighbouring runs, back and forth between kvs and
+	// a second slice, until one is left.
+	src, dst := kvs, make([]kv, len(kvs))
+	for runs > 1 {
+		runs = 0
+		for lo := 0; lo < len(src); {
+			mid := runEnd(src, lo)
+			hi := mid
+			if mid < len(src) {
+				hi = runEnd(src, mid)
+			}
+			mergeKVs(dst[lo:hi], src[lo:mid], src[mid:hi])
+			runs++
+			lo = hi
+		}
+		src, dst = dst, src
+	}
+	if &src[0] != &kvs[0] {
+		copy(kvs, src)
+	}
+	return true
+}
+
+// runEnd returns the end of the ascending run of kvs that starts at lo.
+func runEnd(kvs []kv, lo int) int {
+	i := lo + 1
+	for i < len(kvs) && kvs[i-1].key <= kvs[i].key {
+		i++
+	}
+	return i
+}
+
+// mergeKVs merges the sorted a and b into dst (len(a)+len(b) long), a's
+// keys first among equal ones.
+func mergeKVs(dst, a, b []kv) {
+	k := 0
+	for len(a) > 0 && len(b) > 0 {
+		if b[0].key < a[0].key {
+			dst[k], b = b[0], b[1:]
+		} else {
+			dst[k], a = a[0], a[1:]
+		}
+		k++
+	}
+	k += copy(dst[k:], a)
+	copy(dst[k:], b)
+}
