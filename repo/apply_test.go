@@ -95,8 +95,8 @@ func BenchmarkApplyReceipts(b *testing.B) {
 }
 
 // TestFirstRepeat checks firstRepeat against a set of the paths so far on
-// batches made of runs of increasing keys (disjoint, overlapping, with and
-// without a repeat) and of keys in random order.
+// batches made of runs of increasing keys of two collections (disjoint,
+// overlapping, with and without a repeat) and of keys in random order.
 func TestFirstRepeat(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	naive := func(ps []prepared) int {
@@ -109,6 +109,8 @@ func TestFirstRepeat(t *testing.T) {
 		}
 		return -1
 	}
+	// Writes of two collections: a run ends where the collection changes.
+	writes := []Write{{Collection: "a.b"}, {Collection: "a.b.c"}}
 	found := 0
 	for range 3000 {
 		var ps []prepared
@@ -118,8 +120,9 @@ func TestFirstRepeat(t *testing.T) {
 			if r.IntN(8) == 0 {
 				step = 0 // a run of one repeated key
 			}
+			w := &writes[r.IntN(len(writes))]
 			for j := range n {
-				ps = append(ps, prepared{path: fmt.Sprintf("c/%04d", base+j*step)})
+				ps = append(ps, prepared{w: w, path: fmt.Sprintf("%s/%04d", w.Collection, base+j*step)})
 			}
 		}
 		if r.IntN(4) == 0 {

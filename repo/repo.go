@@ -308,16 +308,17 @@ func (r *Repo) prepare(writes []Write) ([]prepared, error) {
 
 // firstRepeat returns the index of the first write of ps whose path an
 // earlier write has too, or -1 if the paths are distinct. A batch is
-// usually a few runs of increasing keys over disjoint ranges (package
-// community's group commits: each request's records, then their receipts),
-// which proves the paths distinct without a set of them.
+// usually a few runs of increasing keys of one collection over disjoint
+// ranges (package community's group commits: each request's records and
+// its invocation record, then their receipts), which proves the paths
+// distinct without a set of them.
 func firstRepeat(ps []prepared) int {
 	type span struct{ lo, hi string }
 	var buf [32]span
 	spans := buf[:0]
 	start := 0
 	for i := 1; i <= len(ps) && len(spans) <= len(ps)/4; i++ {
-		if i == len(ps) || ps[i].path <= ps[i-1].path {
+		if i == len(ps) || ps[i].path <= ps[i-1].path || ps[i].w.Collection != ps[i-1].w.Collection {
 			spans = append(spans, span{ps[start].path, ps[i-1].path})
 			start = i
 		}
