@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"strconv"
-	"unicode/utf8"
 
 	"github.com/ipfs/go-cid"
 )
@@ -139,7 +138,7 @@ func checkValue(v any, depth int) error {
 	}
 	switch v := v.(type) {
 	case string:
-		if !utf8.ValidString(v) {
+		if !validUTF8StringWide(v) {
 			return &DataModelError{Rule: RuleUTF8, Offset: -1}
 		}
 		return nil
@@ -203,7 +202,7 @@ func checkValue(v any, depth int) error {
 // checkEntry checks map key k for UTF-8 and its value x, one level below
 // the map at depth, adding k to the path of an error.
 func checkEntry(k string, x any, depth int) error {
-	if !utf8.ValidString(k) {
+	if !validUTF8String(k) {
 		return &DataModelError{Rule: RuleUTF8, Offset: -1, Detail: "in a map key " + strconv.Quote(k)}
 	}
 	if err := checkValue(x, depth+1); err != nil {

@@ -367,3 +367,18 @@ func TestCyclesAreErrors(t *testing.T) {
 		t.Fatalf("MarshalJSON: %v", err)
 	}
 }
+
+// BenchmarkCheckRecord checks a chat message decoded as a Map, as the
+// community host checks every record it receives.
+func BenchmarkCheckRecord(b *testing.B) {
+	rec := Map{{"text", "message 12 of the import, with some text to make it look like a chat line"},
+		{"$type", "dev.townhall.chat.message"}, {"channel", "channel-3"},
+		{"replyTo", "at://did:plc:batchcommunity/dev.townhall.chat.message/3lbatch000011"},
+		{"createdAt", "2026-11-20T23:00:12.000Z"}}
+	rec.Sort()
+	for b.Loop() {
+		if err := CheckRecord(rec); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
