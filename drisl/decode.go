@@ -238,7 +238,7 @@ func (d *decodeState) text(n uint64, start int) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !validUTF8(b) {
+	if !validUTF8Wide(b) {
 		return nil, d.fail(RuleUTF8, start, "")
 	}
 	return b, nil
@@ -271,7 +271,7 @@ func (d *decodeState) mapKey(prev []byte, first bool) ([]byte, error) {
 		n := int(d.data[start] - 0x60)
 		k = d.data[start+1 : start+1+n]
 		d.off = start + 1 + n
-		if !validUTF8(k) {
+		if !validText(k) {
 			return nil, d.fail(RuleUTF8, start, "")
 		}
 	} else {

@@ -3,6 +3,7 @@ package drisl
 import (
 	"encoding/binary"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // Most DRISL text is ASCII: map keys almost always, values often. These
@@ -102,6 +103,12 @@ func validUTF8StringWide(s string) bool {
 	return utf8.ValidString(s[i:])
 }
 
+// validUTF8Wide is validUTF8StringWide for a byte slice, which it reads
+// in place (as a string that does not outlive the call).
+func validUTF8Wide(b []byte) bool {
+	return validUTF8StringWide(unsafe.String(unsafe.SliceData(b), len(b)))
+}
+
 // word32 loads the first four bytes of s, little-endian (one load).
 func word32(s string) uint32 {
 	return uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
@@ -118,7 +125,7 @@ func word(s string) uint64 {
 func validText(b []byte) bool {
 	switch n := len(b); {
 	case n > 24:
-		return validUTF8(b)
+		return validUTF8Wide(b)
 	case n >= 8:
 		x := binary.LittleEndian.Uint64(b) | binary.LittleEndian.Uint64(b[n-8:])
 		if n > 16 {

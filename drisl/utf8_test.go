@@ -25,6 +25,9 @@ func TestValidUTF8(t *testing.T) {
 		if got := validUTF8StringWide(string(b)); got != want {
 			t.Fatalf("validUTF8StringWide(%q) = %v, want %v", b, got, want)
 		}
+		if got := validUTF8Wide(b); got != want {
+			t.Fatalf("validUTF8Wide(%q) = %v, want %v", b, got, want)
+		}
 		// shortASCII may only say yes for ASCII, whatever bytes surround
 		// b (here non-ASCII ones, which its loads must not see), and must
 		// say yes for every ASCII key of up to 16 bytes it can load.
