@@ -612,8 +612,8 @@ func landed(ctx context.Context) {
 
 // has reports whether a record exists in t (the public MST or an
 // audience's): one descent through nodes that are mostly cached, since the
-// commit that follows edits the same paths.
+// commit that follows edits the same paths, without the SHA-256 of path
+// that Get computes (mst.Tree.Has).
 func (c *Community) has(ctx context.Context, t *mst.Tree, path string) (bool, error) {
-	_, ok, err := t.Get(ctx, path)
-	return ok, err
+	return t.Has(ctx, path)
 }

@@ -321,3 +321,52 @@ func TestSortRuns(t *testing.T) {
 		t.Fatalf("sortRuns sorted %d descending keys", len(desc))
 	}
 }
+
+// TestHas checks Has against Get on present and absent keys, on a tree in
+// memory and on the same tree loaded from its blocks, and on an invalid key.
+func TestHas(t *testing.T) {
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(51, 52))
+	m := map[string]cid.Cid{}
+	var keys []string
+	for range 3000 {
+		k := randomKey(r)
+		m[k] = randomValue(r)
+		keys = append(keys, k)
+	}
+	mem := buildMapPuts(t, m)
+	var mb MemBlocks
+	root, err := mem.WriteBlocks(ctx, &mb, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3000 {
+		keys = append(keys, randomKey(r)) // mostly absent, on every layer
+	}
+	high := 0
+	for _, tr := range []*Tree{mem, Load(&mb, root)} {
+		for _, k := range keys {
+			_, want, err := tr.Get(ctx, k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := tr.Has(ctx, k)
+			if err != nil || got != want {
+				t.Fatalf("Has(%s) = %v, %v; Get says %v", k, got, err, want)
+			}
+			if !want && KeyHeight(k) > 0 {
+				high++
+			}
+		}
+	}
+	if high == 0 {
+		t.Fatal("no absent key above layer 0: the test needs some")
+	}
+	var ke *KeyError
+	if _, err := mem.Has(ctx, "no-slash"); !errors.As(err, &ke) {
+		t.Fatalf("Has of an invalid key: %v", err)
+	}
+	if ok, err := Empty(nil).Has(ctx, keys[0]); ok || err != nil {
+		t.Fatalf("empty tree: Has = %v, %v", ok, err)
+	}
+}

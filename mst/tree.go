@@ -284,6 +284,39 @@ func (t *Tree) Get(ctx context.Context, key string) (cid.Cid, bool, error) {
 	return get(ctx, t.s, t.root, t.height, key)
 }
 
+// Has reports whether key is in the tree. It is Get without the value and
+// without the key's layer (one SHA-256): it descends until it finds the key
+// or meets an empty gap. For a key on layer 0 (three keys in four) it reads
+// the nodes Get reads; for an absent key on a higher layer, the nodes below
+// that layer on its way down too, which a Put of that key reads as well.
+// On a tree whose nodes were checked (the default) or built here, its
+// answer is Get's.
+func (t *Tree) Has(ctx context.Context, key string) (bool, error) {
+	if err := ValidateKey(key); err != nil {
+		return false, err
+	}
+	n, H, err := t.s.rootNode(ctx, t.root, t.height)
+	if err != nil || n == nil {
+		return false, err
+	}
+	lo, hi := "", keyMax
+	for {
+		i, found := n.search(key)
+		if found {
+			return true, nil
+		}
+		g := n.gap(i)
+		if g.empty() || H == 0 {
+			return false, nil
+		}
+		lo, hi = n.gapBounds(i, lo, hi)
+		H--
+		if n, err = t.s.load(ctx, g, H, lo, hi); err != nil {
+			return false, err
+		}
+	}
+}
+
 // GetMany looks up many keys: it sets vals[i] to the value stored under
 // keys[i], or cid.Undef if it is absent (vals must be as long as keys). It
 // is Get for a batch: the keys' layers (one SHA-256 each) are computed up
