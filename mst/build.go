@@ -158,7 +158,9 @@ type builder struct {
 
 func (b *builder) newNode(h int) *node {
 	if len(b.nodes) == cap(b.nodes) {
-		b.nodes = make([]node, 0, max(64, len(b.kvs)/8))
+		// A small build (Editor.Apply fills empty gaps with a few keys)
+		// needs at most a node per key and a few above them.
+		b.nodes = make([]node, 0, max(min(64, len(b.kvs)+4), len(b.kvs)/8))
 	}
 	b.nodes = b.nodes[:len(b.nodes)+1]
 	n := &b.nodes[len(b.nodes)-1]
