@@ -282,7 +282,7 @@ func (c *Community) writeOps(ctx context.Context, inv *ucan.Invocation, member s
 	// They are copies because the writer commits these bytes without
 	// hashing them again (repo.Write.InsecureSkipRecordCheck), so they must
 	// be the bytes checked here, whatever the caller does with its slices.
-	arena, sums := copyAndHash(records)
+	arena, sums, ends := copyAndHash(records)
 	off := 0
 	for i, w := range specs {
 		if w.audience != specs[0].audience {
@@ -311,7 +311,7 @@ func (c *Community) writeOps(ctx context.Context, inv *ucan.Invocation, member s
 			if next >= len(records) {
 				return nil, errf(ErrBadRequest, i, nil, "record bytes missing")
 			}
-			end := off + len(records[next])
+			end := ends[next]
 			data := arena[off:end:end]
 			off = end
 			if err := c.checkRecord(ctx, i, w, data, &sums[next]); err != nil {

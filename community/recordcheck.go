@@ -11,30 +11,35 @@ import (
 )
 
 // copyAndHash copies a request's records into one allocation, back to back
-// in their order, and returns it with the SHA-256 digest of each copy. The
-// digests are computed in one batch (sha256x8.SumMany, eight records at a
-// time): a /repo/batch of chat messages is hundreds of records of a few
-// blocks each, where the eight lanes are about three times cheaper than
-// hashing one record after another on CPUs without the SHA extensions.
-func copyAndHash(records [][]byte) ([]byte, [][32]byte) {
+// in their order, and returns it with the SHA-256 digest of each copy and
+// where each copy ends. The digests are computed in one batch
+// (sha256x8.SumMany, eight records at a time): a /repo/batch of chat
+// messages is hundreds of records of a few blocks each, where the eight
+// lanes are about three times cheaper than hashing one record after
+// another on CPUs without the SHA extensions. Each record's length is read
+// once, when it is copied, so a caller that changes its slices meanwhile
+// gets copies that hash to their digests, never a bad slice.
+func copyAndHash(records [][]byte) (arena []byte, sums [][32]byte, ends []int) {
 	total := 0
 	for _, r := range records {
 		total += len(r)
 	}
-	arena := make([]byte, 0, total)
-	for _, r := range records {
+	arena = make([]byte, 0, total)
+	ends = make([]int, len(records))
+	for i, r := range records {
 		arena = append(arena, r...)
+		ends[i] = len(arena)
 	}
-	sums := make([][32]byte, len(records))
-	off := 0
-	// SumMany asks for the messages in order, so each copy starts where
-	// the one before ended.
+	sums = make([][32]byte, len(records))
+	// SumMany asks for the messages in order.
 	sha256x8.SumMany(len(records), func(i, _ int) []byte {
-		b := arena[off : off+len(records[i])]
-		off += len(b)
-		return b
+		start := 0
+		if i > 0 {
+			start = ends[i-1]
+		}
+		return arena[start:ends[i]]
 	}, func(i int, sum [32]byte) { sums[i] = sum })
-	return arena, sums
+	return arena, sums, ends
 }
 
 // cidPrefix is the binary form of a DRISL record's CID before its digest:

@@ -1,7 +1,9 @@
 package community
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"testing"
@@ -121,5 +123,33 @@ func TestBatchRecordCIDMismatch(t *testing.T) {
 	}
 	if after := c.Repo().Head(); after != before {
 		t.Fatalf("head moved from %v to %v", before, after)
+	}
+}
+
+// TestCopyAndHash: the copies lie back to back, end where ends says, and
+// hash to their digests, for empty, short and multi-block records.
+func TestCopyAndHash(t *testing.T) {
+	var records [][]byte
+	for _, n := range []int{0, 1, 55, 56, 64, 0, 200, 1000, 3, 0} {
+		r := make([]byte, n)
+		for j := range r {
+			r[j] = byte(n + j)
+		}
+		records = append(records, r)
+	}
+	arena, sums, ends := copyAndHash(records)
+	start := 0
+	for i, r := range records {
+		got := arena[start:ends[i]]
+		if !bytes.Equal(got, r) {
+			t.Fatalf("record %d: copy %x, want %x", i, got, r)
+		}
+		if sums[i] != sha256.Sum256(r) {
+			t.Fatalf("record %d: digest differs from sha256.Sum256", i)
+		}
+		start = ends[i]
+	}
+	if start != len(arena) {
+		t.Fatalf("copies end at %d, arena is %d bytes", start, len(arena))
 	}
 }
