@@ -594,8 +594,14 @@ func compareKeyStrings(a, b string) int {
 }
 
 // hasMethods reports whether values of t might implement a Marshaler.
+// Named types and unnamed pointers can have methods, and so can an unnamed
+// struct, through the fields it embeds; other unnamed types (slices, maps,
+// arrays...) cannot.
 func hasMethods(t reflect.Type) bool {
-	return t.Name() != "" && (t.NumMethod() > 0 || reflect.PointerTo(t).NumMethod() > 0)
+	if k := t.Kind(); t.Name() == "" && k != reflect.Struct && k != reflect.Pointer {
+		return false
+	}
+	return t.NumMethod() > 0 || reflect.PointerTo(t).NumMethod() > 0
 }
 
 func (e *encodeState) reflectValue(rv reflect.Value) error {
@@ -628,7 +634,7 @@ func (e *encodeState) reflectValue(rv reflect.Value) error {
 			return err
 		}
 	}
-	if hasMethods(t) && t.Kind() != reflect.Pointer && t.Kind() != reflect.Interface {
+	if k := t.Kind(); k != reflect.Pointer && k != reflect.Interface && hasMethods(t) {
 		v := rv.Interface()
 		if rv.CanAddr() {
 			if _, ok := rv.Addr().Interface().(writerMarshaler); ok {

@@ -217,3 +217,32 @@ func TestStructFieldReads(t *testing.T) {
 		t.Fatalf("invalid UTF-8 in a nested field read from memory: %v", err)
 	}
 }
+
+// namedWithMarshaler embeds goodMarshaler, whose MarshalCBOR it promotes.
+type namedWithMarshaler struct {
+	goodMarshaler
+	X int64
+}
+
+// TestPromotedMarshaler: a struct that embeds a Marshaler is encoded by the
+// promoted MarshalCBOR, whether the struct type is named or not and
+// whether it is passed by value or through a pointer (an unnamed struct
+// was written as a map of its fields).
+func TestPromotedMarshaler(t *testing.T) {
+	anon := struct {
+		goodMarshaler
+		X int64
+	}{X: 5}
+	for name, v := range map[string]any{"unnamed": anon, "*unnamed": &anon,
+		"named": namedWithMarshaler{X: 5}, "*named": &namedWithMarshaler{X: 5},
+		"field": struct{ F struct{ goodMarshaler } }{}} {
+		b, err := Marshal(v)
+		want := []byte{0x81, 0x01}
+		if name == "field" {
+			want = []byte{0xa1, 0x61, 'F', 0x81, 0x01}
+		}
+		if err != nil || !bytes.Equal(b, want) {
+			t.Errorf("%s: %x, %v; want %x", name, b, err, want)
+		}
+	}
+}
