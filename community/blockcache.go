@@ -1,6 +1,7 @@
 package community
 
 import (
+	"bytes"
 	"context"
 	"sync"
 
@@ -79,7 +80,10 @@ func (b *blockCache) GetBlock(ctx context.Context, did string, c cid.Cid) ([]byt
 }
 
 // Apply implements repo.Store; the written blocks other than records (MST
-// nodes, the commit) enter the cache once the write is durable.
+// nodes, the commit) enter the cache once the write is durable, as copies:
+// mst.Tree.NewBlocks cuts a commit's nodes from shared slabs of up to
+// 64 KiB, and a cache that keeps some of them and drops the rest would
+// otherwise keep whole slabs alive, far beyond the bytes it counts.
 func (b *blockCache) Apply(ctx context.Context, did string, w *repo.StoreWrite) (int64, error) {
 	seq, err := b.Store.Apply(ctx, did, w)
 	if err != nil {
@@ -92,7 +96,7 @@ func (b *blockCache) Apply(ctx context.Context, did string, w *repo.StoreWrite) 
 	b.mu.Lock()
 	for _, blk := range w.Blocks {
 		if _, rec := records[blk.CID]; !rec {
-			b.put(did, blk.CID, blk.Data)
+			b.put(did, blk.CID, bytes.Clone(blk.Data))
 		}
 	}
 	b.mu.Unlock()

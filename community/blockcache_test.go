@@ -69,6 +69,11 @@ func TestBlockCacheSkipsRecords(t *testing.T) {
 	if recCached || !nodeCached {
 		t.Fatalf("record cached: %v, node cached: %v", recCached, nodeCached)
 	}
+	// The cache keeps a copy: the node's bytes may be a slice of a slab
+	// shared with other blocks (mst.Tree.NewBlocks), which it must not pin.
+	if got := bc.cur[blockKey{"did:plc:x", nc.KeyString()}]; &got[0] == &node[0] || string(got) != string(node) {
+		t.Fatal("the cache keeps the written slice itself, not a copy")
+	}
 	if got, err := bc.GetBlock(ctx, "did:plc:x", rc); err != nil || string(got) != string(rec) {
 		t.Fatalf("record read through: %v", err)
 	}

@@ -326,7 +326,9 @@ const (
 // store holding base needs to hold t. A nil base means a store that holds
 // nothing (for an empty t, the result is then the empty node). The
 // blocks come in the order the walk found them (parents before children).
-// Nothing is written anywhere.
+// Nothing is written anywhere. The blocks' Data share memory: they are cut
+// from slabs of up to 64 KiB, so a holder that keeps a few blocks of a
+// commit for long (a cache) should copy them.
 func (t *Tree) NewBlocks(ctx context.Context, base *Tree) ([]Block, error) {
 	nothingStored := base == nil
 	if base == nil {
