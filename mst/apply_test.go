@@ -370,3 +370,30 @@ func TestHas(t *testing.T) {
 		t.Fatalf("empty tree: Has = %v, %v", ok, err)
 	}
 }
+
+// TestHasTrustedIsGet: on a source taken on trust, a key stored on the
+// wrong layer (a layer-1 key in a layer-0 node) is not found by Get, and
+// Has gives Get's answer rather than finding it by descending.
+func TestHasTrustedIsGet(t *testing.T) {
+	ctx := context.Background()
+	v := testCID("record")
+	k0 := keyAt("app.bsky.feed.post/a", 0)
+	kx := keyAt("app.bsky.feed.post/c", 1)
+	k1 := keyAt("app.bsky.feed.post/m", 1)
+	var mb MemBlocks
+	leaf := put(t, &mb, rawNode(t, nil, seq(v, k0, kx)))
+	root := put(t, &mb, rawNode(t, &leaf, []rawEntry{{suffix: k1, v: v}}))
+	tr := Options{InsecureTrustSource: true}.Load(&mb, root)
+	for _, k := range []string{k0, kx, k1} {
+		_, want, err := tr.Get(ctx, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := tr.Has(ctx, k); err != nil || got != want {
+			t.Errorf("Has(%s) = %v, %v; Get says %v", k, got, err, want)
+		}
+	}
+	if _, found, _ := tr.Get(ctx, kx); found {
+		t.Fatal("Get found the key on the wrong layer: the test does not build what it means to")
+	}
+}

@@ -289,9 +289,16 @@ func (t *Tree) Get(ctx context.Context, key string) (cid.Cid, bool, error) {
 // or meets an empty gap. For a key on layer 0 (three keys in four) it reads
 // the nodes Get reads; for an absent key on a higher layer, the nodes below
 // that layer on its way down too, which a Put of that key reads as well.
-// On a tree whose nodes were checked (the default) or built here, its
-// answer is Get's.
+// On a complete tree whose nodes were checked (the default) or built here,
+// its answer is Get's. On a tree missing blocks (a proof, an event's
+// blocks) it may read a node Get would not and fail where Get answers. On
+// a source taken on trust (Options.InsecureTrustSource), where a key could
+// sit on the wrong layer, Has is Get.
 func (t *Tree) Has(ctx context.Context, key string) (bool, error) {
+	if t.s.trusted {
+		_, ok, err := t.Get(ctx, key)
+		return ok, err
+	}
 	if err := ValidateKey(key); err != nil {
 		return false, err
 	}
