@@ -1,6 +1,7 @@
 package mst
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -395,5 +396,43 @@ func TestHasTrustedIsGet(t *testing.T) {
 	}
 	if _, found, _ := tr.Get(ctx, kx); found {
 		t.Fatal("Get found the key on the wrong layer: the test does not build what it means to")
+	}
+}
+
+// TestNewBlocksLargeNodes: nodes larger than a slab's room (long keys on
+// one layer) get their own bytes, and every block of NewBlocks, small or
+// large, still hashes to its CID and is what WriteBlocks stores.
+func TestNewBlocksLargeNodes(t *testing.T) {
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(61, 62))
+	m := map[string]cid.Cid{}
+	for i := range 400 {
+		long := "app.bsky.feed.post/" + strings.Repeat(fmt.Sprintf("%03d", i), 1+r.IntN(300))
+		m[long] = randomValue(r)
+		m[randomKey(r)] = randomValue(r)
+	}
+	tr := buildMapPuts(t, m)
+	blocks, err := tr.NewBlocks(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mb MemBlocks
+	if _, err := tr.WriteBlocks(ctx, &mb, nil); err != nil {
+		t.Fatal(err)
+	}
+	large := 0
+	for _, b := range blocks {
+		if sumCID(b.Data) != b.CID {
+			t.Fatalf("block %s: bytes hash to %s", b.CID, sumCID(b.Data))
+		}
+		if want, err := mb.GetBlock(ctx, b.CID); err != nil || !bytes.Equal(want, b.Data) {
+			t.Fatalf("block %s differs from WriteBlocks' (%v)", b.CID, err)
+		}
+		if len(b.Data) > slabRoom {
+			large++
+		}
+	}
+	if large == 0 {
+		t.Fatal("no node larger than slabRoom: the test needs some")
 	}
 }

@@ -353,8 +353,9 @@ func (t *Tree) NewBlocks(ctx context.Context, base *Tree) ([]Block, error) {
 	out := make([]Block, 0, len(opened.nodes)+1)
 	// The blocks' bytes share a few allocations: each is appended to slab
 	// and keeps its own part (capped, so that no append reaches the next).
-	// A new slab starts when less than slabRoom is left; a larger node
-	// grows the slab, and the parts already handed out keep the old array.
+	// A new slab starts when less than slabRoom is left. A node that does
+	// not fit (larger than slabRoom) gets its own copy instead, and the
+	// slab is closed: growing it would copy the parts already handed out.
 	var slab []byte
 	views := opened.views
 	for _, n := range opened.nodes {
@@ -374,13 +375,18 @@ func (t *Tree) NewBlocks(ctx context.Context, base *Tree) ([]Block, error) {
 		if cap(slab)-len(slab) < slabRoom {
 			slab = make([]byte, 0, min(slabBytes, slabRoom+256*len(opened.nodes)))
 		}
-		start := len(slab)
+		start, prev := len(slab), slab
 		if n != nil {
 			slab = appendNode(slab, n)
 		} else {
 			slab = append(slab, data...)
 		}
-		out = append(out, Block{CID: c, Data: slab[start:len(slab):len(slab)]})
+		part := slab[start:len(slab):len(slab)]
+		if cap(slab) != cap(prev) { // it grew: keep the node alone
+			part = append([]byte(nil), part...)
+			slab = prev[:len(prev):len(prev)]
+		}
+		out = append(out, Block{CID: c, Data: part})
 	}
 	// The empty tree is one node with no entries, which the walk never opens.
 	tEmpty, err := t.IsEmpty(ctx)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"unsafe"
 
@@ -137,6 +138,9 @@ func (e *Editor) Apply(ctx context.Context, ops []Op) (int, error) {
 // Apply reports): it only makes new nodes, and sets e.root once it has
 // succeeded.
 func (e *Editor) putSorted(ctx context.Context, ops []Op, layers []uint8) bool {
+	if len(ops) > math.MaxInt32 { // kv.op is an int32
+		return false
+	}
 	kvs := make([]kv, len(ops))
 	top := 0
 	for i := range ops {
