@@ -33,6 +33,7 @@ func TestMessageOrigin(t *testing.T) {
 		{"author", map[string]any{"author": "author007"}, true},
 		{"all", map[string]any{"source": "discord", "author": "author007", "id": "1234"}, true},
 		{"no author", map[string]any{"source": "discord"}, false},
+		{"empty author", map[string]any{"author": ""}, false},
 		{"author not a string", map[string]any{"author": int64(7)}, false},
 		{"long author", map[string]any{"author": long}, false},
 		{"not an object", "author007", false},

@@ -129,6 +129,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	switch o.Signers {
 	case "", SignImporter:
+		if o.Window != 0 {
+			return nil, errors.New("import: a window applies to -signers authors only: the importer sends the timeline in order")
+		}
 		o.Signers = SignImporter
 		o.Batch = cmp.Or(o.Batch, importerBatch)
 		o.Writers = cmp.Or(o.Writers, importerWriters)

@@ -19,7 +19,11 @@ func TestImport(t *testing.T) {
 
 func testImport(t *testing.T, signers string) {
 	var out, bar bytes.Buffer
-	rep, err := Run(context.Background(), Options{Dir: t.TempDir(), Signers: signers, Messages: 400, Authors: 12, Batch: 8, Window: 100, Writers: 4, Out: &out, Progress: &bar})
+	window := 0
+	if signers == SignAuthors {
+		window = 100
+	}
+	rep, err := Run(context.Background(), Options{Dir: t.TempDir(), Signers: signers, Messages: 400, Authors: 12, Batch: 8, Window: window, Writers: 4, Out: &out, Progress: &bar})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
@@ -76,5 +80,10 @@ func TestFlags(t *testing.T) {
 		if code := run(args, &so, &se); code != 2 {
 			t.Errorf("run(%q) = %d, want 2", args, code)
 		}
+	}
+	// A window with the importer is refused before anything runs.
+	se.Reset()
+	if code := run([]string{"-window", "100", "-messages", "10"}, &so, &se); code != 1 || !strings.Contains(se.String(), "authors only") {
+		t.Errorf("-window with the importer: exit %d, %q", code, se.String())
 	}
 }
