@@ -161,14 +161,7 @@ func TestEditorApplyErrors(t *testing.T) {
 
 	t.Run("missing node", func(t *testing.T) {
 		// Only the root block: the first op that descends below it fails.
-		rootData, err := mb.GetBlock(ctx, root)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var only MemBlocks
-		if err := only.PutBlock(ctx, root, rootData); err != nil {
-			t.Fatal(err)
-		}
+		only := rootOnly(t, &mb, root)
 		keys := make([]string, 0, 64)
 		for range 64 {
 			keys = append(keys, randomKey(r))
@@ -178,7 +171,7 @@ func TestEditorApplyErrors(t *testing.T) {
 			ops[i] = Op{Key: k, New: testCID(k)}
 		}
 		// The one-by-one reference: the first Put that fails.
-		ref := Load(&only, root).Edit()
+		ref := Load(only, root).Edit()
 		wantN, wantErr := len(ops), error(nil)
 		for i, op := range ops {
 			if _, err := ref.Put(ctx, op.Key, op.New); err != nil {
@@ -189,7 +182,7 @@ func TestEditorApplyErrors(t *testing.T) {
 		if wantErr == nil {
 			t.Fatal("no Put failed: the test needs a key below the root")
 		}
-		n, err := Load(&only, root).Edit().Apply(ctx, ops)
+		n, err := Load(only, root).Edit().Apply(ctx, ops)
 		if n != wantN || !errors.Is(err, ErrNotFound) || err.Error() != wantErr.Error() {
 			t.Fatalf("Apply = %d, %v; want %d, %v", n, err, wantN, wantErr)
 		}
@@ -239,15 +232,7 @@ func TestGetMany(t *testing.T) {
 	}
 
 	// Only the root block: the first key whose lookup leaves it fails.
-	rootData, err := mb.GetBlock(ctx, root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var only MemBlocks
-	if err := only.PutBlock(ctx, root, rootData); err != nil {
-		t.Fatal(err)
-	}
-	part := Load(&only, root)
+	part := Load(rootOnly(t, &mb, root), root)
 	wantN, wantErr := len(keys), error(nil)
 	for i, k := range keys {
 		if _, _, err := part.Get(ctx, k); err != nil {
@@ -435,4 +420,19 @@ func TestNewBlocksLargeNodes(t *testing.T) {
 	if large == 0 {
 		t.Fatal("no node larger than slabRoom: the test needs some")
 	}
+}
+
+// rootOnly returns a store holding only src's block root: a tree whose
+// lookups fail as soon as they leave the root node.
+func rootOnly(t *testing.T, src *MemBlocks, root cid.Cid) *MemBlocks {
+	t.Helper()
+	data, err := src.GetBlock(context.Background(), root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var only MemBlocks
+	if err := only.PutBlock(context.Background(), root, data); err != nil {
+		t.Fatal(err)
+	}
+	return &only
 }
