@@ -2,11 +2,8 @@ package mst
 
 import (
 	"hash/maphash"
-	"unsafe"
 
 	"github.com/ipfs/go-cid"
-
-	"github.com/townhall-dev/townhall/internal/sha256x8"
 )
 
 // bulkSet is the content of an Editor that started from an empty tree:
@@ -136,14 +133,10 @@ func buildSorted(b *bulkSet, tok *token) (ref, int) {
 	}
 	// Every key's layer: one SHA-256 each, eight at a time.
 	top := 0
-	sha256x8.SumMany(len(kvs), func(i, _ int) []byte {
-		k := kvs[i].key
-		return unsafe.Slice(unsafe.StringData(k), len(k))
-	}, func(i int, sum [32]byte) {
-		h := sumLayer(sum)
-		kvs[i].h = uint8(h)
-		top = max(top, h)
-	})
+	for i, h := range keyLayers(len(kvs), func(i int) string { return kvs[i].key }) {
+		kvs[i].h = h
+		top = max(top, int(h))
+	}
 	sortKVs(kvs)
 	bl := builder{kvs: kvs, tok: tok, entries: make([]entry, len(kvs))}
 	return bl.build(top), top

@@ -4,11 +4,8 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"unsafe"
 
 	"github.com/ipfs/go-cid"
-
-	"github.com/townhall-dev/townhall/internal/sha256x8"
 )
 
 // Prove returns the blocks that prove key's value, or its absence, under
@@ -110,9 +107,9 @@ func invertOps(ctx context.Context, after *Tree, e *Editor, ops []Op) error {
 	}
 	// Each key's layer, computed once (in one batch) for the lookups, the
 	// edits and the order of the creates.
-	hs := keyHeights(ops)
+	hs := keyLayers(len(ops), func(i int) string { return ops[i].Key })
 	for i, op := range ops {
-		got, found, err := getAt(ctx, after.s, after.root, after.height, op.Key, hs[i])
+		got, found, err := getAt(ctx, after.s, after.root, after.height, op.Key, int(hs[i]))
 		if err != nil {
 			return err
 		}
@@ -135,28 +132,17 @@ func invertOps(ctx context.Context, after *Tree, e *Editor, ops []Op) error {
 			creates = append(creates, i)
 			continue
 		}
-		if _, err := e.putAt(ctx, op.Key, op.Old, hs[i]); err != nil {
+		if _, err := e.putAt(ctx, op.Key, op.Old, int(hs[i])); err != nil {
 			return fmt.Errorf("%w: inverting op on %s: %w", ErrProof, op.Key, err)
 		}
 	}
-	slices.SortStableFunc(creates, func(a, b int) int { return hs[a] - hs[b] })
+	slices.SortStableFunc(creates, func(a, b int) int { return int(hs[a]) - int(hs[b]) })
 	for _, i := range creates {
-		if _, err := e.deleteAt(ctx, ops[i].Key, hs[i]); err != nil {
+		if _, err := e.deleteAt(ctx, ops[i].Key, int(hs[i])); err != nil {
 			return fmt.Errorf("%w: inverting op on %s: %w", ErrProof, ops[i].Key, err)
 		}
 	}
 	return nil
-}
-
-// keyHeights returns the layers of the ops' keys, hashed in one batch.
-func keyHeights(ops []Op) []int {
-	hs := make([]int, len(ops))
-	sha256x8.SumMany(len(ops), func(i, _ int) []byte {
-		return unsafe.Slice(unsafe.StringData(ops[i].Key), len(ops[i].Key))
-	}, func(i int, sum [32]byte) {
-		hs[i] = sumLayer(sum)
-	})
-	return hs
 }
 
 // sortOps returns ops sorted by key, and checks that their keys are valid
