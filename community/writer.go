@@ -311,18 +311,23 @@ func (c *Community) lookup(ctx context.Context, t *mst.Tree, o *op) (exists, rec
 		exists, err = c.has(ctx, t, o.path())
 		return exists, false, err
 	}
-	// Every record outside the reserved collections is written with its
-	// receipt, so a missing receipt proves a missing record: one lookup
-	// for most creates.
 	if o.receipt != nil {
 		if receiptExists, err = c.has(ctx, t, o.receiptPath()); err != nil {
 			return false, false, err
 		}
 	}
-	if o.receipt == nil || receiptExists || strings.HasPrefix(o.collection, reservedPrefix) {
+	if o.receipt == nil || o.recordMayExist(receiptExists) {
 		exists, err = c.has(ctx, t, o.path())
 	}
 	return exists, receiptExists, err
+}
+
+// recordMayExist reports whether a public op's record can exist given
+// whether its receipt does. Every record outside the reserved collections
+// is written with its receipt, so a missing receipt proves a missing
+// record: one lookup for most creates.
+func (o *op) recordMayExist(receiptExists bool) bool {
+	return receiptExists || strings.HasPrefix(o.collection, reservedPrefix)
 }
 
 // lookedUp is what admit knows of an op's paths before its checks: done
@@ -372,10 +377,8 @@ func (c *Community) lookupPublic(ctx context.Context, ops []op) []lookedUp {
 			l.exists = vals[j].Defined()
 			continue
 		}
-		// As lookup: a missing receipt proves a missing record, except in
-		// the reserved collections.
 		l.receiptExists = vals[j].Defined()
-		if l.receiptExists || strings.HasPrefix(o.collection, reservedPrefix) {
+		if o.recordMayExist(l.receiptExists) {
 			l.exists, l.err = c.has(ctx, t, o.path())
 			if l.err != nil {
 				return look
