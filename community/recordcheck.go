@@ -52,22 +52,12 @@ func namesDigest(c cid.Cid, sum *[32]byte) bool {
 	return len(k) == len(cidPrefix)+32 && k[:len(cidPrefix)] == cidPrefix && k[len(cidPrefix):] == string(sum[:])
 }
 
-// digestCID returns the dag-cbor CID of a record whose SHA-256 is sum, as
-// drisl.SumCID returns it.
-func digestCID(sum *[32]byte) cid.Cid {
-	c, err := cid.Cast(append([]byte(cidPrefix), sum[:]...))
-	if err != nil { // unreachable: the prefix is a valid CIDv1 head
-		return cid.Undef
-	}
-	return c
-}
-
 // checkRecord checks one record's bytes, whose SHA-256 is sum: the CID the
 // invocation names, strict DRISL, the atproto data model, the lexicon, and
 // a nonce for private records.
 func (c *Community) checkRecord(ctx context.Context, i int, w writeSpec, data []byte, sum *[32]byte) error {
 	if !namesDigest(w.cid, sum) {
-		return errf(ErrBadRequest, i, nil, "record bytes hash to %s, the invocation names %s", digestCID(sum), w.cid)
+		return errf(ErrBadRequest, i, nil, "record bytes hash to %s, the invocation names %s", drisl.CIDFromSHA256(drisl.CodecDagCBOR, *sum), w.cid)
 	}
 	// The ordered model (maps as drisl.Map, in wire order): fewer
 	// allocations than map[string]any and no key hashing; drisl.CheckRecord
