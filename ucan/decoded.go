@@ -25,22 +25,40 @@ const maxDecodedDepth = 16
 // undefined links and links that are not DRISL's CIDv1 forms (those keep
 // their bytes through the decoder's cid.Cast).
 func decodedMap(m map[string]any, depth int) (map[string]any, bool) {
+	return walkDecoded(m, depth, true)
+}
+
+// copiesAsDecoded reports whether decodedMap(m, depth) would succeed,
+// without copying anything.
+func copiesAsDecoded(m map[string]any, depth int) bool {
+	_, ok := walkDecoded(m, depth, false)
+	return ok
+}
+
+// walkDecoded is decodedMap, or with cp unset only its verdict (the result
+// is then nil and nothing is allocated).
+func walkDecoded(m map[string]any, depth int, cp bool) (map[string]any, bool) {
 	if depth >= maxDecodedDepth {
 		return nil, false
 	}
-	out := make(map[string]any, len(m))
+	var out map[string]any
+	if cp {
+		out = make(map[string]any, len(m))
+	}
 	for k, v := range m {
-		d, ok := decodedValue(v, depth+1)
+		d, ok := decodedValue(v, depth+1, cp)
 		if !ok {
 			return nil, false
 		}
-		out[k] = d
+		if cp {
+			out[k] = d
+		}
 	}
 	return out, true
 }
 
-// decodedValue is decodedMap for one value at the given depth.
-func decodedValue(v any, depth int) (any, bool) {
+// decodedValue is walkDecoded for one value at the given depth.
+func decodedValue(v any, depth int, cp bool) (any, bool) {
 	switch x := v.(type) {
 	case nil, bool, string, int64, float64, cid.Cid:
 		return v, true
@@ -54,81 +72,49 @@ func decodedValue(v any, depth int) (any, bool) {
 		}
 		return x, true
 	case []byte:
+		if !cp {
+			return nil, true
+		}
 		return append([]byte{}, x...), true
 	case map[string]any:
-		return decodedMap(x, depth)
+		return walkDecoded(x, depth, cp)
 	case drisl.Map:
 		// Marshal refused one whose keys are out of order or repeated.
 		if depth >= maxDecodedDepth {
 			return nil, false
 		}
-		out := make(map[string]any, len(x))
+		var out map[string]any
+		if cp {
+			out = make(map[string]any, len(x))
+		}
 		for _, e := range x {
-			d, ok := decodedValue(e.Value, depth+1)
+			d, ok := decodedValue(e.Value, depth+1, cp)
 			if !ok {
 				return nil, false
 			}
-			out[e.Key] = d
+			if cp {
+				out[e.Key] = d
+			}
 		}
 		return out, true
 	case []any:
 		if depth >= maxDecodedDepth {
 			return nil, false
 		}
-		out := make([]any, len(x))
+		var out []any
+		if cp {
+			out = make([]any, len(x))
+		}
 		for i, e := range x {
-			d, ok := decodedValue(e, depth+1)
+			d, ok := decodedValue(e, depth+1, cp)
 			if !ok {
 				return nil, false
 			}
-			out[i] = d
+			if cp {
+				out[i] = d
+			}
 		}
 		return out, true
 	}
 	return nil, false
-}
-
-// copiesAsDecoded reports whether decodedMap(m, depth) would succeed, without
-// copying anything.
-func copiesAsDecoded(m map[string]any, depth int) bool {
-	if depth >= maxDecodedDepth {
-		return false
-	}
-	for _, v := range m {
-		if !valueCopiesAsDecoded(v, depth+1) {
-			return false
-		}
-	}
-	return true
-}
-
-// valueCopiesAsDecoded reports whether decodedValue(v, depth) would succeed.
-func valueCopiesAsDecoded(v any, depth int) bool {
-	switch x := v.(type) {
-	case nil, bool, string, int64, float64, cid.Cid, int, int32, uint64, []byte:
-		return true
-	case map[string]any:
-		return copiesAsDecoded(x, depth)
-	case drisl.Map:
-		if depth >= maxDecodedDepth {
-			return false
-		}
-		for _, e := range x {
-			if !valueCopiesAsDecoded(e.Value, depth+1) {
-				return false
-			}
-		}
-		return true
-	case []any:
-		if depth >= maxDecodedDepth {
-			return false
-		}
-		for _, e := range x {
-			if !valueCopiesAsDecoded(e, depth+1) {
-				return false
-			}
-		}
-		return true
-	}
-	return false
 }
