@@ -64,7 +64,8 @@ func (m Map) search(key string) (int, bool) {
 const smallMapScan = 8
 
 // Get returns the value stored under key and whether it is present. It
-// searches m by bisection, in O(log n) comparisons.
+// scans a small m and bisects a larger one, in O(log n) comparisons; m
+// must be in DRISL order (see InOrder).
 func (m Map) Get(key string) (any, bool) {
 	if i, ok := m.search(key); ok {
 		return m[i].Value, true
@@ -95,6 +96,11 @@ func (m *Map) Delete(key string) {
 func (m Map) Sort() {
 	slices.SortStableFunc(m, func(a, b Entry) int { return compareKeyStrings(a.Key, b.Key) })
 }
+
+// InOrder reports whether the keys of m are in strict DRISL order (sorted
+// length-first, then bytewise; none twice), as decoding gives them and as
+// Marshal and Get require.
+func (m Map) InOrder() bool { return m.orderError() == nil }
 
 // orderError returns an *EncodeError for the first key of m that does not
 // sort strictly after the key before it, or nil if m is in strict DRISL

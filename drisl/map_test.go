@@ -381,3 +381,29 @@ func TestMapSearch(t *testing.T) {
 		}
 	}
 }
+
+// TestMapInOrder: InOrder accepts strict DRISL order only (length first,
+// then bytewise, no key twice), and agrees with Marshal's verdict.
+func TestMapInOrder(t *testing.T) {
+	for _, tc := range []struct {
+		keys []string
+		want bool
+	}{
+		{nil, true},
+		{[]string{"a"}, true},
+		{[]string{"b", "aa"}, true},
+		{[]string{"a", "b", "aa", "ab"}, true},
+		{[]string{"aa", "b"}, false},
+		{[]string{"b", "a"}, false},
+		{[]string{"a", "a"}, false},
+	} {
+		var m Map
+		for _, k := range tc.keys {
+			m = append(m, Entry{Key: k, Value: int64(1)})
+		}
+		_, err := Marshal(m)
+		if got := m.InOrder(); got != tc.want || got != (err == nil) {
+			t.Errorf("%q: InOrder %v, Marshal %v; want %v", tc.keys, got, err, tc.want)
+		}
+	}
+}

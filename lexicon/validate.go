@@ -163,7 +163,7 @@ func typeName(v any) string {
 	case map[string]any:
 		return "object"
 	case drisl.Map:
-		if !inOrder(v.(drisl.Map)) {
+		if !v.(drisl.Map).InOrder() {
 			return "drisl.Map with keys out of DRISL order"
 		}
 		return "object"
@@ -526,7 +526,7 @@ func asObject(val any) (object, bool) {
 	case map[string]any:
 		return object{m: x}, true
 	case drisl.Map:
-		if !inOrder(x) {
+		if !x.InOrder() {
 			return object{}, false
 		}
 		return object{o: x}, true
@@ -540,37 +540,5 @@ func (m object) get(k string) (any, bool) {
 		v, ok := m.m[k]
 		return v, ok
 	}
-	if len(m.o) > smallMap {
-		return m.o.Get(k)
-	}
-	// A scan in DRISL order (shorter keys first): most keys differ from k
-	// in length, and the scan stops at the first longer one.
-	for i := range m.o {
-		e := &m.o[i]
-		if len(e.Key) == len(k) {
-			if e.Key == k {
-				return e.Value, true
-			}
-		} else if len(e.Key) > len(k) {
-			break
-		}
-	}
-	return nil, false
-}
-
-// smallMap is the most entries object.get scans rather than bisects: a
-// record's maps mostly hold a handful of keys, where a scan that compares
-// lengths first costs less than bisection's string comparisons.
-const smallMap = 16
-
-// inOrder reports whether every key of m sorts strictly after the one
-// before it in DRISL order: shorter first, then bytewise.
-func inOrder(m drisl.Map) bool {
-	for i := 1; i < len(m); i++ {
-		a, b := m[i-1].Key, m[i].Key
-		if len(a) > len(b) || len(a) == len(b) && a >= b {
-			return false
-		}
-	}
-	return true
+	return m.o.Get(k)
 }
