@@ -233,33 +233,14 @@ const sigBytes = 64
 // wrapSignature returns the envelope of the token [sig, sp] (sp a
 // signature payload under tag, signed with alg).
 func wrapSignature(sig, sp []byte, alg Algorithm, tag string) envelope {
-	// 0x82 (an array of 2), the signature as a byte string, then sp.
+	// 0x82 (an array of 2), the signature as a byte string (which drisl
+	// encodes without fail), then sp.
 	t := make([]byte, 0, 1+9+len(sig)+len(sp))
-	t = append(t, 0x82)
-	t = appendByteStringHead(t, len(sig))
-	sigStart := len(t)
-	t = append(t, sig...)
+	t, _ = drisl.AppendMarshal(append(t, 0x82), sig)
 	sigEnd := len(t)
+	sigStart := sigEnd - len(sig)
 	t = append(t, sp...)
 	return envelope{raw: t, signature: t[sigStart:sigEnd:sigEnd], sigPayload: t[sigEnd:], alg: alg, tag: tag}
-}
-
-// appendByteStringHead appends the shortest-form CBOR head of a byte
-// string of n bytes.
-func appendByteStringHead(b []byte, n int) []byte {
-	const major = 2 << 5
-	switch u := uint64(n); {
-	case u < 24:
-		return append(b, major|byte(u))
-	case u <= 0xff:
-		return append(b, major|24, byte(u))
-	case u <= 0xffff:
-		return append(b, major|25, byte(u>>8), byte(u))
-	case u <= 0xffffffff:
-		return append(b, major|26, byte(u>>24), byte(u>>16), byte(u>>8), byte(u))
-	default:
-		return append(b, major|27, byte(u>>56), byte(u>>48), byte(u>>40), byte(u>>32), byte(u>>24), byte(u>>16), byte(u>>8), byte(u))
-	}
 }
 
 // p256N is the order of P-256's base point; p256HalfOrder is n/2 rounded down,

@@ -106,3 +106,44 @@ func TestUsualPayloadAgrees(t *testing.T) {
 		t.Errorf("the fast path took %d of %d well-formed tokens", fast, len(tokens))
 	}
 }
+
+// oddLengthSigner signs like its Signer, then pads or cuts the signature
+// to n bytes: no supported algorithm does, but signEnvelope must still
+// build a well-formed token around it.
+type oddLengthSigner struct {
+	Signer
+	n int
+}
+
+func (s oddLengthSigner) Sign(p []byte) ([]byte, error) {
+	sig, err := s.Signer.Sign(p)
+	out := make([]byte, s.n)
+	copy(out, sig)
+	return out, err
+}
+
+// TestSignEnvelopeOtherLength: a signature of another length than 64
+// (across the byte-string head's sizes) is written as the token's byte
+// string, before the same signature payload the usual path signs.
+func TestSignEnvelopeOtherLength(t *testing.T) {
+	s := newSigner(t, Ed25519)
+	payload := map[string]any{"iss": s.DID(), "cmd": "/x"}
+	want, err := signEnvelope(s, TagInvocation, payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{0, 23, 24, 65, 300} {
+		env, err := signEnvelope(oddLengthSigner{s, n}, TagInvocation, payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got envelope
+		if err := got.decode(env.raw, DefaultMaxTokenBytes); err != nil {
+			t.Fatalf("%d-byte signature: token does not decode: %v", n, err)
+		}
+		if len(got.signature) != n || !reflect.DeepEqual(got.sigPayload, want.sigPayload) ||
+			!reflect.DeepEqual(env.signature, got.signature) || !reflect.DeepEqual(env.sigPayload, got.sigPayload) {
+			t.Fatalf("%d-byte signature: decoded %d-byte signature, payload equal %v", n, len(got.signature), reflect.DeepEqual(got.sigPayload, want.sigPayload))
+		}
+	}
+}
