@@ -1,11 +1,12 @@
 package ucan
 
 import (
-	"bytes"
 	"math/big"
 
 	"github.com/ipfs/go-cid"
+
 	"github.com/townhall-dev/townhall/drisl"
+	"github.com/townhall-dev/townhall/internal/ecverify"
 )
 
 // Type tags of the envelope's payload. Tokens are always written with the
@@ -243,17 +244,13 @@ func wrapSignature(sig, sp []byte, alg Algorithm, tag string) envelope {
 	return envelope{raw: t, signature: t[sigStart:sigEnd:sigEnd], sigPayload: t[sigEnd:], alg: alg, tag: tag}
 }
 
-// p256N is the order of P-256's base point; p256HalfOrder is n/2 rounded down,
-// as 32 big-endian bytes: an S above it is high.
-var (
-	p256N, _      = new(big.Int).SetString("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551", 16)
-	p256HalfOrder = new(big.Int).Rsh(p256N, 1).FillBytes(make([]byte, 32))
-)
+// p256N is the order of P-256's base point.
+var p256N, _ = new(big.Int).SetString("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551", 16)
 
 // es256HighS reports whether env is an ES256 token whose signature has a
 // high S.
 func (env *envelope) es256HighS() bool {
-	return env.alg == ES256 && len(env.signature) == 64 && bytes.Compare(env.signature[32:], p256HalfOrder) > 0
+	return env.alg == ES256 && len(env.signature) == 64 && ecverify.HighS(env.signature[32:], false)
 }
 
 // es256Twin returns, for an ES256 token, the CID of its twin: the same
