@@ -351,25 +351,13 @@ func (e *env) importExport(ctx context.Context, ex *exporter, o Options) (commit
 			}
 		})
 	}
-	if o.Signers == SignImporter {
-		var b []message
-		for m, ok := ex.next(); ok; m, ok = ex.next() {
-			if b = append(b, m); len(b) == o.Batch {
-				queue <- b
-				requests++
-				b = nil
-			}
-		}
-		if len(b) > 0 {
-			queue <- b
-			requests++
-		}
-		close(queue)
-		wg.Wait()
-		bar.done()
-		return len(seen), requests, firstErr
-	}
+	// A batch is cut per author, or, for the importer, from the whole
+	// timeline (one slot; its Window is negative: only full batches).
+	slot := func(m message) int { return m.Author }
 	pending := make([][]message, ex.o.Authors)
+	if o.Signers == SignImporter {
+		slot, pending = func(message) int { return 0 }, make([][]message, 1)
+	}
 	flush := func() {
 		for a, p := range pending {
 			if len(p) > 0 {
@@ -381,11 +369,11 @@ func (e *env) importExport(ctx context.Context, ex *exporter, o Options) (commit
 	}
 	n := 0
 	for m, ok := ex.next(); ok; m, ok = ex.next() {
-		pending[m.Author] = append(pending[m.Author], m)
-		if len(pending[m.Author]) == o.Batch {
-			queue <- pending[m.Author]
+		a := slot(m)
+		if pending[a] = append(pending[a], m); len(pending[a]) == o.Batch {
+			queue <- pending[a]
 			requests++
-			pending[m.Author] = nil
+			pending[a] = nil
 		}
 		if n++; o.Window > 0 && n%o.Window == 0 {
 			flush()
