@@ -58,6 +58,7 @@ import (
 	"io"
 	"os"
 	"runtime/pprof"
+	"runtime/trace"
 )
 
 func main() {
@@ -81,12 +82,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the import to this file")
 	quiet := fs.Bool("q", false, "no progress bar")
 	memprofile := fs.String("memprofile", "", "write a heap profile (in use at the end of the import) to this file")
+	tracefile := fs.String("trace", "", "write an execution trace of the import to this file (go tool trace)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if fs.NArg() != 0 || o.Messages <= 0 || o.Authors <= 0 || o.Batch < 0 || o.Batch > maxBatch || o.Writers < 0 ||
 		(o.Signers != SignImporter && o.Signers != SignAuthors) {
-		fmt.Fprintln(stderr, "usage: import [-signers importer|authors] [-messages N] [-authors N] [-batch N] [-window N] [-writers N] [-cache-kib N] [-mem-limit-mib N] [-keep] [-cpuprofile FILE] [-q]")
+		fmt.Fprintln(stderr, "usage: import [-signers importer|authors] [-messages N] [-authors N] [-batch N] [-window N] [-writers N] [-cache-kib N] [-mem-limit-mib N] [-keep] [-cpuprofile FILE] [-memprofile FILE] [-trace FILE] [-q]")
 		return 2
 	}
 	dir, err := os.MkdirTemp("", "townhall-import-")
@@ -115,6 +117,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 				pprof.StartCPUProfile(f)
 			} else {
 				pprof.StopCPUProfile()
+			}
+		}
+	}
+	if *tracefile != "" {
+		f, err := os.Create(*tracefile)
+		if err != nil {
+			fmt.Fprintf(stderr, "import: %v\n", err)
+			return 1
+		}
+		defer f.Close()
+		cpu := o.profile
+		o.profile = func(start bool) {
+			if cpu != nil {
+				cpu(start)
+			}
+			if start {
+				trace.Start(f)
+			} else {
+				trace.Stop()
 			}
 		}
 	}
