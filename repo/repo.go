@@ -52,9 +52,16 @@ type Repo struct {
 	now   func() time.Time
 	opts  Options
 
-	mu   sync.Mutex // serialises writes; guards head and tree
-	head Head
-	tree *mst.Tree
+	mu   sync.Mutex // serialises writes; guards the fields below
+	head Head       // the last commit stored
+	tree *mst.Tree  // head's tree
+	// Commits of ApplyAsync not stored yet: last is the latest (nil when
+	// none is in flight); tip is the one the next commit builds on (nil:
+	// head), with its head and tree.
+	last    *Pending
+	tip     *Pending
+	tipHead Head
+	tipTree *mst.Tree
 }
 
 // storeSource adapts a Store to mst.BlockSource for one repository.
@@ -252,7 +259,7 @@ func (r *Repo) Apply(ctx context.Context, writes []Write, opts ApplyOptions) (*C
 	if len(writes) == 0 {
 		return nil, fmt.Errorf("%w: empty batch", ErrInvalidWrite)
 	}
-	r.mu.Lock()
+	r.settle()
 	defer r.mu.Unlock()
 	return r.commitLocked(ctx, writes, opts.SwapCommit, false)
 }
@@ -533,7 +540,35 @@ func (r *Repo) commitLocked(ctx context.Context, writes []Write, swap cid.Cid, c
 }
 
 func (r *Repo) tryCommit(ctx context.Context, preps []prepared, create bool) (*CommitResult, error) {
-	base := r.tree
+	b, err := r.build(ctx, preps, create, r.head, r.tree, true)
+	if err != nil {
+		return nil, err
+	}
+	var seq int64
+	if b.pipe != nil {
+		seq, err = b.pipe.finish(b.w)
+	} else {
+		seq, err = r.store.Apply(ctx, r.did, b.w)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return r.landed(ctx, b, seq), nil
+}
+
+// built is a commit that build made and nothing has stored yet.
+type built struct {
+	w    *StoreWrite
+	tree *mst.Tree // the tree of w.Head, with its new nodes in memory
+	res  *CommitResult
+	pipe *applyPipe // the store's transaction, begun with the records; or nil
+}
+
+// build makes the commit of preps on top of head, whose tree is base:
+// the tree, the signed commit, the blocks and the event to store. With
+// early set, a store that can begins its transaction and writes the
+// records while the rest is built (the caller then owns built.pipe).
+func (r *Repo) build(ctx context.Context, preps []prepared, create bool, head Head, base *mst.Tree, early bool) (_ *built, err error) {
 	ed := base.Edit()
 	// A commit with more ops than a #commit event may carry is announced
 	// with a #sync event instead (sync 1.1 replaced tooBig with #sync), so
@@ -544,7 +579,7 @@ func (r *Repo) tryCommit(ctx context.Context, preps []prepared, create bool) (*C
 		ops = make([]EventOp, 0, len(preps))
 	}
 	results := make([]WriteResult, 0, len(preps))
-	w := &StoreWrite{Expect: r.head.Commit}
+	w := &StoreWrite{Expect: head.Commit}
 	// Blocks to store: new records, new nodes, the commit. Consecutive
 	// writes of one block (community receipts) store it once.
 	w.Blocks = make([]Block, 0, len(preps)+len(preps)/2+16)
@@ -556,10 +591,10 @@ func (r *Repo) tryCommit(ctx context.Context, preps []prepared, create bool) (*C
 	// A store that can begins its transaction and writes the records
 	// while the tree and the commit are built here.
 	var pipe *applyPipe
-	if ps, ok := r.store.(pipelinedStore); ok && !create && len(w.Blocks) >= parallelRecords {
+	if ps, ok := r.store.(pipelinedStore); ok && early && !create && len(w.Blocks) >= parallelRecords {
 		pipe = ps.startApply(ctx, r.did, w.Expect, w.Blocks[:len(w.Blocks):len(w.Blocks)])
 		defer func() {
-			if pipe != nil {
+			if err != nil {
 				pipe.abort()
 			}
 		}()
@@ -691,9 +726,9 @@ func (r *Repo) tryCommit(ctx context.Context, preps []prepared, create bool) (*C
 		} else {
 			ev = &CommitEvent{Repo: r.did, Commit: ccid, Rev: rev, Blocks: car, Ops: ops, Blobs: []cid.Cid{}, Time: evTime}
 			if !create {
-				since := r.head.Rev
+				since := head.Rev
 				ev.Since = &since
-				pd := r.head.Data
+				pd := head.Data
 				ev.PrevData = &pd
 			}
 			evData, err := drisl.Marshal(ev)
@@ -718,27 +753,28 @@ func (r *Repo) tryCommit(ctx context.Context, preps []prepared, create bool) (*C
 	if create {
 		w.Expect = cid.Undef
 	}
-	var seq int64
-	if pipe != nil {
-		seq, err = pipe.finish(w)
-		pipe = nil
+	return &built{w: w, tree: tree, pipe: pipe,
+		res: &CommitResult{Commit: ccid, Rev: rev, Data: root, Results: results, Event: ev, Sync: sev}}, nil
+}
+
+// landed makes b, stored with event sequence number seq, the head, and
+// returns its result. r.mu is held.
+func (r *Repo) landed(ctx context.Context, b *built, seq int64) *CommitResult {
+	res := b.res
+	res.Seq = seq
+	if res.Event != nil {
+		res.Event.Seq = seq
 	} else {
-		seq, err = r.store.Apply(ctx, r.did, w)
+		res.Sync.Seq = seq
 	}
-	if err != nil {
-		return nil, err
+	r.head = b.w.Head
+	// Continue from the stored tree rather than from b.tree, whose
+	// in-memory nodes would grow with every commit: Stored moves them into
+	// the node cache the next commit reads through (no re-reading or
+	// re-decoding).
+	var err error
+	if r.tree, err = b.tree.Stored(ctx); err != nil {
+		r.tree = b.tree.LoadRoot(res.Data) // unreachable: the root was hashed in build
 	}
-	if ev != nil {
-		ev.Seq = seq
-	} else {
-		sev.Seq = seq
-	}
-	r.head = w.Head
-	// Continue from the stored tree rather than from tree, whose in-memory
-	// nodes would grow with every commit: Stored moves them into the node
-	// cache the next commit reads through (no re-reading or re-decoding).
-	if r.tree, err = tree.Stored(ctx); err != nil {
-		r.tree = tree.LoadRoot(root) // unreachable: root was hashed above
-	}
-	return &CommitResult{Commit: ccid, Rev: rev, Data: root, Seq: seq, Results: results, Event: ev, Sync: sev}, nil
+	return res
 }

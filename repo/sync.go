@@ -259,7 +259,7 @@ func checkOpInTree(ctx context.Context, after *mst.Tree, m mst.Op) error {
 // consumers to resynchronise from it (after a migration, a repair, or any
 // break in the #commit chain).
 func (r *Repo) EmitSync(ctx context.Context) (*SyncEvent, error) {
-	r.mu.Lock()
+	r.settle()
 	defer r.mu.Unlock()
 	h, err := r.store.Head(ctx, r.did)
 	if err != nil {
