@@ -47,6 +47,8 @@ type Community struct {
 	gen        uint64                   // the writer's commits so far (writer-owned)
 	rounds     [recentRounds]round      // the paths of the last commits (writer-owned)
 	roundPaths map[pathKey]bool         // the paths of the writer's current round (writer-owned, reused)
+	staged     *stagedRound             // the round being stored while the writer builds the next (writer-owned)
+	noStaging  bool                     // the writer commits synchronously (while it recovers a failed round)
 	precheckMu sync.Mutex               // one caller's prechecks at a time
 	// receiptPrefix memoises the receipt key prefix of the last collection.
 	receiptPrefix atomic.Pointer[receiptPrefix]

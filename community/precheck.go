@@ -109,9 +109,18 @@ func (c *Community) prechecked(o *op) (precheck, bool) {
 }
 
 // endRound records that a commit wrote (at most) paths and publishes the
-// tree after it, t; the writer calls it after each commit, before it
-// answers the commit's requests.
+// tree after it, t; the writer calls it after each commit it made with
+// repo.Apply, before it answers the commit's requests.
 func (c *Community) endRound(paths map[pathKey]bool, t *mst.Tree) {
+	c.publish(c.recordRound(paths), t)
+}
+
+// recordRound records that the writer's next commit writes (at most)
+// paths, and returns its generation. The writer calls it once the commit
+// is built, before it admits the next round, so that prechecks of a tree
+// older than that commit are not trusted for its paths even while it is
+// being stored.
+func (c *Community) recordRound(paths map[pathKey]bool) uint64 {
 	c.gen++
 	r := &c.rounds[c.gen%recentRounds]
 	if r.paths == nil {
@@ -123,5 +132,11 @@ func (c *Community) endRound(paths map[pathKey]bool, t *mst.Tree) {
 		r.paths[pathHash(k)] = struct{}{}
 	}
 	r.gen = c.gen
-	c.snap.Store(&treeSnap{tree: t, gen: c.gen})
+	return c.gen
+}
+
+// publish makes t, the stored tree after the commit of generation gen,
+// the tree callers precheck against.
+func (c *Community) publish(gen uint64, t *mst.Tree) {
+	c.snap.Store(&treeSnap{tree: t, gen: gen})
 }

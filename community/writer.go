@@ -156,8 +156,15 @@ func (c *Community) run() {
 	wait := c.host.limits.MaxGroupWait
 	batch := make([]*request, 0, max)
 	for {
+		var landed <-chan struct{}
+		if c.staged != nil {
+			landed = c.staged.p.Done()
+		}
 		select {
+		case <-landed:
+			c.settle(context.Background())
 		case <-c.quit:
+			c.settle(context.Background())
 			for {
 				select {
 				case r := <-c.reqs:
@@ -208,6 +215,10 @@ func (c *Community) run() {
 const maxReusedPaths = 1 << 14
 
 func (c *Community) commitBatch(ctx context.Context, batch []*request) {
+	if !stageable(batch) {
+		// Their checks read what the staged round's commit may change.
+		c.settle(ctx)
+	}
 	pending := batch
 	for len(pending) > 0 {
 		// One map for every round (the writer's alone): endRound keeps
@@ -366,7 +377,7 @@ func (c *Community) lookupPublic(ctx context.Context, ops []op) []lookedUp {
 	if len(keys) == 0 {
 		return look
 	}
-	t := c.repo.Tree()
+	t := c.repo.LatestTree()
 	vals := make([]cid.Cid, len(keys))
 	n, err := t.GetMany(ctx, keys, vals)
 	for j, i := range idx[:n] {
@@ -394,7 +405,7 @@ func (c *Community) lookupPublic(ctx context.Context, ops []op) []lookedUp {
 // treeFor returns the tree a path lives in: the public MST or an audience's.
 func (c *Community) treeFor(aud string) (*mst.Tree, error) {
 	if aud == "" {
-		return c.repo.Tree(), nil
+		return c.repo.LatestTree(), nil
 	}
 	c.mu.RLock()
 	defer c.mu.RUnlock()
@@ -434,7 +445,22 @@ func (c *Community) ownerOf(ctx context.Context, t *mst.Tree, aud, path string) 
 // applyGroup commits the accepted requests as one commit; if that fails, it
 // commits them one by one so that one bad request cannot sink the others.
 // paths are the paths of the round's requests.
+//
+// A round of plain record writes (stageable) is staged instead: its commit
+// is built on the staged round's, if any, and stored in the background
+// (repo.ApplyAsync) while the writer answers the staged round and admits
+// and builds the next. Its requests are answered once it is stored.
 func (c *Community) applyGroup(ctx context.Context, rs []*request, paths map[pathKey]bool) {
+	if !c.noStaging && stageable(rs) {
+		if s, err := c.stage(ctx, rs, paths); err == nil {
+			c.settle(ctx) // the round before, stored first
+			c.staged = s
+			return
+		}
+		// Build errors (a record that exists after all) are reported by
+		// the synchronous path, request by request.
+	}
+	c.settle(ctx)
 	res, err := c.apply(ctx, rs, paths)
 	if err == nil {
 		for _, r := range rs {
@@ -455,11 +481,106 @@ func (c *Community) applyGroup(ctx context.Context, rs []*request, paths map[pat
 	}
 }
 
+// stagedRound is a round whose commit is being stored (repo.ApplyAsync).
+type stagedRound struct {
+	p   *repo.Pending
+	rs  []*request
+	gen uint64 // its generation (recordRound)
+}
+
+// stageable reports whether requests can be staged: they only write public
+// records and change nothing else once committed (no after), and the
+// writer's checks of later requests read nothing of theirs but the tree
+// (no update or delete by a member that is not a moderator: admit reads
+// the owner from the stored receipt).
+func stageable(rs []*request) bool {
+	for _, r := range rs {
+		if r.after != nil {
+			return false
+		}
+		for i := range r.ops {
+			o := &r.ops[i]
+			if o.audience != "" || (o.action != repo.ActionCreate && !r.moderate && r.member != "") {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// stage builds the commit of a stageable round and starts storing it.
+func (c *Community) stage(ctx context.Context, rs []*request, paths map[pathKey]bool) (*stagedRound, error) {
+	writes, _, err := c.roundWrites(ctx, rs, paths) // no audience: no new roots
+	if err != nil {
+		return nil, err
+	}
+	p, err := c.repo.ApplyAsync(ctx, writes)
+	if err != nil {
+		return nil, err
+	}
+	return &stagedRound{p: p, rs: rs, gen: c.recordRound(paths)}, nil
+}
+
+// settle waits for the staged round's commit and answers its requests. If
+// the commit failed (the store failed it, or the commit it was built on),
+// the requests are admitted and committed again, synchronously, as if they
+// had just arrived: none of them was at fault.
+func (c *Community) settle(ctx context.Context) {
+	s := c.staged
+	if s == nil {
+		return
+	}
+	c.staged = nil
+	res, err := s.p.Wait()
+	if err != nil {
+		saved := c.roundPaths // the caller's round may be using it
+		c.roundPaths, c.noStaging = nil, true
+		c.commitBatch(ctx, s.rs)
+		c.roundPaths, c.noStaging = saved, false
+		return
+	}
+	c.publish(s.gen, c.repo.Tree().LoadRoot(res.Data))
+	for _, r := range s.rs {
+		r.res <- writeOutcome{commit: res}
+	}
+	c.notify()
+}
+
 // apply builds and commits one commit for rs: records, receipts, and the
 // anchors of the audiences whose private trees changed. Private blocks are
 // stored before the public commit; if the commit fails they are unreferenced
 // garbage and the audiences' trees are left as they were.
 func (c *Community) apply(ctx context.Context, rs []*request, paths map[pathKey]bool) (*repo.CommitResult, error) {
+	writes, roots, err := c.roundWrites(ctx, rs, paths)
+	if err != nil {
+		return nil, err
+	}
+	res, err := c.repo.Apply(ctx, writes, repo.ApplyOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("community: commit: %w", err)
+	}
+	c.endRound(paths, c.repo.Tree())
+	c.mu.Lock()
+	for _, nr := range roots {
+		nr.a.root = nr.root
+		// Reload from the root so that the unwritten nodes are dropped.
+		nr.a.tree = nr.a.tree.LoadRoot(nr.root)
+	}
+	c.mu.Unlock()
+	return res, nil
+}
+
+// newRoot is an audience's tree after a round, and its root.
+type newRoot struct {
+	a    *audience
+	tree *mst.Tree
+	root cid.Cid
+}
+
+// roundWrites returns the public writes of rs (records, then their
+// receipts, then the anchors of the audiences whose trees change) and the
+// audiences' new trees, whose blocks it has stored.
+func (c *Community) roundWrites(ctx context.Context, rs []*request, paths map[pathKey]bool) ([]repo.Write, []newRoot, error) {
 	// Records first, then their receipts: the repository parses a
 	// collection once per run of writes to it, not once per write.
 	// writes holds the public records, then their receipts (filled in
@@ -513,33 +634,28 @@ func (c *Community) apply(ctx context.Context, rs []*request, paths map[pathKey]
 			if ed == nil {
 				t, err := c.treeFor(o.audience)
 				if err != nil {
-					return nil, err
+					return nil, nil, err
 				}
 				ed = t.Edit()
 				newTrees[o.audience] = ed
 			}
 			if o.action == repo.ActionDelete {
 				if _, err := ed.Delete(ctx, o.path()); err != nil {
-					return nil, err
+					return nil, nil, err
 				}
 			} else {
 				privBlocks = append(privBlocks, repo.Block{CID: o.cid, Data: o.data})
 				if _, err := ed.Put(ctx, o.path(), o.cid); err != nil {
-					return nil, err
+					return nil, nil, err
 				}
 			}
 			if o.receipt != nil {
 				privBlocks = append(privBlocks, repo.Block{CID: o.receipt.cid, Data: o.receipt.data})
 				if _, err := ed.Put(ctx, o.receiptPath(), o.receipt.cid); err != nil {
-					return nil, err
+					return nil, nil, err
 				}
 			}
 		}
-	}
-	type newRoot struct {
-		a    *audience
-		tree *mst.Tree
-		root cid.Cid
 	}
 	var roots []newRoot
 	for name, ed := range newTrees {
@@ -550,11 +666,11 @@ func (c *Community) apply(ctx context.Context, rs []*request, paths map[pathKey]
 		t := ed.Tree()
 		root, err := t.Root(ctx)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		nodes, err := t.NewBlocks(ctx, base)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for _, b := range nodes {
 			privBlocks = append(privBlocks, repo.Block{CID: b.CID, Data: b.Data})
@@ -567,22 +683,10 @@ func (c *Community) apply(ctx context.Context, rs []*request, paths map[pathKey]
 	}
 	if len(privBlocks) > 0 {
 		if err := c.host.private.PutPrivateBlocks(ctx, c.did, privBlocks); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	res, err := c.repo.Apply(ctx, writes, repo.ApplyOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("community: commit: %w", err)
-	}
-	c.endRound(paths, c.repo.Tree())
-	c.mu.Lock()
-	for _, nr := range roots {
-		nr.a.root = nr.root
-		// Reload from the root so that the unwritten nodes are dropped.
-		nr.a.tree = nr.a.tree.LoadRoot(nr.root)
-	}
-	c.mu.Unlock()
-	return res, nil
+	return writes, roots, nil
 }
 
 // flight counts a caller between the start of Invoke and the moment its
