@@ -60,20 +60,17 @@ func (c *Community) checkRecord(ctx context.Context, i int, w writeSpec, data []
 		return errf(ErrBadRequest, i, nil, "record bytes hash to %s, the invocation names %s", drisl.CIDFromSHA256(drisl.CodecDagCBOR, *sum), w.cid)
 	}
 	// The ordered model (maps as drisl.Map, in wire order): fewer
-	// allocations than map[string]any and no key hashing; drisl.CheckRecord
-	// and lexicon accept it and judge it as they judge map[string]any.
-	var v any
-	if err := (drisl.DecOptions{OrderedMaps: true}).Unmarshal(data, &v); err != nil {
+	// allocations than map[string]any and no key hashing; lexicon accepts
+	// it and judges it as it judges map[string]any. UnmarshalRecord is
+	// Unmarshal then drisl.CheckRecord in one pass.
+	m, err := drisl.DecOptions{}.UnmarshalRecord(data)
+	if err != nil {
 		return errf(ErrInvalidRecord, i, err, "")
 	}
-	if err := drisl.CheckRecord(v); err != nil {
-		return errf(ErrInvalidRecord, i, err, "")
-	}
-	if err := c.host.catalog.ValidateRecord(ctx, w.collection, w.rkey, v, lexicon.ValidateOptions{}); err != nil {
+	if err := c.host.catalog.ValidateRecord(ctx, w.collection, w.rkey, m, lexicon.ValidateOptions{}); err != nil {
 		return errf(ErrInvalidRecord, i, err, "")
 	}
 	if w.audience != "" {
-		m, _ := v.(drisl.Map) // CheckRecord has seen a map
 		nv, _ := m.Get("nonce")
 		n, ok := nv.([]byte)
 		if !ok || len(n) < MinNonceBytes {

@@ -110,6 +110,47 @@ func CheckRecord(v any) error {
 	return nil
 }
 
+// UnmarshalRecord decodes data as an atproto record: it is
+// DecOptions{OrderedMaps: true}.Unmarshal into an empty interface (with o's
+// limits) followed by CheckRecord, in one pass. It returns the record as a
+// Map and the first error of the two: a decode error (nil Map), else
+// CheckRecord's verdict on the decoded value, the same error (nil Map when
+// the top level is not a map). The decoder notes the few values that could
+// break a data-model rule (floats, integers outside int64, BLAKE3 links,
+// the keys $link and $bytes, a $type that is not a non-empty string or is
+// "blob"); only a record holding one of them, or lacking $type, is walked
+// again by CheckRecord, which decides and writes the error.
+func (o DecOptions) UnmarshalRecord(data []byte) (Map, error) {
+	o.OrderedMaps = true
+	d, err := o.start(data)
+	if err != nil {
+		return nil, err
+	}
+	d.watch = true
+	v, err := d.value()
+	if err == nil {
+		err = d.end()
+	}
+	if err != nil {
+		return nil, err
+	}
+	m, isMap := v.(Map)
+	// Above DefaultMaxDepth, checkValue refuses what the decoder took.
+	if d.suspect || !isMap || d.opts.MaxDepth > DefaultMaxDepth {
+		if err := CheckRecord(v); err != nil {
+			if !isMap {
+				return nil, err
+			}
+			return m, err
+		}
+		return m, nil
+	}
+	if _, ok := m.Get("$type"); !ok {
+		return m, &DataModelError{Rule: RuleTypeKey, Path: "$type", Offset: -1, Detail: "a record needs $type"}
+	}
+	return m, nil
+}
+
 // generic returns v in the generic value model, converting other Go values
 // through their DRISL encoding.
 func generic(v any) (any, error) {

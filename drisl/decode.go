@@ -126,6 +126,12 @@ type decodeState struct {
 	// ordered makes maps of the generic model decode as Map: set by
 	// DecOptions.OrderedMaps, and while decoding into a Map.
 	ordered bool
+	// watch (UnmarshalRecord) makes the decoder note in suspect any value
+	// that could break a rule of the atproto data model: a float, an
+	// integer outside int64, a BLAKE3 link, a key $link or $bytes, a $type
+	// that is not a non-empty string other than "blob". Only the ordered
+	// model's maps (orderedMap) watch their keys.
+	watch, suspect bool
 }
 
 // strAt returns the n bytes of input that end at offset end as a string.
@@ -325,6 +331,9 @@ func (d *decodeState) link(start int) (cid.Cid, error) {
 	if why := checkCIDBytes(b, d.opts.AllowBLAKE3); why != "" {
 		return cid.Undef, d.fail(RuleCID, start, why)
 	}
+	if b[3] != HashSHA256 {
+		d.suspect = true
+	}
 	c, err := cid.Cast(b[1:])
 	if err != nil {
 		return cid.Undef, d.fail(RuleCID, start, err.Error())
@@ -362,6 +371,7 @@ func (d *decodeState) simple(info byte, start int) (any, error) {
 		if math.IsNaN(f) || math.IsInf(f, 0) || bits == 1<<63 {
 			return nil, d.fail(RuleFloatValue, start, "")
 		}
+		d.suspect = true
 		return f, nil
 	case 25, 26:
 		return nil, d.fail(RuleFloatWidth, start, "")
@@ -414,11 +424,13 @@ func (d *decodeState) value() (any, error) {
 	switch major {
 	case 0:
 		if arg > math.MaxInt64 {
+			d.suspect = true
 			return arg, nil
 		}
 		return d.boxInt(int64(arg)), nil
 	case 1:
 		if arg > math.MaxInt64 {
+			d.suspect = true
 			return NegInt(arg), nil
 		}
 		return d.boxInt(-1 - int64(arg)), nil
@@ -625,11 +637,27 @@ func (d *decodeState) orderedMap(arg uint64, start int) (Map, error) {
 				return nil, err
 			}
 		}
+		if d.watch && len(k) > 0 && k[0] == '$' {
+			d.watchKey(k, v)
+		}
 		out[i] = Entry{Key: k, Value: v}
 		prev = k
 	}
 	d.depth--
 	return out, nil
+}
+
+// watchKey notes in d.suspect a map entry, whose key k starts with '$',
+// that could break a rule of the atproto data model (see checkMapKeys).
+func (d *decodeState) watchKey(k string, v any) {
+	switch k {
+	case "$link", "$bytes":
+		d.suspect = true
+	case "$type":
+		if s, ok := v.(string); !ok || s == "" || s == "blob" {
+			d.suspect = true
+		}
+	}
 }
 
 // skip validates the next item without building it.
