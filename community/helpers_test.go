@@ -164,7 +164,6 @@ func openSQLiteStores(t testing.TB, dir string) (*repo.SQLiteStore, *SQLitePriva
 // newHost starts a host on a memory or SQLite store.
 func (w *world) newHost(kind hostKind, name string) *Host {
 	w.t.Helper()
-	ctx := context.Background()
 	var store repo.Store
 	var priv PrivateStore
 	switch kind {
@@ -175,6 +174,13 @@ func (w *world) newHost(kind hostKind, name string) *Host {
 	default:
 		store, priv = repo.NewMemStore(), NewMemPrivateStore()
 	}
+	return w.newHostOn(store, priv, name)
+}
+
+// newHostOn starts a host on the given stores.
+func (w *world) newHostOn(store repo.Store, priv PrivateStore, name string) *Host {
+	w.t.Helper()
+	ctx := context.Background()
 	sk, err := atcrypto.GeneratePrivateKeyP256()
 	if err != nil {
 		w.t.Fatal(err)
