@@ -2,6 +2,8 @@ package community
 
 import (
 	"context"
+	"slices"
+	"strings"
 
 	"github.com/townhall-dev/townhall/mst"
 )
@@ -78,14 +80,42 @@ func (c *Community) prechecks(ctx context.Context, ops []op) {
 	// its page cache) of their own.
 	c.precheckMu.Lock()
 	defer c.precheckMu.Unlock()
+	// lookup's first lookup, the receipt's, for all the ops in one
+	// mst.Tree.HasMany: a batch's receipts sort like its record keys, most
+	// often TIDs in order, so it walks their common path once instead of
+	// descending from the root for each. The record itself is looked up
+	// only where lookup would (op.recordMayExist).
+	keys := make([]string, 0, len(ops))
+	idx := make([]int, 0, len(ops))
 	for i := range ops {
 		o := &ops[i]
 		if o.audience != "" || o.receipt == nil {
 			continue
 		}
-		if ex, re, err := c.lookup(ctx, s.tree, o); err == nil {
-			o.pre = precheck{gen: s.gen, valid: true, exists: ex, receiptExists: re}
+		keys = append(keys, o.receiptPath())
+		idx = append(idx, i)
+	}
+	if len(keys) == 0 {
+		return
+	}
+	if !slices.IsSorted(keys) {
+		slices.SortFunc(idx, func(a, b int) int { return strings.Compare(ops[a].receiptPath(), ops[b].receiptPath()) })
+		for j, i := range idx {
+			keys[j] = ops[i].receiptPath()
 		}
+	}
+	found := make([]bool, len(keys))
+	n, _ := s.tree.HasMany(ctx, keys, found) // keys from n on: left to admit
+	for j, i := range idx[:n] {
+		o := &ops[i]
+		re, ex := found[j], false
+		if o.recordMayExist(re) {
+			var err error
+			if ex, err = c.has(ctx, s.tree, o.path()); err != nil {
+				continue
+			}
+		}
+		o.pre = precheck{gen: s.gen, valid: true, exists: ex, receiptExists: re}
 	}
 }
 

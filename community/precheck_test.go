@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/townhall-dev/townhall/drisl"
+	"github.com/townhall-dev/townhall/repo"
+	"github.com/townhall-dev/townhall/ucan"
 )
 
 // TestPrecheckedRounds: the writer trusts a caller's precheck only while no
@@ -128,5 +130,67 @@ func TestConcurrentCreatesOfOnePath(t *testing.T) {
 	}
 	if ok != 1 {
 		t.Errorf("%d creates of one path succeeded, want 1", ok)
+	}
+}
+
+// TestPrechecksMatchLookup: prechecks, which looks the receipts of a
+// request up in one mst.Tree.HasMany, records for every public receipted
+// op what lookup finds for it in the same snapshot: updates of committed
+// records (their receipts exist, so their records are looked up too) in
+// descending key order, new creates, and a delete; ops without a receipt
+// (the invocation record) get no precheck.
+func TestPrechecksMatchLookup(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	c, founder := w.newCommunity(w.newHost(memHost, "host"), "")
+	ws := checkWrites(40)
+	m(c.Invoke(ctx, w.rq(founder.sess.Batch(ws[:20])))).must(t)
+	var next []Write
+	for i := 19; i >= 10; i-- {
+		u := ws[i]
+		u.Action = repo.ActionUpdate
+		next = append(next, u)
+	}
+	next = append(next, ws[20:30]...)
+	next = append(next, Write{Action: repo.ActionDelete, Collection: NSIDMessage, RKey: ws[0].RKey})
+	req := w.rq(founder.sess.Batch(next))
+	inv, err := ucan.ParseInvocation(req.Invocation)
+	if err != nil {
+		t.Fatal(err)
+	}
+	member, _ := c.memberOf(inv.Issuer)
+	ops, err := c.writeOps(ctx, inv, member, req.Records)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range ops {
+		ops[i].prepare(&c.receiptPrefix)
+	}
+	s := c.snap.Load()
+	c.prechecks(ctx, ops)
+	var exist, absent int
+	for i := range ops {
+		o := &ops[i]
+		if o.audience != "" || o.receipt == nil {
+			if o.pre.valid {
+				t.Fatalf("op %d (%s) has a precheck", i, o.path())
+			}
+			continue
+		}
+		ex, re, err := c.lookup(ctx, s.tree, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := (precheck{gen: s.gen, valid: true, exists: ex, receiptExists: re}); o.pre != want {
+			t.Fatalf("op %d (%s %s): precheck %+v, lookup %+v", i, o.action, o.path(), o.pre, want)
+		}
+		if ex {
+			exist++
+		} else {
+			absent++
+		}
+	}
+	if exist != 11 || absent != 10 {
+		t.Fatalf("%d ops found, %d not: want 11 and 10", exist, absent)
 	}
 }

@@ -324,6 +324,95 @@ func (t *Tree) Has(ctx context.Context, key string) (bool, error) {
 	}
 }
 
+// HasMany reports whether each of keys is in the tree: it sets found[i]
+// to what Has(keys[i]) returns (found must be as long as keys). For keys
+// in ascending order (duplicates allowed) it descends once for the whole
+// batch: the keys that fall in one gap of a node go down it together, so
+// a node shared by their paths is loaded once, not once per key, and each
+// key is compared with the node's entries once, not searched for; a batch
+// of consecutive keys (a community's receipts, record keys that are TIDs)
+// reads the few nodes along their common path. Keys out of order are
+// looked up one at a time. On failure it returns the index of the first
+// key whose lookup failed (a key that is not valid, or whose path met a
+// node that failed to load) and its error; the values before it are set.
+// On success it returns len(keys) and nil.
+func (t *Tree) HasMany(ctx context.Context, keys []string, found []bool) (int, error) {
+	if len(found) < len(keys) {
+		return 0, fmt.Errorf("mst: HasMany of %d keys into %d results", len(keys), len(found))
+	}
+	valid, sorted := len(keys), true
+	var keyErr error
+	for i, k := range keys {
+		if err := ValidateKey(k); err != nil {
+			valid, keyErr = i, err
+			break
+		}
+		if i > 0 && k < keys[i-1] {
+			sorted = false
+		}
+	}
+	if t.s.trusted || !sorted {
+		for i, k := range keys[:valid] {
+			ok, err := t.Has(ctx, k)
+			if err != nil {
+				return i, err
+			}
+			found[i] = ok
+		}
+		return valid, keyErr
+	}
+	n, H, err := t.s.rootNode(ctx, t.root, t.height)
+	if err != nil {
+		return 0, err
+	}
+	if n == nil {
+		clear(found[:valid])
+		return valid, keyErr
+	}
+	if i, err := t.hasSorted(ctx, n, H, "", keyMax, keys[:valid], found[:valid]); err != nil {
+		return i, err
+	}
+	return valid, keyErr
+}
+
+// hasSorted is HasMany of keys, ascending, below node n at layer H, whose
+// keys lie between lo and hi.
+func (t *Tree) hasSorted(ctx context.Context, n *node, H int, lo, hi string, keys []string, found []bool) (int, error) {
+	for j := 0; j < len(keys); {
+		i, ok := n.search(keys[j])
+		if ok {
+			found[j] = true
+			j++
+			continue
+		}
+		// keys[j:e] fall in gap i: after entry i-1 (keys[j] does) and
+		// before entry i.
+		e := len(keys)
+		if i < len(n.entries) {
+			e = j + 1
+			for e < len(keys) && keys[e] < n.entries[i].key {
+				e++
+			}
+		}
+		g := n.gap(i)
+		if g.empty() || H == 0 {
+			clear(found[j:e])
+			j = e
+			continue
+		}
+		clo, chi := n.gapBounds(i, lo, hi)
+		c, err := t.s.load(ctx, g, H-1, clo, chi)
+		if err != nil {
+			return j, err
+		}
+		if k, err := t.hasSorted(ctx, c, H-1, clo, chi, keys[j:e], found[j:e]); err != nil {
+			return j + k, err
+		}
+		j = e
+	}
+	return len(keys), nil
+}
+
 // GetMany looks up many keys: it sets vals[i] to the value stored under
 // keys[i], or cid.Undef if it is absent (vals must be as long as keys). It
 // is Get for a batch: the keys' layers (one SHA-256 each) are computed up
