@@ -75,6 +75,15 @@ func (r *Repo) ApplyAsync(ctx context.Context, writes []Write) (*Pending, error)
 	if err != nil {
 		return nil, err
 	}
+	// The next commit builds on this one's tree as if it were stored: its
+	// nodes move into the node cache now (so that a chain of pending trees
+	// never holds ever more nodes in memory), and the source serves them
+	// until the store has them, should the cache drop one.
+	r.src.addPending(b.nodes)
+	if b.tree, err = b.tree.Stored(ctx); err != nil {
+		r.src.dropPending(b.nodes)
+		return nil, err
+	}
 	p := &Pending{done: make(chan struct{}), prev: r.last, base: base, expect: head.Commit}
 	r.last, r.tip, r.tipHead, r.tipTree = p, p, b.w.Head, b.tree
 	go r.storePending(ctx, p, b)
@@ -103,6 +112,7 @@ func (r *Repo) storePending(ctx context.Context, p *Pending, b *built) {
 	} else {
 		p.err = err
 	}
+	r.src.dropPending(b.nodes)
 	if r.tip == p || (err != nil && r.tip.buildsOn(p)) {
 		// The latest commit is stored (the next one builds on r.tree,
 		// whose nodes are in the cache) or will never be.

@@ -48,8 +48,10 @@ func asyncWrites(from, n int) []Write {
 // land in order; Tree shows stored commits only, LatestTree the latest
 // built; each #commit event chains to the one before (a consumer verifies
 // them in order); Apply waits for them; the exported repository verifies.
+// With a node cache of two nodes, the trees built on unstored commits
+// read their nodes from the repository's pending blocks.
 func TestApplyAsyncChain(t *testing.T) {
-	for _, name := range []string{"mem", "sqlite"} {
+	for _, name := range []string{"mem", "sqlite", "tiny-cache"} {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			var s Store = NewMemStore()
@@ -67,7 +69,11 @@ func TestApplyAsyncChain(t *testing.T) {
 			close0 := make(chan struct{})
 			close(close0)
 			g.gate = close0 // Create goes through
-			r, err := Create(ctx, g, testDID, key, Options{Now: fakeClock()})
+			opts := Options{Now: fakeClock()}
+			if name == "tiny-cache" {
+				opts.CacheNodes = 2
+			}
+			r, err := Create(ctx, g, testDID, key, opts)
 			if err != nil {
 				t.Fatal(err)
 			}

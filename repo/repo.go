@@ -64,18 +64,58 @@ type Repo struct {
 	tipTree *mst.Tree
 }
 
-// storeSource adapts a Store to mst.BlockSource for one repository.
+// storeSource adapts a Store to mst.BlockSource for one repository. It
+// also serves the tree nodes of commits ApplyAsync built and the store has
+// not written yet: the trees built on them read those nodes by CID.
 type storeSource struct {
 	s   Store
 	did string
+
+	mu      sync.Mutex
+	pending map[string][]byte // CID key -> node block, of unstored commits
 }
 
 func (b *storeSource) GetBlock(ctx context.Context, c cid.Cid) ([]byte, error) {
+	if b.hasPending() {
+		b.mu.Lock()
+		data, ok := b.pending[c.KeyString()]
+		b.mu.Unlock()
+		if ok {
+			return data, nil
+		}
+	}
 	data, err := b.s.GetBlock(ctx, b.did, c)
 	if errors.Is(err, ErrBlockNotFound) {
 		return nil, fmt.Errorf("%w: %w", mst.ErrNotFound, err)
 	}
 	return data, err
+}
+
+func (b *storeSource) hasPending() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.pending) > 0
+}
+
+// addPending serves bs until dropPending.
+func (b *storeSource) addPending(bs []Block) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.pending == nil {
+		b.pending = make(map[string][]byte, len(bs))
+	}
+	for _, x := range bs {
+		b.pending[x.CID.KeyString()] = x.Data
+	}
+}
+
+// dropPending stops serving bs (stored now, or never to be).
+func (b *storeSource) dropPending(bs []Block) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, x := range bs {
+		delete(b.pending, x.CID.KeyString())
+	}
 }
 
 func newRepo(s Store, did string, key atcrypto.PrivateKey, opts Options) (*Repo, error) {
@@ -562,6 +602,8 @@ type built struct {
 	tree *mst.Tree // the tree of w.Head, with its new nodes in memory
 	res  *CommitResult
 	pipe *applyPipe // the store's transaction, begun with the records; or nil
+	// nodes are the new tree nodes among w.Blocks.
+	nodes []Block
 }
 
 // build makes the commit of preps on top of head, whose tree is base:
@@ -689,6 +731,7 @@ func (r *Repo) build(ctx context.Context, preps []prepared, create bool, head He
 		return nil, err
 	}
 
+	nodesFrom := len(w.Blocks)
 	for _, n := range nodes {
 		w.Blocks = append(w.Blocks, Block{CID: n.CID, Data: n.Data})
 	}
@@ -753,7 +796,7 @@ func (r *Repo) build(ctx context.Context, preps []prepared, create bool, head He
 	if create {
 		w.Expect = cid.Undef
 	}
-	return &built{w: w, tree: tree, pipe: pipe,
+	return &built{w: w, tree: tree, pipe: pipe, nodes: w.Blocks[nodesFrom : len(w.Blocks)-1],
 		res: &CommitResult{Commit: ccid, Rev: rev, Data: root, Results: results, Event: ev, Sync: sev}}, nil
 }
 
