@@ -273,16 +273,21 @@ func (c *Community) writeOps(ctx context.Context, inv *ucan.Invocation, member s
 	}
 	ops := make([]op, len(specs), len(specs)+1)
 	next := 0
-	var seen map[pathKey]bool // a single write needs no check
-	if len(specs) > 1 {
-		seen = make(map[pathKey]bool, len(specs))
-	}
+	// A request writes one tree, so a path written twice is a repeated
+	// path. While the paths ascend (a batch of TIDs), none can repeat; seen
+	// is built only from the first path that does not.
+	var seen map[string]bool
+	paths := joinPaths(specs)
 	// Invoke's copies of the records share one allocation: they are
 	// checked and committed together, and the writer drops them together.
 	// They are copies because the writer commits these bytes without
 	// hashing them again (repo.Write.InsecureSkipRecordCheck), so they must
 	// be the bytes checked here, whatever the caller does with its slices.
 	arena, sums, ends := copyAndHash(records)
+	var dec *drisl.RecordDecoder
+	if len(records) > 0 {
+		dec = drisl.DecOptions{}.NewRecordDecoder()
+	}
 	off := 0
 	for i, w := range specs {
 		if w.audience != specs[0].audience {
@@ -293,13 +298,18 @@ func (c *Community) writeOps(ctx context.Context, inv *ucan.Invocation, member s
 		if strings.HasPrefix(w.collection, reservedPrefix) {
 			return nil, errf(ErrReservedCollection, i, nil, "%s", w.collection)
 		}
-		path := w.collection + "/" + w.rkey
-		key := pathKey{w.audience, path}
+		path := paths[i]
+		if seen == nil && i > 0 && path <= paths[i-1] {
+			seen = make(map[string]bool, len(specs))
+			for _, p := range paths[:i] {
+				seen[p] = true
+			}
+		}
 		if seen != nil {
-			if seen[key] {
+			if seen[path] {
 				return nil, errf(ErrBadRequest, i, nil, "path written twice")
 			}
-			seen[key] = true
+			seen[path] = true
 		}
 		if w.audience != "" {
 			if _, err := c.treeFor(w.audience); err != nil {
@@ -314,7 +324,7 @@ func (c *Community) writeOps(ctx context.Context, inv *ucan.Invocation, member s
 			end := ends[next]
 			data := arena[off:end:end]
 			off = end
-			if err := c.checkRecord(ctx, i, w, data, &sums[next]); err != nil {
+			if err := c.checkRecord(ctx, dec, i, w, data, &sums[next]); err != nil {
 				return nil, err
 			}
 			next++
@@ -333,6 +343,32 @@ func (c *Community) writeOps(ctx context.Context, inv *ucan.Invocation, member s
 		ops[i].receipt = rb
 	}
 	return append(ops, iop), nil
+}
+
+// joinPaths returns the paths (collection/rkey) of specs, cut from one
+// string: one allocation for a request's paths, which live as long as its
+// ops.
+func joinPaths(specs []writeSpec) []string {
+	n := 0
+	for _, w := range specs {
+		n += len(w.collection) + 1 + len(w.rkey)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, w := range specs {
+		b.WriteString(w.collection)
+		b.WriteByte('/')
+		b.WriteString(w.rkey)
+	}
+	all := b.String()
+	paths := make([]string, len(specs))
+	off := 0
+	for i, w := range specs {
+		end := off + len(w.collection) + 1 + len(w.rkey)
+		paths[i] = all[off:end]
+		off = end
+	}
+	return paths
 }
 
 // MinNonceBytes is the least random nonce a private record must carry.

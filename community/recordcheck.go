@@ -55,15 +55,16 @@ func namesDigest(c cid.Cid, sum *[32]byte) bool {
 // checkRecord checks one record's bytes, whose SHA-256 is sum: the CID the
 // invocation names, strict DRISL, the atproto data model, the lexicon, and
 // a nonce for private records.
-func (c *Community) checkRecord(ctx context.Context, i int, w writeSpec, data []byte, sum *[32]byte) error {
+func (c *Community) checkRecord(ctx context.Context, dec *drisl.RecordDecoder, i int, w writeSpec, data []byte, sum *[32]byte) error {
 	if !namesDigest(w.cid, sum) {
 		return errf(ErrBadRequest, i, nil, "record bytes hash to %s, the invocation names %s", drisl.CIDFromSHA256(drisl.CodecDagCBOR, *sum), w.cid)
 	}
 	// The ordered model (maps as drisl.Map, in wire order): fewer
 	// allocations than map[string]any and no key hashing; lexicon accepts
-	// it and judges it as it judges map[string]any. UnmarshalRecord is
-	// Unmarshal then drisl.CheckRecord in one pass.
-	m, err := drisl.DecOptions{}.UnmarshalRecord(data)
+	// it and judges it as it judges map[string]any. dec decodes as
+	// UnmarshalRecord does (Unmarshal then drisl.CheckRecord in one pass),
+	// with the allocations of a request's records shared.
+	m, err := dec.Decode(data)
 	if err != nil {
 		return errf(ErrInvalidRecord, i, err, "")
 	}

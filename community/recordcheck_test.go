@@ -153,3 +153,51 @@ func TestCopyAndHash(t *testing.T) {
 		t.Fatalf("copies end at %d, arena is %d bytes", start, len(arena))
 	}
 }
+
+// TestWriteOpsRepeatedPath: a request that names a path twice is refused
+// at the second write naming it, whether the paths before it ascend (the
+// usual batch of TIDs, checked without a set) or not; paths in any order
+// that do not repeat pass.
+func TestWriteOpsRepeatedPath(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	c, founder := w.newCommunity(w.newHost(memHost, "host"), "")
+	ws := checkWrites(4) // ascending record keys
+	a, b, cc, d := ws[0], ws[1], ws[2], ws[3]
+	for _, tc := range []struct {
+		name  string
+		ws    []Write
+		index int // -1: accepted
+	}{
+		{"ascending", []Write{a, b, cc, d}, -1},
+		{"descending", []Write{d, cc, b, a}, -1},
+		{"mixed", []Write{b, a, d, cc}, -1},
+		{"ascending, then the first again", []Write{a, b, cc, a}, 3},
+		{"twice in a row", []Write{a, b, b, cc}, 2},
+		{"after a descent", []Write{cc, a, d, a}, 3},
+		{"a delete of a written path", []Write{a, b, {Action: repo.ActionDelete, Collection: a.Collection, RKey: a.RKey}}, 2},
+	} {
+		req := w.rq(founder.sess.Batch(tc.ws))
+		inv, err := ucan.ParseInvocation(req.Invocation)
+		if err != nil {
+			t.Fatal(err)
+		}
+		member, _ := c.memberOf(inv.Issuer)
+		ops, err := c.writeOps(ctx, inv, member, req.Records)
+		if tc.index < 0 {
+			if err != nil || len(ops) != len(tc.ws)+1 {
+				t.Fatalf("%s: %d ops, %v", tc.name, len(ops), err)
+			}
+			for i, o := range ops[:len(tc.ws)] {
+				if want := tc.ws[i].Collection + "/" + tc.ws[i].RKey; o.path() != want {
+					t.Fatalf("%s: op %d path %q, want %q", tc.name, i, o.path(), want)
+				}
+			}
+			continue
+		}
+		var e *Error
+		if !errors.As(err, &e) || !errors.Is(err, ErrBadRequest) || e.Index != tc.index || e.Detail != "path written twice" {
+			t.Fatalf("%s: %v, want path written twice at %d", tc.name, err, tc.index)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"unsafe"
 
 	"github.com/ipfs/go-cid"
 )
@@ -126,6 +127,58 @@ func (o DecOptions) UnmarshalRecord(data []byte) (Map, error) {
 	if err != nil {
 		return nil, err
 	}
+	return d.record()
+}
+
+// RecordDecoder decodes records one after another, each as
+// DecOptions.UnmarshalRecord does (same values, same errors), sharing
+// allocations among them: the records' strings are cut from one copy of
+// their bytes, and their entries and boxed values from shared chunks (see
+// box.go), so a batch of small records costs a few allocations, not a few
+// per record. The price: a Map it returned keeps the chunks it shares
+// with other records alive. It is for records that are checked and
+// dropped together, such as those of one request. A RecordDecoder is not
+// safe for concurrent use.
+type RecordDecoder struct {
+	opts DecOptions
+	d    decodeState
+	text []byte // the unused rest of the chunk records' bytes are copied to
+}
+
+// recordTextChunk is the least size of a RecordDecoder's chunks of text.
+const recordTextChunk = 16 << 10
+
+// NewRecordDecoder returns a RecordDecoder with these options.
+func (o DecOptions) NewRecordDecoder() *RecordDecoder {
+	o.OrderedMaps = true
+	return &RecordDecoder{opts: o.withDefaults()}
+}
+
+// Decode is UnmarshalRecord(data) with the decoder's options.
+func (r *RecordDecoder) Decode(data []byte) (Map, error) {
+	if len(data) > r.opts.MaxInputBytes {
+		return nil, &SyntaxError{Rule: RuleInputLen, Offset: 0}
+	}
+	r.d = decodeState{data: data, opts: r.opts, ordered: true, boxes: r.d.boxes}
+	r.d.boxes.more = recordTextChunk // chunks for the records to come too
+	if len(data) > 0 {
+		// The decoded strings are cut from a copy of data in a chunk of
+		// text that nothing writes to again (strAt and the map loops take
+		// an arena as long as the input as that copy).
+		if len(r.text) < len(data) {
+			r.text = make([]byte, max(len(data), recordTextChunk))
+		}
+		n := copy(r.text, data)
+		r.d.arena = unsafe.String(&r.text[0], n)
+		r.text = r.text[n:]
+	}
+	m, err := r.d.record()
+	r.d.data, r.d.arena = nil, ""
+	return m, err
+}
+
+// record decodes the input as UnmarshalRecord does.
+func (d *decodeState) record() (Map, error) {
 	d.watch = true
 	v, err := d.value()
 	if err == nil {

@@ -58,7 +58,14 @@ type boxes struct {
 	nMaps, nElems         int
 	nEntries              int
 	started               bool // firstBoxes was considered
+	// more is input that later decodes sharing these boxes will read
+	// (RecordDecoder), counted with the input left to size chunks.
+	more int
 }
+
+// left is the input the boxes' next chunks may serve: what remains of
+// this decode's, and more.
+func (d *decodeState) left() int { return len(d.data) - d.off + d.boxes.more }
 
 // firstBoxes holds the first chunk of every kind of the default model;
 // firstBoxesOrdered adds those of the ordered one. Their sizes fit a typical
@@ -85,7 +92,7 @@ const minFirstBoxes = 64
 func (d *decodeState) first() {
 	b := &d.boxes
 	b.started = true
-	if len(d.data)-d.off < minFirstBoxes {
+	if d.left() < minFirstBoxes {
 		return
 	}
 	var f *firstBoxes
@@ -138,7 +145,7 @@ func (d *decodeState) boxString(s string) any {
 		d.first()
 	}
 	if len(d.boxes.strs) == 0 {
-		d.boxes.strs = make([]string, chunkLen(&d.boxes.nStrs, (len(d.data)-d.off)/8))
+		d.boxes.strs = make([]string, chunkLen(&d.boxes.nStrs, d.left()/8))
 	}
 	p := &d.boxes.strs[0]
 	*p = s
@@ -154,7 +161,7 @@ func (d *decodeState) boxInt(n int64) any {
 		d.first()
 	}
 	if len(d.boxes.ints) == 0 {
-		d.boxes.ints = make([]int64, chunkLen(&d.boxes.nInts, (len(d.data)-d.off)/4))
+		d.boxes.ints = make([]int64, chunkLen(&d.boxes.nInts, d.left()/4))
 	}
 	p := &d.boxes.ints[0]
 	*p = n
@@ -167,7 +174,7 @@ func (d *decodeState) boxSlice(s []any) any {
 		d.first()
 	}
 	if len(d.boxes.slices) == 0 {
-		d.boxes.slices = make([][]any, chunkLen(&d.boxes.nSlices, (len(d.data)-d.off)/4))
+		d.boxes.slices = make([][]any, chunkLen(&d.boxes.nSlices, d.left()/4))
 	}
 	p := &d.boxes.slices[0]
 	*p = s
@@ -180,7 +187,7 @@ func (d *decodeState) boxMap(m Map) any {
 		d.first()
 	}
 	if len(d.boxes.maps) == 0 {
-		d.boxes.maps = make([]Map, chunkLen(&d.boxes.nMaps, (len(d.data)-d.off)/8))
+		d.boxes.maps = make([]Map, chunkLen(&d.boxes.nMaps, d.left()/8))
 	}
 	p := &d.boxes.maps[0]
 	*p = m
@@ -202,7 +209,7 @@ func (d *decodeState) array(n int) []any {
 		if n > boxChunk/4 {
 			return make([]any, n)
 		}
-		d.boxes.elems = make([]any, max(n, chunkLen(&d.boxes.nElems, len(d.data)-d.off)))
+		d.boxes.elems = make([]any, max(n, chunkLen(&d.boxes.nElems, d.left())))
 	}
 	s := d.boxes.elems[:n:n]
 	d.boxes.elems = d.boxes.elems[n:]
@@ -229,7 +236,7 @@ func (d *decodeState) entries(n int) Map {
 			// instead of wasting that rest.
 			return make(Map, n)
 		}
-		d.boxes.entries = make([]Entry, max(n, chunkLen(&d.boxes.nEntries, (len(d.data)-d.off)/8)))
+		d.boxes.entries = make([]Entry, max(n, chunkLen(&d.boxes.nEntries, d.left()/8)))
 	}
 	s := d.boxes.entries[:n:n]
 	d.boxes.entries = d.boxes.entries[n:]

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"reflect"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/ipfs/go-cid"
@@ -34,6 +36,62 @@ func sameRecordVerdict(t *testing.T, o DecOptions, data []byte) error {
 		t.Fatalf("%x: UnmarshalRecord gives %#v, Unmarshal %#v", data, got, want)
 	}
 	return err
+}
+
+// sameDecoderVerdicts fails unless one RecordDecoder gives, for each of
+// records in turn, UnmarshalRecord's value and error, and unless every
+// value it gave is unchanged once it has decoded them all (the records
+// share its chunks).
+func sameDecoderVerdicts(t *testing.T, o DecOptions, records [][]byte) {
+	t.Helper()
+	dec := o.NewRecordDecoder()
+	got := make([]Map, len(records))
+	want := make([]Map, len(records))
+	for i, data := range records {
+		var err error
+		got[i], err = dec.Decode(data)
+		var werr error
+		want[i], werr = o.UnmarshalRecord(data)
+		if (err == nil) != (werr == nil) || err != nil && err.Error() != werr.Error() {
+			t.Fatalf("record %d, %x: RecordDecoder says %v, UnmarshalRecord %v", i, data, err, werr)
+		}
+		if !reflect.DeepEqual(got[i], want[i]) {
+			t.Fatalf("record %d, %x: RecordDecoder gives %#v, UnmarshalRecord %#v", i, data, got[i], want[i])
+		}
+	}
+	for i := range records {
+		if !reflect.DeepEqual(got[i], want[i]) {
+			t.Fatalf("record %d changed after later decodes: %#v, want %#v", i, got[i], want[i])
+		}
+	}
+}
+
+// TestRecordDecoder: a RecordDecoder gives UnmarshalRecord's values for a
+// thousand records of a few sizes (its chunks of text and of boxes fill
+// and are replaced), which stay intact.
+func TestRecordDecoder(t *testing.T) {
+	var records [][]byte
+	for i := range 1000 {
+		rec := Map{{"$type", "dev.townhall.chat.message"}, {"text", strings.Repeat("é", i%300)},
+			{"n", int64(i * 1000)}, {"tags", []any{"a", strconv.Itoa(i), int64(-i)}},
+			{"embed", Map{{"k", strconv.Itoa(i)}, {"$type", "a.b.c"}}}}
+		rec.Sort()
+		b, err := Marshal(rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		records = append(records, b)
+	}
+	sameDecoderVerdicts(t, DecOptions{}, records)
+	big := bytes.Repeat([]byte("x"), recordTextChunk+10)
+	data, err := Marshal(Map{{"big", string(big)}, {"$type", "a.b.c"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameDecoderVerdicts(t, DecOptions{}, [][]byte{records[0], data, records[1], data})
+	if _, err := (DecOptions{MaxInputBytes: 10}).NewRecordDecoder().Decode(records[5]); err == nil {
+		t.Fatal("a record over MaxInputBytes decoded")
+	}
 }
 
 // TestUnmarshalRecord: UnmarshalRecord's verdict is Unmarshal's then
@@ -107,6 +165,11 @@ func TestUnmarshalRecord(t *testing.T) {
 		{"empty", nil, RuleTruncated},
 	}
 	for _, o := range []DecOptions{{}, {AllowBLAKE3: true}, {MaxDepth: 200}} {
+		var all [][]byte
+		for _, tc := range cases {
+			all = append(all, tc.data)
+		}
+		sameDecoderVerdicts(t, o, append(all, all...))
 		for _, tc := range cases {
 			err := sameRecordVerdict(t, o, tc.data)
 			rule := tc.rule
@@ -153,6 +216,7 @@ func TestUnmarshalRecord(t *testing.T) {
 // FuzzDecode's (testdata/fuzz/SOURCE.md) and the records of
 // TestUnmarshalRecord's kinds.
 func FuzzUnmarshalRecord(f *testing.F) {
+	seedRecord := []byte{0xa2, 0x61, 'n', 0x19, 0x01, 0x00, 0x65, '$', 't', 'y', 'p', 'e', 0x65, 'a', '.', 'b', '.', 'c'}
 	f.Add([]byte{0xa1, 0x65, '$', 't', 'y', 'p', 'e', 0x61, 'x'})
 	f.Add([]byte{0xa2, 0x61, 'f', 0xfb, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0, 0x65, '$', 't', 'y', 'p', 'e', 0x61, 'x'})
 	f.Add([]byte{0xa1, 0x65, '$', 'l', 'i', 'n', 'k', 0x61, 'x'})
@@ -160,6 +224,7 @@ func FuzzUnmarshalRecord(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, o := range []DecOptions{{}, {AllowBLAKE3: true, MaxDepth: 16}, {MaxDepth: 200}} {
 			sameRecordVerdict(t, o, data)
+			sameDecoderVerdicts(t, o, [][]byte{seedRecord, data, data[:len(data)/2], data})
 		}
 	})
 }
