@@ -131,53 +131,108 @@ type writeSpec struct {
 	cid        cid.Cid
 }
 
-// writeKey reports whether k is an argument of a write (action only in a
-// batch): a switch, not a map, since every key of every write is checked.
-func writeKey(k string, inBatch bool) bool {
-	switch k {
-	case "collection", "rkey", "cid", "audience":
-		return true
-	case "action":
-		return inBatch
-	}
-	return false
-}
+// The arguments of a write, as writeArgs holds them.
+const (
+	argAction = iota
+	argCollection
+	argRKey
+	argAudience
+	argCID
+	numWriteArgs
+)
 
-// parseWrite reads one write's arguments. known is a collection already
-// parsed as an NSID (the previous write's), or "".
-func parseWrite(m map[string]any, action repo.Action, i int, inBatch bool, known string) (writeSpec, error) {
-	w := writeSpec{action: action}
-	for k := range m {
-		if !writeKey(k, inBatch) {
-			return w, errf(ErrBadRequest, i, nil, "unexpected argument %q", k)
+// argIndex returns the index in writeArgs of a write's argument k (action
+// only in a batch), or -1: a switch, not a map, since every key of every
+// write is looked at.
+func argIndex(k string, inBatch bool) int {
+	switch k {
+	case "collection":
+		return argCollection
+	case "rkey":
+		return argRKey
+	case "cid":
+		return argCID
+	case "audience":
+		return argAudience
+	case "action":
+		if inBatch {
+			return argAction
 		}
 	}
-	str := func(k string, required bool) (string, error) {
-		v, ok := m[k]
-		if !ok {
+	return -1
+}
+
+// writeArgs are the values of one write's arguments, by argIndex.
+type writeArgs struct {
+	vals [numWriteArgs]any
+	has  [numWriteArgs]bool
+}
+
+// gatherWrite reads the arguments of one write, m: a map[string]any, or a
+// drisl.Map (how a validator with ucan.ValidatorOptions.OrderedArgs gives
+// the writes of a batch), in one pass over its entries. An argument that
+// is not a write's is refused (the first met).
+func gatherWrite(m any, i int, inBatch bool) (writeArgs, error) {
+	var a writeArgs
+	set := func(k string, v any) error {
+		j := argIndex(k, inBatch)
+		if j < 0 {
+			return errf(ErrBadRequest, i, nil, "unexpected argument %q", k)
+		}
+		a.vals[j], a.has[j] = v, true
+		return nil
+	}
+	switch m := m.(type) {
+	case map[string]any:
+		for k, v := range m {
+			if err := set(k, v); err != nil {
+				return a, err
+			}
+		}
+	case drisl.Map:
+		for _, e := range m {
+			if err := set(e.Key, e.Value); err != nil {
+				return a, err
+			}
+		}
+	default:
+		return a, errf(ErrBadRequest, i, nil, "write is not a map")
+	}
+	return a, nil
+}
+
+// parseWrite reads one write's arguments, m (see gatherWrite). known is a
+// collection already parsed as an NSID (the previous write's), or "".
+func parseWrite(m any, action repo.Action, i int, inBatch bool, known string) (writeSpec, error) {
+	w := writeSpec{action: action}
+	a, err := gatherWrite(m, i, inBatch)
+	if err != nil {
+		return w, err
+	}
+	str := func(j int, k string, required bool) (string, error) {
+		if !a.has[j] {
 			if required {
 				return "", errf(ErrBadRequest, i, nil, "missing argument %q", k)
 			}
 			return "", nil
 		}
-		s, ok := v.(string)
+		s, ok := a.vals[j].(string)
 		if !ok {
 			return "", errf(ErrBadRequest, i, nil, "argument %q is not a string", k)
 		}
 		return s, nil
 	}
-	var err error
 	if inBatch {
-		a, err := str("action", true)
+		act, err := str(argAction, "action", true)
 		if err != nil {
 			return w, err
 		}
-		w.action = repo.Action(a)
+		w.action = repo.Action(act)
 		if w.action != repo.ActionCreate && w.action != repo.ActionUpdate && w.action != repo.ActionDelete {
-			return w, errf(ErrBadRequest, i, nil, "action %q", a)
+			return w, errf(ErrBadRequest, i, nil, "action %q", act)
 		}
 	}
-	if w.collection, err = str("collection", true); err != nil {
+	if w.collection, err = str(argCollection, "collection", true); err != nil {
 		return w, err
 	}
 	if w.collection != known {
@@ -185,17 +240,17 @@ func parseWrite(m map[string]any, action repo.Action, i int, inBatch bool, known
 			return w, errf(ErrBadRequest, i, err, "collection")
 		}
 	}
-	if w.rkey, err = str("rkey", true); err != nil {
+	if w.rkey, err = str(argRKey, "rkey", true); err != nil {
 		return w, err
 	}
 	if !recordkey.Valid(w.rkey) {
 		_, err := syntax.ParseRecordKey(w.rkey) // for its message
 		return w, errf(ErrBadRequest, i, err, "rkey %q", w.rkey)
 	}
-	if w.audience, err = str("audience", false); err != nil {
+	if w.audience, err = str(argAudience, "audience", false); err != nil {
 		return w, err
 	}
-	v, has := m["cid"]
+	v, has := a.vals[argCID], a.has[argCID]
 	if w.action == repo.ActionDelete {
 		if has {
 			return w, errf(ErrBadRequest, i, nil, "a delete names no cid")
@@ -235,11 +290,7 @@ func parseWrites(inv *ucan.Invocation, max int) ([]writeSpec, error) {
 		out := make([]writeSpec, len(list))
 		known := ""
 		for i, e := range list {
-			m, ok := e.(map[string]any)
-			if !ok {
-				return nil, errf(ErrBadRequest, i, nil, "write is not a map")
-			}
-			w, err := parseWrite(m, "", i, true, known)
+			w, err := parseWrite(e, "", i, true, known)
 			if err != nil {
 				return nil, err
 			}

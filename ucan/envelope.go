@@ -44,15 +44,18 @@ type envelope struct {
 // buffer (verified delegations are cached).
 func decodeEnvelope(data []byte, maxBytes int) (*envelope, error) {
 	env := new(envelope)
-	if err := env.decode(data, maxBytes); err != nil {
+	if err := env.decode(data, maxBytes, false); err != nil {
 		return nil, err
 	}
 	return env, nil
 }
 
 // decode is decodeEnvelope into env, which the caller allocates (an
-// invocation allocates itself and its envelope together).
-func (env *envelope) decode(data []byte, maxBytes int) error {
+// invocation allocates itself and its envelope together). With ordered,
+// the maps inside the payload's top-level values decode as drisl.Map (see
+// ValidatorOptions.OrderedArgs); the payload itself, and its args and meta
+// maps, are map[string]any either way.
+func (env *envelope) decode(data []byte, maxBytes int, ordered bool) error {
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxTokenBytes
 	}
@@ -79,7 +82,7 @@ func (env *envelope) decode(data []byte, maxBytes int) error {
 	owned := append([]byte(nil), data...)
 	sigEnd := sigStart + int(sigLen)
 	*env = envelope{raw: owned, signature: owned[sigStart:sigEnd:sigEnd], sigPayload: owned[sigEnd:]}
-	opts := drisl.DecOptions{MaxDepth: maxDecodeDepth, MaxInputBytes: maxBytes, MaxContainerLen: maxBytes}
+	opts := drisl.DecOptions{MaxDepth: maxDecodeDepth, MaxInputBytes: maxBytes, MaxContainerLen: maxBytes, OrderedMaps: ordered}
 	if env.decodeUsualPayload(opts) {
 		return nil
 	}
@@ -115,13 +118,30 @@ func (env *envelope) decodePayload(opts drisl.DecOptions) error {
 			return newErr(NameMalformedToken, RuleTypeTag, -1, truncate(k))
 		}
 		env.kind, env.tag = kind, k
-		m, ok := v.(map[string]any)
+		m, ok := topMap(v)
 		if !ok {
 			return newErr(NameMalformedToken, RuleEnvelope, -1, "payload is not a map")
 		}
 		env.payload = m
 	}
 	return nil
+}
+
+// topMap returns a map of the decoded payload (a map[string]any, or a
+// drisl.Map when maps decode ordered) as a map[string]any, its values
+// unchanged, and false for any other value.
+func topMap(v any) (map[string]any, bool) {
+	switch m := v.(type) {
+	case map[string]any:
+		return m, true
+	case drisl.Map:
+		out := make(map[string]any, len(m))
+		for _, e := range m {
+			out[e.Key] = e.Value
+		}
+		return out, true
+	}
+	return nil, false
 }
 
 // envelopeTags are the type tags with their kinds, the 1.0.0 ones first.

@@ -27,22 +27,33 @@ func usualPayloadAgrees(t *testing.T, data []byte) bool {
 		return false
 	}
 	sp := data[1+start+int(n):]
-	opts := drisl.DecOptions{MaxDepth: maxDecodeDepth, MaxInputBytes: DefaultMaxTokenBytes, MaxContainerLen: DefaultMaxTokenBytes}
-	fast, general := &envelope{sigPayload: sp}, &envelope{sigPayload: sp}
-	if !fast.decodeUsualPayload(opts) {
-		if fast.payload != nil || fast.tag != "" || fast.alg != 0 || fast.kind != 0 {
-			t.Fatalf("payload %x: the fast path refused it but changed the envelope", sp)
+	accepted := false
+	for _, ordered := range []bool{false, true} {
+		opts := drisl.DecOptions{MaxDepth: maxDecodeDepth, MaxInputBytes: DefaultMaxTokenBytes, MaxContainerLen: DefaultMaxTokenBytes,
+			OrderedMaps: ordered}
+		fast, general := &envelope{sigPayload: sp}, &envelope{sigPayload: sp}
+		if !fast.decodeUsualPayload(opts) {
+			if fast.payload != nil || fast.tag != "" || fast.alg != 0 || fast.kind != 0 {
+				t.Fatalf("payload %x: the fast path refused it but changed the envelope", sp)
+			}
+			if accepted {
+				t.Fatalf("payload %x: the fast path refused ordered what it accepted unordered", sp)
+			}
+			continue
 		}
-		return false
+		if ordered && !accepted {
+			t.Fatalf("payload %x: the fast path accepted ordered what it refused unordered", sp)
+		}
+		accepted = true
+		if err := general.decodePayload(opts); err != nil {
+			t.Fatalf("payload %x: the fast path accepted what the general decoder rejects: %v", sp, err)
+		}
+		if fast.alg != general.alg || fast.kind != general.kind || fast.tag != general.tag || !reflect.DeepEqual(fast.payload, general.payload) {
+			t.Fatalf("payload %x (ordered %v): the fast path decoded %v %v %q, the general decoder %v %v %q",
+				sp, ordered, fast.alg, fast.kind, fast.tag, general.alg, general.kind, general.tag)
+		}
 	}
-	if err := general.decodePayload(opts); err != nil {
-		t.Fatalf("payload %x: the fast path accepted what the general decoder rejects: %v", sp, err)
-	}
-	if fast.alg != general.alg || fast.kind != general.kind || fast.tag != general.tag || !reflect.DeepEqual(fast.payload, general.payload) {
-		t.Fatalf("payload %x: the fast path decoded %v %v %q, the general decoder %v %v %q",
-			sp, fast.alg, fast.kind, fast.tag, general.alg, general.kind, general.tag)
-	}
-	return true
+	return accepted
 }
 
 // TestUsualPayloadAgrees checks the envelope fast path against the general
@@ -138,7 +149,7 @@ func TestSignEnvelopeOtherLength(t *testing.T) {
 			t.Fatal(err)
 		}
 		var got envelope
-		if err := got.decode(env.raw, DefaultMaxTokenBytes); err != nil {
+		if err := got.decode(env.raw, DefaultMaxTokenBytes, false); err != nil {
 			t.Fatalf("%d-byte signature: token does not decode: %v", n, err)
 		}
 		if len(got.signature) != n || !reflect.DeepEqual(got.sigPayload, want.sigPayload) ||

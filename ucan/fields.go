@@ -116,7 +116,7 @@ func (r *payloadReader) meta() map[string]any {
 	if !ok {
 		return nil
 	}
-	m, ok := v.(map[string]any)
+	m, ok := topMap(v)
 	if !ok {
 		r.fail(RuleField, "meta is not a map")
 	}

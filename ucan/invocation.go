@@ -61,7 +61,7 @@ func (inv *Invocation) SignedBytes() []byte { return inv.env.sigPayload }
 // ParseInvocation parses an invocation token without verifying anything
 // but its structure. Tokens larger than DefaultMaxTokenBytes are rejected.
 func ParseInvocation(data []byte) (*Invocation, error) {
-	return parseInvocation(data, DefaultMaxTokenBytes)
+	return parseInvocation(data, DefaultMaxTokenBytes, false)
 }
 
 // invocationAlloc is an invocation with its envelope and CID, allocated
@@ -72,9 +72,11 @@ type invocationAlloc struct {
 	id  lazyCID
 }
 
-func parseInvocation(data []byte, maxBytes int) (*Invocation, error) {
+// parseInvocation is ParseInvocation with a size limit; ordered decodes
+// the maps inside args and meta as drisl.Map (ValidatorOptions.OrderedArgs).
+func parseInvocation(data []byte, maxBytes int, ordered bool) (*Invocation, error) {
 	a := new(invocationAlloc)
-	if err := a.env.decode(data, maxBytes); err != nil {
+	if err := a.env.decode(data, maxBytes, ordered); err != nil {
 		return nil, err
 	}
 	return a.invocation()
@@ -107,7 +109,7 @@ func (a *invocationAlloc) invocation() (*Invocation, error) {
 	inv.Expiration = r.timestamp("exp", true, true)
 	if args, ok := env.payload["args"]; !ok {
 		r.fail(RuleField, "missing args")
-	} else if m, ok := args.(map[string]any); !ok {
+	} else if m, ok := topMap(args); !ok {
 		r.fail(RuleField, "args is not a map")
 	} else {
 		inv.Args = m

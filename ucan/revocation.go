@@ -64,7 +64,7 @@ func NewRevocation(s Signer, chain []*Delegation, f RevocationFields) (*Invocati
 // sub is the chain's subject; and iss is the issuer of one of the chain's
 // delegations.
 func (v *Validator) ValidateRevocation(ctx context.Context, token []byte, attached ...[]byte) (*Revocation, error) {
-	inv, err := parseInvocation(token, v.opts.MaxTokenBytes)
+	inv, err := parseInvocation(token, v.opts.MaxTokenBytes, false)
 	if err != nil {
 		return nil, err
 	}

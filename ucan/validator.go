@@ -58,6 +58,13 @@ type ValidatorOptions struct {
 	// Executor, when set, is this validator's DID: an invocation whose
 	// aud (or, without aud, sub) differs is rejected with InvalidAudience.
 	Executor string
+	// OrderedArgs decodes the maps inside a validated invocation's Args
+	// (and Meta) as drisl.Map, in wire order, instead of map[string]any:
+	// Args itself is a map[string]any either way. The ordered model
+	// allocates less and hashes no keys, which pays for large arguments
+	// such as a batch of writes, each a small map. Policies judge both
+	// models alike. Off by default (ParseInvocation never does it).
+	OrderedArgs bool
 	// Subject, when set, is the only subject this validator accepts (an
 	// executor serving one resource, such as a community, sets its DID):
 	// an invocation or revocation on another subject is rejected with
@@ -309,7 +316,7 @@ func (v *Validator) VerifyDelegation(ctx context.Context, token []byte) (*Delega
 }
 
 func (v *Validator) validate(ctx context.Context, token []byte, attached [][]byte) (*Invocation, []*Delegation, error) {
-	inv, err := parseInvocation(token, v.opts.MaxTokenBytes)
+	inv, err := parseInvocation(token, v.opts.MaxTokenBytes, v.opts.OrderedArgs)
 	if err != nil {
 		return nil, nil, err
 	}
