@@ -67,6 +67,11 @@ type node struct {
 	// object
 	props     []prop // sorted by name
 	nRequired int
+	// keyOrder lists the indexes of props in DRISL key order (length
+	// first, then bytewise): the order of a drisl.Map's entries, which
+	// object walks alongside them. nil for objects of more than
+	// maxMergedProps properties.
+	keyOrder []uint8
 	// union
 	variants map[string]*node // by $type, with and without "#main"
 	closed   bool
@@ -332,7 +337,25 @@ func (cc *compiler) object(n *node, d *Def, id, path string) error {
 		}
 	}
 	sort.Slice(n.props, func(i, j int) bool { return n.props[i].name < n.props[j].name })
+	if len(n.props) <= maxMergedProps {
+		n.keyOrder = make([]uint8, len(n.props))
+		for i := range n.keyOrder {
+			n.keyOrder[i] = uint8(i)
+		}
+		sort.Slice(n.keyOrder, func(i, j int) bool {
+			return drislKeyLess(n.props[n.keyOrder[i]].name, n.props[n.keyOrder[j]].name)
+		})
+	}
 	return nil
+}
+
+// drislKeyLess reports whether map key a sorts before b in DRISL order:
+// shorter first, then bytewise.
+func drislKeyLess(a, b string) bool {
+	if len(a) != len(b) {
+		return len(a) < len(b)
+	}
+	return a < b
 }
 
 func kindName(k kind) string {

@@ -377,13 +377,58 @@ func integer(n *node, val any) *verr {
 	return nil
 }
 
+// maxMergedProps bounds the properties of an object whose drisl.Map
+// values object finds by one merge walk (its bitmask of found properties
+// is a uint64).
+const maxMergedProps = 64
+
 func (v validator) object(n *node, m object, depth int) *verr {
 	if depth > v.maxDepth {
 		return fail(ConstraintDepth, fmt.Sprintf("nested deeper than %d", v.maxDepth))
 	}
+	// A Map's entries are in DRISL order (asObject checked), as are the
+	// properties in keyOrder: one walk along both finds every property's
+	// entry, instead of a bisection of the entries per property. The
+	// checks below then run in the properties' order either way.
+	var idx [maxMergedProps]uint16 // entry index of each found property
+	var found uint64
+	merged := m.m == nil && n.keyOrder != nil && len(m.o) < 1<<16
+	if merged {
+		e, o, props := 0, m.o, n.props
+		for _, pi := range n.keyOrder {
+			name := props[pi].name
+			// Skip the entries before name: most differ in length, and
+			// of those that do not, most are name.
+			for ; e < len(o); e++ {
+				k := o[e].Key
+				if len(k) < len(name) {
+					continue
+				}
+				if len(k) == len(name) {
+					if k == name {
+						idx[pi], found = uint16(e), found|1<<pi
+						e++
+						break
+					}
+					if k < name {
+						continue
+					}
+				}
+				break
+			}
+		}
+	}
 	for i := range n.props {
 		p := &n.props[i]
-		val, present := m.get(p.name)
+		var val any
+		var present bool
+		if merged {
+			if present = found>>i&1 != 0; present {
+				val = m.o[idx[i]].Value
+			}
+		} else {
+			val, present = m.get(p.name)
+		}
 		if !present {
 			if p.required {
 				return fail(ConstraintRequired, "required field missing").field(p.name)
