@@ -126,6 +126,10 @@ func (h *Host) start(ctx context.Context, r *repo.Repo) (*Community, error) {
 		Revocations: c.revoked,
 		Replay:      c.replay,
 		Now:         h.opts.Now,
+		// A /repo/batch's writes are read from drisl.Map (parseWrite
+		// reads both models); every other command's arguments are
+		// scalars or lists of them.
+		OrderedArgs: true,
 	})
 	if err := c.load(ctx); err != nil {
 		return nil, err
