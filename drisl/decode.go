@@ -331,9 +331,13 @@ func (d *decodeState) link(start int) (cid.Cid, error) {
 	if why := checkCIDBytes(b, d.opts.AllowBLAKE3); why != "" {
 		return cid.Undef, d.fail(RuleCID, start, why)
 	}
-	if b[3] != HashSHA256 {
-		d.suspect = true
+	if b[3] == HashSHA256 {
+		// checkCIDBytes has read the whole CID: 0x01, a one-byte codec,
+		// the sha2-256 multihash of 32 bytes. NewCidV1 writes the same
+		// string that cid.Cast would return, without parsing it again.
+		return cid.NewCidV1(uint64(b[2]), b[3:]), nil
 	}
+	d.suspect = true
 	c, err := cid.Cast(b[1:])
 	if err != nil {
 		return cid.Undef, d.fail(RuleCID, start, err.Error())
