@@ -2,6 +2,7 @@ package lexicon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -73,6 +74,40 @@ func TestObjectMergeWalk(t *testing.T) {
 		}
 		if valid == 0 || invalid == 0 {
 			t.Fatalf("%d properties: %d valid and %d invalid records: the test needs both", len(props), valid, invalid)
+		}
+	}
+}
+
+// TestTIDRecordKey: a collection whose key is tid accepts a TID (found by
+// fastTID alone: a TID is a record key), refuses a valid record key that
+// is not a TID as such, and an invalid record key as such.
+func TestTIDRecordKey(t *testing.T) {
+	ctx := context.Background()
+	cat := both(t, NewCatalog(CatalogOptions{}))
+	if err := cat.AddJSON([]byte(`{"lexicon":1,"id":"com.example.tidkey","defs":{"main":{"type":"record","key":"tid","record":{"type":"object","properties":{}}}}}`)); err != nil {
+		t.Fatal(err)
+	}
+	rec := map[string]any{"$type": "com.example.tidkey"}
+	for rkey, detail := range map[string]string{
+		"3l6oveex3ii2l":  "",
+		"2222222222222":  "",
+		"3l6oveex3ii2":   `record key "3l6oveex3ii2" is not a TID`,
+		"3l6oveex3ii2L":  `record key "3l6oveex3ii2L" is not a TID`,
+		"kl6oveex3ii2l":  `record key "kl6oveex3ii2l" is not a TID`,
+		"3l6oveex3ii2l1": `record key "3l6oveex3ii2l1" is not a TID`,
+		"3l6oveex/ii2l":  `invalid record key "3l6oveex/ii2l"`,
+		"..":             `invalid record key ".."`,
+	} {
+		err := cat.ValidateRecord(ctx, "com.example.tidkey", rkey, rec, ValidateOptions{})
+		if detail == "" {
+			if err != nil {
+				t.Errorf("%s: %v", rkey, err)
+			}
+			continue
+		}
+		var ve *ValidationError
+		if !errors.As(err, &ve) || ve.Constraint != ConstraintRecordKey || !strings.Contains(err.Error(), detail) {
+			t.Errorf("%s: %v, want %s", rkey, err, detail)
 		}
 	}
 }

@@ -100,6 +100,9 @@ func (c *Catalog) ValidateRecord(ctx context.Context, collection, rkey string, r
 }
 
 func checkRecordKey(n *node, rkey string) *verr {
+	if n.key == keyTID && fastTID(rkey) {
+		return nil // a TID is a record key
+	}
 	if err := fmtRecordKey.check(rkey, false); err != nil {
 		return &verr{constraint: ConstraintRecordKey, detail: "invalid record key " + quote(rkey), err: err}
 	}
