@@ -337,7 +337,10 @@ func (c *Community) writeOps(ctx context.Context, inv *ucan.Invocation, member s
 	arena, sums, ends := copyAndHash(records)
 	var dec *drisl.RecordDecoder
 	if len(records) > 0 {
-		dec = drisl.DecOptions{}.NewRecordDecoder()
+		// The decoded strings may share the arena: nothing writes to it
+		// once copyAndHash has filled it, and the decoded records are
+		// dropped once checked.
+		dec = drisl.DecOptions{NoCopyStrings: true}.NewRecordDecoder()
 	}
 	off := 0
 	for i, w := range specs {

@@ -161,7 +161,10 @@ func (r *RecordDecoder) Decode(data []byte) (Map, error) {
 	}
 	r.d = decodeState{data: data, opts: r.opts, ordered: true, boxes: r.d.boxes}
 	r.d.boxes.more = recordTextChunk // chunks for the records to come too
-	if len(data) > 0 {
+	switch {
+	case len(data) > 0 && r.opts.NoCopyStrings:
+		r.d.arena = unsafe.String(&data[0], len(data))
+	case len(data) > 0:
 		// The decoded strings are cut from a copy of data in a chunk of
 		// text that nothing writes to again (strAt and the map loops take
 		// an arena as long as the input as that copy).

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"unsafe"
 
 	"github.com/ipfs/go-cid"
 )
@@ -113,7 +114,11 @@ func (o DecOptions) start(data []byte) (*decodeState, error) {
 	if len(data) > o.MaxInputBytes {
 		return nil, &SyntaxError{Rule: RuleInputLen, Offset: 0}
 	}
-	return &decodeState{data: data, opts: o, ordered: o.OrderedMaps}, nil
+	d := &decodeState{data: data, opts: o, ordered: o.OrderedMaps}
+	if o.NoCopyStrings && len(data) > 0 {
+		d.arena = unsafe.String(&data[0], len(data)) // strAt never copies
+	}
+	return d, nil
 }
 
 type decodeState struct {

@@ -34,6 +34,14 @@ type DecOptions struct {
 	// instead of a map[string]any. Decoding into a Map does this for the
 	// values inside it without the option.
 	OrderedMaps bool
+	// NoCopyStrings makes the decoded strings (text strings, map keys and
+	// string fields) share the input's memory instead of a copy
+	// of it: one allocation and copy of the input fewer per decode. The
+	// caller must then never modify the input while a decoded value may be
+	// in use: Go strings are immutable, and one whose bytes change breaks
+	// the comparisons and maps that hold it. It is for input the caller
+	// owns and never writes again, such as its own private copy.
+	NoCopyStrings bool
 }
 
 func (o DecOptions) withDefaults() DecOptions {

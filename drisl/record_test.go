@@ -225,6 +225,10 @@ func FuzzUnmarshalRecord(f *testing.F) {
 		for _, o := range []DecOptions{{}, {AllowBLAKE3: true, MaxDepth: 16}, {MaxDepth: 200}} {
 			sameRecordVerdict(t, o, data)
 			sameDecoderVerdicts(t, o, [][]byte{seedRecord, data, data[:len(data)/2], data})
+			nc := o
+			nc.NoCopyStrings = true
+			sameRecordVerdict(t, nc, data)
+			sameDecoderVerdicts(t, nc, [][]byte{seedRecord, data, data[:len(data)/2], data})
 		}
 	})
 }
