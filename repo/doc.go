@@ -68,30 +68,45 @@
 // is Apply, a compare-and-swap on the head inside one transaction, so a
 // Postgres implementation needs nothing but a transaction and a row lock
 // (SELECT ... FOR UPDATE on the repos row). MemStore is in memory;
-// SQLiteStore is one SQLite file with this schema (version 3, in PRAGMA
-// user_version; OpenSQLite converts a version 1 or 2 file in one
+// SQLiteStore is one SQLite file with this schema (version 4, in PRAGMA
+// user_version; OpenSQLite converts a version 1, 2 or 3 file in one
 // transaction):
 //
-//	repos       (id INTEGER PRIMARY KEY, did TEXT UNIQUE, commit_cid, rev, data_cid)
-//	blocks      (id INTEGER PRIMARY KEY, repo, h INTEGER, cid BLOB, data BLOB)
-//	block_keys  (h, id, PRIMARY KEY (h, id)) WITHOUT ROWID  -- h: 4 digest bytes XOR a hash of repo
-//	recent_keys (h, id, PRIMARY KEY (h, id)) WITHOUT ROWID  -- the same, for the latest blocks
-//	commits     (repo, rev, first_block, PRIMARY KEY (repo, rev)) WITHOUT ROWID
-//	events      (seq INTEGER PRIMARY KEY AUTOINCREMENT, repo, kind, data)
-//	            INDEX events_by_repo (repo, seq)
+//	repos            (id INTEGER PRIMARY KEY, did TEXT UNIQUE, commit_cid, rev, data_cid)
+//	block_packs      (id INTEGER PRIMARY KEY, repo, h, cid BLOB, data BLOB, n)  -- n blocks; h: version 3's key, 0 since
+//	key_pages        (lo INTEGER PRIMARY KEY, keys BLOB)      -- key entries from lo up to the next row's lo
+//	recent_key_pages (bucket INTEGER PRIMARY KEY, keys BLOB)  -- the latest commits' entries, by the key's top 8 bits
+//	commits          (repo, rev, first_block, PRIMARY KEY (repo, rev)) WITHOUT ROWID
+//	events           (seq INTEGER PRIMARY KEY AUTOINCREMENT, repo, kind, data)
+//	                 INDEX events_by_repo (repo, seq)
+//	VIEW blocks (pack, repo, i, cid, data), block_keys (lo, i), recent_keys (bucket, i)  -- a row per block, per key entry
 //
 // Blocks are append-only: a commit appends its records, MST nodes and commit
 // block, and the commits table records where they start, so ExportSince is
-// one range scan. The block key is 4 bytes of the digest mixed with the
-// repository id, one integer column: key entries are small and SQLite
-// compares them on the integer alone; a lookup checks the row's repo and
-// CID, so a key collision costs a row read, never a wrong block. The keys
-// of a commit land at random in key order, so a commit rewrites nearly
-// every page of the key table it inserts into: that is why the keys of the
-// latest blocks go to the small recent_keys (at most about 35 pages), which
-// a commit merges into block_keys, in key order, once it holds 8,192 keys
-// (a write of that many blocks, a CAR import, files its own keys in
-// block_keys directly); a lookup searches both. (Version 2 kept one index on blocks (h): at the
+// one range scan. Consecutive blocks share a row of block_packs up to 2,000
+// bytes (in cid each one's CID and lengths, in data their data; a larger
+// block, like every row of version 3, is a row of its own with its CID and
+// data), so a commit inserts a row per two thousand bytes, not one per
+// block. The block key is 4 bytes of the digest mixed with the repository
+// id; the key index maps it to the pack: 12-byte entries (key, pack id),
+// sorted, in blobs of up to 320 entries (a page). The keys of a commit land
+// at random in key order, so a commit rewrites nearly every row of the key
+// table it adds to: that is why the latest commits' entries go to the small
+// recent_key_pages (at most about 30 pages; a commit reads them, merges its
+// keys in and writes them back), which a commit merges into key_pages,
+// reading and rewriting each row it adds to and splitting the full ones,
+// once they hold 8,192 entries (a write of that many blocks, a CAR import,
+// files its own entries in key_pages directly). A few statements per page
+// of keys replace version 3's B-tree insert per key (two, counting the
+// merge) and row per block. A lookup reads a row of each table in one
+// statement, then the packs they name, checking each block's repo and CID,
+// so a key collision costs a pack read, never a wrong block. The key index
+// rows read are kept as hints (up to 1 MiB per store): a pack never
+// changes once committed, so a stale copy may lack a key (the read then
+// asks the index) but never misleads, and most reads take one statement,
+// the pack's. (Version 3 kept a row per block in blocks and a row per key
+// in block_keys or recent_keys, WITHOUT ROWID tables that a commit's keys
+// were inserted into one by one. Version 2 kept one index on blocks (h): at the
 // end of the 54,930-record import each 500-record commit rewrote its ~250
 // pages, 60% of the frames the import wrote to the WAL. Earlier layouts:
 // blocks keyed by CID in a WITHOUT ROWID table spent twice the CPU writing
@@ -161,10 +176,19 @@
 // -> 25,800 WAL and database writes, for 14% more instructions, every key
 // being inserted twice); the record INSERTs overlapped with the tree work
 // (startApply); checkpoints every 4,000 pages (144 -> 126 fsyncs). The
-// import is now 4.54 G instructions and 126 fsyncs. The new layout's CPU
-// cost is the price of its I/O: on a disk where a synchronous write costs
-// milliseconds, each commit's fsync waits for fewer pages. Tried and not
-// kept: checkpoints on a goroutine of the store's own (PASSIVE, every 4
+// import is now 4.54 G instructions and 126 fsyncs. Version 3's CPU
+// cost was the price of its I/O: on a disk where a synchronous write costs
+// milliseconds, each commit's fsync waits for fewer pages. Then schema
+// version 4 (block packs, the key index in blobs, key hints): the store's
+// share of the import replayed alone (BenchmarkSQLiteApplyImport, 56
+// commits of about 1,540 blocks) 2.32 G -> 0.96 G instructions
+// (callgrind), 294 K -> 213 K allocations, 75.9 -> 78.5 disk-MB; a block
+// read takes 1.11 times the instructions (BenchmarkSQLiteGetBlock, 46.6 K
+// -> 51.5 K), 64 at once 0.95 times (GetBlocks); without the hints, two
+// statements per read instead of one cost about twice the time. Packs of
+// 1,000 bytes read a little faster but cost 1.30 G instructions to write
+// (1.44 G with key rows of 96 entries: more statements per merge). Tried
+// and not kept: checkpoints on a goroutine of the store's own (PASSIVE, every 4
 // MiB committed), which cannot restart the WAL under a steady stream of
 // commits and measured no faster; 8 and 16 KiB pages (no CPU gain, 20 and
 // 55 MiB more RSS). Durable single-record commits are fsync-bound:

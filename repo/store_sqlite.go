@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -52,6 +54,9 @@ type SQLiteStore struct {
 	ids   map[string]int64 // did -> repos.id, filled lazily; ids never change
 	stmts map[string]*sql.Stmt
 	trees map[string]*mst.Tree // did -> the tree last read, for its node cache
+	hints keyHints
+
+	scratch sqliteScratch // the buffers of the holder of wlock
 }
 
 // sqliteVersion is the schema version kept in PRAGMA user_version.
@@ -59,10 +64,17 @@ type SQLiteStore struct {
 // records table; version 2 indexes them by (h, repo) and derives the
 // record index from the tree; version 3 keeps the keys in two tables, a
 // small one for the blocks written since the last merge and a large one
-// for the rest.
-const sqliteVersion = 3
+// for the rest; version 4 packs a commit's small blocks several to a row
+// (block_packs: store_sqlite_packs.go) and keeps the key index in blobs of
+// sorted entries, a page each (key_pages and recent_key_pages:
+// store_sqlite_keys.go), where version 3 had a row per block in blocks and
+// an index row per block in block_keys or recent_keys.
+const sqliteVersion = 4
 
-const sqliteSchema = `
+// sqliteSchemaV3 is the schema of version 3, to which migrateSQLite first
+// brings a file of an earlier version (or a new one), before
+// sqliteMigrate3 converts it to version 4.
+const sqliteSchemaV3 = `
 CREATE TABLE IF NOT EXISTS repos (
 	id         INTEGER PRIMARY KEY,
 	did        TEXT NOT NULL UNIQUE,
@@ -103,7 +115,7 @@ CREATE INDEX IF NOT EXISTS events_by_repo ON events (repo, seq);
 `
 
 // sqliteMigrate1 converts a version 1 database (a no-op on an empty one),
-// after sqliteSchema has run (so blocks exists on an empty one too).
+// after sqliteSchemaV3 has run (so blocks exists on an empty one too).
 // The key is blockKey in SQL: the low 32 bits of the old 8-byte key, XOR
 // (as (a | b) & ~(a & b)) the repository's hash, as a signed 32-bit value.
 const sqliteMigrate1 = `
@@ -119,12 +131,52 @@ INSERT OR FAIL INTO block_keys (h, id) SELECT h, id FROM blocks ORDER BY h, id;
 DROP INDEX IF EXISTS blocks_by_key;
 `
 
-// sqliteRecentKeys is how many keys recent_keys holds before a commit
-// merges them into block_keys. A commit's keys land at random in the key
-// order, so a commit rewrites nearly every page of the key table it inserts
-// into: the small recent_keys (up to about 35 pages) at each commit, the
-// large block_keys only at a merge, once per about sqliteRecentKeys
-// blocks, in key order.
+// sqliteMigrate3 converts a version 3 database to version 4 (an empty one
+// too), around migrateKeys3, which moves the keys: the blocks table becomes
+// block_packs (each of its rows a pack of one block; n, the number of
+// blocks in a pack, is 1 for them) and the new key tables replace the old.
+// The views blocks (a row per block: its pack, repo, place in the pack,
+// CID and data), block_keys and recent_keys (a row per key entry) show
+// what the tables hold, for people and tests.
+const (
+	sqliteMigrate3 = `
+ALTER TABLE blocks RENAME TO block_packs;
+ALTER TABLE block_packs ADD COLUMN n INTEGER NOT NULL DEFAULT 1;
+CREATE TABLE key_pages (lo INTEGER PRIMARY KEY, keys BLOB NOT NULL);
+CREATE TABLE recent_key_pages (bucket INTEGER PRIMARY KEY, keys BLOB NOT NULL);
+`
+	sqliteMigrate3Views = `
+DROP TABLE block_keys;
+DROP TABLE recent_keys;
+CREATE VIEW blocks (pack, repo, i, cid, data) AS
+	WITH RECURSIVE b (pack, repo, i, n, hdr, body, hoff, doff) AS (
+		SELECT id, repo, 0, n, cid, data, 0, 0 FROM block_packs
+		UNION ALL SELECT pack, repo, i + 1, n, hdr, body,
+			hoff + 7 + CAST(substr(hdr, hoff + 1, 3) AS INTEGER),
+			doff + CAST(substr(hdr, hoff + 4, 4) AS INTEGER)
+		FROM b WHERE i + 1 < n)
+	SELECT pack, repo, i,
+		CASE WHEN n = 1 THEN hdr ELSE substr(hdr, hoff + 8, CAST(substr(hdr, hoff + 1, 3) AS INTEGER)) END,
+		CASE WHEN n = 1 THEN body ELSE substr(body, doff + 1, CAST(substr(hdr, hoff + 4, 4) AS INTEGER)) END
+	FROM b;
+CREATE VIEW block_keys (lo, i) AS
+	WITH RECURSIVE k (lo, i, n) AS (
+		SELECT lo, 0, length(keys) / 12 FROM key_pages
+		UNION ALL SELECT lo, i + 1, n FROM k WHERE i + 1 < n)
+	SELECT lo, i FROM k WHERE i < n;
+CREATE VIEW recent_keys (bucket, i) AS
+	WITH RECURSIVE k (bucket, i, n) AS (
+		SELECT bucket, 0, length(keys) / 12 FROM recent_key_pages
+		UNION ALL SELECT bucket, i + 1, n FROM k WHERE i + 1 < n)
+	SELECT bucket, i FROM k WHERE i < n;
+`
+)
+
+// sqliteRecentKeys is how many key entries recent_key_pages holds before a
+// commit merges them into key_pages. A commit's keys land at random in the
+// key order, so a commit rewrites nearly every row of the key table it adds
+// to: the small recent_key_pages (up to about 30 pages) at each commit, the
+// large key_pages only at a merge, once per about sqliteRecentKeys blocks.
 const sqliteRecentKeys = 8192
 
 // sqliteCheckpointPages is how many pages the WAL holds before a commit
@@ -136,7 +188,8 @@ const sqliteRecentKeys = 8192
 // grows to about 16 MiB.
 const sqliteCheckpointPages = 4000
 
-// sqliteBatch is how many rows one multi-row INSERT carries.
+// sqliteBatch is how many rows one multi-row INSERT carries, and how many
+// keys one lookup.
 const sqliteBatch = 64
 
 // Record-index trees: the node cache of each repository's tree, and how
@@ -205,10 +258,12 @@ func migrateSQLite(ctx context.Context, db *sql.DB) error {
 	if err := tx.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil {
 		return err
 	}
-	// The tables versions 1 and 2 share with sqliteSchema have the same
-	// shape, so CREATE ... IF NOT EXISTS leaves them and adds the rest.
-	if _, err := tx.ExecContext(ctx, sqliteSchema); err != nil {
-		return err
+	if v < 3 {
+		// The tables versions 1 and 2 share with version 3 have the same
+		// shape, so CREATE ... IF NOT EXISTS leaves them and adds the rest.
+		if _, err := tx.ExecContext(ctx, sqliteSchemaV3); err != nil {
+			return err
+		}
 	}
 	if v == 0 {
 		// Version 1 (or an empty file): blocks keyed by (repo, h) with h
@@ -225,10 +280,58 @@ func migrateSQLite(ctx context.Context, db *sql.DB) error {
 			return err
 		}
 	}
+	if v < 4 {
+		if _, err := tx.ExecContext(ctx, sqliteMigrate3); err != nil {
+			return err
+		}
+		if err := migrateKeys3(ctx, tx); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, sqliteMigrate3Views); err != nil {
+			return err
+		}
+	}
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, sqliteVersion)); err != nil {
 		return err
 	}
 	return tx.Commit()
+}
+
+// migrateKeys3 writes the keys of a version 3 database's block_keys and
+// recent_keys (each row's id is a row of blocks, now a pack of one block)
+// to key_pages, in key order, full rows.
+func migrateKeys3(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT h, id FROM block_keys UNION ALL SELECT h, id FROM recent_keys ORDER BY 1, 2`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	lo := int64(math.MinInt32)
+	page := make([]byte, 0, (sqliteKeyPageEnts+1)*keyEntBytes)
+	for rows.Next() {
+		var e keyEnt
+		var h int64
+		if err := rows.Scan(&h, &e.id); err != nil {
+			return err
+		}
+		e.h = int32(h)
+		if n := len(page) / keyEntBytes; n >= sqliteKeyPageEnts && keyH(page, n-1) != e.h {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO key_pages (lo, keys) VALUES (?, ?)`, lo, page); err != nil {
+				return err
+			}
+			lo, page = int64(e.h), page[:0]
+		}
+		page = appendKeyEnt(page, e)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(page) > 0 {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO key_pages (lo, keys) VALUES (?, ?)`, lo, page); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // stmt returns a prepared statement for query, preparing it once.
@@ -264,6 +367,15 @@ func (s *SQLiteStore) txExec(ctx context.Context, tx *sql.Tx, query string, args
 		return tx.ExecContext(ctx, query, args...)
 	}
 	return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+}
+
+// txQuery is txExec for a query.
+func (s *SQLiteStore) txQuery(ctx context.Context, tx *sql.Tx, query string, args ...any) (*sql.Rows, error) {
+	st, err := s.stmt(ctx, query)
+	if err != nil {
+		return tx.QueryContext(ctx, query, args...)
+	}
+	return tx.StmtContext(ctx, st).QueryContext(ctx, args...)
 }
 
 // txQueryRow is txExec for a query returning one row.
@@ -329,57 +441,20 @@ func (s *SQLiteStore) Head(ctx context.Context, did string) (Head, error) {
 	return h, nil
 }
 
-// GetBlock implements Store.
+// GetBlock implements Store: see GetBlocks.
 func (s *SQLiteStore) GetBlock(ctx context.Context, did string, c cid.Cid) ([]byte, error) {
-	id, err := s.repoID(ctx, did)
+	out, err := s.GetBlocks(ctx, did, []cid.Cid{c})
 	if err != nil {
 		return nil, err
 	}
-	st, err := s.stmt(ctx, blockSelects[1])
-	if err != nil {
-		return nil, err
-	}
-	rows, err := st.QueryContext(ctx, blockKey(id, c), id)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	want := c.KeyString()
-	for rows.Next() {
-		var cb, data []byte
-		if err := rows.Scan(&cb, &data); err != nil {
-			return nil, err
-		}
-		if string(cb) == want {
-			return data, nil
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return nil, fmt.Errorf("%w: %s", ErrBlockNotFound, c)
+	return out[0], nil
 }
 
-// blockSelects are the block lookups by up to sqliteBatch keys, by number
-// of keys: parameters 1 to n are the keys, n+1 the repository. A key is in
-// recent_keys or in block_keys.
-var blockSelects = func() map[int]string {
-	m := map[int]string{}
-	for n := 1; n <= sqliteBatch; n *= 2 {
-		var in strings.Builder
-		for i := 1; i <= n; i++ {
-			if i > 1 {
-				in.WriteByte(',')
-			}
-			fmt.Fprintf(&in, "?%d", i)
-		}
-		m[n] = fmt.Sprintf(`SELECT b.cid, b.data FROM (SELECT id FROM recent_keys WHERE h IN (%[1]s) UNION ALL SELECT id FROM block_keys WHERE h IN (%[1]s)) k JOIN blocks b ON b.id = k.id WHERE b.repo = ?%[2]d`, in.String(), n+1)
-	}
-	return m
-}()
-
-// GetBlocks implements BlocksGetter: one query per up to sqliteBatch
-// blocks.
+// GetBlocks implements BlocksGetter. For each up to sqliteBatch blocks, one
+// statement reads the packs the key index rows held as hints (keyHints)
+// name; for the blocks not found there, one statement looks their keys up
+// in the key index and one reads the packs it names. Each block returned
+// is a copy of its part of its pack.
 func (s *SQLiteStore) GetBlocks(ctx context.Context, did string, cids []cid.Cid) ([][]byte, error) {
 	id, err := s.repoID(ctx, did)
 	if err != nil {
@@ -387,26 +462,74 @@ func (s *SQLiteStore) GetBlocks(ctx context.Context, did string, cids []cid.Cid)
 	}
 	out := make([][]byte, len(cids))
 	found := make([]bool, len(cids))
-	want := make(map[string][]int, len(cids)) // CID -> its places in cids
-	for i, c := range cids {
-		want[c.KeyString()] = append(want[c.KeyString()], i)
+	var want map[string][]int // CID -> its places in cids, for more than one
+	if len(cids) > 1 {
+		want = make(map[string][]int, len(cids))
+		for i, c := range cids {
+			want[c.KeyString()] = append(want[c.KeyString()], i)
+		}
 	}
-	args := make([]any, 0, sqliteBatch+1)
-	for rest := cids; len(rest) > 0; {
-		chunk := rest[:chunkLen(len(rest))]
-		rest = rest[len(chunk):]
-		args = args[:0]
-		for _, c := range chunk {
-			args = append(args, blockKey(id, c))
+	file := func(c, d []byte) {
+		if want == nil {
+			if !found[0] && string(c) == cids[0].KeyString() {
+				out[0], found[0] = append(make([]byte, 0, len(d)), d...), true
+			}
+			return
 		}
-		args = append(args, id)
-		st, err := s.stmt(ctx, blockSelects[len(chunk)])
-		if err != nil {
+		var cp []byte
+		for _, i := range want[string(c)] {
+			if !found[i] {
+				if cp == nil {
+					cp = append(make([]byte, 0, len(d)), d...)
+				}
+				out[i], found[i] = cp, true
+			}
+		}
+	}
+	var (
+		hs     [sqliteBatch]int32
+		idsBuf [sqliteBatch][]int64
+		packs  []int64
+	)
+	for off := 0; off < len(cids); {
+		chunk := cids[off : off+chunkLen(len(cids)-off)]
+		ids := idsBuf[:len(chunk)]
+		packs = packs[:0]
+		for i, c := range chunk {
+			hs[i] = int32(blockKey(id, c))
+			ids[i] = s.hints.get(hs[i], ids[i][:0])
+			packs = append(packs, ids[i]...)
+		}
+		if err := s.readPacks(ctx, id, sortedIDs(packs), file); err != nil {
 			return nil, err
 		}
-		if err := s.scanBlocks(ctx, st, args, want, out, found); err != nil {
-			return nil, err
+		// The rest, through the key index.
+		var missing []int
+		for i := range chunk {
+			if !found[off+i] {
+				missing = append(missing, i)
+			}
 		}
+		for len(missing) > 0 {
+			part := missing[:chunkLen(len(missing))]
+			missing = missing[len(part):]
+			var mh [sqliteBatch]int32
+			mids := idsBuf[:len(part)]
+			for j, i := range part {
+				mh[j], mids[j] = hs[i], mids[j][:0]
+			}
+			if err := s.lookupPacks(ctx, mh[:len(part)], mids); err != nil {
+				return nil, err
+			}
+			packs = packs[:0]
+			for _, l := range mids {
+				packs = append(packs, l...)
+			}
+			if err := s.readPacks(ctx, id, sortedIDs(packs), file); err != nil {
+				return nil, err
+			}
+		}
+		off += len(chunk)
 	}
 	for i, ok := range found {
 		if !ok {
@@ -416,24 +539,76 @@ func (s *SQLiteStore) GetBlocks(ctx context.Context, did string, cids []cid.Cid)
 	return out, nil
 }
 
-// scanBlocks runs a block query and files each row's data under the places
-// its CID has in out (rows under a colliding key, or a copy already filed,
-// are skipped).
-func (s *SQLiteStore) scanBlocks(ctx context.Context, st *sql.Stmt, args []any, want map[string][]int, out [][]byte, found []bool) error {
+// sortedIDs sorts ids and drops repeats.
+func sortedIDs(ids []int64) []int64 {
+	slices.Sort(ids)
+	return slices.Compact(ids)
+}
+
+// packSelects are the reads of up to sqliteBatch packs of a repository, by
+// number of packs: parameters 1 to n are the ids, n+1 the repository.
+var packSelects = func() map[int]string {
+	m := map[int]string{}
+	for n := 1; n <= sqliteBatch; n *= 2 {
+		var in strings.Builder
+		for i := 1; i <= n; i++ {
+			if i > 1 {
+				in.WriteByte(',')
+			}
+			fmt.Fprintf(&in, "?%d", i)
+		}
+		m[n] = fmt.Sprintf(`SELECT id, n, cid, data FROM block_packs WHERE id IN (%s) AND repo = ?%d`, in.String(), n+1)
+	}
+	return m
+}()
+
+// readPacks calls fn with the CID bytes and data of each block of the
+// packs ids of repository repo (their bytes are valid during the call).
+func (s *SQLiteStore) readPacks(ctx context.Context, repo int64, ids []int64, fn func(c, d []byte)) error {
+	var argBuf [sqliteBatch + 1]any
+	for len(ids) > 0 {
+		chunk := ids[:chunkLen(len(ids))]
+		ids = ids[len(chunk):]
+		args := argBuf[:0]
+		for _, id := range chunk {
+			args = append(args, id)
+		}
+		args = append(args, repo)
+		st, err := s.stmt(ctx, packSelects[len(chunk)])
+		if err != nil {
+			return err
+		}
+		if err := scanPacks(ctx, st, args, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// scanPacks runs a pack query (id, n, cid, data) and calls fn for each
+// block.
+func scanPacks(ctx context.Context, st *sql.Stmt, args []any, fn func(c, d []byte)) error {
 	rows, err := st.QueryContext(ctx, args...)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var cb, data []byte
-		if err := rows.Scan(&cb, &data); err != nil {
+		p := packReader{}
+		var hdr, data sql.RawBytes
+		if err := rows.Scan(&p.id, &p.n, &hdr, &data); err != nil {
 			return err
 		}
-		for _, i := range want[string(cb)] {
-			if !found[i] {
-				out[i], found[i] = data, true
+		p.hdr, p.data = hdr, data
+		for {
+			c, d, ok, err := p.next()
+			if err != nil {
+				return err
 			}
+			if !ok {
+				break
+			}
+			fn(c, d)
 		}
 	}
 	return rows.Err()
@@ -477,18 +652,6 @@ func valuesList(rows, cols int) string {
 	return strings.Repeat(one+",", rows-1) + one
 }
 
-// blockInserts are the multi-row block INSERTs, by number of rows. OR FAIL
-// (instead of the default ABORT) spares SQLite a statement journal: it
-// copied every page a multi-row INSERT touched so as to undo just that
-// statement, while a failed Apply rolls back the whole transaction anyway.
-var blockInserts = func() map[int]string {
-	m := map[int]string{}
-	for n := 1; n <= sqliteBatch; n *= 2 {
-		m[n] = `INSERT OR FAIL INTO blocks (repo, h, cid, data) VALUES ` + valuesList(n, 4)
-	}
-	return m
-}()
-
 // recordIndexIsTree marks SQLiteStore as a treeIndexedStore: its record
 // index is the head's tree, so Repo.Apply leaves StoreWrite.Records empty.
 func (s *SQLiteStore) recordIndexIsTree() {}
@@ -513,10 +676,40 @@ type sqliteApply struct {
 	did     string
 	id      int64 // repos.id
 	created bool  // the transaction inserted the repos row
-	first   int64 // id of the first block written, 0 before any
-	n       int   // blocks written
-	args    []any
+	first   int64 // id of the first pack written, 0 before any
+	next    int64 // id of the next pack
+	sc      *sqliteScratch
 	locked  bool // a holds s.wlock
+}
+
+// sqliteScratch is the buffers of a write, which the store keeps for the
+// next (only the holder of its wlock uses them).
+type sqliteScratch struct {
+	keys   []keyEnt // the write's keys
+	recent []keyEnt // the recent rows' entries
+	all    []keyEnt // the two merged
+	args   []any
+	buf    []byte // packs of more than one block, rows of keys
+	sizes  []int  // blocks per pack
+}
+
+// sqliteScratchKeys bounds the entries a kept buffer holds: the buffers of
+// a larger write (a CAR import) are dropped after it.
+const sqliteScratchKeys = 1 << 16
+
+// trim drops the buffers that grew beyond the bound.
+func (sc *sqliteScratch) trim() {
+	for _, b := range []*[]keyEnt{&sc.keys, &sc.recent, &sc.all} {
+		if cap(*b) > sqliteScratchKeys {
+			*b = nil
+		}
+	}
+	if cap(sc.buf) > sqliteScratchKeys*keyEntBytes {
+		sc.buf = nil
+	}
+	if cap(sc.sizes) > sqliteScratchKeys {
+		sc.sizes = nil
+	}
 }
 
 // beginApply begins the transaction of a write that builds on w.Expect and,
@@ -535,7 +728,8 @@ func (s *SQLiteStore) beginApply(ctx context.Context, did string, w *StoreWrite)
 		<-s.wlock
 		return nil, err
 	}
-	a := &sqliteApply{s: s, tx: tx, did: did, locked: true}
+	a := &sqliteApply{s: s, tx: tx, did: did, sc: &s.scratch, locked: true}
+	a.sc.keys = a.sc.keys[:0]
 	var cur []byte
 	err = s.txQueryRow(ctx, tx, `SELECT id, commit_cid FROM repos WHERE did = ?`, did).Scan(&a.id, &cur)
 	switch {
@@ -574,37 +768,70 @@ func (a *sqliteApply) rollback() {
 func (a *sqliteApply) unlock() {
 	if a.locked {
 		a.locked = false
+		a.sc.trim()
+		a.sc = nil
 		<-a.s.wlock
 	}
 }
 
-// blocks appends blocks, in multi-row INSERTs of up to sqliteBatch rows.
-// A block that appears twice in one write (two equal records) is stored
-// twice, as one a later commit writes again is: GetBlock reads one copy,
-// BlocksSince reports it once.
+// blocks appends blocks, in packs (several small blocks to a row), in
+// multi-row INSERTs of up to sqlitePackRows packs, and keeps their keys for
+// finish. A block that appears twice in one write (two equal records) is
+// stored twice, as one a later commit writes again is: GetBlock reads one
+// copy, BlocksSince reports it once.
 func (a *sqliteApply) blocks(ctx context.Context, bs []Block) error {
 	if len(bs) == 0 {
 		return nil
 	}
 	if a.first == 0 {
-		if err := a.s.txQueryRow(ctx, a.tx, `SELECT COALESCE(MAX(id), 0) + 1 FROM blocks`).Scan(&a.first); err != nil {
+		if err := a.s.txQueryRow(ctx, a.tx, `SELECT COALESCE(MAX(id), 0) + 1 FROM block_packs`).Scan(&a.first); err != nil {
 			return err
 		}
-		a.args = make([]any, 0, 4*sqliteBatch)
+		a.next = a.first
 	}
+	sc := a.sc
+	sizes := packSizes(bs, sc.sizes[:0])
+	sc.sizes = sizes
 	repo := any(a.id)
-	for rest := bs; len(rest) > 0; {
-		chunk := rest[:chunkLen(len(rest))]
-		rest = rest[len(chunk):]
-		args := a.args[:0]
-		for _, b := range chunk {
-			args = append(args, repo, blockKey(a.id, b.CID), cidBytes(b.CID), b.Data)
+	for len(sizes) > 0 {
+		rows := min(chunkLen(len(sizes)), sqlitePackRows)
+		// The bytes to copy, so that buf never grows while parts of it
+		// are bound.
+		var blocks, copied int
+		for _, n := range sizes[:rows] {
+			if n > 1 {
+				for _, b := range bs[blocks : blocks+n] {
+					copied += packBlockBytes(b)
+				}
+			}
+			blocks += n
 		}
-		if err := a.s.execStmt(ctx, a.tx, blockInserts[len(chunk)], args); err != nil {
+		if cap(sc.buf) < copied {
+			sc.buf = make([]byte, 0, copied)
+		}
+		buf := sc.buf[:0]
+		args := sc.args[:0]
+		for _, n := range sizes[:rows] {
+			pack := bs[:n]
+			bs = bs[n:]
+			var hdr, data []byte
+			if n == 1 {
+				hdr, data = cidBytes(pack[0].CID), pack[0].Data
+			} else {
+				buf, hdr, data = appendPack(buf, pack)
+			}
+			args = append(args, a.next, repo, n, hdr, data)
+			for _, b := range pack {
+				sc.keys = append(sc.keys, keyEnt{h: int32(blockKey(a.id, b.CID)), id: a.next})
+			}
+			a.next++
+		}
+		sc.args = args[:0]
+		if err := a.s.execStmt(ctx, a.tx, packInserts[rows], args); err != nil {
 			return err
 		}
+		sizes = sizes[rows:]
 	}
-	a.n += len(bs)
 	return nil
 }
 
@@ -627,18 +854,7 @@ func (a *sqliteApply) finish(ctx context.Context, w *StoreWrite, done int) (int6
 		if _, err := s.txExec(ctx, tx, `INSERT INTO commits (repo, rev, first_block) VALUES (?, ?, ?)`, a.id, w.Head.Rev, a.first); err != nil {
 			return 0, err
 		}
-		// The keys, read back from the rows just written (one statement,
-		// no arguments per row). A write of as many blocks as a merge
-		// moves (a CAR import) puts them straight into block_keys, in
-		// key order, instead of inserting them twice.
-		q := `INSERT OR FAIL INTO recent_keys (h, id) SELECT h, id FROM blocks WHERE id >= ?`
-		if a.n >= sqliteRecentKeys {
-			q = `INSERT OR FAIL INTO block_keys (h, id) SELECT h, id FROM blocks WHERE id >= ? ORDER BY h, id`
-		}
-		if _, err := s.txExec(ctx, tx, q, a.first); err != nil {
-			return 0, err
-		}
-		if err := s.mergeKeys(ctx, tx); err != nil {
+		if err := a.fileKeys(ctx); err != nil {
 			return 0, err
 		}
 	}
@@ -724,24 +940,6 @@ func (s *SQLiteStore) execStmt(ctx context.Context, tx *sql.Tx, query string, ar
 		return err
 	}
 	_, err = tx.StmtContext(ctx, st).ExecContext(ctx, args...)
-	return err
-}
-
-// mergeKeys moves the keys of recent_keys into block_keys once there are
-// sqliteRecentKeys of them (in key order, so that each page of block_keys
-// is read and written once).
-func (s *SQLiteStore) mergeKeys(ctx context.Context, tx *sql.Tx) error {
-	var n int
-	if err := s.txQueryRow(ctx, tx, `SELECT count(*) FROM recent_keys`).Scan(&n); err != nil {
-		return err
-	}
-	if n < sqliteRecentKeys {
-		return nil
-	}
-	if _, err := s.txExec(ctx, tx, `INSERT OR FAIL INTO block_keys (h, id) SELECT h, id FROM recent_keys ORDER BY h, id`); err != nil {
-		return err
-	}
-	_, err := s.txExec(ctx, tx, `DELETE FROM recent_keys`)
 	return err
 }
 
@@ -865,27 +1063,37 @@ func (s *SQLiteStore) BlocksSince(ctx context.Context, did, since string, fn fun
 		return nil
 	}
 	// "+repo" keeps SQLite on the rowid range.
-	rows, err := s.db.QueryContext(ctx, `SELECT cid, data FROM blocks WHERE id >= ? AND +repo = ? ORDER BY id`, first.Int64, id)
+	rows, err := s.db.QueryContext(ctx, `SELECT id, n, cid, data FROM block_packs WHERE id >= ? AND +repo = ? ORDER BY id`, first.Int64, id)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	seen := map[string]struct{}{}
 	for rows.Next() {
-		var cb, data []byte
-		if err := rows.Scan(&cb, &data); err != nil {
+		var p packReader
+		// Scanned as copies: the blocks handed to fn are parts of them.
+		if err := rows.Scan(&p.id, &p.n, &p.hdr, &p.data); err != nil {
 			return err
 		}
-		if _, dup := seen[string(cb)]; dup {
-			continue
-		}
-		seen[string(cb)] = struct{}{}
-		c, err := castCID(cb)
-		if err != nil {
-			return err
-		}
-		if err := fn(Block{CID: c, Data: data}); err != nil {
-			return err
+		for {
+			cb, data, ok, err := p.next()
+			if err != nil {
+				return err
+			}
+			if !ok {
+				break
+			}
+			if _, dup := seen[string(cb)]; dup {
+				continue
+			}
+			seen[string(cb)] = struct{}{}
+			c, err := castCID(cb)
+			if err != nil {
+				return err
+			}
+			if err := fn(Block{CID: c, Data: data}); err != nil {
+				return err
+			}
 		}
 	}
 	return rows.Err()

@@ -1,0 +1,406 @@
+package repo
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// The block key index: which pack holds the block of a key (blockKey's
+// 4-byte key). Its entries are 12 bytes, the key (big-endian, as a signed
+// 32-bit value) and the pack's id (big-endian), sorted by key then id, in
+// blobs of up to a page: key_pages holds most of them, each row the
+// entries from its lo up to the next row's lo; recent_key_pages holds the
+// entries of the latest commits, in up to 256 rows by the key's top 8
+// bits. A commit reads the recent rows, merges its keys in and writes them
+// back (at most about 30 pages); once they hold sqliteRecentKeys entries it
+// merges them into key_pages instead, reading and rewriting each row it
+// adds to, in key order. Either way a commit does a few statements per
+// page of keys, where version 3's row per key cost SQLite a B-tree insert
+// per key (and its keys a second insert, at the merge). A lookup reads one
+// row of each, in one statement; the rows read are kept as hints
+// (keyHints), so that most reads of a block take one statement, its pack's.
+
+// keyEntBytes is the size of an entry of the key index.
+const keyEntBytes = 12
+
+// sqliteKeyPageEnts is how many entries a key_pages row holds at most
+// (3,840 bytes, a 4 KiB page); a merge that fills a row beyond it splits
+// the row (only between two keys: the entries of one key stay in one row).
+const sqliteKeyPageEnts = 320
+
+// keyEnt is an entry of the key index: a block of pack id has key h.
+type keyEnt struct {
+	h  int32
+	id int64
+}
+
+func cmpKeyEnt(a, b keyEnt) int {
+	if c := cmp.Compare(a.h, b.h); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.id, b.id)
+}
+
+func appendKeyEnt(b []byte, e keyEnt) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(e.h))
+	return binary.BigEndian.AppendUint64(b, uint64(e.id))
+}
+
+func keyH(page []byte, i int) int32 {
+	return int32(binary.BigEndian.Uint32(page[i*keyEntBytes:]))
+}
+
+func keyAt(page []byte, i int) keyEnt {
+	return keyEnt{h: keyH(page, i), id: int64(binary.BigEndian.Uint64(page[i*keyEntBytes+4:]))}
+}
+
+// sqliteRecentShift: a key's recent_key_pages row is its top 32 -
+// sqliteRecentShift bits.
+const sqliteRecentShift = 24
+
+// recentBucket is the recent_key_pages row of key h.
+func recentBucket(h int32) int64 { return int64(h >> sqliteRecentShift) }
+
+// pageIDs appends to ids the pack ids under key h in page (a blob of
+// sorted entries).
+func pageIDs(page []byte, h int32, ids []int64) []int64 {
+	n := len(page) / keyEntBytes
+	lo, hi := 0, n
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if keyH(page, m) < h {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	for i := lo; i < n && keyH(page, i) == h; i++ {
+		ids = append(ids, keyAt(page, i).id)
+	}
+	return ids
+}
+
+// keyLookup is the key index lookup of one key: its recent_key_pages row
+// (parameter 1 is its bucket) and its key_pages row (parameter 2 is the
+// key), if they exist, as keyLookups gives them.
+const keyLookup = `SELECT 0, bucket, keys FROM recent_key_pages WHERE bucket = ?1 UNION ALL SELECT * FROM (SELECT 1, lo, keys FROM key_pages WHERE lo <= ?2 ORDER BY lo DESC LIMIT 1)`
+
+// keyLookups are the key index lookups of 2 to sqliteBatch keys, by number
+// of keys n: parameters 1 to n are the keys, n+1 to 2n their buckets. Each
+// row that holds one of the keys' entries comes once: 0, a recent bucket
+// and its entries, or 1, a key_pages row's lo and its entries.
+var keyLookups = func() map[int]string {
+	m := map[int]string{}
+	for n := 2; n <= sqliteBatch; n *= 2 {
+		var vals, in strings.Builder
+		for i := 1; i <= n; i++ {
+			if i > 1 {
+				vals.WriteByte(',')
+				in.WriteByte(',')
+			}
+			fmt.Fprintf(&vals, "(?%d)", i)
+			fmt.Fprintf(&in, "?%d", n+i)
+		}
+		m[n] = `SELECT 0, bucket, keys FROM recent_key_pages WHERE bucket IN (` + in.String() + `) UNION ALL ` +
+			`SELECT 1, lo, keys FROM key_pages WHERE lo IN (SELECT (SELECT lo FROM key_pages WHERE lo <= v.column1 ORDER BY lo DESC LIMIT 1) FROM (VALUES ` + vals.String() + `) v)`
+	}
+	return m
+}()
+
+// fileKeys adds the keys of the write's blocks to the key index: to the
+// recent rows, or, with them once they reach sqliteRecentKeys entries, to
+// key_pages. A write of at least sqliteRecentKeys blocks (a CAR import)
+// files its keys in key_pages directly and leaves the recent rows as they
+// are.
+func (a *sqliteApply) fileKeys(ctx context.Context) error {
+	s, tx, sc := a.s, a.tx, a.sc
+	keys := sc.keys
+	slices.SortFunc(keys, cmpKeyEnt)
+	if len(keys) >= sqliteRecentKeys {
+		return s.mergeKeyPages(ctx, tx, keys, sc)
+	}
+	rows, err := s.txQuery(ctx, tx, `SELECT keys FROM recent_key_pages ORDER BY bucket`)
+	if err != nil {
+		return err
+	}
+	recent := sc.recent[:0]
+	for rows.Next() {
+		var page sql.RawBytes
+		if err := rows.Scan(&page); err != nil {
+			rows.Close()
+			return err
+		}
+		for i := range len(page) / keyEntBytes {
+			recent = append(recent, keyAt(page, i))
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	sc.recent = recent
+	all := mergeKeyEnts(sc.all[:0], recent, keys)
+	sc.all = all
+	if _, err := s.txExec(ctx, tx, `DELETE FROM recent_key_pages`); err != nil {
+		return err
+	}
+	if len(all) >= sqliteRecentKeys {
+		return s.mergeKeyPages(ctx, tx, all, sc)
+	}
+	// The recent rows again, by bucket: one blob, cut (never grown while
+	// parts of it are bound).
+	if cap(sc.buf) < len(all)*keyEntBytes {
+		sc.buf = make([]byte, 0, len(all)*keyEntBytes)
+	}
+	buf := sc.buf[:0]
+	args := sc.args[:0]
+	pending := 0
+	for i := 0; i < len(all); {
+		b := recentBucket(all[i].h)
+		start := len(buf)
+		for ; i < len(all) && recentBucket(all[i].h) == b; i++ {
+			buf = appendKeyEnt(buf, all[i])
+		}
+		args = append(args, b, buf[start:len(buf):len(buf)])
+		pending++
+	}
+	sc.args = args[:0]
+	for pending > 0 {
+		n := chunkLen(pending)
+		if err := s.execStmt(ctx, tx, recentInserts[n], args[:2*n]); err != nil {
+			return err
+		}
+		args = args[2*n:]
+		pending -= n
+	}
+	return nil
+}
+
+// recentInserts are the multi-row recent_key_pages INSERTs, by number of
+// rows.
+var recentInserts = func() map[int]string {
+	m := map[int]string{}
+	for n := 1; n <= sqliteBatch; n *= 2 {
+		m[n] = `INSERT OR FAIL INTO recent_key_pages (bucket, keys) VALUES ` + valuesList(n, 2)
+	}
+	return m
+}()
+
+// mergeKeyEnts appends the merge of the sorted a and b to out.
+func mergeKeyEnts(out, a, b []keyEnt) []keyEnt {
+	for len(a) > 0 && len(b) > 0 {
+		if cmpKeyEnt(a[0], b[0]) <= 0 {
+			out, a = append(out, a[0]), a[1:]
+		} else {
+			out, b = append(out, b[0]), b[1:]
+		}
+	}
+	out = append(out, a...)
+	return append(out, b...)
+}
+
+// mergeKeyPages merges sorted keys into key_pages: for each row that gets
+// keys, one statement reads it (and where the next row begins) and one or
+// more write it back, split if it grew beyond sqliteKeyPageEnts.
+func (s *SQLiteStore) mergeKeyPages(ctx context.Context, tx *sql.Tx, keys []keyEnt, sc *sqliteScratch) error {
+	for i := 0; i < len(keys); {
+		rows, err := s.txQuery(ctx, tx, `SELECT lo, keys, (SELECT min(lo) FROM key_pages WHERE lo > ?1) FROM key_pages WHERE lo <= ?1 ORDER BY lo DESC LIMIT 1`, keys[i].h)
+		if err != nil {
+			return err
+		}
+		// No row yet: the first covers every key.
+		lo, exists := int64(math.MinInt32), false
+		var page sql.RawBytes
+		var next sql.NullInt64
+		if rows.Next() {
+			if err := rows.Scan(&lo, &page, &next); err != nil {
+				rows.Close()
+				return err
+			}
+			exists = true
+		}
+		j := len(keys)
+		if next.Valid {
+			j = i + sort.Search(len(keys)-i, func(k int) bool { return int64(keys[i+k].h) >= next.Int64 })
+		}
+		// The merge of the row's entries and keys[i:j].
+		buf := sc.buf[:0]
+		n := len(page) / keyEntBytes
+		p, add := 0, keys[i:j]
+		for p < n || len(add) > 0 {
+			if p < n && (len(add) == 0 || cmpKeyEnt(keyAt(page, p), add[0]) <= 0) {
+				buf = append(buf, page[p*keyEntBytes:(p+1)*keyEntBytes]...)
+				p++
+			} else {
+				buf, add = appendKeyEnt(buf, add[0]), add[1:]
+			}
+		}
+		sc.buf = buf
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if err := s.writeKeyPage(ctx, tx, lo, exists, buf); err != nil {
+			return err
+		}
+		i = j
+	}
+	return nil
+}
+
+// writeKeyPage writes the entries ents of the key_pages row at lo (new if
+// !exists), split into rows of at most sqliteKeyPageEnts entries where it
+// can be.
+func (s *SQLiteStore) writeKeyPage(ctx context.Context, tx *sql.Tx, lo int64, exists bool, ents []byte) error {
+	n := len(ents) / keyEntBytes
+	parts := (n + sqliteKeyPageEnts - 1) / sqliteKeyPageEnts
+	target := (n + parts - 1) / max(parts, 1) // >= 1 when n > 0
+	for start := 0; start < n; {
+		end := min(start+target, n)
+		for end < n && keyH(ents, end) == keyH(ents, end-1) {
+			end++
+		}
+		part := ents[start*keyEntBytes : end*keyEntBytes]
+		var err error
+		switch {
+		case start > 0:
+			_, err = s.txExec(ctx, tx, `INSERT OR FAIL INTO key_pages (lo, keys) VALUES (?, ?)`, int64(keyH(ents, start)), part)
+		case exists:
+			_, err = s.txExec(ctx, tx, `UPDATE key_pages SET keys = ? WHERE lo = ?`, part, lo)
+		default:
+			_, err = s.txExec(ctx, tx, `INSERT OR FAIL INTO key_pages (lo, keys) VALUES (?, ?)`, lo, part)
+		}
+		if err != nil {
+			return err
+		}
+		start = end
+	}
+	return nil
+}
+
+// lookupPacks appends to ids[i] the ids of the packs the key index files
+// under hs[i], for up to sqliteBatch keys, in one statement, and keeps the
+// rows it reads as hints.
+func (s *SQLiteStore) lookupPacks(ctx context.Context, hs []int32, ids [][]int64) error {
+	var st *sql.Stmt
+	var err error
+	var argBuf [2 * sqliteBatch]any
+	args := argBuf[:2*len(hs)]
+	if len(hs) == 1 {
+		st, err = s.stmt(ctx, keyLookup)
+		args[0], args[1] = recentBucket(hs[0]), int64(hs[0])
+	} else {
+		st, err = s.stmt(ctx, keyLookups[len(hs)])
+		for i, h := range hs {
+			args[i], args[len(hs)+i] = int64(h), recentBucket(h)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	// The keys' places in hs, in key order: the keys of a row are a run
+	// of it.
+	var orderBuf [sqliteBatch]int
+	order := orderBuf[:len(hs)]
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(hs[a], hs[b]) })
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var kind, k int64
+		var page sql.RawBytes
+		if err := rows.Scan(&kind, &k, &page); err != nil {
+			return err
+		}
+		n := len(page) / keyEntBytes
+		if n == 0 {
+			continue
+		}
+		s.hints.put(kind == 0, k, page)
+		// A recent row holds the keys of its bucket; a key_pages row
+		// those from its lo to the next row's, so none above its last
+		// entry's.
+		from, last := int32(max(k, math.MinInt32)), keyH(page, n-1)
+		if kind == 0 {
+			from, last = int32(k<<sqliteRecentShift), int32(k<<sqliteRecentShift|(1<<sqliteRecentShift-1))
+		}
+		o := sort.Search(len(order), func(i int) bool { return hs[order[i]] >= from })
+		for ; o < len(order) && hs[order[o]] <= last; o++ {
+			i := order[o]
+			ids[i] = pageIDs(page, hs[i], ids[i])
+		}
+	}
+	return rows.Err()
+}
+
+// sqliteKeyHintBytes bounds the key index rows a SQLiteStore keeps as
+// hints (keyHints).
+const sqliteKeyHintBytes = 1 << 20
+
+// keyHints keeps copies of key index rows read, so that a block whose key
+// one of them holds is read with one statement (the pack's) instead of
+// two. A copy may be stale (another connection or process merged or wrote
+// keys since): it may then lack a key, which sends the read to the key
+// index, but every entry it holds stays true, as a pack, once committed,
+// never changes and is never deleted; and the read checks the CID in the
+// pack anyway. When the copies reach sqliteKeyHintBytes they are all
+// dropped.
+type keyHints struct {
+	mu     sync.Mutex
+	bytes  int
+	recent map[int64][]byte // bucket -> entries
+	los    []int64          // the key_pages rows held, sorted by lo
+	pages  map[int64][]byte // lo -> entries
+}
+
+// put keeps a copy of a row of recent_key_pages (recent) or key_pages.
+func (kh *keyHints) put(recent bool, k int64, page []byte) {
+	kh.mu.Lock()
+	defer kh.mu.Unlock()
+	if kh.bytes+len(page) > sqliteKeyHintBytes || kh.pages == nil {
+		kh.bytes, kh.los = 0, kh.los[:0]
+		kh.recent, kh.pages = map[int64][]byte{}, map[int64][]byte{}
+	}
+	m := kh.pages
+	if recent {
+		m = kh.recent
+	}
+	if old, ok := m[k]; ok {
+		kh.bytes -= len(old)
+	} else if !recent {
+		i, _ := slices.BinarySearch(kh.los, k)
+		kh.los = slices.Insert(kh.los, i, k)
+	}
+	m[k] = bytes.Clone(page)
+	kh.bytes += len(page)
+}
+
+// get appends to ids the ids the rows held give for key h.
+func (kh *keyHints) get(h int32, ids []int64) []int64 {
+	kh.mu.Lock()
+	defer kh.mu.Unlock()
+	if page, ok := kh.recent[recentBucket(h)]; ok {
+		ids = pageIDs(page, h, ids)
+	}
+	// The row with the greatest lo <= h.
+	if i, ok := slices.BinarySearch(kh.los, int64(h)); ok {
+		ids = pageIDs(kh.pages[kh.los[i]], h, ids)
+	} else if i > 0 {
+		ids = pageIDs(kh.pages[kh.los[i-1]], h, ids)
+	}
+	return ids
+}
