@@ -185,21 +185,35 @@ func fastCID(s string) bool {
 }
 
 func fastTID(s string) bool {
-	if len(s) != 13 {
+	if len(s) != 13 || tidChars[s[0]]&tidFirst == 0 {
 		return false
 	}
-	for i := 0; i < 13; i++ {
-		c := s[i]
-		ok := (c >= '2' && c <= '7') || (c >= 'a' && c <= 'z')
-		if i == 0 {
-			ok = (c >= '2' && c <= '7') || (c >= 'a' && c <= 'j')
-		}
-		if !ok {
-			return false
+	c := tidChars[s[1]] & tidChars[s[2]] & tidChars[s[3]] & tidChars[s[4]] & tidChars[s[5]] & tidChars[s[6]] &
+		tidChars[s[7]] & tidChars[s[8]] & tidChars[s[9]] & tidChars[s[10]] & tidChars[s[11]] & tidChars[s[12]]
+	return c&tidAny != 0
+}
+
+// tidChars classes the bytes of a TID: tidAny for base32-sortable
+// characters ([2-7a-z]), tidFirst for those that may start one ([2-7a-j]).
+// A table, not comparisons: fastTID checks every record key of a
+// tid-keyed collection.
+var tidChars = func() (t [256]uint8) {
+	for c := '2'; c <= '7'; c++ {
+		t[c] = tidAny | tidFirst
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = tidAny
+		if c <= 'j' {
+			t[c] |= tidFirst
 		}
 	}
-	return true
-}
+	return t
+}()
+
+const (
+	tidAny   = 1
+	tidFirst = 2
+)
 
 // <scheme>:<printable ASCII>, scheme a lower-case letter then up to 80 of [a-z.-].
 func fastURI(s string) bool {

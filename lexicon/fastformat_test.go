@@ -2,9 +2,12 @@ package lexicon
 
 import (
 	"io/fs"
+	"math/rand/v2"
 	"path"
 	"strings"
 	"testing"
+
+	"github.com/bluesky-social/indigo/atproto/syntax"
 
 	"github.com/townhall-dev/townhall/internal/testvectors"
 )
@@ -177,4 +180,35 @@ func FuzzGraphemeBound(f *testing.F) {
 			t.Fatalf("%q: %d graphemes, bound %d", s, g, graphemeBound(s))
 		}
 	})
+}
+
+// TestFastTIDExact: fastTID accepts exactly what syntax.ParseTID accepts,
+// on random 13-byte strings over the TID alphabet and its neighbours, and
+// on every byte in every position of a valid TID.
+func TestFastTIDExact(t *testing.T) {
+	check := func(s string) {
+		t.Helper()
+		_, err := syntax.ParseTID(s)
+		if fastTID(s) != (err == nil) {
+			t.Fatalf("%q: fastTID %v, syntax.ParseTID %v", s, fastTID(s), err)
+		}
+	}
+	const alphabet = "1234567890abcdefghijklmnopqrstuvwxyz{`AZ-_~"
+	r := rand.New(rand.NewPCG(91, 92))
+	for range 20000 {
+		b := make([]byte, 12+r.IntN(3))
+		for i := range b {
+			b[i] = alphabet[r.IntN(len(alphabet))]
+		}
+		check(string(b))
+	}
+	valid := []byte("3l6oveex3ii2l")
+	check(string(valid))
+	for i := range valid {
+		for c := 0; c < 256; c++ {
+			b := append([]byte(nil), valid...)
+			b[i] = byte(c)
+			check(string(b))
+		}
+	}
 }
