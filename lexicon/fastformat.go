@@ -277,19 +277,21 @@ func fastDatetime(s string) bool {
 	if s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
 		return false
 	}
-	num := func(i, w int) int {
-		v := 0
-		for j := i; j < i+w; j++ {
-			c := s[j]
-			if !isDigit(c) {
-				return -1
-			}
-			v = v*10 + int(c-'0')
+	// Two digits at i, or -1 (unrolled: this runs for every record's
+	// createdAt).
+	num2 := func(i int) int {
+		a, b := s[i]-'0', s[i+1]-'0'
+		if a > 9 || b > 9 {
+			return -1
 		}
-		return v
+		return int(a)*10 + int(b)
 	}
-	year, month, day := num(0, 4), num(5, 2), num(8, 2)
-	hour, minute, sec := num(11, 2), num(14, 2), num(17, 2)
+	year := -1
+	if hi, lo := num2(0), num2(2); hi >= 0 && lo >= 0 {
+		year = hi*100 + lo
+	}
+	month, day := num2(5), num2(8)
+	hour, minute, sec := num2(11), num2(14), num2(17)
 	if year < 1000 || month < 1 || month > 12 || day < 1 || hour < 0 || hour > 23 || minute < 0 || minute > 59 || sec < 0 || sec > 59 {
 		return false
 	}

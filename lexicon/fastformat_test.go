@@ -212,3 +212,42 @@ func TestFastTIDExact(t *testing.T) {
 		}
 	}
 }
+
+// TestFastDatetimeExact: on datetimes of the shape fastDatetime reads
+// (years 1000 to 9999, "Z", 0 to 9 fraction digits) with random values in
+// and out of range (months 00-19, days 00-39, Feb 29 of leap and common
+// years, hours 00-29, minutes and seconds 00-69) and stray non-digits,
+// it accepts exactly what syntax.ParseDatetime accepts.
+func TestFastDatetimeExact(t *testing.T) {
+	r := rand.New(rand.NewPCG(93, 94))
+	accepted := 0
+	for range 50000 {
+		d := func(max int) byte { return byte('0' + r.IntN(max)) }
+		b := []byte{byte('1' + r.IntN(9)), d(10), d(10), d(10), '-', d(2), d(10), '-', d(4), d(10), 'T',
+			d(3), d(10), ':', d(7), d(10), ':', d(7), d(10)}
+		if r.IntN(10) == 0 {
+			b[5], b[6], b[8], b[9] = '0', '2', '2', '9' // Feb 29
+		}
+		if f := r.IntN(11); f > 0 {
+			b = append(b, '.')
+			for range f - 1 {
+				b = append(b, d(10))
+			}
+		}
+		b = append(b, 'Z')
+		if r.IntN(20) == 0 {
+			b[r.IntN(len(b))] = "x/:.-T9"[r.IntN(7)]
+		}
+		s := string(b)
+		_, err := syntax.ParseDatetime(s)
+		if fastDatetime(s) != (err == nil) {
+			t.Fatalf("%q: fastDatetime %v, syntax.ParseDatetime %v", s, fastDatetime(s), err)
+		}
+		if err == nil {
+			accepted++
+		}
+	}
+	if accepted < 5000 {
+		t.Fatalf("only %d of 50,000 datetimes valid: the test needs more", accepted)
+	}
+}
