@@ -91,3 +91,28 @@ func TestOrderedArgs(t *testing.T) {
 		}
 	}
 }
+
+// TestSelectOne: selectOne, the inline path for a one-field selector,
+// selects what selectPath selects, with the same verdict and step count,
+// from maps of both models, lists, strings and null, for plain and
+// optional fields; other selectors go to selectPath.
+func TestSelectOne(t *testing.T) {
+	values := []any{
+		map[string]any{"a": "x", "b": nil}, drisl.Map{{Key: "a", Value: "x"}, {Key: "b", Value: nil}},
+		map[string]any{}, drisl.Map{}, []any{"a"}, "a", nil, int64(1),
+	}
+	for _, src := range []string{".a", ".b", ".c", ".a?", ".c?", ".", ".[0]", ".a.b"} {
+		sel, err := ParseSelector(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range values {
+			one, path := &evalState{max: 100}, &evalState{max: 100}
+			x, ok := one.selectOne(sel.segs, v)
+			y, ok2 := path.selectPath(sel.segs, v)
+			if ok != ok2 || !reflect.DeepEqual(x, y) || one.steps != path.steps {
+				t.Errorf("%s on %#v: selectOne %#v %v (%d steps), selectPath %#v %v (%d steps)", src, v, x, ok, one.steps, y, ok2, path.steps)
+			}
+		}
+	}
+}

@@ -404,26 +404,35 @@ func (p Policy) match(st *evalState, args any) (ok, exceeded bool) {
 	return true, false
 }
 
+// selectOne is selectPath with the usual selector, one field (".key"),
+// taken inline: a comparison or a like over each of a batch's writes.
+func (st *evalState) selectOne(segs []segment, v any) (any, bool) {
+	if len(segs) != 1 || segs[0].kind != segField {
+		return st.selectPath(segs, v)
+	}
+	if !st.step() {
+		return nil, false
+	}
+	switch m := v.(type) {
+	case map[string]any:
+		return m[segs[0].key], true // a missing key selects null
+	case drisl.Map:
+		x, _ := m.Get(segs[0].key)
+		return x, true
+	}
+	if !segs[0].optional {
+		return nil, false
+	}
+	return nil, true
+}
+
 func (c *cmpStmt) eval(st *evalState, v any) bool {
 	if !st.step() {
 		return false
 	}
-	var x any
-	if segs := c.sel.segs; len(segs) == 1 && segs[0].kind == segField {
-		// The usual selector, one field: selectPath's first case, inline.
-		if !st.step() {
-			return false
-		}
-		if m, isMap := v.(map[string]any); isMap {
-			x = m[segs[0].key] // a missing key selects null
-		} else if x, isMap = field(v, segs[0].key); !isMap && !segs[0].optional {
-			return false
-		}
-	} else {
-		var ok bool
-		if x, ok = st.selectPath(segs, v); !ok {
-			return false
-		}
+	x, ok := st.selectOne(c.sel.segs, v)
+	if !ok {
+		return false
 	}
 	switch c.op {
 	case opEq:
@@ -451,7 +460,7 @@ func (l *likeStmt) eval(st *evalState, v any) bool {
 	if !st.step() {
 		return false
 	}
-	x, ok := st.selectPath(l.sel.segs, v)
+	x, ok := st.selectOne(l.sel.segs, v)
 	if !ok {
 		return false
 	}
