@@ -689,8 +689,11 @@ type sqliteScratch struct {
 	recent []keyEnt // the recent rows' entries
 	all    []keyEnt // the two merged
 	args   []any
-	buf    []byte // packs of more than one block, rows of keys
-	sizes  []int  // blocks per pack
+	buf    []byte  // packs of more than one block, rows of keys
+	sizes  []int   // blocks per pack
+	los    []int64 // key_pages rows read by a merge
+	offs   []int
+	pages  []byte
 }
 
 // sqliteScratchKeys bounds the entries a kept buffer holds: the buffers of
@@ -709,6 +712,9 @@ func (sc *sqliteScratch) trim() {
 	}
 	if cap(sc.sizes) > sqliteScratchKeys {
 		sc.sizes = nil
+	}
+	if cap(sc.pages) > 2*sqliteMergeRows*sqliteKeyPageEnts*keyEntBytes {
+		sc.los, sc.offs, sc.pages = nil, nil, nil
 	}
 }
 

@@ -208,51 +208,85 @@ func mergeKeyEnts(out, a, b []keyEnt) []keyEnt {
 	return append(out, b...)
 }
 
-// mergeKeyPages merges sorted keys into key_pages: for each row that gets
-// keys, one statement reads it (and where the next row begins) and one or
-// more write it back, split if it grew beyond sqliteKeyPageEnts.
+// sqliteMergeRows bounds how many key_pages rows a merge reads with one
+// statement.
+const sqliteMergeRows = 32
+
+// mergeKeyPages merges sorted keys into key_pages: it reads the rows the
+// keys go to, a run of rows at a time (one statement: from the row of the
+// first key left on, one row more than it merges, for where the last
+// merged one ends), and writes each back with its keys (one statement, or
+// more if it grew beyond sqliteKeyPageEnts and is split). A run is as long
+// as the last one's rows all got keys, twice as long (up to
+// sqliteMergeRows), else half as long: few keys in a large table are
+// spread over rows far apart, and a row read without keys is wasted.
 func (s *SQLiteStore) mergeKeyPages(ctx context.Context, tx *sql.Tx, keys []keyEnt, sc *sqliteScratch) error {
+	run := 4
 	for i := 0; i < len(keys); {
-		rows, err := s.txQuery(ctx, tx, `SELECT lo, keys, (SELECT min(lo) FROM key_pages WHERE lo > ?1) FROM key_pages WHERE lo <= ?1 ORDER BY lo DESC LIMIT 1`, keys[i].h)
+		rows, err := s.txQuery(ctx, tx, `SELECT lo, keys FROM key_pages WHERE lo >= (SELECT coalesce(max(lo), ?2) FROM key_pages WHERE lo <= ?1) ORDER BY lo LIMIT ?3`, keys[i].h, math.MinInt32, run+1)
 		if err != nil {
 			return err
 		}
-		// No row yet: the first covers every key.
-		lo, exists := int64(math.MinInt32), false
+		// The rows, copied: los[r] and the entries pages[offs[r]:offs[r+1]].
+		los, offs, pages := sc.los[:0], sc.offs[:0], sc.pages[:0]
+		var lo int64
 		var page sql.RawBytes
-		var next sql.NullInt64
-		if rows.Next() {
-			if err := rows.Scan(&lo, &page, &next); err != nil {
+		for rows.Next() {
+			if err := rows.Scan(&lo, &page); err != nil {
 				rows.Close()
 				return err
 			}
-			exists = true
+			los, offs, pages = append(los, lo), append(offs, len(pages)), append(pages, page...)
 		}
-		j := len(keys)
-		if next.Valid {
-			j = i + sort.Search(len(keys)-i, func(k int) bool { return int64(keys[i+k].h) >= next.Int64 })
-		}
-		// The merge of the row's entries and keys[i:j].
-		buf := sc.buf[:0]
-		n := len(page) / keyEntBytes
-		p, add := 0, keys[i:j]
-		for p < n || len(add) > 0 {
-			if p < n && (len(add) == 0 || cmpKeyEnt(keyAt(page, p), add[0]) <= 0) {
-				buf = append(buf, page[p*keyEntBytes:(p+1)*keyEntBytes]...)
-				p++
-			} else {
-				buf, add = appendKeyEnt(buf, add[0]), add[1:]
-			}
-		}
-		sc.buf = buf
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		if err := s.writeKeyPage(ctx, tx, lo, exists, buf); err != nil {
-			return err
+		offs = append(offs, len(pages))
+		sc.los, sc.offs, sc.pages = los, offs, pages
+		exists := true
+		if len(los) == 0 {
+			// No row yet: the first covers every key.
+			los, offs, exists = append(los, math.MinInt32), append(offs, 0), false
 		}
-		i = j
+		merged := 0
+		last := len(los) - 1
+		if len(los) == run+1 {
+			last-- // the extra row: where the one before ends
+		}
+		for r := 0; r <= last && i < len(keys); r++ {
+			j := len(keys)
+			if r+1 < len(los) {
+				next := los[r+1]
+				j = i + sort.Search(len(keys)-i, func(k int) bool { return int64(keys[i+k].h) >= next })
+			}
+			if j == i {
+				continue
+			}
+			// The merge of the row's entries and keys[i:j].
+			page := pages[offs[r]:offs[r+1]]
+			buf := sc.buf[:0]
+			n, p, add := len(page)/keyEntBytes, 0, keys[i:j]
+			for p < n || len(add) > 0 {
+				if p < n && (len(add) == 0 || cmpKeyEnt(keyAt(page, p), add[0]) <= 0) {
+					buf = append(buf, page[p*keyEntBytes:(p+1)*keyEntBytes]...)
+					p++
+				} else {
+					buf, add = appendKeyEnt(buf, add[0]), add[1:]
+				}
+			}
+			sc.buf = buf
+			if err := s.writeKeyPage(ctx, tx, los[r], exists, buf); err != nil {
+				return err
+			}
+			merged++
+			i = j
+		}
+		if merged == last+1 {
+			run = min(2*run, sqliteMergeRows)
+		} else {
+			run = max(run/2, 1)
+		}
 	}
 	return nil
 }

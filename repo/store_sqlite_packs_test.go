@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -404,4 +405,102 @@ func FuzzPackReader(f *testing.F) {
 func packParts(bs ...Block) (hdr, data []byte) {
 	_, hdr, data = appendPack(nil, bs)
 	return hdr, data
+}
+
+// TestSQLiteMergeKeyPages merges runs of keys into key_pages (a first
+// large one, a few keys far apart, a dense run, a key with more entries
+// than a row holds) and checks the rows: they begin at the least key,
+// each holds sorted entries from its lo up to the next row's, rows are
+// split at sqliteKeyPageEnts except within one key's entries, and every
+// entry merged is there once.
+func TestSQLiteMergeKeyPages(t *testing.T) {
+	ctx := context.Background()
+	s, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "k.db"), SQLiteOptions{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	rng := uint64(1)
+	next := func() uint64 {
+		rng ^= rng << 13
+		rng ^= rng >> 7
+		rng ^= rng << 17
+		return rng
+	}
+	var id int64
+	random := func(n int) []keyEnt {
+		ks := make([]keyEnt, n)
+		for i := range ks {
+			id++
+			ks[i] = keyEnt{h: int32(next()), id: id}
+		}
+		return ks
+	}
+	same := make([]keyEnt, sqliteKeyPageEnts+50)
+	for i := range same {
+		id++
+		same[i] = keyEnt{h: 12345, id: id}
+	}
+	var all []keyEnt
+	for _, ks := range [][]keyEnt{random(20000), random(10), random(5000), same, random(3)} {
+		slices.SortFunc(ks, cmpKeyEnt)
+		all = append(all, ks...)
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.mergeKeyPages(ctx, tx, ks, &sqliteScratch{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	slices.SortFunc(all, cmpKeyEnt)
+	rows, err := s.db.QueryContext(ctx, `SELECT lo, keys FROM key_pages ORDER BY lo`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	type row struct {
+		lo   int64
+		ents []keyEnt
+	}
+	var rs []row
+	for rows.Next() {
+		var r row
+		var page []byte
+		if err := rows.Scan(&r.lo, &page); err != nil {
+			t.Fatal(err)
+		}
+		if len(page)%keyEntBytes != 0 {
+			t.Fatalf("row %d: %d bytes", r.lo, len(page))
+		}
+		for i := range len(page) / keyEntBytes {
+			r.ents = append(r.ents, keyAt(page, i))
+		}
+		rs = append(rs, r)
+	}
+	if len(rs) < 3 || rs[0].lo != math.MinInt32 {
+		t.Fatalf("%d rows, the first at %d", len(rs), rs[0].lo)
+	}
+	var got []keyEnt
+	for i, r := range rs {
+		end := int64(math.MaxInt32) + 1
+		if i+1 < len(rs) {
+			end = rs[i+1].lo
+		}
+		if len(r.ents) > sqliteKeyPageEnts && r.ents[0].h != r.ents[len(r.ents)-1].h && r.ents[0].h != 12345 && r.ents[len(r.ents)-1].h != 12345 {
+			t.Fatalf("row %d: %d entries", r.lo, len(r.ents))
+		}
+		for j, e := range r.ents {
+			if int64(e.h) < r.lo || int64(e.h) >= end || (j > 0 && cmpKeyEnt(r.ents[j-1], e) >= 0) {
+				t.Fatalf("row %d: entry %d (%d) out of place", r.lo, j, e.h)
+			}
+		}
+		got = append(got, r.ents...)
+	}
+	if !slices.Equal(got, all) {
+		t.Fatalf("%d entries in key_pages, %d merged", len(got), len(all))
+	}
 }
