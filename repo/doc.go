@@ -75,7 +75,7 @@
 //	repos            (id INTEGER PRIMARY KEY, did TEXT UNIQUE, commit_cid, rev, data_cid)
 //	block_packs      (id INTEGER PRIMARY KEY, repo, h, cid BLOB, data BLOB, n)  -- n blocks; h: version 3's key, 0 since
 //	key_pages        (lo INTEGER PRIMARY KEY, keys BLOB)      -- key entries from lo up to the next row's lo
-//	recent_key_pages (bucket INTEGER PRIMARY KEY, keys BLOB)  -- the latest commits' entries, by the key's top 8 bits
+//	recent_key_pages (bucket INTEGER PRIMARY KEY, keys BLOB)  -- the latest commits' entries, by the key's top 6 bits
 //	commits          (repo, rev, first_block, PRIMARY KEY (repo, rev)) WITHOUT ROWID
 //	events           (seq INTEGER PRIMARY KEY AUTOINCREMENT, repo, kind, data)
 //	                 INDEX events_by_repo (repo, seq)
