@@ -85,8 +85,15 @@
 // each, and turns the batch into ONE signed commit; requests touching a path
 // an earlier request of the batch touches wait for the next round; if the
 // commit fails, the requests are committed one by one so one bad request
-// cannot sink the others. Every caller gets its own result or error. To
-// keep the writer's serial work small, the caller's goroutine looks its
+// cannot sink the others. Every caller gets its own result or error, once
+// its commit is durable. A round of plain public record writes (no
+// after-effects such as joins, bans or revocations, no private records, no
+// member's update or delete, whose owner check reads the stored receipt)
+// is staged (repo.Repo.ApplyAsync): the writer builds the next round's
+// commit on it while the store writes it, so that building and storing
+// overlap; other rounds first wait for the staged one. If the store fails
+// a staged round, its requests (and the round built on it) are admitted
+// and committed again. To keep the writer's serial work small, the caller's goroutine looks its
 // paths up (receipt, record) in the tree of the latest commit before
 // queueing; the writer uses those answers only if none of its commits
 // since then wrote the paths, and looks them up itself otherwise.

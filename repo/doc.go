@@ -133,6 +133,13 @@
 // goroutine of its own while Apply builds the tree and signs the commit;
 // the rest follows in the same transaction, and a batch refused meanwhile
 // (an existing record, a swapRecord mismatch) rolls it back.
+// Repo.ApplyAsync pipelines commits instead: it returns once a commit is
+// built and signed, and the store writes the commits in the order they
+// were built, each in its own transaction, while the caller builds the
+// next on top of it (the unstored commits' tree nodes are served from
+// memory until stored). A commit whose base fails to be stored fails with
+// ErrConflict without reaching the store; Head and Tree show stored
+// commits only, LatestTree the latest built.
 // SQLite's WAL makes that all or nothing: a process killed at any point
 // leaves either the previous head with its blocks and events, or the new
 // one; TestCrashRecovery SIGKILLs writers at random points and checks the
