@@ -689,8 +689,10 @@ type sqliteScratch struct {
 	recent []keyEnt // the recent rows' entries
 	all    []keyEnt // the two merged
 	args   []any
-	buf    []byte  // packs of more than one block, rows of keys
-	sizes  []int   // blocks per pack
+	buf    []byte   // packs of more than one block, rows of keys
+	sizes  []int    // blocks per pack
+	order  []uint64 // sortKeys's buffers
+	sorted []keyEnt
 	los    []int64 // key_pages rows read by a merge
 	offs   []int
 	pages  []byte
@@ -702,7 +704,10 @@ const sqliteScratchKeys = 1 << 16
 
 // trim drops the buffers that grew beyond the bound.
 func (sc *sqliteScratch) trim() {
-	for _, b := range []*[]keyEnt{&sc.keys, &sc.recent, &sc.all} {
+	if cap(sc.order) > sqliteScratchKeys {
+		sc.order = nil
+	}
+	for _, b := range []*[]keyEnt{&sc.keys, &sc.recent, &sc.all, &sc.sorted} {
 		if cap(*b) > sqliteScratchKeys {
 			*b = nil
 		}

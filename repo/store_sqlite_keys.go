@@ -127,7 +127,7 @@ var keyLookups = func() map[int]string {
 func (a *sqliteApply) fileKeys(ctx context.Context) error {
 	s, tx, sc := a.s, a.tx, a.sc
 	keys := sc.keys
-	slices.SortFunc(keys, cmpKeyEnt)
+	sc.order = sortKeys(keys, sc.order, &sc.sorted)
 	if len(keys) >= sqliteRecentKeys {
 		return s.mergeKeyPages(ctx, tx, keys, sc)
 	}
@@ -136,8 +136,8 @@ func (a *sqliteApply) fileKeys(ctx context.Context) error {
 		return err
 	}
 	recent := sc.recent[:0]
+	var page sql.RawBytes
 	for rows.Next() {
-		var page sql.RawBytes
 		if err := rows.Scan(&page); err != nil {
 			rows.Close()
 			return err
@@ -198,6 +198,29 @@ var recentInserts = func() map[int]string {
 	return m
 }()
 
+// sortKeys sorts a write's keys, whose ids never decrease in their order
+// (packs are numbered as they are written), by key then id: as one uint64
+// each, the key (its order kept) above its place, which slices.Sort sorts
+// without calling a comparison function. order and sorted are buffers.
+func sortKeys(keys []keyEnt, order []uint64, sorted *[]keyEnt) []uint64 {
+	if len(keys) > math.MaxUint32 {
+		slices.SortFunc(keys, cmpKeyEnt) // places beyond 32 bits
+		return order
+	}
+	order = order[:0]
+	for i, k := range keys {
+		order = append(order, uint64(uint32(k.h)^1<<31)<<32|uint64(i))
+	}
+	slices.Sort(order)
+	out := append((*sorted)[:0], keys...)
+	for j, o := range order {
+		out[j] = keys[uint32(o)]
+	}
+	copy(keys, out)
+	*sorted = out[:0]
+	return order
+}
+
 // mergeKeyEnts appends the merge of the sorted a and b to out.
 func mergeKeyEnts(out, a, b []keyEnt) []keyEnt {
 	for len(a) > 0 && len(b) > 0 {
@@ -252,11 +275,11 @@ func (s *SQLiteStore) mergeKeyPages(ctx context.Context, tx *sql.Tx, keys []keyE
 			// No row yet: the first covers every key.
 			los, offs, exists = append(los, math.MinInt32), append(offs, 0), false
 		}
-		merged := 0
 		last := len(los) - 1
 		if len(los) == run+1 {
 			last-- // the extra row: where the one before ends
 		}
+		merged := 0
 		for r := 0; r <= last && i < len(keys); r++ {
 			j := len(keys)
 			if r+1 < len(los) {
@@ -294,10 +317,11 @@ func (s *SQLiteStore) mergeKeyPages(ctx context.Context, tx *sql.Tx, keys []keyE
 	return nil
 }
 
-// writeKeyPage writes the entries ents of the key_pages row at lo (new if
-// !exists), split into rows of at most sqliteKeyPageEnts entries where it
-// can be.
-func (s *SQLiteStore) writeKeyPage(ctx context.Context, tx *sql.Tx, lo int64, exists bool, ents []byte) error {
+// splitKeyPage calls fn with the rows that the entries ents of the
+// key_pages row at lo make: rows of at most sqliteKeyPageEnts entries
+// where they can be (the entries of one key stay in one row), as even as
+// can be; the first at lo, each other at its first key.
+func splitKeyPage(lo int64, ents []byte, fn func(lo int64, part []byte)) {
 	n := len(ents) / keyEntBytes
 	parts := (n + sqliteKeyPageEnts - 1) / sqliteKeyPageEnts
 	target := (n + parts - 1) / max(parts, 1) // >= 1 when n > 0
@@ -306,22 +330,29 @@ func (s *SQLiteStore) writeKeyPage(ctx context.Context, tx *sql.Tx, lo int64, ex
 		for end < n && keyH(ents, end) == keyH(ents, end-1) {
 			end++
 		}
-		part := ents[start*keyEntBytes : end*keyEntBytes]
-		var err error
-		switch {
-		case start > 0:
-			_, err = s.txExec(ctx, tx, `INSERT OR FAIL INTO key_pages (lo, keys) VALUES (?, ?)`, int64(keyH(ents, start)), part)
-		case exists:
-			_, err = s.txExec(ctx, tx, `UPDATE key_pages SET keys = ? WHERE lo = ?`, part, lo)
-		default:
-			_, err = s.txExec(ctx, tx, `INSERT OR FAIL INTO key_pages (lo, keys) VALUES (?, ?)`, lo, part)
+		at := lo
+		if start > 0 {
+			at = int64(keyH(ents, start))
 		}
-		if err != nil {
-			return err
-		}
+		fn(at, ents[start*keyEntBytes:end*keyEntBytes])
 		start = end
 	}
-	return nil
+}
+
+// writeKeyPage writes the entries ents of the key_pages row at lo (new if
+// !exists), split as splitKeyPage splits them.
+func (s *SQLiteStore) writeKeyPage(ctx context.Context, tx *sql.Tx, lo int64, exists bool, ents []byte) error {
+	var err error
+	splitKeyPage(lo, ents, func(at int64, part []byte) {
+		switch {
+		case err != nil:
+		case at == lo && exists:
+			_, err = s.txExec(ctx, tx, `UPDATE key_pages SET keys = ? WHERE lo = ?`, part, lo)
+		default:
+			_, err = s.txExec(ctx, tx, `INSERT OR FAIL INTO key_pages (lo, keys) VALUES (?, ?)`, at, part)
+		}
+	})
+	return err
 }
 
 // lookupPacks appends to ids[i] the ids of the packs the key index files

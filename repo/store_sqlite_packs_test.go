@@ -504,3 +504,25 @@ func TestSQLiteMergeKeyPages(t *testing.T) {
 		t.Fatalf("%d entries in key_pages, %d merged", len(got), len(all))
 	}
 }
+
+// TestSortKeys: sortKeys orders a write's keys (ids never decreasing, many
+// keys of one pack, equal keys) as sorting by key then id does.
+func TestSortKeys(t *testing.T) {
+	var keys []keyEnt
+	x := uint32(7)
+	for i := range 5000 {
+		x = x*1664525 + 1013904223
+		h := int32(x)
+		if i%7 == 0 {
+			h = int32(i % 3) // equal keys, in several packs
+		}
+		keys = append(keys, keyEnt{h: h, id: int64(i / 4)})
+	}
+	want := slices.Clone(keys)
+	slices.SortFunc(want, cmpKeyEnt)
+	var sorted []keyEnt
+	sortKeys(keys, nil, &sorted)
+	if !slices.Equal(keys, want) {
+		t.Fatal("sortKeys differs from sorting by key and id")
+	}
+}
