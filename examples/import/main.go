@@ -105,37 +105,30 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if !*quiet {
 		o.Progress = stderr
 	}
-	if *cpuprofile != "" {
-		f, err := os.Create(*cpuprofile)
+	// The CPU profile and the execution trace record just the import.
+	for _, rec := range []struct {
+		file  string
+		start func(io.Writer) error
+		stop  func()
+	}{{*cpuprofile, pprof.StartCPUProfile, pprof.StopCPUProfile}, {*tracefile, trace.Start, trace.Stop}} {
+		if rec.file == "" {
+			continue
+		}
+		f, err := os.Create(rec.file)
 		if err != nil {
 			fmt.Fprintf(stderr, "import: %v\n", err)
 			return 1
 		}
 		defer f.Close()
+		prev := o.profile
 		o.profile = func(start bool) {
-			if start {
-				pprof.StartCPUProfile(f)
-			} else {
-				pprof.StopCPUProfile()
-			}
-		}
-	}
-	if *tracefile != "" {
-		f, err := os.Create(*tracefile)
-		if err != nil {
-			fmt.Fprintf(stderr, "import: %v\n", err)
-			return 1
-		}
-		defer f.Close()
-		cpu := o.profile
-		o.profile = func(start bool) {
-			if cpu != nil {
-				cpu(start)
+			if prev != nil {
+				prev(start)
 			}
 			if start {
-				trace.Start(f)
+				rec.start(f)
 			} else {
-				trace.Stop()
+				rec.stop()
 			}
 		}
 	}
