@@ -188,14 +188,22 @@
 // milliseconds, each commit's fsync waits for fewer pages. Then schema
 // version 4 (block packs, the key index in blobs, key hints): the store's
 // share of the import replayed alone (BenchmarkSQLiteApplyImport, 56
-// commits of about 1,540 blocks) 2.32 G -> 0.96 G instructions
-// (callgrind), 294 K -> 213 K allocations, 75.9 -> 78.5 disk-MB; a block
-// read takes 1.11 times the instructions (BenchmarkSQLiteGetBlock, 46.6 K
-// -> 51.5 K), 64 at once 0.95 times (GetBlocks); without the hints, two
-// statements per read instead of one cost about twice the time. Packs of
-// 1,000 bytes read a little faster but cost 1.30 G instructions to write
-// (1.44 G with key rows of 96 entries: more statements per merge). Tried
-// and not kept: checkpoints on a goroutine of the store's own (PASSIVE, every 4
+// commits of about 1,540 blocks) 2.32 G -> 0.79 G instructions
+// (callgrind; 2.07 G -> 0.69 G with GOGC=off), 294 K -> 121 K
+// allocations, 75.9 -> 78.8 disk-MB; a block read takes 0.98 times the
+// instructions (BenchmarkSQLiteGetBlock, GOGC=off: 43.0 K -> 42.1 K; about
+// 1.1 times with the collector on), 64 at once 0.84 times (GetBlocks, 1.81
+// M -> 1.51 M), as most reads find their pack in the hints; without the
+// hints, two statements per read instead of one cost about twice the
+// time. Packs of 1,000 bytes read a little faster
+// but cost 1.30 G instructions to write (1.44 G with key rows of 96
+// entries: more statements per merge), packs of 3,000 bytes fill a page
+// with one row (104 disk-MB). The whole import's CPU went from 2.32 s to
+// 1.71 s (medians of 5 interleaved runs on the loaded machine). Tried and
+// not kept: a merge rewriting runs of rows by a range DELETE and multi-row
+// INSERTs (+4.9% instructions); checkpoints every 8,000 pages (-0.5%);
+// filing a pipelined write's first keys before finish (no less CPU, and
+// no shorter wait in finish on the loaded two-core machine); checkpoints on a goroutine of the store's own (PASSIVE, every 4
 // MiB committed), which cannot restart the WAL under a steady stream of
 // commits and measured no faster; 8 and 16 KiB pages (no CPU gain, 20 and
 // 55 MiB more RSS). Durable single-record commits are fsync-bound:
