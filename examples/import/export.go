@@ -13,6 +13,7 @@ import (
 // message is one message of the generated chat export.
 type message struct {
 	Author  int    // index of the author
+	Name    string // the author's name in the export
 	Channel string // channel name
 	RKey    string // TID derived from the timestamp (and the index)
 	Text    string
@@ -59,11 +60,16 @@ type exporter struct {
 	t      time.Time
 	i      int
 	recent [16]string // rkeys of the last messages, for replies
-	sb     strings.Builder
+	text   []byte     // the message being written
+	names  []string   // the authors' names
 }
 
 func newExporter(o exportOptions) *exporter {
-	return &exporter{o: o, rng: rand.New(rand.NewPCG(o.Seed, 54930)), t: time.Date(2025, 3, 3, 8, 0, 0, 0, time.UTC)}
+	names := make([]string, o.Authors)
+	for i := range names {
+		names[i] = authorName(i)
+	}
+	return &exporter{o: o, rng: rand.New(rand.NewPCG(o.Seed, 54930)), t: time.Date(2025, 3, 3, 8, 0, 0, 0, time.UTC), names: names}
 }
 
 // zipf returns an index in [0,n), small ones more often.
@@ -82,20 +88,22 @@ func (e *exporter) next() (message, bool) {
 	if e.t.Hour() >= 22 { // the community sleeps
 		e.t = time.Date(e.t.Year(), e.t.Month(), e.t.Day()+1, 8, rng.IntN(60), 0, 0, time.UTC)
 	}
-	e.sb.Reset()
+	e.text = e.text[:0]
 	n := 3 + e.zipf(58)
 	for w := 0; w < n; w++ {
 		if w > 0 {
-			e.sb.WriteByte(' ')
+			e.text = append(e.text, ' ')
 		}
-		e.sb.WriteString(words[rng.IntN(len(words))])
+		e.text = append(e.text, words[rng.IntN(len(words))]...)
 	}
+	author := e.zipf(e.o.Authors)
 	m := message{
-		Author:  e.zipf(e.o.Authors),
+		Author:  author,
+		Name:    e.names[author],
 		Channel: channels[e.zipf(len(channels))],
 		// Clock id from the index keeps TIDs unique within a second.
 		RKey: syntax.NewTID(e.t.UnixMicro(), uint(i%1024)).String(),
-		Text: e.sb.String(),
+		Text: string(e.text),
 		At:   e.t,
 	}
 	if i > 10 && rng.IntN(5) == 0 {

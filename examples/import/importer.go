@@ -326,7 +326,7 @@ func (e *env) importExport(ctx context.Context, ex *exporter, o Options) (commit
 					rec := &chatMessage{Type: community.NSIDMessage, Channel: m.Channel, Text: m.Text,
 						CreatedAt: m.At.Format("2006-01-02T15:04:05.000Z"), ReplyTo: m.ReplyTo}
 					if o.Signers == SignImporter {
-						rec.Origin = &chatOrigin{Source: exportSource, Author: authorName(m.Author)}
+						rec.Origin = &chatOrigin{Source: exportSource, Author: m.Name}
 					} else {
 						signer = m.Author
 					}
