@@ -98,14 +98,12 @@ func appendPack(buf []byte, bs []Block) (out, hdr, data []byte) {
 
 // appendDigits appends v, which has at most w decimal digits, as w digits.
 func appendDigits(b []byte, v, w int) []byte {
+	var d [8]byte
 	for i := w - 1; i >= 0; i-- {
-		d := v
-		for range i {
-			d /= 10
-		}
-		b = append(b, byte('0'+d%10))
+		d[i] = byte('0' + v%10)
+		v /= 10
 	}
-	return b
+	return append(b, d[:w]...)
 }
 
 // digits parses b, decimal digits.

@@ -526,3 +526,19 @@ func TestSortKeys(t *testing.T) {
 		t.Fatal("sortKeys differs from sorting by key and id")
 	}
 }
+
+// TestAppendDigits: lengths are written as fixed-width decimal, as the
+// view blocks reads them back with CAST.
+func TestAppendDigits(t *testing.T) {
+	for _, c := range []struct {
+		v, w int
+		s    string
+	}{{0, 3, "000"}, {36, 3, "036"}, {999, 3, "999"}, {7, 4, "0007"}, {2000, 4, "2000"}, {9999, 4, "9999"}} {
+		if got := string(appendDigits([]byte("x"), c.v, c.w)); got != "x"+c.s {
+			t.Errorf("appendDigits(%d, %d) = %q, want %q", c.v, c.w, got, "x"+c.s)
+		}
+		if v, ok := digits([]byte(c.s)); !ok || v != c.v {
+			t.Errorf("digits(%q) = %d, %v", c.s, v, ok)
+		}
+	}
+}
