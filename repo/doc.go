@@ -189,7 +189,7 @@
 // version 4 (block packs, the key index in blobs, key hints): the store's
 // share of the import replayed alone (BenchmarkSQLiteApplyImport, 56
 // commits of about 1,540 blocks) 2.32 G -> 0.79 G instructions
-// (callgrind; 2.07 G -> 0.69 G with GOGC=off), 294 K -> 121 K
+// (callgrind; 2.07 G -> 0.67 G with GOGC=off), 294 K -> 121 K
 // allocations, 75.9 -> 78.8 disk-MB; a block read takes 0.98 times the
 // instructions (BenchmarkSQLiteGetBlock, GOGC=off: 43.0 K -> 42.1 K; about
 // 1.1 times with the collector on), 64 at once 0.84 times (GetBlocks, 1.81
@@ -203,7 +203,8 @@
 // not kept: a merge rewriting runs of rows by a range DELETE and multi-row
 // INSERTs (+4.9% instructions); checkpoints every 8,000 pages (-0.5%);
 // filing a pipelined write's first keys before finish (no less CPU, and
-// no shorter wait in finish on the loaded two-core machine); checkpoints on a goroutine of the store's own (PASSIVE, every 4
+// no shorter wait in finish on the loaded two-core machine); merging the
+// recent rows at 16,384 entries (91 disk-MB); checkpoints on a goroutine of the store's own (PASSIVE, every 4
 // MiB committed), which cannot restart the WAL under a steady stream of
 // commits and measured no faster; 8 and 16 KiB pages (no CPU gain, 20 and
 // 55 MiB more RSS). Durable single-record commits are fsync-bound:
