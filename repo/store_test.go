@@ -224,18 +224,8 @@ CREATE INDEX events_by_repo ON events (repo, seq);`); err != nil {
 		t.Fatal(err)
 	}
 
-	s, err := OpenSQLite(ctx, path, SQLiteOptions{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openMigrated(ctx, t, path, repos)
 	defer s.Close()
-	for _, r := range repos {
-		r.check(ctx, t, s)
-	}
-	var v int
-	if err := s.db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil || v != sqliteVersion {
-		t.Fatalf("user_version %d %v", v, err)
-	}
 	var n int
 	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE name IN ('records', 'blocks_by_hash')`).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("version 1 objects left: %d %v", n, err)
@@ -253,6 +243,25 @@ CREATE INDEX events_by_repo ON events (repo, seq);`); err != nil {
 
 // oldRepo is a repository written into a database of an earlier schema
 // version by hand: a commit block, a record and the record's tree.
+// openMigrated opens the database at path, which holds repos in an older
+// schema, as a SQLiteStore (converting it), and checks that every
+// repository reads back and that the schema version is the current one.
+func openMigrated(ctx context.Context, t *testing.T, path string, repos []oldRepo) *SQLiteStore {
+	t.Helper()
+	s, err := OpenSQLite(ctx, path, SQLiteOptions{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range repos {
+		r.check(ctx, t, s)
+	}
+	var v int
+	if err := s.db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil || v != sqliteVersion {
+		t.Fatalf("user_version %d %v", v, err)
+	}
+	return s
+}
+
 type oldRepo struct {
 	did         string
 	id          int64
@@ -415,17 +424,8 @@ PRAGMA user_version = 2;`); err != nil {
 		t.Fatal(err)
 	}
 
-	s, err := OpenSQLite(ctx, path, SQLiteOptions{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range repos {
-		r.check(ctx, t, s)
-	}
-	var v, nIndex int
-	if err := s.db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil || v != sqliteVersion {
-		t.Fatalf("user_version %d %v", v, err)
-	}
+	s := openMigrated(ctx, t, path, repos)
+	var nIndex int
 	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE name = 'blocks_by_key'`).Scan(&nIndex); err != nil {
 		t.Fatal(err)
 	}
