@@ -241,8 +241,6 @@ CREATE INDEX events_by_repo ON events (repo, seq);`); err != nil {
 	s2.Close()
 }
 
-// oldRepo is a repository written into a database of an earlier schema
-// version by hand: a commit block, a record and the record's tree.
 // openMigrated opens the database at path, which holds repos in an older
 // schema, as a SQLiteStore (converting it), and checks that every
 // repository reads back and that the schema version is the current one.
@@ -262,6 +260,35 @@ func openMigrated(ctx context.Context, t *testing.T, path string, repos []oldRep
 	return s
 }
 
+// commitAndReopen commits one record to did in s, a migrated store, closes
+// s, reopens the database at path, and checks that the record, the commit
+// and did's earlier record rec are readable there; it returns the reopened
+// store.
+func commitAndReopen(ctx context.Context, t *testing.T, s *SQLiteStore, path, did string, rec cid.Cid) *SQLiteStore {
+	t.Helper()
+	r, err := Open(ctx, s, did, testKeys(t)["P-256"], Options{Now: fakeClock()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Apply(ctx, []Write{{Action: ActionCreate, Collection: "a.b.c", RKey: "k2", Record: post(2)}}, ApplyOptions{})
+	s.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := OpenSQLite(ctx, path, SQLiteOptions{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []cid.Cid{rec, res.Results[0].CID, res.Commit} {
+		if _, err := s2.GetBlock(ctx, did, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s2
+}
+
+// oldRepo is a repository written into a database of an earlier schema
+// version by hand: a commit block, a record and the record's tree.
 type oldRepo struct {
 	did         string
 	id          int64
@@ -435,25 +462,8 @@ PRAGMA user_version = 2;`); err != nil {
 	}
 	// The migrated repositories take new commits, and a reopened, migrated
 	// database is left as it is.
-	r1, err := Open(ctx, s, repos[1].did, testKeys(t)["P-256"], Options{Now: fakeClock()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := r1.Apply(ctx, []Write{{Action: ActionCreate, Collection: "a.b.c", RKey: "k2", Record: post(2)}}, ApplyOptions{})
-	s.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s2, err := OpenSQLite(ctx, path, SQLiteOptions{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s2 := commitAndReopen(ctx, t, s, path, repos[1].did, repos[1].rec.CID)
 	defer s2.Close()
-	for _, c := range []cid.Cid{repos[1].rec.CID, res.Results[0].CID, res.Commit} {
-		if _, err := s2.GetBlock(ctx, repos[1].did, c); err != nil {
-			t.Fatal(err)
-		}
-	}
 }
 
 // keyCounts counts the rows of blocks, block_keys and recent_keys.
