@@ -172,13 +172,10 @@ func TestEditorApplyErrors(t *testing.T) {
 		}
 		// The one-by-one reference: the first Put that fails.
 		ref := Load(only, root).Edit()
-		wantN, wantErr := len(ops), error(nil)
-		for i, op := range ops {
-			if _, err := ref.Put(ctx, op.Key, op.New); err != nil {
-				wantN, wantErr = i, err
-				break
-			}
-		}
+		wantN, wantErr := firstError(len(ops), func(i int) error {
+			_, err := ref.Put(ctx, ops[i].Key, ops[i].New)
+			return err
+		})
 		if wantErr == nil {
 			t.Fatal("no Put failed: the test needs a key below the root")
 		}
@@ -233,13 +230,10 @@ func TestGetMany(t *testing.T) {
 
 	// Only the root block: the first key whose lookup leaves it fails.
 	part := Load(rootOnly(t, &mb, root), root)
-	wantN, wantErr := len(keys), error(nil)
-	for i, k := range keys {
-		if _, _, err := part.Get(ctx, k); err != nil {
-			wantN, wantErr = i, err
-			break
-		}
-	}
+	wantN, wantErr := firstError(len(keys), func(i int) error {
+		_, _, err := part.Get(ctx, keys[i])
+		return err
+	})
 	if wantErr == nil {
 		t.Fatal("no Get failed: the test needs a key below the root")
 	}
@@ -420,6 +414,18 @@ func TestNewBlocksLargeNodes(t *testing.T) {
 	if large == 0 {
 		t.Fatal("no node larger than slabRoom: the test needs some")
 	}
+}
+
+// firstError returns the index and error of the first of f(0), ...,
+// f(n-1) that fails, or n and nil: the one-at-a-time reference for a batch
+// operation that stops at its first failure.
+func firstError(n int, f func(i int) error) (int, error) {
+	for i := range n {
+		if err := f(i); err != nil {
+			return i, err
+		}
+	}
+	return n, nil
 }
 
 // rootOnly returns a store holding only src's block root: a tree whose
