@@ -120,10 +120,10 @@ var keyLookups = func() map[int]string {
 }()
 
 // fileKeys adds the keys of the write's blocks to the key index: to the
-// recent rows, or, with them once they reach sqliteRecentKeys entries, to
-// key_pages. A write of at least sqliteRecentKeys blocks (a CAR import)
-// files its keys in key_pages directly and leaves the recent rows as they
-// are.
+// recent rows (rewriting only the rows they go to), or, with them once
+// they would reach sqliteRecentKeys entries, to key_pages. A write of at
+// least sqliteRecentKeys blocks (a CAR import) files its keys in key_pages
+// directly and leaves the recent rows as they are.
 func (a *sqliteApply) fileKeys(ctx context.Context) error {
 	s, tx, sc := a.s, a.tx, a.sc
 	keys := sc.keys
@@ -131,15 +131,14 @@ func (a *sqliteApply) fileKeys(ctx context.Context) error {
 	if len(keys) >= sqliteRecentKeys {
 		return s.mergeKeyPages(ctx, tx, keys, sc)
 	}
-	if len(keys) <= sqliteFewKeys {
-		var held int
-		if err := s.txQueryRow(ctx, tx, `SELECT COALESCE(sum(length(keys)), 0) FROM recent_key_pages`).Scan(&held); err != nil {
-			return err
-		}
-		if held/keyEntBytes+len(keys) < sqliteRecentKeys {
-			return s.fileFewKeys(ctx, tx, keys, sc)
-		}
+	var held int
+	if err := s.txQueryRow(ctx, tx, `SELECT COALESCE(sum(length(keys)), 0) FROM recent_key_pages`).Scan(&held); err != nil {
+		return err
 	}
+	if held/keyEntBytes+len(keys) < sqliteRecentKeys {
+		return s.fileRecentKeys(ctx, tx, keys, sc)
+	}
+	// The merge: every recent entry and the new keys into key_pages.
 	rows, err := s.txQuery(ctx, tx, `SELECT keys FROM recent_key_pages ORDER BY bucket`)
 	if err != nil {
 		return err
@@ -160,55 +159,20 @@ func (a *sqliteApply) fileKeys(ctx context.Context) error {
 		return err
 	}
 	sc.recent = recent
-	all := mergeKeyEnts(sc.all[:0], recent, keys)
-	sc.all = all
+	sc.all = mergeKeyEnts(sc.all[:0], recent, keys)
 	if _, err := s.txExec(ctx, tx, `DELETE FROM recent_key_pages`); err != nil {
 		return err
 	}
-	if len(all) >= sqliteRecentKeys {
-		return s.mergeKeyPages(ctx, tx, all, sc)
-	}
-	// The recent rows again, by bucket: one blob, cut (never grown while
-	// parts of it are bound).
-	if cap(sc.buf) < len(all)*keyEntBytes {
-		sc.buf = make([]byte, 0, len(all)*keyEntBytes)
-	}
-	buf := sc.buf[:0]
-	args := sc.args[:0]
-	pending := 0
-	for i := 0; i < len(all); {
-		b := recentBucket(all[i].h)
-		start := len(buf)
-		for ; i < len(all) && recentBucket(all[i].h) == b; i++ {
-			buf = appendKeyEnt(buf, all[i])
-		}
-		args = append(args, b, buf[start:len(buf):len(buf)])
-		pending++
-	}
-	sc.args = args[:0]
-	for pending > 0 {
-		n := chunkLen(pending)
-		if err := s.execStmt(ctx, tx, recentInserts[n], args[:2*n]); err != nil {
-			return err
-		}
-		args = args[2*n:]
-		pending -= n
-	}
-	return nil
+	return s.mergeKeyPages(ctx, tx, sc.all, sc)
 }
 
-// sqliteFewKeys is the most keys a write may have for fileFewKeys to file
-// them: a commit of a few records (a chat message, its receipt, its
-// invocation, the new nodes) touches a few recent rows, and rewriting all
-// of them (up to sqliteRecentKeys entries, about 100 KB) at every commit
-// made such commits about 1.5 times slower.
-const sqliteFewKeys = 64
-
-// fileFewKeys files sorted keys, which do not bring recent_key_pages to
-// sqliteRecentKeys entries, by rewriting only the rows they go to: one
-// statement reads those rows, one (or more, past sqliteBatch rows) writes
-// them back.
-func (s *SQLiteStore) fileFewKeys(ctx context.Context, tx *sql.Tx, keys []keyEnt, sc *sqliteScratch) error {
+// fileRecentKeys files sorted keys, which do not bring recent_key_pages to
+// sqliteRecentKeys entries, by rewriting only the rows they go to (a
+// commit of a chat message touches a few of the 64; rewriting all of them,
+// up to about 100 KB, at every commit made such commits about 1.5 times
+// slower): one statement reads those rows, one (or more, past sqliteBatch
+// rows) writes them back.
+func (s *SQLiteStore) fileRecentKeys(ctx context.Context, tx *sql.Tx, keys []keyEnt, sc *sqliteScratch) error {
 	// The buckets, ascending (the keys are sorted), padded to a
 	// power of two by repeating the last (a handful of statement shapes).
 	args := sc.args[:0]
@@ -296,22 +260,12 @@ var recentReads = func() map[int]string {
 	return m
 }()
 
-// recentReplaces are the multi-row recent_key_pages writes of fileFewKeys,
+// recentReplaces are the multi-row recent_key_pages writes of fileRecentKeys,
 // by number of rows.
 var recentReplaces = func() map[int]string {
 	m := map[int]string{}
 	for n := 1; n <= sqliteBatch; n *= 2 {
 		m[n] = `INSERT OR REPLACE INTO recent_key_pages (bucket, keys) VALUES ` + valuesList(n, 2)
-	}
-	return m
-}()
-
-// recentInserts are the multi-row recent_key_pages INSERTs, by number of
-// rows.
-var recentInserts = func() map[int]string {
-	m := map[int]string{}
-	for n := 1; n <= sqliteBatch; n *= 2 {
-		m[n] = `INSERT OR FAIL INTO recent_key_pages (bucket, keys) VALUES ` + valuesList(n, 2)
 	}
 	return m
 }()
