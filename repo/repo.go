@@ -76,25 +76,17 @@ type storeSource struct {
 }
 
 func (b *storeSource) GetBlock(ctx context.Context, c cid.Cid) ([]byte, error) {
-	if b.hasPending() {
-		b.mu.Lock()
-		data, ok := b.pending[c.KeyString()]
-		b.mu.Unlock()
-		if ok {
-			return data, nil
-		}
+	b.mu.Lock()
+	data, ok := b.pending[c.KeyString()] // an empty map's lookup is cheap
+	b.mu.Unlock()
+	if ok {
+		return data, nil
 	}
 	data, err := b.s.GetBlock(ctx, b.did, c)
 	if errors.Is(err, ErrBlockNotFound) {
 		return nil, fmt.Errorf("%w: %w", mst.ErrNotFound, err)
 	}
 	return data, err
-}
-
-func (b *storeSource) hasPending() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return len(b.pending) > 0
 }
 
 // addPending serves bs until dropPending.
