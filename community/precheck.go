@@ -80,42 +80,69 @@ func (c *Community) prechecks(ctx context.Context, ops []op) {
 	// its page cache) of their own.
 	c.precheckMu.Lock()
 	defer c.precheckMu.Unlock()
-	// lookup's first lookup, the receipt's, for all the ops in one
-	// mst.Tree.HasMany: a batch's receipts sort like its record keys, most
-	// often TIDs in order, so it walks their common path once instead of
-	// descending from the root for each. The record itself is looked up
-	// only where lookup would (op.recordMayExist).
-	keys := make([]string, 0, len(ops))
-	idx := make([]int, 0, len(ops))
+	var idx []int
 	for i := range ops {
-		o := &ops[i]
-		if o.audience != "" || o.receipt == nil {
-			continue
+		if o := &ops[i]; o.audience == "" && o.receipt != nil {
+			idx = append(idx, i)
 		}
-		keys = append(keys, o.receiptPath())
-		idx = append(idx, i)
 	}
-	if len(keys) == 0 {
+	c.lookupMany(ctx, s.tree, ops, idx, func(i int, exists, receiptExists bool, err error) bool {
+		if err == nil {
+			ops[i].pre = precheck{gen: s.gen, valid: true, exists: exists, receiptExists: receiptExists}
+		}
+		return true // an op whose lookup failed is left to admit
+	})
+}
+
+// lookupMany answers lookup for the public ops ops[i], i in idx, in t:
+// their first lookups (the receipt's, or the record's for an op without
+// one) in one mst.Tree.HasMany, sorted (a batch's receipts sort like its
+// record keys, most often TIDs in order, so it walks their common path
+// once instead of descending from the root for each), then each record
+// where lookup would look it up too (op.recordMayExist). It calls fn for
+// each op, in key order, until fn returns false; after the first lookup
+// HasMany failed, with its error, and no more. idx is reordered.
+func (c *Community) lookupMany(ctx context.Context, t *mst.Tree, ops []op, idx []int, fn func(i int, exists, receiptExists bool, err error) bool) {
+	if len(idx) == 0 {
 		return
 	}
+	first := func(i int) string {
+		if o := &ops[i]; o.receipt != nil {
+			return o.receiptPath()
+		}
+		return ops[i].path()
+	}
+	keys := make([]string, len(idx))
+	for j, i := range idx {
+		keys[j] = first(i)
+	}
 	if !slices.IsSorted(keys) {
-		slices.SortFunc(idx, func(a, b int) int { return strings.Compare(ops[a].receiptPath(), ops[b].receiptPath()) })
+		slices.SortFunc(idx, func(a, b int) int { return strings.Compare(first(a), first(b)) })
 		for j, i := range idx {
-			keys[j] = ops[i].receiptPath()
+			keys[j] = first(i)
 		}
 	}
 	found := make([]bool, len(keys))
-	n, _ := s.tree.HasMany(ctx, keys, found) // keys from n on: left to admit
+	n, err := t.HasMany(ctx, keys, found)
 	for j, i := range idx[:n] {
 		o := &ops[i]
-		re, ex := found[j], false
-		if o.recordMayExist(re) {
-			var err error
-			if ex, err = c.has(ctx, s.tree, o.path()); err != nil {
-				continue
+		if o.receipt == nil {
+			if !fn(i, found[j], false, nil) {
+				return
 			}
+			continue
 		}
-		o.pre = precheck{gen: s.gen, valid: true, exists: ex, receiptExists: re}
+		re, ex := found[j], false
+		var herr error
+		if o.recordMayExist(re) {
+			ex, herr = c.has(ctx, t, o.path())
+		}
+		if !fn(i, ex, re, herr) {
+			return
+		}
+	}
+	if n < len(idx) {
+		fn(idx[n], false, false, err)
 	}
 }
 

@@ -351,12 +351,11 @@ type lookedUp struct {
 
 // lookupPublic answers the existence questions of ops' public records (see
 // lookup) from the callers' prechecks where they still hold, and otherwise
-// with one mst.Tree.GetMany for all of them (their keys' layers hashed in
-// one batch). An op left not done (private, or after the first failed
-// lookup) is looked up by admit itself.
+// with lookupMany (one mst.Tree.HasMany for all of them). An op left not
+// done (private, or after the first failed lookup) is looked up by admit
+// itself.
 func (c *Community) lookupPublic(ctx context.Context, ops []op) []lookedUp {
 	look := make([]lookedUp, len(ops))
-	var keys []string
 	var idx []int
 	for i := range ops {
 		o := &ops[i]
@@ -367,38 +366,12 @@ func (c *Community) lookupPublic(ctx context.Context, ops []op) []lookedUp {
 			look[i] = lookedUp{done: true, exists: pre.exists, receiptExists: pre.receiptExists}
 			continue
 		}
-		if o.receipt != nil {
-			keys = append(keys, o.receiptPath())
-		} else {
-			keys = append(keys, o.path())
-		}
 		idx = append(idx, i)
 	}
-	if len(keys) == 0 {
-		return look
-	}
-	t := c.repo.LatestTree()
-	vals := make([]cid.Cid, len(keys))
-	n, err := t.GetMany(ctx, keys, vals)
-	for j, i := range idx[:n] {
-		o := &ops[i]
-		l := &look[i]
-		l.done = true
-		if o.receipt == nil {
-			l.exists = vals[j].Defined()
-			continue
-		}
-		l.receiptExists = vals[j].Defined()
-		if o.recordMayExist(l.receiptExists) {
-			l.exists, l.err = c.has(ctx, t, o.path())
-			if l.err != nil {
-				return look
-			}
-		}
-	}
-	if n < len(idx) {
-		look[idx[n]] = lookedUp{done: true, err: err}
-	}
+	c.lookupMany(ctx, c.repo.LatestTree(), ops, idx, func(i int, exists, receiptExists bool, err error) bool {
+		look[i] = lookedUp{done: true, exists: exists, receiptExists: receiptExists, err: err}
+		return err == nil
+	})
 	return look
 }
 
