@@ -631,3 +631,60 @@ func TestSQLitePipelinedApply(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSQLitePageSize checks that a new file gets the page size asked for
+// (DefaultSQLitePageSize by default), that a file that exists keeps its
+// own, with the checkpoint threshold in its pages, and that a size SQLite
+// cannot use is refused.
+func TestSQLitePageSize(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	pragmas := func(s *SQLiteStore) (pageSize, checkpoint int, mode string) {
+		t.Helper()
+		if err := s.db.QueryRowContext(ctx, `PRAGMA page_size`).Scan(&pageSize); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.db.QueryRowContext(ctx, `PRAGMA wal_autocheckpoint`).Scan(&checkpoint); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.db.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	for _, c := range []struct {
+		name        string
+		create      int // PageSize when the file is created
+		open        int // PageSize when it is opened again
+		want, pages int
+	}{
+		{"default", 0, 0, DefaultSQLitePageSize, sqliteCheckpointBytes / DefaultSQLitePageSize},
+		{"asked8192", 8192, 0, 8192, sqliteCheckpointBytes / 8192},
+		{"asked65536", 65536, 8192, 65536, sqliteCheckpointBytes / 65536},
+	} {
+		path := filepath.Join(dir, c.name+".db")
+		s, err := OpenSQLite(ctx, path, SQLiteOptions{NoSync: true, PageSize: c.create})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		s, err = OpenSQLite(ctx, path, SQLiteOptions{NoSync: true, PageSize: c.open})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ps, cp, mode := pragmas(s); ps != c.want || cp != c.pages || mode != "wal" {
+			t.Errorf("%s: page_size %d, wal_autocheckpoint %d, journal_mode %s; want %d, %d, wal", c.name, ps, cp, mode, c.want, c.pages)
+		}
+		if _, err := s.Head(ctx, "did:plc:nobody"); !errors.Is(err, ErrRepoNotFound) {
+			t.Errorf("%s: Head: %v", c.name, err)
+		}
+		s.Close()
+	}
+	for _, bad := range []int{-1, 256, 1000, 131072} {
+		if s, err := OpenSQLite(ctx, filepath.Join(dir, "bad.db"), SQLiteOptions{PageSize: bad}); err == nil || s != nil {
+			t.Errorf("PageSize %d: %v", bad, err)
+		}
+	}
+}
