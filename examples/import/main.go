@@ -37,7 +37,8 @@
 //
 // The host keeps SQLite's
 // page cache at -cache-kib and the Go runtime under a soft memory limit of
-// -mem-limit-mib (debug.SetMemoryLimit; both printed), and runs without the
+// -mem-limit-mib (debug.SetMemoryLimit) with a GC percent of -gc-percent
+// (200; all three printed), and runs without the
 // host's block cache (-block-cache-kib -1): the repository's MST node cache
 // already holds the nodes each commit re-reads, and the block cache's 4 MiB
 // of live heap under a 40 MiB limit only made the GC run more often (about
@@ -77,6 +78,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.Writers, "writers", 0, "client goroutines sending batches at once (0: 8 for the importer, 64 for authors; more: larger group commits)")
 	fs.IntVar(&o.CacheKiB, "cache-kib", 1024, "SQLite page cache per connection in KiB (negative: the store's default, 8192)")
 	fs.IntVar(&o.MemLimitMiB, "mem-limit-mib", 40, "the Go runtime's soft memory limit during the import, in MiB (negative: none; GOMEMLIMIT, if set, wins)")
+	fs.IntVar(&o.GCPercent, "gc-percent", 200, "the Go runtime's GC percent during the import (negative: the runtime's, GOGC or 100)")
 	fs.IntVar(&o.PageSize, "page-size", 8192, "the SQLite file's page size in bytes (negative: the store's default, 4096)")
 	fs.IntVar(&o.BlockCacheKiB, "block-cache-kib", -1, "the host's block cache in front of SQLite in KiB (0: the default, community.DefaultBlockCacheBytes; negative: none)")
 	keep := fs.Bool("keep", false, "keep the SQLite files")
@@ -89,7 +91,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if fs.NArg() != 0 || o.Messages <= 0 || o.Authors <= 0 || o.Batch < 0 || o.Batch > maxBatch || o.Writers < 0 ||
 		(o.Signers != SignImporter && o.Signers != SignAuthors) {
-		fmt.Fprintln(stderr, "usage: import [-signers importer|authors] [-messages N] [-authors N] [-batch N] [-window N] [-writers N] [-cache-kib N] [-page-size N] [-mem-limit-mib N] [-keep] [-cpuprofile FILE] [-memprofile FILE] [-trace FILE] [-q]")
+		fmt.Fprintln(stderr, "usage: import [-signers importer|authors] [-messages N] [-authors N] [-batch N] [-window N] [-writers N] [-cache-kib N] [-page-size N] [-mem-limit-mib N] [-gc-percent N] [-keep] [-cpuprofile FILE] [-memprofile FILE] [-trace FILE] [-q]")
 		return 2
 	}
 	dir, err := os.MkdirTemp("", "townhall-import-")

@@ -5,6 +5,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestImport runs a small import through the same path and checks the
@@ -85,5 +86,19 @@ func TestFlags(t *testing.T) {
 	se.Reset()
 	if code := run([]string{"-window", "100", "-messages", "10"}, &so, &se); code != 1 || !strings.Contains(se.String(), "authors only") {
 		t.Errorf("-window with the importer: exit %d, %q", code, se.String())
+	}
+}
+
+// TestDatetime checks the hand-written formatter against time.Format.
+func TestDatetime(t *testing.T) {
+	for _, at := range []time.Time{
+		time.Date(2025, 3, 3, 8, 0, 1, 0, time.UTC),
+		time.Date(2025, 12, 31, 23, 59, 59, 999_999_999, time.UTC),
+		time.Date(999, 1, 2, 3, 4, 5, 60_000_000, time.UTC),
+		time.Unix(0, 0).UTC(),
+	} {
+		if got, want := datetime(at), at.Format("2006-01-02T15:04:05.000Z"); got != want {
+			t.Errorf("datetime(%v) = %q, want %q", at, got, want)
+		}
 	}
 }
