@@ -184,6 +184,63 @@ func TestAdversarial(t *testing.T) {
 					{Action: repo.ActionCreate, Collection: NSIDMessage, RKey: newTID(), Audience: "staff", Record: rec},
 				})))
 			}},
+		{name: "shared batch in a collection outside the grant", want: ucan.ErrMatchError,
+			run: func() error {
+				rec := map[string]any{"$type": "app.bsky.feed.post", "text": "x", "createdAt": "2026-01-01T00:00:00.000Z"}
+				data, rc, _ := drisl.MarshalCID(rec)
+				args := map[string]any{"collection": "app.bsky.feed.post", "action": "create",
+					"writes": []any{map[string]any{"rkey": newTID(), "cid": rc}}}
+				return invoke(c, forceInvoke(t, alice.sess, CmdBatch, args, [][]byte{data}))
+			}},
+		{name: "shared batch into an audience outside the grant", want: ucan.ErrMatchError,
+			run: func() error {
+				rec := message("x")
+				rec["nonce"] = NewNonce()
+				data, rc, _ := drisl.MarshalCID(rec)
+				args := map[string]any{"collection": NSIDMessage, "audience": "staff", "action": "create",
+					"writes": []any{map[string]any{"rkey": newTID(), "cid": rc}}}
+				return invoke(c, forceInvoke(t, alice.sess, CmdBatch, args, [][]byte{data}))
+			}},
+		{name: "shared batch whose write names another collection", want: ErrBadRequest,
+			run: func() error {
+				rec := map[string]any{"$type": "app.bsky.feed.post", "text": "x", "createdAt": "2026-01-01T00:00:00.000Z"}
+				data, rc, _ := drisl.MarshalCID(rec)
+				args := map[string]any{"collection": NSIDMessage, "action": "create",
+					"writes": []any{map[string]any{"rkey": newTID(), "cid": rc, "collection": "app.bsky.feed.post"}}}
+				return invoke(c, forceInvoke(t, alice.sess, CmdBatch, args, [][]byte{data}))
+			}},
+		{name: "shared batch whose write names an audience", want: ErrBadRequest,
+			run: func() error {
+				rec := message("x")
+				rec["nonce"] = NewNonce()
+				data, rc, _ := drisl.MarshalCID(rec)
+				args := map[string]any{"collection": NSIDMessage, "action": "create",
+					"writes": []any{map[string]any{"rkey": newTID(), "cid": rc, "audience": "staff"}}}
+				return invoke(c, forceInvoke(t, alice.sess, CmdBatch, args, [][]byte{data}))
+			}},
+		{name: "batch sharing an audience without a collection", want: ErrBadRequest,
+			run: func() error {
+				rec := message("x")
+				rec["nonce"] = NewNonce()
+				data, rc, _ := drisl.MarshalCID(rec)
+				args := map[string]any{"audience": "staff",
+					"writes": []any{map[string]any{"action": "create", "collection": NSIDMessage, "rkey": newTID(), "cid": rc}}}
+				return invoke(c, forceInvoke(t, alice.sess, CmdBatch, args, [][]byte{data}))
+			}},
+		{name: "shared batch with a bad shared action", want: ErrBadRequest,
+			run: func() error {
+				data, rc, _ := drisl.MarshalCID(message("x"))
+				args := map[string]any{"collection": NSIDMessage, "action": "upsert",
+					"writes": []any{map[string]any{"rkey": newTID(), "cid": rc}}}
+				return invoke(c, forceInvoke(t, alice.sess, CmdBatch, args, [][]byte{data}))
+			}},
+		{name: "shared batch whose write has no action to take", want: ErrBadRequest,
+			run: func() error {
+				data, rc, _ := drisl.MarshalCID(message("x"))
+				args := map[string]any{"collection": NSIDMessage,
+					"writes": []any{map[string]any{"rkey": newTID(), "cid": rc}}}
+				return invoke(c, forceInvoke(t, alice.sess, CmdBatch, args, [][]byte{data}))
+			}},
 		{name: "moderator deletes an invocation record", want: ErrReservedCollection,
 			run: func() error {
 				invs, _, err := c.ListRecords(ctx, NSIDInvocation, repo.ListOptions{Limit: 1})

@@ -11,9 +11,11 @@ import (
 	"testing"
 
 	"github.com/bluesky-social/indigo/atproto/syntax"
+	"github.com/ipfs/go-cid"
 
 	"github.com/townhall-dev/townhall/drisl"
 	"github.com/townhall-dev/townhall/repo"
+	"github.com/townhall-dev/townhall/ucan"
 )
 
 func TestCreateJoinWrite(t *testing.T) {
@@ -74,6 +76,60 @@ func TestBundle(t *testing.T) {
 	}
 	if a.Author != alice.did {
 		t.Fatalf("author %s", a.Author)
+	}
+}
+
+// TestBatchForms writes a /repo/batch in each of its two forms (see
+// batchShared): Session.Batch's shared form for writes of one collection,
+// and the first form, each write naming its collection and action; a
+// shared batch whose write names its own action. Every record lands and
+// its authorship bundle verifies against the invocation that wrote it.
+func TestBatchForms(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	h := w.newHost(memHost, "host1")
+	c, founder := w.newCommunity(h, "member")
+	alice := w.join(c, "alice", founder, testRoles[0])
+	doc := m(w.plc.Resolve(ctx, c.DID())).must(t)
+	var rks []string
+	write := func(name string, req *Request) {
+		t.Helper()
+		inv := m(ucan.ParseInvocation(req.Invocation)).must(t)
+		_, shared := inv.Args["collection"]
+		if want := name != "first form"; shared != want {
+			t.Fatalf("%s: shared form %v, want %v", name, shared, want)
+		}
+		if _, err := c.Invoke(ctx, req); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	var ws []Write
+	for range 3 {
+		rks = append(rks, newTID())
+		ws = append(ws, Write{Action: repo.ActionCreate, Collection: NSIDMessage, RKey: rks[len(rks)-1], Record: message("shared")})
+	}
+	write("Session.Batch", w.rq(alice.sess.Batch(ws)))
+	first, own := newTID(), newTID()
+	rks = append(rks, first, own)
+	enc := func(rec any) ([]byte, cid.Cid) {
+		t.Helper()
+		data, rc, err := drisl.MarshalCID(rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return data, rc
+	}
+	data, rc := enc(message("first form"))
+	write("first form", forceInvoke(t, alice.sess, CmdBatch, map[string]any{"writes": []any{
+		map[string]any{"action": "create", "collection": NSIDMessage, "rkey": first, "cid": rc}}}, [][]byte{data}))
+	data2, rc2 := enc(message("own action"))
+	write("own action", forceInvoke(t, alice.sess, CmdBatch, map[string]any{"collection": NSIDMessage, "writes": []any{
+		map[string]any{"action": "create", "rkey": own, "cid": rc2}}}, [][]byte{data2}))
+	for _, rk := range rks {
+		b := m(c.Bundle(ctx, NSIDMessage, rk)).must(t)
+		if a, err := VerifyBundle(ctx, b, VerifyOptions{Document: doc}); err != nil || a.Author != alice.did || a.Command != CmdBatch {
+			t.Fatalf("bundle of %s: %+v %v", rk, a, err)
+		}
 	}
 }
 

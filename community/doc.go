@@ -60,7 +60,10 @@
 // (optional: all grants are recorded), and the record bytes beside it.
 // Community.Invoke executes /repo/create, /repo/update, /repo/delete (args
 // {collection, rkey, cid, audience?}), /repo/batch (args {writes: [{action,
-// ...}]}) and the moderation acts. The checks, in order: sizes
+// ...}]}, or the shared form {collection, action?, audience?, writes:
+// [{rkey, cid?, action?}]}: writes of one collection and audience, named
+// once and matched once by a grant's policy; Session.Batch sends it when it
+// can) and the moderation acts. The checks, in order: sizes
 // (Limits.MaxRecordBytes per record, MaxBatchWrites per request); the
 // invocation and its chain with package ucan (signatures, time bounds,
 // revocation, attenuation, policies, replay, and the executor: aud absent

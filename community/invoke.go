@@ -21,7 +21,7 @@ const (
 	CmdCreate   = "/repo/create"        // args {collection, rkey, cid, audience?}
 	CmdUpdate   = "/repo/update"        // args {collection, rkey, cid, audience?}
 	CmdDelete   = "/repo/delete"        // args {collection, rkey, audience?}
-	CmdBatch    = "/repo/batch"         // args {writes: [{action, collection, rkey, cid?, audience?}]}
+	CmdBatch    = "/repo/batch"         // args {writes: [{action, collection, rkey, cid?, audience?}]} or {collection, action?, audience?, writes: [{rkey, cid?, action?}]}
 	CmdModerate = "/community/delete"   // args {collection, rkey, audience?, reason?}: delete anyone's record
 	CmdRevoke   = "/community/revoke"   // args {delegation: link, reason?}
 	CmdBan      = "/community/ban"      // args {member: did, reason?}
@@ -201,10 +201,13 @@ func gatherWrite(m any, i int, inBatch bool) (writeArgs, error) {
 	return a, nil
 }
 
-// parseWrite reads one write's arguments, m (see gatherWrite). known is a
-// collection already parsed as an NSID (the previous write's), or "".
-func parseWrite(m any, action repo.Action, i int, inBatch bool, known string) (writeSpec, error) {
+// parseWrite reads one write's arguments, m (see gatherWrite): those of a
+// single-write command (batch nil) or one of a batch's writes, which takes
+// what batch shares. known is a collection already parsed as an NSID (the
+// previous write's), or "".
+func parseWrite(m any, action repo.Action, i int, batch *batchShared, known string) (writeSpec, error) {
 	w := writeSpec{action: action}
+	inBatch := batch != nil
 	a, err := gatherWrite(m, i, inBatch)
 	if err != nil {
 		return w, err
@@ -223,16 +226,22 @@ func parseWrite(m any, action repo.Action, i int, inBatch bool, known string) (w
 		return s, nil
 	}
 	if inBatch {
-		act, err := str(argAction, "action", true)
-		if err != nil {
-			return w, err
-		}
-		w.action = repo.Action(act)
-		if w.action != repo.ActionCreate && w.action != repo.ActionUpdate && w.action != repo.ActionDelete {
-			return w, errf(ErrBadRequest, i, nil, "action %q", act)
+		if w.action = batch.action; a.has[argAction] || w.action == "" {
+			act, err := str(argAction, "action", true)
+			if err != nil {
+				return w, err
+			}
+			if w.action, err = parseAction(act, i); err != nil {
+				return w, err
+			}
 		}
 	}
-	if w.collection, err = str(argCollection, "collection", true); err != nil {
+	if inBatch && batch.collection != "" {
+		if a.has[argCollection] || a.has[argAudience] {
+			return w, errf(ErrBadRequest, i, nil, "a write of a batch with a shared collection names no collection or audience")
+		}
+		w.collection = batch.collection
+	} else if w.collection, err = str(argCollection, "collection", true); err != nil {
 		return w, err
 	}
 	if w.collection != known {
@@ -247,7 +256,9 @@ func parseWrite(m any, action repo.Action, i int, inBatch bool, known string) (w
 		_, err := syntax.ParseRecordKey(w.rkey) // for its message
 		return w, errf(ErrBadRequest, i, err, "rkey %q", w.rkey)
 	}
-	if w.audience, err = str(argAudience, "audience", false); err != nil {
+	if inBatch && batch.collection != "" {
+		w.audience = batch.audience
+	} else if w.audience, err = str(argAudience, "audience", false); err != nil {
 		return w, err
 	}
 	v, has := a.vals[argCID], a.has[argCID]
@@ -277,8 +288,9 @@ func parseWrite(m any, action repo.Action, i int, inBatch bool, known string) (w
 func parseWrites(inv *ucan.Invocation, max int) ([]writeSpec, error) {
 	switch inv.Command {
 	case CmdBatch:
-		if len(inv.Args) != 1 {
-			return nil, errf(ErrBadRequest, -1, nil, "batch arguments are exactly {writes}")
+		batch, err := parseBatchShared(inv)
+		if err != nil {
+			return nil, err
 		}
 		list, ok := inv.Args["writes"].([]any)
 		if !ok || len(list) == 0 {
@@ -288,9 +300,9 @@ func parseWrites(inv *ucan.Invocation, max int) ([]writeSpec, error) {
 			return nil, errf(ErrRecordTooLarge, -1, nil, "%d writes, limit %d", len(list), max)
 		}
 		out := make([]writeSpec, len(list))
-		known := ""
+		known := batch.collection
 		for i, e := range list {
-			w, err := parseWrite(e, "", i, true, known)
+			w, err := parseWrite(e, "", i, &batch, known)
 			if err != nil {
 				return nil, err
 			}
@@ -299,12 +311,71 @@ func parseWrites(inv *ucan.Invocation, max int) ([]writeSpec, error) {
 		return out, nil
 	default:
 		action := repo.Action(strings.TrimPrefix(inv.Command, "/repo/"))
-		w, err := parseWrite(inv.Args, action, -1, false, "")
+		w, err := parseWrite(inv.Args, action, -1, nil, "")
 		if err != nil {
 			return nil, err
 		}
 		return []writeSpec{w}, nil
 	}
+}
+
+// batchShared is what a batch's writes share. A batch's arguments are
+// {writes}, each write naming its action, collection, rkey, cid (not for a
+// delete) and audience (if any); or, the shared form, {collection, writes,
+// action?, audience?}, each write naming only its rkey, cid and, unless
+// the batch names it, action: the collection and audience, named once, are
+// every write's, and a policy on .collection and .audience (a role's
+// grant: community.Role) matches them once, not once per write. The
+// shared form halves a batch of chat messages' token.
+type batchShared struct {
+	collection, audience string      // "" in a batch of the first form
+	action               repo.Action // "" if each write names its own
+}
+
+// parseBatchShared reads a batch's shared arguments (see batchShared). The
+// collection is checked as an NSID here, once.
+func parseBatchShared(inv *ucan.Invocation) (batchShared, error) {
+	var b batchShared
+	for k := range inv.Args {
+		switch k {
+		case "writes", "collection", "audience", "action":
+		default:
+			return b, errf(ErrBadRequest, -1, nil, "unexpected argument %q: a batch's arguments are {writes} or {collection, writes, action?, audience?}", k)
+		}
+	}
+	var err error
+	if b.collection, err = argString(inv, "collection", false); err != nil {
+		return b, err
+	}
+	if b.collection == "" {
+		if len(inv.Args) != 1 {
+			return b, errf(ErrBadRequest, -1, nil, "a batch shares its action or audience only with its collection")
+		}
+		return b, nil
+	}
+	if _, err := syntax.ParseNSID(b.collection); err != nil {
+		return b, errf(ErrBadRequest, -1, err, "collection")
+	}
+	if b.audience, err = argString(inv, "audience", false); err != nil {
+		return b, err
+	}
+	act, err := argString(inv, "action", false)
+	if err != nil {
+		return b, err
+	}
+	if act != "" {
+		b.action, err = parseAction(act, -1)
+	}
+	return b, err
+}
+
+// parseAction reads a batch write's action.
+func parseAction(act string, i int) (repo.Action, error) {
+	switch a := repo.Action(act); a {
+	case repo.ActionCreate, repo.ActionUpdate, repo.ActionDelete:
+		return a, nil
+	}
+	return "", errf(ErrBadRequest, i, nil, "action %q", act)
 }
 
 func (c *Community) write(ctx context.Context, inv *ucan.Invocation, member string, records [][]byte) (*Result, error) {

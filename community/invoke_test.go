@@ -21,17 +21,17 @@ func TestParseWriteKeys(t *testing.T) {
 	base := func() map[string]any {
 		return map[string]any{"collection": NSIDMessage, "rkey": "3kabcdefghij2", "cid": c}
 	}
-	if _, err := parseWrite(base(), repo.ActionCreate, -1, false, ""); err != nil {
+	if _, err := parseWrite(base(), repo.ActionCreate, -1, nil, ""); err != nil {
 		t.Fatalf("a plain create: %v", err)
 	}
 	withAudience := base()
 	withAudience["audience"] = "staff"
-	if w, err := parseWrite(withAudience, repo.ActionCreate, -1, false, ""); err != nil || w.audience != "staff" {
+	if w, err := parseWrite(withAudience, repo.ActionCreate, -1, nil, ""); err != nil || w.audience != "staff" {
 		t.Fatalf("a create with an audience: %+v %v", w, err)
 	}
 	inBatch := base()
 	inBatch["action"] = "create"
-	if w, err := parseWrite(inBatch, "", 0, true, ""); err != nil || w.action != repo.ActionCreate {
+	if w, err := parseWrite(inBatch, "", 0, &batchShared{}, ""); err != nil || w.action != repo.ActionCreate {
 		t.Fatalf("a batch write with its action: %+v %v", w, err)
 	}
 	for name, tc := range map[string]struct {
@@ -48,7 +48,11 @@ func TestParseWriteKeys(t *testing.T) {
 			m["action"] = "create"
 		}
 		m[tc.key] = "x"
-		_, err := parseWrite(m, repo.ActionCreate, -1, tc.inBatch, "")
+		var batch *batchShared
+		if tc.inBatch {
+			batch = &batchShared{}
+		}
+		_, err := parseWrite(m, repo.ActionCreate, -1, batch, "")
 		var e *Error
 		if !errors.Is(err, ErrBadRequest) || !errors.As(err, &e) || e.Detail != "unexpected argument \""+tc.key+"\"" {
 			t.Errorf("%s: %v", name, err)
@@ -97,14 +101,14 @@ func TestParseWriteOrdered(t *testing.T) {
 			om = append(om, drisl.Entry{Key: k, Value: v})
 		}
 		om.Sort()
-		want, werr := parseWrite(m, "", 3, true, "")
-		got, err := parseWrite(om, "", 3, true, "")
+		want, werr := parseWrite(m, "", 3, &batchShared{}, "")
+		got, err := parseWrite(om, "", 3, &batchShared{}, "")
 		if (err == nil) != (werr == nil) || err != nil && err.Error() != werr.Error() || got != want {
 			t.Errorf("%s: ordered %+v %v, map %+v %v", name, got, err, want, werr)
 		}
 	}
 	var e *Error
-	if _, err := parseWrite([]any{}, "", 3, true, ""); !errors.As(err, &e) || e.Index != 3 || e.Detail != "write is not a map" {
+	if _, err := parseWrite([]any{}, "", 3, &batchShared{}, ""); !errors.As(err, &e) || e.Index != 3 || e.Detail != "write is not a map" {
 		t.Errorf("a list as a write: %v", err)
 	}
 }

@@ -23,7 +23,7 @@ func (c *Community) moderateDelete(ctx context.Context, inv *ucan.Invocation, me
 			args[k] = v
 		}
 	}
-	w, err := parseWrite(args, repo.ActionDelete, -1, false, "")
+	w, err := parseWrite(args, repo.ActionDelete, -1, nil, "")
 	if err != nil {
 		return nil, err
 	}

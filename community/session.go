@@ -257,6 +257,8 @@ func (s *Session) single(w Write) (*Request, error) {
 }
 
 // Batch signs one /repo/batch of several writes: one invocation, one commit.
+// Writes of one collection and audience are sent in the batch's shared
+// form, which names those once (and the action, if all share it).
 //
 // Each write's arguments are a drisl.Map in DRISL key order (what encoding
 // a map[string]any of the same entries writes, without building and
@@ -295,6 +297,23 @@ func (s *Session) Batch(ws []Write) (*Request, error) {
 	sha256x8.SumMany(len(recs), func(j, _ int) []byte { return recs[j] }, func(j int, sum [32]byte) {
 		cids[at[j]] = drisl.CIDFromSHA256(drisl.CodecDagCBOR, sum)
 	})
+	// Writes of one collection and audience take the shared form
+	// (batchShared): those named once, and the action too if all share it.
+	args := map[string]any{}
+	shared, sharedAction := len(ws) > 0, len(ws) > 0
+	for _, w := range ws {
+		shared = shared && w.Collection == ws[0].Collection && w.Audience == ws[0].Audience
+		sharedAction = sharedAction && w.Action == ws[0].Action
+	}
+	if shared {
+		args["collection"] = ws[0].Collection
+		if ws[0].Audience != "" {
+			args["audience"] = ws[0].Audience
+		}
+		if sharedAction {
+			args["action"] = string(ws[0].Action)
+		}
+	}
 	// One backing array for every write's entries (at most five each);
 	// each Map is capped at its length, so nothing appends into the next.
 	// A write's action and collection are most often the previous
@@ -315,14 +334,20 @@ func (s *Session) Batch(ws []Write) (*Request, error) {
 		if w.Action != repo.ActionDelete {
 			entries = append(entries, drisl.Entry{Key: "cid", Value: cids[i]})
 		}
-		entries = append(entries, drisl.Entry{Key: "rkey", Value: w.RKey}, drisl.Entry{Key: "action", Value: actionVal})
-		if w.Audience != "" {
-			entries = append(entries, drisl.Entry{Key: "audience", Value: w.Audience})
+		entries = append(entries, drisl.Entry{Key: "rkey", Value: w.RKey})
+		if !sharedAction || !shared {
+			entries = append(entries, drisl.Entry{Key: "action", Value: actionVal})
 		}
-		entries = append(entries, drisl.Entry{Key: "collection", Value: collectionVal})
+		if !shared {
+			if w.Audience != "" {
+				entries = append(entries, drisl.Entry{Key: "audience", Value: w.Audience})
+			}
+			entries = append(entries, drisl.Entry{Key: "collection", Value: collectionVal})
+		}
 		list[i] = drisl.Map(entries[start:len(entries):len(entries)])
 	}
-	return s.Invoke(CmdBatch, map[string]any{"writes": list}, recs)
+	args["writes"] = list
+	return s.Invoke(CmdBatch, args, recs)
 }
 
 // batchRecordBytes is the room Batch makes for each record before

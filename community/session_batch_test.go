@@ -100,14 +100,34 @@ func BenchmarkSessionBatch(b *testing.B) {
 
 // mapBatch is what Session.Batch sent before it wrote each write's
 // arguments as a drisl.Map and hashed the records together: the
-// arguments as map[string]any, each record through drisl.MarshalCID.
+// arguments as map[string]any, each record through drisl.MarshalCID; in
+// the shared form (batchShared) when every write has the first's
+// collection and audience, the action too if all have the first's.
 func mapBatch(ws []Write) (map[string]any, [][]byte, error) {
 	list := make([]any, len(ws))
 	var recs [][]byte
+	top := map[string]any{}
+	shared, sharedAction := len(ws) > 0, len(ws) > 0
+	for _, w := range ws {
+		shared = shared && w.Collection == ws[0].Collection && w.Audience == ws[0].Audience
+		sharedAction = sharedAction && w.Action == ws[0].Action
+	}
 	for i, w := range ws {
 		args := map[string]any{"collection": w.Collection, "rkey": w.RKey, "action": string(w.Action)}
 		if w.Audience != "" {
 			args["audience"] = w.Audience
+		}
+		if shared {
+			top["collection"] = w.Collection
+			delete(args, "collection")
+			if w.Audience != "" {
+				top["audience"] = w.Audience
+				delete(args, "audience")
+			}
+			if sharedAction {
+				top["action"] = string(w.Action)
+				delete(args, "action")
+			}
 		}
 		if w.Action != repo.ActionDelete {
 			data, c, err := drisl.MarshalCID(w.Record)
@@ -119,7 +139,8 @@ func mapBatch(ws []Write) (map[string]any, [][]byte, error) {
 		}
 		list[i] = args
 	}
-	return map[string]any{"writes": list}, recs, nil
+	top["writes"] = list
+	return top, recs, nil
 }
 
 // TestBatchMatchesMaps checks that Session.Batch's request is, byte for
