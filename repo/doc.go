@@ -207,7 +207,15 @@
 // recent rows at 16,384 entries (91 disk-MB); checkpoints on a goroutine of the store's own (PASSIVE, every 4
 // MiB committed), which cannot restart the WAL under a steady stream of
 // commits and measured no faster; 8 and 16 KiB pages (no CPU gain, 20 and
-// 55 MiB more RSS). Durable single-record commits are fsync-bound:
+// 55 MiB more RSS). Larger pages are nonetheless an option
+// (SQLiteOptions.PageSize, for new files): their gain is in system time,
+// which callgrind does not count: half the WAL frames, each one or two
+// write system calls, made BenchmarkSQLiteApplyImport 21% faster with
+// 8 KiB pages (and 2% less disk), and examples/import, whose page cache is
+// 1 MiB per connection, uses them; with the default 8 MiB cache the
+// bench module's RepoImportChat peaked at 63 MiB instead of 53, so the
+// default stays 4 KiB. The checkpoint threshold is 16 MiB of WAL
+// whatever the page size. Durable single-record commits are fsync-bound:
 // 150-310 per second on the test machine's disk (4 ms per synchronous
 // 4 KiB write). See bench/README.md
 // for the medians; the test machine was shared and loaded, so wall times
