@@ -14,8 +14,9 @@
 // importer (a bridge or a moderator's tool), writes the whole export: it
 // joins like any member (service-auth JWT, session key, the open member
 // role), reads the timeline in order and sends it as /repo/batch
-// invocations of up to -batch writes (256: about 35 KB, under UCAN's
-// 64 KiB token limit) from -writers goroutines, and the community's
+// invocations of up to -batch writes (256: about 17 KB in the batch's
+// shared form, which names the collection once; UCAN's token limit is
+// 64 KiB) from -writers goroutines, and the community's
 // writer folds concurrent requests into shared commits (group commit).
 // Each message records its export author in its origin
 // (dev.townhall.chat.message#origin): that is the importer's claim, and the
@@ -35,10 +36,11 @@
 // chat export most of these invocations are an occasional author's few
 // messages: 1,889 invocations instead of the importer's 215.
 //
-// The host keeps SQLite's
-// page cache at -cache-kib and the Go runtime under a soft memory limit of
-// -mem-limit-mib (debug.SetMemoryLimit) with a GC percent of -gc-percent
-// (200; all three printed), and runs without the
+// The host keeps its SQLite file in pages of -page-size bytes (8192: half
+// the WAL frames of SQLite's 4096) and SQLite's page cache at -cache-kib,
+// and the Go runtime under a soft memory limit of -mem-limit-mib
+// (debug.SetMemoryLimit) with a GC percent of -gc-percent (200; all four
+// printed), and runs without the
 // host's block cache (-block-cache-kib -1): the repository's MST node cache
 // already holds the nodes each commit re-reads, and the block cache's 4 MiB
 // of live heap under a 40 MiB limit only made the GC run more often (about
