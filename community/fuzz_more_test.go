@@ -337,7 +337,8 @@ func TestFuzzSeedsReach(t *testing.T) {
 	}
 	invokes := map[string]error{"tampered-signature": ErrUnauthorized, "wrong-proof": ErrUnauthorized,
 		"record-not-the-cid": ErrBadRequest, "another-audience": ErrUnauthorized, "not-a-member": ErrUnauthorized,
-		"reserved-collection": ErrReservedCollection, "expired": ErrUnauthorized}
+		"reserved-collection": ErrReservedCollection, "expired": ErrUnauthorized,
+		"shared-batch-own-collection": ErrBadRequest, "shared-batch-other-collection": ErrUnauthorized}
 	is := invokeSeeds(t, w, c, founder, alice, carol)
 	for _, name := range slices.Sorted(maps.Keys(is)) {
 		head := c.Repo().Head().Commit
@@ -393,5 +394,17 @@ func invokeSeeds(t testing.TB, w *world, c *Community, founder, alice, carol *me
 	old := *alice.sess
 	old.Now = func() time.Time { return w.clock.Now().Add(-time.Hour) }
 	out["expired"] = w.rq(old.Create(NSIDMessage, newTID(), message("late")))
+	// Batches in the shared form (batchShared): one whose write names its
+	// own collection, one whose shared collection the grant does not cover.
+	post := map[string]any{"$type": "app.bsky.feed.post", "text": "x", "createdAt": "2026-01-01T00:00:00.000Z"}
+	data, rc, err := drisl.MarshalCID(post)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := w.rq(alice.sess.Batch([]Write{{Action: repo.ActionCreate, Collection: NSIDMessage, RKey: newTID(), Record: message("x")}}))
+	out["shared-batch-own-collection"] = forge(t, w, c, alice.key, batch.Proofs, CmdBatch, map[string]any{"collection": NSIDMessage,
+		"action": "create", "writes": []any{map[string]any{"rkey": newTID(), "cid": rc, "collection": "app.bsky.feed.post"}}}, [][]byte{data})
+	out["shared-batch-other-collection"] = forge(t, w, c, alice.key, batch.Proofs, CmdBatch, map[string]any{"collection": "app.bsky.feed.post",
+		"action": "create", "writes": []any{map[string]any{"rkey": newTID(), "cid": rc}}}, [][]byte{data})
 	return out
 }
