@@ -224,18 +224,9 @@ func (s *SQLiteStore) fileRecentKeys(ctx context.Context, tx *sql.Tx, keys []key
 		for j < len(keys) && recentBucket(keys[j].h) == b {
 			j++
 		}
-		page := old[b]
-		row := sc.recent[:0]
-		for k := range len(page) / keyEntBytes {
-			row = append(row, keyAt(page, k))
-		}
-		all := mergeKeyEnts(sc.all[:0], row, keys[i:j])
 		start := len(buf)
-		for _, e := range all {
-			buf = appendKeyEnt(buf, e)
-		}
+		buf = appendMergedPage(buf, old[b], keys[i:j])
 		args = append(args, b, buf[start:len(buf):len(buf)])
-		sc.recent, sc.all = row, all
 		i = j
 	}
 	sc.args = args[:0]
@@ -306,6 +297,22 @@ func mergeKeyEnts(out, a, b []keyEnt) []keyEnt {
 	return append(out, b...)
 }
 
+// appendMergedPage appends to buf the merge of a row's entries, page
+// (encoded and sorted), and the sorted add, encoded: the row's entries are
+// copied as they are, not decoded.
+func appendMergedPage(buf, page []byte, add []keyEnt) []byte {
+	n, p := len(page)/keyEntBytes, 0
+	for p < n || len(add) > 0 {
+		if p < n && (len(add) == 0 || cmpKeyEnt(keyAt(page, p), add[0]) <= 0) {
+			buf = append(buf, page[p*keyEntBytes:(p+1)*keyEntBytes]...)
+			p++
+		} else {
+			buf, add = appendKeyEnt(buf, add[0]), add[1:]
+		}
+	}
+	return buf
+}
+
 // sqliteMergeRows bounds how many key_pages rows a merge reads with one
 // statement.
 const sqliteMergeRows = 32
@@ -361,18 +368,7 @@ func (s *SQLiteStore) mergeKeyPages(ctx context.Context, tx *sql.Tx, keys []keyE
 			if j == i {
 				continue
 			}
-			// The merge of the row's entries and keys[i:j].
-			page := pages[offs[r]:offs[r+1]]
-			buf := sc.buf[:0]
-			n, p, add := len(page)/keyEntBytes, 0, keys[i:j]
-			for p < n || len(add) > 0 {
-				if p < n && (len(add) == 0 || cmpKeyEnt(keyAt(page, p), add[0]) <= 0) {
-					buf = append(buf, page[p*keyEntBytes:(p+1)*keyEntBytes]...)
-					p++
-				} else {
-					buf, add = appendKeyEnt(buf, add[0]), add[1:]
-				}
-			}
+			buf := appendMergedPage(sc.buf[:0], pages[offs[r]:offs[r+1]], keys[i:j])
 			sc.buf = buf
 			if err := s.writeKeyPage(ctx, tx, los[r], exists, buf); err != nil {
 				return err
