@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -76,6 +77,19 @@ func TestAdversarial(t *testing.T) {
 		chain := append(append([][]byte{}, g.Chain...), d.Bytes())
 		return &Session{Membership: &Membership{Community: c.DID(), SessionKey: to.DID(), Grants: []Grant{{Command: "/repo", Chain: chain}}},
 			Signer: to, Now: w.clock.Now}
+	}
+	// sharedBatch sends alice's /repo/batch of one chat message's write
+	// with the batch's arguments top and the write's own extra ones.
+	sharedBatch := func(top, extra map[string]any) error {
+		data, rc, err := drisl.MarshalCID(message("x"))
+		if err != nil {
+			return err
+		}
+		wr := map[string]any{"rkey": newTID(), "cid": rc}
+		maps.Copy(wr, extra)
+		args := map[string]any{"writes": []any{wr}}
+		maps.Copy(args, top)
+		return invoke(c, forceInvoke(t, alice.sess, CmdBatch, args, [][]byte{data}))
 	}
 	bigText := strings.Repeat("x", DefaultMaxRecordBytes)
 
@@ -186,61 +200,32 @@ func TestAdversarial(t *testing.T) {
 			}},
 		{name: "shared batch in a collection outside the grant", want: ucan.ErrMatchError,
 			run: func() error {
-				rec := map[string]any{"$type": "app.bsky.feed.post", "text": "x", "createdAt": "2026-01-01T00:00:00.000Z"}
-				data, rc, _ := drisl.MarshalCID(rec)
-				args := map[string]any{"collection": "app.bsky.feed.post", "action": "create",
-					"writes": []any{map[string]any{"rkey": newTID(), "cid": rc}}}
-				return invoke(c, forceInvoke(t, alice.sess, CmdBatch, args, [][]byte{data}))
+				return sharedBatch(map[string]any{"collection": "app.bsky.feed.post", "action": "create"}, nil)
 			}},
 		{name: "shared batch into an audience outside the grant", want: ucan.ErrMatchError,
 			run: func() error {
-				rec := message("x")
-				rec["nonce"] = NewNonce()
-				data, rc, _ := drisl.MarshalCID(rec)
-				args := map[string]any{"collection": NSIDMessage, "audience": "staff", "action": "create",
-					"writes": []any{map[string]any{"rkey": newTID(), "cid": rc}}}
-				return invoke(c, forceInvoke(t, alice.sess, CmdBatch, args, [][]byte{data}))
+				return sharedBatch(map[string]any{"collection": NSIDMessage, "audience": "staff", "action": "create"}, nil)
 			}},
 		{name: "shared batch whose write names another collection", want: ErrBadRequest,
 			run: func() error {
-				rec := map[string]any{"$type": "app.bsky.feed.post", "text": "x", "createdAt": "2026-01-01T00:00:00.000Z"}
-				data, rc, _ := drisl.MarshalCID(rec)
-				args := map[string]any{"collection": NSIDMessage, "action": "create",
-					"writes": []any{map[string]any{"rkey": newTID(), "cid": rc, "collection": "app.bsky.feed.post"}}}
-				return invoke(c, forceInvoke(t, alice.sess, CmdBatch, args, [][]byte{data}))
+				return sharedBatch(map[string]any{"collection": NSIDMessage, "action": "create"}, map[string]any{"collection": "app.bsky.feed.post"})
 			}},
 		{name: "shared batch whose write names an audience", want: ErrBadRequest,
 			run: func() error {
-				rec := message("x")
-				rec["nonce"] = NewNonce()
-				data, rc, _ := drisl.MarshalCID(rec)
-				args := map[string]any{"collection": NSIDMessage, "action": "create",
-					"writes": []any{map[string]any{"rkey": newTID(), "cid": rc, "audience": "staff"}}}
-				return invoke(c, forceInvoke(t, alice.sess, CmdBatch, args, [][]byte{data}))
+				return sharedBatch(map[string]any{"collection": NSIDMessage, "action": "create"}, map[string]any{"audience": "staff"})
+			}},
+		{name: "shared batch whose write names another action", want: ErrBadRequest,
+			run: func() error {
+				return sharedBatch(map[string]any{"collection": NSIDMessage, "action": "create"}, map[string]any{"action": "update"})
 			}},
 		{name: "batch sharing an audience without a collection", want: ErrBadRequest,
 			run: func() error {
-				rec := message("x")
-				rec["nonce"] = NewNonce()
-				data, rc, _ := drisl.MarshalCID(rec)
-				args := map[string]any{"audience": "staff",
-					"writes": []any{map[string]any{"action": "create", "collection": NSIDMessage, "rkey": newTID(), "cid": rc}}}
-				return invoke(c, forceInvoke(t, alice.sess, CmdBatch, args, [][]byte{data}))
+				return sharedBatch(map[string]any{"audience": "staff"}, map[string]any{"action": "create", "collection": NSIDMessage})
 			}},
 		{name: "shared batch with a bad shared action", want: ErrBadRequest,
-			run: func() error {
-				data, rc, _ := drisl.MarshalCID(message("x"))
-				args := map[string]any{"collection": NSIDMessage, "action": "upsert",
-					"writes": []any{map[string]any{"rkey": newTID(), "cid": rc}}}
-				return invoke(c, forceInvoke(t, alice.sess, CmdBatch, args, [][]byte{data}))
-			}},
+			run: func() error { return sharedBatch(map[string]any{"collection": NSIDMessage, "action": "upsert"}, nil) }},
 		{name: "shared batch whose write has no action to take", want: ErrBadRequest,
-			run: func() error {
-				data, rc, _ := drisl.MarshalCID(message("x"))
-				args := map[string]any{"collection": NSIDMessage,
-					"writes": []any{map[string]any{"rkey": newTID(), "cid": rc}}}
-				return invoke(c, forceInvoke(t, alice.sess, CmdBatch, args, [][]byte{data}))
-			}},
+			run: func() error { return sharedBatch(map[string]any{"collection": NSIDMessage}, nil) }},
 		{name: "moderator deletes an invocation record", want: ErrReservedCollection,
 			run: func() error {
 				invs, _, err := c.ListRecords(ctx, NSIDInvocation, repo.ListOptions{Limit: 1})

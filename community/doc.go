@@ -62,8 +62,10 @@
 // {collection, rkey, cid, audience?}), /repo/batch (args {writes: [{action,
 // ...}]}, or the shared form {collection, action?, audience?, writes:
 // [{rkey, cid?, action?}]}: writes of one collection and audience, named
-// once and matched once by a grant's policy; Session.Batch sends it when it
-// can) and the moderation acts. The checks, in order: sizes
+// once and matched once by a grant's policy, a write naming any of them
+// again refused; Session.Batch sends it when it can; a policy of one's own
+// that tests only what is inside .writes must test the top level too) and
+// the moderation acts. The checks, in order: sizes
 // (Limits.MaxRecordBytes per record, MaxBatchWrites per request); the
 // invocation and its chain with package ucan (signatures, time bounds,
 // revocation, attenuation, policies, replay, and the executor: aud absent

@@ -225,8 +225,12 @@ func parseWrite(m any, action repo.Action, i int, batch *batchShared, known stri
 		}
 		return s, nil
 	}
+	shared := inBatch && batch.collection != ""
+	if shared && (a.has[argCollection] || a.has[argAudience] || (batch.action != "" && a.has[argAction])) {
+		return w, errf(ErrBadRequest, i, nil, "a write of a batch in the shared form names none of what the batch shares (collection, audience, action)")
+	}
 	if inBatch {
-		if w.action = batch.action; a.has[argAction] || w.action == "" {
+		if w.action = batch.action; w.action == "" {
 			act, err := str(argAction, "action", true)
 			if err != nil {
 				return w, err
@@ -236,11 +240,8 @@ func parseWrite(m any, action repo.Action, i int, batch *batchShared, known stri
 			}
 		}
 	}
-	if inBatch && batch.collection != "" {
-		if a.has[argCollection] || a.has[argAudience] {
-			return w, errf(ErrBadRequest, i, nil, "a write of a batch with a shared collection names no collection or audience")
-		}
-		w.collection = batch.collection
+	if shared {
+		w.collection, w.audience = batch.collection, batch.audience
 	} else if w.collection, err = str(argCollection, "collection", true); err != nil {
 		return w, err
 	}
@@ -256,10 +257,10 @@ func parseWrite(m any, action repo.Action, i int, batch *batchShared, known stri
 		_, err := syntax.ParseRecordKey(w.rkey) // for its message
 		return w, errf(ErrBadRequest, i, err, "rkey %q", w.rkey)
 	}
-	if inBatch && batch.collection != "" {
-		w.audience = batch.audience
-	} else if w.audience, err = str(argAudience, "audience", false); err != nil {
-		return w, err
+	if !shared {
+		if w.audience, err = str(argAudience, "audience", false); err != nil {
+			return w, err
+		}
 	}
 	v, has := a.vals[argCID], a.has[argCID]
 	if w.action == repo.ActionDelete {
@@ -323,9 +324,12 @@ func parseWrites(inv *ucan.Invocation, max int) ([]writeSpec, error) {
 // {writes}, each write naming its action, collection, rkey, cid (not for a
 // delete) and audience (if any); or, the shared form, {collection, writes,
 // action?, audience?}, each write naming only its rkey, cid and, unless
-// the batch names it, action: the collection and audience, named once, are
-// every write's, and a policy on .collection and .audience (a role's
-// grant: community.Role) matches them once, not once per write. The
+// the batch names it, action: the collection and audience (and action),
+// named once, are every write's, and a write that names one of them again
+// is refused, so a policy on .collection, .audience or .action (a role's
+// grant: community.Role) matches what every write does, once. A policy
+// that tests only the writes inside .writes sees no collection or audience
+// there: one written for the first form must test the top level too. The
 // shared form halves a batch of chat messages' token.
 type batchShared struct {
 	collection, audience string      // "" in a batch of the first form
@@ -336,12 +340,8 @@ type batchShared struct {
 // collection is checked as an NSID here, once.
 func parseBatchShared(inv *ucan.Invocation) (batchShared, error) {
 	var b batchShared
-	for k := range inv.Args {
-		switch k {
-		case "writes", "collection", "audience", "action":
-		default:
-			return b, errf(ErrBadRequest, -1, nil, "unexpected argument %q: a batch's arguments are {writes} or {collection, writes, action?, audience?}", k)
-		}
+	if err := onlyKeys(inv, "writes", "collection", "audience", "action"); err != nil {
+		return b, err
 	}
 	var err error
 	if b.collection, err = argString(inv, "collection", false); err != nil {
