@@ -314,33 +314,42 @@ func (s *Session) Batch(ws []Write) (*Request, error) {
 			args["action"] = string(ws[0].Action)
 		}
 	}
-	// One backing array for every write's entries (at most five each);
-	// each Map is capped at its length, so nothing appends into the next.
-	// A write's action and collection are most often the previous
-	// write's: their boxed values are reused rather than boxed again.
-	entries := make([]drisl.Entry, 0, 5*len(ws))
+	// One backing array for every write's entries (cid, rkey, and, unless
+	// the batch shares them, action, audience and collection); each Map is
+	// capped at its length, so nothing appends into the next. A write's
+	// action and collection are most often the previous write's: their
+	// boxed values are reused rather than boxed again.
+	ownAction := !shared || !sharedAction
+	per := 5
+	if shared {
+		per = 3
+		if !ownAction {
+			per = 2
+		}
+	}
+	entries := make([]drisl.Entry, 0, per*len(ws))
 	list := make([]any, len(ws))
 	var action, collection string
 	var actionVal, collectionVal any
 	for i, w := range ws {
-		if actionVal == nil || string(w.Action) != action {
-			action, actionVal = string(w.Action), string(w.Action)
-		}
-		if collectionVal == nil || w.Collection != collection {
-			collection, collectionVal = w.Collection, w.Collection
-		}
 		start := len(entries)
 		// DRISL order: shorter keys first, then bytewise.
 		if w.Action != repo.ActionDelete {
 			entries = append(entries, drisl.Entry{Key: "cid", Value: cids[i]})
 		}
 		entries = append(entries, drisl.Entry{Key: "rkey", Value: w.RKey})
-		if !sharedAction || !shared {
+		if ownAction {
+			if actionVal == nil || string(w.Action) != action {
+				action, actionVal = string(w.Action), string(w.Action)
+			}
 			entries = append(entries, drisl.Entry{Key: "action", Value: actionVal})
 		}
 		if !shared {
 			if w.Audience != "" {
 				entries = append(entries, drisl.Entry{Key: "audience", Value: w.Audience})
+			}
+			if collectionVal == nil || w.Collection != collection {
+				collection, collectionVal = w.Collection, w.Collection
 			}
 			entries = append(entries, drisl.Entry{Key: "collection", Value: collectionVal})
 		}

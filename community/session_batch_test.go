@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -152,33 +153,26 @@ func mapBatch(ws []Write) (map[string]any, [][]byte, error) {
 // fails the batch with drisl's error.
 func TestBatchMatchesMaps(t *testing.T) {
 	s := batchSession(t, testRoles[1])
-	for _, n := range []int{0, 1, 2, 3, 7, 8, 9, 17, 64, 256} {
-		ws := batchWrites(n, "staff")
-		for i := range ws {
-			switch i % 6 {
-			case 1:
-				ws[i].Action = repo.ActionUpdate
-				ws[i].Record = message(fmt.Sprintf("edited %d", i))
-			case 5:
-				ws[i].Action, ws[i].Record = repo.ActionDelete, nil
-			}
-		}
+	// check compares the request with mapBatch's and returns the
+	// invocation's top-level arguments.
+	check := func(name string, ws []Write) map[string]any {
+		t.Helper()
 		req, err := s.Batch(ws)
 		if err != nil {
-			t.Fatalf("%d writes: %v", n, err)
+			t.Fatalf("%s: %v", name, err)
 		}
 		args, recs, err := mapBatch(ws)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(req.Records) != len(recs) || !slices.EqualFunc(req.Records, recs, bytes.Equal) {
-			t.Fatalf("%d writes: records differ", n)
+			t.Fatalf("%s: records differ", name)
 		}
 		if (req.Records == nil) != (recs == nil) {
-			t.Fatalf("%d writes: records nil %v, want nil %v", n, req.Records == nil, recs == nil)
+			t.Fatalf("%s: records nil %v, want nil %v", name, req.Records == nil, recs == nil)
 		}
 		if !slices.EqualFunc(req.Proofs, s.Membership.Grants[0].Chain, bytes.Equal) {
-			t.Fatalf("%d writes: proofs differ from the grant's chain", n)
+			t.Fatalf("%s: proofs differ from the grant's chain", name)
 		}
 		inv, err := ucan.ParseInvocation(req.Invocation)
 		if err != nil {
@@ -191,7 +185,50 @@ func TestBatchMatchesMaps(t *testing.T) {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(req.Invocation, want.Bytes()) {
-			t.Fatalf("%d writes: the invocation differs from the one of map arguments", n)
+			t.Fatalf("%s: the invocation differs from the one of map arguments", name)
+		}
+		return inv.Args
+	}
+	// form says which of the shared arguments a batch carries.
+	form := func(args map[string]any) string {
+		var f []string
+		for _, k := range []string{"collection", "audience", "action"} {
+			if _, ok := args[k]; ok {
+				f = append(f, k)
+			}
+		}
+		return strings.Join(f, "+")
+	}
+	for _, n := range []int{0, 1, 2, 3, 7, 8, 9, 17, 64, 256} {
+		ws := batchWrites(n, "staff")
+		for i := range ws {
+			switch i % 6 {
+			case 1:
+				ws[i].Action = repo.ActionUpdate
+				ws[i].Record = message(fmt.Sprintf("edited %d", i))
+			case 5:
+				ws[i].Action, ws[i].Record = repo.ActionDelete, nil
+			}
+		}
+		args := check(fmt.Sprintf("%d mixed writes", n), ws)
+		// Every fifth write has an audience: the first form from 5 on.
+		if want := map[bool]string{true: "", false: "collection"}[n >= 5 || n == 0]; n != 1 && form(args) != want {
+			t.Errorf("%d mixed writes: shared %q, want %q", n, form(args), want)
+		}
+		if n == 0 {
+			continue
+		}
+		for i := range ws {
+			ws[i].Audience = "staff"
+		}
+		if got := form(check(fmt.Sprintf("%d writes to staff", n), ws)); got != "collection+audience" && (n > 1 || got != "collection+audience+action") {
+			t.Errorf("%d writes to staff: shared %q", n, got)
+		}
+		for i := range ws {
+			ws[i].Action, ws[i].Record, ws[i].Audience = repo.ActionDelete, nil, ""
+		}
+		if got := form(check(fmt.Sprintf("%d deletes", n), ws)); got != "collection+action" {
+			t.Errorf("%d deletes: shared %q, want collection+action", n, got)
 		}
 	}
 	// An argument drisl refuses (invalid UTF-8), signed under a grant
