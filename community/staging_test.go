@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 
+	"github.com/townhall-dev/townhall/drisl"
 	"github.com/townhall-dev/townhall/repo"
 )
 
@@ -158,5 +160,98 @@ func TestStagedRoundStoreFailure(t *testing.T) {
 	}
 	if _, err := repo.VerifyCAR(ctx, &car, repo.VerifyOptions{Key: c.SigningKey(), DID: c.DID(), MaxClockSkew: -1}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestStagedRoundBeforeOwnerCheck: one writer batch holds alice's create of
+// a record and her update of it. The update names the same path, so it is
+// deferred to the batch's second round, after the create's round has been
+// staged; its owner check reads the create's receipt from the store, so
+// the writer must wait for the staged round first (it once checked only
+// before the batch's first round, and the update failed reading a receipt
+// the store did not have yet).
+func TestStagedRoundBeforeOwnerCheck(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	g := newGatedStore()
+	h := w.newHostOn(g, NewMemPrivateStore(), "host1")
+	c, founder := w.newCommunity(h, "member")
+	alice := w.join(c, "alice", founder, testRoles[0])
+	g.hold(false)
+	errs := make(chan error, 4)
+	send := func(r *Request) {
+		go func() {
+			_, err := c.Invoke(ctx, r)
+			errs <- err
+		}()
+	}
+	// queued waits until n requests wait in the writer's queue.
+	queued := func(n int) {
+		for len(c.reqs) != n {
+			runtime.Gosched()
+		}
+	}
+	// releaseAll lets the held Apply and every later one through.
+	var once sync.Once
+	releaseAll := func() {
+		once.Do(func() {
+			g.mu.Lock()
+			g.held = false
+			g.mu.Unlock()
+			g.release <- struct{}{}
+		})
+	}
+	t.Cleanup(releaseAll)
+	// writerWaits waits until the writer waits for a staged round in
+	// settle, called from caller, or fails the test if a request is
+	// answered first.
+	writerWaits := func(caller string) {
+		t.Helper()
+		for {
+			select {
+			case err := <-errs:
+				releaseAll()
+				t.Fatalf("a request was answered before the writer waited for the staged round: %v", err)
+			default:
+			}
+			buf := make([]byte, 1<<20)
+			for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+				if strings.Contains(g, "repo.(*Pending).Wait(") && strings.Contains(g, "community.(*Community).settle(") &&
+					strings.Contains(g, caller) {
+					return
+				}
+			}
+			runtime.Gosched()
+		}
+	}
+	x, k := newTID(), newTID()
+	send(w.rq(alice.sess.Create(NSIDMessage, x, message("x"))))
+	<-g.entered // x's round is staged and held in the store
+	send(w.rq(alice.sess.Update(NSIDMessage, x, message("x, edited"))))
+	writerWaits("community.(*Community).commitBatch(") // the writer holds the update
+	send(w.rq(alice.sess.Create(NSIDMessage, k, message("k"))))
+	queued(1)
+	send(w.rq(alice.sess.Update(NSIDMessage, k, message("k, edited"))))
+	queued(2) // one batch for the writer: create k, then update k
+	g.release <- struct{}{} // x's round is stored
+	<-g.entered             // x's update, committed synchronously
+	g.release <- struct{}{}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-g.entered // k's create, staged (its round), held in the store
+	// The update, deferred to the batch's second round, must wait for it.
+	writerWaits("community.(*Community).commitBatch(")
+	releaseAll()
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := m(drisl.Marshal(message("k, edited"))).must(t)
+	if _, data, err := c.GetRecord(ctx, NSIDMessage, k); err != nil || !bytes.Equal(data, want) {
+		t.Fatalf("record k: %v, is the edit %v", err, bytes.Equal(data, want))
 	}
 }

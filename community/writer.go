@@ -215,12 +215,13 @@ func (c *Community) run() {
 const maxReusedPaths = 1 << 14
 
 func (c *Community) commitBatch(ctx context.Context, batch []*request) {
-	if !stageable(batch) {
-		// Their checks read what the staged round's commit may change.
-		c.settle(ctx)
-	}
 	pending := batch
 	for len(pending) > 0 {
+		if !stageable(pending) {
+			// Their checks read what the staged round's commit may
+			// change: a round of this batch may have been staged.
+			c.settle(ctx)
+		}
 		// One map for every round (the writer's alone): endRound keeps
 		// only the paths' hashes, so the map is free again once the
 		// round is committed, and a cleared map keeps its room for the
