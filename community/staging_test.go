@@ -232,7 +232,7 @@ func TestStagedRoundBeforeOwnerCheck(t *testing.T) {
 	send(w.rq(alice.sess.Create(NSIDMessage, k, message("k"))))
 	queued(1)
 	send(w.rq(alice.sess.Update(NSIDMessage, k, message("k, edited"))))
-	queued(2) // one batch for the writer: create k, then update k
+	queued(2)               // one batch for the writer: create k, then update k
 	g.release <- struct{}{} // x's round is stored
 	<-g.entered             // x's update, committed synchronously
 	g.release <- struct{}{}
