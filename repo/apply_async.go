@@ -95,6 +95,7 @@ func (r *Repo) ApplyAsync(ctx context.Context, writes []Write) (*Pending, error)
 func (r *Repo) storePending(ctx context.Context, p *Pending, b *built) {
 	if p.prev != nil {
 		<-p.prev.done
+		p.prev = nil // so that a chain of Pendings does not keep every earlier one
 	}
 	r.mu.Lock()
 	stored := r.head.Commit == p.expect
@@ -113,6 +114,9 @@ func (r *Repo) storePending(ctx context.Context, p *Pending, b *built) {
 		p.err = err
 	}
 	r.src.dropPending(b.nodes)
+	// Every commit before p is done: buildsOn, walking from a later
+	// commit, stops at p at the latest.
+	p.base = nil
 	if r.tip == p || (err != nil && r.tip.buildsOn(p)) {
 		// The latest commit is stored (the next one builds on r.tree,
 		// whose nodes are in the cache) or will never be.

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 
@@ -63,12 +65,11 @@ func TestApplyAsyncChain(t *testing.T) {
 				defer sq.Close()
 				s = sq
 			}
-			g := &gatedStore{Store: s, gate: make(chan struct{})}
-			key := fixedKey(t)
-			pub, _ := key.PublicKey()
 			close0 := make(chan struct{})
 			close(close0)
-			g.gate = close0 // Create goes through
+			g := &gatedStore{Store: s, gate: close0} // Create goes through
+			key := fixedKey(t)
+			pub, _ := key.PublicKey()
 			opts := Options{Now: fakeClock()}
 			if name == "tiny-cache" {
 				opts.CacheNodes = 2
@@ -117,6 +118,11 @@ func TestApplyAsyncChain(t *testing.T) {
 					t.Fatalf("commit %d: seq %d rev %s after seq %d rev %s", i, res.Seq, res.Rev, prev.Seq, prev.Rev)
 				}
 				prev = res
+				// A stored commit holds no earlier one (or the chain of
+				// an import's commits would stay in memory).
+				if p.prev != nil || p.base != nil {
+					t.Fatalf("commit %d still links to an earlier one", i)
+				}
 			}
 			// The last event is a #commit on top of the third commit.
 			ev := small.res.Event
@@ -212,5 +218,83 @@ func TestApplyAsyncFailure(t *testing.T) {
 	}
 	if c, err := g.Store.Record(ctx, testDID, "app.bsky.feed.post", "3m00000000005"); err != nil || c != res.Results[3].CID {
 		t.Fatalf("record of the retried commit: %s %v", c, err)
+	}
+}
+
+// TestApplyAsyncThenApply: Apply waits for the commits ApplyAsync is
+// storing and builds on the last of them; ApplyAsync with nothing in flight
+// catches up with a commit another handle stored.
+func TestApplyAsyncThenApply(t *testing.T) {
+	ctx := context.Background()
+	open := make(chan struct{})
+	close(open)
+	g := &gatedStore{Store: NewMemStore(), gate: open}
+	key := fixedKey(t)
+	r, err := Create(ctx, g, testDID, key, Options{Now: fakeClock()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.gate = make(chan struct{})
+	p, err := r.ApplyAsync(ctx, asyncWrites(0, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type outcome struct {
+		res *CommitResult
+		err error
+	}
+	applied := make(chan outcome, 1)
+	go func() {
+		res, err := r.Apply(ctx, asyncWrites(2, 1), ApplyOptions{})
+		applied <- outcome{res, err}
+	}()
+	// Apply must wait for p's commit before it builds: watch its stack
+	// until it does (it must never reach the store first).
+	for waiting := false; !waiting; runtime.Gosched() {
+		buf := make([]byte, 1<<20)
+		for _, st := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+			if !strings.Contains(st, "repo.(*Repo).Apply(") {
+				continue
+			}
+			if strings.Contains(st, "repo.(*gatedStore).Apply(") {
+				close(g.gate)
+				t.Fatal("Apply reached the store while ApplyAsync's commit was pending")
+			}
+			waiting = waiting || strings.Contains(st, "repo.(*Repo).settle(")
+		}
+	}
+	g.gate <- struct{}{} // p's commit
+	g.gate <- struct{}{} // Apply's
+	pres, err := p.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := <-applied
+	if a.err != nil {
+		t.Fatal(a.err)
+	}
+	if a.res.Event == nil || *a.res.Event.Since != pres.Rev || *a.res.Event.PrevData != pres.Data {
+		t.Fatalf("Apply's commit does not build on the pending one: %+v", a.res.Event)
+	}
+	// Another handle commits; this one, with nothing in flight, catches up.
+	close(g.gate)
+	other, err := Open(ctx, g, testDID, key, Options{Now: fakeClock()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ores, err := other.Apply(ctx, asyncWrites(3, 1), ApplyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := r.ApplyAsync(ctx, asyncWrites(4, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	qres, err := q.Wait()
+	if err != nil {
+		t.Fatalf("ApplyAsync after another handle's commit: %v", err)
+	}
+	if qres.Event == nil || *qres.Event.Since != ores.Rev {
+		t.Fatalf("ApplyAsync's commit does not build on the other handle's: %+v", qres.Event)
 	}
 }
