@@ -191,13 +191,7 @@ func TestEditorApplyErrors(t *testing.T) {
 func TestGetMany(t *testing.T) {
 	ctx := context.Background()
 	r := rand.New(rand.NewPCG(45, 46))
-	m := map[string]cid.Cid{}
-	var keys []string
-	for range 3000 {
-		k := randomKey(r)
-		m[k] = randomValue(r)
-		keys = append(keys, k)
-	}
+	m, keys := randomEntries(r, 3000)
 	var mb MemBlocks
 	root, err := buildMap(t, m).WriteBlocks(ctx, &mb, nil)
 	if err != nil {
@@ -307,13 +301,7 @@ func TestSortRuns(t *testing.T) {
 func TestHas(t *testing.T) {
 	ctx := context.Background()
 	r := rand.New(rand.NewPCG(51, 52))
-	m := map[string]cid.Cid{}
-	var keys []string
-	for range 3000 {
-		k := randomKey(r)
-		m[k] = randomValue(r)
-		keys = append(keys, k)
-	}
+	m, keys := randomEntries(r, 3000)
 	mem := buildMapPuts(t, m)
 	var mb MemBlocks
 	root, err := mem.WriteBlocks(ctx, &mb, nil)
@@ -353,7 +341,7 @@ func TestHas(t *testing.T) {
 
 // TestHasTrustedIsGet: on a source taken on trust, a key stored on the
 // wrong layer (a layer-1 key in a layer-0 node) is not found by Get, and
-// Has gives Get's answer rather than finding it by descending.
+// Has and HasMany give Get's answer rather than finding it by descending.
 func TestHasTrustedIsGet(t *testing.T) {
 	ctx := context.Background()
 	v := testCID("record")
@@ -364,13 +352,21 @@ func TestHasTrustedIsGet(t *testing.T) {
 	leaf := put(t, &mb, rawNode(t, nil, seq(v, k0, kx)))
 	root := put(t, &mb, rawNode(t, &leaf, []rawEntry{{suffix: k1, v: v}}))
 	tr := Options{InsecureTrustSource: true}.Load(&mb, root)
-	for _, k := range []string{k0, kx, k1} {
+	keys := []string{k0, kx, k1} // ascending: HasMany's sorted walk would find kx
+	many := make([]bool, len(keys))
+	if _, err := tr.HasMany(ctx, keys, many); err != nil {
+		t.Fatal(err)
+	}
+	for i, k := range keys {
 		_, want, err := tr.Get(ctx, k)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got, err := tr.Has(ctx, k); err != nil || got != want {
 			t.Errorf("Has(%s) = %v, %v; Get says %v", k, got, err, want)
+		}
+		if many[i] != want {
+			t.Errorf("HasMany says %v for %s; Get says %v", many[i], k, want)
 		}
 	}
 	if _, found, _ := tr.Get(ctx, kx); found {
@@ -426,6 +422,19 @@ func firstError(n int, f func(i int) error) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// randomEntries draws n random keys with random values: the entries (a
+// key drawn twice keeps its last value) and the keys in the order drawn.
+func randomEntries(r *rand.Rand, n int) (map[string]cid.Cid, []string) {
+	m := map[string]cid.Cid{}
+	var keys []string
+	for range n {
+		k := randomKey(r)
+		m[k] = randomValue(r)
+		keys = append(keys, k)
+	}
+	return m, keys
 }
 
 // rootOnly returns a store holding only src's block root: a tree whose

@@ -7,22 +7,17 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
-
-	"github.com/ipfs/go-cid"
 )
 
 // hasEach is HasMany one key at a time: Has for each key, up to the first
 // error.
 func hasEach(ctx context.Context, tr *Tree, keys []string) ([]bool, int, error) {
 	found := make([]bool, len(keys))
-	for i, k := range keys {
-		ok, err := tr.Has(ctx, k)
-		if err != nil {
-			return found, i, err
-		}
-		found[i] = ok
-	}
-	return found, len(keys), nil
+	n, err := firstError(len(keys), func(i int) (err error) {
+		found[i], err = tr.Has(ctx, keys[i])
+		return err
+	})
+	return found, n, err
 }
 
 // TestHasMany: HasMany answers what Has answers for each key, on a tree
@@ -34,13 +29,7 @@ func hasEach(ctx context.Context, tr *Tree, keys []string) ([]bool, int, error) 
 func TestHasMany(t *testing.T) {
 	ctx := context.Background()
 	r := rand.New(rand.NewPCG(61, 62))
-	m := map[string]cid.Cid{}
-	var present []string
-	for range 3000 {
-		k := randomKey(r)
-		m[k] = randomValue(r)
-		present = append(present, k)
-	}
+	m, present := randomEntries(r, 3000)
 	built := buildMap(t, m)
 	var mb MemBlocks
 	root, err := built.WriteBlocks(ctx, &mb, nil)

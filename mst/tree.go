@@ -328,8 +328,9 @@ func (t *Tree) Has(ctx context.Context, key string) (bool, error) {
 // to what Has(keys[i]) returns (found must be as long as keys). For keys
 // in ascending order (duplicates allowed) it descends once for the whole
 // batch: the keys that fall in one gap of a node go down it together, so
-// a node shared by their paths is loaded once, not once per key, and each
-// key is compared with the node's entries once, not searched for; a batch
+// a node shared by their paths is loaded once, not once per key (each
+// key found, or first in its gap, is still searched for among the node's
+// entries; the others of its gap are compared with one entry); a batch
 // of consecutive keys (a community's receipts, record keys that are TIDs)
 // reads the few nodes along their common path. Keys out of order are
 // looked up one at a time. On failure it returns the index of the first
