@@ -44,11 +44,8 @@ func (p *Pending) Wait() (*CommitResult, error) {
 // first. ApplyAsync does not retry a commit that another handle or process
 // got in first (ErrConflict); Apply does.
 func (r *Repo) ApplyAsync(ctx context.Context, writes []Write) (*Pending, error) {
-	if r.key == nil {
-		return nil, fmt.Errorf("%w: repository opened without a signing key", ErrInvalidWrite)
-	}
-	if len(writes) == 0 {
-		return nil, fmt.Errorf("%w: empty batch", ErrInvalidWrite)
+	if err := r.writable(writes); err != nil {
+		return nil, err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -62,12 +59,8 @@ func (r *Repo) ApplyAsync(ctx context.Context, writes []Write) (*Pending, error)
 	} else if r.last == nil {
 		// Nothing in flight: catch up with writes of other handles, as
 		// Apply does.
-		h, err := r.store.Head(ctx, r.did)
-		if err != nil {
+		if _, err := r.catchUp(ctx); err != nil {
 			return nil, err
-		}
-		if h.Commit != r.head.Commit {
-			r.load(h)
 		}
 		head, tree = r.head, r.tree
 	}

@@ -285,15 +285,37 @@ const (
 // Apply turns a batch of writes into one signed commit, atomically: either
 // every write lands in one new commit, or the store is unchanged.
 func (r *Repo) Apply(ctx context.Context, writes []Write, opts ApplyOptions) (*CommitResult, error) {
-	if r.key == nil {
-		return nil, fmt.Errorf("%w: repository opened without a signing key", ErrInvalidWrite)
-	}
-	if len(writes) == 0 {
-		return nil, fmt.Errorf("%w: empty batch", ErrInvalidWrite)
+	if err := r.writable(writes); err != nil {
+		return nil, err
 	}
 	r.settle()
 	defer r.mu.Unlock()
 	return r.commitLocked(ctx, writes, opts.SwapCommit, false)
+}
+
+// writable checks that r can commit writes: it has a signing key, and
+// there is at least one write.
+func (r *Repo) writable(writes []Write) error {
+	if r.key == nil {
+		return fmt.Errorf("%w: repository opened without a signing key", ErrInvalidWrite)
+	}
+	if len(writes) == 0 {
+		return fmt.Errorf("%w: empty batch", ErrInvalidWrite)
+	}
+	return nil
+}
+
+// catchUp reloads r from the store's head if another handle or process
+// wrote since r last did, and returns that head. r.mu is held.
+func (r *Repo) catchUp(ctx context.Context) (Head, error) {
+	h, err := r.store.Head(ctx, r.did)
+	if err != nil {
+		return Head{}, err
+	}
+	if h.Commit != r.head.Commit {
+		r.load(h)
+	}
+	return h, nil
 }
 
 // prepared is a write after validation and encoding. w points into the
@@ -549,12 +571,9 @@ func (r *Repo) commitLocked(ctx context.Context, writes []Write, swap cid.Cid, c
 	}
 	for attempt := 0; ; attempt++ {
 		if !create {
-			h, err := r.store.Head(ctx, r.did)
+			h, err := r.catchUp(ctx)
 			if err != nil {
 				return nil, err
-			}
-			if h.Commit != r.head.Commit {
-				r.load(h) // another handle or process wrote
 			}
 			if swap.Defined() && swap != h.Commit {
 				return nil, fmt.Errorf("%w: head is %s", ErrSwapCommit, h.Commit)
