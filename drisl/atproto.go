@@ -151,20 +151,17 @@ const recordTextChunk = 16 << 10
 // NewRecordDecoder returns a RecordDecoder with these options.
 func (o DecOptions) NewRecordDecoder() *RecordDecoder {
 	o.OrderedMaps = true
-	return &RecordDecoder{opts: o.withDefaults()}
+	r := &RecordDecoder{opts: o.withDefaults()}
+	r.d.boxes.more = recordTextChunk // chunks for the records to come too
+	return r
 }
 
 // Decode is UnmarshalRecord(data) with the decoder's options.
 func (r *RecordDecoder) Decode(data []byte) (Map, error) {
-	if len(data) > r.opts.MaxInputBytes {
-		return nil, &SyntaxError{Rule: RuleInputLen, Offset: 0}
+	if err := r.d.reset(data, r.opts); err != nil {
+		return nil, err
 	}
-	r.d = decodeState{data: data, opts: r.opts, ordered: true, boxes: r.d.boxes}
-	r.d.boxes.more = recordTextChunk // chunks for the records to come too
-	switch {
-	case len(data) > 0 && r.opts.NoCopyStrings:
-		r.d.arena = unsafe.String(&data[0], len(data))
-	case len(data) > 0:
+	if len(data) > 0 && !r.opts.NoCopyStrings {
 		// The decoded strings are cut from a copy of data in a chunk of
 		// text that nothing writes to again (strAt and the map loops take
 		// an arena as long as the input as that copy).
@@ -190,19 +187,13 @@ func (d *decodeState) record() (Map, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, isMap := v.(Map)
+	m, isMap := v.(Map) // m is nil if v is not a map
 	// Above DefaultMaxDepth, checkValue refuses what the decoder took.
 	if d.suspect || !isMap || d.opts.MaxDepth > DefaultMaxDepth {
-		if err := CheckRecord(v); err != nil {
-			if !isMap {
-				return nil, err
-			}
-			return m, err
-		}
-		return m, nil
+		return m, CheckRecord(v)
 	}
 	if _, ok := m.Get("$type"); !ok {
-		return m, &DataModelError{Rule: RuleTypeKey, Path: "$type", Offset: -1, Detail: "a record needs $type"}
+		return m, CheckRecord(v) // it writes the error
 	}
 	return m, nil
 }

@@ -110,15 +110,24 @@ func (o DecOptions) Validate(data []byte) error {
 }
 
 func (o DecOptions) start(data []byte) (*decodeState, error) {
-	o = o.withDefaults()
-	if len(data) > o.MaxInputBytes {
-		return nil, &SyntaxError{Rule: RuleInputLen, Offset: 0}
+	d := new(decodeState)
+	if err := d.reset(data, o.withDefaults()); err != nil {
+		return nil, err
 	}
-	d := &decodeState{data: data, opts: o, ordered: o.OrderedMaps}
+	return d, nil
+}
+
+// reset makes d a decoder of data with o (its defaults filled in), keeping
+// d's boxes.
+func (d *decodeState) reset(data []byte, o DecOptions) error {
+	if len(data) > o.MaxInputBytes {
+		return &SyntaxError{Rule: RuleInputLen, Offset: 0}
+	}
+	*d = decodeState{data: data, opts: o, ordered: o.OrderedMaps, boxes: d.boxes}
 	if o.NoCopyStrings && len(data) > 0 {
 		d.arena = unsafe.String(&data[0], len(data)) // strAt never copies
 	}
-	return d, nil
+	return nil
 }
 
 type decodeState struct {
