@@ -62,15 +62,21 @@ func decodedValue(v any, depth int, cp bool) (any, bool) {
 	switch x := v.(type) {
 	case nil, bool, string, int64, float64, cid.Cid:
 		return v, true
-	case int:
-		return int64(x), true
-	case int32:
-		return int64(x), true
-	case uint64:
-		if x <= math.MaxInt64 {
-			return int64(x), true
+	case int, int32, uint64:
+		if !cp {
+			return nil, true // boxing the converted value would allocate
 		}
-		return x, true
+		switch x := x.(type) {
+		case int:
+			return int64(x), true
+		case int32:
+			return int64(x), true
+		case uint64:
+			if x <= math.MaxInt64 {
+				return int64(x), true
+			}
+			return x, true
+		}
 	case []byte:
 		if !cp {
 			return nil, true

@@ -1,6 +1,7 @@
 package ucan
 
 import (
+	"crypto/elliptic"
 	"math/big"
 
 	"github.com/ipfs/go-cid"
@@ -265,7 +266,7 @@ func wrapSignature(sig, sp []byte, alg Algorithm, tag string) envelope {
 }
 
 // p256N is the order of P-256's base point.
-var p256N, _ = new(big.Int).SetString("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551", 16)
+var p256N = elliptic.P256().Params().N
 
 // es256HighS reports whether env is an ES256 token whose signature has a
 // high S.

@@ -408,7 +408,8 @@ func (p Policy) match(st *evalState, args any) (ok, exceeded bool) {
 // taken inline: a comparison or a like over each of a batch's writes. Its
 // switch is field's, written out: field is not inlined, and calling it
 // here cost +1.2 % instructions on community's BenchmarkInvokeChecks
-// (callgrind, 11.76M -> 11.90M per op).
+// (callgrind, GOMAXPROCS=1 GOGC=off, both sub-benchmarks; tried and
+// reverted in ba62b89).
 func (st *evalState) selectOne(segs []segment, v any) (any, bool) {
 	if len(segs) != 1 || segs[0].kind != segField {
 		return st.selectPath(segs, v)
