@@ -401,10 +401,10 @@ func invokeSeeds(t testing.TB, w *world, c *Community, founder, alice, carol *me
 	if err != nil {
 		t.Fatal(err)
 	}
-	batch := w.rq(alice.sess.Batch([]Write{{Action: repo.ActionCreate, Collection: NSIDMessage, RKey: newTID(), Record: message("x")}}))
-	out["shared-batch-own-collection"] = forge(t, w, c, alice.key, batch.Proofs, CmdBatch, map[string]any{"collection": NSIDMessage,
+	chain := alice.sess.Membership.Grants[0].Chain // her only grant
+	out["shared-batch-own-collection"] = forge(t, w, c, alice.key, chain, CmdBatch, map[string]any{"collection": NSIDMessage,
 		"action": "create", "writes": []any{map[string]any{"rkey": newTID(), "cid": rc, "collection": "app.bsky.feed.post"}}}, [][]byte{data})
-	out["shared-batch-other-collection"] = forge(t, w, c, alice.key, batch.Proofs, CmdBatch, map[string]any{"collection": "app.bsky.feed.post",
+	out["shared-batch-other-collection"] = forge(t, w, c, alice.key, chain, CmdBatch, map[string]any{"collection": "app.bsky.feed.post",
 		"action": "create", "writes": []any{map[string]any{"rkey": newTID(), "cid": rc}}}, [][]byte{data})
 	return out
 }

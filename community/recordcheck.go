@@ -16,9 +16,10 @@ import (
 // (sha256x8.SumMany, eight records at a time): a /repo/batch of chat
 // messages is hundreds of records of a few blocks each, where the eight
 // lanes are about three times cheaper than hashing one record after
-// another on CPUs without the SHA extensions. Each record's length is read
-// once, when it is copied, so a caller that changes its slices meanwhile
-// gets copies that hash to their digests, never a bad slice.
+// another on CPUs without the SHA extensions. The copies are cut where the
+// arena says they end (ends), so a caller that changes its slices
+// meanwhile can only make the arena grow, never give a bad slice, and the
+// copies hash to their digests.
 func copyAndHash(records [][]byte) (arena []byte, sums [][32]byte, ends []int) {
 	total := 0
 	for _, r := range records {
