@@ -266,7 +266,7 @@ var recentReplaces = func() map[int]string {
 // each, the key (its order kept) above its place, which slices.Sort sorts
 // without calling a comparison function. order and sorted are buffers.
 func sortKeys(keys []keyEnt, order []uint64, sorted *[]keyEnt) []uint64 {
-	if len(keys) > math.MaxUint32 {
+	if uint64(len(keys)) > math.MaxUint32 {
 		slices.SortFunc(keys, cmpKeyEnt) // places beyond 32 bits
 		return order
 	}
@@ -275,7 +275,7 @@ func sortKeys(keys []keyEnt, order []uint64, sorted *[]keyEnt) []uint64 {
 		order = append(order, uint64(uint32(k.h)^1<<31)<<32|uint64(i))
 	}
 	slices.Sort(order)
-	out := append((*sorted)[:0], keys...)
+	out := slices.Grow((*sorted)[:0], len(keys))[:len(keys)]
 	for j, o := range order {
 		out[j] = keys[uint32(o)]
 	}
@@ -470,7 +470,7 @@ func (s *SQLiteStore) lookupPacks(ctx context.Context, hs []int32, ids [][]int64
 		// A recent row holds the keys of its bucket; a key_pages row
 		// those from its lo to the next row's, so none above its last
 		// entry's.
-		from, last := int32(max(k, math.MinInt32)), keyH(page, n-1)
+		from, last := int32(k), keyH(page, n-1) // a key_pages lo is at least MinInt32
 		if kind == 0 {
 			from, last = int32(k<<sqliteRecentShift), int32(k<<sqliteRecentShift|(1<<sqliteRecentShift-1))
 		}
