@@ -501,8 +501,9 @@ func (s *SQLiteStore) GetBlock(ctx context.Context, did string, c cid.Cid) ([]by
 
 // GetBlocks implements BlocksGetter. For each up to sqliteBatch blocks, one
 // statement reads the packs the key index rows held as hints (keyHints)
-// name; for the blocks not found there, one statement looks their keys up
-// in the key index and one reads the packs it names. Each block returned
+// name (one per sqliteBatch packs); for the blocks not found there, one
+// statement looks their keys up in the key index and one reads the packs
+// it names. Each block returned
 // is a copy of its part of its pack.
 func (s *SQLiteStore) GetBlocks(ctx context.Context, did string, cids []cid.Cid) ([][]byte, error) {
 	id, err := s.repoID(ctx, did)
@@ -541,7 +542,7 @@ func (s *SQLiteStore) GetBlocks(ctx context.Context, did string, cids []cid.Cid)
 		packs  []int64
 	)
 	for off := 0; off < len(cids); {
-		chunk := cids[off : off+chunkLen(len(cids)-off)]
+		chunk := cids[off : off+min(len(cids)-off, sqliteBatch)]
 		ids := idsBuf[:len(chunk)]
 		packs = packs[:0]
 		for i, c := range chunk {
@@ -560,7 +561,7 @@ func (s *SQLiteStore) GetBlocks(ctx context.Context, did string, cids []cid.Cid)
 			}
 		}
 		for len(missing) > 0 {
-			part := missing[:chunkLen(len(missing))]
+			part := missing[:min(len(missing), sqliteBatch)]
 			missing = missing[len(part):]
 			var mh [sqliteBatch]int32
 			mids := idsBuf[:len(part)]
@@ -616,14 +617,18 @@ var packSelects = func() map[int]string {
 func (s *SQLiteStore) readPacks(ctx context.Context, repo int64, ids []int64, fn func(c, d []byte)) error {
 	var argBuf [sqliteBatch + 1]any
 	for len(ids) > 0 {
-		chunk := ids[:chunkLen(len(ids))]
+		chunk := ids[:min(len(ids), sqliteBatch)]
 		ids = ids[len(chunk):]
 		args := argBuf[:0]
 		for _, id := range chunk {
 			args = append(args, id)
 		}
+		shape := inShape(len(chunk))
+		for len(args) < shape {
+			args = append(args, chunk[len(chunk)-1])
+		}
 		args = append(args, repo)
-		st, err := s.stmt(ctx, packSelects[len(chunk)])
+		st, err := s.stmt(ctx, packSelects[shape])
 		if err != nil {
 			return err
 		}
@@ -684,13 +689,26 @@ func repoMix(repo int64) uint32 { return uint32(repo * 2654435761) }
 
 // chunkLen is how many of n remaining rows the next INSERT carries: 64, or
 // the largest power of two <= n, so that a handful of statement shapes
-// (64, 32, ..., 1 rows) serve every batch and stay prepared.
+// (64, 32, ..., 1 rows) serve every batch and stay prepared. Reads take
+// the other way to the same shapes (inShape): a list of values to match
+// is padded with repeats, which select nothing more.
 func chunkLen(n int) int {
 	if n >= sqliteBatch {
 		return sqliteBatch
 	}
 	c := 1
 	for c*2 <= n {
+		c *= 2
+	}
+	return c
+}
+
+// inShape is the shape of a read of n values (1 to sqliteBatch) in one
+// statement: the least power of two >= n. The values past n repeat the
+// last one.
+func inShape(n int) int {
+	c := 1
+	for c < n {
 		c *= 2
 	}
 	return c

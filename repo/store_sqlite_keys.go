@@ -182,10 +182,7 @@ func (s *SQLiteStore) fileRecentKeys(ctx context.Context, tx *sql.Tx, keys []key
 		}
 	}
 	nb := len(args)
-	shape := 1
-	for shape < nb {
-		shape *= 2
-	}
+	shape := inShape(nb)
 	for len(args) < shape {
 		args = append(args, args[nb-1])
 	}
@@ -435,9 +432,13 @@ func (s *SQLiteStore) lookupPacks(ctx context.Context, hs []int32, ids [][]int64
 		st, err = s.stmt(ctx, keyLookup)
 		args[0], args[1] = recentBucket(hs[0]), int64(hs[0])
 	} else {
-		st, err = s.stmt(ctx, keyLookups[len(hs)])
-		for i, h := range hs {
-			args[i], args[len(hs)+i] = int64(h), recentBucket(h)
+		// Padded to a statement shape with the last key again.
+		shape := inShape(len(hs))
+		args = argBuf[:2*shape]
+		st, err = s.stmt(ctx, keyLookups[shape])
+		for i := range shape {
+			h := hs[min(i, len(hs)-1)]
+			args[i], args[shape+i] = int64(h), recentBucket(h)
 		}
 	}
 	if err != nil {
