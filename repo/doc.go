@@ -92,8 +92,8 @@
 // sorted, in blobs of up to 320 entries (a page). The keys of a commit land
 // at random in key order, so a commit rewrites nearly every row of the key
 // table it adds to: that is why the latest commits' entries go to the small
-// recent_key_pages (at most about 30 pages; a commit reads them, merges its
-// keys in and writes them back), which a commit merges into key_pages,
+// recent_key_pages (at most about 30 pages; a commit reads the rows its
+// keys go to, merges its keys in and writes those rows back), which a commit merges into key_pages,
 // reading and rewriting each row it adds to and splitting the full ones,
 // once they hold 8,192 entries (a write of that many blocks, a CAR import,
 // files its own entries in key_pages directly). A few statements per page

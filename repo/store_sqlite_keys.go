@@ -20,9 +20,9 @@ import (
 // blobs of up to a page: key_pages holds most of them, each row the
 // entries from its lo up to the next row's lo; recent_key_pages holds the
 // entries of the latest commits, in up to 64 rows by the key's top 6
-// bits. A commit reads the recent rows, merges its keys in and writes them
-// back (at most about 30 pages); once they hold sqliteRecentKeys entries it
-// merges them into key_pages instead, reading and rewriting each row it
+// bits. A commit reads the recent rows its keys go to, merges its keys in
+// and writes those rows back (at most about 30 pages in all); once they
+// would hold sqliteRecentKeys entries it merges them into key_pages instead, reading and rewriting each row it
 // adds to, in key order. Either way a commit does a few statements per
 // page of keys, where version 3's row per key cost SQLite a B-tree insert
 // per key (and its keys a second insert, at the merge). A lookup reads one
@@ -170,8 +170,8 @@ func (a *sqliteApply) fileKeys(ctx context.Context) error {
 // sqliteRecentKeys entries, by rewriting only the rows they go to (a
 // commit of a chat message touches a few of the 64; rewriting all of them,
 // up to about 100 KB, at every commit made such commits about 1.5 times
-// slower): one statement reads those rows, one (or more, past sqliteBatch
-// rows) writes them back.
+// slower): one statement reads those rows, and one per power of two in
+// their number (chunkLen: 5 rows take 4 and 1) writes them back.
 func (s *SQLiteStore) fileRecentKeys(ctx context.Context, tx *sql.Tx, keys []keyEnt, sc *sqliteScratch) error {
 	// The buckets, ascending (the keys are sorted), padded to a
 	// power of two by repeating the last (a handful of statement shapes).

@@ -225,6 +225,14 @@ func TestSQLitePacks(t *testing.T) {
 	if rows >= len(bs)/4 || over != 0 || views != len(bs) {
 		t.Fatalf("%d pack rows for %d blocks (%d of several blocks over %d bytes), %d rows in the blocks view", rows, len(bs), over, sqlitePackBytes, views)
 	}
+	// The reads above kept the key index rows they read as hints: with
+	// the index gone, every block is still found, through them alone.
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM key_pages; DELETE FROM recent_key_pages`); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.GetBlocks(ctx, did, cids); err != nil || len(got) != len(cids) {
+		t.Fatalf("GetBlocks through the hints alone: %d blocks, %v", len(got), err)
+	}
 }
 
 // TestSQLiteStaleHints: a store whose hints are stale (another handle on
