@@ -190,39 +190,47 @@ func (s *SQLiteStore) fileRecentKeys(ctx context.Context, tx *sql.Tx, keys []key
 	if err != nil {
 		return err
 	}
-	old := make(map[int64][]byte, nb)
+	// The rows, ascending, copied into the scratch: los[r] and the entries
+	// pages[offs[r]:offs[r+1]].
+	los, offs, pages := sc.los[:0], sc.offs[:0], sc.pages[:0]
 	for rows.Next() {
 		var b int64
-		var page []byte
+		var page sql.RawBytes
 		if err := rows.Scan(&b, &page); err != nil {
 			rows.Close()
 			return err
 		}
-		old[b] = page
+		los, offs, pages = append(los, b), append(offs, len(pages)), append(pages, page...)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return err
 	}
+	offs = append(offs, len(pages))
+	sc.los, sc.offs, sc.pages = los, offs, pages
 	// Each bucket's entries merged with its new keys, into one blob cut
 	// per row (never grown while parts of it are bound).
-	n := len(keys)
-	for _, p := range old {
-		n += len(p) / keyEntBytes
-	}
-	if cap(sc.buf) < n*keyEntBytes {
-		sc.buf = make([]byte, 0, n*keyEntBytes)
+	if n := (len(keys) + len(pages)/keyEntBytes) * keyEntBytes; cap(sc.buf) < n {
+		sc.buf = make([]byte, 0, n)
 	}
 	buf := sc.buf[:0]
 	args = args[:0]
+	r := 0 // the first row not below the bucket
 	for i := 0; i < len(keys); {
 		b := recentBucket(keys[i].h)
 		j := i + 1
 		for j < len(keys) && recentBucket(keys[j].h) == b {
 			j++
 		}
+		for r < len(los) && los[r] < b {
+			r++
+		}
+		var page []byte
+		if r < len(los) && los[r] == b {
+			page = pages[offs[r]:offs[r+1]]
+		}
 		start := len(buf)
-		buf = appendMergedPage(buf, old[b], keys[i:j])
+		buf = appendMergedPage(buf, page, keys[i:j])
 		args = append(args, b, buf[start:len(buf):len(buf)])
 		i = j
 	}
@@ -239,11 +247,11 @@ func (s *SQLiteStore) fileRecentKeys(ctx context.Context, tx *sql.Tx, keys []key
 }
 
 // recentReads read the recent_key_pages rows of 1 to 64 buckets (the
-// number of rows), by number of parameters, a power of two.
+// number of rows), in bucket order, by number of parameters, a power of two.
 var recentReads = func() map[int]string {
 	m := map[int]string{}
 	for n := 1; n <= 1<<(32-sqliteRecentShift); n *= 2 {
-		m[n] = `SELECT bucket, keys FROM recent_key_pages WHERE bucket IN (` + strings.TrimSuffix(strings.Repeat("?,", n), ",") + `)`
+		m[n] = `SELECT bucket, keys FROM recent_key_pages WHERE bucket IN (` + strings.TrimSuffix(strings.Repeat("?,", n), ",") + `) ORDER BY bucket`
 	}
 	return m
 }()
