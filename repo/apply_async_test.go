@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -58,12 +57,7 @@ func TestApplyAsyncChain(t *testing.T) {
 			ctx := context.Background()
 			var s Store = NewMemStore()
 			if name == "sqlite" {
-				sq, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "a.db"), SQLiteOptions{NoSync: true})
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer sq.Close()
-				s = sq
+				s = newTestSQLite(t)
 			}
 			close0 := make(chan struct{})
 			close(close0)

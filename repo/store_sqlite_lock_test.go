@@ -3,7 +3,6 @@ package repo
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"runtime"
 	"testing"
 )
@@ -18,11 +17,7 @@ import (
 // gives up with its error.
 func TestSQLiteWriterQueue(t *testing.T) {
 	ctx := context.Background()
-	s, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "queue.db"), SQLiteOptions{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := newTestSQLite(t)
 	key := fixedKey(t)
 	var repos []*Repo
 	for _, d := range []string{"did:plc:aaaaaaaaaaaaaaaaaaaaaaaa", "did:plc:bbbbbbbbbbbbbbbbbbbbbbbb",

@@ -144,11 +144,7 @@ func TestSQLiteMigratesVersion3(t *testing.T) {
 // blocks share rows, and no row of several blocks is over sqlitePackBytes.
 func TestSQLitePacks(t *testing.T) {
 	ctx := context.Background()
-	s, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "p.db"), SQLiteOptions{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := newTestSQLite(t)
 	did := "did:example:alice"
 	var bs []Block
 	for i, n := range []int{1, 10, 200, 200, 3000, 3900, 5000, 100, 20000, 300, 300, 300} {
@@ -257,19 +253,9 @@ func TestSQLiteStaleHints(t *testing.T) {
 	var all []cid.Cid
 	prev := cid.Undef
 	commit := func(c, n int) {
-		head := blk(fmt.Sprint("commit", c))
-		w := &StoreWrite{Expect: prev, Head: Head{DID: did, Commit: head.CID, Rev: fmt.Sprintf("22222222222%02d", c), Data: head.CID}}
-		for i := range n {
-			bl := blk(fmt.Sprint(c, "/", i))
-			w.Blocks = append(w.Blocks, bl)
-			all = append(all, bl.CID)
-		}
-		w.Blocks = append(w.Blocks, head)
-		all = append(all, head.CID)
-		if _, err := b.Apply(ctx, did, w); err != nil {
-			t.Fatal(err)
-		}
-		prev = head.CID
+		var written []cid.Cid
+		prev, written = applyNumbered(t, b, did, prev, c, n)
+		all = append(all, written...)
 	}
 	commit(0, sqliteRecentKeys) // straight to key_pages
 	commit(1, 3000)             // to the recent rows
@@ -287,20 +273,7 @@ func TestSQLiteStaleHints(t *testing.T) {
 	if err := a.db.QueryRowContext(ctx, `SELECT count(*) FROM key_pages`).Scan(&pages); err != nil || pages <= pages0 {
 		t.Fatalf("%d key_pages rows after merges, %d before (%v)", pages, pages0, err)
 	}
-	got, err := a.GetBlocks(ctx, did, all)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, data := range got {
-		if drisl.SumCID(drisl.CodecDagCBOR, data) != all[i] {
-			t.Fatalf("block %d is another block", i)
-		}
-	}
-	for _, i := range []int{0, len(all) / 2, len(all) - 1} {
-		if _, err := a.GetBlock(ctx, did, all[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
+	checkReadable(t, a, did, all, "after the merges, through stale hints")
 	// A hint for the last block's key that names the first pack.
 	id, err := a.repoID(ctx, did)
 	if err != nil {
@@ -326,11 +299,7 @@ func TestSQLiteStaleHints(t *testing.T) {
 // describe its data fails a read with errBadPack, and never panics.
 func TestSQLiteMalformedPack(t *testing.T) {
 	ctx := context.Background()
-	s, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "bad.db"), SQLiteOptions{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := newTestSQLite(t)
 	did := "did:example:alice"
 	a, b, head := blk("a"), blk("b"), blk("head")
 	w := &StoreWrite{Head: Head{DID: did, Commit: head.CID, Rev: "2222222222222", Data: head.CID}, Blocks: []Block{a, b, head}}
@@ -397,11 +366,7 @@ func packParts(bs ...Block) (hdr, data []byte) {
 // entry merged is there once.
 func TestSQLiteMergeKeyPages(t *testing.T) {
 	ctx := context.Background()
-	s, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "k.db"), SQLiteOptions{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := newTestSQLite(t)
 	rng := uint64(1)
 	next := func() uint64 {
 		rng ^= rng << 13

@@ -73,6 +73,18 @@ func treeWrite(t *testing.T, base *mst.Tree, puts map[string]cid.Cid) (*mst.Tree
 	return tree, root, out
 }
 
+// newTestSQLite opens a SQLiteStore (NoSync) in a new file of the test's
+// temporary directory, closed when the test ends.
+func newTestSQLite(t testing.TB) *SQLiteStore {
+	t.Helper()
+	s, err := OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "test.db"), SQLiteOptions{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 func TestStoreContract(t *testing.T) {
 	testStores(t, func(t *testing.T, s Store) {
 		ctx := context.Background()
@@ -344,11 +356,7 @@ func (r oldRepo) check(ctx context.Context, t *testing.T, s *SQLiteStore) {
 // blocks than one query carries, a CID asked twice, and a missing block.
 func TestSQLiteGetBlocks(t *testing.T) {
 	ctx := context.Background()
-	s, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "b.db"), SQLiteOptions{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := newTestSQLite(t)
 	did := "did:example:alice"
 	c1 := blk("commit")
 	w := &StoreWrite{Head: Head{DID: did, Commit: c1.CID, Rev: "2222222222222", Data: c1.CID}, Blocks: []Block{c1}}
@@ -466,6 +474,48 @@ PRAGMA user_version = 2;`); err != nil {
 	defer s2.Close()
 }
 
+// applyNumbered stores on s commit number c of did, after prev: n blocks
+// named c/i and its head block, named commit<c>, at rev 22222222222<c>.
+// It returns the head and the CIDs written, the head's last.
+func applyNumbered(t testing.TB, s *SQLiteStore, did string, prev cid.Cid, c, n int) (cid.Cid, []cid.Cid) {
+	t.Helper()
+	head := blk(fmt.Sprint("commit", c))
+	w := &StoreWrite{Expect: prev, Head: Head{DID: did, Commit: head.CID, Rev: fmt.Sprintf("22222222222%02d", c), Data: head.CID}}
+	var written []cid.Cid
+	for i := range n {
+		b := blk(fmt.Sprint(c, "/", i))
+		w.Blocks = append(w.Blocks, b)
+		written = append(written, b.CID)
+	}
+	w.Blocks = append(w.Blocks, head)
+	if _, err := s.Apply(context.Background(), did, w); err != nil {
+		t.Fatal(err)
+	}
+	return head.CID, append(written, head.CID)
+}
+
+// checkReadable reads every block of all from s in one GetBlocks, checking
+// each is the block of its CID, and a few of them one by one; label names
+// the moment in the failure.
+func checkReadable(t testing.TB, s *SQLiteStore, did string, all []cid.Cid, label string) {
+	t.Helper()
+	ctx := context.Background()
+	got, err := s.GetBlocks(ctx, did, all)
+	if err != nil {
+		t.Fatalf("%s: %v", label, err)
+	}
+	for i, data := range got {
+		if drisl.SumCID(drisl.CodecDagCBOR, data) != all[i] {
+			t.Fatalf("%s: block %d is another block", label, i)
+		}
+	}
+	for _, i := range []int{0, len(all) / 2, len(all) - 2, len(all) - 1} {
+		if _, err := s.GetBlock(ctx, did, all[i]); err != nil {
+			t.Fatalf("%s: block %d: %v", label, i, err)
+		}
+	}
+}
+
 // keyCounts counts the rows of blocks, block_keys and recent_keys.
 func keyCounts(ctx context.Context, t *testing.T, s *SQLiteStore) (blocks, keys, recent int) {
 	t.Helper()
@@ -480,44 +530,17 @@ func keyCounts(ctx context.Context, t *testing.T, s *SQLiteStore) (blocks, keys,
 // each merge, and each block has exactly one key.
 func TestSQLiteKeyMerge(t *testing.T) {
 	ctx := context.Background()
-	s, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "m.db"), SQLiteOptions{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := newTestSQLite(t)
 	did := "did:example:alice"
 	var all []cid.Cid
 	prev := cid.Undef
 	merged := false
 	const perCommit = 1500
 	for c := 0; c < sqliteRecentKeys/perCommit+3; c++ {
-		head := blk(fmt.Sprint("commit", c))
-		w := &StoreWrite{Expect: prev, Head: Head{DID: did, Commit: head.CID, Rev: fmt.Sprintf("22222222222%02d", c), Data: head.CID}}
-		for i := 0; i < perCommit; i++ {
-			b := blk(fmt.Sprint(c, "/", i))
-			w.Blocks = append(w.Blocks, b)
-			all = append(all, b.CID)
-		}
-		w.Blocks = append(w.Blocks, head)
-		all = append(all, head.CID)
-		if _, err := s.Apply(ctx, did, w); err != nil {
-			t.Fatal(err)
-		}
-		prev = head.CID
-		got, err := s.GetBlocks(ctx, did, all)
-		if err != nil {
-			t.Fatalf("commit %d: %v", c, err)
-		}
-		for i, data := range got {
-			if drisl.SumCID(drisl.CodecDagCBOR, data) != all[i] {
-				t.Fatalf("commit %d: block %d is another block", c, i)
-			}
-		}
-		for _, i := range []int{0, len(all) / 2, len(all) - 2, len(all) - 1} {
-			if _, err := s.GetBlock(ctx, did, all[i]); err != nil {
-				t.Fatalf("commit %d: block %d: %v", c, i, err)
-			}
-		}
+		var written []cid.Cid
+		prev, written = applyNumbered(t, s, did, prev, c, perCommit)
+		all = append(all, written...)
+		checkReadable(t, s, did, all, fmt.Sprint("commit ", c))
 		nBlocks, nKeys, nRecent := keyCounts(ctx, t, s)
 		if nBlocks != len(all) || nKeys+nRecent != nBlocks || nRecent >= sqliteRecentKeys {
 			t.Fatalf("commit %d: %d blocks, %d keys, %d recent keys", c, nBlocks, nKeys, nRecent)
@@ -560,11 +583,7 @@ func TestSQLiteKeyMerge(t *testing.T) {
 // and a second handle's batches build on the first's.
 func TestSQLitePipelinedApply(t *testing.T) {
 	ctx := context.Background()
-	s, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "p.db"), SQLiteOptions{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := newTestSQLite(t)
 	key := testKeys(t)["P-256"]
 	r1, err := Create(ctx, s, testDID, key, Options{Now: fakeClock()})
 	if err != nil {
