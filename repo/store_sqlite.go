@@ -654,15 +654,8 @@ func scanPacks(ctx context.Context, st *sql.Stmt, args []any, fn func(c, d []byt
 			return err
 		}
 		p.hdr, p.data = hdr, data
-		for {
-			c, d, ok, err := p.next()
-			if err != nil {
-				return err
-			}
-			if !ok {
-				break
-			}
-			fn(c, d)
+		if err := p.each(func(c, d []byte) error { fn(c, d); return nil }); err != nil {
+			return err
 		}
 	}
 	return rows.Err()
@@ -1153,25 +1146,19 @@ func (s *SQLiteStore) BlocksSince(ctx context.Context, did, since string, fn fun
 		if err := rows.Scan(&p.id, &p.n, &p.hdr, &p.data); err != nil {
 			return err
 		}
-		for {
-			cb, data, ok, err := p.next()
-			if err != nil {
-				return err
-			}
-			if !ok {
-				break
-			}
+		err := p.each(func(cb, data []byte) error {
 			if _, dup := seen[string(cb)]; dup {
-				continue
+				return nil
 			}
 			seen[string(cb)] = struct{}{}
 			c, err := castCID(cb)
 			if err != nil {
 				return err
 			}
-			if err := fn(Block{CID: c, Data: data}); err != nil {
-				return err
-			}
+			return fn(Block{CID: c, Data: data})
+		})
+		if err != nil {
+			return err
 		}
 	}
 	return rows.Err()

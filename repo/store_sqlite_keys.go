@@ -190,24 +190,11 @@ func (s *SQLiteStore) fileRecentKeys(ctx context.Context, tx *sql.Tx, keys []key
 	if err != nil {
 		return err
 	}
-	// The rows, ascending, copied into the scratch: los[r] and the entries
-	// pages[offs[r]:offs[r+1]].
-	los, offs, pages := sc.los[:0], sc.offs[:0], sc.pages[:0]
-	for rows.Next() {
-		var b int64
-		var page sql.RawBytes
-		if err := rows.Scan(&b, &page); err != nil {
-			rows.Close()
-			return err
-		}
-		los, offs, pages = append(los, b), append(offs, len(pages)), append(pages, page...)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	// The rows, ascending.
+	if err := sc.readKeyRows(rows); err != nil {
 		return err
 	}
-	offs = append(offs, len(pages))
-	sc.los, sc.offs, sc.pages = los, offs, pages
+	los, offs, pages := sc.los, sc.offs, sc.pages
 	// Each bucket's entries merged with its new keys, into one blob cut
 	// per row (never grown while parts of it are bound).
 	if n := (len(keys) + len(pages)/keyEntBytes) * keyEntBytes; cap(sc.buf) < n {
@@ -302,6 +289,24 @@ func mergeKeyEnts(out, a, b []keyEnt) []keyEnt {
 	return append(out, b...)
 }
 
+// readKeyRows reads key index rows (their lo or bucket, their entries)
+// into sc, copied: row r's is los[r] and its entries pages[offs[r]:offs[r+1]].
+// It closes rows.
+func (sc *sqliteScratch) readKeyRows(rows *sql.Rows) error {
+	defer rows.Close()
+	los, offs, pages := sc.los[:0], sc.offs[:0], sc.pages[:0]
+	for rows.Next() {
+		var k int64
+		var page sql.RawBytes
+		if err := rows.Scan(&k, &page); err != nil {
+			return err
+		}
+		los, offs, pages = append(los, k), append(offs, len(pages)), append(pages, page...)
+	}
+	sc.los, sc.offs, sc.pages = los, append(offs, len(pages)), pages
+	return rows.Err()
+}
+
 // appendMergedPage appends to buf the merge of a row's entries, page
 // (encoded and sorted), and the sorted add, encoded: the row's entries are
 // copied as they are, not decoded.
@@ -337,23 +342,10 @@ func (s *SQLiteStore) mergeKeyPages(ctx context.Context, tx *sql.Tx, keys []keyE
 		if err != nil {
 			return err
 		}
-		// The rows, copied: los[r] and the entries pages[offs[r]:offs[r+1]].
-		los, offs, pages := sc.los[:0], sc.offs[:0], sc.pages[:0]
-		var lo int64
-		var page sql.RawBytes
-		for rows.Next() {
-			if err := rows.Scan(&lo, &page); err != nil {
-				rows.Close()
-				return err
-			}
-			los, offs, pages = append(los, lo), append(offs, len(pages)), append(pages, page...)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		if err := sc.readKeyRows(rows); err != nil {
 			return err
 		}
-		offs = append(offs, len(pages))
-		sc.los, sc.offs, sc.pages = los, offs, pages
+		los, offs, pages := sc.los, sc.offs, sc.pages
 		exists := true
 		if len(los) == 0 {
 			// No row yet: the first covers every key.

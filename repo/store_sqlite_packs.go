@@ -127,6 +127,20 @@ type packReader struct {
 	off, doff int
 }
 
+// each calls fn with the CID bytes and data of each block left in the
+// pack, in order, until fn or the pack fails.
+func (p *packReader) each(fn func(c, d []byte) error) error {
+	for {
+		c, d, ok, err := p.next()
+		if err != nil || !ok {
+			return err
+		}
+		if err := fn(c, d); err != nil {
+			return err
+		}
+	}
+}
+
 // next returns the next block's CID bytes and data (both parts of the
 // pack's bytes), or ok false after the last.
 func (p *packReader) next() (c, d []byte, ok bool, err error) {
