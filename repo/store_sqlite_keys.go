@@ -65,9 +65,9 @@ func keyAt(page []byte, i int) keyEnt {
 
 // sqliteRecentShift: a key's recent_key_pages row is its top 32 -
 // sqliteRecentShift bits: 64 rows of up to about 150 entries (1.8 KB). (256
-// rows cost a commit 12% more instructions, in the rows SQLite reads and
+// rows cost a commit 13% more instructions, in the rows SQLite reads and
 // writes; 32 rows 2% less, and lookups that miss the hints copy twice as
-// many bytes.)
+// many bytes: bench/README.md.)
 const sqliteRecentShift = 26
 
 // recentBucket is the recent_key_pages row of key h.
